@@ -1,0 +1,534 @@
+//! How a JSON score row is read: which fields hold the key, the scorer, the
+//! score, the runtime and the status. Shared by every JSON-shaped format, so
+//! scalar rows and external-bench wrapper payloads (`frames[]` + `summary`)
+//! are read the same way whatever file they came from.
+//!
+//! Lookup order follows the reference materializer: the row itself first,
+//! then its `summary` object, then (for the score and runtime) its frames.
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Value};
+
+use super::{FrameRecord, RawScore, ScoreRecord};
+use crate::key::{find_candidate, EXTRA_SCORE_KEY_FIELDS, REFERENCE_KEY_FIELDS};
+
+/// Score fields tried in order (case-insensitive) when `--score-field` is not given.
+pub const SCORE_FIELDS: &[&str] = &[
+    "score",
+    "mos",
+    "predicted_mos",
+    "predicted_vmaf_or_mos",
+    "quality",
+    "vmaf",
+];
+/// Runtime fields, in milliseconds.
+pub const RUNTIME_FIELDS: &[&str] = &["runtime_ms", "runtime_total_ms", "elapsed_ms"];
+/// Fields numbering the frames of a `frames[]` payload.
+pub const FRAME_INDEX_FIELDS: &[&str] = &["frame_idx", "frame_index", "frameNum", "frame", "n"];
+
+/// Which fields hold the key and the score; `None` means "try the defaults".
+#[derive(Clone, Debug, Default)]
+pub struct FieldNames {
+    /// `--score-key-field`.
+    pub key: Option<String>,
+    /// `--score-field`.
+    pub score: Option<String>,
+}
+
+impl FieldNames {
+    fn key_candidates(&self) -> Vec<&str> {
+        match &self.key {
+            Some(field) => vec![field.as_str()],
+            None => REFERENCE_KEY_FIELDS
+                .iter()
+                .chain(EXTRA_SCORE_KEY_FIELDS)
+                .copied()
+                .collect(),
+        }
+    }
+
+    fn score_candidates(&self) -> Vec<&str> {
+        match &self.score {
+            Some(field) => vec![field.as_str()],
+            None => SCORE_FIELDS.to_vec(),
+        }
+    }
+
+    /// Read one row object that starts at `line`. The error is the message
+    /// only; the reader adds the line.
+    pub fn record_from_object(
+        &self,
+        row: &Map<String, Value>,
+        line: u64,
+    ) -> Result<ScoreRecord, String> {
+        let summary = match row.get("summary") {
+            Some(Value::Object(summary)) => Some(summary),
+            Some(Value::Null) | None => None,
+            Some(other) => {
+                return Err(format!(
+                    "`summary` must be an object, got {}",
+                    describe(other)
+                ))
+            }
+        };
+        let (key_field, raw_key) = self.key(row, summary)?;
+        let scorer = text_field(row, "competitor")
+            .or_else(|| summary.and_then(|s| text_field(s, "competitor")))
+            .filter(|name| !name.trim().is_empty())
+            .map(|name| name.trim().to_string());
+        let reported_status = match lookup(row, summary, &["status"]) {
+            None | Some((_, Value::Null)) => None,
+            Some((_, Value::String(status))) => Some(status.clone()),
+            Some((_, other)) => Some(other.to_string()),
+        };
+
+        let frames = self.frames(row)?;
+        let score_candidates = self.score_candidates();
+        let (value, pooled_frames, note) = match lookup(row, summary, &score_candidates) {
+            Some((field, value)) => (score_value(field, value), 0, None),
+            None => pool_frames(&frames, &score_candidates)?,
+        };
+        let runtime_ms = match lookup(row, summary, RUNTIME_FIELDS) {
+            Some((field, value)) => optional_number(field, value)?,
+            None => {
+                let per_frame: Vec<f64> = frames.iter().filter_map(|f| f.runtime_ms).collect();
+                (!per_frame.is_empty()).then(|| per_frame.iter().sum())
+            }
+        };
+        Ok(ScoreRecord {
+            line,
+            key_field,
+            raw_key,
+            scorer,
+            value,
+            reported_status,
+            runtime_ms,
+            frames,
+            pooled_frames,
+            note,
+        })
+    }
+
+    fn key(
+        &self,
+        row: &Map<String, Value>,
+        summary: Option<&Map<String, Value>>,
+    ) -> Result<(String, String), String> {
+        let candidates = self.key_candidates();
+        let (field, value) =
+            lookup_present(row, summary, &candidates).ok_or_else(|| match &self.key {
+                Some(field) => {
+                    format!("no key: the row has no field '{field}' (--score-key-field)")
+                }
+                None => format!(
+                    "no key: the row has none of the key fields {}",
+                    candidates.join(", ")
+                ),
+            })?;
+        let text = match value {
+            Value::String(text) => text.clone(),
+            // A number used as a key keeps its JSON spelling: 7 is "7", never 7.0.
+            Value::Number(number) => number.to_string(),
+            other => {
+                return Err(format!(
+                    "key field '{field}' must be a string or a number, got {}",
+                    describe(other)
+                ))
+            }
+        };
+        if text.trim().is_empty() {
+            return Err(format!("empty key in field '{field}'"));
+        }
+        Ok((field.to_string(), text))
+    }
+
+    fn frames(&self, row: &Map<String, Value>) -> Result<Vec<FrameRecord>, String> {
+        let frames = match row.get("frames") {
+            None | Some(Value::Null) => return Ok(Vec::new()),
+            Some(Value::Array(frames)) => frames,
+            Some(other) => return Err(format!("`frames` must be a list, got {}", describe(other))),
+        };
+        let score_candidates = self.score_candidates();
+        let mut seen = HashSet::with_capacity(frames.len());
+        let mut records = Vec::with_capacity(frames.len());
+        for (position, frame) in frames.iter().enumerate() {
+            let Value::Object(frame) = frame else {
+                return Err(format!(
+                    "frames[{position}] must be an object, got {}",
+                    describe(frame)
+                ));
+            };
+            let frame_index = match lookup(frame, None, FRAME_INDEX_FIELDS) {
+                Some((field, value)) => value
+                    .as_i64()
+                    .filter(|index| *index >= 0)
+                    .ok_or_else(|| format!("frames[{position}].{field} must be a non-negative integer, got {value}"))?,
+                None => position as i64,
+            };
+            if !seen.insert(frame_index) {
+                return Err(format!(
+                    "frame {frame_index} appears twice in `frames` (frames[{position}])"
+                ));
+            }
+            let value = match lookup(frame, None, &score_candidates) {
+                Some((field, value)) => match score_value(field, value) {
+                    RawScore::Number(v) => Some(v),
+                    RawScore::Unusable(_) => None,
+                },
+                None => {
+                    return Err(format!(
+                        "frames[{position}] has no score field (looked for {})",
+                        score_candidates.join(", ")
+                    ))
+                }
+            };
+            let runtime_ms = match lookup(frame, None, &["runtime_ms"]) {
+                Some((field, value)) => optional_number(field, value)?,
+                None => None,
+            };
+            records.push(FrameRecord {
+                frame_index,
+                value,
+                runtime_ms,
+            });
+        }
+        Ok(records)
+    }
+}
+
+/// The clip score of a payload without a row-level score: the mean of the
+/// frames whose value is a finite number.
+fn pool_frames(
+    frames: &[FrameRecord],
+    score_candidates: &[&str],
+) -> Result<(RawScore, u32, Option<String>), String> {
+    if frames.is_empty() {
+        return Err(format!(
+            "no score: the row has none of the score fields {} and no frames",
+            score_candidates.join(", ")
+        ));
+    }
+    let finite: Vec<f64> = frames.iter().filter_map(|f| f.value).collect();
+    if finite.is_empty() {
+        let reason = format!("all {} frames have unusable scores", frames.len());
+        return Ok((RawScore::Unusable(reason), 0, None));
+    }
+    let mean = finite.iter().sum::<f64>() / finite.len() as f64;
+    let note = (finite.len() < frames.len()).then(|| {
+        format!(
+            "{} of {} frames have unusable scores and were left out of the mean",
+            frames.len() - finite.len(),
+            frames.len()
+        )
+    });
+    Ok((RawScore::Number(mean), finite.len() as u32, note))
+}
+
+/// Interpret a score value. Anything but a finite JSON number is unusable;
+/// strings are never coerced, so `"72.5"` is reported, not guessed at.
+fn score_value(field: &str, value: &Value) -> RawScore {
+    match value {
+        Value::Number(number) => match number.as_f64() {
+            Some(v) if v.is_finite() => RawScore::Number(v),
+            _ => RawScore::Unusable(format!("{field} must be a finite number, got {number}")),
+        },
+        Value::Null => RawScore::Unusable(format!("{field} is null")),
+        other => RawScore::Unusable(format!(
+            "{field} must be a finite number, got {}",
+            describe(other)
+        )),
+    }
+}
+
+/// A runtime: a number, or nothing. NaN (as Python writes it) counts as
+/// nothing, because a missing timing must not cost the row its score.
+fn optional_number(field: &str, value: &Value) -> Result<Option<f64>, String> {
+    match value {
+        Value::Null => Ok(None),
+        Value::Number(number) => Ok(number.as_f64().filter(|v| v.is_finite())),
+        Value::String(text) if super::nonfinite::is_nonfinite_word(text) => Ok(None),
+        other => Err(format!("{field} must be a number, got {}", describe(other))),
+    }
+}
+
+fn text_field<'a>(object: &'a Map<String, Value>, name: &str) -> Option<&'a str> {
+    match object.get(name) {
+        Some(Value::String(text)) => Some(text),
+        _ => None,
+    }
+}
+
+/// The first candidate present on the row, then on the summary.
+fn lookup<'a>(
+    row: &'a Map<String, Value>,
+    summary: Option<&'a Map<String, Value>>,
+    candidates: &[&str],
+) -> Option<(&'a str, &'a Value)> {
+    [Some(row), summary]
+        .into_iter()
+        .flatten()
+        .find_map(|object| {
+            let name = find_candidate(object.keys().map(String::as_str), candidates)?;
+            object.get_key_value(name).map(|(k, v)| (k.as_str(), v))
+        })
+}
+
+/// Like [`lookup`], but a candidate holding `null` counts as absent, so a
+/// row with `"clip_id": null, "name": "a.mp4"` is keyed by `name`.
+fn lookup_present<'a>(
+    row: &'a Map<String, Value>,
+    summary: Option<&'a Map<String, Value>>,
+    candidates: &[&str],
+) -> Option<(&'a str, &'a Value)> {
+    [Some(row), summary]
+        .into_iter()
+        .flatten()
+        .find_map(|object| {
+            candidates.iter().find_map(|candidate| {
+                let name = find_candidate(object.keys().map(String::as_str), &[candidate])?;
+                object
+                    .get_key_value(name)
+                    .filter(|(_, v)| !v.is_null())
+                    .map(|(k, v)| (k.as_str(), v))
+            })
+        })
+}
+
+/// A short description of a JSON value for messages: strings quoted and
+/// long values cut.
+pub(crate) fn describe(value: &Value) -> String {
+    let text = match value {
+        Value::Object(_) => return "an object".to_string(),
+        Value::Array(_) => return "a list".to_string(),
+        other => other.to_string(),
+    };
+    if text.chars().count() > 40 {
+        format!("{}…", text.chars().take(40).collect::<String>())
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn read(fields: &FieldNames, row: Value) -> Result<ScoreRecord, String> {
+        fields.record_from_object(row.as_object().unwrap(), 3)
+    }
+
+    #[test]
+    fn scalar_row_of_the_reference() {
+        let record = read(
+            &FieldNames::default(),
+            json!({"video_id": "a", "competitor": "DOVER-Mobile", "score": 72.5, "runtime_ms": 3.0}),
+        )
+        .unwrap();
+        assert_eq!(record.line, 3);
+        assert_eq!(
+            (record.key_field.as_str(), record.raw_key.as_str()),
+            ("video_id", "a")
+        );
+        assert_eq!(record.scorer.as_deref(), Some("DOVER-Mobile"));
+        assert_eq!(record.value, RawScore::Number(72.5));
+        assert_eq!(record.runtime_ms, Some(3.0));
+        assert_eq!((record.frames.len(), record.pooled_frames), (0, 0));
+    }
+
+    #[test]
+    fn wrapper_payload_pools_frames_and_reads_summary() {
+        let record = read(
+            &FieldNames::default(),
+            json!({"name": "clip_a.yuv",
+                   "frames": [{"frame_idx": 0, "predicted_vmaf_or_mos": 70.0, "runtime_ms": 1.5},
+                              {"frame_idx": 1, "predicted_vmaf_or_mos": 74.0, "runtime_ms": 2.0}],
+                   "summary": {"competitor": "fork-nr-metric", "runtime_total_ms": 3.5}}),
+        )
+        .unwrap();
+        assert_eq!(record.raw_key, "clip_a.yuv");
+        assert_eq!(record.scorer.as_deref(), Some("fork-nr-metric"));
+        assert_eq!(record.value, RawScore::Number(72.0));
+        assert_eq!(record.pooled_frames, 2);
+        assert_eq!(record.runtime_ms, Some(3.5));
+        assert_eq!(
+            record.frames[1],
+            FrameRecord {
+                frame_index: 1,
+                value: Some(74.0),
+                runtime_ms: Some(2.0)
+            }
+        );
+    }
+
+    #[test]
+    fn frame_runtimes_sum_when_no_runtime_field() {
+        let record = read(
+            &FieldNames::default(),
+            json!({"name": "c", "frames": [{"score": 1.0, "runtime_ms": 1.25}, {"score": 3.0, "runtime_ms": 2.0}]}),
+        )
+        .unwrap();
+        assert_eq!(record.runtime_ms, Some(3.25));
+        assert_eq!(
+            record.frames[1].frame_index, 1,
+            "position numbers frames without an index field"
+        );
+    }
+
+    #[test]
+    fn unusable_frames_are_left_out_of_the_mean() {
+        let record = read(
+            &FieldNames::default(),
+            json!({"name": "c", "frames": [{"score": 1.0}, {"score": null}, {"score": 3.0}]}),
+        )
+        .unwrap();
+        assert_eq!(record.value, RawScore::Number(2.0));
+        assert_eq!(record.pooled_frames, 2);
+        assert!(record.note.unwrap().contains("1 of 3 frames"));
+        let all_bad = read(
+            &FieldNames::default(),
+            json!({"name": "c", "frames": [{"score": "x"}]}),
+        )
+        .unwrap();
+        assert_eq!(
+            all_bad.value,
+            RawScore::Unusable("all 1 frames have unusable scores".into())
+        );
+    }
+
+    #[test]
+    fn repeated_frame_index_is_refused() {
+        let err = read(
+            &FieldNames::default(),
+            json!({"name": "c", "frames": [{"n": 4, "score": 1.0}, {"n": 4, "score": 2.0}]}),
+        )
+        .unwrap_err();
+        assert!(err.contains("frame 4 appears twice"), "{err}");
+    }
+
+    #[test]
+    fn keys_stay_strings_and_numbers_keep_their_spelling() {
+        let fields = FieldNames::default();
+        assert_eq!(
+            read(&fields, json!({"clip_id": "001", "score": 1}))
+                .unwrap()
+                .raw_key,
+            "001"
+        );
+        assert_eq!(
+            read(&fields, json!({"clip_id": 7, "score": 1}))
+                .unwrap()
+                .raw_key,
+            "7"
+        );
+        assert_eq!(
+            read(&fields, json!({"clip_id": 7.50, "score": 1}))
+                .unwrap()
+                .raw_key,
+            "7.5"
+        );
+        assert!(read(&fields, json!({"clip_id": "  ", "score": 1}))
+            .unwrap_err()
+            .contains("empty key"));
+        assert!(read(&fields, json!({"clip_id": true, "score": 1}))
+            .unwrap_err()
+            .contains("string or a number"));
+        assert!(read(&fields, json!({"other": "a", "score": 1}))
+            .unwrap_err()
+            .starts_with("no key"));
+        let null_falls_through = read(
+            &fields,
+            json!({"clip_id": null, "name": "/x/a.mp4", "score": 1}),
+        )
+        .unwrap();
+        assert_eq!(null_falls_through.key_field, "name");
+    }
+
+    #[test]
+    fn extra_key_candidates_and_summary_keys() {
+        let fields = FieldNames::default();
+        for field in ["src", "video_name", "img_path", "image", "video", "key"] {
+            let record = read(&fields, json!({field: "k", "score": 1})).unwrap();
+            assert_eq!(record.key_field, field);
+        }
+        let record = read(&fields, json!({"summary": {"video_id": "s"}, "score": 1})).unwrap();
+        assert_eq!(record.raw_key, "s");
+    }
+
+    #[test]
+    fn explicit_fields_replace_the_candidates() {
+        let fields = FieldNames {
+            key: Some("clip".into()),
+            score: Some("dover_overall".into()),
+        };
+        let record = read(
+            &fields,
+            json!({"clip": "x", "video_id": "y", "dover_overall": 0.5, "score": 9}),
+        )
+        .unwrap();
+        assert_eq!(
+            (record.raw_key.as_str(), record.value.clone()),
+            ("x", RawScore::Number(0.5))
+        );
+        let err = read(&fields, json!({"video_id": "y", "dover_overall": 0.5})).unwrap_err();
+        assert!(err.contains("--score-key-field"), "{err}");
+    }
+
+    #[test]
+    fn unusable_scores_are_described() {
+        let fields = FieldNames::default();
+        let cases = [
+            (json!("NaN"), "score must be a finite number, got \"NaN\""),
+            (json!("72.5"), "score must be a finite number, got \"72.5\""),
+            (json!(true), "score must be a finite number, got true"),
+            (json!(null), "score is null"),
+            (json!([1]), "score must be a finite number, got a list"),
+        ];
+        for (value, reason) in cases {
+            let record = read(&fields, json!({"clip_id": "a", "score": value})).unwrap();
+            assert_eq!(record.value, RawScore::Unusable(reason.into()));
+        }
+    }
+
+    #[test]
+    fn score_fields_are_case_insensitive_and_ordered() {
+        let fields = FieldNames::default();
+        let record = read(&fields, json!({"clip_id": "a", "VMAF": 90.0, "MOS": 3.5})).unwrap();
+        assert_eq!(
+            record.value,
+            RawScore::Number(3.5),
+            "mos comes before vmaf in the candidate list"
+        );
+    }
+
+    #[test]
+    fn no_score_anywhere_is_an_error() {
+        let err = read(&FieldNames::default(), json!({"clip_id": "a"})).unwrap_err();
+        assert!(err.starts_with("no score"), "{err}");
+        let err = read(
+            &FieldNames::default(),
+            json!({"clip_id": "a", "frames": []}),
+        )
+        .unwrap_err();
+        assert!(err.starts_with("no score"), "{err}");
+    }
+
+    #[test]
+    fn status_and_runtime_quirks() {
+        let fields = FieldNames::default();
+        let record = read(
+            &fields,
+            json!({"clip_id": "a", "score": 1, "status": "FAILED", "runtime_ms": "NaN"}),
+        )
+        .unwrap();
+        assert_eq!(record.reported_status.as_deref(), Some("FAILED"));
+        assert_eq!(record.runtime_ms, None);
+        let err = read(
+            &fields,
+            json!({"clip_id": "a", "score": 1, "runtime_ms": "fast"}),
+        )
+        .unwrap_err();
+        assert_eq!(err, "runtime_ms must be a number, got \"fast\"");
+    }
+}

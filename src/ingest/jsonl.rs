@@ -1,0 +1,156 @@
+//! JSON Lines: one score row per line (`.jsonl`, `.ndjson`).
+//!
+//! Read line by line, so a file of any size streams through in constant
+//! memory. Tolerated, because real scorer runs produce them: blank lines
+//! (a trailing newline, or rows separated by empty lines), CRLF line ends
+//! (files written on Windows or by Python without `newline=''`) and a UTF-8
+//! byte-order mark before the first row.
+
+use std::io::BufRead;
+
+use serde_json::{Map, Value};
+
+use super::{nonfinite, strip_bom, FieldNames, ReadError, RecordSink, ScoreReader};
+
+/// Reader for `.jsonl` / `.ndjson` score files.
+pub struct JsonlReader;
+
+impl ScoreReader for JsonlReader {
+    const NAME: &'static str = "jsonl";
+    const EXTENSIONS: &'static [&'static str] = &["jsonl", "ndjson"];
+
+    fn read<S: RecordSink>(
+        input: &mut dyn BufRead,
+        fields: &FieldNames,
+        sink: &mut S,
+    ) -> Result<(), S::Error> {
+        let mut buffer = Vec::with_capacity(4096);
+        let mut line = 0u64;
+        let mut rows = 0u64;
+        loop {
+            buffer.clear();
+            if input
+                .read_until(b'\n', &mut buffer)
+                .map_err(ReadError::from)?
+                == 0
+            {
+                break;
+            }
+            line += 1;
+            let mut bytes = buffer.as_slice();
+            if line == 1 {
+                bytes = strip_bom(bytes);
+            }
+            let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+            let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let text = std::str::from_utf8(bytes).map_err(|e| {
+                ReadError::at(
+                    line,
+                    format!("invalid UTF-8 at byte {} of the line", e.valid_up_to() + 1),
+                )
+            })?;
+            let row = parse_row(text).map_err(|message| ReadError::at(line, message))?;
+            let record = fields
+                .record_from_object(&row, line)
+                .map_err(|message| ReadError::at(line, message))?;
+            rows += 1;
+            sink.push(record)?;
+        }
+        if rows == 0 {
+            let what = if line == 0 {
+                "empty file"
+            } else {
+                "no score rows, only blank lines"
+            };
+            return Err(ReadError::at(1, what).into());
+        }
+        Ok(())
+    }
+}
+
+/// Parse one row, which must be a JSON object.
+pub(crate) fn parse_row(text: &str) -> Result<Map<String, Value>, String> {
+    let value = match serde_json::from_str::<Value>(text) {
+        Ok(value) => value,
+        Err(error) => match nonfinite::quote_nonfinite_words(text) {
+            Some(quoted) => {
+                serde_json::from_str::<Value>(&quoted).map_err(|_| json_error(&error))?
+            }
+            None => return Err(json_error(&error)),
+        },
+    };
+    match value {
+        Value::Object(row) => Ok(row),
+        other => Err(format!(
+            "expected a JSON object, got {}",
+            super::fields::describe(&other)
+        )),
+    }
+}
+
+/// serde_json's message without its own "at line 1 column 7" (the caller
+/// gives the file's line), with the column kept.
+pub(crate) fn json_error(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    let message = message.split(" at line ").next().unwrap_or(&message);
+    format!("invalid JSON at column {}: {message}", error.column())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::test_support::{error_of, read_all};
+    use crate::ingest::RawScore;
+
+    #[test]
+    fn reads_rows_skipping_blank_lines_with_crlf_and_bom() {
+        let bytes = b"\xEF\xBB\xBF{\"video_id\": \"a\", \"score\": 1.5}\r\n\r\n  \n{\"video_id\": \"b\", \"score\": 2}\r\n";
+        let records = read_all::<JsonlReader>(bytes).unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!((records[0].line, records[0].raw_key.as_str()), (1, "a"));
+        assert_eq!((records[1].line, records[1].raw_key.as_str()), (4, "b"));
+        assert_eq!(records[1].value, RawScore::Number(2.0));
+    }
+
+    #[test]
+    fn last_line_without_newline_is_read() {
+        let records = read_all::<JsonlReader>(b"{\"clip_id\": \"a\", \"score\": 1}").unwrap();
+        assert_eq!(records.len(), 1);
+    }
+
+    #[test]
+    fn python_nan_reads_as_an_unusable_score() {
+        let records = read_all::<JsonlReader>(b"{\"clip_id\": \"a\", \"score\": NaN}\n").unwrap();
+        assert_eq!(
+            records[0].value,
+            RawScore::Unusable("score must be a finite number, got \"NaN\"".into())
+        );
+    }
+
+    #[test]
+    fn malformed_lines_name_their_line() {
+        let (line, message) = error_of::<JsonlReader>(
+            b"{\"clip_id\": \"a\", \"score\": 1}\n{\"clip_id\": \"b\", \"score\": }\n",
+        );
+        assert_eq!(line, 2);
+        assert!(message.starts_with("invalid JSON at column"), "{message}");
+        let (line, message) = error_of::<JsonlReader>(b"\n[1, 2]\n");
+        assert_eq!(
+            (line, message.as_str()),
+            (2, "expected a JSON object, got a list")
+        );
+        let (line, message) = error_of::<JsonlReader>(b"{\"clip_id\": \"\xff\", \"score\": 1}\n");
+        assert_eq!(
+            (line, message.as_str()),
+            (1, "invalid UTF-8 at byte 14 of the line")
+        );
+        assert_eq!(error_of::<JsonlReader>(b""), (1, "empty file".to_string()));
+        assert_eq!(
+            error_of::<JsonlReader>(b"\n\r\n"),
+            (1, "no score rows, only blank lines".to_string())
+        );
+    }
+}

@@ -1,0 +1,216 @@
+//! Clip keys: which field a key comes from, and how it is normalised.
+//!
+//! Keys are always strings. `"001"` stays `"001"`; a number used as a key is
+//! kept in its JSON text form, so `1` and `"1"` are the same key but `1.0`
+//! is not.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::str::FromStr;
+
+/// Fields tried for the clip key, in order, by the reference materializer.
+pub const REFERENCE_KEY_FIELDS: &[&str] = &[
+    "clip_id",
+    "video_id",
+    "chug_video_id",
+    "content_id",
+    "file_name",
+    "filename",
+    "basename",
+    "name",
+    "distorted_path",
+    "dis_path",
+    "path",
+];
+
+/// Key fields of score rows that the reference misses but scorers write
+/// (`src` in the fork's corpora, `video_name` in UVQ, `img_path`/`image` in
+/// Q-Align), tried after the reference list.
+pub const EXTRA_SCORE_KEY_FIELDS: &[&str] =
+    &["src", "video_name", "img_path", "image", "video", "key"];
+
+/// How a key is normalised before two keys are compared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum KeyNormalize {
+    /// `basename` for path-like fields, `raw` for the others.
+    #[default]
+    Auto,
+    /// The value as written.
+    Raw,
+    /// The last path component, extension kept (`/a/clip.mp4` → `clip.mp4`).
+    Basename,
+    /// The last path component without its extension (`/a/clip.mp4` → `clip`).
+    Stem,
+}
+
+impl KeyNormalize {
+    /// Every accepted spelling, for messages and `--help`.
+    pub const NAMES: &'static [&'static str] = &["auto", "raw", "basename", "stem"];
+
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyNormalize::Auto => "auto",
+            KeyNormalize::Raw => "raw",
+            KeyNormalize::Basename => "basename",
+            KeyNormalize::Stem => "stem",
+        }
+    }
+
+    /// The concrete normalisation `auto` stands for when the key was read
+    /// from `field`.
+    pub fn resolve(self, field: &str) -> KeyNormalize {
+        match self {
+            KeyNormalize::Auto if is_path_like_field(field) => KeyNormalize::Basename,
+            KeyNormalize::Auto => KeyNormalize::Raw,
+            other => other,
+        }
+    }
+
+    /// Normalise `value`, read from `field`.
+    pub fn apply<'a>(self, field: &str, value: &'a str) -> Cow<'a, str> {
+        match self.resolve(field) {
+            KeyNormalize::Basename => Cow::Borrowed(basename(value)),
+            KeyNormalize::Stem => Cow::Borrowed(stem(value)),
+            KeyNormalize::Raw | KeyNormalize::Auto => Cow::Borrowed(value),
+        }
+    }
+}
+
+impl fmt::Display for KeyNormalize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for KeyNormalize {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(KeyNormalize::Auto),
+            "raw" => Ok(KeyNormalize::Raw),
+            "basename" => Ok(KeyNormalize::Basename),
+            "stem" => Ok(KeyNormalize::Stem),
+            other => Err(format!(
+                "unknown key normalisation '{other}' (expected one of: {})",
+                KeyNormalize::NAMES.join(", ")
+            )),
+        }
+    }
+}
+
+/// Whether `auto` treats values of `field` as paths.
+///
+/// The reference rule is "the name contains `path`, `file` or `name`"; the
+/// extra candidates `src`, `image`, `img` and `video` hold paths too.
+pub fn is_path_like_field(field: &str) -> bool {
+    let field = field.to_ascii_lowercase();
+    field.contains("path")
+        || field.contains("file")
+        || field.contains("name")
+        || matches!(field.as_str(), "src" | "image" | "img" | "video")
+}
+
+/// The last component of a `/`- or `\`-separated path. Scorers run on
+/// Windows write backslashes, so both count as separators.
+pub fn basename(value: &str) -> &str {
+    let trimmed = value.trim_end_matches(['/', '\\']);
+    match trimmed.rfind(['/', '\\']) {
+        Some(at) => &trimmed[at + 1..],
+        None => trimmed,
+    }
+}
+
+/// The basename without its last extension, as Python's `Path.stem`:
+/// `clip.tar.gz` → `clip.tar`, `.hidden` stays `.hidden`.
+pub fn stem(value: &str) -> &str {
+    let base = basename(value);
+    match base.rfind('.') {
+        Some(0) | None => base,
+        Some(at) => &base[..at],
+    }
+}
+
+/// Find the first of `candidates` among `names`: exact spelling first, then
+/// ignoring ASCII case, candidate by candidate (the reference's order wins
+/// over the order of the row's fields).
+pub fn find_candidate<'a, I>(names: I, candidates: &[&str]) -> Option<&'a str>
+where
+    I: IntoIterator<Item = &'a str> + Clone,
+{
+    candidates.iter().find_map(|candidate| {
+        names
+            .clone()
+            .into_iter()
+            .find(|name| name == candidate)
+            .or_else(|| {
+                names
+                    .clone()
+                    .into_iter()
+                    .find(|name| name.eq_ignore_ascii_case(candidate))
+            })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basename_and_stem_follow_python_path_rules() {
+        assert_eq!(basename("/corpus/clip_a.yuv"), "clip_a.yuv");
+        assert_eq!(basename("C:\\runs\\clip.mp4"), "clip.mp4");
+        assert_eq!(basename("./demo/dir/"), "dir");
+        assert_eq!(basename("clip"), "clip");
+        assert_eq!(stem("/corpus/clip_a.yuv"), "clip_a");
+        assert_eq!(stem("clip.tar.gz"), "clip.tar");
+        assert_eq!(stem(".hidden"), ".hidden");
+        assert_eq!(stem("001"), "001");
+    }
+
+    #[test]
+    fn auto_is_basename_only_for_path_like_fields() {
+        assert_eq!(KeyNormalize::Auto.apply("video_id", "a/b.mp4"), "a/b.mp4");
+        assert_eq!(
+            KeyNormalize::Auto.apply("name", "/c/clip_a.yuv"),
+            "clip_a.yuv"
+        );
+        assert_eq!(KeyNormalize::Auto.apply("dis_path", "/c/x.mp4"), "x.mp4");
+        assert_eq!(KeyNormalize::Auto.apply("src", "/c/x.mp4"), "x.mp4");
+        assert_eq!(KeyNormalize::Auto.apply("src_sha256", "ab/cd"), "ab/cd");
+        assert_eq!(KeyNormalize::Raw.apply("path", "/c/x.mp4"), "/c/x.mp4");
+        assert_eq!(KeyNormalize::Stem.apply("video_id", "/c/x.mp4"), "x");
+    }
+
+    #[test]
+    fn candidates_prefer_list_order_then_exact_case() {
+        let names = ["Name", "video_id", "path"];
+        assert_eq!(
+            find_candidate(names.iter().copied(), REFERENCE_KEY_FIELDS),
+            Some("video_id")
+        );
+        let names = ["NAME", "name"];
+        assert_eq!(
+            find_candidate(names.iter().copied(), &["name"]),
+            Some("name")
+        );
+        let names = ["Video_ID"];
+        assert_eq!(
+            find_candidate(names.iter().copied(), REFERENCE_KEY_FIELDS),
+            Some("Video_ID")
+        );
+        assert_eq!(
+            find_candidate(["x"].iter().copied(), REFERENCE_KEY_FIELDS),
+            None
+        );
+    }
+
+    #[test]
+    fn key_normalize_parses_its_names() {
+        for name in KeyNormalize::NAMES {
+            assert_eq!(name.parse::<KeyNormalize>().unwrap().name(), *name);
+        }
+        assert!("base".parse::<KeyNormalize>().is_err());
+    }
+}

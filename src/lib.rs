@@ -1,0 +1,15 @@
+//! second-opinion: a score registry for video-quality model training.
+//!
+//! Scorers (DOVER, Q-Align, FAST-VQA, MUSIQ, libvmaf, …) run elsewhere; this
+//! crate reads what they wrote ([`ingest`]), keeps it in an SQLite score
+//! registry with its provenance ([`registry`]), and answers where each score
+//! came from. The binary `second-opinion` is a thin command line over it.
+
+pub mod atomic_file;
+pub mod ingest;
+pub mod key;
+pub mod registry;
+pub mod scorer;
+
+/// The version of this tool, recorded with every file it ingests.
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,463 @@
+//! The `second-opinion` command line: parse, call the library, map errors to
+//! exit codes (1: data, 2: usage). Nothing here decides what a score means.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::json;
+
+use second_opinion::atomic_file::write_json_atomically;
+use second_opinion::ingest::{FieldNames, Format};
+use second_opinion::key::KeyNormalize;
+use second_opinion::registry::{
+    ConflictPolicy, FileOutcome, FileStatus, IngestOptions, OpenMode, Registry, RegistryError,
+    SourceSpec, DEFAULT_REGISTRY,
+};
+use second_opinion::scorer::Scale;
+
+/// A score registry for video-quality model training: ingest what
+/// no-reference and MOS scorers wrote, and find out where each score came from.
+#[derive(Parser, Debug)]
+#[command(name = "second-opinion", version, about, max_term_width = 100)]
+struct Cli {
+    /// The score registry (an SQLite file, created on first ingest).
+    #[arg(long, global = true, env = "SECOND_OPINION_REGISTRY", default_value = DEFAULT_REGISTRY)]
+    registry: PathBuf,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Load scorer output files into the registry, one transaction per file.
+    Ingest(IngestArgs),
+    /// List the scorers the registry knows, with their row counts.
+    Scorers(JsonFlag),
+    /// List the ingested files, with their hashes and scorers.
+    Files(JsonFlag),
+    /// Show the live score of a scorer and clip, and its history.
+    Provenance(ProvenanceArgs),
+}
+
+#[derive(Args, Debug)]
+struct IngestArgs {
+    /// Score files, each optionally named by the scorer: `LABEL=PATH`. A row's
+    /// own `competitor` wins over the label.
+    #[arg(value_name = "[LABEL=]PATH", required = true)]
+    sources: Vec<String>,
+
+    /// Read the files as this format instead of choosing by extension.
+    #[arg(long, value_parser = parse_format)]
+    format: Option<Format>,
+
+    /// Name every row's scorer, over the payload's `competitor` and the label.
+    #[arg(long, value_name = "NAME")]
+    scorer: Option<String>,
+
+    /// Field holding the clip key (default: the reference's candidates).
+    #[arg(long, value_name = "FIELD")]
+    score_key_field: Option<String>,
+
+    /// Field holding the score (default: score, mos, predicted_mos, …).
+    #[arg(long, value_name = "FIELD")]
+    score_field: Option<String>,
+
+    /// How keys are normalised: auto (basename for path-like fields), raw, basename, stem.
+    #[arg(long, default_value = "auto", value_parser = parse_key_normalize)]
+    key_normalize: KeyNormalize,
+
+    /// Make new rows live over rows already live for the same scorer and key;
+    /// the old rows are kept as superseded history.
+    #[arg(long, conflicts_with = "ignore")]
+    replace: bool,
+
+    /// Keep rows already live for the same scorer and key; count the new ones as ignored.
+    #[arg(long)]
+    ignore: bool,
+
+    /// Refuse a file when any of its rows would be stored as bad.
+    #[arg(long)]
+    strict: bool,
+
+    /// Declare the scorer's scale; values outside it are stored as bad.
+    #[arg(long, value_name = "MIN:MAX", value_parser = Scale::parse)]
+    scale: Option<Scale>,
+
+    /// Declare that higher scores are better.
+    #[arg(long, conflicts_with = "lower_is_better")]
+    higher_is_better: bool,
+
+    /// Declare that lower scores are better (NIQE, BRISQUE).
+    #[arg(long)]
+    lower_is_better: bool,
+
+    /// Also write the per-file summary as JSON.
+    #[arg(long, value_name = "PATH")]
+    report_json: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct JsonFlag {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+struct ProvenanceArgs {
+    /// Scorer name (any spelling with the same slug).
+    #[arg(long)]
+    scorer: String,
+
+    /// Clip key: as stored, as written in the file, or a path whose basename or stem is the key.
+    #[arg(long)]
+    key: String,
+
+    /// Normalise KEY like this before the lookup (auto tries it as given, then its basename, then its stem).
+    #[arg(long, default_value = "auto", value_parser = parse_key_normalize)]
+    key_normalize: KeyNormalize,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_format(name: &str) -> Result<Format, String> {
+    Format::from_name(name).ok_or_else(|| {
+        format!(
+            "unknown format '{name}' (expected one of: {})",
+            Format::names()
+        )
+    })
+}
+
+fn parse_key_normalize(name: &str) -> Result<KeyNormalize, String> {
+    name.parse()
+}
+
+/// A failure as the user sees it: the message and the exit code.
+struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl Failure {
+    fn data(message: impl ToString) -> Failure {
+        Failure {
+            message: message.to_string(),
+            code: 1,
+        }
+    }
+}
+
+impl From<RegistryError> for Failure {
+    fn from(e: RegistryError) -> Failure {
+        Failure::data(e)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Ingest(args) => ingest(&cli.registry, args),
+        Command::Scorers(args) => scorers(&cli.registry, args.json),
+        Command::Files(args) => files(&cli.registry, args.json),
+        Command::Provenance(args) => provenance(&cli.registry, args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("second-opinion: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+fn ingest(registry_path: &std::path::Path, args: IngestArgs) -> Result<(), Failure> {
+    let options = IngestOptions {
+        format: args.format,
+        fields: FieldNames {
+            key: args.score_key_field,
+            score: args.score_field,
+        },
+        key_normalize: args.key_normalize,
+        scorer: args.scorer,
+        on_conflict: match (args.replace, args.ignore) {
+            (true, _) => ConflictPolicy::Replace,
+            (_, true) => ConflictPolicy::Ignore,
+            _ => ConflictPolicy::Refuse,
+        },
+        strict: args.strict,
+        scale: args.scale,
+        higher_is_better: match (args.higher_is_better, args.lower_is_better) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
+    };
+    let mut registry = Registry::open(registry_path, OpenMode::CreateIfMissing)?;
+    let mut entries = Vec::new();
+    let mut failures = Vec::new();
+    for argument in &args.sources {
+        let source = SourceSpec::parse(argument);
+        let progress = progress_bar(&source);
+        let outcome = registry.ingest_file(&source, &options, &progress);
+        progress.finish_and_clear();
+        match outcome {
+            Ok(outcome) => {
+                eprintln!("{}", summary_line(&outcome));
+                entries.push(outcome.to_json());
+            }
+            Err(error) => {
+                eprintln!("second-opinion: {error}");
+                eprintln!(
+                    "{}: not ingested; the registry is unchanged by this file",
+                    source.path.display()
+                );
+                entries.push(json!({
+                    "path": source.path.display().to_string(),
+                    "label": source.label,
+                    "status": "failed",
+                    "error": error.to_string(),
+                }));
+                failures.push(error);
+            }
+        }
+    }
+    if let Some(report_path) = &args.report_json {
+        let report = json!({
+            "registry": registry_path.display().to_string(),
+            "tool_version": second_opinion::TOOL_VERSION,
+            "files": entries,
+            "failed_files": failures.len(),
+        });
+        write_json_atomically(report_path, &report).map_err(|e| {
+            Failure::data(format!(
+                "{}: cannot write report: {e}",
+                report_path.display()
+            ))
+        })?;
+    }
+    match failures.len() {
+        0 => Ok(()),
+        count => {
+            let code = if failures.iter().all(|e| e.is_usage()) {
+                2
+            } else {
+                1
+            };
+            Err(Failure {
+                message: format!("{count} of {} files not ingested", args.sources.len()),
+                code,
+            })
+        }
+    }
+}
+
+/// A byte progress bar on stderr, drawn only when stderr is a terminal and
+/// the file is large enough to take a while.
+fn progress_bar(source: &SourceSpec) -> ProgressBar {
+    const WORTH_A_BAR: u64 = 16 << 20;
+    let size = std::fs::metadata(&source.path)
+        .map(|m| m.len())
+        .unwrap_or(0);
+    if !std::io::stderr().is_terminal() || size < WORTH_A_BAR {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_message(source.path.display().to_string());
+    bar
+}
+
+fn summary_line(outcome: &FileOutcome) -> String {
+    match &outcome.status {
+        FileStatus::AlreadyIngested { at } => {
+            format!("{}: already ingested at {at}, skipped", outcome.path)
+        }
+        FileStatus::NothingNew => {
+            let totals = outcome.totals();
+            format!(
+                "{}: nothing new ({} rows ignored, {} skipped); not recorded",
+                outcome.path, totals.ignored, totals.skipped
+            )
+        }
+        FileStatus::Ingested => {
+            let per_scorer: Vec<String> = outcome
+                .scorers
+                .iter()
+                .map(|(name, c)| {
+                    format!(
+                        "{name}: {} rows ingested ({} bad, {} replaced, {} ignored, {} skipped)",
+                        c.ingested, c.bad, c.replaced, c.ignored, c.skipped
+                    )
+                })
+                .collect();
+            format!("{}: {}", outcome.path, per_scorer.join("; "))
+        }
+    }
+}
+
+fn scorers(registry_path: &std::path::Path, as_json: bool) -> Result<(), Failure> {
+    let registry = Registry::open(registry_path, OpenMode::MustExist)?;
+    let scorers = registry.scorers()?;
+    if as_json {
+        return print_json(&scorers);
+    }
+    let rows = scorers
+        .iter()
+        .map(|s| {
+            let scale = match (s.scale_min, s.scale_max) {
+                (Some(min), Some(max)) => format!("{min}:{max}"),
+                _ => "-".to_string(),
+            };
+            let direction = match s.higher_is_better {
+                Some(true) => "higher",
+                Some(false) => "lower",
+                None => "-",
+            };
+            vec![
+                s.name.clone(),
+                s.slug.clone(),
+                s.live_rows.to_string(),
+                s.ok_rows.to_string(),
+                s.bad_rows.to_string(),
+                s.superseded_rows.to_string(),
+                s.files.to_string(),
+                scale,
+                direction.to_string(),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "NAME",
+            "SLUG",
+            "LIVE",
+            "OK",
+            "BAD",
+            "SUPERSEDED",
+            "FILES",
+            "SCALE",
+            "BETTER",
+        ],
+        rows,
+    );
+    Ok(())
+}
+
+fn files(registry_path: &std::path::Path, as_json: bool) -> Result<(), Failure> {
+    let registry = Registry::open(registry_path, OpenMode::MustExist)?;
+    let files = registry.files()?;
+    if as_json {
+        return print_json(&files);
+    }
+    let rows = files
+        .iter()
+        .map(|f| {
+            vec![
+                f.id.to_string(),
+                f.path.clone(),
+                f.sha256[..12].to_string(),
+                f.format.clone(),
+                f.scorers.join(","),
+                f.rows.to_string(),
+                f.live_rows.to_string(),
+                f.ingested_at.clone(),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "ID",
+            "PATH",
+            "SHA256",
+            "FORMAT",
+            "SCORERS",
+            "ROWS",
+            "LIVE",
+            "INGESTED_AT",
+        ],
+        rows,
+    );
+    Ok(())
+}
+
+fn provenance(registry_path: &std::path::Path, args: ProvenanceArgs) -> Result<(), Failure> {
+    let registry = Registry::open(registry_path, OpenMode::MustExist)?;
+    let entries = registry.provenance(&args.scorer, &args.key, args.key_normalize)?;
+    if args.json {
+        return print_json(&entries);
+    }
+    for entry in &entries {
+        let score = entry.score.map_or("null".to_string(), |s| s.to_string());
+        let state = if entry.live { "live" } else { "superseded" };
+        println!(
+            "{state}: {} key={} score={score} status={}",
+            entry.scorer, entry.key, entry.status
+        );
+        if let Some(reason) = &entry.reason {
+            println!("  reason:      {reason}");
+        }
+        println!(
+            "  from:        {}:{} (raw key '{}' in field '{}')",
+            entry.path, entry.line, entry.raw_key, entry.key_field
+        );
+        println!(
+            "  file:        {} sha256 {}",
+            entry.absolute_path, entry.sha256
+        );
+        println!("  ingested_at: {}", entry.ingested_at);
+        if let Some(runtime) = entry.runtime_ms {
+            println!("  runtime_ms:  {runtime}");
+        }
+        if entry.frame_count > 0 {
+            println!("  frames:      {}", entry.frame_count);
+        }
+        if let (Some(at), Some(by)) = (&entry.superseded_at, &entry.superseded_by) {
+            println!("  superseded:  {at} by {by}");
+        }
+    }
+    Ok(())
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
+    // Through Value so object keys come out sorted.
+    let value = serde_json::to_value(value).map_err(Failure::data)?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&value).map_err(Failure::data)?
+    );
+    Ok(())
+}
+
+fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let render = |cells: Vec<String>| {
+        let line: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+    };
+    render(headers.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        render(row);
+    }
+}

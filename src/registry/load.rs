@@ -1,0 +1,822 @@
+//! The ingest transaction: one score file into the registry, all of its
+//! rows or none.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use indicatif::ProgressBar;
+use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{now_rfc3339, sql, Registry};
+use crate::ingest::{FieldNames, Format, RawScore, ReadError, RecordSink, ScoreRecord};
+use crate::key::KeyNormalize;
+use crate::scorer::{slug, Scale};
+
+/// What to do when a (scorer, key) is already live from an earlier file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ConflictPolicy {
+    /// Refuse the file (the default: duplicates are data poisoning).
+    #[default]
+    Refuse,
+    /// Make the new row live; the old one stays as superseded history.
+    Replace,
+    /// Keep the live row and count the new one as ignored.
+    Ignore,
+}
+
+/// How `ingest` reads and files scores.
+#[derive(Clone, Debug, Default)]
+pub struct IngestOptions {
+    /// `--format`; otherwise chosen by extension.
+    pub format: Option<Format>,
+    pub fields: FieldNames,
+    pub key_normalize: KeyNormalize,
+    /// `--scorer`: names every row, over the payload's `competitor` and the label.
+    pub scorer: Option<String>,
+    pub on_conflict: ConflictPolicy,
+    /// Refuse the whole file when any row would be stored `bad`.
+    pub strict: bool,
+    /// `--scale MIN:MAX` declared for the file's scorers.
+    pub scale: Option<Scale>,
+    /// `--higher-is-better` / `--lower-is-better`.
+    pub higher_is_better: Option<bool>,
+}
+
+/// A score file named on the command line: `[LABEL=]PATH`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceSpec {
+    pub label: Option<String>,
+    pub path: PathBuf,
+}
+
+impl SourceSpec {
+    /// Split `LABEL=PATH` at the first `=`, unless the whole argument is an
+    /// existing path (file names may contain `=`), as the reference does.
+    pub fn parse(argument: &str) -> SourceSpec {
+        if !Path::new(argument).exists() {
+            if let Some((label, path)) = argument.split_once('=') {
+                if !label.is_empty() && !path.is_empty() {
+                    return SourceSpec {
+                        label: Some(label.to_string()),
+                        path: PathBuf::from(path),
+                    };
+                }
+            }
+        }
+        SourceSpec {
+            label: None,
+            path: PathBuf::from(argument),
+        }
+    }
+}
+
+/// Counts per scorer for one file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ScorerCounts {
+    /// Rows written and now live (ok and bad).
+    pub ingested: u64,
+    /// Of those, rows stored with status `bad`.
+    pub bad: u64,
+    /// Rows that superseded a live row (`--replace`).
+    pub replaced: u64,
+    /// Rows left out because the key was already live (`--ignore`).
+    pub ignored: u64,
+    /// Rows left out because these bytes were already ingested for this scorer.
+    pub skipped: u64,
+}
+
+/// What happened to one file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileStatus {
+    /// New rows were committed.
+    Ingested,
+    /// The same bytes were ingested before for every scorer they name.
+    AlreadyIngested { at: String },
+    /// Nothing new: every row was ignored (`--ignore`) or skipped.
+    NothingNew,
+}
+
+/// The outcome of one file's ingest.
+#[derive(Clone, Debug, Serialize)]
+pub struct FileOutcome {
+    pub path: String,
+    pub absolute_path: String,
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub format: String,
+    pub label: Option<String>,
+    pub status: FileStatus,
+    /// Counts by scorer name as registered.
+    pub scorers: BTreeMap<String, ScorerCounts>,
+}
+
+impl FileOutcome {
+    /// The report entry of this file, as `ingest --report-json` writes it.
+    pub fn to_json(&self) -> serde_json::Value {
+        let (status, already_ingested_at) = match &self.status {
+            FileStatus::Ingested => ("ingested", None),
+            FileStatus::AlreadyIngested { at } => ("already_ingested", Some(at.clone())),
+            FileStatus::NothingNew => ("nothing_new", None),
+        };
+        serde_json::json!({
+            "path": self.path,
+            "absolute_path": self.absolute_path,
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "format": self.format,
+            "label": self.label,
+            "status": status,
+            "already_ingested_at": already_ingested_at,
+            "error": null,
+            "scorers": self.scorers,
+            "totals": self.totals(),
+        })
+    }
+
+    /// The counts of every scorer added up.
+    pub fn totals(&self) -> ScorerCounts {
+        self.scorers
+            .values()
+            .fold(ScorerCounts::default(), |mut total, c| {
+                total.ingested += c.ingested;
+                total.bad += c.bad;
+                total.replaced += c.replaced;
+                total.ignored += c.ignored;
+                total.skipped += c.skipped;
+                total
+            })
+    }
+}
+
+/// Why a file was not ingested. Every variant names the file, and the line
+/// where there is one; the registry is unchanged by any of them.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestFileError {
+    #[error("{path}:{line}: {message}")]
+    Malformed {
+        path: String,
+        line: u64,
+        message: String,
+    },
+    #[error("{path}:{line}: duplicate score for competitor='{scorer}' key='{key}': {other}")]
+    Duplicate {
+        path: String,
+        line: u64,
+        scorer: String,
+        key: String,
+        other: String,
+    },
+    #[error("{path}: {message}")]
+    Conflict { path: String, message: String },
+    #[error("{path}: cannot tell the format from the file name; pass --format ({formats})")]
+    UnknownFormat { path: String, formats: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: registry error: {source}")]
+    Sqlite {
+        path: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+impl IngestFileError {
+    /// Usage mistakes (exit 2) as opposed to bad data (exit 1).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, IngestFileError::UnknownFormat { .. })
+    }
+}
+
+impl Registry {
+    /// Ingest one score file in one transaction. `progress` advances with the
+    /// bytes read (pass `ProgressBar::hidden()` when nobody watches).
+    pub fn ingest_file(
+        &mut self,
+        source: &SourceSpec,
+        options: &IngestOptions,
+        progress: &ProgressBar,
+    ) -> Result<FileOutcome, IngestFileError> {
+        let path = source.path.display().to_string();
+        let io = |source| IngestFileError::Io {
+            path: path.clone(),
+            source,
+        };
+        let format = options
+            .format
+            .or_else(|| Format::from_path(&source.path))
+            .ok_or_else(|| IngestFileError::UnknownFormat {
+                path: path.clone(),
+                formats: Format::names(),
+            })?;
+        let metadata = std::fs::metadata(&source.path).map_err(io)?;
+        if metadata.is_dir() {
+            return Err(io(std::io::Error::other(
+                "is a directory, not a score file",
+            )));
+        }
+        let absolute_path = std::fs::canonicalize(&source.path)
+            .map_err(io)?
+            .display()
+            .to_string();
+        // Hashed before parsing: whether these bytes were ingested before
+        // decides, row by row, what the parse does with them.
+        let sha256 = sha256_file(&source.path).map_err(io)?;
+        let sqlite = |source| IngestFileError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(sqlite)?;
+        let ingested_at = now_rfc3339();
+        let earlier_ingests = earlier_ingests_of(&tx, &sha256).map_err(sqlite)?;
+        tx.execute(
+            sql::INSERT_SOURCE_FILE,
+            params![
+                path,
+                absolute_path,
+                sha256,
+                metadata.len() as i64,
+                format.name(),
+                source.label,
+                ingested_at,
+                crate::TOOL_VERSION
+            ],
+        )
+        .map_err(sqlite)?;
+        let file_id = tx.last_insert_rowid();
+
+        progress.set_length(metadata.len());
+        progress.set_position(0);
+        let file = File::open(&source.path).map_err(io)?;
+        let mut input = BufReader::with_capacity(1 << 20, progress.wrap_read(file));
+        let mut loader = Loader {
+            tx: &tx,
+            path: &path,
+            file_id,
+            label: source.label.as_deref(),
+            options,
+            ingested_at: &ingested_at,
+            earlier_ingests: &earlier_ingests,
+            scorers: HashMap::new(),
+            counts: BTreeMap::new(),
+        };
+        format
+            .read(&mut input, &options.fields, &mut loader)
+            .map_err(|e| match e {
+                LoadError::Read(ReadError::Malformed { line, message }) => {
+                    IngestFileError::Malformed {
+                        path: path.clone(),
+                        line,
+                        message,
+                    }
+                }
+                LoadError::Read(ReadError::Io(source)) => IngestFileError::Io {
+                    path: path.clone(),
+                    source,
+                },
+                LoadError::File(e) => e,
+            })?;
+        let counts = std::mem::take(&mut loader.counts);
+        drop(loader);
+
+        let totals: u64 = counts.values().map(|(_, c)| c.ingested).sum();
+        let status = if totals > 0 {
+            tx.commit().map_err(sqlite)?;
+            FileStatus::Ingested
+        } else {
+            // Nothing new: leave no trace of this attempt.
+            tx.rollback().map_err(sqlite)?;
+            let all_skipped = counts.values().all(|(_, c)| c.ignored == 0);
+            match earlier_ingests.values().min() {
+                Some(at) if all_skipped => FileStatus::AlreadyIngested { at: at.clone() },
+                _ => FileStatus::NothingNew,
+            }
+        };
+        Ok(FileOutcome {
+            path,
+            absolute_path,
+            sha256,
+            size_bytes: metadata.len(),
+            format: format.name().to_string(),
+            label: source.label.clone(),
+            status,
+            scorers: counts.into_iter().map(|(_, (name, c))| (name, c)).collect(),
+        })
+    }
+}
+
+/// Slug → first time these bytes were ingested for that scorer.
+fn earlier_ingests_of(tx: &Transaction, sha256: &str) -> rusqlite::Result<HashMap<String, String>> {
+    let mut stmt = tx.prepare(sql::SCORERS_INGESTED_FROM_SHA256)?;
+    let rows = stmt.query_map([sha256], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    rows.collect()
+}
+
+/// Lower-case hex sha256 of a file, read in large chunks.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// A scorer as the registry holds it.
+#[derive(Clone, Debug)]
+struct ScorerEntry {
+    id: i64,
+    slug: String,
+    /// Name as registered (the first spelling seen).
+    registered_name: String,
+    scale: Option<Scale>,
+}
+
+enum LoadError {
+    Read(ReadError),
+    File(IngestFileError),
+}
+
+impl From<ReadError> for LoadError {
+    fn from(e: ReadError) -> Self {
+        LoadError::Read(e)
+    }
+}
+
+impl From<IngestFileError> for LoadError {
+    fn from(e: IngestFileError) -> Self {
+        LoadError::File(e)
+    }
+}
+
+/// The sink readers push into: resolves each record and writes it inside
+/// the file's transaction.
+struct Loader<'a> {
+    tx: &'a Transaction<'a>,
+    path: &'a str,
+    file_id: i64,
+    label: Option<&'a str>,
+    options: &'a IngestOptions,
+    ingested_at: &'a str,
+    earlier_ingests: &'a HashMap<String, String>,
+    /// Name as written → registry entry, so each name is looked up once.
+    scorers: HashMap<String, ScorerEntry>,
+    /// Slug → (registered name, counts).
+    counts: BTreeMap<String, (String, ScorerCounts)>,
+}
+
+impl Loader<'_> {
+    fn malformed(&self, line: u64, message: impl Into<String>) -> LoadError {
+        LoadError::File(IngestFileError::Malformed {
+            path: self.path.to_string(),
+            line,
+            message: message.into(),
+        })
+    }
+
+    fn sqlite(&self, source: rusqlite::Error) -> LoadError {
+        LoadError::File(IngestFileError::Sqlite {
+            path: self.path.to_string(),
+            source,
+        })
+    }
+
+    fn conflict(&self, message: String) -> LoadError {
+        LoadError::File(IngestFileError::Conflict {
+            path: self.path.to_string(),
+            message,
+        })
+    }
+
+    /// The registry entry for `name`, created on first sight, with the
+    /// declared scale and direction checked against what is registered.
+    fn scorer(&mut self, name: &str, line: u64) -> Result<ScorerEntry, LoadError> {
+        if let Some(entry) = self.scorers.get(name) {
+            return Ok(entry.clone());
+        }
+        let scorer_slug = slug(name);
+        if scorer_slug.is_empty() {
+            return Err(self.malformed(
+                line,
+                format!("scorer name '{name}' has no letters or digits"),
+            ));
+        }
+        let existing = self
+            .tx
+            .prepare_cached(sql::SCORER_BY_SLUG)
+            .and_then(|mut stmt| {
+                stmt.query_row([&scorer_slug], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, Option<f64>>(2)?,
+                        row.get::<_, Option<f64>>(3)?,
+                        row.get::<_, Option<bool>>(4)?,
+                    ))
+                })
+                .optional()
+            })
+            .map_err(|e| self.sqlite(e))?;
+        let (id, registered_name, scale, direction) = match existing {
+            Some((id, registered, min, max, direction)) => {
+                let scale = min.zip(max).map(|(min, max)| Scale { min, max });
+                (id, registered, scale, direction)
+            }
+            None => {
+                self.tx
+                    .execute(
+                        sql::INSERT_SCORER,
+                        params![name, scorer_slug, self.ingested_at],
+                    )
+                    .map_err(|e| self.sqlite(e))?;
+                (self.tx.last_insert_rowid(), name.to_string(), None, None)
+            }
+        };
+        let scale = match (scale, self.options.scale) {
+            (Some(registered), Some(declared)) if registered != declared => {
+                return Err(self.conflict(format!(
+                    "scorer '{registered_name}' is registered with scale {registered}; --scale {declared} conflicts \
+                     (a scorer has one scale; name a different scorer with --scorer if this is another model)"
+                )))
+            }
+            (None, Some(declared)) => {
+                self.tx
+                    .execute(sql::SET_SCORER_SCALE, params![id, declared.min, declared.max])
+                    .map_err(|e| self.sqlite(e))?;
+                Some(declared)
+            }
+            (registered, _) => registered,
+        };
+        match (direction, self.options.higher_is_better) {
+            (Some(registered), Some(declared)) if registered != declared => {
+                let says = |higher: bool| {
+                    if higher {
+                        "higher-is-better"
+                    } else {
+                        "lower-is-better"
+                    }
+                };
+                return Err(self.conflict(format!(
+                    "scorer '{registered_name}' is registered as {}; --{} conflicts",
+                    says(registered),
+                    says(declared)
+                )));
+            }
+            (None, Some(declared)) => {
+                self.tx
+                    .execute(sql::SET_SCORER_DIRECTION, params![id, declared])
+                    .map_err(|e| self.sqlite(e))?;
+            }
+            _ => {}
+        }
+        let entry = ScorerEntry {
+            id,
+            slug: scorer_slug,
+            registered_name,
+            scale,
+        };
+        self.scorers.insert(name.to_string(), entry.clone());
+        Ok(entry)
+    }
+
+    /// Insert one score row; on a (scorer, key) that is already live, apply
+    /// the conflict policy. Returns whether a row was written, and whether it
+    /// replaced another.
+    fn insert_score(
+        &mut self,
+        scorer: &ScorerEntry,
+        scorer_name: &str,
+        key: &str,
+        record: &ScoreRecord,
+        stored: &StoredScore,
+    ) -> Result<Option<Inserted>, LoadError> {
+        let insert = || {
+            self.tx.prepare_cached(sql::INSERT_SCORE)?.execute(params![
+                scorer.id,
+                key,
+                record.raw_key,
+                record.key_field,
+                stored.score,
+                stored.status,
+                stored.reason,
+                record.runtime_ms,
+                record.pooled_frames,
+                self.file_id,
+                record.line as i64,
+                self.ingested_at
+            ])
+        };
+        match insert() {
+            Ok(_) => return Ok(Some(Inserted { replaced: false })),
+            Err(e) if !is_unique_violation(&e) => return Err(self.sqlite(e)),
+            Err(_) => {}
+        }
+        // The live-row index refused it: find out whose row is live.
+        let (live_id, live_file, live_line, live_path, live_at) = self
+            .tx
+            .prepare_cached(sql::LIVE_SCORE_WITH_SOURCE)
+            .and_then(|mut stmt| {
+                stmt.query_row(params![scorer.id, key], |row| {
+                    Ok((
+                        row.get::<_, i64>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, i64>(2)?,
+                        row.get::<_, String>(3)?,
+                        row.get::<_, String>(4)?,
+                    ))
+                })
+            })
+            .map_err(|e| self.sqlite(e))?;
+        let duplicate = |other: String| {
+            LoadError::File(IngestFileError::Duplicate {
+                path: self.path.to_string(),
+                line: record.line,
+                scorer: scorer_name.to_string(),
+                key: key.to_string(),
+                other,
+            })
+        };
+        if live_file == self.file_id {
+            return Err(duplicate(format!(
+                "the same file already has it at {}:{live_line} (a file may hold each scorer and key once)",
+                self.path
+            )));
+        }
+        match self.options.on_conflict {
+            ConflictPolicy::Refuse => Err(duplicate(format!(
+                "already live from {live_path}:{live_line}, ingested {live_at} \
+                 (pass --replace to supersede it, or --ignore to keep it)"
+            ))),
+            ConflictPolicy::Ignore => Ok(None),
+            ConflictPolicy::Replace => {
+                self.tx
+                    .prepare_cached(sql::SUPERSEDE_SCORE)
+                    .and_then(|mut stmt| {
+                        stmt.execute(params![live_id, self.ingested_at, self.file_id])
+                    })
+                    .map_err(|e| self.sqlite(e))?;
+                insert().map_err(|e| self.sqlite(e))?;
+                Ok(Some(Inserted { replaced: true }))
+            }
+        }
+    }
+}
+
+struct Inserted {
+    replaced: bool,
+}
+
+/// A record's score as it will be stored.
+struct StoredScore {
+    score: Option<f64>,
+    status: &'static str,
+    reason: Option<String>,
+}
+
+/// Decide what a record's score becomes: an unusable value is stored `bad`
+/// with no score; a row whose scorer reported a failure keeps its value but
+/// is `bad`; a value outside the declared scale is `bad` with no score.
+fn judge(record: &ScoreRecord, scale: Option<Scale>) -> StoredScore {
+    let bad = |score, reason| StoredScore {
+        score,
+        status: "bad",
+        reason: Some(reason),
+    };
+    match &record.value {
+        RawScore::Unusable(reason) => bad(None, reason.clone()),
+        RawScore::Number(value) => {
+            if let Some(status) = record
+                .reported_status
+                .as_deref()
+                .filter(|s| !is_ok_status(s))
+            {
+                return bad(Some(*value), format!("scorer reported status '{status}'"));
+            }
+            if let Some(scale) = scale.filter(|scale| !scale.contains(*value)) {
+                return bad(
+                    None,
+                    format!("score {value} is outside the declared scale {scale}"),
+                );
+            }
+            StoredScore {
+                score: Some(*value),
+                status: "ok",
+                reason: record.note.clone(),
+            }
+        }
+    }
+}
+
+/// Empty, `ok`, `pass` and `success` (any case) mean the scorer succeeded.
+fn is_ok_status(status: &str) -> bool {
+    let status = status.trim();
+    status.is_empty()
+        || ["ok", "pass", "success"]
+            .iter()
+            .any(|ok| status.eq_ignore_ascii_case(ok))
+}
+
+fn is_unique_violation(error: &rusqlite::Error) -> bool {
+    matches!(error, rusqlite::Error::SqliteFailure(e, _)
+        if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+impl RecordSink for Loader<'_> {
+    type Error = LoadError;
+
+    fn push(&mut self, record: ScoreRecord) -> Result<(), LoadError> {
+        let name = match (&self.options.scorer, &record.scorer, self.label) {
+            (Some(name), _, _) => name.clone(),
+            (None, Some(name), _) => name.clone(),
+            (None, None, Some(label)) => label.to_string(),
+            (None, None, None) => {
+                return Err(self.malformed(
+                    record.line,
+                    "no scorer name: the row has no `competitor` and the file no LABEL= (write LABEL=PATH or pass --scorer)",
+                ))
+            }
+        };
+        let scorer = self.scorer(&name, record.line)?;
+        let counts = &mut self
+            .counts
+            .entry(scorer.slug.clone())
+            .or_insert_with(|| (scorer.registered_name.clone(), ScorerCounts::default()))
+            .1;
+        if self.earlier_ingests.contains_key(&scorer.slug) {
+            counts.skipped += 1;
+            return Ok(());
+        }
+        let key = self
+            .options
+            .key_normalize
+            .apply(&record.key_field, &record.raw_key);
+        if key.trim().is_empty() {
+            return Err(self.malformed(
+                record.line,
+                format!(
+                    "key '{}' is empty after --key-normalize {}",
+                    record.raw_key,
+                    self.options.key_normalize.resolve(&record.key_field)
+                ),
+            ));
+        }
+        let key = key.into_owned();
+        let stored = judge(&record, scorer.scale);
+        if self.options.strict && stored.status == "bad" {
+            let reason = stored.reason.as_deref().unwrap_or("bad row");
+            return Err(
+                self.malformed(record.line, format!("{reason} (--strict refuses bad rows)"))
+            );
+        }
+        let Some(inserted) = self.insert_score(&scorer, &name, &key, &record, &stored)? else {
+            self.counts
+                .get_mut(&scorer.slug)
+                .expect("counted above")
+                .1
+                .ignored += 1;
+            return Ok(());
+        };
+        if !record.frames.is_empty() {
+            let score_id = self.tx.last_insert_rowid();
+            let mut stmt = self
+                .tx
+                .prepare_cached(sql::INSERT_FRAME_SCORE)
+                .map_err(|e| self.sqlite(e))?;
+            for frame in &record.frames {
+                stmt.execute(params![
+                    score_id,
+                    frame.frame_index,
+                    frame.value,
+                    frame.runtime_ms
+                ])
+                .map_err(|e| self.sqlite(e))?;
+            }
+        }
+        let counts = &mut self.counts.get_mut(&scorer.slug).expect("counted above").1;
+        counts.ingested += 1;
+        counts.bad += u64::from(stored.status == "bad");
+        counts.replaced += u64::from(inserted.replaced);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_split_follows_the_reference() {
+        assert_eq!(
+            SourceSpec::parse("dover=runs/dover.jsonl"),
+            SourceSpec {
+                label: Some("dover".into()),
+                path: "runs/dover.jsonl".into()
+            }
+        );
+        assert_eq!(SourceSpec::parse("runs/dover.jsonl").label, None);
+        assert_eq!(SourceSpec::parse("=x.jsonl").label, None);
+        let dir = tempfile::tempdir().unwrap();
+        let odd = dir.path().join("a=b.jsonl");
+        std::fs::write(&odd, "").unwrap();
+        assert_eq!(
+            SourceSpec::parse(odd.to_str().unwrap()).label,
+            None,
+            "an existing path is never split"
+        );
+    }
+
+    #[test]
+    fn ok_statuses() {
+        for ok in ["", " ", "ok", "OK", "Pass", "success"] {
+            assert!(is_ok_status(ok), "{ok:?}");
+        }
+        for bad in ["failed", "error", "timeout", "oks"] {
+            assert!(!is_ok_status(bad), "{bad:?}");
+        }
+    }
+
+    fn record(value: RawScore, status: Option<&str>) -> ScoreRecord {
+        ScoreRecord {
+            line: 1,
+            key_field: "clip_id".into(),
+            raw_key: "a".into(),
+            scorer: None,
+            value,
+            reported_status: status.map(str::to_string),
+            runtime_ms: None,
+            frames: Vec::new(),
+            pooled_frames: 0,
+            note: None,
+        }
+    }
+
+    #[test]
+    fn judge_marks_bad_rows_with_a_reason() {
+        let ok = judge(
+            &record(RawScore::Number(50.0), Some("ok")),
+            Some(Scale {
+                min: 0.0,
+                max: 100.0,
+            }),
+        );
+        assert_eq!((ok.score, ok.status, ok.reason), (Some(50.0), "ok", None));
+        let failed = judge(&record(RawScore::Number(50.0), Some("oom")), None);
+        assert_eq!(
+            (failed.score, failed.status, failed.reason.as_deref()),
+            (Some(50.0), "bad", Some("scorer reported status 'oom'"))
+        );
+        let outside = judge(
+            &record(RawScore::Number(101.0), None),
+            Some(Scale {
+                min: 0.0,
+                max: 100.0,
+            }),
+        );
+        assert_eq!(
+            (outside.score, outside.status, outside.reason.as_deref()),
+            (
+                None,
+                "bad",
+                Some("score 101 is outside the declared scale 0:100")
+            )
+        );
+        let unusable = judge(
+            &record(RawScore::Unusable("score is null".into()), None),
+            None,
+        );
+        assert_eq!((unusable.score, unusable.status), (None, "bad"));
+    }
+
+    #[test]
+    fn sha256_of_a_known_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("abc");
+        std::fs::write(&path, "abc").unwrap();
+        assert_eq!(
+            sha256_file(&path).unwrap(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

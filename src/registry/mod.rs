@@ -1,0 +1,154 @@
+//! The score registry: an embedded SQLite database.
+//!
+//! Opening applies the migrations; [`load`] holds the ingest transaction and
+//! [`queries`] what the registry can tell about itself.
+
+pub mod load;
+pub mod migrate;
+pub mod queries;
+mod sql;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rusqlite::{Connection, OpenFlags};
+
+pub use load::{
+    ConflictPolicy, FileOutcome, FileStatus, IngestFileError, IngestOptions, ScorerCounts,
+    SourceSpec,
+};
+pub use migrate::SCHEMA_VERSION;
+
+/// Default registry file name, in the working directory.
+pub const DEFAULT_REGISTRY: &str = "second-opinion.db";
+
+/// How long a command waits for another process's write transaction (an
+/// ingest of a large file can hold the lock for minutes) before giving up.
+pub const BUSY_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Whether opening may create the registry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create the file and its schema when missing (ingest).
+    CreateIfMissing,
+    /// Refuse a missing file (queries: an empty registry answers nothing).
+    MustExist,
+}
+
+/// Failures of the registry itself, with its path.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("registry {path}: no such file (ingest a score file first, or pass --registry)")]
+    Missing { path: PathBuf },
+    #[error(
+        "registry {path} has schema version {found}, but this second-opinion ({tool}) knows versions up to {known}: \
+         upgrade second-opinion; the registry was not modified"
+    )]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+        tool: &'static str,
+    },
+    #[error("registry {path}: {source}")]
+    Sqlite {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+    #[error("registry {path}: {message}")]
+    NotFound { path: PathBuf, message: String },
+}
+
+/// An open registry, migrated to [`SCHEMA_VERSION`].
+pub struct Registry {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Registry {
+    /// Open (and, with [`OpenMode::CreateIfMissing`], create) the registry at
+    /// `path`, then apply pending migrations. A registry whose schema is newer
+    /// than this binary is refused before anything is written to it.
+    pub fn open(path: &Path, mode: OpenMode) -> Result<Registry, RegistryError> {
+        let sqlite = |source| RegistryError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        match mode {
+            OpenMode::CreateIfMissing => flags |= OpenFlags::SQLITE_OPEN_CREATE,
+            OpenMode::MustExist if !path.exists() => {
+                return Err(RegistryError::Missing {
+                    path: path.to_path_buf(),
+                })
+            }
+            OpenMode::MustExist => {}
+        }
+        let mut conn = Connection::open_with_flags(path, flags).map_err(sqlite)?;
+        conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
+        let found = migrate::user_version(&conn).map_err(sqlite)?;
+        if found > SCHEMA_VERSION {
+            return Err(RegistryError::TooNew {
+                path: path.to_path_buf(),
+                found,
+                known: SCHEMA_VERSION,
+                tool: crate::TOOL_VERSION,
+            });
+        }
+        // WAL lets readers and one writer work at once, so several ingests
+        // (scorers finishing together) queue on the lock instead of failing.
+        retry_while_busy(|| {
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))
+        })
+        .map_err(sqlite)?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(sqlite)?;
+        migrate::migrate_to(&mut conn, SCHEMA_VERSION).map_err(sqlite)?;
+        Ok(Registry {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The registry's path as given.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The underlying connection, for queries this crate does not wrap.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub(crate) fn sqlite_error(&self, source: rusqlite::Error) -> RegistryError {
+        RegistryError::Sqlite {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+/// Switching the journal mode takes an exclusive lock and does not go
+/// through SQLite's busy handler, so wait for it here.
+fn retry_while_busy<T>(mut attempt: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let started = Instant::now();
+    loop {
+        match attempt() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The current time as stored in the registry: RFC 3339, UTC, milliseconds.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

@@ -1,0 +1,214 @@
+//! What the registry can tell about itself: its scorers, its files, and
+//! where each score came from.
+
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+
+use super::{sql, Registry, RegistryError};
+use crate::key::{basename, stem, KeyNormalize};
+use crate::scorer::slug;
+
+/// One scorer and what the registry holds of it.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScorerSummary {
+    pub name: String,
+    pub slug: String,
+    pub scale_min: Option<f64>,
+    pub scale_max: Option<f64>,
+    pub higher_is_better: Option<bool>,
+    pub live_rows: u64,
+    pub ok_rows: u64,
+    pub bad_rows: u64,
+    pub superseded_rows: u64,
+    pub files: u64,
+}
+
+/// One ingested file.
+#[derive(Clone, Debug, Serialize)]
+pub struct FileSummary {
+    pub id: i64,
+    pub path: String,
+    pub absolute_path: String,
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub format: String,
+    pub label: Option<String>,
+    pub ingested_at: String,
+    pub tool_version: String,
+    /// Rows the file contributed, live or since superseded.
+    pub rows: u64,
+    pub live_rows: u64,
+    /// Names of the scorers it holds, sorted.
+    pub scorers: Vec<String>,
+}
+
+/// One stored row of a (scorer, key): the live one or a superseded one.
+#[derive(Clone, Debug, Serialize)]
+pub struct ProvenanceEntry {
+    pub scorer: String,
+    pub key: String,
+    pub raw_key: String,
+    pub key_field: String,
+    pub score: Option<f64>,
+    pub status: String,
+    pub reason: Option<String>,
+    pub runtime_ms: Option<f64>,
+    pub frame_count: u64,
+    pub live: bool,
+    pub superseded_at: Option<String>,
+    pub superseded_by: Option<String>,
+    pub path: String,
+    pub absolute_path: String,
+    pub sha256: String,
+    pub format: String,
+    pub label: Option<String>,
+    pub line: u64,
+    pub ingested_at: String,
+}
+
+impl Registry {
+    /// Every scorer, by slug.
+    pub fn scorers(&self) -> Result<Vec<ScorerSummary>, RegistryError> {
+        let mut stmt = self
+            .conn
+            .prepare(sql::LIST_SCORERS)
+            .map_err(|e| self.sqlite_error(e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok(ScorerSummary {
+                    name: row.get(0)?,
+                    slug: row.get(1)?,
+                    scale_min: row.get(2)?,
+                    scale_max: row.get(3)?,
+                    higher_is_better: row.get(4)?,
+                    live_rows: row.get(5)?,
+                    ok_rows: row.get(6)?,
+                    bad_rows: row.get(7)?,
+                    superseded_rows: row.get(8)?,
+                    files: row.get(9)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
+        rows.map_err(|e| self.sqlite_error(e))
+    }
+
+    /// Every ingested file, in ingest order.
+    pub fn files(&self) -> Result<Vec<FileSummary>, RegistryError> {
+        let mut stmt = self
+            .conn
+            .prepare(sql::LIST_FILES)
+            .map_err(|e| self.sqlite_error(e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                let scorers: Option<String> = row.get(11)?;
+                Ok(FileSummary {
+                    id: row.get(0)?,
+                    path: row.get(1)?,
+                    absolute_path: row.get(2)?,
+                    sha256: row.get(3)?,
+                    size_bytes: row.get(4)?,
+                    format: row.get(5)?,
+                    label: row.get(6)?,
+                    ingested_at: row.get(7)?,
+                    tool_version: row.get(8)?,
+                    rows: row.get(9)?,
+                    live_rows: row.get(10)?,
+                    scorers: scorers
+                        .map(|names| names.split(',').map(str::to_string).collect())
+                        .unwrap_or_default(),
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
+        rows.map_err(|e| self.sqlite_error(e))
+    }
+
+    /// The live row of (`scorer`, `key`) first, then its superseded history.
+    ///
+    /// `scorer` may be spelled any way with the same slug. With
+    /// `KeyNormalize::Auto`, `key` is tried as given (against normalised and
+    /// raw keys), then as its basename, then as its stem, so a full path, a
+    /// file name or a clip id all find the row. Any other normalisation is
+    /// applied to `key` exactly as at ingest.
+    pub fn provenance(
+        &self,
+        scorer: &str,
+        key: &str,
+        key_normalize: KeyNormalize,
+    ) -> Result<Vec<ProvenanceEntry>, RegistryError> {
+        let not_found = |message: String| RegistryError::NotFound {
+            path: self.path.clone(),
+            message,
+        };
+        let (scorer_id, scorer_name): (i64, String) = self
+            .conn
+            .query_row(sql::SCORER_NAME_BY_SLUG, [slug(scorer)], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .optional()
+            .map_err(|e| self.sqlite_error(e))?
+            .ok_or_else(|| {
+                let known = self.scorer_names().unwrap_or_default();
+                not_found(format!(
+                    "no scorer '{scorer}' (known: {})",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                ))
+            })?;
+        let attempts: Vec<(String, bool)> = match key_normalize {
+            KeyNormalize::Auto => vec![
+                (key.to_string(), true),
+                (basename(key).to_string(), false),
+                (stem(key).to_string(), false),
+            ],
+            other => vec![(other.apply("key", key).into_owned(), false)],
+        };
+        let mut stmt = self
+            .conn
+            .prepare(sql::SCORE_HISTORY)
+            .map_err(|e| self.sqlite_error(e))?;
+        for (candidate, match_raw) in attempts {
+            let entries = stmt
+                .query_map(params![scorer_id, candidate, match_raw], |row| {
+                    let superseded_at: Option<String> = row.get(10)?;
+                    Ok(ProvenanceEntry {
+                        scorer: scorer_name.clone(),
+                        key: row.get(0)?,
+                        raw_key: row.get(1)?,
+                        key_field: row.get(2)?,
+                        score: row.get(3)?,
+                        status: row.get(4)?,
+                        reason: row.get(5)?,
+                        runtime_ms: row.get(6)?,
+                        frame_count: row.get(7)?,
+                        line: row.get(8)?,
+                        ingested_at: row.get(9)?,
+                        live: superseded_at.is_none(),
+                        superseded_at,
+                        path: row.get(11)?,
+                        absolute_path: row.get(12)?,
+                        sha256: row.get(13)?,
+                        format: row.get(14)?,
+                        label: row.get(15)?,
+                        superseded_by: row.get(16)?,
+                    })
+                })
+                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| self.sqlite_error(e))?;
+            if !entries.is_empty() {
+                return Ok(entries);
+            }
+        }
+        Err(not_found(format!(
+            "no score for scorer '{scorer_name}' and key '{key}'"
+        )))
+    }
+
+    fn scorer_names(&self) -> rusqlite::Result<Vec<String>> {
+        let mut stmt = self.conn.prepare(sql::ALL_SCORER_NAMES)?;
+        let names = stmt.query_map([], |row| row.get(0))?;
+        names.collect()
+    }
+}

@@ -1,0 +1,73 @@
+//! Named queries of the registry. The schema itself lives in `migrations/`.
+
+pub const INSERT_SOURCE_FILE: &str = "INSERT INTO source_files \
+    (path, absolute_path, sha256, size_bytes, format, label, ingested_at, tool_version) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+
+/// Scorers that earlier ingests of the same bytes produced, with when.
+pub const SCORERS_INGESTED_FROM_SHA256: &str = "SELECT sc.slug, MIN(f.ingested_at) \
+    FROM source_files f \
+    JOIN scores s ON s.source_file_id = f.id \
+    JOIN scorers sc ON sc.id = s.scorer_id \
+    WHERE f.sha256 = ?1 GROUP BY sc.slug";
+
+pub const SCORER_BY_SLUG: &str =
+    "SELECT id, name, scale_min, scale_max, higher_is_better FROM scorers WHERE slug = ?1";
+
+pub const INSERT_SCORER: &str = "INSERT INTO scorers (name, slug, created_at) VALUES (?1, ?2, ?3)";
+
+pub const SET_SCORER_SCALE: &str =
+    "UPDATE scorers SET scale_min = ?2, scale_max = ?3 WHERE id = ?1";
+
+pub const SET_SCORER_DIRECTION: &str = "UPDATE scorers SET higher_is_better = ?2 WHERE id = ?1";
+
+pub const INSERT_SCORE: &str = "INSERT INTO scores \
+    (scorer_id, key, raw_key, key_field, score, status, reason, runtime_ms, frame_count, \
+     source_file_id, line, ingested_at) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
+
+pub const INSERT_FRAME_SCORE: &str =
+    "INSERT INTO frame_scores (score_id, frame_index, value, runtime_ms) VALUES (?1, ?2, ?3, ?4)";
+
+/// The live row holding (scorer, key), and where it came from.
+pub const LIVE_SCORE_WITH_SOURCE: &str =
+    "SELECT s.id, s.source_file_id, s.line, f.path, f.ingested_at \
+    FROM scores s JOIN source_files f ON f.id = s.source_file_id \
+    WHERE s.scorer_id = ?1 AND s.key = ?2 AND s.superseded_at IS NULL";
+
+pub const SUPERSEDE_SCORE: &str =
+    "UPDATE scores SET superseded_at = ?2, superseded_by_file = ?3 WHERE id = ?1";
+
+pub const LIST_SCORERS: &str =
+    "SELECT sc.name, sc.slug, sc.scale_min, sc.scale_max, sc.higher_is_better, \
+    COUNT(s.id) FILTER (WHERE s.superseded_at IS NULL), \
+    COUNT(s.id) FILTER (WHERE s.superseded_at IS NULL AND s.status = 'ok'), \
+    COUNT(s.id) FILTER (WHERE s.superseded_at IS NULL AND s.status = 'bad'), \
+    COUNT(s.id) FILTER (WHERE s.superseded_at IS NOT NULL), \
+    COUNT(DISTINCT s.source_file_id) \
+    FROM scorers sc LEFT JOIN scores s ON s.scorer_id = sc.id \
+    GROUP BY sc.id ORDER BY sc.slug";
+
+pub const LIST_FILES: &str =
+    "SELECT f.id, f.path, f.absolute_path, f.sha256, f.size_bytes, f.format, f.label, \
+    f.ingested_at, f.tool_version, \
+    COUNT(s.id), COUNT(s.id) FILTER (WHERE s.superseded_at IS NULL), \
+    (SELECT group_concat(name, ',') FROM (SELECT DISTINCT sc.name FROM scores s2 \
+        JOIN scorers sc ON sc.id = s2.scorer_id WHERE s2.source_file_id = f.id ORDER BY sc.name)) \
+    FROM source_files f LEFT JOIN scores s ON s.source_file_id = f.id \
+    GROUP BY f.id ORDER BY f.id";
+
+pub const SCORER_NAME_BY_SLUG: &str = "SELECT id, name FROM scorers WHERE slug = ?1";
+
+pub const ALL_SCORER_NAMES: &str = "SELECT name FROM scorers ORDER BY slug";
+
+/// Every row (live and superseded) of a scorer whose key or raw key is ?2,
+/// live first, then newest first.
+pub const SCORE_HISTORY: &str =
+    "SELECT s.key, s.raw_key, s.key_field, s.score, s.status, s.reason, \
+    s.runtime_ms, s.frame_count, s.line, s.ingested_at, s.superseded_at, \
+    f.path, f.absolute_path, f.sha256, f.format, f.label, r.path \
+    FROM scores s JOIN source_files f ON f.id = s.source_file_id \
+    LEFT JOIN source_files r ON r.id = s.superseded_by_file \
+    WHERE s.scorer_id = ?1 AND (s.key = ?2 OR (?3 AND s.raw_key = ?2)) \
+    ORDER BY s.superseded_at IS NOT NULL, s.id DESC";

@@ -1,0 +1,129 @@
+//! Shared helpers for the end-to-end tests: run the built binary in a
+//! temporary directory with a registry of its own.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A scratch directory with its own registry file.
+pub struct Workspace {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workspace {
+    pub fn new() -> Workspace {
+        Workspace {
+            dir: tempfile::tempdir().expect("temporary directory"),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn registry(&self) -> PathBuf {
+        self.path("registry.db")
+    }
+
+    /// Write `bytes` to `name` (parents created) and return its path.
+    pub fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.path(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create parent");
+        }
+        std::fs::write(&path, bytes).expect("write fixture");
+        path
+    }
+
+    /// A command for the binary, run in the workspace with its registry.
+    pub fn command(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_second-opinion"));
+        command
+            .current_dir(self.dir.path())
+            .env_remove("SECOND_OPINION_REGISTRY")
+            .arg("--registry")
+            .arg(self.registry());
+        command
+    }
+
+    /// Run the binary with `args`.
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command().args(args).output().expect("run second-opinion"))
+    }
+
+    /// Open the registry directly, for checks the CLI does not expose.
+    pub fn sqlite(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.registry()).expect("open registry")
+    }
+
+    /// Every row of `sql` rendered as text, for comparing registry states.
+    pub fn dump(&self, sql: &str) -> Vec<String> {
+        let conn = self.sqlite();
+        let mut stmt = conn.prepare(sql).expect("prepare dump");
+        let columns = stmt.column_count();
+        let rows = stmt
+            .query_map([], |row| {
+                let cells: Vec<String> = (0..columns)
+                    .map(|i| format!("{:?}", row.get_ref(i).expect("cell")))
+                    .collect();
+                Ok(cells.join("|"))
+            })
+            .expect("query dump");
+        rows.map(Result::unwrap).collect()
+    }
+
+    /// The whole registry content (every table, every row), for
+    /// "the registry is unchanged" assertions.
+    pub fn registry_snapshot(&self) -> Vec<String> {
+        if !self.registry().exists() {
+            return Vec::new();
+        }
+        let mut snapshot = Vec::new();
+        for table in ["source_files", "scorers", "scores", "frame_scores"] {
+            for row in self.dump(&format!("SELECT * FROM {table} ORDER BY 1, 2")) {
+                snapshot.push(format!("{table}: {row}"));
+            }
+        }
+        snapshot
+    }
+}
+
+/// The result of one run of the binary.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(output: Output) -> Run {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    /// Assert success and return self.
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    /// Assert exit code `code` and return self.
+    pub fn fails_with(self, code: i32) -> Run {
+        assert_eq!(self.code, code, "expected exit {code}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+/// Path of a file as a `&str` for argument lists.
+pub fn arg(path: &Path) -> &str {
+    path.to_str().expect("UTF-8 path")
+}
