@@ -603,14 +603,20 @@ fn judge(record: &ScoreRecord, scale: Option<Scale>) -> StoredScore {
         status: "bad",
         reason: Some(reason),
     };
+    let failed_status = record
+        .reported_status
+        .as_deref()
+        .filter(|s| !is_ok_status(s));
     match &record.value {
-        RawScore::Unusable(reason) => bad(None, reason.clone()),
+        RawScore::Unusable(reason) => match failed_status {
+            Some(status) => bad(
+                None,
+                format!("scorer reported status '{status}' ({reason})"),
+            ),
+            None => bad(None, reason.clone()),
+        },
         RawScore::Number(value) => {
-            if let Some(status) = record
-                .reported_status
-                .as_deref()
-                .filter(|s| !is_ok_status(s))
-            {
+            if let Some(status) = failed_status {
                 return bad(Some(*value), format!("scorer reported status '{status}'"));
             }
             if let Some(scale) = scale.filter(|scale| !scale.contains(*value)) {
@@ -807,6 +813,17 @@ mod tests {
             None,
         );
         assert_eq!((unusable.score, unusable.status), (None, "bad"));
+        let both = judge(
+            &record(
+                RawScore::Unusable("score is null".into()),
+                Some("decode_error"),
+            ),
+            None,
+        );
+        assert_eq!(
+            both.reason.as_deref(),
+            Some("scorer reported status 'decode_error' (score is null)")
+        );
     }
 
     #[test]
