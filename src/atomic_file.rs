@@ -21,7 +21,23 @@ pub fn write_atomically(
     let mut writer = BufWriter::new(temporary);
     write(&mut writer)?;
     let temporary = writer.into_inner().map_err(|e| e.into_error())?;
+    publish(temporary, path)
+}
+
+/// Sync a finished temporary file and rename it to `path`. The temporary is
+/// created private (0600); the output gets the permissions of the file it
+/// replaces, or the usual 0644 for a new file.
+pub fn publish(temporary: tempfile::NamedTempFile, path: &Path) -> io::Result<()> {
     temporary.as_file().sync_all()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let permissions = match std::fs::metadata(path) {
+            Ok(existing) => existing.permissions(),
+            Err(_) => std::fs::Permissions::from_mode(0o644),
+        };
+        temporary.as_file().set_permissions(permissions)?;
+    }
     temporary.persist(path).map_err(|e| e.error)?;
     Ok(())
 }

@@ -6,10 +6,13 @@
 //! came from. The binary `second-opinion` is a thin command line over it.
 
 pub mod atomic_file;
+pub mod export;
 pub mod ingest;
 pub mod key;
+pub mod materialize;
 pub mod registry;
 pub mod scorer;
+pub mod table;
 
 /// The version of this tool, recorded with every file it ingests.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

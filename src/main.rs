@@ -10,22 +10,26 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
 use second_opinion::atomic_file::write_json_atomically;
+use second_opinion::export::{ExportError, ExportOptions, ExportSummary, RowPolicy};
 use second_opinion::ingest::{FieldNames, Format};
 use second_opinion::key::KeyNormalize;
+use second_opinion::materialize::{MaterializeError, MaterializeRequest};
 use second_opinion::registry::{
     ConflictPolicy, FileOutcome, FileStatus, IngestOptions, OpenMode, Registry, RegistryError,
     SourceSpec, DEFAULT_REGISTRY,
 };
 use second_opinion::scorer::Scale;
+use second_opinion::table::TableFormat;
 
 /// A score registry for video-quality model training: ingest what
 /// no-reference and MOS scorers wrote, and find out where each score came from.
 #[derive(Parser, Debug)]
 #[command(name = "second-opinion", version, about, max_term_width = 100)]
 struct Cli {
-    /// The score registry (an SQLite file, created on first ingest).
-    #[arg(long, global = true, env = "SECOND_OPINION_REGISTRY", default_value = DEFAULT_REGISTRY)]
-    registry: PathBuf,
+    /// The score registry (an SQLite file, created on first ingest)
+    /// [default: second-opinion.db; materialize: a throw-away registry in memory].
+    #[arg(long, global = true, env = "SECOND_OPINION_REGISTRY")]
+    registry: Option<PathBuf>,
 
     #[command(subcommand)]
     command: Command,
@@ -41,6 +45,107 @@ enum Command {
     Files(JsonFlag),
     /// Show the live score of a scorer and clip, and its history.
     Provenance(ProvenanceArgs),
+    /// Join the registry onto a feature table as namespaced columns.
+    Export(ExportArgs),
+    /// List the exports recorded in the registry.
+    Exports(JsonFlag),
+    /// One-shot ingest + export, flag-compatible with the reference
+    /// materialize_second_opinion_features.py.
+    Materialize(MaterializeArgs),
+}
+
+#[derive(Args, Debug)]
+struct ExportArgs {
+    /// The feature table (.parquet/.pq, .arrow/.feather/.ipc, .jsonl/.ndjson, .json, .csv).
+    #[arg(long, value_name = "TABLE")]
+    features: PathBuf,
+
+    /// The output table; its format follows the extension unless --out-format says otherwise.
+    #[arg(long, value_name = "PATH")]
+    out: PathBuf,
+
+    /// Scorers to export, comma-separated (default: every scorer with live scores).
+    #[arg(long, value_delimiter = ',', value_name = "A,B")]
+    scorers: Option<Vec<String>>,
+
+    /// The table's key column (default: the first of clip_id, video_id, …, path, src, src_sha256, video_name, key).
+    #[arg(long, value_name = "COL")]
+    key_column: Option<String>,
+
+    /// How the table's keys are normalised: auto, raw, basename, stem [default: auto].
+    #[arg(long, value_parser = parse_key_normalize)]
+    key_normalize: Option<KeyNormalize>,
+
+    /// Rows without a score: mark (keep, status missing), drop, or fail.
+    #[arg(long, default_value = "mark", value_parser = parse_policy)]
+    missing_policy: RowPolicy,
+
+    /// Rows whose score is bad: mark (keep, status bad), drop, or fail.
+    #[arg(long, default_value = "mark", value_parser = parse_policy)]
+    bad_policy: RowPolicy,
+
+    /// Column name prefix.
+    #[arg(long, default_value = "second_opinion")]
+    prefix: String,
+
+    /// Replace second-opinion columns the table already has, in place.
+    #[arg(long)]
+    overwrite: bool,
+
+    /// Output format (parquet, arrow, jsonl, json, csv) instead of the extension's.
+    #[arg(long, value_parser = parse_table_format)]
+    out_format: Option<TableFormat>,
+
+    /// Also write the export report as JSON.
+    #[arg(long, value_name = "PATH")]
+    report_json: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct MaterializeArgs {
+    /// The feature table.
+    #[arg(long, value_name = "PATH")]
+    features: PathBuf,
+
+    /// A score file, optionally labelled with its scorer (repeatable).
+    #[arg(long, value_name = "[LABEL=]PATH", required = true)]
+    scores: Vec<String>,
+
+    /// The output table.
+    #[arg(long, value_name = "PATH")]
+    out: PathBuf,
+
+    /// Write the audit JSON (the reference's keys plus hashed provenance).
+    #[arg(long, value_name = "PATH")]
+    audit_json: Option<PathBuf>,
+
+    /// The feature table's key column.
+    #[arg(long, value_name = "COL")]
+    key_column: Option<String>,
+
+    /// Field holding the key in score rows.
+    #[arg(long, value_name = "FIELD")]
+    score_key_field: Option<String>,
+
+    /// Field holding the score in score rows.
+    #[arg(long, value_name = "FIELD")]
+    score_field: Option<String>,
+
+    /// auto, raw, basename or stem, for table and score keys alike [default: auto].
+    #[arg(long, value_parser = parse_key_normalize)]
+    key_normalize: Option<KeyNormalize>,
+
+    /// mark, drop or fail.
+    #[arg(long, default_value = "mark", value_parser = parse_policy)]
+    missing_policy: RowPolicy,
+
+    /// Column name prefix.
+    #[arg(long, default_value = "second_opinion")]
+    prefix: String,
+
+    /// Replace existing second-opinion columns.
+    #[arg(long)]
+    overwrite: bool,
 }
 
 #[derive(Args, Debug)]
@@ -139,6 +244,19 @@ fn parse_key_normalize(name: &str) -> Result<KeyNormalize, String> {
     name.parse()
 }
 
+fn parse_policy(name: &str) -> Result<RowPolicy, String> {
+    name.parse()
+}
+
+fn parse_table_format(name: &str) -> Result<TableFormat, String> {
+    TableFormat::from_name(name).ok_or_else(|| {
+        format!(
+            "unknown table format '{name}' (expected one of: {})",
+            TableFormat::names()
+        )
+    })
+}
+
 /// A failure as the user sees it: the message and the exit code.
 struct Failure {
     message: String,
@@ -154,6 +272,24 @@ impl Failure {
     }
 }
 
+impl From<ExportError> for Failure {
+    fn from(e: ExportError) -> Failure {
+        Failure {
+            code: if e.is_usage() { 2 } else { 1 },
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<MaterializeError> for Failure {
+    fn from(e: MaterializeError) -> Failure {
+        Failure {
+            code: if e.is_usage() { 2 } else { 1 },
+            message: e.to_string(),
+        }
+    }
+}
+
 impl From<RegistryError> for Failure {
     fn from(e: RegistryError) -> Failure {
         Failure::data(e)
@@ -162,11 +298,18 @@ impl From<RegistryError> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let registry = cli
+        .registry
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_REGISTRY));
     let result = match cli.command {
-        Command::Ingest(args) => ingest(&cli.registry, args),
-        Command::Scorers(args) => scorers(&cli.registry, args.json),
-        Command::Files(args) => files(&cli.registry, args.json),
-        Command::Provenance(args) => provenance(&cli.registry, args),
+        Command::Ingest(args) => ingest(&registry, args),
+        Command::Scorers(args) => scorers(&registry, args.json),
+        Command::Files(args) => files(&registry, args.json),
+        Command::Provenance(args) => provenance(&registry, args),
+        Command::Export(args) => export(&registry, args),
+        Command::Exports(args) => exports(&registry, args.json),
+        Command::Materialize(args) => materialize(cli.registry, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -460,4 +603,128 @@ fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
     for row in rows {
         render(row);
     }
+}
+
+fn export(registry_path: &std::path::Path, args: ExportArgs) -> Result<(), Failure> {
+    let registry = Registry::open(registry_path, OpenMode::MustExist)?;
+    let options = ExportOptions {
+        scorers: args.scorers,
+        key_column: args.key_column,
+        key_normalize: args.key_normalize,
+        missing_policy: args.missing_policy,
+        bad_policy: args.bad_policy,
+        prefix: args.prefix,
+        overwrite: args.overwrite,
+        out_format: args.out_format,
+    };
+    let summary = second_opinion::export::export(&registry, &args.features, &args.out, &options)?;
+    registry.record_export(&summary.record("export"))?;
+    print_export_summary(&summary);
+    if let Some(path) = &args.report_json {
+        write_json_atomically(path, &summary.to_json())
+            .map_err(|e| Failure::data(format!("{}: cannot write report: {e}", path.display())))?;
+    }
+    Ok(())
+}
+
+fn print_export_summary(summary: &ExportSummary) {
+    eprintln!(
+        "{}: {} rows written ({} read from {}, key {}/{})",
+        summary.output_path,
+        summary.output_rows,
+        summary.input_rows,
+        summary.features_path,
+        summary.key_column,
+        summary.key_normalize
+    );
+    for scorer in &summary.scorers {
+        eprintln!(
+            "  {}: {} matched, {} missing, {} bad; {} of {} scores matched no row{}",
+            scorer.name,
+            scorer.matched,
+            scorer.missing,
+            scorer.bad,
+            scorer.unmatched,
+            scorer.loaded,
+            if scorer.unmatched_keys.is_empty() {
+                String::new()
+            } else {
+                format!(" (first: {})", scorer.unmatched_keys.join(", "))
+            }
+        );
+    }
+}
+
+fn exports(registry_path: &std::path::Path, as_json: bool) -> Result<(), Failure> {
+    let registry = Registry::open(registry_path, OpenMode::MustExist)?;
+    let exports = registry.exports()?;
+    if as_json {
+        return print_json(&exports);
+    }
+    let rows = exports
+        .iter()
+        .map(|e| {
+            vec![
+                e.id.to_string(),
+                e.created_at.clone(),
+                e.command.clone(),
+                e.features_path.clone(),
+                e.output_path.clone(),
+                e.output_sha256[..12].to_string(),
+                e.output_rows.to_string(),
+                e.registry_digest[..12].to_string(),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "ID",
+            "CREATED_AT",
+            "COMMAND",
+            "FEATURES",
+            "OUTPUT",
+            "OUT_SHA256",
+            "ROWS",
+            "REGISTRY",
+        ],
+        rows,
+    );
+    Ok(())
+}
+
+fn materialize(registry: Option<PathBuf>, args: MaterializeArgs) -> Result<(), Failure> {
+    let request = MaterializeRequest {
+        scores: args.scores.iter().map(|s| SourceSpec::parse(s)).collect(),
+        args: json!({
+            "features": args.features,
+            "scores": args.scores,
+            "out": args.out,
+            "audit_json": args.audit_json,
+            "key_column": args.key_column,
+            "score_key_field": args.score_key_field,
+            "score_field": args.score_field,
+            "key_normalize": args.key_normalize.unwrap_or_default().name(),
+            "missing_policy": args.missing_policy.name(),
+            "prefix": args.prefix,
+            "overwrite": args.overwrite,
+            "registry": registry,
+        }),
+        features: args.features,
+        out: args.out,
+        audit_json: args.audit_json,
+        key_column: args.key_column,
+        fields: FieldNames {
+            key: args.score_key_field,
+            score: args.score_field,
+        },
+        key_normalize: args.key_normalize,
+        missing_policy: args.missing_policy,
+        prefix: args.prefix,
+        overwrite: args.overwrite,
+        registry,
+        argv: std::env::args().collect(),
+    };
+    let (summary, _audit) = second_opinion::materialize::materialize(&request)?;
+    print_export_summary(&summary);
+    Ok(())
 }

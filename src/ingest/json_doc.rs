@@ -78,7 +78,7 @@ fn row_slices(document: &str) -> Result<Vec<&str>, ReadError> {
                 if let Some(raw) = object.get(list_field) {
                     if !raw.get().trim_start().starts_with('[') {
                         return Err(ReadError::at(
-                            1,
+                            LineCounter::new(document).line_at(raw.get()),
                             format!("`{list_field}` must be a list of row objects"),
                         ));
                     }
@@ -192,6 +192,11 @@ mod tests {
         assert!(error_of::<JsonDocReader>(b"{\"rows\": 5}")
             .1
             .contains("must be a list"));
+        assert_eq!(
+            error_of::<JsonDocReader>(b"{\n\"meta\": 1,\n\"results\": {}\n}").0,
+            3,
+            "the line of the field's value, not of the document"
+        );
         assert!(error_of::<JsonDocReader>(b"\"text\"")
             .1
             .starts_with("expected a row object"));

@@ -22,6 +22,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_scorer_scales",
         sql: include_str!("../../migrations/0002_scorer_scales.sql"),
     },
+    Migration {
+        version: 3,
+        name: "0003_exports",
+        sql: include_str!("../../migrations/0003_exports.sql"),
+    },
 ];
 
 /// The schema version a registry has once this binary has opened it.

@@ -3,6 +3,7 @@
 //! Opening applies the migrations; [`load`] holds the ingest transaction and
 //! [`queries`] what the registry can tell about itself.
 
+pub mod exports;
 pub mod load;
 pub mod migrate;
 pub mod queries;
@@ -111,6 +112,21 @@ impl Registry {
             conn,
             path: path.to_path_buf(),
         })
+    }
+
+    /// A registry that lives in memory only (`materialize` without
+    /// `--registry`): same schema and rules, nothing kept.
+    pub fn open_in_memory() -> Result<Registry, RegistryError> {
+        let path = PathBuf::from(":memory:");
+        let sqlite = |source| RegistryError::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let mut conn = Connection::open_in_memory().map_err(sqlite)?;
+        conn.pragma_update(None, "foreign_keys", true)
+            .map_err(sqlite)?;
+        migrate::migrate_to(&mut conn, SCHEMA_VERSION).map_err(sqlite)?;
+        Ok(Registry { conn, path })
     }
 
     /// The registry's path as given.

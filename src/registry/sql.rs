@@ -71,3 +71,24 @@ pub const SCORE_HISTORY: &str =
     LEFT JOIN source_files r ON r.id = s.superseded_by_file \
     WHERE s.scorer_id = ?1 AND (s.key = ?2 OR (?3 AND s.raw_key = ?2)) \
     ORDER BY s.superseded_at IS NOT NULL, s.id DESC";
+
+/// Scorers with at least one live score, by slug.
+pub const LIVE_SCORERS: &str = "SELECT sc.id, sc.name, sc.slug FROM scorers sc \
+    WHERE EXISTS (SELECT 1 FROM scores s WHERE s.scorer_id = sc.id AND s.superseded_at IS NULL) \
+    ORDER BY sc.slug";
+
+/// The live scores of one scorer, in key order, with their source file.
+pub const LIVE_SCORES_OF_SCORER: &str =
+    "SELECT s.key, s.score, s.status, s.runtime_ms, s.frame_count, \
+    f.path, f.sha256 \
+    FROM scores s JOIN source_files f ON f.id = s.source_file_id \
+    WHERE s.scorer_id = ?1 AND s.superseded_at IS NULL ORDER BY s.key";
+
+pub const INSERT_EXPORT: &str = "INSERT INTO exports \
+    (created_at, command, features_path, features_sha256, output_path, output_sha256, output_format, \
+     input_rows, output_rows, scorers, options, registry_state, registry_digest, tool_version) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+
+pub const LIST_EXPORTS: &str = "SELECT id, created_at, command, features_path, features_sha256, output_path, \
+    output_sha256, output_format, input_rows, output_rows, scorers, options, registry_state, registry_digest, \
+    tool_version FROM exports ORDER BY id";

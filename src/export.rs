@@ -1,0 +1,774 @@
+//! The join: live registry scores × a streamed feature table → namespaced
+//! `<prefix>_<slug>_{score,status,runtime_ms,frames,source}` columns.
+//!
+//! Memory holds the index of the selected scorers and one batch of the
+//! table. Everything that can make an export fail (key mismatch, missing or
+//! bad rows under `fail`) is decided after the last batch and before the
+//! output is renamed into place, so a failed export leaves no file.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::key::{find_candidate, KeyNormalize, REFERENCE_KEY_FIELDS};
+use crate::registry::exports::{ExportRecord, LiveScorer};
+use crate::registry::{Registry, RegistryError};
+use crate::scorer::slug;
+use crate::table::{
+    AddedColumns, AddedField, Batch, ColumnKind, ColumnValues, TableError, TableFormat,
+    TableReader, TableWriter,
+};
+
+/// Key columns of feature tables the reference misses: the fork's corpora
+/// key clips by `src` and `src_sha256`.
+pub const EXTRA_TABLE_KEY_FIELDS: &[&str] = &["src", "src_sha256", "video_name", "key"];
+
+/// The five columns written per scorer, in order.
+pub const COLUMN_SUFFIXES: &[(&str, ColumnKind)] = &[
+    ("score", ColumnKind::Float),
+    ("status", ColumnKind::Text),
+    ("runtime_ms", ColumnKind::Float),
+    ("frames", ColumnKind::Int),
+    ("source", ColumnKind::Text),
+];
+
+/// What to do with rows that lack a score (`missing`) or hold a bad one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RowPolicy {
+    /// Keep the row; its status column says what happened.
+    #[default]
+    Mark,
+    /// Leave the row out of the output.
+    Drop,
+    /// Write nothing and fail.
+    Fail,
+}
+
+impl RowPolicy {
+    pub fn name(self) -> &'static str {
+        match self {
+            RowPolicy::Mark => "mark",
+            RowPolicy::Drop => "drop",
+            RowPolicy::Fail => "fail",
+        }
+    }
+}
+
+impl FromStr for RowPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "mark" => Ok(RowPolicy::Mark),
+            "drop" => Ok(RowPolicy::Drop),
+            "fail" => Ok(RowPolicy::Fail),
+            other => Err(format!(
+                "unknown policy '{other}' (expected mark, drop or fail)"
+            )),
+        }
+    }
+}
+
+/// How an export joins and writes.
+#[derive(Clone, Debug)]
+pub struct ExportOptions {
+    /// Scorer names (any spelling of the slug); `None`: every live scorer.
+    pub scorers: Option<Vec<String>>,
+    pub key_column: Option<String>,
+    /// `None` means `auto`, not chosen by the user.
+    pub key_normalize: Option<KeyNormalize>,
+    pub missing_policy: RowPolicy,
+    pub bad_policy: RowPolicy,
+    pub prefix: String,
+    pub overwrite: bool,
+    pub out_format: Option<TableFormat>,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        ExportOptions {
+            scorers: None,
+            key_column: None,
+            key_normalize: None,
+            missing_policy: RowPolicy::Mark,
+            bad_policy: RowPolicy::Mark,
+            prefix: "second_opinion".to_string(),
+            overwrite: false,
+            out_format: None,
+        }
+    }
+}
+
+/// Why an export wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// A mistake in the command line (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The data does not allow the export (exit 1).
+    #[error("{0}")]
+    Data(String),
+    #[error(transparent)]
+    Table(#[from] TableError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+impl ExportError {
+    pub fn is_usage(&self) -> bool {
+        matches!(self, ExportError::Usage(_))
+    }
+}
+
+/// Per-scorer counts of one export.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct ScorerExportCounts {
+    pub name: String,
+    pub slug: String,
+    pub column_prefix: String,
+    /// Live scores in the registry for this scorer.
+    pub loaded: u64,
+    /// Table rows that found a score (ok or bad).
+    pub matched: u64,
+    /// Table rows without a score.
+    pub missing: u64,
+    /// Table rows whose score is bad.
+    pub bad: u64,
+    /// Registry scores whose key matches no table row.
+    pub unmatched: u64,
+    /// The first ten unmatched keys, sorted.
+    pub unmatched_keys: Vec<String>,
+    /// Digest of the live scores read.
+    pub digest: String,
+}
+
+/// What an export did; becomes the report JSON and the `exports` record.
+#[derive(Clone, Debug)]
+pub struct ExportSummary {
+    pub features_path: String,
+    pub features_sha256: String,
+    pub features_size: u64,
+    pub output_path: String,
+    pub output_sha256: String,
+    pub output_size: u64,
+    pub output_format: TableFormat,
+    pub key_column: String,
+    pub key_normalize: KeyNormalize,
+    pub input_rows: u64,
+    pub output_rows: u64,
+    pub scorers: Vec<ScorerExportCounts>,
+    pub registry_digest: String,
+    pub options: Value,
+}
+
+impl ExportSummary {
+    /// The report (`export --report-json`): strict, keys sorted.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "feature_table": {"path": self.features_path, "sha256": self.features_sha256, "size_bytes": self.features_size},
+            "output": {"path": self.output_path, "sha256": self.output_sha256, "size_bytes": self.output_size,
+                       "format": self.output_format.name()},
+            "key_column": self.key_column,
+            "key_normalize": self.key_normalize.name(),
+            "input_rows": self.input_rows,
+            "output_rows": self.output_rows,
+            "options": self.options,
+            "registry_digest": self.registry_digest,
+            "scorers": self.scorers.iter().map(|s| (s.name.clone(), json!({
+                "slug": s.slug,
+                "column_prefix": s.column_prefix,
+                "loaded": s.loaded,
+                "matched": s.matched,
+                "missing": s.missing,
+                "bad": s.bad,
+                "unmatched": s.unmatched,
+                "unmatched_keys": s.unmatched_keys,
+                "digest": s.digest,
+            }))).collect::<serde_json::Map<_, _>>(),
+            "tool_version": crate::TOOL_VERSION,
+        })
+    }
+
+    /// The registry record of this export.
+    pub fn record(&self, command: &str) -> ExportRecord {
+        ExportRecord {
+            id: 0,
+            created_at: String::new(),
+            command: command.to_string(),
+            features_path: self.features_path.clone(),
+            features_sha256: self.features_sha256.clone(),
+            output_path: self.output_path.clone(),
+            output_sha256: self.output_sha256.clone(),
+            output_format: self.output_format.name().to_string(),
+            input_rows: self.input_rows,
+            output_rows: self.output_rows,
+            scorers: json!(self.scorers.iter().map(|s| &s.name).collect::<Vec<_>>()),
+            options: self.options.clone(),
+            registry_state: self
+                .scorers
+                .iter()
+                .map(|s| {
+                    (
+                        s.name.clone(),
+                        json!({"live_rows": s.loaded, "digest": s.digest}),
+                    )
+                })
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+            registry_digest: self.registry_digest.clone(),
+            tool_version: crate::TOOL_VERSION.to_string(),
+        }
+    }
+}
+
+/// One scorer's live scores, keyed for the join.
+struct ScorerIndex {
+    counts: ScorerExportCounts,
+    by_key: HashMap<String, usize>,
+    scores: Vec<IndexedScore>,
+    matched: Vec<bool>,
+}
+
+struct IndexedScore {
+    key: String,
+    score: Option<f64>,
+    bad: bool,
+    runtime_ms: Option<f64>,
+    frame_count: i64,
+    source: u32,
+}
+
+/// Export the registry onto `features`, writing `out`.
+pub fn export(
+    registry: &Registry,
+    features: &Path,
+    out: &Path,
+    options: &ExportOptions,
+) -> Result<ExportSummary, ExportError> {
+    let features_shown = features.display().to_string();
+    let in_format = TableFormat::from_path(features).ok_or_else(|| {
+        ExportError::Usage(format!(
+            "{features_shown}: cannot tell the table format from the file name (expected one of: {})",
+            TableFormat::names()
+        ))
+    })?;
+    let out_format = match options.out_format {
+        Some(format) => format,
+        None => TableFormat::from_path(out).ok_or_else(|| {
+            ExportError::Usage(format!(
+                "{}: cannot tell the output format from the file name; pass --out-format ({})",
+                out.display(),
+                TableFormat::names()
+            ))
+        })?,
+    };
+    if !features.is_file() {
+        return Err(ExportError::Data(format!(
+            "{features_shown}: no such feature table"
+        )));
+    }
+    let (mut indexes, sources) = load_indexes(registry, options)?;
+
+    let mut reader = TableReader::open(features, in_format, out_format)?;
+    let mut first = reader.next_batch()?;
+    // Column names: known up front, or (JSON Lines) from the first batch.
+    let columns: Vec<String> = if reader.columns_known() {
+        reader.columns().to_vec()
+    } else {
+        let mut names: Vec<String> = Vec::new();
+        if let Some(Batch::Rows(rows)) = &first {
+            for row in rows {
+                for (name, _) in &row.members {
+                    if !names.contains(name) {
+                        names.push(name.clone());
+                    }
+                }
+            }
+        }
+        names
+    };
+    let key_column = resolve_key_column(&columns, options.key_column.as_deref(), &features_shown)?;
+    let key_normalize = options.key_normalize.unwrap_or_default();
+
+    let added: Vec<AddedField> = indexes
+        .iter()
+        .flat_map(|index| {
+            COLUMN_SUFFIXES
+                .iter()
+                .map(move |(suffix, kind)| AddedField {
+                    name: format!("{}_{suffix}", index.counts.column_prefix),
+                    kind: *kind,
+                })
+        })
+        .collect();
+    let existing: Vec<&str> = added
+        .iter()
+        .map(|f| f.name.as_str())
+        .filter(|name| columns.iter().any(|c| c == name))
+        .collect();
+    if !existing.is_empty() && !options.overwrite {
+        return Err(ExportError::Data(format!(
+            "refusing to overwrite existing second-opinion columns: {}",
+            existing.join(", ")
+        )));
+    }
+
+    // Other ways of keying the table, counted as the table streams, so a
+    // key mismatch can be explained with the fix.
+    let alternatives: Vec<(String, KeyNormalize)> = key_candidates(&columns)
+        .into_iter()
+        .chain(std::iter::once(key_column.clone()))
+        .flat_map(|column| {
+            [
+                KeyNormalize::Raw,
+                KeyNormalize::Basename,
+                KeyNormalize::Stem,
+            ]
+            .into_iter()
+            .map(move |n| (column.clone(), n))
+        })
+        .filter(|(column, n)| !(column == &key_column && *n == key_normalize.resolve(&key_column)))
+        .fold(Vec::new(), |mut all, alt| {
+            if !all.contains(&alt) {
+                all.push(alt);
+            }
+            all
+        });
+    let mut alternative_matches = vec![0u64; alternatives.len()];
+    let mut key_matches = 0u64;
+
+    let directory = match out.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let temporary = tempfile::Builder::new()
+        .prefix(".second-opinion-")
+        .suffix(".partial")
+        .tempfile_in(&directory)
+        .map_err(|e| {
+            ExportError::Data(format!("{}: cannot create the output: {e}", out.display()))
+        })?;
+    let file = temporary
+        .reopen()
+        .map_err(|e| ExportError::Data(format!("{}: {e}", out.display())))?;
+    let sink = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+    let mut writer = TableWriter::new(sink, out_format, &reader, &added)?;
+
+    let prefix_marker = format!("{}_", options.prefix);
+    let mut input_rows = 0u64;
+    let mut output_rows = 0u64;
+    let mut batch = first.take();
+    while let Some(current) = batch {
+        let rows = current.num_rows();
+        refuse_existing_in_rows(&current, &prefix_marker, &added, options.overwrite)?;
+        let keys = current.key_texts(&key_column);
+        let mut values: Vec<ColumnValues> = Vec::with_capacity(added.len());
+        let mut keep = vec![true; rows];
+        let mut any_match = vec![false; rows];
+        for index in indexes.iter_mut() {
+            let mut score = Vec::with_capacity(rows);
+            let mut status = Vec::with_capacity(rows);
+            let mut runtime = Vec::with_capacity(rows);
+            let mut frames = Vec::with_capacity(rows);
+            let mut source = Vec::with_capacity(rows);
+            for (row, raw) in keys.iter().enumerate() {
+                let found = raw
+                    .as_deref()
+                    .and_then(|raw| {
+                        index
+                            .by_key
+                            .get(key_normalize.apply(&key_column, raw).as_ref())
+                    })
+                    .copied();
+                match found {
+                    Some(position) => {
+                        let hit = &index.scores[position];
+                        index.matched[position] = true;
+                        index.counts.matched += 1;
+                        any_match[row] = true;
+                        score.push(hit.score);
+                        runtime.push(hit.runtime_ms);
+                        frames.push(hit.frame_count);
+                        source.push(sources[hit.source as usize].clone());
+                        if hit.bad {
+                            index.counts.bad += 1;
+                            status.push("bad".to_string());
+                            if options.bad_policy == RowPolicy::Drop {
+                                keep[row] = false;
+                            }
+                        } else {
+                            status.push("ok".to_string());
+                        }
+                    }
+                    None => {
+                        index.counts.missing += 1;
+                        score.push(None);
+                        status.push("missing".to_string());
+                        runtime.push(None);
+                        frames.push(0);
+                        source.push(String::new());
+                        if options.missing_policy == RowPolicy::Drop {
+                            keep[row] = false;
+                        }
+                    }
+                }
+            }
+            values.push(ColumnValues::Float(score));
+            values.push(ColumnValues::Text(status));
+            values.push(ColumnValues::Float(runtime));
+            values.push(ColumnValues::Int(frames));
+            values.push(ColumnValues::Text(source));
+        }
+        key_matches += any_match.iter().filter(|m| **m).count() as u64;
+        count_alternatives(&current, &alternatives, &indexes, &mut alternative_matches);
+        input_rows += rows as u64;
+        output_rows += keep.iter().filter(|k| **k).count() as u64;
+        let added_columns = AddedColumns {
+            names: added.iter().map(|f| f.name.clone()).collect(),
+            values,
+        };
+        writer.write(current, &added_columns, &keep)?;
+        batch = reader.next_batch()?;
+    }
+
+    check_key_match(
+        input_rows,
+        key_matches,
+        &key_column,
+        key_normalize.resolve(&key_column),
+        &alternatives,
+        &alternative_matches,
+        options,
+    )?;
+    for (policy, what, count) in [
+        (
+            options.missing_policy,
+            "missing",
+            (|c| c.missing) as fn(&ScorerExportCounts) -> u64,
+        ),
+        (options.bad_policy, "bad", |c| c.bad),
+    ] {
+        let offenders: Vec<String> = indexes
+            .iter()
+            .filter(|i| count(&i.counts) > 0)
+            .map(|i| format!("{}={}", i.counts.name, count(&i.counts)))
+            .collect();
+        if policy == RowPolicy::Fail && !offenders.is_empty() {
+            return Err(ExportError::Data(format!(
+                "{what} second-opinion scores: {}",
+                offenders.join(", ")
+            )));
+        }
+    }
+
+    let sink = writer.finish()?;
+    let (buffered, output_sha256, output_size) = sink.finish();
+    let file = buffered
+        .into_inner()
+        .map_err(|e| ExportError::Data(format!("{}: {}", out.display(), e.error())))?;
+    drop(file);
+    let features_sha256 = crate::registry::load::sha256_file(features)
+        .map_err(|e| ExportError::Data(format!("{features_shown}: {e}")))?;
+    let features_size = std::fs::metadata(features).map(|m| m.len()).unwrap_or(0);
+    crate::atomic_file::publish(temporary, out)
+        .map_err(|e| ExportError::Data(format!("{}: cannot write the output: {e}", out.display())))?;
+
+    let mut digest = Sha256::new();
+    for index in &mut indexes {
+        let mut unmatched: Vec<&str> = index
+            .scores
+            .iter()
+            .zip(&index.matched)
+            .filter(|(_, matched)| !**matched)
+            .map(|(score, _)| score.key.as_str())
+            .collect();
+        unmatched.sort_unstable();
+        index.counts.unmatched = unmatched.len() as u64;
+        index.counts.unmatched_keys = unmatched.iter().take(10).map(|k| k.to_string()).collect();
+        digest.update(index.counts.slug.as_bytes());
+        digest.update(b"=");
+        digest.update(index.counts.digest.as_bytes());
+        digest.update(b"\n");
+    }
+    Ok(ExportSummary {
+        features_path: features_shown,
+        features_sha256,
+        features_size,
+        output_path: out.display().to_string(),
+        output_sha256,
+        output_size,
+        output_format: out_format,
+        key_column,
+        key_normalize,
+        input_rows,
+        output_rows,
+        registry_digest: digest
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect(),
+        options: json!({
+            "scorers": options.scorers,
+            "key_column": options.key_column,
+            "key_normalize": key_normalize.name(),
+            "missing_policy": options.missing_policy.name(),
+            "bad_policy": options.bad_policy.name(),
+            "prefix": options.prefix,
+            "overwrite": options.overwrite,
+            "out_format": out_format.name(),
+        }),
+        scorers: indexes.into_iter().map(|i| i.counts).collect(),
+    })
+}
+
+/// The selected scorers' live scores, and the interned source paths.
+fn load_indexes(
+    registry: &Registry,
+    options: &ExportOptions,
+) -> Result<(Vec<ScorerIndex>, Vec<String>), ExportError> {
+    let live = registry.live_scorers()?;
+    let selected: Vec<LiveScorer> = match &options.scorers {
+        None => live,
+        Some(names) => {
+            let mut selected = Vec::new();
+            for name in names {
+                let wanted = slug(name);
+                match live.iter().find(|s| s.slug == wanted) {
+                    Some(scorer)
+                        if !selected.iter().any(|s: &LiveScorer| s.slug == scorer.slug) =>
+                    {
+                        selected.push(scorer.clone())
+                    }
+                    Some(_) => {}
+                    None => {
+                        let known: Vec<&str> = live.iter().map(|s| s.name.as_str()).collect();
+                        return Err(ExportError::Data(format!(
+                            "no live scores for scorer '{name}' in the registry (scorers with scores: {})",
+                            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                        )));
+                    }
+                }
+            }
+            selected
+        }
+    };
+    if selected.is_empty() {
+        return Err(ExportError::Data(format!(
+            "registry {} holds no live scores: ingest score files first",
+            registry.path().display()
+        )));
+    }
+    let mut sources: Vec<String> = Vec::new();
+    let mut source_ids: HashMap<String, u32> = HashMap::new();
+    let mut indexes = Vec::with_capacity(selected.len());
+    for scorer in selected {
+        let (scores, digest) = registry.live_scores(&scorer)?;
+        let mut by_key = HashMap::with_capacity(scores.len());
+        let mut indexed = Vec::with_capacity(scores.len());
+        for (position, score) in scores.into_iter().enumerate() {
+            let source = *source_ids
+                .entry(score.source_path.clone())
+                .or_insert_with(|| {
+                    sources.push(score.source_path.clone());
+                    (sources.len() - 1) as u32
+                });
+            by_key.insert(score.key.clone(), position);
+            indexed.push(IndexedScore {
+                key: score.key,
+                score: score.score,
+                bad: score.bad,
+                runtime_ms: score.runtime_ms,
+                frame_count: score.frame_count,
+                source,
+            });
+        }
+        indexes.push(ScorerIndex {
+            counts: ScorerExportCounts {
+                column_prefix: format!("{}_{}", options.prefix, scorer.slug),
+                name: scorer.name,
+                slug: scorer.slug,
+                loaded: indexed.len() as u64,
+                digest,
+                ..Default::default()
+            },
+            matched: vec![false; indexed.len()],
+            by_key,
+            scores: indexed,
+        });
+    }
+    Ok((indexes, sources))
+}
+
+/// Candidate key columns present in the table, in candidate order.
+fn key_candidates(columns: &[String]) -> Vec<String> {
+    REFERENCE_KEY_FIELDS
+        .iter()
+        .chain(EXTRA_TABLE_KEY_FIELDS)
+        .filter_map(|candidate| find_candidate(columns.iter().map(String::as_str), &[candidate]))
+        .map(str::to_string)
+        .fold(Vec::new(), |mut all, c| {
+            if !all.contains(&c) {
+                all.push(c);
+            }
+            all
+        })
+}
+
+fn resolve_key_column(
+    columns: &[String],
+    explicit: Option<&str>,
+    path: &str,
+) -> Result<String, ExportError> {
+    match explicit {
+        Some(name) if columns.iter().any(|c| c == name) => Ok(name.to_string()),
+        Some(name) => Err(ExportError::Data(format!(
+            "{path}: no column '{name}' (--key-column); its columns: {}",
+            columns.join(", ")
+        ))),
+        None => key_candidates(columns).into_iter().next().ok_or_else(|| {
+            ExportError::Data(format!(
+                "{path}: cannot find a key column (looked for {}); pass --key-column",
+                REFERENCE_KEY_FIELDS
+                    .iter()
+                    .chain(EXTRA_TABLE_KEY_FIELDS)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        }),
+    }
+}
+
+/// JSON Lines rows may carry columns the first batch did not show: refuse a
+/// second-opinion column there too, unless overwriting. A prefix test per
+/// member keeps this cheap.
+fn refuse_existing_in_rows(
+    batch: &Batch,
+    prefix_marker: &str,
+    added: &[AddedField],
+    overwrite: bool,
+) -> Result<(), ExportError> {
+    if overwrite {
+        return Ok(());
+    }
+    if let Batch::Rows(rows) = batch {
+        for row in rows {
+            for (name, _) in &row.members {
+                if name.starts_with(prefix_marker) && added.iter().any(|f| &f.name == name) {
+                    return Err(ExportError::Data(format!(
+                        "refusing to overwrite existing second-opinion columns: {name}"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn count_alternatives(
+    batch: &Batch,
+    alternatives: &[(String, KeyNormalize)],
+    indexes: &[ScorerIndex],
+    matches: &mut [u64],
+) {
+    let mut texts: BTreeMap<&str, Vec<Option<String>>> = BTreeMap::new();
+    for (position, (column, normalize)) in alternatives.iter().enumerate() {
+        let values = texts
+            .entry(column.as_str())
+            .or_insert_with(|| batch.key_texts(column));
+        matches[position] += values
+            .iter()
+            .flatten()
+            .filter(|raw| {
+                let key = normalize.apply(column, raw);
+                indexes
+                    .iter()
+                    .any(|index| index.by_key.contains_key(key.as_ref()))
+            })
+            .count() as u64;
+    }
+}
+
+/// Stop when fewer than half of the rows matched and another column or
+/// normalisation would match far more, saying which flags fix it. When the
+/// user chose both the column and the normalisation, a warning is enough.
+fn check_key_match(
+    rows: u64,
+    matched: u64,
+    key_column: &str,
+    key_normalize: KeyNormalize,
+    alternatives: &[(String, KeyNormalize)],
+    alternative_matches: &[u64],
+    options: &ExportOptions,
+) -> Result<(), ExportError> {
+    if rows == 0 || matched * 2 >= rows {
+        return Ok(());
+    }
+    let best = alternatives
+        .iter()
+        .zip(alternative_matches)
+        .max_by_key(|(_, count)| **count)
+        .filter(|(_, count)| **count * 2 >= rows && **count >= (matched * 2).max(matched + 1));
+    let Some(((column, normalize), count)) = best else {
+        return Ok(());
+    };
+    let mut fix = Vec::new();
+    if column != key_column {
+        fix.push(format!("--key-column {column}"));
+    }
+    fix.push(format!("--key-normalize {}", normalize.name()));
+    let message = format!(
+        "{matched} of {rows} keys matched with {key_column}/{}; {column}/{} matches {count}: pass {}",
+        key_normalize.name(),
+        normalize.name(),
+        fix.join(" ")
+    );
+    if options.key_column.is_some() && options.key_normalize.is_some() {
+        eprintln!("second-opinion: warning: {message}");
+        return Ok(());
+    }
+    Err(ExportError::Data(message))
+}
+
+/// A writer that hashes and counts what passes through it.
+struct HashingWriter<W: Write> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    fn finish(self) -> (W, String, u64) {
+        let digest = self
+            .hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        (self.inner, digest, self.bytes)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        self.hasher.update(&buf[..written]);
+        self.bytes += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}

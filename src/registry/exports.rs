@@ -1,0 +1,169 @@
+//! What exports read from the registry, and the record each one leaves.
+
+use rusqlite::params;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{now_rfc3339, sql, Registry, RegistryError};
+
+/// A scorer with live scores.
+#[derive(Clone, Debug)]
+pub struct LiveScorer {
+    pub id: i64,
+    pub name: String,
+    pub slug: String,
+}
+
+/// One live score, as an export needs it.
+#[derive(Clone, Debug)]
+pub struct LiveScore {
+    pub key: String,
+    pub score: Option<f64>,
+    pub bad: bool,
+    pub runtime_ms: Option<f64>,
+    pub frame_count: i64,
+    /// The score file's path as given at ingest.
+    pub source_path: String,
+    pub source_sha256: String,
+}
+
+/// An export as recorded in the registry.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExportRecord {
+    pub id: i64,
+    pub created_at: String,
+    pub command: String,
+    pub features_path: String,
+    pub features_sha256: String,
+    pub output_path: String,
+    pub output_sha256: String,
+    pub output_format: String,
+    pub input_rows: u64,
+    pub output_rows: u64,
+    pub scorers: serde_json::Value,
+    pub options: serde_json::Value,
+    pub registry_state: serde_json::Value,
+    pub registry_digest: String,
+    pub tool_version: String,
+}
+
+impl Registry {
+    /// Every scorer with at least one live score.
+    pub fn live_scorers(&self) -> Result<Vec<LiveScorer>, RegistryError> {
+        let mut stmt = self
+            .conn
+            .prepare(sql::LIVE_SCORERS)
+            .map_err(|e| self.sqlite_error(e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok(LiveScorer {
+                    id: row.get(0)?,
+                    name: row.get(1)?,
+                    slug: row.get(2)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
+        rows.map_err(|e| self.sqlite_error(e))
+    }
+
+    /// The live scores of `scorer` in key order, and a sha256 digest of
+    /// exactly what was read (key, value, status, source file hash), so two
+    /// exports can tell whether they saw the same registry state.
+    pub fn live_scores(
+        &self,
+        scorer: &LiveScorer,
+    ) -> Result<(Vec<LiveScore>, String), RegistryError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(sql::LIVE_SCORES_OF_SCORER)
+            .map_err(|e| self.sqlite_error(e))?;
+        let mut digest = Sha256::new();
+        let mut scores = Vec::new();
+        let mut rows = stmt.query([scorer.id]).map_err(|e| self.sqlite_error(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.sqlite_error(e))? {
+            let read = || -> rusqlite::Result<LiveScore> {
+                Ok(LiveScore {
+                    key: row.get(0)?,
+                    score: row.get(1)?,
+                    bad: row.get::<_, String>(2)? == "bad",
+                    runtime_ms: row.get(3)?,
+                    frame_count: row.get(4)?,
+                    source_path: row.get(5)?,
+                    source_sha256: row.get(6)?,
+                })
+            };
+            let score = read().map_err(|e| self.sqlite_error(e))?;
+            digest.update(score.key.as_bytes());
+            digest.update([0x1f]);
+            digest.update(score.score.map_or(u64::MAX, f64::to_bits).to_le_bytes());
+            digest.update([u8::from(score.bad)]);
+            digest.update(score.source_sha256.as_bytes());
+            digest.update([b'\n']);
+            scores.push(score);
+        }
+        let digest = digest
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok((scores, digest))
+    }
+
+    /// Record an export; returns its id.
+    pub fn record_export(&self, export: &ExportRecord) -> Result<i64, RegistryError> {
+        self.conn
+            .execute(
+                sql::INSERT_EXPORT,
+                params![
+                    now_rfc3339(),
+                    export.command,
+                    export.features_path,
+                    export.features_sha256,
+                    export.output_path,
+                    export.output_sha256,
+                    export.output_format,
+                    export.input_rows as i64,
+                    export.output_rows as i64,
+                    export.scorers.to_string(),
+                    export.options.to_string(),
+                    export.registry_state.to_string(),
+                    export.registry_digest,
+                    export.tool_version
+                ],
+            )
+            .map_err(|e| self.sqlite_error(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Every recorded export, oldest first.
+    pub fn exports(&self) -> Result<Vec<ExportRecord>, RegistryError> {
+        let mut stmt = self
+            .conn
+            .prepare(sql::LIST_EXPORTS)
+            .map_err(|e| self.sqlite_error(e))?;
+        let json =
+            |text: String| serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        let rows = stmt
+            .query_map([], |row| {
+                Ok(ExportRecord {
+                    id: row.get(0)?,
+                    created_at: row.get(1)?,
+                    command: row.get(2)?,
+                    features_path: row.get(3)?,
+                    features_sha256: row.get(4)?,
+                    output_path: row.get(5)?,
+                    output_sha256: row.get(6)?,
+                    output_format: row.get(7)?,
+                    input_rows: row.get(8)?,
+                    output_rows: row.get(9)?,
+                    scorers: json(row.get(10)?),
+                    options: json(row.get(11)?),
+                    registry_state: json(row.get(12)?),
+                    registry_digest: row.get(13)?,
+                    tool_version: row.get(14)?,
+                })
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
+        rows.map_err(|e| self.sqlite_error(e))
+    }
+}

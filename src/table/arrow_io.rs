@@ -1,0 +1,308 @@
+//! The Arrow engine: columnar tables (parquet, Arrow IPC) read and written
+//! as record batches with their schema and metadata (pandas' index metadata
+//! included), and text tables converted to or from Arrow when the other side
+//! is columnar.
+
+use std::fs::File;
+use std::io::{BufReader, Cursor, Seek, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
+use arrow::compute::{cast, filter_record_batch};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::ipc::reader::FileReader;
+use arrow::ipc::writer::FileWriter;
+use arrow::json::writer::{JsonArray, LineDelimited};
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+
+use super::{
+    json_rows, AddedColumns, AddedField, ColumnKind, ColumnValues, TableError, TableFormat,
+    BATCH_ROWS,
+};
+
+/// A table read as Arrow record batches.
+pub struct ArrowSource {
+    schema: SchemaRef,
+    batches: Box<dyn Iterator<Item = Result<RecordBatch, arrow::error::ArrowError>>>,
+    path: String,
+}
+
+impl ArrowSource {
+    pub fn open(path: &Path, format: TableFormat) -> Result<ArrowSource, TableError> {
+        let shown = path.display().to_string();
+        let fail = |e: &dyn std::fmt::Display| TableError::file(&shown, e);
+        let file = File::open(path).map_err(|e| TableError::io(&shown, e))?;
+        let (schema, batches): (SchemaRef, Box<dyn Iterator<Item = _>>) = match format {
+            TableFormat::Parquet => {
+                let builder =
+                    ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| fail(&e))?;
+                let schema = builder.schema().clone();
+                let reader: ParquetRecordBatchReader = builder
+                    .with_batch_size(BATCH_ROWS)
+                    .build()
+                    .map_err(|e| fail(&e))?;
+                (schema, Box::new(reader))
+            }
+            TableFormat::ArrowIpc => {
+                let reader = FileReader::try_new(file, None).map_err(|e| fail(&e))?;
+                (reader.schema(), Box::new(reader))
+            }
+            TableFormat::Jsonl => {
+                let mut input = BufReader::new(file);
+                let schema = infer_json(&mut input, &shown)?;
+                json_batches(input, schema, &shown)?
+            }
+            TableFormat::Json => {
+                let bytes = std::fs::read(path).map_err(|e| TableError::io(&shown, e))?;
+                let rows = json_rows::read_json_document(&bytes, &shown)?;
+                let mut lines = Vec::with_capacity(bytes.len());
+                for row in &rows {
+                    row.write_to(&mut lines)
+                        .map_err(|e| TableError::io(&shown, e))?;
+                    lines.push(b'\n');
+                }
+                let mut input = Cursor::new(lines);
+                let schema = infer_json(&mut input, &shown)?;
+                json_batches(input, schema, &shown)?
+            }
+            TableFormat::Csv => {
+                let mut file = file;
+                let format = arrow::csv::reader::Format::default().with_header(true);
+                let (schema, _) = format.infer_schema(&mut file, None).map_err(|e| fail(&e))?;
+                file.rewind().map_err(|e| TableError::io(&shown, e))?;
+                let reader = arrow::csv::ReaderBuilder::new(Arc::new(schema))
+                    .with_format(format)
+                    .with_batch_size(BATCH_ROWS)
+                    .build(file)
+                    .map_err(|e| fail(&e))?;
+                (reader.schema(), Box::new(reader))
+            }
+        };
+        Ok(ArrowSource {
+            schema,
+            batches,
+            path: shown,
+        })
+    }
+
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    pub fn next_batch(&mut self) -> Result<Option<RecordBatch>, TableError> {
+        self.batches
+            .next()
+            .transpose()
+            .map_err(|e| TableError::file(&self.path, e))
+    }
+}
+
+/// Infer the schema of JSON Lines (a first pass over the text), then rewind.
+fn infer_json<R: std::io::BufRead + Seek>(input: &mut R, path: &str) -> Result<Schema, TableError> {
+    let (schema, _) = arrow::json::reader::infer_json_schema(&mut *input, None)
+        .map_err(|e| TableError::file(path, e))?;
+    input.rewind().map_err(|e| TableError::io(path, e))?;
+    Ok(schema)
+}
+
+type Batches = (
+    SchemaRef,
+    Box<dyn Iterator<Item = Result<RecordBatch, arrow::error::ArrowError>>>,
+);
+
+fn json_batches<R: std::io::BufRead + 'static>(
+    input: R,
+    schema: Schema,
+    path: &str,
+) -> Result<Batches, TableError> {
+    let schema = Arc::new(schema);
+    let reader = arrow::json::ReaderBuilder::new(schema.clone())
+        .with_batch_size(BATCH_ROWS)
+        .build(input)
+        .map_err(|e| TableError::file(path, e))?;
+    Ok((schema, Box::new(reader)))
+}
+
+/// Column `name` of `batch` as key texts.
+pub fn column_as_text(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
+    let Some(column) = batch.column_by_name(name) else {
+        return vec![None; batch.num_rows()];
+    };
+    let text = match column.data_type() {
+        DataType::Utf8 => column.clone(),
+        _ => match cast(column, &DataType::Utf8) {
+            Ok(text) => text,
+            Err(_) => return vec![None; batch.num_rows()],
+        },
+    };
+    let text = text
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .expect("cast to Utf8");
+    text.iter().map(|value| value.map(str::to_string)).collect()
+}
+
+/// Writes record batches with the added columns, in any table format.
+pub struct ArrowSink<W: Write + Send> {
+    schema: SchemaRef,
+    /// For each output column: the input column index, or the added column index.
+    layout: Vec<Slot>,
+    writer: Writer<W>,
+}
+
+#[derive(Clone, Copy)]
+enum Slot {
+    Input(usize),
+    Added(usize),
+}
+
+#[allow(clippy::large_enum_variant)] // one writer per export: size does not matter
+enum Writer<W: Write + Send> {
+    Parquet(Box<ArrowWriter<W>>),
+    Ipc(FileWriter<W>),
+    Jsonl(arrow::json::Writer<W, LineDelimited>),
+    Json(arrow::json::Writer<W, JsonArray>),
+    Csv(arrow::csv::Writer<W>),
+}
+
+impl<W: Write + Send> ArrowSink<W> {
+    pub fn new(
+        mut out: W,
+        format: TableFormat,
+        input: &SchemaRef,
+        added: &[AddedField],
+    ) -> Result<Self, TableError> {
+        let fail = |e: &dyn std::fmt::Display| TableError::file("output", e);
+        let added_field = |field: &AddedField| {
+            let (data_type, nullable) = match field.kind {
+                ColumnKind::Float => (DataType::Float64, true),
+                ColumnKind::Int => (DataType::Int64, false),
+                ColumnKind::Text => (DataType::Utf8, false),
+            };
+            Arc::new(Field::new(&field.name, data_type, nullable))
+        };
+        let mut fields = Vec::with_capacity(input.fields().len() + added.len());
+        let mut layout = Vec::with_capacity(fields.capacity());
+        for (index, field) in input.fields().iter().enumerate() {
+            match added.iter().position(|a| &a.name == field.name()) {
+                Some(replaced) => {
+                    fields.push(added_field(&added[replaced]));
+                    layout.push(Slot::Added(replaced));
+                }
+                None => {
+                    fields.push(field.clone());
+                    layout.push(Slot::Input(index));
+                }
+            }
+        }
+        for (index, field) in added.iter().enumerate() {
+            if input.field_with_name(&field.name).is_err() {
+                fields.push(added_field(field));
+                layout.push(Slot::Added(index));
+            }
+        }
+        let schema = Arc::new(Schema::new_with_metadata(fields, input.metadata().clone()));
+        let writer = match format {
+            TableFormat::Parquet => {
+                let properties = WriterProperties::builder()
+                    .set_compression(Compression::SNAPPY)
+                    .set_max_row_group_size(1 << 20)
+                    .build();
+                Writer::Parquet(Box::new(
+                    ArrowWriter::try_new(out, schema.clone(), Some(properties))
+                        .map_err(|e| fail(&e))?,
+                ))
+            }
+            TableFormat::ArrowIpc => {
+                Writer::Ipc(FileWriter::try_new(out, &schema).map_err(|e| fail(&e))?)
+            }
+            TableFormat::Jsonl => Writer::Jsonl(
+                arrow::json::WriterBuilder::new()
+                    .with_explicit_nulls(true)
+                    .build::<W, LineDelimited>(out),
+            ),
+            TableFormat::Json => {
+                out.write_all(b"{\"rows\": ").map_err(|e| fail(&e))?;
+                Writer::Json(
+                    arrow::json::WriterBuilder::new()
+                        .with_explicit_nulls(true)
+                        .build::<W, JsonArray>(out),
+                )
+            }
+            TableFormat::Csv => Writer::Csv(
+                arrow::csv::WriterBuilder::new()
+                    .with_header(true)
+                    .build(out),
+            ),
+        };
+        Ok(ArrowSink {
+            schema,
+            layout,
+            writer,
+        })
+    }
+
+    pub fn write(
+        &mut self,
+        batch: &RecordBatch,
+        added: &AddedColumns,
+        keep: &[bool],
+    ) -> Result<(), TableError> {
+        let fail = |e: &dyn std::fmt::Display| TableError::file("output", e);
+        let columns: Vec<ArrayRef> = self
+            .layout
+            .iter()
+            .map(|slot| match *slot {
+                Slot::Input(index) => batch.column(index).clone(),
+                Slot::Added(index) => added_array(&added.values[index]),
+            })
+            .collect();
+        let mut out = RecordBatch::try_new(self.schema.clone(), columns).map_err(|e| fail(&e))?;
+        if keep.iter().any(|k| !k) {
+            out = filter_record_batch(&out, &BooleanArray::from(keep.to_vec()))
+                .map_err(|e| fail(&e))?;
+        }
+        match &mut self.writer {
+            Writer::Parquet(w) => w.write(&out).map_err(|e| fail(&e)),
+            Writer::Ipc(w) => w.write(&out).map_err(|e| fail(&e)),
+            Writer::Jsonl(w) => w.write(&out).map_err(|e| fail(&e)),
+            Writer::Json(w) => w.write(&out).map_err(|e| fail(&e)),
+            Writer::Csv(w) => w.write(&out).map_err(|e| fail(&e)),
+        }
+    }
+
+    pub fn finish(self) -> Result<W, TableError> {
+        let fail = |e: &dyn std::fmt::Display| TableError::file("output", e);
+        match self.writer {
+            Writer::Parquet(w) => w.into_inner().map_err(|e| fail(&e)),
+            Writer::Ipc(mut w) => {
+                w.finish().map_err(|e| fail(&e))?;
+                w.into_inner().map_err(|e| fail(&e))
+            }
+            Writer::Jsonl(mut w) => {
+                w.finish().map_err(|e| fail(&e))?;
+                Ok(w.into_inner())
+            }
+            Writer::Json(mut w) => {
+                w.finish().map_err(|e| fail(&e))?;
+                let mut out = w.into_inner();
+                out.write_all(b"}\n").map_err(|e| fail(&e))?;
+                Ok(out)
+            }
+            Writer::Csv(w) => Ok(w.into_inner()),
+        }
+    }
+}
+
+fn added_array(values: &ColumnValues) -> ArrayRef {
+    match values {
+        ColumnValues::Float(v) => Arc::new(Float64Array::from(v.clone())),
+        ColumnValues::Int(v) => Arc::new(Int64Array::from(v.clone())),
+        ColumnValues::Text(v) => Arc::new(StringArray::from_iter_values(v.iter())),
+    }
+}

@@ -1,0 +1,473 @@
+//! Feature tables in and out: parquet, Arrow IPC, JSON Lines, JSON and CSV.
+//!
+//! Two engines keep tables lossless. Columnar tables (parquet, Arrow IPC)
+//! travel as Arrow record batches, schema and metadata included. Text tables
+//! going to a text format travel as rows whose values keep their original
+//! text ([`JsonRow`]). A text table written as parquet or Arrow IPC is read
+//! through Arrow with a schema inferred in a first pass. Every reader is
+//! streamed batch by batch except `.json`, a single document parsed whole.
+
+mod arrow_io;
+mod csv_rows;
+mod json_rows;
+
+use std::fs::File;
+use std::io::{BufReader, Write};
+use std::path::Path;
+
+use arrow::record_batch::RecordBatch;
+
+pub use json_rows::{key_text, JsonRow};
+
+/// Rows per batch read from a table.
+pub const BATCH_ROWS: usize = 65_536;
+
+/// A feature-table format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TableFormat {
+    Parquet,
+    ArrowIpc,
+    Jsonl,
+    Json,
+    Csv,
+}
+
+impl TableFormat {
+    pub const ALL: &'static [TableFormat] = &[
+        TableFormat::Parquet,
+        TableFormat::ArrowIpc,
+        TableFormat::Jsonl,
+        TableFormat::Json,
+        TableFormat::Csv,
+    ];
+
+    /// The name used by `--out-format` and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            TableFormat::Parquet => "parquet",
+            TableFormat::ArrowIpc => "arrow",
+            TableFormat::Jsonl => "jsonl",
+            TableFormat::Json => "json",
+            TableFormat::Csv => "csv",
+        }
+    }
+
+    fn extensions(self) -> &'static [&'static str] {
+        match self {
+            TableFormat::Parquet => &["parquet", "pq"],
+            TableFormat::ArrowIpc => &["arrow", "feather", "ipc"],
+            TableFormat::Jsonl => &["jsonl", "ndjson"],
+            TableFormat::Json => &["json"],
+            TableFormat::Csv => &["csv"],
+        }
+    }
+
+    pub fn names() -> String {
+        TableFormat::ALL
+            .iter()
+            .map(|f| f.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    pub fn from_name(name: &str) -> Option<TableFormat> {
+        TableFormat::ALL
+            .iter()
+            .copied()
+            .find(|f| f.name() == name || f.extensions().contains(&name))
+    }
+
+    pub fn from_path(path: &Path) -> Option<TableFormat> {
+        let extension = path.extension()?.to_str()?.to_ascii_lowercase();
+        TableFormat::ALL
+            .iter()
+            .copied()
+            .find(|f| f.extensions().contains(&extension.as_str()))
+    }
+
+    /// Whether the format is columnar and typed (read through Arrow).
+    pub fn is_columnar(self) -> bool {
+        matches!(self, TableFormat::Parquet | TableFormat::ArrowIpc)
+    }
+}
+
+/// A feature table that could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum TableError {
+    #[error("{path}:{line}: {message}")]
+    At {
+        path: String,
+        line: u64,
+        message: String,
+    },
+    #[error("{path}: {message}")]
+    File { path: String, message: String },
+}
+
+impl TableError {
+    pub fn at(path: &str, line: u64, message: impl Into<String>) -> TableError {
+        TableError::At {
+            path: path.to_string(),
+            line,
+            message: message.into(),
+        }
+    }
+
+    pub fn file(path: &str, message: impl ToString) -> TableError {
+        TableError::File {
+            path: path.to_string(),
+            message: message.to_string(),
+        }
+    }
+
+    pub fn io(path: &str, error: std::io::Error) -> TableError {
+        TableError::file(path, error)
+    }
+}
+
+/// A slice of a feature table, as its engine holds it.
+pub enum Batch {
+    Arrow(RecordBatch),
+    Rows(Vec<JsonRow>),
+}
+
+impl Batch {
+    pub fn num_rows(&self) -> usize {
+        match self {
+            Batch::Arrow(batch) => batch.num_rows(),
+            Batch::Rows(rows) => rows.len(),
+        }
+    }
+
+    /// The values of column `name` as keys (strings as written, numbers in
+    /// their text form, nulls as `None`).
+    pub fn key_texts(&self, name: &str) -> Vec<Option<String>> {
+        match self {
+            Batch::Arrow(batch) => arrow_io::column_as_text(batch, name),
+            Batch::Rows(rows) => rows.iter().map(|row| row.key_text(name)).collect(),
+        }
+    }
+}
+
+/// The values of one added column for one batch.
+pub enum ColumnValues {
+    Float(Vec<Option<f64>>),
+    Int(Vec<i64>),
+    Text(Vec<String>),
+}
+
+/// The type of an added column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColumnKind {
+    Float,
+    Int,
+    Text,
+}
+
+/// A column an export adds, declared before the first batch is written.
+#[derive(Clone, Debug)]
+pub struct AddedField {
+    pub name: String,
+    pub kind: ColumnKind,
+}
+
+/// Columns an export adds (or, with `--overwrite`, replaces), for one batch.
+pub struct AddedColumns {
+    pub names: Vec<String>,
+    pub values: Vec<ColumnValues>,
+}
+
+/// Reads a feature table batch by batch.
+pub struct TableReader {
+    columns: Vec<String>,
+    source: Source,
+}
+
+enum Source {
+    Arrow(arrow_io::ArrowSource),
+    Jsonl(json_rows::JsonlRows<BufReader<File>>),
+    Document(std::vec::IntoIter<JsonRow>),
+    Csv(csv_rows::CsvRows),
+}
+
+impl TableReader {
+    /// Open `path` as `format`, in the engine that writing `out_format` needs.
+    pub fn open(
+        path: &Path,
+        format: TableFormat,
+        out_format: TableFormat,
+    ) -> Result<TableReader, TableError> {
+        let shown = path.display().to_string();
+        let open = || File::open(path).map_err(|e| TableError::io(&shown, e));
+        if format.is_columnar() || out_format.is_columnar() {
+            let source = arrow_io::ArrowSource::open(path, format)?;
+            let columns = source
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            return Ok(TableReader {
+                columns,
+                source: Source::Arrow(source),
+            });
+        }
+        match format {
+            TableFormat::Jsonl => {
+                // Column names are the union of every row's members, in order
+                // of first appearance; only a CSV output needs them up front.
+                let columns = if out_format == TableFormat::Csv {
+                    let mut scan = json_rows::JsonlRows::new(BufReader::new(open()?), &shown);
+                    let mut columns = ColumnUnion::default();
+                    loop {
+                        let rows = scan.next_batch(BATCH_ROWS)?;
+                        if rows.is_empty() {
+                            break;
+                        }
+                        rows.iter().for_each(|row| columns.add(row));
+                    }
+                    columns.names
+                } else {
+                    Vec::new()
+                };
+                Ok(TableReader {
+                    columns,
+                    source: Source::Jsonl(json_rows::JsonlRows::new(
+                        BufReader::new(open()?),
+                        &shown,
+                    )),
+                })
+            }
+            TableFormat::Json => {
+                let bytes = std::fs::read(path).map_err(|e| TableError::io(&shown, e))?;
+                let rows = json_rows::read_json_document(&bytes, &shown)?;
+                let mut columns = ColumnUnion::default();
+                rows.iter().for_each(|row| columns.add(row));
+                Ok(TableReader {
+                    columns: columns.names,
+                    source: Source::Document(rows.into_iter()),
+                })
+            }
+            TableFormat::Csv => {
+                let rows = csv_rows::CsvRows::open(path)?;
+                Ok(TableReader {
+                    columns: rows.header().to_vec(),
+                    source: Source::Csv(rows),
+                })
+            }
+            TableFormat::Parquet | TableFormat::ArrowIpc => {
+                unreachable!("columnar tables are read through Arrow")
+            }
+        }
+    }
+
+    /// Column names known before reading (every column for parquet, Arrow
+    /// IPC, CSV and `.json`; for JSON Lines only when a CSV is written, since
+    /// rows may differ and are only known as they stream).
+    pub fn columns(&self) -> &[String] {
+        &self.columns
+    }
+
+    /// Whether every column name is known up front.
+    pub fn columns_known(&self) -> bool {
+        !matches!(self.source, Source::Jsonl(_)) || !self.columns.is_empty()
+    }
+
+    /// The next batch, or `None` at the end of the table.
+    pub fn next_batch(&mut self) -> Result<Option<Batch>, TableError> {
+        let batch = match &mut self.source {
+            Source::Arrow(source) => source.next_batch()?.map(Batch::Arrow),
+            Source::Jsonl(rows) => Some(rows.next_batch(BATCH_ROWS)?)
+                .filter(|r| !r.is_empty())
+                .map(Batch::Rows),
+            Source::Document(rows) => Some(rows.by_ref().take(BATCH_ROWS).collect::<Vec<_>>())
+                .filter(|r| !r.is_empty())
+                .map(Batch::Rows),
+            Source::Csv(rows) => Some(rows.next_batch(BATCH_ROWS)?)
+                .filter(|r| !r.is_empty())
+                .map(Batch::Rows),
+        };
+        Ok(batch)
+    }
+
+    /// The Arrow schema, for columnar engines.
+    pub fn arrow_schema(&self) -> Option<arrow::datatypes::SchemaRef> {
+        match &self.source {
+            Source::Arrow(source) => Some(source.schema()),
+            _ => None,
+        }
+    }
+}
+
+/// Column names in order of first appearance over rows.
+#[derive(Default)]
+struct ColumnUnion {
+    names: Vec<String>,
+    seen: std::collections::HashSet<String>,
+}
+
+impl ColumnUnion {
+    fn add(&mut self, row: &JsonRow) {
+        for (name, _) in &row.members {
+            if !self.seen.contains(name) {
+                self.seen.insert(name.clone());
+                self.names.push(name.clone());
+            }
+        }
+    }
+}
+
+/// Writes the output table. `added` names the columns of every batch; a name
+/// that is already a column of the input replaces it in place.
+pub enum TableWriter<W: Write + Send> {
+    Arrow(arrow_io::ArrowSink<W>),
+    Rows(RowsSink<W>),
+}
+
+/// The text-engine writer.
+pub struct RowsSink<W: Write + Send> {
+    inner: RowsSinkKind<W>,
+}
+
+#[allow(clippy::large_enum_variant)] // one writer per export: size does not matter
+enum RowsSinkKind<W: Write + Send> {
+    Json(json_rows::JsonRowsWriter<W>),
+    Csv(csv_rows::CsvRowsWriter<W>),
+}
+
+impl<W: Write + Send> TableWriter<W> {
+    /// A writer of `format` for what `reader` yields, adding `added`.
+    pub fn new(
+        out: W,
+        format: TableFormat,
+        reader: &TableReader,
+        added: &[AddedField],
+    ) -> Result<Self, TableError> {
+        let path = "output";
+        if let Some(schema) = reader.arrow_schema() {
+            return Ok(TableWriter::Arrow(arrow_io::ArrowSink::new(
+                out, format, &schema, added,
+            )?));
+        }
+        let inner = match format {
+            TableFormat::Jsonl => RowsSinkKind::Json(
+                json_rows::JsonRowsWriter::new(out, false).map_err(|e| TableError::io(path, e))?,
+            ),
+            TableFormat::Json => RowsSinkKind::Json(
+                json_rows::JsonRowsWriter::new(out, true).map_err(|e| TableError::io(path, e))?,
+            ),
+            TableFormat::Csv => {
+                let mut header = reader.columns().to_vec();
+                for field in added {
+                    if !header.contains(&field.name) {
+                        header.push(field.name.clone());
+                    }
+                }
+                RowsSinkKind::Csv(
+                    csv_rows::CsvRowsWriter::new(out, header)
+                        .map_err(|e| TableError::file(path, e))?,
+                )
+            }
+            TableFormat::Parquet | TableFormat::ArrowIpc => {
+                unreachable!("columnar outputs read through Arrow")
+            }
+        };
+        Ok(TableWriter::Rows(RowsSink { inner }))
+    }
+
+    /// Write the rows of `batch` whose `keep` flag is set, with `added`.
+    pub fn write(
+        &mut self,
+        batch: Batch,
+        added: &AddedColumns,
+        keep: &[bool],
+    ) -> Result<(), TableError> {
+        match (self, batch) {
+            (TableWriter::Arrow(sink), Batch::Arrow(batch)) => sink.write(&batch, added, keep),
+            (TableWriter::Rows(sink), Batch::Rows(rows)) => {
+                for (index, mut row) in rows.into_iter().enumerate() {
+                    if !keep[index] {
+                        continue;
+                    }
+                    for (name, values) in added.names.iter().zip(&added.values) {
+                        row.set(name, json_value(values, index));
+                    }
+                    match &mut sink.inner {
+                        RowsSinkKind::Json(writer) => writer.write_row(&row),
+                        RowsSinkKind::Csv(writer) => {
+                            writer.write_row(&row).map_err(std::io::Error::other)
+                        }
+                    }
+                    .map_err(|e| TableError::io("output", e))?;
+                }
+                Ok(())
+            }
+            _ => unreachable!("reader and writer engines are chosen together"),
+        }
+    }
+
+    /// Flush everything and return the underlying writer.
+    pub fn finish(self) -> Result<W, TableError> {
+        match self {
+            TableWriter::Arrow(sink) => sink.finish(),
+            TableWriter::Rows(RowsSink {
+                inner: RowsSinkKind::Json(writer),
+            }) => writer.finish().map_err(|e| TableError::io("output", e)),
+            TableWriter::Rows(RowsSink {
+                inner: RowsSinkKind::Csv(writer),
+            }) => writer.finish().map_err(|e| TableError::file("output", e)),
+        }
+    }
+}
+
+/// One added value as JSON text: floats keep a decimal point (`64.0`),
+/// missing values are `null`.
+fn json_value(values: &ColumnValues, index: usize) -> Box<serde_json::value::RawValue> {
+    let text = match values {
+        ColumnValues::Float(v) => match v[index] {
+            Some(x) if x.is_finite() => serde_json::to_string(&x).expect("finite float"),
+            _ => "null".to_string(),
+        },
+        ColumnValues::Int(v) => v[index].to_string(),
+        ColumnValues::Text(v) => serde_json::to_string(&v[index]).expect("string"),
+    };
+    serde_json::value::RawValue::from_string(text).expect("valid JSON")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_by_extension_and_name() {
+        assert_eq!(
+            TableFormat::from_path(Path::new("a.PQ")),
+            Some(TableFormat::Parquet)
+        );
+        assert_eq!(
+            TableFormat::from_path(Path::new("a.feather")),
+            Some(TableFormat::ArrowIpc)
+        );
+        assert_eq!(
+            TableFormat::from_path(Path::new("a.ndjson")),
+            Some(TableFormat::Jsonl)
+        );
+        assert_eq!(TableFormat::from_path(Path::new("a.txt")), None);
+        for format in TableFormat::ALL {
+            assert_eq!(TableFormat::from_name(format.name()), Some(*format));
+        }
+        assert_eq!(TableFormat::from_name("ipc"), Some(TableFormat::ArrowIpc));
+    }
+
+    #[test]
+    fn added_values_as_json() {
+        let floats = ColumnValues::Float(vec![Some(64.0), None, Some(f64::NAN)]);
+        assert_eq!(json_value(&floats, 0).get(), "64.0");
+        assert_eq!(json_value(&floats, 1).get(), "null");
+        assert_eq!(json_value(&floats, 2).get(), "null");
+        assert_eq!(
+            json_value(&ColumnValues::Text(vec!["a\"b".into()]), 0).get(),
+            "\"a\\\"b\""
+        );
+    }
+}
