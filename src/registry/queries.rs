@@ -100,7 +100,15 @@ impl Registry {
             .map_err(|e| self.sqlite_error(e))?;
         let rows = stmt
             .query_map([], |row| {
-                let scorers: Option<String> = row.get(11)?;
+                // A JSON list, not a joined string: scorer names may hold commas.
+                let scorers: String = row.get(11)?;
+                let scorers: Vec<String> = serde_json::from_str(&scorers).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        11,
+                        rusqlite::types::Type::Text,
+                        Box::new(e),
+                    )
+                })?;
                 Ok(FileSummary {
                     id: row.get(0)?,
                     path: row.get(1)?,
@@ -113,9 +121,7 @@ impl Registry {
                     tool_version: row.get(8)?,
                     rows: row.get(9)?,
                     live_rows: row.get(10)?,
-                    scorers: scorers
-                        .map(|names| names.split(',').map(str::to_string).collect())
-                        .unwrap_or_default(),
+                    scorers,
                 })
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());

@@ -52,7 +52,7 @@ pub const LIST_FILES: &str =
     "SELECT f.id, f.path, f.absolute_path, f.sha256, f.size_bytes, f.format, f.label, \
     f.ingested_at, f.tool_version, \
     COUNT(s.id), COUNT(s.id) FILTER (WHERE s.superseded_at IS NULL), \
-    (SELECT group_concat(name, ',') FROM (SELECT DISTINCT sc.name FROM scores s2 \
+    (SELECT json_group_array(name) FROM (SELECT DISTINCT sc.name FROM scores s2 \
         JOIN scorers sc ON sc.id = s2.scorer_id WHERE s2.source_file_id = f.id ORDER BY sc.name)) \
     FROM source_files f LEFT JOIN scores s ON s.source_file_id = f.id \
     GROUP BY f.id ORDER BY f.id";

@@ -48,7 +48,12 @@ impl Workspace {
 
     /// Run the binary with `args`.
     pub fn run(&self, args: &[&str]) -> Run {
-        Run::from(self.command().args(args).output().expect("run second-opinion"))
+        Run::from(
+            self.command()
+                .args(args)
+                .output()
+                .expect("run second-opinion"),
+        )
     }
 
     /// Open the registry directly, for checks the CLI does not expose.
@@ -108,18 +113,27 @@ impl From<Output> for Run {
 impl Run {
     /// Assert success and return self.
     pub fn ok(self) -> Run {
-        assert_eq!(self.code, 0, "expected success\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "expected success\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     /// Assert exit code `code` and return self.
     pub fn fails_with(self, code: i32) -> Run {
-        assert_eq!(self.code, code, "expected exit {code}\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
     }
 }
 
