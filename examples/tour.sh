@@ -24,3 +24,22 @@ step "$bin" files
 # Where did this score come from? Any spelling of the clip works.
 step "$bin" provenance --scorer dover-mobile --key /corpus/live-vqc/Video/A003.mp4
 step "$bin" provenance --scorer musiq --key A007.mp4
+
+# Export the registry onto the feature table (keys: src paths → basenames).
+step "$bin" export --features examples/features.jsonl --out "$work/features.second-opinion.parquet" \
+    --report-json "$work/export.json"
+# A scorer finishes later: ingest it and re-export; the new columns join the old.
+cat > "$work/fast-vqa.jsonl" <<'ROWS'
+{"video_id": "A001.mp4", "score": 0.81}
+{"video_id": "A002.mp4", "score": 0.55}
+{"video_id": "A003.mp4", "score": 0.77}
+ROWS
+step "$bin" ingest fast-vqa="$work/fast-vqa.jsonl" --key-normalize basename
+step "$bin" export --features examples/features.jsonl --out "$work/features.second-opinion.jsonl"
+step "$bin" exports
+# The reference script's command line, unchanged: one-shot, nothing kept.
+step "$bin" materialize --features examples/features.jsonl \
+    --scores examples/scores/dover-mobile.jsonl --scores musiq=examples/scores/musiq.json \
+    --out "$work/materialized.jsonl" --audit-json "$work/audit.json"
+printf '\n$ head -c 600 materialized.jsonl\n'
+head -n 1 "$work/materialized.jsonl"

@@ -473,8 +473,9 @@ pub fn export(
     let features_sha256 = crate::registry::load::sha256_file(features)
         .map_err(|e| ExportError::Data(format!("{features_shown}: {e}")))?;
     let features_size = std::fs::metadata(features).map(|m| m.len()).unwrap_or(0);
-    crate::atomic_file::publish(temporary, out)
-        .map_err(|e| ExportError::Data(format!("{}: cannot write the output: {e}", out.display())))?;
+    crate::atomic_file::publish(temporary, out).map_err(|e| {
+        ExportError::Data(format!("{}: cannot write the output: {e}", out.display()))
+    })?;
 
     let mut digest = Sha256::new();
     for index in &mut indexes {

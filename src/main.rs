@@ -15,8 +15,8 @@ use second_opinion::ingest::{FieldNames, Format};
 use second_opinion::key::KeyNormalize;
 use second_opinion::materialize::{MaterializeError, MaterializeRequest};
 use second_opinion::registry::{
-    ConflictPolicy, FileOutcome, FileStatus, IngestOptions, OpenMode, Registry, RegistryError,
-    SourceSpec, DEFAULT_REGISTRY,
+    ConflictPolicy, FileOutcome, FileStatus, IngestFileError, IngestOptions, OpenMode, Registry,
+    RegistryError, SourceSpec, DEFAULT_REGISTRY,
 };
 use second_opinion::scorer::Scale;
 use second_opinion::table::TableFormat;
@@ -342,6 +342,24 @@ fn ingest(registry_path: &std::path::Path, args: IngestArgs) -> Result<(), Failu
             _ => None,
         },
     };
+    // Usage mistakes are reported before the registry is created or touched.
+    if options.format.is_none() {
+        if let Some(unknown) = args
+            .sources
+            .iter()
+            .map(|a| SourceSpec::parse(a))
+            .find(|s| Format::from_path(&s.path).is_none())
+        {
+            let error = IngestFileError::UnknownFormat {
+                path: unknown.path.display().to_string(),
+                formats: Format::names(),
+            };
+            return Err(Failure {
+                message: error.to_string(),
+                code: 2,
+            });
+        }
+    }
     let mut registry = Registry::open(registry_path, OpenMode::CreateIfMissing)?;
     let mut entries = Vec::new();
     let mut failures = Vec::new();

@@ -165,9 +165,10 @@ impl Registry {
             })?;
         let attempts: Vec<(String, bool)> = match key_normalize {
             KeyNormalize::Auto => vec![
-                (key.to_string(), true),
+                (key.to_string(), false),
                 (basename(key).to_string(), false),
                 (stem(key).to_string(), false),
+                (key.to_string(), true),
             ],
             other => vec![(other.apply("key", key).into_owned(), false)],
         };
@@ -203,6 +204,13 @@ impl Registry {
                 })
                 .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
                 .map_err(|e| self.sqlite_error(e))?;
+            // A raw-key match can reach rows stored under different keys
+            // (one scorer ingested with two normalisations): keep the rows
+            // of the first key found, so this stays one key's history.
+            let mut entries = entries;
+            if let Some(first_key) = entries.first().map(|e| e.key.clone()) {
+                entries.retain(|e| e.key == first_key);
+            }
             if !entries.is_empty() {
                 return Ok(entries);
             }
