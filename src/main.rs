@@ -15,6 +15,7 @@ use second_opinion::ingest::{FieldNames, Format};
 use second_opinion::key::KeyNormalize;
 use second_opinion::materialize::{MaterializeError, MaterializeRequest};
 use second_opinion::registry::{
+    load::{detect_format, Detection},
     ConflictPolicy, FileOutcome, FileStatus, IngestFileError, IngestOptions, OpenMode, Registry,
     RegistryError, SourceSpec, DEFAULT_REGISTRY,
 };
@@ -162,6 +163,20 @@ struct IngestArgs {
     /// Name every row's scorer, over the payload's `competitor` and the label.
     #[arg(long, value_name = "NAME")]
     scorer: Option<String>,
+
+    /// The clip key of files that name no clip (libvmaf logs, captured
+    /// stdout); default: the file's stem.
+    #[arg(long, value_name = "KEY")]
+    key: Option<String>,
+
+    /// The libvmaf metric taken as the clip score (default: vmaf).
+    #[arg(long, value_name = "NAME")]
+    metric: Option<String>,
+
+    /// What produced the file: checkpoint, commit, options. Shown by
+    /// `scorers` and `provenance`, listed in export reports.
+    #[arg(long, value_name = "TEXT")]
+    scorer_version: Option<String>,
 
     /// Field holding the clip key (default: the reference's candidates).
     #[arg(long, value_name = "FIELD")]
@@ -323,6 +338,9 @@ fn main() -> ExitCode {
 fn ingest(registry_path: &std::path::Path, args: IngestArgs) -> Result<(), Failure> {
     let options = IngestOptions {
         format: args.format,
+        clip_key: args.key,
+        metric: args.metric,
+        scorer_version: args.scorer_version,
         fields: FieldNames {
             key: args.score_key_field,
             score: args.score_field,
@@ -342,22 +360,21 @@ fn ingest(registry_path: &std::path::Path, args: IngestArgs) -> Result<(), Failu
             _ => None,
         },
     };
-    // Usage mistakes are reported before the registry is created or touched.
+    // A file whose format cannot be told is a usage mistake: report it
+    // before the registry is created or touched. (Unreadable files are
+    // reported per file by the ingest itself.)
     if options.format.is_none() {
-        if let Some(unknown) = args
-            .sources
-            .iter()
-            .map(|a| SourceSpec::parse(a))
-            .find(|s| Format::from_path(&s.path).is_none())
-        {
-            let error = IngestFileError::UnknownFormat {
-                path: unknown.path.display().to_string(),
-                formats: Format::names(),
-            };
-            return Err(Failure {
-                message: error.to_string(),
-                code: 2,
-            });
+        for source in args.sources.iter().map(|a| SourceSpec::parse(a)) {
+            if let Err(Detection::Unknown(source_error)) = detect_format(&source.path) {
+                let error = IngestFileError::UnknownFormat {
+                    path: source.path.display().to_string(),
+                    source: source_error,
+                };
+                return Err(Failure {
+                    message: error.to_string(),
+                    code: 2,
+                });
+            }
         }
     }
     let mut registry = Registry::open(registry_path, OpenMode::CreateIfMissing)?;
@@ -371,6 +388,9 @@ fn ingest(registry_path: &std::path::Path, args: IngestArgs) -> Result<(), Failu
         match outcome {
             Ok(outcome) => {
                 eprintln!("{}", summary_line(&outcome));
+                for note in &outcome.notes {
+                    eprintln!("  note: {note}");
+                }
                 entries.push(outcome.to_json());
             }
             Err(error) => {

@@ -1393,8 +1393,8 @@ fn usage_errors_exit_2() {
     let extension = ws.run(&["ingest", "scores.csv"]).fails_with(2);
     assert!(
         extension.stderr.starts_with(
-            "second-opinion: scores.csv: cannot tell the format from the file name; \
-             pass --format (jsonl, json)\n"
+            "second-opinion: scores.csv: cannot tell the format from the content; \
+             pass --format (jsonl, json"
         ),
         "{}",
         extension.stderr

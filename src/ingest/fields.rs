@@ -107,6 +107,7 @@ impl FieldNames {
             frames,
             pooled_frames,
             note,
+            components: Vec::new(),
         })
     }
 

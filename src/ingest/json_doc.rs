@@ -11,7 +11,7 @@ use std::io::BufRead;
 use serde_json::value::RawValue;
 
 use super::jsonl::{json_error, parse_row};
-use super::{nonfinite, strip_bom, FieldNames, ReadError, RecordSink, ScoreReader};
+use super::{nonfinite, strip_bom, ReadError, ReadOptions, RecordSink, ScoreReader};
 
 /// Reader for `.json` score documents.
 pub struct JsonDocReader;
@@ -19,10 +19,21 @@ pub struct JsonDocReader;
 impl ScoreReader for JsonDocReader {
     const NAME: &'static str = "json";
     const EXTENSIONS: &'static [&'static str] = &["json"];
+    const GENERIC: bool = true;
+
+    fn detect(head: &str, _extension: &str) -> Option<String> {
+        match head.trim_start().as_bytes().first() {
+            Some(b'[') => Some("a JSON list".to_string()),
+            Some(b'{') if !super::jsonl::looks_like_json_lines(head) => {
+                Some("a JSON object".to_string())
+            }
+            _ => None,
+        }
+    }
 
     fn read<S: RecordSink>(
         input: &mut dyn BufRead,
-        fields: &FieldNames,
+        options: &ReadOptions,
         sink: &mut S,
     ) -> Result<(), S::Error> {
         let mut bytes = Vec::new();
@@ -57,7 +68,8 @@ impl ScoreReader for JsonDocReader {
         for row in rows {
             let line = lines.line_at(row);
             let object = parse_row(row).map_err(|message| ReadError::at(line, message))?;
-            let record = fields
+            let record = options
+                .fields
                 .record_from_object(&object, line)
                 .map_err(|message| ReadError::at(line, message))?;
             sink.push(record)?;

@@ -10,7 +10,7 @@ use std::io::BufRead;
 
 use serde_json::{Map, Value};
 
-use super::{nonfinite, strip_bom, FieldNames, ReadError, RecordSink, ScoreReader};
+use super::{nonfinite, strip_bom, ReadError, ReadOptions, RecordSink, ScoreReader};
 
 /// Reader for `.jsonl` / `.ndjson` score files.
 pub struct JsonlReader;
@@ -18,10 +18,18 @@ pub struct JsonlReader;
 impl ScoreReader for JsonlReader {
     const NAME: &'static str = "jsonl";
     const EXTENSIONS: &'static [&'static str] = &["jsonl", "ndjson"];
+    const GENERIC: bool = true;
+
+    fn detect(head: &str, extension: &str) -> Option<String> {
+        if Self::EXTENSIONS.contains(&extension) {
+            return Some(format!("the .{extension} extension"));
+        }
+        looks_like_json_lines(head).then(|| "one JSON object per line".to_string())
+    }
 
     fn read<S: RecordSink>(
         input: &mut dyn BufRead,
-        fields: &FieldNames,
+        options: &ReadOptions,
         sink: &mut S,
     ) -> Result<(), S::Error> {
         let mut buffer = Vec::with_capacity(4096);
@@ -53,7 +61,8 @@ impl ScoreReader for JsonlReader {
                 )
             })?;
             let row = parse_row(text).map_err(|message| ReadError::at(line, message))?;
-            let record = fields
+            let record = options
+                .fields
                 .record_from_object(&row, line)
                 .map_err(|message| ReadError::at(line, message))?;
             rows += 1;
@@ -69,6 +78,16 @@ impl ScoreReader for JsonlReader {
         }
         Ok(())
     }
+}
+
+/// Whether the first non-blank line is a whole JSON object and another
+/// object starts on a later line: JSON Lines whatever the extension.
+pub(crate) fn looks_like_json_lines(head: &str) -> bool {
+    let mut lines = head.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first_is_object = lines
+        .next()
+        .is_some_and(|first| matches!(serde_json::from_str::<Value>(first), Ok(Value::Object(_))));
+    first_is_object && lines.next().is_some_and(|second| second.starts_with('{'))
 }
 
 /// Parse one row, which must be a JSON object.

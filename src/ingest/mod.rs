@@ -41,6 +41,9 @@ pub struct ScoreRecord {
     pub pooled_frames: u32,
     /// A note kept with the row (frames left out of the pool).
     pub note: Option<String>,
+    /// Named secondary values of multi-output scorers (DOVER's aesthetic and
+    /// technical scores, libvmaf's other metrics …); `None` when unusable.
+    pub components: Vec<(String, Option<f64>)>,
 }
 
 /// A clip score as read: a finite number, or the reason it is unusable.
@@ -65,21 +68,57 @@ pub trait RecordSink {
     type Error: From<ReadError>;
 
     fn push(&mut self, record: ScoreRecord) -> Result<(), Self::Error>;
+
+    /// Something the operator should know about how the file was read (the
+    /// key taken from the file name, a trailer line skipped, …).
+    fn note(&mut self, _message: String) {}
 }
 
-/// A scorer output format.
+/// What a reader needs besides the bytes.
+#[derive(Clone, Debug, Default)]
+pub struct ReadOptions {
+    /// `--score-key-field` / `--score-field`.
+    pub fields: FieldNames,
+    /// `--key`: the clip a single-clip file (a libvmaf log, captured stdout)
+    /// scored. Files that name no clip take their file stem otherwise.
+    pub clip_key: Option<String>,
+    /// `--metric`: the libvmaf metric that is the clip score (default `vmaf`).
+    pub metric: Option<String>,
+    /// The score file's name, as the fallback key of single-clip files.
+    pub file_name: String,
+}
+
+impl ReadOptions {
+    /// The key of a file that names no clip, with where it came from:
+    /// `--key`, else the file's stem (`runs/clip_a.json` → `clip_a`).
+    pub fn single_clip_key(&self) -> (&'static str, String) {
+        match &self.clip_key {
+            Some(key) => ("--key", key.clone()),
+            None => ("file name", crate::key::stem(&self.file_name).to_string()),
+        }
+    }
+}
+
+/// A scorer output format: one file per format in this folder.
 pub trait ScoreReader {
     /// The name used by `--format` and stored with the file.
     const NAME: &'static str;
-    /// Lower-case file extensions (without the dot) that select this format.
+    /// Lower-case file extensions (without the dot) this format is written with.
     const EXTENSIONS: &'static [&'static str];
+    /// Generic shapes (JSON rows, JSON Lines, CSV with a header) are chosen
+    /// only when no scorer-specific format recognises the file.
+    const GENERIC: bool = false;
+
+    /// Why the start of a file (`head`, at most 64 KiB, lossily decoded)
+    /// looks like this format, or `None`. `extension` is lower-case.
+    fn detect(head: &str, extension: &str) -> Option<String>;
 
     /// Read every record of `input`, pushing each into `sink` as soon as it
     /// is complete, so a file is never held in memory whole unless the format
     /// is a single document.
     fn read<S: RecordSink>(
         input: &mut dyn BufRead,
-        fields: &FieldNames,
+        options: &ReadOptions,
         sink: &mut S,
     ) -> Result<(), S::Error>;
 }
@@ -103,30 +142,78 @@ impl ReadError {
     }
 }
 
-/// The formats `ingest` can read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    Jsonl,
-    Json,
+/// Registers every format: its variant and its reader type. Adding a format
+/// is one line here and one file in this folder.
+macro_rules! formats {
+    ($($variant:ident => $reader:ty),+ $(,)?) => {
+        /// The formats `ingest` can read.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub enum Format {
+            $($variant),+
+        }
+
+        impl Format {
+            /// Every format, in detection order.
+            pub const ALL: &'static [Format] = &[$(Format::$variant),+];
+
+            /// The name used by `--format` and stored with the file.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Format::$variant => <$reader>::NAME),+
+                }
+            }
+
+            fn extensions(self) -> &'static [&'static str] {
+                match self {
+                    $(Format::$variant => <$reader>::EXTENSIONS),+
+                }
+            }
+
+            fn is_generic(self) -> bool {
+                match self {
+                    $(Format::$variant => <$reader>::GENERIC),+
+                }
+            }
+
+            fn detect_one(self, head: &str, extension: &str) -> Option<String> {
+                match self {
+                    $(Format::$variant => <$reader>::detect(head, extension)),+
+                }
+            }
+
+            /// Read `input` in this format into `sink`.
+            pub fn read<S: RecordSink>(
+                self,
+                input: &mut dyn BufRead,
+                options: &ReadOptions,
+                sink: &mut S,
+            ) -> Result<(), S::Error> {
+                match self {
+                    $(Format::$variant => <$reader>::read(input, options, sink)),+
+                }
+            }
+        }
+    };
+}
+
+formats! {
+    Jsonl => JsonlReader,
+    Json => JsonDocReader,
+}
+
+/// Why a file's format could not be chosen.
+#[derive(Debug, thiserror::Error)]
+pub enum DetectError {
+    #[error("cannot tell the format: it looks like {} (pass --format with one of them)", .candidates.join(" or "))]
+    Ambiguous { candidates: Vec<&'static str> },
+    #[error(
+        "cannot tell the format from the content; pass --format ({})",
+        Format::names()
+    )]
+    Unknown,
 }
 
 impl Format {
-    pub const ALL: &'static [Format] = &[Format::Jsonl, Format::Json];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Jsonl => JsonlReader::NAME,
-            Format::Json => JsonDocReader::NAME,
-        }
-    }
-
-    fn extensions(self) -> &'static [&'static str] {
-        match self {
-            Format::Jsonl => JsonlReader::EXTENSIONS,
-            Format::Json => JsonDocReader::EXTENSIONS,
-        }
-    }
-
     /// Every format name, for messages.
     pub fn names() -> String {
         Format::ALL
@@ -141,25 +228,63 @@ impl Format {
         Format::ALL.iter().copied().find(|f| f.name() == name)
     }
 
-    /// The format a file's extension selects, if any.
+    /// The generic format a file's extension selects, if any.
     pub fn from_path(path: &Path) -> Option<Format> {
         let extension = path.extension()?.to_str()?.to_ascii_lowercase();
         Format::ALL
             .iter()
             .copied()
-            .find(|f| f.extensions().contains(&extension.as_str()))
+            .find(|f| f.is_generic() && f.extensions().contains(&extension.as_str()))
     }
 
-    /// Read `input` in this format into `sink`.
-    pub fn read<S: RecordSink>(
-        self,
-        input: &mut dyn BufRead,
-        fields: &FieldNames,
-        sink: &mut S,
-    ) -> Result<(), S::Error> {
-        match self {
-            Format::Jsonl => JsonlReader::read(input, fields, sink),
-            Format::Json => JsonDocReader::read(input, fields, sink),
+    /// Choose the format of a file from its first bytes, and say why.
+    ///
+    /// Scorer-specific formats are tried first: exactly one must recognise
+    /// the file, and two or more is an ambiguity the user settles with
+    /// `--format`. Only when none does are the generic shapes tried, the
+    /// one matching the extension first.
+    pub fn detect(head: &[u8], path: &Path) -> Result<(Format, String), DetectError> {
+        let head = String::from_utf8_lossy(strip_bom(head));
+        let extension = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let matches = |generic: bool| -> Vec<(Format, String)> {
+            Format::ALL
+                .iter()
+                .copied()
+                .filter(|f| f.is_generic() == generic)
+                .filter_map(|f| f.detect_one(&head, &extension).map(|why| (f, why)))
+                .collect()
+        };
+        let specific = matches(false);
+        match specific.len() {
+            1 => return Ok(specific.into_iter().next().expect("one match")),
+            0 => {}
+            _ => {
+                return Err(DetectError::Ambiguous {
+                    candidates: specific.iter().map(|(f, _)| f.name()).collect(),
+                })
+            }
+        }
+        let generic = matches(true);
+        let by_extension: Vec<_> = generic
+            .iter()
+            .filter(|(f, _)| f.extensions().contains(&extension.as_str()))
+            .cloned()
+            .collect();
+        match (by_extension.len(), generic.len()) {
+            (1, _) => Ok(by_extension.into_iter().next().expect("one match")),
+            (0, 1) => Ok(generic.into_iter().next().expect("one match")),
+            // Nothing recognised the content, but the extension names a
+            // shape: read it as that, so the reader says what is wrong where.
+            (0, 0) => Format::from_path(path)
+                .map(|f| (f, format!("the .{extension} extension")))
+                .ok_or(DetectError::Unknown),
+            _ => Err(DetectError::Ambiguous {
+                candidates: generic.iter().map(|(f, _)| f.name()).collect(),
+            }),
         }
     }
 }
@@ -187,7 +312,7 @@ pub(crate) mod test_support {
 
     pub fn read_all<R: ScoreReader>(bytes: &[u8]) -> Result<Vec<ScoreRecord>, ReadError> {
         let mut sink = Collect::default();
-        R::read(&mut &bytes[..], &FieldNames::default(), &mut sink)?;
+        R::read(&mut &bytes[..], &ReadOptions::default(), &mut sink)?;
         Ok(sink.0)
     }
 

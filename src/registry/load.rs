@@ -12,7 +12,9 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{now_rfc3339, sql, Registry};
-use crate::ingest::{FieldNames, Format, RawScore, ReadError, RecordSink, ScoreRecord};
+use crate::ingest::{
+    DetectError, FieldNames, Format, RawScore, ReadError, ReadOptions, RecordSink, ScoreRecord,
+};
 use crate::key::KeyNormalize;
 use crate::scorer::{slug, Scale};
 
@@ -31,9 +33,15 @@ pub enum ConflictPolicy {
 /// How `ingest` reads and files scores.
 #[derive(Clone, Debug, Default)]
 pub struct IngestOptions {
-    /// `--format`; otherwise chosen by extension.
+    /// `--format`; otherwise detected from the content.
     pub format: Option<Format>,
     pub fields: FieldNames,
+    /// `--key`: the clip of files that name none (libvmaf logs, captured stdout).
+    pub clip_key: Option<String>,
+    /// `--metric`: the libvmaf metric taken as the clip score.
+    pub metric: Option<String>,
+    /// `--scorer-version`: what produced the file (checkpoint, commit, options).
+    pub scorer_version: Option<String>,
     pub key_normalize: KeyNormalize,
     /// `--scorer`: names every row, over the payload's `competitor` and the label.
     pub scorer: Option<String>,
@@ -109,8 +117,13 @@ pub struct FileOutcome {
     pub sha256: String,
     pub size_bytes: u64,
     pub format: String,
+    /// Why this format was chosen (`--format`, or what detection saw).
+    pub format_reason: String,
     pub label: Option<String>,
+    pub scorer_version: Option<String>,
     pub status: FileStatus,
+    /// What the reader wants the operator to know (key from the file name …).
+    pub notes: Vec<String>,
     /// Counts by scorer name as registered.
     pub scorers: BTreeMap<String, ScorerCounts>,
 }
@@ -129,7 +142,10 @@ impl FileOutcome {
             "sha256": self.sha256,
             "size_bytes": self.size_bytes,
             "format": self.format,
+            "format_reason": self.format_reason,
             "label": self.label,
+            "scorer_version": self.scorer_version,
+            "notes": self.notes,
             "status": status,
             "already_ingested_at": already_ingested_at,
             "error": null,
@@ -173,8 +189,12 @@ pub enum IngestFileError {
     },
     #[error("{path}: {message}")]
     Conflict { path: String, message: String },
-    #[error("{path}: cannot tell the format from the file name; pass --format ({formats})")]
-    UnknownFormat { path: String, formats: String },
+    #[error("{path}: {source}")]
+    UnknownFormat {
+        path: String,
+        #[source]
+        source: DetectError,
+    },
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -210,13 +230,16 @@ impl Registry {
             path: path.clone(),
             source,
         };
-        let format = options
-            .format
-            .or_else(|| Format::from_path(&source.path))
-            .ok_or_else(|| IngestFileError::UnknownFormat {
-                path: path.clone(),
-                formats: Format::names(),
-            })?;
+        let (format, format_reason) = match options.format {
+            Some(format) => (format, "--format".to_string()),
+            None => detect_format(&source.path).map_err(|e| match e {
+                Detection::Io(e) => io(e),
+                Detection::Unknown(source) => IngestFileError::UnknownFormat {
+                    path: path.clone(),
+                    source,
+                },
+            })?,
+        };
         let metadata = std::fs::metadata(&source.path).map_err(io)?;
         if metadata.is_dir() {
             return Err(io(std::io::Error::other(
@@ -251,7 +274,8 @@ impl Registry {
                 format.name(),
                 source.label,
                 ingested_at,
-                crate::TOOL_VERSION
+                crate::TOOL_VERSION,
+                options.scorer_version
             ],
         )
         .map_err(sqlite)?;
@@ -271,9 +295,20 @@ impl Registry {
             earlier_ingests: &earlier_ingests,
             scorers: HashMap::new(),
             counts: BTreeMap::new(),
+            notes: Vec::new(),
+        };
+        let read_options = ReadOptions {
+            fields: options.fields.clone(),
+            clip_key: options.clip_key.clone(),
+            metric: options.metric.clone(),
+            file_name: source
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
         };
         format
-            .read(&mut input, &options.fields, &mut loader)
+            .read(&mut input, &read_options, &mut loader)
             .map_err(|e| match e {
                 LoadError::Read(ReadError::Malformed { line, message }) => {
                     IngestFileError::Malformed {
@@ -289,6 +324,7 @@ impl Registry {
                 LoadError::File(e) => e,
             })?;
         let counts = std::mem::take(&mut loader.counts);
+        let notes = std::mem::take(&mut loader.notes);
         drop(loader);
 
         let totals: u64 = counts.values().map(|(_, c)| c.ingested).sum();
@@ -310,11 +346,29 @@ impl Registry {
             sha256,
             size_bytes: metadata.len(),
             format: format.name().to_string(),
+            format_reason,
             label: source.label.clone(),
+            scorer_version: options.scorer_version.clone(),
             status,
+            notes,
             scorers: counts.into_iter().map(|(_, (name, c))| (name, c)).collect(),
         })
     }
+}
+
+/// Why detection failed: the file could not be read, or matched no single format.
+pub enum Detection {
+    Io(std::io::Error),
+    Unknown(DetectError),
+}
+
+/// The format of a score file from its first 64 KiB, and why.
+pub fn detect_format(path: &Path) -> Result<(Format, String), Detection> {
+    let mut head = Vec::with_capacity(1 << 16);
+    File::open(path)
+        .and_then(|file| file.take(1 << 16).read_to_end(&mut head))
+        .map_err(Detection::Io)?;
+    Format::detect(&head, path).map_err(Detection::Unknown)
 }
 
 /// Slug → first time these bytes were ingested for that scorer.
@@ -384,6 +438,7 @@ struct Loader<'a> {
     scorers: HashMap<String, ScorerEntry>,
     /// Slug → (registered name, counts).
     counts: BTreeMap<String, (String, ScorerCounts)>,
+    notes: Vec<String>,
 }
 
 impl Loader<'_> {
@@ -652,6 +707,12 @@ fn is_unique_violation(error: &rusqlite::Error) -> bool {
 impl RecordSink for Loader<'_> {
     type Error = LoadError;
 
+    fn note(&mut self, message: String) {
+        if !self.notes.contains(&message) {
+            self.notes.push(message);
+        }
+    }
+
     fn push(&mut self, record: ScoreRecord) -> Result<(), LoadError> {
         let name = match (&self.options.scorer, &record.scorer, self.label) {
             (Some(name), _, _) => name.clone(),
@@ -704,8 +765,18 @@ impl RecordSink for Loader<'_> {
                 .ignored += 1;
             return Ok(());
         };
+        let score_id = self.tx.last_insert_rowid();
+        if !record.components.is_empty() {
+            let mut stmt = self
+                .tx
+                .prepare_cached(sql::INSERT_SCORE_COMPONENT)
+                .map_err(|e| self.sqlite(e))?;
+            for (name, value) in &record.components {
+                stmt.execute(params![score_id, name, value])
+                    .map_err(|e| self.sqlite(e))?;
+            }
+        }
         if !record.frames.is_empty() {
-            let score_id = self.tx.last_insert_rowid();
             let mut stmt = self
                 .tx
                 .prepare_cached(sql::INSERT_FRAME_SCORE)
@@ -775,6 +846,7 @@ mod tests {
             frames: Vec::new(),
             pooled_frames: 0,
             note: None,
+            components: Vec::new(),
         }
     }
 

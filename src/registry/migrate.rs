@@ -27,6 +27,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0003_exports",
         sql: include_str!("../../migrations/0003_exports.sql"),
     },
+    Migration {
+        version: 4,
+        name: "0004_components_versions",
+        sql: include_str!("../../migrations/0004_components_versions.sql"),
+    },
 ];
 
 /// The schema version a registry has once this binary has opened it.

@@ -1,8 +1,11 @@
 //! Named queries of the registry. The schema itself lives in `migrations/`.
 
 pub const INSERT_SOURCE_FILE: &str = "INSERT INTO source_files \
-    (path, absolute_path, sha256, size_bytes, format, label, ingested_at, tool_version) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+    (path, absolute_path, sha256, size_bytes, format, label, ingested_at, tool_version, scorer_version) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+
+pub const INSERT_SCORE_COMPONENT: &str =
+    "INSERT INTO score_components (score_id, name, value) VALUES (?1, ?2, ?3)";
 
 /// Scorers that earlier ingests of the same bytes produced, with when.
 pub const SCORERS_INGESTED_FROM_SHA256: &str = "SELECT sc.slug, MIN(f.ingested_at) \
