@@ -101,6 +101,7 @@ impl FieldNames {
             key_field,
             raw_key,
             scorer,
+            scorer_hint: None,
             value,
             reported_status,
             runtime_ms,

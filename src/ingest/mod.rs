@@ -28,8 +28,12 @@ pub struct ScoreRecord {
     pub key_field: String,
     /// The key as written (numbers in their JSON text form).
     pub raw_key: String,
-    /// The scorer named by the row itself (`competitor`), if any.
+    /// The scorer named by the row itself (`competitor`), if any. It wins
+    /// over the file's LABEL=.
     pub scorer: Option<String>,
+    /// The scorer a format implies (`q-align` for Q-Align's evaluator
+    /// output), used only when neither `--scorer`, the row nor a label names one.
+    pub scorer_hint: Option<String>,
     /// The clip score, or why there is none.
     pub value: RawScore,
     /// What the row's own `status` field said, if it had one.

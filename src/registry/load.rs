@@ -714,14 +714,20 @@ impl RecordSink for Loader<'_> {
     }
 
     fn push(&mut self, record: ScoreRecord) -> Result<(), LoadError> {
-        let name = match (&self.options.scorer, &record.scorer, self.label) {
-            (Some(name), _, _) => name.clone(),
-            (None, Some(name), _) => name.clone(),
-            (None, None, Some(label)) => label.to_string(),
-            (None, None, None) => {
+        let name = match self
+            .options
+            .scorer
+            .as_deref()
+            .or(record.scorer.as_deref())
+            .or(self.label)
+            .or(record.scorer_hint.as_deref())
+        {
+            Some(name) => name.to_string(),
+            None => {
                 return Err(self.malformed(
                     record.line,
-                    "no scorer name: the row has no `competitor` and the file no LABEL= (write LABEL=PATH or pass --scorer)",
+                    "no scorer name: the row has no `competitor` and the file no LABEL= \
+                     (write LABEL=PATH or pass --scorer)",
                 ))
             }
         };
@@ -840,6 +846,7 @@ mod tests {
             key_field: "clip_id".into(),
             raw_key: "a".into(),
             scorer: None,
+            scorer_hint: None,
             value,
             reported_status: status.map(str::to_string),
             runtime_ms: None,
