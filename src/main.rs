@@ -337,6 +337,7 @@ fn main() -> ExitCode {
 
 fn ingest(registry_path: &std::path::Path, args: IngestArgs) -> Result<(), Failure> {
     let options = IngestOptions {
+        suggest_conflict_flags: true,
         format: args.format,
         clip_key: args.key,
         metric: args.metric,

@@ -112,6 +112,9 @@ pub trait ScoreReader {
     /// Generic shapes (JSON rows, JSON Lines, CSV with a header) are chosen
     /// only when no scorer-specific format recognises the file.
     const GENERIC: bool = false;
+    /// The scale every value of this format lies on, when the format fixes
+    /// it (Q-Align's evaluator writes 0–1 whatever the model could do).
+    const FIXED_SCALE: Option<(f64, f64)> = None;
 
     /// Why the start of a file (`head`, at most 64 KiB, lossily decoded)
     /// looks like this format, or `None`. `extension` is lower-case.
@@ -177,6 +180,14 @@ macro_rules! formats {
                 match self {
                     $(Format::$variant => <$reader>::GENERIC),+
                 }
+            }
+
+            /// The scale this format fixes for its values, if any.
+            pub fn fixed_scale(self) -> Option<crate::scorer::Scale> {
+                let scale = match self {
+                    $(Format::$variant => <$reader>::FIXED_SCALE),+
+                };
+                scale.map(|(min, max)| crate::scorer::Scale { min, max })
             }
 
             fn detect_one(self, head: &str, extension: &str) -> Option<String> {

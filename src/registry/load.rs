@@ -52,6 +52,9 @@ pub struct IngestOptions {
     pub scale: Option<Scale>,
     /// `--higher-is-better` / `--lower-is-better`.
     pub higher_is_better: Option<bool>,
+    /// Whether a duplicate's message offers `--replace`/`--ignore` (the
+    /// `ingest` command has them; `materialize`, like its reference, does not).
+    pub suggest_conflict_flags: bool,
 }
 
 /// A score file named on the command line: `[LABEL=]PATH`.
@@ -619,10 +622,16 @@ impl Loader<'_> {
             )));
         }
         match self.options.on_conflict {
-            ConflictPolicy::Refuse => Err(duplicate(format!(
-                "already live from {live_path}:{live_line}, ingested {live_at} \
-                 (pass --replace to supersede it, or --ignore to keep it)"
-            ))),
+            ConflictPolicy::Refuse => {
+                let hint = if self.options.suggest_conflict_flags {
+                    " (pass --replace to supersede it, or --ignore to keep it)"
+                } else {
+                    ""
+                };
+                Err(duplicate(format!(
+                    "already live from {live_path}:{live_line}, ingested {live_at}{hint}"
+                )))
+            },
             ConflictPolicy::Ignore => Ok(None),
             ConflictPolicy::Replace => {
                 self.tx

@@ -21,8 +21,8 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use super::{
-    json_rows, AddedColumns, AddedField, ColumnKind, ColumnValues, TableError, TableFormat,
-    BATCH_ROWS,
+    json_rows, AddedColumns, AddedField, ColumnKind, ColumnUnion, ColumnValues, TableError,
+    TableFormat, BATCH_ROWS,
 };
 
 /// A table read as Arrow record batches.
@@ -75,6 +75,7 @@ impl ArrowSource {
                 let format = arrow::csv::reader::Format::default().with_header(true);
                 let (schema, _) = format.infer_schema(&mut file, None).map_err(|e| fail(&e))?;
                 file.rewind().map_err(|e| TableError::io(&shown, e))?;
+                let schema = keep_leading_zeros_as_text(schema, path, &shown)?;
                 let reader = arrow::csv::ReaderBuilder::new(Arc::new(schema))
                     .with_format(format)
                     .with_batch_size(BATCH_ROWS)
@@ -103,11 +104,78 @@ impl ArrowSource {
 }
 
 /// Infer the schema of JSON Lines (a first pass over the text), then rewind.
+/// Arrow's inference lists the members sorted by name; a second pass puts
+/// the columns back in the order in which they first appear in the rows.
 fn infer_json<R: std::io::BufRead + Seek>(input: &mut R, path: &str) -> Result<Schema, TableError> {
     let (schema, _) = arrow::json::reader::infer_json_schema(&mut *input, None)
         .map_err(|e| TableError::file(path, e))?;
     input.rewind().map_err(|e| TableError::io(path, e))?;
-    Ok(schema)
+    let mut order = ColumnUnion::default();
+    let mut rows = json_rows::JsonlRows::new(&mut *input, path);
+    loop {
+        let batch = rows.next_batch(BATCH_ROWS)?;
+        if batch.is_empty() {
+            break;
+        }
+        batch.iter().for_each(|row| order.add(row));
+    }
+    input.rewind().map_err(|e| TableError::io(path, e))?;
+    let fields: Vec<Arc<Field>> = order
+        .names
+        .iter()
+        .filter_map(|name| schema.field_with_name(name).ok())
+        .map(|field| Arc::new(field.clone()))
+        .collect();
+    Ok(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// Arrow's CSV inference reads `001` as the integer 1. A number spelled with
+/// leading zeros is an identifier (a clip key, a code): keep such columns as
+/// text, so the value and the key survive.
+fn keep_leading_zeros_as_text(
+    schema: Schema,
+    path: &Path,
+    shown: &str,
+) -> Result<Schema, TableError> {
+    let numeric: Vec<usize> = (0..schema.fields().len())
+        .filter(|&i| schema.field(i).data_type().is_numeric())
+        .collect();
+    if numeric.is_empty() {
+        return Ok(schema);
+    }
+    let mut text = vec![false; schema.fields().len()];
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_path(path)
+        .map_err(|e| TableError::file(shown, e))?;
+    let mut record = csv::StringRecord::new();
+    while reader
+        .read_record(&mut record)
+        .map_err(|e| TableError::file(shown, e))?
+    {
+        for &i in &numeric {
+            if !text[i] && record.get(i).is_some_and(has_leading_zero) {
+                text[i] = true;
+            }
+        }
+    }
+    let fields: Vec<Arc<Field>> = schema
+        .fields()
+        .iter()
+        .zip(&text)
+        .map(|(field, &text)| match text {
+            true => Arc::new(field.as_ref().clone().with_data_type(DataType::Utf8)),
+            false => field.clone(),
+        })
+        .collect();
+    Ok(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// `007`, `-01`: an integer part with a leading zero (`0`, `0.5` have none).
+fn has_leading_zero(cell: &str) -> bool {
+    let digits = cell.trim().trim_start_matches(['-', '+']).as_bytes();
+    digits.len() > 1 && digits[0] == b'0' && digits[1].is_ascii_digit()
 }
 
 type Batches = (
