@@ -631,7 +631,7 @@ impl Loader<'_> {
                 Err(duplicate(format!(
                     "already live from {live_path}:{live_line}, ingested {live_at}{hint}"
                 )))
-            },
+            }
             ConflictPolicy::Ignore => Ok(None),
             ConflictPolicy::Replace => {
                 self.tx
