@@ -233,7 +233,6 @@ struct ScorerIndex {
 }
 
 struct IndexedScore {
-    key: String,
     score: Option<f64>,
     bad: bool,
     runtime_ms: Option<f64>,
@@ -480,11 +479,10 @@ pub fn export(
     let mut digest = Sha256::new();
     for index in &mut indexes {
         let mut unmatched: Vec<&str> = index
-            .scores
+            .by_key
             .iter()
-            .zip(&index.matched)
-            .filter(|(_, matched)| !**matched)
-            .map(|(score, _)| score.key.as_str())
+            .filter(|(_, position)| !index.matched[**position])
+            .map(|(key, _)| key.as_str())
             .collect();
         unmatched.sort_unstable();
         index.counts.unmatched = unmatched.len() as u64;
@@ -562,30 +560,31 @@ fn load_indexes(
             registry.path().display()
         )));
     }
+    let source_files = registry.source_files()?;
     let mut sources: Vec<String> = Vec::new();
-    let mut source_ids: HashMap<String, u32> = HashMap::new();
+    let mut source_ids: HashMap<i64, u32> = HashMap::new();
     let mut indexes = Vec::with_capacity(selected.len());
     for scorer in selected {
-        let (scores, digest) = registry.live_scores(&scorer)?;
-        let mut by_key = HashMap::with_capacity(scores.len());
-        let mut indexed = Vec::with_capacity(scores.len());
-        for (position, score) in scores.into_iter().enumerate() {
-            let source = *source_ids
-                .entry(score.source_path.clone())
-                .or_insert_with(|| {
-                    sources.push(score.source_path.clone());
-                    (sources.len() - 1) as u32
-                });
-            by_key.insert(score.key.clone(), position);
+        let mut by_key = HashMap::new();
+        let mut indexed = Vec::new();
+        let digest = registry.visit_live_scores(&scorer, &source_files, |score| {
+            let source = *source_ids.entry(score.source_file_id).or_insert_with(|| {
+                let path = source_files
+                    .get(&score.source_file_id)
+                    .map(|f| f.path.clone())
+                    .unwrap_or_default();
+                sources.push(path);
+                (sources.len() - 1) as u32
+            });
+            by_key.insert(score.key, indexed.len());
             indexed.push(IndexedScore {
-                key: score.key,
                 score: score.score,
                 bad: score.bad,
                 runtime_ms: score.runtime_ms,
                 frame_count: score.frame_count,
                 source,
             });
-        }
+        })?;
         indexes.push(ScorerIndex {
             counts: ScorerExportCounts {
                 column_prefix: format!("{}_{}", options.prefix, scorer.slug),

@@ -1,5 +1,7 @@
 //! What exports read from the registry, and the record each one leaves.
 
+use std::collections::HashMap;
+
 use rusqlite::params;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -22,9 +24,14 @@ pub struct LiveScore {
     pub bad: bool,
     pub runtime_ms: Option<f64>,
     pub frame_count: i64,
-    /// The score file's path as given at ingest.
-    pub source_path: String,
-    pub source_sha256: String,
+    pub source_file_id: i64,
+}
+
+/// A source file's path as given at ingest, and its sha256.
+#[derive(Clone, Debug)]
+pub struct SourceFile {
+    pub path: String,
+    pub sha256: String,
 }
 
 /// An export as recorded in the registry.
@@ -66,30 +73,51 @@ impl Registry {
         rows.map_err(|e| self.sqlite_error(e))
     }
 
-    /// The live scores of `scorer` in key order, and a sha256 digest of
-    /// exactly what was read (key, value, status, source file hash), so two
-    /// exports can tell whether they saw the same registry state.
-    pub fn live_scores(
+    /// Every source file by id.
+    pub fn source_files(&self) -> Result<HashMap<i64, SourceFile>, RegistryError> {
+        let mut stmt = self
+            .conn
+            .prepare(sql::SOURCE_FILE_PATHS)
+            .map_err(|e| self.sqlite_error(e))?;
+        let rows = stmt
+            .query_map([], |row| {
+                Ok((
+                    row.get(0)?,
+                    SourceFile {
+                        path: row.get(1)?,
+                        sha256: row.get(2)?,
+                    },
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<HashMap<_, _>, _>>());
+        rows.map_err(|e| self.sqlite_error(e))
+    }
+
+    /// Hand every live score of `scorer` to `visit`, in key order, without
+    /// collecting them, and return a sha256 digest of exactly what was read
+    /// (key, value, status, source file hash), so two exports can tell
+    /// whether they saw the same registry state.
+    pub fn visit_live_scores(
         &self,
         scorer: &LiveScorer,
-    ) -> Result<(Vec<LiveScore>, String), RegistryError> {
+        sources: &HashMap<i64, SourceFile>,
+        mut visit: impl FnMut(LiveScore),
+    ) -> Result<String, RegistryError> {
         let mut stmt = self
             .conn
             .prepare_cached(sql::LIVE_SCORES_OF_SCORER)
             .map_err(|e| self.sqlite_error(e))?;
         let mut digest = Sha256::new();
-        let mut scores = Vec::new();
         let mut rows = stmt.query([scorer.id]).map_err(|e| self.sqlite_error(e))?;
         while let Some(row) = rows.next().map_err(|e| self.sqlite_error(e))? {
             let read = || -> rusqlite::Result<LiveScore> {
                 Ok(LiveScore {
                     key: row.get(0)?,
                     score: row.get(1)?,
-                    bad: row.get::<_, String>(2)? == "bad",
+                    bad: row.get_ref(2)?.as_str()? == "bad",
                     runtime_ms: row.get(3)?,
                     frame_count: row.get(4)?,
-                    source_path: row.get(5)?,
-                    source_sha256: row.get(6)?,
+                    source_file_id: row.get(5)?,
                 })
             };
             let score = read().map_err(|e| self.sqlite_error(e))?;
@@ -97,16 +125,17 @@ impl Registry {
             digest.update([0x1f]);
             digest.update(score.score.map_or(u64::MAX, f64::to_bits).to_le_bytes());
             digest.update([u8::from(score.bad)]);
-            digest.update(score.source_sha256.as_bytes());
+            if let Some(source) = sources.get(&score.source_file_id) {
+                digest.update(source.sha256.as_bytes());
+            }
             digest.update([b'\n']);
-            scores.push(score);
+            visit(score);
         }
-        let digest = digest
+        Ok(digest
             .finalize()
             .iter()
             .map(|b| format!("{b:02x}"))
-            .collect();
-        Ok((scores, digest))
+            .collect())
     }
 
     /// Record an export; returns its id.

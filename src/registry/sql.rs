@@ -80,12 +80,12 @@ pub const LIVE_SCORERS: &str = "SELECT sc.id, sc.name, sc.slug FROM scorers sc \
     WHERE EXISTS (SELECT 1 FROM scores s WHERE s.scorer_id = sc.id AND s.superseded_at IS NULL) \
     ORDER BY sc.slug";
 
-/// The live scores of one scorer, in key order, with their source file.
+/// The live scores of one scorer, in key order.
 pub const LIVE_SCORES_OF_SCORER: &str =
-    "SELECT s.key, s.score, s.status, s.runtime_ms, s.frame_count, \
-    f.path, f.sha256 \
-    FROM scores s JOIN source_files f ON f.id = s.source_file_id \
-    WHERE s.scorer_id = ?1 AND s.superseded_at IS NULL ORDER BY s.key";
+    "SELECT key, score, status, runtime_ms, frame_count, source_file_id \
+    FROM scores WHERE scorer_id = ?1 AND superseded_at IS NULL ORDER BY key";
+
+pub const SOURCE_FILE_PATHS: &str = "SELECT id, path, sha256 FROM source_files";
 
 pub const INSERT_EXPORT: &str = "INSERT INTO exports \
     (created_at, command, features_path, features_sha256, output_path, output_sha256, output_format, \

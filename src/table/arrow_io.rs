@@ -279,7 +279,7 @@ impl<W: Write + Send> ArrowSink<W> {
             TableFormat::Parquet => {
                 let properties = WriterProperties::builder()
                     .set_compression(Compression::SNAPPY)
-                    .set_max_row_group_size(1 << 20)
+                    .set_max_row_group_size(1 << 17)
                     .build();
                 Writer::Parquet(Box::new(
                     ArrowWriter::try_new(out, schema.clone(), Some(properties))
