@@ -12,3 +12,9 @@ CREATE TABLE score_components (
 
 ALTER TABLE source_files ADD COLUMN scorer_version TEXT;  -- --scorer-version: checkpoint, commit, options
 ALTER TABLE source_files ADD COLUMN warnings TEXT;        -- JSON list of suspicious-output warnings
+
+-- Scorers whose values have a typical range but no hard bound (MUSIQ ~0–100,
+-- NIQE, BRISQUE, UVQ, VMAF): used to judge suspicious output and to
+-- normalise, never to mark a value bad.
+ALTER TABLE scorers ADD COLUMN typical_min REAL;
+ALTER TABLE scorers ADD COLUMN typical_max REAL;

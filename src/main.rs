@@ -392,6 +392,12 @@ fn ingest(registry_path: &std::path::Path, args: IngestArgs) -> Result<(), Failu
                 for note in &outcome.notes {
                     eprintln!("  note: {note}");
                 }
+                for warning in &outcome.warnings {
+                    eprintln!(
+                        "  warning: {}: {} [{}]",
+                        warning.scorer, warning.message, warning.check
+                    );
+                }
                 entries.push(outcome.to_json());
             }
             Err(error) => {
@@ -518,6 +524,12 @@ fn scorers(registry_path: &std::path::Path, as_json: bool) -> Result<(), Failure
                 s.files.to_string(),
                 scale,
                 direction.to_string(),
+                if s.versions.is_empty() {
+                    "-".to_string()
+                } else {
+                    s.versions.join(",")
+                },
+                s.warnings.len().to_string(),
             ]
         })
         .collect();
@@ -532,9 +544,16 @@ fn scorers(registry_path: &std::path::Path, as_json: bool) -> Result<(), Failure
             "FILES",
             "SCALE",
             "BETTER",
+            "VERSIONS",
+            "WARNINGS",
         ],
         rows,
     );
+    for scorer in scorers.iter().filter(|s| !s.warnings.is_empty()) {
+        for warning in &scorer.warnings {
+            println!("warning: {}: {warning}", scorer.name);
+        }
+    }
     Ok(())
 }
 
@@ -600,6 +619,9 @@ fn provenance(registry_path: &std::path::Path, args: ProvenanceArgs) -> Result<(
             entry.absolute_path, entry.sha256
         );
         println!("  ingested_at: {}", entry.ingested_at);
+        if let Some(version) = &entry.scorer_version {
+            println!("  version:     {version}");
+        }
         if let Some(runtime) = entry.runtime_ms {
             println!("  runtime_ms:  {runtime}");
         }

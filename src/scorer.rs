@@ -21,6 +21,184 @@ pub fn slug(name: &str) -> String {
     slug
 }
 
+/// How far a known scorer's range can be trusted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bounds {
+    /// Values cannot leave the range (a sigmoid or softmax output): a value
+    /// outside is stored bad.
+    Hard,
+    /// Values usually lie in the range but nothing clamps them.
+    Typical,
+    /// No range: unnormalised regression output.
+    Unbounded,
+    /// The range depends on how the scorer was run: `--scale` is required
+    /// unless the file's format fixes it.
+    DependsOnRun,
+}
+
+/// What is documented about a scorer people commonly run.
+#[derive(Clone, Copy, Debug)]
+pub struct KnownScorer {
+    /// Names it goes by (compared by slug).
+    pub names: &'static [&'static str],
+    pub min: f64,
+    pub max: f64,
+    pub bounds: Bounds,
+    pub higher_is_better: bool,
+    /// Where the range comes from, for docs and messages.
+    pub note: &'static str,
+}
+
+const fn known(
+    names: &'static [&'static str],
+    min: f64,
+    max: f64,
+    bounds: Bounds,
+    higher_is_better: bool,
+    note: &'static str,
+) -> KnownScorer {
+    KnownScorer {
+        names,
+        min,
+        max,
+        bounds,
+        higher_is_better,
+        note,
+    }
+}
+
+/// Scales and directions from each scorer's source (see
+/// `docs/formats.md`); applied when a scorer is first registered, unless
+/// `--scale` / `--higher-is-better` / `--lower-is-better` say otherwise.
+pub const KNOWN_SCORERS: &[KnownScorer] = &[
+    known(
+        &["dover", "dover-mobile"],
+        0.0,
+        100.0,
+        Bounds::Hard,
+        true,
+        "sigmoid x 100 (set evaluator)",
+    ),
+    known(
+        &["cover"],
+        0.0,
+        0.0,
+        Bounds::Unbounded,
+        true,
+        "unnormalised sum of three heads; can be negative",
+    ),
+    known(
+        &[
+            "fast-vqa",
+            "fastervqa",
+            "fast-vqa-m",
+            "fastervqa-ms",
+            "fastervqa-mt",
+        ],
+        0.0,
+        1.0,
+        Bounds::Hard,
+        true,
+        "sigmoid",
+    ),
+    known(
+        &["q-align", "qalign", "one-align"],
+        0.0,
+        0.0,
+        Bounds::DependsOnRun,
+        true,
+        "0-1 from scorer.py/vqa_eval.py, 1-5 from the HF model or pyiqa",
+    ),
+    known(
+        &["musiq", "musiq-koniq", "musiq-spaq", "musiq-paq2piq"],
+        0.0,
+        100.0,
+        Bounds::Typical,
+        true,
+        "pyiqa score_range ~0-~100",
+    ),
+    known(
+        &["musiq-ava"],
+        1.0,
+        10.0,
+        Bounds::Typical,
+        true,
+        "expected value over bins 1..10",
+    ),
+    known(
+        &["clip-iqa", "clipiqa"],
+        0.0,
+        1.0,
+        Bounds::Hard,
+        true,
+        "softmax probability",
+    ),
+    known(
+        &["maniqa", "maniqa-koniq", "maniqa-pipal", "maniqa-kadid"],
+        0.0,
+        1.0,
+        Bounds::Typical,
+        true,
+        "pyiqa score_range ~0-~1",
+    ),
+    known(
+        &["niqe"],
+        0.0,
+        100.0,
+        Bounds::Typical,
+        false,
+        "pyiqa score_range ~0-~100, lower is better",
+    ),
+    known(
+        &["brisque"],
+        0.0,
+        150.0,
+        Bounds::Typical,
+        false,
+        "pyiqa score_range ~0-~150, can go below 0, lower is better",
+    ),
+    known(
+        &["uvq"],
+        1.0,
+        5.0,
+        Bounds::Typical,
+        true,
+        "YouTube-UGC MOS-like, not clamped",
+    ),
+    known(
+        &["vmaf", "vmaf-neg"],
+        0.0,
+        100.0,
+        Bounds::Typical,
+        true,
+        "v0.6.1 models 0-100; newer models reach 110",
+    ),
+    known(
+        &["x264-pvmaf"],
+        0.0,
+        100.0,
+        Bounds::Typical,
+        true,
+        "predicts VMAF",
+    ),
+    known(
+        &["nr-metric", "fork-nr-metric", "nr-metric-v1"],
+        0.0,
+        0.0,
+        Bounds::Unbounded,
+        true,
+        "competitor-native scale",
+    ),
+];
+
+/// The known scorer a name refers to, by slug.
+pub fn known_scorer(name: &str) -> Option<&'static KnownScorer> {
+    let wanted = slug(name);
+    KNOWN_SCORERS
+        .iter()
+        .find(|known| known.names.iter().any(|n| slug(n) == wanted))
+}
+
 /// A declared scale: the range a scorer's values can take.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Scale {
@@ -76,6 +254,26 @@ mod tests {
         assert_eq!(slug("CLIP--IQA"), "clip_iqa");
         assert_eq!(slug("---"), "");
         assert_eq!(slug("Ünïcode"), "n_code");
+    }
+
+    #[test]
+    fn known_scorers_by_any_spelling() {
+        assert_eq!(known_scorer("DOVER-Mobile").unwrap().bounds, Bounds::Hard);
+        assert!(!known_scorer("NIQE").unwrap().higher_is_better);
+        assert_eq!(known_scorer("clip_iqa").unwrap().max, 1.0);
+        assert_eq!(
+            known_scorer("Q-Align").unwrap().bounds,
+            Bounds::DependsOnRun
+        );
+        assert!(known_scorer("foo-iqa").is_none());
+        let mut slugs: Vec<String> = KNOWN_SCORERS
+            .iter()
+            .flat_map(|k| k.names.iter().map(|n| slug(n)))
+            .collect();
+        let all = slugs.len();
+        slugs.sort();
+        slugs.dedup();
+        assert_eq!(slugs.len(), all, "a name belongs to one known scorer");
     }
 
     #[test]

@@ -128,7 +128,7 @@ fn scalar_row_is_stored_with_slug_score_runtime_and_no_frames() {
     );
     assert_eq!(
         sql_rows(&ws, "SELECT name, slug, scale_min, scale_max FROM scorers"),
-        vec![json!(["DOVER-Mobile", "dover_mobile", null, null])]
+        vec![json!(["DOVER-Mobile", "dover_mobile", 0.0, 100.0])]
     );
     assert_eq!(
         sql_rows(
@@ -1063,12 +1063,16 @@ fn queries_report_scorers_files_and_provenance() {
     assert_eq!(
         scorers,
         json!([
-            {"name": "DOVER-Mobile", "slug": "dover_mobile", "scale_min": null, "scale_max": null,
-             "higher_is_better": null, "live_rows": 2, "ok_rows": 1, "bad_rows": 1,
-             "superseded_rows": 0, "files": 1},
+            // Both are known scorers: DOVER's sigmoid x 100 is a hard 0-100
+            // scale; the fork's metric is competitor-native (no scale).
+            {"name": "DOVER-Mobile", "slug": "dover_mobile", "scale_min": 0.0, "scale_max": 100.0,
+             "typical_min": null, "typical_max": null,
+             "higher_is_better": true, "live_rows": 2, "ok_rows": 1, "bad_rows": 1,
+             "superseded_rows": 0, "files": 1, "versions": [], "warnings": []},
             {"name": "fork-nr-metric", "slug": "fork_nr_metric", "scale_min": null, "scale_max": null,
-             "higher_is_better": null, "live_rows": 1, "ok_rows": 1, "bad_rows": 0,
-             "superseded_rows": 0, "files": 1},
+             "typical_min": null, "typical_max": null,
+             "higher_is_better": true, "live_rows": 1, "ok_rows": 1, "bad_rows": 0,
+             "superseded_rows": 0, "files": 1, "versions": [], "warnings": []},
         ])
     );
 
@@ -1127,6 +1131,7 @@ fn queries_report_scorers_files_and_provenance() {
             "superseded_at": null,
             "superseded_by": null,
             "path": "bench.json",
+            "scorer_version": null,
             "absolute_path": arg(&bench_path),
             "sha256": files[1]["sha256"],
             "format": "json",

@@ -11,12 +11,13 @@ use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use super::suspicious::{ValueSummary, Warning};
 use super::{now_rfc3339, sql, Registry};
 use crate::ingest::{
     DetectError, FieldNames, Format, RawScore, ReadError, ReadOptions, RecordSink, ScoreRecord,
 };
 use crate::key::KeyNormalize;
-use crate::scorer::{slug, Scale};
+use crate::scorer::{known_scorer, slug, Bounds, Scale};
 
 /// What to do when a (scorer, key) is already live from an earlier file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -127,6 +128,8 @@ pub struct FileOutcome {
     pub status: FileStatus,
     /// What the reader wants the operator to know (key from the file name …).
     pub notes: Vec<String>,
+    /// Suspicious-output findings about the values (kept with the file).
+    pub warnings: Vec<Warning>,
     /// Counts by scorer name as registered.
     pub scorers: BTreeMap<String, ScorerCounts>,
 }
@@ -149,6 +152,7 @@ impl FileOutcome {
             "label": self.label,
             "scorer_version": self.scorer_version,
             "notes": self.notes,
+            "warnings": self.warnings,
             "status": status,
             "already_ingested_at": already_ingested_at,
             "error": null,
@@ -192,6 +196,8 @@ pub enum IngestFileError {
     },
     #[error("{path}: {message}")]
     Conflict { path: String, message: String },
+    #[error("{path}: suspicious output, refused by --strict: {message}")]
+    Suspicious { path: String, message: String },
     #[error("{path}: {source}")]
     UnknownFormat {
         path: String,
@@ -299,6 +305,9 @@ impl Registry {
             scorers: HashMap::new(),
             counts: BTreeMap::new(),
             notes: Vec::new(),
+            summaries: BTreeMap::new(),
+            format_scale: format.fixed_scale(),
+            format_name: format.name(),
         };
         let read_options = ReadOptions {
             fields: options.fields.clone(),
@@ -328,7 +337,29 @@ impl Registry {
             })?;
         let counts = std::mem::take(&mut loader.counts);
         let notes = std::mem::take(&mut loader.notes);
+        let warnings: Vec<Warning> = loader
+            .summaries
+            .values()
+            .flat_map(|(scorer, values)| {
+                values.warnings(&scorer.registered_name, scorer.scale.or(scorer.typical))
+            })
+            .collect();
         drop(loader);
+        if !warnings.is_empty() {
+            if options.strict {
+                let found: Vec<String> = warnings
+                    .iter()
+                    .map(|w| format!("{}: {}", w.scorer, w.message))
+                    .collect();
+                return Err(IngestFileError::Suspicious {
+                    path: path.clone(),
+                    message: found.join("; "),
+                });
+            }
+            let text = serde_json::to_string(&warnings).expect("warnings serialise");
+            tx.execute(sql::SET_FILE_WARNINGS, params![file_id, text])
+                .map_err(sqlite)?;
+        }
 
         let totals: u64 = counts.values().map(|(_, c)| c.ingested).sum();
         let status = if totals > 0 {
@@ -354,6 +385,7 @@ impl Registry {
             scorer_version: options.scorer_version.clone(),
             status,
             notes,
+            warnings,
             scorers: counts.into_iter().map(|(_, (name, c))| (name, c)).collect(),
         })
     }
@@ -407,7 +439,18 @@ struct ScorerEntry {
     slug: String,
     /// Name as registered (the first spelling seen).
     registered_name: String,
+    /// The hard scale: values outside are bad.
     scale: Option<Scale>,
+    /// The typical range, for the suspicious-output checks only.
+    typical: Option<Scale>,
+}
+
+/// What a new scorer was registered with from the known-scorer table.
+#[derive(Default)]
+struct ScorerDefaults {
+    scale: Option<Scale>,
+    higher_is_better: Option<bool>,
+    typical: Option<Scale>,
 }
 
 enum LoadError {
@@ -442,6 +485,11 @@ struct Loader<'a> {
     /// Slug → (registered name, counts).
     counts: BTreeMap<String, (String, ScorerCounts)>,
     notes: Vec<String>,
+    /// Slug → the values this file gave the scorer, for the checks.
+    summaries: BTreeMap<String, (ScorerEntry, ValueSummary)>,
+    /// The scale the file's format fixes, if any, and the format's name.
+    format_scale: Option<Scale>,
+    format_name: &'static str,
 }
 
 impl Loader<'_> {
@@ -491,15 +539,27 @@ impl Loader<'_> {
                         row.get::<_, Option<f64>>(2)?,
                         row.get::<_, Option<f64>>(3)?,
                         row.get::<_, Option<bool>>(4)?,
+                        row.get::<_, Option<f64>>(5)?
+                            .zip(row.get::<_, Option<f64>>(6)?),
                     ))
                 })
                 .optional()
             })
             .map_err(|e| self.sqlite(e))?;
-        let (id, registered_name, scale, direction) = match existing {
-            Some((id, registered, min, max, direction)) => {
+        // A scale fixed by the file's format counts as declared.
+        let (declared_scale, declared_by) = match (self.options.scale, self.format_scale) {
+            (Some(scale), _) => (Some(scale), format!("--scale {scale}")),
+            (None, Some(scale)) => (
+                Some(scale),
+                format!("the {} format's scale {scale}", self.format_name),
+            ),
+            (None, None) => (None, String::new()),
+        };
+        let (id, registered_name, scale, direction, typical) = match existing {
+            Some((id, registered, min, max, direction, typical)) => {
                 let scale = min.zip(max).map(|(min, max)| Scale { min, max });
-                (id, registered, scale, direction)
+                let typical = typical.map(|(min, max)| Scale { min, max });
+                (id, registered, scale, direction, typical)
             }
             None => {
                 self.tx
@@ -508,13 +568,21 @@ impl Loader<'_> {
                         params![name, scorer_slug, self.ingested_at],
                     )
                     .map_err(|e| self.sqlite(e))?;
-                (self.tx.last_insert_rowid(), name.to_string(), None, None)
+                let id = self.tx.last_insert_rowid();
+                let defaults = self.register_known_defaults(id, name, declared_scale)?;
+                (
+                    id,
+                    name.to_string(),
+                    defaults.scale,
+                    defaults.higher_is_better,
+                    defaults.typical,
+                )
             }
         };
-        let scale = match (scale, self.options.scale) {
+        let scale = match (scale, declared_scale) {
             (Some(registered), Some(declared)) if registered != declared => {
                 return Err(self.conflict(format!(
-                    "scorer '{registered_name}' is registered with scale {registered}; --scale {declared} conflicts \
+                    "scorer '{registered_name}' is registered with scale {registered}; {declared_by} conflicts \
                      (a scorer has one scale; name a different scorer with --scorer if this is another model)"
                 )))
             }
@@ -553,9 +621,62 @@ impl Loader<'_> {
             slug: scorer_slug,
             registered_name,
             scale,
+            typical,
         };
         self.scorers.insert(name.to_string(), entry.clone());
         Ok(entry)
+    }
+
+    /// A new scorer takes the documented scale and direction of the known
+    /// scorer its name refers to, unless the user (or the format) declared
+    /// them. Returns the hard scale and the direction now registered.
+    fn register_known_defaults(
+        &self,
+        id: i64,
+        name: &str,
+        declared_scale: Option<Scale>,
+    ) -> Result<ScorerDefaults, LoadError> {
+        let Some(known) = known_scorer(name) else {
+            return Ok(ScorerDefaults::default());
+        };
+        let range = Scale {
+            min: known.min,
+            max: known.max,
+        };
+        let direction = self
+            .options
+            .higher_is_better
+            .unwrap_or(known.higher_is_better);
+        let (hard, typical) = match (declared_scale, known.bounds) {
+            (Some(_), _) => (None, None),
+            (None, Bounds::Hard) => (Some(range), None),
+            (None, Bounds::Typical) => (None, Some(range)),
+            (None, Bounds::Unbounded) => (None, None),
+            (None, Bounds::DependsOnRun) => {
+                return Err(self.conflict(format!(
+                    "scorer '{name}' has no fixed scale ({}): pass --scale MIN:MAX",
+                    known.note
+                )))
+            }
+        };
+        self.tx
+            .execute(
+                sql::SET_SCORER_KNOWN_DEFAULTS,
+                params![
+                    id,
+                    hard.map(|s| s.min),
+                    hard.map(|s| s.max),
+                    typical.map(|s| s.min),
+                    typical.map(|s| s.max),
+                    direction
+                ],
+            )
+            .map_err(|e| self.sqlite(e))?;
+        Ok(ScorerDefaults {
+            scale: hard,
+            higher_is_better: Some(direction),
+            typical,
+        })
     }
 
     /// Insert one score row; on a (scorer, key) that is already live, apply
@@ -805,6 +926,13 @@ impl RecordSink for Loader<'_> {
                 ])
                 .map_err(|e| self.sqlite(e))?;
             }
+        }
+        if let (Some(value), "ok") = (stored.score, stored.status) {
+            self.summaries
+                .entry(scorer.slug.clone())
+                .or_insert_with(|| (scorer.clone(), ValueSummary::default()))
+                .1
+                .add(value);
         }
         let counts = &mut self.counts.get_mut(&scorer.slug).expect("counted above").1;
         counts.ingested += 1;

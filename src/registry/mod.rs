@@ -8,6 +8,7 @@ pub mod load;
 pub mod migrate;
 pub mod queries;
 mod sql;
+pub mod suspicious;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -4,6 +4,7 @@
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
+use super::suspicious::Warning;
 use super::{sql, Registry, RegistryError};
 use crate::key::{basename, stem, KeyNormalize};
 use crate::scorer::slug;
@@ -21,6 +22,13 @@ pub struct ScorerSummary {
     pub bad_rows: u64,
     pub superseded_rows: u64,
     pub files: u64,
+    /// The typical range of a known scorer (not a hard bound).
+    pub typical_min: Option<f64>,
+    pub typical_max: Option<f64>,
+    /// `--scorer-version`s of the files its live scores came from.
+    pub versions: Vec<String>,
+    /// Suspicious-output warnings recorded with those files, for this scorer.
+    pub warnings: Vec<String>,
 }
 
 /// One ingested file.
@@ -62,6 +70,8 @@ pub struct ProvenanceEntry {
     pub sha256: String,
     pub format: String,
     pub label: Option<String>,
+    /// What produced the file (`--scorer-version`), if recorded.
+    pub scorer_version: Option<String>,
     pub line: u64,
     pub ingested_at: String,
 }
@@ -75,8 +85,10 @@ impl Registry {
             .map_err(|e| self.sqlite_error(e))?;
         let rows = stmt
             .query_map([], |row| {
+                let name: String = row.get(0)?;
                 Ok(ScorerSummary {
-                    name: row.get(0)?,
+                    warnings: warnings_for(&row.get::<_, String>(13)?, &name),
+                    name,
                     slug: row.get(1)?,
                     scale_min: row.get(2)?,
                     scale_max: row.get(3)?,
@@ -86,6 +98,9 @@ impl Registry {
                     bad_rows: row.get(7)?,
                     superseded_rows: row.get(8)?,
                     files: row.get(9)?,
+                    typical_min: row.get(10)?,
+                    typical_max: row.get(11)?,
+                    versions: serde_json::from_str(&row.get::<_, String>(12)?).unwrap_or_default(),
                 })
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
@@ -200,6 +215,7 @@ impl Registry {
                         format: row.get(14)?,
                         label: row.get(15)?,
                         superseded_by: row.get(16)?,
+                        scorer_version: row.get(17)?,
                     })
                 })
                 .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
@@ -225,4 +241,17 @@ impl Registry {
         let names = stmt.query_map([], |row| row.get(0))?;
         names.collect()
     }
+}
+
+/// The messages of the warnings recorded for scorer `name`, from a JSON
+/// list of the files' warning lists (each itself JSON text).
+fn warnings_for(files_json: &str, name: &str) -> Vec<String> {
+    let files: Vec<String> = serde_json::from_str(files_json).unwrap_or_default();
+    files
+        .iter()
+        .filter_map(|text| serde_json::from_str::<Vec<Warning>>(text).ok())
+        .flatten()
+        .filter(|w| w.scorer == name)
+        .map(|w| format!("{} [{}]", w.message, w.check))
+        .collect()
 }

@@ -4,6 +4,8 @@ pub const INSERT_SOURCE_FILE: &str = "INSERT INTO source_files \
     (path, absolute_path, sha256, size_bytes, format, label, ingested_at, tool_version, scorer_version) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
+pub const SET_FILE_WARNINGS: &str = "UPDATE source_files SET warnings = ?2 WHERE id = ?1";
+
 pub const INSERT_SCORE_COMPONENT: &str =
     "INSERT INTO score_components (score_id, name, value) VALUES (?1, ?2, ?3)";
 
@@ -15,12 +17,16 @@ pub const SCORERS_INGESTED_FROM_SHA256: &str = "SELECT sc.slug, MIN(f.ingested_a
     WHERE f.sha256 = ?1 GROUP BY sc.slug";
 
 pub const SCORER_BY_SLUG: &str =
-    "SELECT id, name, scale_min, scale_max, higher_is_better FROM scorers WHERE slug = ?1";
+    "SELECT id, name, scale_min, scale_max, higher_is_better, typical_min, typical_max \
+     FROM scorers WHERE slug = ?1";
 
 pub const INSERT_SCORER: &str = "INSERT INTO scorers (name, slug, created_at) VALUES (?1, ?2, ?3)";
 
 pub const SET_SCORER_SCALE: &str =
     "UPDATE scorers SET scale_min = ?2, scale_max = ?3 WHERE id = ?1";
+
+pub const SET_SCORER_KNOWN_DEFAULTS: &str = "UPDATE scorers SET scale_min = ?2, scale_max = ?3, \
+    typical_min = ?4, typical_max = ?5, higher_is_better = ?6 WHERE id = ?1";
 
 pub const SET_SCORER_DIRECTION: &str = "UPDATE scorers SET higher_is_better = ?2 WHERE id = ?1";
 
@@ -41,13 +47,19 @@ pub const LIVE_SCORE_WITH_SOURCE: &str =
 pub const SUPERSEDE_SCORE: &str =
     "UPDATE scores SET superseded_at = ?2, superseded_by_file = ?3 WHERE id = ?1";
 
-pub const LIST_SCORERS: &str =
-    "SELECT sc.name, sc.slug, sc.scale_min, sc.scale_max, sc.higher_is_better, \
+pub const LIST_SCORERS: &str = "SELECT sc.name, sc.slug, sc.scale_min, sc.scale_max, sc.higher_is_better, \
     COUNT(s.id) FILTER (WHERE s.superseded_at IS NULL), \
     COUNT(s.id) FILTER (WHERE s.superseded_at IS NULL AND s.status = 'ok'), \
     COUNT(s.id) FILTER (WHERE s.superseded_at IS NULL AND s.status = 'bad'), \
     COUNT(s.id) FILTER (WHERE s.superseded_at IS NOT NULL), \
-    COUNT(DISTINCT s.source_file_id) \
+    COUNT(DISTINCT s.source_file_id), \
+    sc.typical_min, sc.typical_max, \
+    (SELECT json_group_array(v) FROM (SELECT DISTINCT f.scorer_version AS v FROM scores s2 \
+        JOIN source_files f ON f.id = s2.source_file_id \
+        WHERE s2.scorer_id = sc.id AND s2.superseded_at IS NULL AND f.scorer_version IS NOT NULL ORDER BY v)), \
+    (SELECT json_group_array(w) FROM (SELECT DISTINCT f.warnings AS w FROM scores s3 \
+        JOIN source_files f ON f.id = s3.source_file_id \
+        WHERE s3.scorer_id = sc.id AND s3.superseded_at IS NULL AND f.warnings IS NOT NULL ORDER BY f.id)) \
     FROM scorers sc LEFT JOIN scores s ON s.scorer_id = sc.id \
     GROUP BY sc.id ORDER BY sc.slug";
 
@@ -69,7 +81,7 @@ pub const ALL_SCORER_NAMES: &str = "SELECT name FROM scorers ORDER BY slug";
 pub const SCORE_HISTORY: &str =
     "SELECT s.key, s.raw_key, s.key_field, s.score, s.status, s.reason, \
     s.runtime_ms, s.frame_count, s.line, s.ingested_at, s.superseded_at, \
-    f.path, f.absolute_path, f.sha256, f.format, f.label, r.path \
+    f.path, f.absolute_path, f.sha256, f.format, f.label, r.path, f.scorer_version \
     FROM scores s JOIN source_files f ON f.id = s.source_file_id \
     LEFT JOIN source_files r ON r.id = s.superseded_by_file \
     WHERE s.scorer_id = ?1 AND (s.key = ?2 OR (?3 AND s.raw_key = ?2)) \
