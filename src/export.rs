@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::key::{find_candidate, KeyNormalize, REFERENCE_KEY_FIELDS};
 use crate::registry::exports::{ExportRecord, LiveScorer};
 use crate::registry::{Registry, RegistryError};
-use crate::scorer::slug;
+use crate::scorer::{slug, Scale};
 use crate::table::{
     AddedColumns, AddedField, Batch, ColumnKind, ColumnValues, TableError, TableFormat,
     TableReader, TableWriter,
@@ -85,6 +85,10 @@ pub struct ExportOptions {
     pub prefix: String,
     pub overwrite: bool,
     pub out_format: Option<TableFormat>,
+    /// Write multi-output scorers' components as columns (`--no-components` turns it off).
+    pub components: bool,
+    /// Add `<prefix>_<slug>_score_norm`: 0–100, higher always better.
+    pub normalize: bool,
 }
 
 impl Default for ExportOptions {
@@ -98,6 +102,8 @@ impl Default for ExportOptions {
             prefix: "second_opinion".to_string(),
             overwrite: false,
             out_format: None,
+            components: true,
+            normalize: false,
         }
     }
 }
@@ -143,6 +149,12 @@ pub struct ScorerExportCounts {
     pub unmatched_keys: Vec<String>,
     /// Digest of the live scores read.
     pub digest: String,
+    /// Component columns written (their suffixes).
+    pub components: Vec<String>,
+    /// The `--scorer-version`s of the files the scores came from.
+    pub versions: Vec<String>,
+    /// The range and direction `--normalize` used.
+    pub normalized_with: Option<String>,
 }
 
 /// What an export did; becomes the report JSON and the `exports` record.
@@ -187,6 +199,9 @@ impl ExportSummary {
                 "unmatched": s.unmatched,
                 "unmatched_keys": s.unmatched_keys,
                 "digest": s.digest,
+                "components": s.components,
+                "versions": s.versions,
+                "normalized_with": s.normalized_with,
             }))).collect::<serde_json::Map<_, _>>(),
             "tool_version": crate::TOOL_VERSION,
         })
@@ -230,6 +245,48 @@ struct ScorerIndex {
     by_key: HashMap<String, usize>,
     scores: Vec<IndexedScore>,
     matched: Vec<bool>,
+    normalization: Option<Normalization>,
+    /// Component column suffix → value per score position.
+    components: Vec<(String, Vec<Option<f64>>)>,
+}
+
+/// Maps a score to 0–100 with higher always better.
+#[derive(Clone, Copy, Debug)]
+struct Normalization {
+    range: Scale,
+    higher_is_better: bool,
+}
+
+impl Normalization {
+    fn apply(self, value: f64) -> f64 {
+        let share = 100.0 * (value - self.range.min) / (self.range.max - self.range.min);
+        if self.higher_is_better {
+            share
+        } else {
+            100.0 - share
+        }
+    }
+}
+
+/// Column suffixes a component may not take: they name the standard columns.
+const RESERVED_SUFFIXES: &[&str] = &[
+    "score",
+    "status",
+    "runtime_ms",
+    "frames",
+    "source",
+    "score_norm",
+];
+
+/// The column suffix of a component: its slug, set apart from the standard
+/// columns when they would collide.
+fn component_suffix(name: &str) -> String {
+    let suffix = slug(name);
+    if RESERVED_SUFFIXES.contains(&suffix.as_str()) {
+        format!("component_{suffix}")
+    } else {
+        suffix
+    }
 }
 
 struct IndexedScore {
@@ -295,12 +352,25 @@ pub fn export(
     let added: Vec<AddedField> = indexes
         .iter()
         .flat_map(|index| {
-            COLUMN_SUFFIXES
+            let prefix = &index.counts.column_prefix;
+            let standard = COLUMN_SUFFIXES
                 .iter()
+                .map(|(suffix, kind)| (suffix.to_string(), *kind));
+            let norm = index
+                .normalization
+                .map(|_| ("score_norm".to_string(), ColumnKind::Float));
+            let components = index
+                .components
+                .iter()
+                .map(|(suffix, _)| (suffix.clone(), ColumnKind::Float));
+            standard
+                .chain(norm)
+                .chain(components)
                 .map(move |(suffix, kind)| AddedField {
-                    name: format!("{}_{suffix}", index.counts.column_prefix),
-                    kind: *kind,
+                    name: format!("{prefix}_{suffix}"),
+                    kind,
                 })
+                .collect::<Vec<_>>()
         })
         .collect();
     let existing: Vec<&str> = added
@@ -373,15 +443,19 @@ pub fn export(
             let mut runtime = Vec::with_capacity(rows);
             let mut frames = Vec::with_capacity(rows);
             let mut source = Vec::with_capacity(rows);
-            for (row, raw) in keys.iter().enumerate() {
-                let found = raw
-                    .as_deref()
-                    .and_then(|raw| {
-                        index
-                            .by_key
-                            .get(key_normalize.apply(&key_column, raw).as_ref())
-                    })
-                    .copied();
+            let positions: Vec<Option<usize>> = keys
+                .iter()
+                .map(|raw| {
+                    raw.as_deref()
+                        .and_then(|raw| {
+                            index
+                                .by_key
+                                .get(key_normalize.apply(&key_column, raw).as_ref())
+                        })
+                        .copied()
+                })
+                .collect();
+            for (row, found) in positions.iter().copied().enumerate() {
                 match found {
                     Some(position) => {
                         let hit = &index.scores[position];
@@ -420,6 +494,25 @@ pub fn export(
             values.push(ColumnValues::Float(runtime));
             values.push(ColumnValues::Int(frames));
             values.push(ColumnValues::Text(source));
+            if let Some(normalization) = index.normalization {
+                values.push(ColumnValues::Float(
+                    positions
+                        .iter()
+                        .map(|p| {
+                            p.and_then(|p| index.scores[p].score)
+                                .map(|v| normalization.apply(v))
+                        })
+                        .collect(),
+                ));
+            }
+            for (_, component) in &index.components {
+                values.push(ColumnValues::Float(
+                    positions
+                        .iter()
+                        .map(|p| p.and_then(|p| component[p]))
+                        .collect(),
+                ));
+            }
         }
         key_matches += any_match.iter().filter(|m| **m).count() as u64;
         count_alternatives(&current, &alternatives, &indexes, &mut alternative_matches);
@@ -518,6 +611,8 @@ pub fn export(
             "prefix": options.prefix,
             "overwrite": options.overwrite,
             "out_format": out_format.name(),
+            "components": options.components,
+            "normalize": options.normalize,
         }),
         scorers: indexes.into_iter().map(|i| i.counts).collect(),
     })
@@ -585,6 +680,39 @@ fn load_indexes(
                 source,
             });
         })?;
+        let mut components: Vec<(String, Vec<Option<f64>>)> = Vec::new();
+        if options.components {
+            registry.visit_live_components(&scorer, |key, name, value| {
+                let suffix = component_suffix(name);
+                if components.last().is_none_or(|(last, _)| *last != suffix) {
+                    components.push((suffix, vec![None; indexed.len()]));
+                }
+                if let (Some(position), Some((_, values))) =
+                    (by_key.get(key), components.last_mut())
+                {
+                    values[*position] = value;
+                }
+            })?;
+        }
+        let normalization = if options.normalize {
+            match (scorer.range, scorer.higher_is_better) {
+                (Some(range), Some(higher_is_better)) => Some(Normalization {
+                    range,
+                    higher_is_better,
+                }),
+                _ => {
+                    return Err(ExportError::Data(format!(
+                        "cannot normalise scorer '{}': it has no {} \
+                         (declare them at ingest with --scale MIN:MAX and --higher-is-better/--lower-is-better)",
+                        scorer.name,
+                        if scorer.range.is_none() { "bounded scale" } else { "known direction" }
+                    )))
+                }
+            }
+        } else {
+            None
+        };
+        let versions = registry.live_versions(&scorer)?;
         indexes.push(ScorerIndex {
             counts: ScorerExportCounts {
                 column_prefix: format!("{}_{}", options.prefix, scorer.slug),
@@ -592,11 +720,29 @@ fn load_indexes(
                 slug: scorer.slug,
                 loaded: indexed.len() as u64,
                 digest,
+                components: components
+                    .iter()
+                    .map(|(suffix, _)| suffix.clone())
+                    .collect(),
+                versions,
+                normalized_with: normalization.map(|n| {
+                    format!(
+                        "{} {}",
+                        n.range,
+                        if n.higher_is_better {
+                            "higher-is-better"
+                        } else {
+                            "lower-is-better"
+                        }
+                    )
+                }),
                 ..Default::default()
             },
             matched: vec![false; indexed.len()],
             by_key,
             scores: indexed,
+            normalization,
+            components,
         });
     }
     Ok((indexes, sources))

@@ -97,6 +97,16 @@ struct ExportArgs {
     #[arg(long, value_parser = parse_table_format)]
     out_format: Option<TableFormat>,
 
+    /// Leave out the component columns of multi-output scorers (DOVER's
+    /// aesthetic/technical, libvmaf's other metrics, …).
+    #[arg(long)]
+    no_components: bool,
+
+    /// Add <prefix>_<slug>_score_norm: the score on 0-100, higher always
+    /// better, from the scorer's scale and direction.
+    #[arg(long)]
+    normalize: bool,
+
     /// Also write the export report as JSON.
     #[arg(long, value_name = "PATH")]
     report_json: Option<PathBuf>,
@@ -677,6 +687,8 @@ fn export(registry_path: &std::path::Path, args: ExportArgs) -> Result<(), Failu
         prefix: args.prefix,
         overwrite: args.overwrite,
         out_format: args.out_format,
+        components: !args.no_components,
+        normalize: args.normalize,
     };
     let summary = second_opinion::export::export(&registry, &args.features, &args.out, &options)?;
     registry.record_export(&summary.record("export"))?;

@@ -100,6 +100,9 @@ pub fn materialize(
         prefix: request.prefix.clone(),
         overwrite: request.overwrite,
         out_format: None,
+        // The reference writes five columns per scorer; so does its drop-in.
+        components: false,
+        normalize: false,
     };
     let summary = export(&registry, &request.features, &request.out, &options)?;
     if request.registry.is_some() {

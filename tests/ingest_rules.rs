@@ -1359,7 +1359,8 @@ fn the_database_itself_rejects_a_second_live_row() {
 fn usage_errors_exit_2() {
     let ws = Workspace::new();
     ws.write("scores.jsonl", format!("{SCALAR_ROW}\n"));
-    ws.write("scores.csv", "video_id,score\na,1\n");
+    // Nothing any reader recognises, under an extension no format claims.
+    ws.write("scores.dat", "hello, scorer\n");
 
     let format = ws
         .run(&["ingest", "--format", "xml", "scores.jsonl"])
@@ -1367,7 +1368,7 @@ fn usage_errors_exit_2() {
     assert!(
         format
             .stderr
-            .contains("unknown format 'xml' (expected one of: jsonl, json)"),
+            .contains("unknown format 'xml' (expected one of: jsonl, json"),
         "{}",
         format.stderr
     );
@@ -1395,10 +1396,10 @@ fn usage_errors_exit_2() {
         "a rejected command line touches nothing"
     );
 
-    let extension = ws.run(&["ingest", "scores.csv"]).fails_with(2);
+    let extension = ws.run(&["ingest", "scores.dat"]).fails_with(2);
     assert!(
         extension.stderr.starts_with(
-            "second-opinion: scores.csv: cannot tell the format from the content; \
+            "second-opinion: scores.dat: cannot tell the format from the content; \
              pass --format (jsonl, json"
         ),
         "{}",

@@ -7,6 +7,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::{now_rfc3339, sql, Registry, RegistryError};
+use crate::scorer::Scale;
 
 /// A scorer with live scores.
 #[derive(Clone, Debug)]
@@ -14,6 +15,9 @@ pub struct LiveScorer {
     pub id: i64,
     pub name: String,
     pub slug: String,
+    /// The hard scale, else the typical range, for `export --normalize`.
+    pub range: Option<Scale>,
+    pub higher_is_better: Option<bool>,
 }
 
 /// One live score, as an export needs it.
@@ -63,10 +67,18 @@ impl Registry {
             .map_err(|e| self.sqlite_error(e))?;
         let rows = stmt
             .query_map([], |row| {
+                let hard = row
+                    .get::<_, Option<f64>>(3)?
+                    .zip(row.get::<_, Option<f64>>(4)?);
+                let typical = row
+                    .get::<_, Option<f64>>(5)?
+                    .zip(row.get::<_, Option<f64>>(6)?);
                 Ok(LiveScorer {
                     id: row.get(0)?,
                     name: row.get(1)?,
                     slug: row.get(2)?,
+                    range: hard.or(typical).map(|(min, max)| Scale { min, max }),
+                    higher_is_better: row.get(7)?,
                 })
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
@@ -136,6 +148,44 @@ impl Registry {
             .iter()
             .map(|b| format!("{b:02x}"))
             .collect())
+    }
+
+    /// The named components of `scorer`'s live scores: `visit(key, name,
+    /// value)` for each, ordered by component name then key.
+    pub fn visit_live_components(
+        &self,
+        scorer: &LiveScorer,
+        mut visit: impl FnMut(&str, &str, Option<f64>),
+    ) -> Result<(), RegistryError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(sql::LIVE_COMPONENTS_OF_SCORER)
+            .map_err(|e| self.sqlite_error(e))?;
+        let mut rows = stmt.query([scorer.id]).map_err(|e| self.sqlite_error(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.sqlite_error(e))? {
+            let mut read = || -> rusqlite::Result<()> {
+                visit(
+                    row.get_ref(0)?.as_str()?,
+                    row.get_ref(1)?.as_str()?,
+                    row.get(2)?,
+                );
+                Ok(())
+            };
+            read().map_err(|e| self.sqlite_error(e))?;
+        }
+        Ok(())
+    }
+
+    /// The `--scorer-version`s of the files `scorer`'s live scores came from.
+    pub fn live_versions(&self, scorer: &LiveScorer) -> Result<Vec<String>, RegistryError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(sql::LIVE_VERSIONS_OF_SCORER)
+            .map_err(|e| self.sqlite_error(e))?;
+        let rows = stmt
+            .query_map([scorer.id], |row| row.get(0))
+            .and_then(|rows| rows.collect::<Result<Vec<String>, _>>());
+        rows.map_err(|e| self.sqlite_error(e))
     }
 
     /// Record an export; returns its id.

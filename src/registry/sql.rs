@@ -88,9 +88,21 @@ pub const SCORE_HISTORY: &str =
     ORDER BY s.superseded_at IS NOT NULL, s.id DESC";
 
 /// Scorers with at least one live score, by slug.
-pub const LIVE_SCORERS: &str = "SELECT sc.id, sc.name, sc.slug FROM scorers sc \
+pub const LIVE_SCORERS: &str = "SELECT sc.id, sc.name, sc.slug, sc.scale_min, sc.scale_max, \
+    sc.typical_min, sc.typical_max, sc.higher_is_better FROM scorers sc \
     WHERE EXISTS (SELECT 1 FROM scores s WHERE s.scorer_id = sc.id AND s.superseded_at IS NULL) \
     ORDER BY sc.slug";
+
+/// The components of one scorer's live scores.
+pub const LIVE_COMPONENTS_OF_SCORER: &str = "SELECT s.key, c.name, c.value \
+    FROM score_components c JOIN scores s ON s.id = c.score_id \
+    WHERE s.scorer_id = ?1 AND s.superseded_at IS NULL ORDER BY c.name, s.key";
+
+/// The versions of the files one scorer's live scores came from.
+pub const LIVE_VERSIONS_OF_SCORER: &str = "SELECT DISTINCT f.scorer_version \
+    FROM scores s JOIN source_files f ON f.id = s.source_file_id \
+    WHERE s.scorer_id = ?1 AND s.superseded_at IS NULL AND f.scorer_version IS NOT NULL \
+    ORDER BY 1";
 
 /// The live scores of one scorer, in key order.
 pub const LIVE_SCORES_OF_SCORER: &str =
