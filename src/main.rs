@@ -46,6 +46,9 @@ enum Command {
     Files(JsonFlag),
     /// Show the live score of a scorer and clip, and its history.
     Provenance(ProvenanceArgs),
+    /// Show how a score file would be ingested, without writing anything:
+    /// format, keys, scorer, scale, first rows and every problem.
+    Inspect(InspectArgs),
     /// Join the registry onto a feature table as namespaced columns.
     Export(ExportArgs),
     /// List the exports recorded in the registry.
@@ -166,7 +169,36 @@ struct IngestArgs {
     #[arg(value_name = "[LABEL=]PATH", required = true)]
     sources: Vec<String>,
 
-    /// Read the files as this format instead of choosing by extension.
+    #[command(flatten)]
+    read: ReadArgs,
+
+    /// What produced the file: checkpoint, commit, options. Shown by
+    /// `scorers` and `provenance`, listed in export reports.
+    #[arg(long, value_name = "TEXT")]
+    scorer_version: Option<String>,
+
+    /// Make new rows live over rows already live for the same scorer and key;
+    /// the old rows are kept as superseded history.
+    #[arg(long, conflicts_with = "ignore")]
+    replace: bool,
+
+    /// Keep rows already live for the same scorer and key; count the new ones as ignored.
+    #[arg(long)]
+    ignore: bool,
+
+    /// Refuse a file when any of its rows would be stored as bad.
+    #[arg(long)]
+    strict: bool,
+
+    /// Also write the per-file summary as JSON.
+    #[arg(long, value_name = "PATH")]
+    report_json: Option<PathBuf>,
+}
+
+/// How score files are read: shared by `ingest` and `inspect`.
+#[derive(Args, Debug)]
+struct ReadArgs {
+    /// Read the files as this format instead of detecting it from the content.
     #[arg(long, value_parser = parse_format)]
     format: Option<Format>,
 
@@ -183,11 +215,6 @@ struct IngestArgs {
     #[arg(long, value_name = "NAME")]
     metric: Option<String>,
 
-    /// What produced the file: checkpoint, commit, options. Shown by
-    /// `scorers` and `provenance`, listed in export reports.
-    #[arg(long, value_name = "TEXT")]
-    scorer_version: Option<String>,
-
     /// Field holding the clip key (default: the reference's candidates).
     #[arg(long, value_name = "FIELD")]
     score_key_field: Option<String>,
@@ -200,19 +227,6 @@ struct IngestArgs {
     #[arg(long, default_value = "auto", value_parser = parse_key_normalize)]
     key_normalize: KeyNormalize,
 
-    /// Make new rows live over rows already live for the same scorer and key;
-    /// the old rows are kept as superseded history.
-    #[arg(long, conflicts_with = "ignore")]
-    replace: bool,
-
-    /// Keep rows already live for the same scorer and key; count the new ones as ignored.
-    #[arg(long)]
-    ignore: bool,
-
-    /// Refuse a file when any of its rows would be stored as bad.
-    #[arg(long)]
-    strict: bool,
-
     /// Declare the scorer's scale; values outside it are stored as bad.
     #[arg(long, value_name = "MIN:MAX", value_parser = Scale::parse)]
     scale: Option<Scale>,
@@ -224,10 +238,24 @@ struct IngestArgs {
     /// Declare that lower scores are better (NIQE, BRISQUE).
     #[arg(long)]
     lower_is_better: bool,
+}
 
-    /// Also write the per-file summary as JSON.
-    #[arg(long, value_name = "PATH")]
-    report_json: Option<PathBuf>,
+#[derive(Args, Debug)]
+struct InspectArgs {
+    /// The score file, optionally labelled with its scorer.
+    #[arg(value_name = "[LABEL=]PATH")]
+    source: String,
+
+    #[command(flatten)]
+    read: ReadArgs,
+
+    /// How many rows to show.
+    #[arg(long, default_value = "5", value_name = "N")]
+    rows: usize,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -254,6 +282,30 @@ struct ProvenanceArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     json: bool,
+}
+
+impl ReadArgs {
+    /// Ingest options holding these reading choices.
+    fn options(self) -> IngestOptions {
+        IngestOptions {
+            format: self.format,
+            clip_key: self.key,
+            metric: self.metric,
+            fields: FieldNames {
+                key: self.score_key_field,
+                score: self.score_field,
+            },
+            key_normalize: self.key_normalize,
+            scorer: self.scorer,
+            scale: self.scale,
+            higher_is_better: match (self.higher_is_better, self.lower_is_better) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
+            ..IngestOptions::default()
+        }
+    }
 }
 
 fn parse_format(name: &str) -> Result<Format, String> {
@@ -332,6 +384,7 @@ fn main() -> ExitCode {
         Command::Scorers(args) => scorers(&registry, args.json),
         Command::Files(args) => files(&registry, args.json),
         Command::Provenance(args) => provenance(&registry, args),
+        Command::Inspect(args) => inspect(&registry, args),
         Command::Export(args) => export(&registry, args),
         Command::Exports(args) => exports(&registry, args.json),
         Command::Materialize(args) => materialize(cli.registry, args),
@@ -348,28 +401,14 @@ fn main() -> ExitCode {
 fn ingest(registry_path: &std::path::Path, args: IngestArgs) -> Result<(), Failure> {
     let options = IngestOptions {
         suggest_conflict_flags: true,
-        format: args.format,
-        clip_key: args.key,
-        metric: args.metric,
         scorer_version: args.scorer_version,
-        fields: FieldNames {
-            key: args.score_key_field,
-            score: args.score_field,
-        },
-        key_normalize: args.key_normalize,
-        scorer: args.scorer,
         on_conflict: match (args.replace, args.ignore) {
             (true, _) => ConflictPolicy::Replace,
             (_, true) => ConflictPolicy::Ignore,
             _ => ConflictPolicy::Refuse,
         },
         strict: args.strict,
-        scale: args.scale,
-        higher_is_better: match (args.higher_is_better, args.lower_is_better) {
-            (true, _) => Some(true),
-            (_, true) => Some(false),
-            _ => None,
-        },
+        ..args.read.options()
     };
     // A file whose format cannot be told is a usage mistake: report it
     // before the registry is created or touched. (Unreadable files are
@@ -799,5 +838,128 @@ fn materialize(registry: Option<PathBuf>, args: MaterializeArgs) -> Result<(), F
     };
     let (summary, _audit) = second_opinion::materialize::materialize(&request)?;
     print_export_summary(&summary);
+    Ok(())
+}
+
+fn inspect(registry_path: &std::path::Path, args: InspectArgs) -> Result<(), Failure> {
+    let source = SourceSpec::parse(&args.source);
+    let options = IngestOptions {
+        dry_run: true,
+        preview_rows: args.rows,
+        suggest_conflict_flags: true,
+        ..args.read.options()
+    };
+    // Judged against the registry when there is one (duplicates, scales),
+    // else against an empty one in memory: inspect never creates a file.
+    let mut registry = if registry_path.exists() {
+        Registry::open(registry_path, OpenMode::MustExist)?
+    } else {
+        Registry::open_in_memory()?
+    };
+    let outcome = registry.ingest_file(&source, &options, &ProgressBar::hidden());
+    if args.json {
+        let report = match &outcome {
+            Ok(outcome) => json!({
+                "would_ingest": true,
+                "file": outcome.to_json(),
+                "preview": outcome.preview,
+                "scorers": outcome.scorer_details,
+                "problem": null,
+            }),
+            Err(error) => json!({
+                "would_ingest": false,
+                "file": {"path": source.path.display().to_string(), "label": source.label},
+                "problem": error.to_string(),
+            }),
+        };
+        print_json(&report)?;
+    }
+    let outcome = match outcome {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            if !args.json {
+                println!("{}: would not be ingested", source.path.display());
+                println!("problem: {error}");
+            }
+            return Err(Failure {
+                message: format!("{}: would not be ingested", source.path.display()),
+                code: if error.is_usage() { 2 } else { 1 },
+            });
+        }
+    };
+    if args.json {
+        return Ok(());
+    }
+    println!("file:     {} (sha256 {})", outcome.path, outcome.sha256);
+    println!("format:   {} ({})", outcome.format, outcome.format_reason);
+    for (name, detail) in &outcome.scorer_details {
+        let direction = match detail.higher_is_better {
+            Some(true) => "higher is better",
+            Some(false) => "lower is better",
+            None => "direction unknown",
+        };
+        let scale = match (&detail.scale, &detail.typical) {
+            (Some(scale), _) => format!("scale {scale}"),
+            (None, Some(typical)) => format!("typical range {typical}"),
+            (None, None) => "no scale".to_string(),
+        };
+        println!(
+            "scorer:   {name} (slug {}; {scale}; {direction})",
+            detail.slug
+        );
+    }
+    println!("dry run:  {}", summary_line(&outcome));
+    for note in &outcome.notes {
+        println!("note:     {note}");
+    }
+    for warning in &outcome.warnings {
+        println!(
+            "warning:  {}: {} [{}]",
+            warning.scorer, warning.message, warning.check
+        );
+    }
+    let rows = outcome
+        .preview
+        .iter()
+        .map(|row| {
+            let components: Vec<String> = row
+                .components
+                .iter()
+                .map(|(name, value)| {
+                    format!("{name}={}", value.map_or("null".into(), |v| v.to_string()))
+                })
+                .collect();
+            vec![
+                row.line.to_string(),
+                row.scorer.clone(),
+                format!("{}={}", row.key_field, row.raw_key),
+                row.key.clone(),
+                row.score.map_or("null".into(), |v| v.to_string()),
+                row.status.clone(),
+                row.reason.clone().unwrap_or_default(),
+                if row.frames > 0 {
+                    row.frames.to_string()
+                } else {
+                    String::new()
+                },
+                components.join(" "),
+            ]
+        })
+        .collect();
+    println!();
+    print_table(
+        &[
+            "LINE",
+            "SCORER",
+            "RAW KEY",
+            "KEY",
+            "SCORE",
+            "STATUS",
+            "REASON",
+            "FRAMES",
+            "COMPONENTS",
+        ],
+        rows,
+    );
     Ok(())
 }

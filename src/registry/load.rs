@@ -56,6 +56,36 @@ pub struct IngestOptions {
     /// Whether a duplicate's message offers `--replace`/`--ignore` (the
     /// `ingest` command has them; `materialize`, like its reference, does not).
     pub suggest_conflict_flags: bool,
+    /// Read and judge everything, then roll back (`inspect`).
+    pub dry_run: bool,
+    /// How many resolved rows to keep in the outcome (`inspect`).
+    pub preview_rows: usize,
+}
+
+/// A row as it would be stored, for `inspect`.
+#[derive(Clone, Debug, Serialize)]
+pub struct PreviewRow {
+    pub line: u64,
+    pub scorer: String,
+    pub key_field: String,
+    pub raw_key: String,
+    pub key: String,
+    pub score: Option<f64>,
+    pub status: String,
+    pub reason: Option<String>,
+    pub runtime_ms: Option<f64>,
+    pub frames: usize,
+    pub components: Vec<(String, Option<f64>)>,
+}
+
+/// A scorer as a file's rows resolve it: its registered name, slug, scale,
+/// typical range and direction.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScorerDetail {
+    pub slug: String,
+    pub scale: Option<String>,
+    pub typical: Option<String>,
+    pub higher_is_better: Option<bool>,
 }
 
 /// A score file named on the command line: `[LABEL=]PATH`.
@@ -130,6 +160,10 @@ pub struct FileOutcome {
     pub notes: Vec<String>,
     /// Suspicious-output findings about the values (kept with the file).
     pub warnings: Vec<Warning>,
+    /// The first rows as they would be stored (`preview_rows` of them).
+    pub preview: Vec<PreviewRow>,
+    /// Every scorer the file's rows resolved to, by registered name.
+    pub scorer_details: BTreeMap<String, ScorerDetail>,
     /// Counts by scorer name as registered.
     pub scorers: BTreeMap<String, ScorerCounts>,
 }
@@ -306,6 +340,7 @@ impl Registry {
             counts: BTreeMap::new(),
             notes: Vec::new(),
             summaries: BTreeMap::new(),
+            preview: Vec::new(),
             format_scale: format.fixed_scale(),
             format_name: format.name(),
         };
@@ -337,6 +372,22 @@ impl Registry {
             })?;
         let counts = std::mem::take(&mut loader.counts);
         let notes = std::mem::take(&mut loader.notes);
+        let preview = std::mem::take(&mut loader.preview);
+        let scorer_details: BTreeMap<String, ScorerDetail> = loader
+            .scorers
+            .values()
+            .map(|entry| {
+                (
+                    entry.registered_name.clone(),
+                    ScorerDetail {
+                        slug: entry.slug.clone(),
+                        scale: entry.scale.map(|s| s.to_string()),
+                        typical: entry.typical.map(|s| s.to_string()),
+                        higher_is_better: entry.higher_is_better,
+                    },
+                )
+            })
+            .collect();
         let warnings: Vec<Warning> = loader
             .summaries
             .values()
@@ -363,7 +414,11 @@ impl Registry {
 
         let totals: u64 = counts.values().map(|(_, c)| c.ingested).sum();
         let status = if totals > 0 {
-            tx.commit().map_err(sqlite)?;
+            if options.dry_run {
+                tx.rollback().map_err(sqlite)?;
+            } else {
+                tx.commit().map_err(sqlite)?;
+            }
             FileStatus::Ingested
         } else {
             // Nothing new: leave no trace of this attempt.
@@ -386,6 +441,8 @@ impl Registry {
             status,
             notes,
             warnings,
+            preview,
+            scorer_details,
             scorers: counts.into_iter().map(|(_, (name, c))| (name, c)).collect(),
         })
     }
@@ -443,6 +500,7 @@ struct ScorerEntry {
     scale: Option<Scale>,
     /// The typical range, for the suspicious-output checks only.
     typical: Option<Scale>,
+    higher_is_better: Option<bool>,
 }
 
 /// What a new scorer was registered with from the known-scorer table.
@@ -485,6 +543,7 @@ struct Loader<'a> {
     /// Slug → (registered name, counts).
     counts: BTreeMap<String, (String, ScorerCounts)>,
     notes: Vec<String>,
+    preview: Vec<PreviewRow>,
     /// Slug → the values this file gave the scorer, for the checks.
     summaries: BTreeMap<String, (ScorerEntry, ValueSummary)>,
     /// The scale the file's format fixes, if any, and the format's name.
@@ -622,6 +681,7 @@ impl Loader<'_> {
             registered_name,
             scale,
             typical,
+            higher_is_better: self.options.higher_is_better.or(direction),
         };
         self.scorers.insert(name.to_string(), entry.clone());
         Ok(entry)
@@ -887,6 +947,21 @@ impl RecordSink for Loader<'_> {
         }
         let key = key.into_owned();
         let stored = judge(&record, scorer.scale);
+        if self.preview.len() < self.options.preview_rows {
+            self.preview.push(PreviewRow {
+                line: record.line,
+                scorer: scorer.registered_name.clone(),
+                key_field: record.key_field.clone(),
+                raw_key: record.raw_key.clone(),
+                key: key.clone(),
+                score: stored.score,
+                status: stored.status.to_string(),
+                reason: stored.reason.clone(),
+                runtime_ms: record.runtime_ms,
+                frames: record.frames.len(),
+                components: record.components.clone(),
+            });
+        }
         if self.options.strict && stored.status == "bad" {
             let reason = stored.reason.as_deref().unwrap_or("bad row");
             return Err(

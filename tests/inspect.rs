@@ -1,0 +1,69 @@
+//! `inspect`: how a file would be ingested, with nothing written.
+
+mod common;
+
+use common::Workspace;
+use serde_json::json;
+
+const ROWS: &str =
+    "{\"path\": \"/corpus/a.mp4\", \"competitor\": \"DOVER-Mobile\", \"score\": 72.5}\n\
+{\"path\": \"/corpus/b.mp4\", \"competitor\": \"DOVER-Mobile\", \"score\": NaN}\n";
+
+#[test]
+fn inspect_shows_format_scorer_keys_and_rows_and_creates_nothing() {
+    let ws = Workspace::new();
+    ws.write("dover.jsonl", ROWS);
+    let run = ws.run(&["inspect", "dover.jsonl"]).ok();
+    assert!(!ws.registry().exists(), "inspect never creates a registry");
+    for expected in [
+        "format:   jsonl (the .jsonl extension)",
+        "scorer:   DOVER-Mobile (slug dover_mobile; scale 0:100; higher is better)",
+        "dry run:  dover.jsonl: DOVER-Mobile: 2 rows ingested (1 bad, 0 replaced, 0 ignored, 0 skipped)",
+        "path=/corpus/a.mp4",
+        "a.mp4",
+        "score must be a finite number, got \"NaN\"",
+    ] {
+        assert!(run.stdout.contains(expected), "missing {expected:?} in\n{}", run.stdout);
+    }
+    let json = ws
+        .run(&["inspect", "dover.jsonl", "--json", "--rows", "1"])
+        .ok()
+        .json();
+    assert_eq!(json["would_ingest"], json!(true));
+    assert_eq!(json["preview"].as_array().unwrap().len(), 1);
+    assert_eq!(json["preview"][0]["key"], json!("a.mp4"));
+    assert_eq!(json["preview"][0]["raw_key"], json!("/corpus/a.mp4"));
+    assert_eq!(json["scorers"]["DOVER-Mobile"]["scale"], json!("0:100"));
+}
+
+#[test]
+fn inspect_reports_what_ingest_would_refuse_and_leaves_the_registry_alone() {
+    let ws = Workspace::new();
+    ws.write("first.jsonl", ROWS);
+    ws.write(
+        "again.jsonl",
+        "{\"path\": \"/elsewhere/a.mp4\", \"competitor\": \"DOVER-Mobile\", \"score\": 70.0}\n",
+    );
+    ws.run(&["ingest", "first.jsonl"]).ok();
+    let before = ws.registry_snapshot();
+    let run = ws.run(&["inspect", "again.jsonl"]).fails_with(1);
+    assert!(
+        run.stdout.contains(
+            "problem: again.jsonl:1: duplicate score for competitor='DOVER-Mobile' key='a.mp4'"
+        ),
+        "{}",
+        run.stdout
+    );
+    let json = ws
+        .run(&["inspect", "again.jsonl", "--json"])
+        .fails_with(1)
+        .json();
+    assert_eq!(json["would_ingest"], json!(false));
+    // A file that would be fine is still only inspected.
+    ws.write(
+        "new.jsonl",
+        "{\"path\": \"/c/z.mp4\", \"competitor\": \"DOVER-Mobile\", \"score\": 40.0}\n",
+    );
+    ws.run(&["inspect", "new.jsonl"]).ok();
+    assert_eq!(ws.registry_snapshot(), before);
+}
