@@ -61,6 +61,9 @@ impl KeyNormalize {
     /// from `field`.
     pub fn resolve(self, field: &str) -> KeyNormalize {
         match self {
+            // A field that holds stems (COVER's one-dataset CSV) is already
+            // normalised: stemming `clip_t_20.0` again would cut `.0`.
+            KeyNormalize::Stem if field.eq_ignore_ascii_case("stem") => KeyNormalize::Raw,
             KeyNormalize::Auto if is_path_like_field(field) => KeyNormalize::Basename,
             KeyNormalize::Auto => KeyNormalize::Raw,
             other => other,
@@ -181,6 +184,10 @@ mod tests {
         assert_eq!(KeyNormalize::Auto.apply("src_sha256", "ab/cd"), "ab/cd");
         assert_eq!(KeyNormalize::Raw.apply("path", "/c/x.mp4"), "/c/x.mp4");
         assert_eq!(KeyNormalize::Stem.apply("video_id", "/c/x.mp4"), "x");
+        assert_eq!(
+            KeyNormalize::Stem.apply("stem", "clip_t_20.0"),
+            "clip_t_20.0"
+        );
     }
 
     #[test]

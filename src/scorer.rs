@@ -80,6 +80,14 @@ pub const KNOWN_SCORERS: &[KnownScorer] = &[
         "sigmoid x 100 (set evaluator)",
     ),
     known(
+        &["dover-fused"],
+        0.0,
+        1.0,
+        Bounds::Hard,
+        true,
+        "sigmoid of the fused logit (evaluate_one_video.py -f)",
+    ),
+    known(
         &["cover"],
         0.0,
         0.0,

@@ -229,7 +229,7 @@ fn pool_frames(
 
 /// Interpret a score value. Anything but a finite JSON number is unusable;
 /// strings are never coerced, so `"72.5"` is reported, not guessed at.
-fn score_value(field: &str, value: &Value) -> RawScore {
+pub(crate) fn score_value(field: &str, value: &Value) -> RawScore {
     match value {
         Value::Number(number) => match number.as_f64() {
             Some(v) if v.is_finite() => RawScore::Number(v),

@@ -7,10 +7,24 @@
 //! what a record becomes. Adding a format means one new file here and one
 //! line in [`Format`].
 
+mod cover_csv;
+mod dover_csv;
 mod fields;
+mod generic_csv;
 mod json_doc;
 mod jsonl;
+mod libvmaf;
+mod libvmaf_csv;
+mod libvmaf_json;
+mod libvmaf_xml;
+mod maniqa_txt;
 mod nonfinite;
+mod pyiqa_csv;
+mod qalign_json;
+mod score_line;
+mod text_rows;
+mod uvq_json;
+mod uvq_txt;
 
 use std::io::BufRead;
 use std::path::Path;
@@ -214,6 +228,18 @@ macro_rules! formats {
 formats! {
     Jsonl => JsonlReader,
     Json => JsonDocReader,
+    DoverCsv => dover_csv::DoverCsvReader,
+    CoverCsv => cover_csv::CoverCsvReader,
+    PyiqaCsv => pyiqa_csv::PyiqaCsvReader,
+    ManiqaTxt => maniqa_txt::ManiqaTxtReader,
+    UvqTxt => uvq_txt::UvqTxtReader,
+    LibvmafJson => libvmaf_json::LibvmafJsonReader,
+    LibvmafCsv => libvmaf_csv::LibvmafCsvReader,
+    LibvmafXml => libvmaf_xml::LibvmafXmlReader,
+    QalignJson => qalign_json::QAlignJsonReader,
+    UvqJson => uvq_json::UvqJsonReader,
+    ScoreLine => score_line::ScoreLineReader,
+    Csv => generic_csv::CsvReader,
 }
 
 /// Why a file's format could not be chosen.
@@ -354,7 +380,7 @@ mod tests {
             Some(Format::Jsonl)
         );
         assert_eq!(Format::from_path(Path::new("b.json")), Some(Format::Json));
-        assert_eq!(Format::from_path(Path::new("b.csv")), None);
+        assert_eq!(Format::from_path(Path::new("b.csv")), Some(Format::Csv));
         assert_eq!(Format::from_path(Path::new("noext")), None);
         for format in Format::ALL {
             assert_eq!(Format::from_name(format.name()), Some(*format));
