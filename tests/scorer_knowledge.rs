@@ -200,3 +200,28 @@ fn values_on_another_scale_are_flagged() {
     let run = ws.run(&["ingest", "musiq2.jsonl"]).ok();
     assert!(!run.stderr.contains("warning"), "{}", run.stderr);
 }
+
+#[test]
+fn dover_version_note_only_when_no_version_is_recorded() {
+    let ws = Workspace::new();
+    let csv = "path, aesthetic score, technical score, overall/final score\n\
+./demo/1.mp4, 56.123450, 48.123000,51.230000\n";
+    ws.write("a/dover.csv", csv);
+    ws.write("b/dover.csv", csv.replace("51.23", "52.23"));
+    let unversioned = ws.run(&["ingest", "dover=a/dover.csv"]).ok();
+    assert!(
+        unversioned.stderr.contains("note: DOVER's set evaluator"),
+        "{}",
+        unversioned.stderr
+    );
+    let versioned = ws
+        .run(&[
+            "ingest",
+            "dover=b/dover.csv",
+            "--replace",
+            "--scorer-version",
+            "f1ddc96",
+        ])
+        .ok();
+    assert!(!versioned.stderr.contains("note:"), "{}", versioned.stderr);
+}

@@ -88,7 +88,7 @@ impl ScoreReader for DoverCsvReader {
 
     fn read<S: RecordSink>(
         input: &mut dyn BufRead,
-        _options: &ReadOptions,
+        options: &ReadOptions,
         sink: &mut S,
     ) -> Result<(), S::Error> {
         let mut lines = Lines::new(input);
@@ -109,7 +109,9 @@ impl ScoreReader for DoverCsvReader {
                 }
                 None if is_header(text) => {
                     key_field = Some("path");
-                    sink.note(VERSION_NOTE.to_string());
+                    if !options.scorer_version_given {
+                        sink.note(VERSION_NOTE.to_string());
+                    }
                     continue;
                 }
                 None => *key_field.insert("basename"),

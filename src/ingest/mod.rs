@@ -104,6 +104,9 @@ pub struct ReadOptions {
     pub metric: Option<String>,
     /// The score file's name, as the fallback key of single-clip files.
     pub file_name: String,
+    /// Whether `--scorer-version` says what wrote the file, so version
+    /// pitfalls of a format need not be pointed out.
+    pub scorer_version_given: bool,
 }
 
 impl ReadOptions {

@@ -353,6 +353,7 @@ impl Registry {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
+            scorer_version_given: options.scorer_version.is_some(),
         };
         format
             .read(&mut input, &read_options, &mut loader)
