@@ -14,6 +14,7 @@ use std::str::FromStr;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use crate::frames::{match_frame, FrameMatch, PoolStat, StoredFrame, FRAME_COLUMNS};
 use crate::key::{find_candidate, KeyNormalize, REFERENCE_KEY_FIELDS};
 use crate::registry::exports::{ExportRecord, LiveScorer};
 use crate::registry::{Registry, RegistryError};
@@ -89,6 +90,21 @@ pub struct ExportOptions {
     pub components: bool,
     /// Add `<prefix>_<slug>_score_norm`: 0–100, higher always better.
     pub normalize: bool,
+    /// The table's frame column (default: the first of [`FRAME_COLUMNS`]
+    /// present); with one, rows join on (key, frame).
+    pub frame_column: Option<String>,
+    /// How the table numbers its frames (default 1 for a column `n`, as
+    /// ffmpeg-quality-metrics writes it, else 0).
+    pub frame_base: Option<i64>,
+    pub frame_match: FrameMatch,
+    /// The largest distance to a scored frame `nearest`/`previous` accept.
+    pub max_frame_gap: Option<u64>,
+    /// `--pool`: statistics over each clip's stored frames, as
+    /// `<prefix>_<slug>_score_<stat>` columns.
+    pub pool: Vec<PoolStat>,
+    /// Join per frame when the table has a frame column (`materialize`,
+    /// like the reference, always joins per clip).
+    pub per_frame: bool,
 }
 
 impl Default for ExportOptions {
@@ -104,6 +120,12 @@ impl Default for ExportOptions {
             out_format: None,
             components: true,
             normalize: false,
+            frame_column: None,
+            frame_base: None,
+            frame_match: FrameMatch::Exact,
+            max_frame_gap: None,
+            pool: Vec::new(),
+            per_frame: true,
         }
     }
 }
@@ -246,6 +268,11 @@ struct ScorerIndex {
     scores: Vec<IndexedScore>,
     matched: Vec<bool>,
     normalization: Option<Normalization>,
+    /// Each score's stored frames (index, value, runtime), sorted by index;
+    /// loaded only for per-frame tables and `--pool`.
+    frames: Vec<Vec<StoredFrame>>,
+    /// Per `--pool` statistic, its value per score position.
+    pooled: Vec<Vec<Option<f64>>>,
     /// Component column suffix → value per score position.
     components: Vec<(String, Vec<Option<f64>>)>,
 }
@@ -289,6 +316,23 @@ fn component_suffix(name: &str) -> String {
     }
 }
 
+/// What a table row joined to.
+#[derive(Clone, Copy, Debug)]
+enum Hit {
+    /// The clip's score (a clip-level table, or a clip scored without frames).
+    Clip(usize),
+    /// One stored frame of the clip: (score position, frame position).
+    Frame(usize, usize),
+}
+
+impl Hit {
+    fn position(self) -> usize {
+        match self {
+            Hit::Clip(position) | Hit::Frame(position, _) => position,
+        }
+    }
+}
+
 struct IndexedScore {
     score: Option<f64>,
     bad: bool,
@@ -326,7 +370,6 @@ pub fn export(
             "{features_shown}: no such feature table"
         )));
     }
-    let (mut indexes, sources) = load_indexes(registry, options)?;
 
     let mut reader = TableReader::open(features, in_format, out_format)?;
     let mut first = reader.next_batch()?;
@@ -348,6 +391,19 @@ pub fn export(
     };
     let key_column = resolve_key_column(&columns, options.key_column.as_deref(), &features_shown)?;
     let key_normalize = options.key_normalize.unwrap_or_default();
+    let frame_column = if options.per_frame {
+        resolve_frame_column(&columns, options.frame_column.as_deref(), &features_shown)?
+    } else {
+        None
+    };
+    let (mut indexes, sources) = load_indexes(registry, options, frame_column.is_some())?;
+    let frame_base = options
+        .frame_base
+        .unwrap_or(if frame_column.as_deref() == Some("n") {
+            1
+        } else {
+            0
+        });
 
     let added: Vec<AddedField> = indexes
         .iter()
@@ -359,12 +415,17 @@ pub fn export(
             let norm = index
                 .normalization
                 .map(|_| ("score_norm".to_string(), ColumnKind::Float));
+            let pooled = options
+                .pool
+                .iter()
+                .map(|stat| (format!("score_{stat}"), ColumnKind::Float));
             let components = index
                 .components
                 .iter()
                 .map(|(suffix, _)| (suffix.clone(), ColumnKind::Float));
             standard
                 .chain(norm)
+                .chain(pooled)
                 .chain(components)
                 .map(move |(suffix, kind)| AddedField {
                     name: format!("{prefix}_{suffix}"),
@@ -434,6 +495,13 @@ pub fn export(
         let rows = current.num_rows();
         refuse_existing_in_rows(&current, &prefix_marker, &added, options.overwrite)?;
         let keys = current.key_texts(&key_column);
+        let table_frames: Option<Vec<Option<i64>>> = frame_column.as_ref().map(|column| {
+            current
+                .key_texts(column)
+                .iter()
+                .map(|text| frame_number(text.as_deref()?).map(|n| n - frame_base))
+                .collect()
+        });
         let mut values: Vec<ColumnValues> = Vec::with_capacity(added.len());
         let mut keep = vec![true; rows];
         let mut any_match = vec![false; rows];
@@ -455,59 +523,93 @@ pub fn export(
                         .copied()
                 })
                 .collect();
-            for (row, found) in positions.iter().copied().enumerate() {
-                match found {
-                    Some(position) => {
-                        let hit = &index.scores[position];
-                        index.matched[position] = true;
-                        index.counts.matched += 1;
-                        any_match[row] = true;
-                        score.push(hit.score);
-                        runtime.push(hit.runtime_ms);
-                        frames.push(hit.frame_count);
-                        source.push(sources[hit.source as usize].clone());
-                        if hit.bad {
-                            index.counts.bad += 1;
-                            status.push("bad".to_string());
-                            if options.bad_policy == RowPolicy::Drop {
-                                keep[row] = false;
-                            }
-                        } else {
-                            status.push("ok".to_string());
+            // What each row takes: the clip's score, one of its frames, or nothing.
+            let hits: Vec<Option<Hit>> = positions
+                .iter()
+                .enumerate()
+                .map(|(row, found)| {
+                    let position = (*found)?;
+                    match (&table_frames, index.frames.get(position)) {
+                        (Some(table_frames), Some(clip_frames)) if !clip_frames.is_empty() => {
+                            let target = table_frames[row]?;
+                            let matched = match_frame(
+                                clip_frames,
+                                target,
+                                options.frame_match,
+                                options.max_frame_gap,
+                            )?;
+                            Some(Hit::Frame(position, matched))
                         }
+                        _ => Some(Hit::Clip(position)),
                     }
-                    None => {
-                        index.counts.missing += 1;
-                        score.push(None);
-                        status.push("missing".to_string());
-                        runtime.push(None);
-                        frames.push(0);
-                        source.push(String::new());
-                        if options.missing_policy == RowPolicy::Drop {
-                            keep[row] = false;
-                        }
+                })
+                .collect();
+            for (row, hit) in hits.iter().enumerate() {
+                let Some(hit) = hit else {
+                    index.counts.missing += 1;
+                    score.push(None);
+                    status.push("missing".to_string());
+                    runtime.push(None);
+                    frames.push(0);
+                    source.push(String::new());
+                    if options.missing_policy == RowPolicy::Drop {
+                        keep[row] = false;
                     }
+                    continue;
+                };
+                let position = hit.position();
+                let clip = &index.scores[position];
+                index.matched[position] = true;
+                index.counts.matched += 1;
+                any_match[row] = true;
+                let (value, row_runtime, bad) = match *hit {
+                    Hit::Clip(_) => (clip.score, clip.runtime_ms, clip.bad),
+                    Hit::Frame(_, frame) => {
+                        let (_, value, frame_runtime) = index.frames[position][frame];
+                        (value, frame_runtime, value.is_none())
+                    }
+                };
+                score.push(value);
+                runtime.push(row_runtime);
+                frames.push(clip.frame_count);
+                source.push(sources[clip.source as usize].clone());
+                if bad {
+                    index.counts.bad += 1;
+                    status.push("bad".to_string());
+                    if options.bad_policy == RowPolicy::Drop {
+                        keep[row] = false;
+                    }
+                } else {
+                    status.push("ok".to_string());
                 }
             }
+            let clip_of_row: Vec<Option<usize>> =
+                hits.iter().map(|hit| hit.map(|h| h.position())).collect();
+            let normalized = index.normalization.map(|normalization| {
+                score
+                    .iter()
+                    .map(|v| v.map(|v| normalization.apply(v)))
+                    .collect::<Vec<_>>()
+            });
             values.push(ColumnValues::Float(score));
             values.push(ColumnValues::Text(status));
             values.push(ColumnValues::Float(runtime));
             values.push(ColumnValues::Int(frames));
             values.push(ColumnValues::Text(source));
-            if let Some(normalization) = index.normalization {
+            if let Some(normalized) = normalized {
+                values.push(ColumnValues::Float(normalized));
+            }
+            for pooled in &index.pooled {
                 values.push(ColumnValues::Float(
-                    positions
+                    clip_of_row
                         .iter()
-                        .map(|p| {
-                            p.and_then(|p| index.scores[p].score)
-                                .map(|v| normalization.apply(v))
-                        })
+                        .map(|p| p.and_then(|p| pooled[p]))
                         .collect(),
                 ));
             }
             for (_, component) in &index.components {
                 values.push(ColumnValues::Float(
-                    positions
+                    clip_of_row
                         .iter()
                         .map(|p| p.and_then(|p| component[p]))
                         .collect(),
@@ -613,6 +715,11 @@ pub fn export(
             "out_format": out_format.name(),
             "components": options.components,
             "normalize": options.normalize,
+            "frame_column": frame_column,
+            "frame_base": frame_column.as_ref().map(|_| frame_base),
+            "frame_match": options.frame_match.name(),
+            "max_frame_gap": options.max_frame_gap,
+            "pool": options.pool.iter().map(|s| s.name()).collect::<Vec<_>>(),
         }),
         scorers: indexes.into_iter().map(|i| i.counts).collect(),
     })
@@ -622,6 +729,7 @@ pub fn export(
 fn load_indexes(
     registry: &Registry,
     options: &ExportOptions,
+    per_frame: bool,
 ) -> Result<(Vec<ScorerIndex>, Vec<String>), ExportError> {
     let live = registry.live_scorers()?;
     let selected: Vec<LiveScorer> = match &options.scorers {
@@ -712,6 +820,33 @@ fn load_indexes(
         } else {
             None
         };
+        // Frames are held only when a row can take one, or pooling needs them.
+        let mut frames: Vec<Vec<StoredFrame>> = Vec::new();
+        if per_frame || !options.pool.is_empty() {
+            frames = vec![Vec::new(); indexed.len()];
+            registry.visit_live_frames(&scorer, |key, frame| {
+                if let Some(position) = by_key.get(key) {
+                    frames[*position].push(frame);
+                }
+            })?;
+        }
+        let pooled: Vec<Vec<Option<f64>>> = options
+            .pool
+            .iter()
+            .map(|stat| {
+                frames
+                    .iter()
+                    .map(|clip| {
+                        let mut finite: Vec<f64> = clip.iter().filter_map(|(_, v, _)| *v).collect();
+                        finite.sort_by(f64::total_cmp);
+                        stat.of(&finite)
+                    })
+                    .collect()
+            })
+            .collect();
+        if !per_frame {
+            frames = Vec::new();
+        }
         let versions = registry.live_versions(&scorer)?;
         indexes.push(ScorerIndex {
             counts: ScorerExportCounts {
@@ -742,6 +877,8 @@ fn load_indexes(
             by_key,
             scores: indexed,
             normalization,
+            frames,
+            pooled,
             components,
         });
     }
@@ -786,6 +923,37 @@ fn resolve_key_column(
             ))
         }),
     }
+}
+
+/// The table's frame column: `--frame-column`, else the first of
+/// [`FRAME_COLUMNS`] present (ignoring case), else none (a clip table).
+fn resolve_frame_column(
+    columns: &[String],
+    explicit: Option<&str>,
+    path: &str,
+) -> Result<Option<String>, ExportError> {
+    match explicit {
+        Some(name) if columns.iter().any(|c| c == name) => Ok(Some(name.to_string())),
+        Some(name) => Err(ExportError::Data(format!(
+            "{path}: no column '{name}' (--frame-column); its columns: {}",
+            columns.join(", ")
+        ))),
+        None => Ok(
+            find_candidate(columns.iter().map(String::as_str), FRAME_COLUMNS).map(str::to_string),
+        ),
+    }
+}
+
+/// A frame number as a table holds it: an integer, or a float with no
+/// fraction (`12.0` from a JSON table read through pandas).
+fn frame_number(text: &str) -> Option<i64> {
+    let text = text.trim();
+    text.parse::<i64>().ok().or_else(|| {
+        text.parse::<f64>()
+            .ok()
+            .filter(|v| v.fract() == 0.0 && v.abs() < 9e15)
+            .map(|v| v as i64)
+    })
 }
 
 /// JSON Lines rows may carry columns the first batch did not show: refuse a

@@ -7,6 +7,7 @@
 
 pub mod atomic_file;
 pub mod export;
+pub mod frames;
 pub mod ingest;
 pub mod key;
 pub mod materialize;

@@ -11,6 +11,7 @@ use serde_json::json;
 
 use second_opinion::atomic_file::write_json_atomically;
 use second_opinion::export::{ExportError, ExportOptions, ExportSummary, RowPolicy};
+use second_opinion::frames::{FrameMatch, PoolStat};
 use second_opinion::ingest::{FieldNames, Format};
 use second_opinion::key::KeyNormalize;
 use second_opinion::materialize::{MaterializeError, MaterializeRequest};
@@ -109,6 +110,30 @@ struct ExportArgs {
     /// better, from the scorer's scale and direction.
     #[arg(long)]
     normalize: bool,
+
+    /// The table's frame column; with one, rows join on (key, frame)
+    /// [default: the first of frame_idx, frame_index, frameNum, frame; `n`
+    /// (ffmpeg-quality-metrics, 1-based) only when named].
+    #[arg(long, value_name = "COL")]
+    frame_column: Option<String>,
+
+    /// How the table numbers frames: 0 or 1 [default: 1 for a column `n`, else 0].
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..=1))]
+    frame_base: Option<i64>,
+
+    /// How a table frame finds a scored frame when the scorer sampled:
+    /// exact, nearest or previous.
+    #[arg(long, default_value = "exact", value_parser = parse_frame_match)]
+    frame_match: FrameMatch,
+
+    /// The farthest a scored frame may be for nearest/previous [default: no limit].
+    #[arg(long, value_name = "N")]
+    max_frame_gap: Option<u64>,
+
+    /// Pool each clip's stored frames: mean, harmonic_mean, min, max,
+    /// median, p05, p10, p90, std (comma-separated) → <prefix>_<slug>_score_<stat>.
+    #[arg(long, value_delimiter = ',', value_parser = parse_pool_stat, value_name = "STATS")]
+    pool: Vec<PoolStat>,
 
     /// Also write the export report as JSON.
     #[arg(long, value_name = "PATH")]
@@ -318,6 +343,14 @@ fn parse_format(name: &str) -> Result<Format, String> {
 }
 
 fn parse_key_normalize(name: &str) -> Result<KeyNormalize, String> {
+    name.parse()
+}
+
+fn parse_frame_match(name: &str) -> Result<FrameMatch, String> {
+    name.parse()
+}
+
+fn parse_pool_stat(name: &str) -> Result<PoolStat, String> {
     name.parse()
 }
 
@@ -728,6 +761,12 @@ fn export(registry_path: &std::path::Path, args: ExportArgs) -> Result<(), Failu
         out_format: args.out_format,
         components: !args.no_components,
         normalize: args.normalize,
+        frame_column: args.frame_column,
+        frame_base: args.frame_base,
+        frame_match: args.frame_match,
+        max_frame_gap: args.max_frame_gap,
+        pool: args.pool,
+        per_frame: true,
     };
     let summary = second_opinion::export::export(&registry, &args.features, &args.out, &options)?;
     registry.record_export(&summary.record("export"))?;

@@ -103,6 +103,8 @@ pub fn materialize(
         // The reference writes five columns per scorer; so does its drop-in.
         components: false,
         normalize: false,
+        per_frame: false,
+        ..ExportOptions::default()
     };
     let summary = export(&registry, &request.features, &request.out, &options)?;
     if request.registry.is_some() {

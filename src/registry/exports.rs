@@ -176,6 +176,31 @@ impl Registry {
         Ok(())
     }
 
+    /// The stored frames of `scorer`'s live scores: `visit(key, (frame
+    /// index, value, runtime))`, ordered by key then frame index.
+    pub fn visit_live_frames(
+        &self,
+        scorer: &LiveScorer,
+        mut visit: impl FnMut(&str, crate::frames::StoredFrame),
+    ) -> Result<(), RegistryError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(sql::LIVE_FRAMES_OF_SCORER)
+            .map_err(|e| self.sqlite_error(e))?;
+        let mut rows = stmt.query([scorer.id]).map_err(|e| self.sqlite_error(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.sqlite_error(e))? {
+            let mut read = || -> rusqlite::Result<()> {
+                visit(
+                    row.get_ref(0)?.as_str()?,
+                    (row.get(1)?, row.get(2)?, row.get(3)?),
+                );
+                Ok(())
+            };
+            read().map_err(|e| self.sqlite_error(e))?;
+        }
+        Ok(())
+    }
+
     /// The `--scorer-version`s of the files `scorer`'s live scores came from.
     pub fn live_versions(&self, scorer: &LiveScorer) -> Result<Vec<String>, RegistryError> {
         let mut stmt = self

@@ -98,6 +98,11 @@ pub const LIVE_COMPONENTS_OF_SCORER: &str = "SELECT s.key, c.name, c.value \
     FROM score_components c JOIN scores s ON s.id = c.score_id \
     WHERE s.scorer_id = ?1 AND s.superseded_at IS NULL ORDER BY c.name, s.key";
 
+/// The frames of one scorer's live scores, by key and frame index.
+pub const LIVE_FRAMES_OF_SCORER: &str = "SELECT s.key, f.frame_index, f.value, f.runtime_ms \
+    FROM frame_scores f JOIN scores s ON s.id = f.score_id \
+    WHERE s.scorer_id = ?1 AND s.superseded_at IS NULL ORDER BY s.key, f.frame_index";
+
 /// The versions of the files one scorer's live scores came from.
 pub const LIVE_VERSIONS_OF_SCORER: &str = "SELECT DISTINCT f.scorer_version \
     FROM scores s JOIN source_files f ON f.id = s.source_file_id \
