@@ -12,6 +12,7 @@ use serde_json::json;
 use second_opinion::atomic_file::write_json_atomically;
 use second_opinion::export::{ExportError, ExportOptions, ExportSummary, RowPolicy};
 use second_opinion::frames::{FrameMatch, PoolStat};
+use second_opinion::ingest::frame_pattern::FramePattern;
 use second_opinion::ingest::{FieldNames, Format};
 use second_opinion::key::KeyNormalize;
 use second_opinion::materialize::{MaterializeError, MaterializeRequest};
@@ -263,6 +264,17 @@ struct ReadArgs {
     /// Declare that lower scores are better (NIQE, BRISQUE).
     #[arg(long)]
     lower_is_better: bool,
+
+    /// How the file numbers frames when it does not say: 0 or 1 (libvmaf
+    /// and UVQ logs say; a frames[] field `n` is read 1-based).
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..=1))]
+    frame_base: Option<i64>,
+
+    /// Image scores of extracted frames: a regex with named groups `key` and
+    /// `frame` turning names like clip_a_000123.png into (clip, frame) rows,
+    /// stored as frames of one score per clip.
+    #[arg(long, value_name = "REGEX", value_parser = FramePattern::new)]
+    frame_pattern: Option<FramePattern>,
 }
 
 #[derive(Args, Debug)]
@@ -319,7 +331,10 @@ impl ReadArgs {
             fields: FieldNames {
                 key: self.score_key_field,
                 score: self.score_field,
+                frame_base: self.frame_base,
             },
+            frame_pattern: self.frame_pattern,
+            frame_base: self.frame_base,
             key_normalize: self.key_normalize,
             scorer: self.scorer,
             scale: self.scale,
@@ -867,6 +882,7 @@ fn materialize(registry: Option<PathBuf>, args: MaterializeArgs) -> Result<(), F
         fields: FieldNames {
             key: args.score_key_field,
             score: args.score_field,
+            frame_base: None,
         },
         key_normalize: args.key_normalize,
         missing_policy: args.missing_policy,

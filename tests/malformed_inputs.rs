@@ -180,13 +180,13 @@ fn corpus() -> Vec<Case> {
             "repeated_frame_index.jsonl",
             b"{\"clip_id\": \"x1\", \"score\": 1}\n\n{\"name\": \"x2.yuv\", \"frames\": [{\"frame_idx\": 0, \"score\": 1}, {\"frame_idx\": 1, \"score\": 2}, {\"frame_idx\": 1, \"score\": 3}]}\n",
             3,
-            "frame 1 appears twice in `frames` (frames[2])",
+            "frame 1 (0-based) appears twice in `frames` (frames[2])",
         ),
         case(
             "negative_frame_index.jsonl",
             b"{\"name\": \"x1.yuv\", \"frames\": [{\"frame_idx\": -1, \"score\": 1}]}\n",
             1,
-            "frames[0].frame_idx must be a non-negative integer, got -1",
+            "frames[0].frame_idx must be an integer from 0, got -1",
         ),
         case(
             "summary_not_an_object.jsonl",

@@ -319,3 +319,147 @@ fn frame_base_and_named_frame_columns() {
         json!(11.0)
     );
 }
+
+#[test]
+fn frame_pattern_turns_extracted_frame_scores_into_clip_frames() {
+    let ws = Workspace::new();
+    // pyiqa on frames extracted by `ffmpeg -i clip.mp4 clip_%06d.png` (1-based).
+    ws.write(
+        "musiq.jsonl",
+        "{\"image\": \"frames/clip_b_000001.png\", \"score\": 40.0}\n\
+         {\"image\": \"frames/clip_a_000002.png\", \"score\": 62.0}\n\
+         {\"image\": \"frames/clip_a_000001.png\", \"score\": 60.0}\n\
+         {\"image\": \"frames/clip_a_000003.png\", \"score\": \"nan\"}\n",
+    );
+    let pattern = r"(?:.*/)?(?P<key>.+)_(?P<frame>\d+)\.png";
+    ws.run(&[
+        "ingest",
+        "musiq=musiq.jsonl",
+        "--frame-pattern",
+        pattern,
+        "--frame-base",
+        "1",
+    ])
+    .ok();
+    let conn = ws.sqlite();
+    let frames: Vec<(String, i64, Option<f64>)> = conn
+        .prepare(
+            "SELECT s.key, f.frame_index, f.value FROM frame_scores f \
+             JOIN scores s ON s.id = f.score_id ORDER BY s.key, f.frame_index",
+        )
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let expected: Vec<(String, i64, Option<f64>)> = vec![
+        ("clip_a".into(), 0, Some(60.0)),
+        ("clip_a".into(), 1, Some(62.0)),
+        ("clip_a".into(), 2, None),
+        ("clip_b".into(), 0, Some(40.0)),
+    ];
+    assert_eq!(frames, expected);
+    let clips: Vec<(String, f64, i64, i64)> = conn
+        .prepare("SELECT key, score, frame_count, line FROM scores ORDER BY key")
+        .unwrap()
+        .query_map([], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        clips,
+        vec![
+            ("clip_a".to_string(), 61.0, 2, 2),
+            ("clip_b".to_string(), 40.0, 1, 1)
+        ]
+    );
+
+    ws.write(
+        "table.jsonl",
+        "{\"video_id\": \"clip_a\", \"frame\": 1}\n{\"video_id\": \"clip_a\", \"frame\": 2}\n",
+    );
+    ws.run(&["export", "--features", "table.jsonl", "--out", "out.jsonl"])
+        .ok();
+    let out = rows(&ws, "out.jsonl");
+    assert_eq!(out[0]["second_opinion_musiq_score"], json!(62.0));
+    assert_eq!(out[1]["second_opinion_musiq_status"], json!("bad"));
+}
+
+#[test]
+fn repeated_frames_are_refused_with_both_lines() {
+    let ws = Workspace::new();
+    ws.write(
+        "musiq.jsonl",
+        "{\"image\": \"a_7.png\", \"score\": 1.0}\n{\"image\": \"b_7.png\", \"score\": 1.0}\n{\"image\": \"a_07.png\", \"score\": 2.0}\n",
+    );
+    let run = ws
+        .run(&[
+            "ingest",
+            "musiq=musiq.jsonl",
+            "--frame-pattern",
+            r"(?P<key>.+)_(?P<frame>\d+)\.png",
+        ])
+        .fails_with(1);
+    assert!(
+        run.stderr
+            .contains("musiq.jsonl:3: clip 'a' frame 7 appears twice: lines 1 and 3"),
+        "{}",
+        run.stderr
+    );
+    assert!(ws
+        .registry_snapshot()
+        .iter()
+        .all(|row| !row.starts_with("scores:")));
+    let bad = ws
+        .run(&[
+            "ingest",
+            "musiq.jsonl",
+            "--frame-pattern",
+            r"(?P<key>.+)\.png",
+        ])
+        .fails_with(2);
+    assert!(
+        bad.stderr.contains("named group (?P<frame>"),
+        "{}",
+        bad.stderr
+    );
+    let unmatched = ws
+        .run(&[
+            "ingest",
+            "musiq=musiq.jsonl",
+            "--frame-pattern",
+            r"(?P<key>x+)_(?P<frame>\d+)\.jpg",
+        ])
+        .fails_with(1);
+    assert!(
+        unmatched
+            .stderr
+            .contains("musiq.jsonl:1: key 'a_7.png' does not match --frame-pattern"),
+        "{}",
+        unmatched.stderr
+    );
+}
+
+#[test]
+fn ffmpeg_quality_metrics_n_is_one_based_at_ingest() {
+    let ws = Workspace::new();
+    ws.write(
+        "ffqm.json",
+        "{\"name\": \"a.mp4\", \"competitor\": \"vmaf-ffqm\", \"frames\": [{\"n\": 1, \"vmaf\": 90.0}, {\"n\": 2, \"vmaf\": 80.0}]}",
+    );
+    ws.run(&["ingest", "ffqm.json"]).ok();
+    assert_eq!(
+        ws.dump("SELECT frame_index, value FROM frame_scores ORDER BY frame_index"),
+        ["Integer(0)|Real(90.0)", "Integer(1)|Real(80.0)"]
+    );
+    ws.write("zero.json", "{\"name\": \"z.mp4\", \"competitor\": \"vmaf-ffqm\", \"frames\": [{\"n\": 0, \"vmaf\": 90.0}]}");
+    let run = ws.run(&["ingest", "zero.json"]).fails_with(1);
+    assert!(
+        run.stderr
+            .contains("frames[0].n must be an integer from 1, got 0"),
+        "{}",
+        run.stderr
+    );
+}

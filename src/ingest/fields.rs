@@ -34,6 +34,9 @@ pub struct FieldNames {
     pub key: Option<String>,
     /// `--score-field`.
     pub score: Option<String>,
+    /// `--frame-base`: how `frames[]` number their frames when the field
+    /// does not say (`n`, ffmpeg-quality-metrics' counter, is 1-based).
+    pub frame_base: Option<i64>,
 }
 
 impl FieldNames {
@@ -162,15 +165,23 @@ impl FieldNames {
                 ));
             };
             let frame_index = match lookup(frame, None, FRAME_INDEX_FIELDS) {
-                Some((field, value)) => value
-                    .as_i64()
-                    .filter(|index| *index >= 0)
-                    .ok_or_else(|| format!("frames[{position}].{field} must be a non-negative integer, got {value}"))?,
+                Some((field, value)) => {
+                    let base = self.frame_base.unwrap_or(i64::from(field == "n"));
+                    value
+                        .as_i64()
+                        .filter(|index| *index >= base)
+                        .map(|index| index - base)
+                        .ok_or_else(|| {
+                            format!(
+                                "frames[{position}].{field} must be an integer from {base}, got {value}"
+                            )
+                        })?
+                }
                 None => position as i64,
             };
             if !seen.insert(frame_index) {
                 return Err(format!(
-                    "frame {frame_index} appears twice in `frames` (frames[{position}])"
+                    "frame {frame_index} (0-based) appears twice in `frames` (frames[{position}])"
                 ));
             }
             let value = match lookup(frame, None, &score_candidates) {
@@ -406,7 +417,8 @@ mod tests {
             json!({"name": "c", "frames": [{"n": 4, "score": 1.0}, {"n": 4, "score": 2.0}]}),
         )
         .unwrap_err();
-        assert!(err.contains("frame 4 appears twice"), "{err}");
+        // `n` counts from 1, as ffmpeg-quality-metrics writes it.
+        assert!(err.contains("frame 3 (0-based) appears twice"), "{err}");
     }
 
     #[test]
@@ -463,6 +475,7 @@ mod tests {
         let fields = FieldNames {
             key: Some("clip".into()),
             score: Some("dover_overall".into()),
+            ..Default::default()
         };
         let record = read(
             &fields,

@@ -441,6 +441,7 @@ mod tests {
             fields: FieldNames {
                 key: Some("clip".into()),
                 score: Some("dover_overall".into()),
+                ..Default::default()
             },
             ..ReadOptions::default()
         };

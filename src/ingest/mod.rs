@@ -10,6 +10,7 @@
 mod cover_csv;
 mod dover_csv;
 mod fields;
+pub mod frame_pattern;
 mod generic_csv;
 mod json_doc;
 mod jsonl;

@@ -604,6 +604,7 @@ mod tests {
             fields: FieldNames {
                 key: None,
                 score: Some("content".into()),
+                ..Default::default()
             },
             ..ReadOptions::default()
         };
@@ -617,6 +618,7 @@ mod tests {
             fields: FieldNames {
                 key: None,
                 score: Some("mos".into()),
+                ..Default::default()
             },
             ..ReadOptions::default()
         };

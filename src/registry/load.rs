@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 
 use super::suspicious::{ValueSummary, Warning};
 use super::{now_rfc3339, sql, Registry};
+use crate::ingest::frame_pattern::{FrameGroups, FramePattern};
 use crate::ingest::{
     DetectError, FieldNames, Format, RawScore, ReadError, ReadOptions, RecordSink, ScoreRecord,
 };
@@ -56,6 +57,11 @@ pub struct IngestOptions {
     /// Whether a duplicate's message offers `--replace`/`--ignore` (the
     /// `ingest` command has them; `materialize`, like its reference, does not).
     pub suggest_conflict_flags: bool,
+    /// `--frame-pattern`: rows named by extracted frames become frames of
+    /// one clip score per clip.
+    pub frame_pattern: Option<FramePattern>,
+    /// `--frame-base`: how the file numbers frames, when it does not say.
+    pub frame_base: Option<i64>,
     /// Read and judge everything, then roll back (`inspect`).
     pub dry_run: bool,
     /// How many resolved rows to keep in the outcome (`inspect`).
@@ -341,6 +347,7 @@ impl Registry {
             notes: Vec::new(),
             summaries: BTreeMap::new(),
             preview: Vec::new(),
+            frame_groups: FrameGroups::default(),
             format_scale: format.fixed_scale(),
             format_name: format.name(),
         };
@@ -355,22 +362,24 @@ impl Registry {
                 .unwrap_or_default(),
             scorer_version_given: options.scorer_version.is_some(),
         };
-        format
+        let read = format
             .read(&mut input, &read_options, &mut loader)
-            .map_err(|e| match e {
-                LoadError::Read(ReadError::Malformed { line, message }) => {
-                    IngestFileError::Malformed {
-                        path: path.clone(),
-                        line,
-                        message,
-                    }
-                }
-                LoadError::Read(ReadError::Io(source)) => IngestFileError::Io {
-                    path: path.clone(),
-                    source,
-                },
-                LoadError::File(e) => e,
-            })?;
+            .and_then(|()| {
+                let clips = std::mem::take(&mut loader.frame_groups).into_records()?;
+                clips.into_iter().try_for_each(|clip| loader.store(clip))
+            });
+        read.map_err(|e| match e {
+            LoadError::Read(ReadError::Malformed { line, message }) => IngestFileError::Malformed {
+                path: path.clone(),
+                line,
+                message,
+            },
+            LoadError::Read(ReadError::Io(source)) => IngestFileError::Io {
+                path: path.clone(),
+                source,
+            },
+            LoadError::File(e) => e,
+        })?;
         let counts = std::mem::take(&mut loader.counts);
         let notes = std::mem::take(&mut loader.notes);
         let preview = std::mem::take(&mut loader.preview);
@@ -545,6 +554,8 @@ struct Loader<'a> {
     counts: BTreeMap<String, (String, ScorerCounts)>,
     notes: Vec<String>,
     preview: Vec<PreviewRow>,
+    /// Rows held back by `--frame-pattern` until their clips are complete.
+    frame_groups: FrameGroups,
     /// Slug → the values this file gave the scorer, for the checks.
     summaries: BTreeMap<String, (ScorerEntry, ValueSummary)>,
     /// The scale the file's format fixes, if any, and the format's name.
@@ -905,7 +916,33 @@ impl RecordSink for Loader<'_> {
     }
 
     fn push(&mut self, record: ScoreRecord) -> Result<(), LoadError> {
-        let name = match self
+        match &self.options.frame_pattern {
+            Some(pattern) => {
+                let name = self.scorer_name(&record)?;
+                let (clip, frame) = pattern
+                    .split(&record.raw_key)
+                    .map_err(|message| self.malformed(record.line, message))?;
+                let base = self.options.frame_base.unwrap_or(0);
+                if frame < base {
+                    return Err(self.malformed(
+                        record.line,
+                        format!("frame {frame} is below --frame-base {base}"),
+                    ));
+                }
+                let clip = clip.to_string();
+                self.frame_groups.add(&name, &clip, frame - base, record);
+                Ok(())
+            }
+            None => self.store(record),
+        }
+    }
+}
+
+impl Loader<'_> {
+    /// The scorer a record belongs to: `--scorer`, the row's `competitor`,
+    /// the file's label, then what the format implies.
+    fn scorer_name(&self, record: &ScoreRecord) -> Result<String, LoadError> {
+        match self
             .options
             .scorer
             .as_deref()
@@ -913,15 +950,18 @@ impl RecordSink for Loader<'_> {
             .or(self.label)
             .or(record.scorer_hint.as_deref())
         {
-            Some(name) => name.to_string(),
-            None => {
-                return Err(self.malformed(
-                    record.line,
-                    "no scorer name: the row has no `competitor` and the file no LABEL= \
-                     (write LABEL=PATH or pass --scorer)",
-                ))
-            }
-        };
+            Some(name) => Ok(name.to_string()),
+            None => Err(self.malformed(
+                record.line,
+                "no scorer name: the row has no `competitor` and the file no LABEL= \
+                 (write LABEL=PATH or pass --scorer)",
+            )),
+        }
+    }
+
+    /// Resolve a record and write it inside the file's transaction.
+    fn store(&mut self, record: ScoreRecord) -> Result<(), LoadError> {
+        let name = self.scorer_name(&record)?;
         let scorer = self.scorer(&name, record.line)?;
         let counts = &mut self
             .counts
