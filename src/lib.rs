@@ -6,6 +6,7 @@
 //! came from. The binary `second-opinion` is a thin command line over it.
 
 pub mod atomic_file;
+pub mod audit;
 pub mod export;
 pub mod frames;
 pub mod ingest;

@@ -58,6 +58,11 @@ enum Command {
     /// One-shot ingest + export, flag-compatible with the reference
     /// materialize_second_opinion_features.py.
     Materialize(MaterializeArgs),
+    /// Audit feature tables: signal-family coverage, correlations, second
+    /// opinions, disagreement and retrain impact (JSON, Markdown, HTML).
+    Audit(AuditArgs),
+    /// List or edit the signal families the audit classifies columns with.
+    Families(FamiliesArgs),
 }
 
 #[derive(Args, Debug)]
@@ -436,6 +441,8 @@ fn main() -> ExitCode {
         Command::Export(args) => export(&registry, args),
         Command::Exports(args) => exports(&registry, args.json),
         Command::Materialize(args) => materialize(cli.registry, args),
+        Command::Audit(args) => audit(&registry, args),
+        Command::Families(args) => families(&registry, args.command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -1016,5 +1023,274 @@ fn inspect(registry_path: &std::path::Path, args: InspectArgs) -> Result<(), Fai
         ],
         rows,
     );
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+struct AuditArgs {
+    /// A feature table, optionally labelled (repeatable; the label defaults to the file's stem).
+    #[arg(long = "input", value_name = "[LABEL=]TABLE", required = true)]
+    inputs: Vec<String>,
+
+    /// The target column [default: the first of vmaf, vmaf_score, mos_raw_0_100, mos, dmos,
+    /// score]; a name the table lacks means no target.
+    #[arg(long, value_name = "COL")]
+    target: Option<String>,
+
+    /// Write the JSON report here.
+    #[arg(long, value_name = "PATH")]
+    out_json: PathBuf,
+
+    /// Write the Markdown report here.
+    #[arg(long, value_name = "PATH")]
+    out_md: PathBuf,
+
+    /// Also write a self-contained HTML page with scatter plots.
+    #[arg(long, value_name = "PATH")]
+    out_html: Option<PathBuf>,
+
+    /// Rows listed per section.
+    #[arg(long, default_value_t = 12, value_name = "N")]
+    top_k: usize,
+
+    /// Pairs of signal columns with |r| at or above this are redundant.
+    #[arg(long, default_value_t = 0.95, value_name = "R")]
+    redundancy_threshold: f64,
+
+    /// Cross-family pairs with |r| at or below this (each |r| >= 0.20 with the
+    /// target) are complementary.
+    #[arg(long, default_value_t = 0.70, value_name = "R")]
+    complement_threshold: f64,
+
+    /// A column covers its family only with at least this share of finite values.
+    #[arg(long, default_value_t = 0.80, value_name = "RATIO")]
+    min_finite_ratio: f64,
+
+    /// Prefix of the second-opinion columns.
+    #[arg(long, default_value = "second_opinion")]
+    prefix: String,
+
+    /// The key column that names disagreement rows [default: as export finds it].
+    #[arg(long, value_name = "COL")]
+    key_column: Option<String>,
+
+    /// The full-reference column of the disagreement and saturation checks
+    /// [default: vmaf, else a libvmaf second opinion, else a canonical_fr column].
+    #[arg(long, value_name = "COL")]
+    fr_column: Option<String>,
+
+    /// Full-reference values at or above this are saturated [default: 95 for
+    /// VMAF, 5% below the top of a registry scale].
+    #[arg(long, value_name = "VALUE", allow_negative_numbers = true)]
+    fr_ceiling: Option<f64>,
+
+    /// Rows whose FR and NR/MOS percentiles differ by more than this disagree.
+    #[arg(long, default_value_t = 0.5, value_name = "GAP")]
+    disagreement_threshold: f64,
+
+    /// Cross-validation folds of the retrain impact estimate.
+    #[arg(long, default_value_t = 5, value_name = "K")]
+    folds: usize,
+
+    /// Seed of the fold shuffle.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+
+    /// Ridge penalty of the retrain impact estimate.
+    #[arg(long, default_value_t = 1.0, value_name = "ALPHA")]
+    ridge_alpha: f64,
+
+    /// Report what changed since the previous audit of each table label.
+    #[arg(long)]
+    compare_last: bool,
+}
+
+#[derive(Args, Debug)]
+struct FamiliesArgs {
+    #[command(subcommand)]
+    command: FamiliesCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum FamiliesCommand {
+    /// List the families in classification order, with patterns and candidate metrics.
+    List(JsonFlag),
+    /// Add a regex to a family (case-insensitive, searched anywhere in a column name).
+    AddPattern {
+        family: String,
+        #[arg(allow_hyphen_values = true)]
+        regex: String,
+    },
+    /// Remove a regex from a family.
+    RemovePattern {
+        family: String,
+        #[arg(allow_hyphen_values = true)]
+        regex: String,
+    },
+    /// Add a family after the last one.
+    Add(FamilyAddArgs),
+}
+
+#[derive(Args, Debug)]
+struct FamilyAddArgs {
+    /// Its key: lower-case letters, digits and '_'.
+    key: String,
+    /// A short label for reports.
+    #[arg(long)]
+    label: String,
+    /// The question the family answers.
+    #[arg(long, default_value = "")]
+    question: String,
+    /// What to do when the family is missing or weak.
+    #[arg(long, default_value = "")]
+    recommendation: String,
+    /// A regex (repeatable).
+    #[arg(long = "pattern", value_name = "REGEX", allow_hyphen_values = true)]
+    patterns: Vec<String>,
+    /// A metric that would fill the family (repeatable).
+    #[arg(long = "candidate", value_name = "METRIC")]
+    candidates: Vec<String>,
+}
+
+impl From<second_opinion::audit::AuditError> for Failure {
+    fn from(e: second_opinion::audit::AuditError) -> Failure {
+        Failure {
+            code: if e.is_usage() { 2 } else { 1 },
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The registry the audit reads families from: the file when it exists,
+/// else the default families in memory (and nothing is recorded).
+fn audit_registry(registry_path: &std::path::Path) -> Result<(Registry, bool), Failure> {
+    if registry_path.exists() {
+        Ok((Registry::open(registry_path, OpenMode::MustExist)?, true))
+    } else {
+        eprintln!(
+            "second-opinion: no registry at {}: using the default signal families; nothing is recorded",
+            registry_path.display()
+        );
+        Ok((Registry::open_in_memory()?, false))
+    }
+}
+
+fn audit(registry_path: &std::path::Path, args: AuditArgs) -> Result<(), Failure> {
+    use second_opinion::audit::{self, report, AuditInput, AuditOptions};
+    let options = AuditOptions {
+        inputs: args.inputs.iter().map(|i| AuditInput::parse(i)).collect(),
+        input_arguments: args.inputs.clone(),
+        target: args.target,
+        top_k: args.top_k,
+        redundancy_threshold: args.redundancy_threshold,
+        complement_threshold: args.complement_threshold,
+        min_finite_ratio: args.min_finite_ratio,
+        prefix: args.prefix,
+        key_column: args.key_column,
+        fr_column: args.fr_column,
+        fr_ceiling: args.fr_ceiling,
+        disagreement_threshold: args.disagreement_threshold,
+        folds: args.folds,
+        seed: args.seed,
+        ridge_alpha: args.ridge_alpha,
+        compare_last: args.compare_last,
+    };
+    let (registry, recorded) = audit_registry(registry_path)?;
+    let audited = audit::audit(&registry, &options)?;
+    let paths = report::ReportPaths {
+        json: args.out_json,
+        markdown: args.out_md,
+        html: args.out_html,
+    };
+    report::write_reports(
+        &audited,
+        &paths,
+        std::env::args().collect(),
+        recorded.then_some(registry_path),
+    )?;
+    if recorded {
+        let run = audit::history::record(&registry, &audited, &paths.to_json())?;
+        eprintln!("audit run {run} recorded in {}", registry_path.display());
+    }
+    let count = |f: fn(&audit::TableAudit) -> usize| audited.tables.iter().map(f).sum::<usize>();
+    let mut wrote = vec![
+        paths.json.display().to_string(),
+        paths.markdown.display().to_string(),
+    ];
+    wrote.extend(paths.html.iter().map(|p| p.display().to_string()));
+    println!(
+        "[signal-mix] tables={} missing_families={} weak_families={} wrote={}",
+        audited.tables.len(),
+        count(|t| t.signals.missing_families.len()),
+        count(|t| t.signals.weak_families.len()),
+        wrote.join(" ")
+    );
+    for table in &audited.tables {
+        if let Some(changes) = &table.changes {
+            println!("changes since the last audit of '{}':", table.label);
+            for line in report::changes_lines(changes) {
+                println!("  {line}");
+            }
+        }
+    }
+    Ok(())
+}
+
+fn families(registry_path: &std::path::Path, command: FamiliesCommand) -> Result<(), Failure> {
+    use second_opinion::audit::families::{self, NewFamily};
+    match command {
+        FamiliesCommand::List(flag) => {
+            let (registry, _) = audit_registry(registry_path)?;
+            let all = families::load_families(&registry)?;
+            if flag.json {
+                return print_json(&all);
+            }
+            for family in &all {
+                println!("{}. {} — {}", family.position, family.key, family.label);
+                if !family.question.is_empty() {
+                    println!("   question:       {}", family.question);
+                }
+                println!("   patterns:       {}", family.patterns.join("  "));
+                if !family.candidate_metrics.is_empty() {
+                    println!("   candidates:     {}", family.candidate_metrics.join(", "));
+                }
+                if !family.recommendation.is_empty() {
+                    println!("   recommendation: {}", family.recommendation);
+                }
+            }
+        }
+        FamiliesCommand::AddPattern { family, regex } => {
+            families::checked_pattern(&regex)?;
+            let registry = Registry::open(registry_path, OpenMode::CreateIfMissing)?;
+            if families::add_pattern(&registry, &family, &regex)? {
+                println!("{family}: pattern '{regex}' added");
+            } else {
+                println!("{family}: already has pattern '{regex}'");
+            }
+        }
+        FamiliesCommand::RemovePattern { family, regex } => {
+            let registry = Registry::open(registry_path, OpenMode::CreateIfMissing)?;
+            families::remove_pattern(&registry, &family, &regex)?;
+            println!("{family}: pattern '{regex}' removed");
+        }
+        FamiliesCommand::Add(args) => {
+            for pattern in &args.patterns {
+                families::checked_pattern(pattern)?;
+            }
+            let registry = Registry::open(registry_path, OpenMode::CreateIfMissing)?;
+            families::add_family(
+                &registry,
+                &NewFamily {
+                    key: args.key.clone(),
+                    label: args.label,
+                    question: args.question,
+                    recommendation: args.recommendation,
+                    patterns: args.patterns,
+                    candidate_metrics: args.candidates,
+                },
+            )?;
+            println!("{}: family added", args.key);
+        }
+    }
     Ok(())
 }

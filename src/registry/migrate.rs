@@ -32,6 +32,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0004_components_versions",
         sql: include_str!("../../migrations/0004_components_versions.sql"),
     },
+    Migration {
+        version: 5,
+        name: "0005_signal_families",
+        sql: include_str!("../../migrations/0005_signal_families.sql"),
+    },
 ];
 
 /// The schema version a registry has once this binary has opened it.
