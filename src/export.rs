@@ -499,7 +499,7 @@ pub fn export(
             current
                 .key_texts(column)
                 .iter()
-                .map(|text| frame_number(text.as_deref()?).map(|n| n - frame_base))
+                .map(|text| frame_number(text.as_deref()?)?.checked_sub(frame_base))
                 .collect()
         });
         let mut values: Vec<ColumnValues> = Vec::with_capacity(added.len());
@@ -566,7 +566,9 @@ pub fn export(
                     Hit::Clip(_) => (clip.score, clip.runtime_ms, clip.bad),
                     Hit::Frame(_, frame) => {
                         let (_, value, frame_runtime) = index.frames[position][frame];
-                        (value, frame_runtime, value.is_none())
+                        // A clip the scorer failed (or that left its scale)
+                        // is bad in every frame, whatever the frame says.
+                        (value, frame_runtime, clip.bad || value.is_none())
                     }
                 };
                 score.push(value);
@@ -732,7 +734,7 @@ fn load_indexes(
     per_frame: bool,
 ) -> Result<(Vec<ScorerIndex>, Vec<String>), ExportError> {
     let live = registry.live_scorers()?;
-    let selected: Vec<LiveScorer> = match &options.scorers {
+    let mut selected: Vec<LiveScorer> = match &options.scorers {
         None => live,
         Some(names) => {
             let mut selected = Vec::new();
@@ -757,6 +759,9 @@ fn load_indexes(
             selected
         }
     };
+    // Columns come in slug order whatever order --scorers named them in,
+    // so the same selection always writes the same bytes.
+    selected.sort_by(|a, b| a.slug.cmp(&b.slug));
     if selected.is_empty() {
         return Err(ExportError::Data(format!(
             "registry {} holds no live scores: ingest score files first",

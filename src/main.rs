@@ -673,7 +673,7 @@ fn files(registry_path: &std::path::Path, as_json: bool) -> Result<(), Failure> 
             vec![
                 f.id.to_string(),
                 f.path.clone(),
-                f.sha256[..12].to_string(),
+                short_hash(&f.sha256),
                 f.format.clone(),
                 f.scorers.join(","),
                 f.rows.to_string(),
@@ -737,6 +737,11 @@ fn provenance(registry_path: &std::path::Path, args: ProvenanceArgs) -> Result<(
         }
     }
     Ok(())
+}
+
+/// The first 12 characters of a hex digest, for tables.
+fn short_hash(hex: &str) -> String {
+    hex.chars().take(12).collect()
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
@@ -843,9 +848,9 @@ fn exports(registry_path: &std::path::Path, as_json: bool) -> Result<(), Failure
                 e.command.clone(),
                 e.features_path.clone(),
                 e.output_path.clone(),
-                e.output_sha256[..12].to_string(),
+                short_hash(&e.output_sha256),
                 e.output_rows.to_string(),
-                e.registry_digest[..12].to_string(),
+                short_hash(&e.registry_digest),
             ]
         })
         .collect();

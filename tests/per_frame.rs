@@ -463,3 +463,39 @@ fn ffmpeg_quality_metrics_n_is_one_based_at_ingest() {
         run.stderr
     );
 }
+
+#[test]
+fn a_clip_the_scorer_failed_is_bad_in_every_frame() {
+    let ws = Workspace::new();
+    ws.write(
+        "failed.jsonl",
+        "{\"name\": \"a.mp4\", \"competitor\": \"m\", \"status\": \"failed\", \"frames\": [{\"frame_idx\": 0, \"score\": 70.0}, {\"frame_idx\": 1, \"score\": 74.0}]}\n",
+    );
+    ws.run(&["ingest", "failed.jsonl"]).ok();
+    ws.write(
+        "table.jsonl",
+        "{\"file_name\": \"a.mp4\", \"frame\": 0}\n{\"file_name\": \"a.mp4\", \"frame\": 1}\n",
+    );
+    ws.run(&["export", "--features", "table.jsonl", "--out", "out.jsonl"])
+        .ok();
+    let out = rows(&ws, "out.jsonl");
+    assert_eq!(out[0]["second_opinion_m_status"], json!("bad"));
+    assert_eq!(out[1]["second_opinion_m_status"], json!("bad"));
+    let refused = ws
+        .run(&[
+            "export",
+            "--features",
+            "table.jsonl",
+            "--out",
+            "f.jsonl",
+            "--bad-policy",
+            "fail",
+        ])
+        .fails_with(1);
+    assert!(
+        refused.stderr.contains("bad second-opinion scores: m=2"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!ws.path("f.jsonl").exists());
+}

@@ -225,3 +225,59 @@ fn dover_version_note_only_when_no_version_is_recorded() {
         .ok();
     assert!(!versioned.stderr.contains("note:"), "{}", versioned.stderr);
 }
+
+#[test]
+fn a_conflicting_direction_is_refused() {
+    let ws = Workspace::new();
+    rows(&ws, "a.jsonl", "in-house", [1.0, 2.0].into_iter());
+    rows(&ws, "b.jsonl", "in-house", [3.0, 4.0].into_iter());
+    ws.run(&["ingest", "a.jsonl", "--lower-is-better"]).ok();
+    let before = ws.registry_snapshot();
+    let run = ws
+        .run(&["ingest", "b.jsonl", "--replace", "--higher-is-better"])
+        .fails_with(1);
+    assert!(
+        run.stderr.contains(
+            "scorer 'in-house' is registered as lower-is-better; --higher-is-better conflicts"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(ws.registry_snapshot(), before);
+}
+
+#[test]
+fn export_reports_the_versions_each_scorer_came_from_in_slug_order() {
+    let ws = Workspace::new();
+    rows(&ws, "z.jsonl", "zeta", [1.0, 2.0].into_iter());
+    rows(&ws, "a.jsonl", "alpha", [1.0, 2.0].into_iter());
+    ws.run(&["ingest", "z.jsonl", "--scorer-version", "zeta v2 ckpt-7"])
+        .ok();
+    ws.run(&["ingest", "a.jsonl"]).ok();
+    ws.write("t.jsonl", "{\"clip_id\": \"c000\"}\n");
+    ws.run(&[
+        "export",
+        "--features",
+        "t.jsonl",
+        "--out",
+        "o.jsonl",
+        "--scorers",
+        "zeta,alpha",
+        "--report-json",
+        "r.json",
+    ])
+    .ok();
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.path("r.json")).unwrap()).unwrap();
+    assert_eq!(
+        report["scorers"]["zeta"]["versions"],
+        json!(["zeta v2 ckpt-7"])
+    );
+    assert_eq!(report["scorers"]["alpha"]["versions"], json!([]));
+    let line = std::fs::read_to_string(ws.path("o.jsonl")).unwrap();
+    assert!(
+        line.find("second_opinion_alpha_score").unwrap()
+            < line.find("second_opinion_zeta_score").unwrap(),
+        "columns come in slug order whatever --scorers said: {line}"
+    );
+}
