@@ -24,6 +24,21 @@ pub fn write_atomically(
     publish(temporary, path)
 }
 
+/// Fail early, before any work, when `path` could not be written: its
+/// directory must exist and take a new file. Reports are written last, so
+/// a report that cannot be written must not be discovered after the table.
+pub fn check_writable(path: &Path) -> io::Result<()> {
+    let directory = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    tempfile::Builder::new()
+        .prefix(".second-opinion-")
+        .suffix(".check")
+        .tempfile_in(directory)
+        .map(drop)
+}
+
 /// Sync a finished temporary file and rename it to `path`. The temporary is
 /// created private (0600); the output gets the permissions of the file it
 /// replaces, or the usual 0644 for a new file.

@@ -396,7 +396,8 @@ pub fn export(
     } else {
         None
     };
-    let (mut indexes, sources) = load_indexes(registry, options, frame_column.is_some())?;
+    let (mut indexes, sources) = registry
+        .read_snapshot(|registry| load_indexes(registry, options, frame_column.is_some()))?;
     let frame_base = options
         .frame_base
         .unwrap_or(if frame_column.as_deref() == Some("n") {

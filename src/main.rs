@@ -5,11 +5,12 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::json;
 
-use second_opinion::atomic_file::write_json_atomically;
+use second_opinion::atomic_file::{check_writable, write_json_atomically};
 use second_opinion::export::{ExportError, ExportOptions, ExportSummary, RowPolicy};
 use second_opinion::frames::{FrameMatch, PoolStat};
 use second_opinion::ingest::frame_pattern::FramePattern;
@@ -427,7 +428,13 @@ impl From<RegistryError> for Failure {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    // materialize keeps its scores only when told on its command line: a
+    // SECOND_OPINION_REGISTRY exported for ingest must not turn the
+    // reference's one-shot drop-in into one that writes a registry.
+    let registry_on_command_line =
+        matches.value_source("registry") == Some(ValueSource::CommandLine);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let registry = cli
         .registry
         .clone()
@@ -440,7 +447,9 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect(&registry, args),
         Command::Export(args) => export(&registry, args),
         Command::Exports(args) => exports(&registry, args.json),
-        Command::Materialize(args) => materialize(cli.registry, args),
+        Command::Materialize(args) => {
+            materialize(cli.registry.filter(|_| registry_on_command_line), args)
+        }
         Command::Audit(args) => audit(&registry, args),
         Command::Families(args) => families(&registry, args.command),
     };
@@ -795,13 +804,18 @@ fn export(registry_path: &std::path::Path, args: ExportArgs) -> Result<(), Failu
         pool: args.pool,
         per_frame: true,
     };
+    let report_error = |path: &std::path::Path, e| {
+        Failure::data(format!("{}: cannot write report: {e}", path.display()))
+    };
+    if let Some(path) = &args.report_json {
+        check_writable(path).map_err(|e| report_error(path, e))?;
+    }
     let summary = second_opinion::export::export(&registry, &args.features, &args.out, &options)?;
+    if let Some(path) = &args.report_json {
+        write_json_atomically(path, &summary.to_json()).map_err(|e| report_error(path, e))?;
+    }
     registry.record_export(&summary.record("export"))?;
     print_export_summary(&summary);
-    if let Some(path) = &args.report_json {
-        write_json_atomically(path, &summary.to_json())
-            .map_err(|e| Failure::data(format!("{}: cannot write report: {e}", path.display())))?;
-    }
     Ok(())
 }
 

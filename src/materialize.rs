@@ -65,10 +65,57 @@ impl MaterializeError {
 pub fn materialize(
     request: &MaterializeRequest,
 ) -> Result<(ExportSummary, Value), MaterializeError> {
+    let audit_error = |path: &Path, source| MaterializeError::Audit {
+        path: path.display().to_string(),
+        source,
+    };
+    if let Some(path) = &request.audit_json {
+        crate::atomic_file::check_writable(path).map_err(|e| audit_error(path, e))?;
+    }
     let mut registry = match &request.registry {
         Some(path) => Registry::open(path, OpenMode::CreateIfMissing)?,
         None => Registry::open_in_memory()?,
     };
+    // One transaction for the whole run: a kept registry gains the score
+    // files only if the export succeeds too.
+    let (summary, score_files) = registry.in_one_transaction(|registry| {
+        let (scorers, score_files) = ingest_scores(registry, request)?;
+        let options = ExportOptions {
+            scorers: Some(scorers),
+            key_column: request.key_column.clone(),
+            key_normalize: request.key_normalize,
+            missing_policy: request.missing_policy,
+            bad_policy: RowPolicy::Mark,
+            prefix: request.prefix.clone(),
+            overwrite: request.overwrite,
+            out_format: None,
+            // The reference writes five columns per scorer, joined per clip;
+            // so does its drop-in.
+            components: false,
+            normalize: false,
+            per_frame: false,
+            ..ExportOptions::default()
+        };
+        let summary = export(registry, &request.features, &request.out, &options)?;
+        if request.registry.is_some() {
+            registry.record_export(&summary.record("materialize"))?;
+        }
+        Ok::<_, MaterializeError>((summary, score_files))
+    })?;
+    let audit = audit_json(request, &summary, score_files);
+    if let Some(path) = &request.audit_json {
+        crate::atomic_file::write_json_atomically(path, &audit)
+            .map_err(|e| audit_error(path, e))?;
+    }
+    Ok((summary, audit))
+}
+
+/// Ingest every `--scores` file; returns the scorers they named, in order,
+/// and each file's provenance entry for the audit.
+fn ingest_scores(
+    registry: &mut Registry,
+    request: &MaterializeRequest,
+) -> Result<(Vec<String>, Vec<Value>), MaterializeError> {
     let ingest_options = IngestOptions {
         fields: request.fields.clone(),
         key_normalize: request.key_normalize.unwrap_or_default(),
@@ -91,35 +138,7 @@ pub fn materialize(
             "size_bytes": outcome.size_bytes,
         }));
     }
-    let options = ExportOptions {
-        scorers: Some(scorers),
-        key_column: request.key_column.clone(),
-        key_normalize: request.key_normalize,
-        missing_policy: request.missing_policy,
-        bad_policy: RowPolicy::Mark,
-        prefix: request.prefix.clone(),
-        overwrite: request.overwrite,
-        out_format: None,
-        // The reference writes five columns per scorer; so does its drop-in.
-        components: false,
-        normalize: false,
-        per_frame: false,
-        ..ExportOptions::default()
-    };
-    let summary = export(&registry, &request.features, &request.out, &options)?;
-    if request.registry.is_some() {
-        registry.record_export(&summary.record("materialize"))?;
-    }
-    let audit = audit_json(request, &summary, score_files);
-    if let Some(path) = &request.audit_json {
-        crate::atomic_file::write_json_atomically(path, &audit).map_err(|source| {
-            MaterializeError::Audit {
-                path: path.display().to_string(),
-                source,
-            }
-        })?;
-    }
-    Ok((summary, audit))
+    Ok((scorers, score_files))
 }
 
 /// The reference's audit JSON, with hashed inputs and outputs.

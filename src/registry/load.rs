@@ -7,7 +7,7 @@ use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use indicatif::ProgressBar;
-use rusqlite::{params, OptionalExtension, Transaction, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -307,10 +307,7 @@ impl Registry {
             source,
         };
 
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sqlite)?;
+        let tx = FileTransaction::begin(&self.conn).map_err(sqlite)?;
         let ingested_at = now_rfc3339();
         let earlier_ingests = earlier_ingests_of(&tx, &sha256).map_err(sqlite)?;
         tx.execute(
@@ -473,8 +470,73 @@ pub fn detect_format(path: &Path) -> Result<(Format, String), Detection> {
     Format::detect(&head, path).map_err(Detection::Unknown)
 }
 
+/// One file's transaction: a transaction of its own, or a savepoint when the
+/// caller already holds one (`materialize --registry` keeps its whole run
+/// in one transaction, so a failed export leaves the registry as it was).
+/// Dropped without `commit`, it rolls back.
+struct FileTransaction<'c> {
+    conn: &'c Connection,
+    nested: bool,
+    finished: bool,
+}
+
+impl<'c> FileTransaction<'c> {
+    fn begin(conn: &'c Connection) -> rusqlite::Result<FileTransaction<'c>> {
+        let nested = !conn.is_autocommit();
+        conn.execute_batch(if nested {
+            sql::BEGIN_FILE_SAVEPOINT
+        } else {
+            sql::BEGIN_WRITE
+        })?;
+        Ok(FileTransaction {
+            conn,
+            nested,
+            finished: false,
+        })
+    }
+
+    fn commit(mut self) -> rusqlite::Result<()> {
+        self.finished = true;
+        self.conn.execute_batch(if self.nested {
+            sql::RELEASE_FILE_SAVEPOINT
+        } else {
+            sql::COMMIT
+        })
+    }
+
+    fn rollback(mut self) -> rusqlite::Result<()> {
+        self.finished = true;
+        self.undo()
+    }
+
+    fn undo(&self) -> rusqlite::Result<()> {
+        self.conn.execute_batch(if self.nested {
+            sql::ROLLBACK_FILE_SAVEPOINT
+        } else {
+            sql::ROLLBACK
+        })
+    }
+}
+
+impl std::ops::Deref for FileTransaction<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl Drop for FileTransaction<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Nothing more can be done about a failed rollback here; SQLite
+            // rolls an unfinished transaction back when the connection closes.
+            let _ = self.undo();
+        }
+    }
+}
+
 /// Slug → first time these bytes were ingested for that scorer.
-fn earlier_ingests_of(tx: &Transaction, sha256: &str) -> rusqlite::Result<HashMap<String, String>> {
+fn earlier_ingests_of(tx: &Connection, sha256: &str) -> rusqlite::Result<HashMap<String, String>> {
     let mut stmt = tx.prepare(sql::SCORERS_INGESTED_FROM_SHA256)?;
     let rows = stmt.query_map([sha256], |row| Ok((row.get(0)?, row.get(1)?)))?;
     rows.collect()
@@ -541,7 +603,7 @@ impl From<IngestFileError> for LoadError {
 /// The sink readers push into: resolves each record and writes it inside
 /// the file's transaction.
 struct Loader<'a> {
-    tx: &'a Transaction<'a>,
+    tx: &'a Connection,
     path: &'a str,
     file_id: i64,
     label: Option<&'a str>,

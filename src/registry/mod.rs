@@ -130,6 +130,55 @@ impl Registry {
         Ok(Registry { conn, path })
     }
 
+    /// Run `work` inside one write transaction: everything it ingests (each
+    /// file then takes a savepoint) is committed together, or nothing is.
+    pub fn in_one_transaction<T, E: From<RegistryError>>(
+        &mut self,
+        work: impl FnOnce(&mut Registry) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.conn
+            .execute_batch(sql::BEGIN_WRITE)
+            .map_err(|e| E::from(self.sqlite_error(e)))?;
+        match work(self) {
+            Ok(value) => {
+                self.conn
+                    .execute_batch(sql::COMMIT)
+                    .map_err(|e| E::from(self.sqlite_error(e)))?;
+                Ok(value)
+            }
+            Err(error) => {
+                // The error being reported matters more than a failed rollback,
+                // which SQLite completes when the connection closes anyway.
+                let _ = self.conn.execute_batch(sql::ROLLBACK);
+                Err(error)
+            }
+        }
+    }
+
+    /// Run `work`'s reads against one snapshot of the registry, so an ingest
+    /// committing meanwhile cannot mix two states into one export.
+    pub fn read_snapshot<T, E: From<RegistryError>>(
+        &self,
+        work: impl FnOnce(&Registry) -> Result<T, E>,
+    ) -> Result<T, E> {
+        if !self.conn.is_autocommit() {
+            return work(self);
+        }
+        self.conn
+            .execute_batch(sql::BEGIN_READ)
+            .map_err(|e| E::from(self.sqlite_error(e)))?;
+        let result = work(self);
+        let end = if result.is_ok() {
+            sql::COMMIT
+        } else {
+            sql::ROLLBACK
+        };
+        let ended = self.conn.execute_batch(end);
+        let value = result?;
+        ended.map_err(|e| E::from(self.sqlite_error(e)))?;
+        Ok(value)
+    }
+
     /// The registry's path as given.
     pub fn path(&self) -> &Path {
         &self.path

@@ -1,5 +1,16 @@
 //! Named queries of the registry. The schema itself lives in `migrations/`.
 
+/// A write transaction that takes the lock at once, so concurrent ingests
+/// queue on the busy timeout instead of failing on an upgrade.
+pub const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
+/// A read transaction: one snapshot for everything an export reads.
+pub const BEGIN_READ: &str = "BEGIN DEFERRED";
+pub const COMMIT: &str = "COMMIT";
+pub const ROLLBACK: &str = "ROLLBACK";
+pub const BEGIN_FILE_SAVEPOINT: &str = "SAVEPOINT ingest_file";
+pub const RELEASE_FILE_SAVEPOINT: &str = "RELEASE ingest_file";
+pub const ROLLBACK_FILE_SAVEPOINT: &str = "ROLLBACK TO ingest_file; RELEASE ingest_file";
+
 pub const INSERT_SOURCE_FILE: &str = "INSERT INTO source_files \
     (path, absolute_path, sha256, size_bytes, format, label, ingested_at, tool_version, scorer_version) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
