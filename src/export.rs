@@ -20,8 +20,8 @@ use crate::registry::exports::{ExportRecord, LiveScorer};
 use crate::registry::{Registry, RegistryError};
 use crate::scorer::{slug, Scale};
 use crate::table::{
-    AddedColumns, AddedField, Batch, ColumnKind, ColumnValues, TableError, TableFormat,
-    TableReader, TableWriter,
+    AddedColumns, AddedField, Batch, ColumnKind, ColumnUnion, ColumnValues, TableError,
+    TableFormat, TableReader, TableWriter,
 };
 
 /// Key columns of feature tables the reference misses: the fork's corpora
@@ -377,17 +377,11 @@ pub fn export(
     let columns: Vec<String> = if reader.columns_known() {
         reader.columns().to_vec()
     } else {
-        let mut names: Vec<String> = Vec::new();
+        let mut names = ColumnUnion::default();
         if let Some(Batch::Rows(rows)) = &first {
-            for row in rows {
-                for (name, _) in &row.members {
-                    if !names.contains(name) {
-                        names.push(name.clone());
-                    }
-                }
-            }
+            rows.iter().for_each(|row| names.add(row));
         }
-        names
+        names.into_names()
     };
     let key_column = resolve_key_column(&columns, options.key_column.as_deref(), &features_shown)?;
     let key_normalize = options.key_normalize.unwrap_or_default();

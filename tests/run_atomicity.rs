@@ -169,3 +169,46 @@ fn an_unwritable_report_fails_before_the_table_is_written() {
     );
     assert!(!ws.path("m.jsonl").exists());
 }
+
+#[test]
+fn python_nan_in_a_feature_table_reads_as_null() {
+    let ws = Workspace::new();
+    ws.write(
+        "features.jsonl",
+        "{\"video_id\": \"a\", \"vmaf\": NaN}\n{\"video_id\": \"b\", \"vmaf\": 80.5}\n",
+    );
+    ws.write("features.json", "[{\"video_id\": \"a\", \"vmaf\": NaN}]");
+    ws.write(
+        "s.jsonl",
+        "{\"video_id\": \"a\", \"competitor\": \"musiq\", \"score\": 1.0}\n",
+    );
+    ws.run(&[
+        "materialize",
+        "--features",
+        "features.jsonl",
+        "--scores",
+        "s.jsonl",
+        "--out",
+        "o.jsonl",
+    ])
+    .ok();
+    let out = std::fs::read_to_string(ws.path("o.jsonl")).unwrap();
+    assert!(
+        out.starts_with("{\"video_id\":\"a\",\"vmaf\":null,"),
+        "{out}"
+    );
+    assert!(out.contains("\"vmaf\":80.5"), "{out}");
+    ws.run(&[
+        "materialize",
+        "--features",
+        "features.json",
+        "--scores",
+        "s.jsonl",
+        "--out",
+        "o.json",
+    ])
+    .ok();
+    assert!(std::fs::read_to_string(ws.path("o.json"))
+        .unwrap()
+        .contains("\"vmaf\":null"));
+}

@@ -19,7 +19,7 @@ mod libvmaf_csv;
 mod libvmaf_json;
 mod libvmaf_xml;
 mod maniqa_txt;
-mod nonfinite;
+pub(crate) mod nonfinite;
 mod pyiqa_csv;
 mod qalign_json;
 mod score_line;

@@ -21,6 +21,21 @@ const WORDS: &[&[u8]] = &[b"-Infinity", b"Infinity", b"NaN"];
 /// when there were none, so the caller reports the original parse error.
 /// Never adds or removes a newline, so line numbers stay right.
 pub fn quote_nonfinite_words(text: &str) -> Option<String> {
+    rewrite_nonfinite_words(text, |word, out| {
+        out.push(b'"');
+        out.extend_from_slice(word);
+        out.push(b'"');
+    })
+}
+
+/// Replace bare `NaN`/`Infinity`/`-Infinity` outside strings with `null`,
+/// as pandas writes a missing float: a feature table keeps its column
+/// numeric. `None` when there were none.
+pub fn null_nonfinite_words(text: &str) -> Option<String> {
+    rewrite_nonfinite_words(text, |_, out| out.extend_from_slice(b"null"))
+}
+
+fn rewrite_nonfinite_words(text: &str, replace: impl Fn(&[u8], &mut Vec<u8>)) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out: Option<Vec<u8>> = None;
     let mut in_string = false;
@@ -40,9 +55,7 @@ pub fn quote_nonfinite_words(text: &str) -> Option<String> {
             in_string = true;
         } else if let Some(word) = WORDS.iter().find(|w| bytes[i..].starts_with(w)) {
             let out = out.get_or_insert_with(|| bytes[..i].to_vec());
-            out.push(b'"');
-            out.extend_from_slice(word);
-            out.push(b'"');
+            replace(word, out);
             i += word.len();
             continue;
         }
@@ -52,7 +65,7 @@ pub fn quote_nonfinite_words(text: &str) -> Option<String> {
         i += 1;
     }
     // Only ASCII was inserted into valid UTF-8, at character boundaries.
-    out.map(|bytes| String::from_utf8(bytes).expect("quoting keeps UTF-8 valid"))
+    out.map(|bytes| String::from_utf8(bytes).expect("rewriting keeps UTF-8 valid"))
 }
 
 #[cfg(test)]
@@ -68,6 +81,10 @@ mod tests {
         );
         assert_eq!(quote_nonfinite_words(r#"{"a": "x \" NaN"}"#), None);
         assert_eq!(quote_nonfinite_words(r#"{"a": 1}"#), None);
+        assert_eq!(
+            null_nonfinite_words(r#"{"a": NaN, "b": "NaN", "c": -Infinity}"#).unwrap(),
+            r#"{"a": null, "b": "NaN", "c": null}"#
+        );
     }
 
     #[test]

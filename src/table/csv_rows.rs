@@ -96,7 +96,9 @@ fn csv_error(path: &str, error: csv::Error) -> TableError {
 /// Writes rows as CSV under a fixed header; a cell a row lacks is empty.
 pub struct CsvRowsWriter<W: Write> {
     writer: csv::Writer<W>,
-    header: Vec<String>,
+    /// Column name → its position in the header, so a row's members are
+    /// placed in one pass however wide the table.
+    positions: std::collections::HashMap<String, usize>,
     cells: Vec<String>,
 }
 
@@ -107,15 +109,20 @@ impl<W: Write> CsvRowsWriter<W> {
         Ok(CsvRowsWriter {
             writer,
             cells: vec![String::new(); header.len()],
-            header,
+            positions: header
+                .into_iter()
+                .enumerate()
+                .map(|(position, name)| (name, position))
+                .collect(),
         })
     }
 
+    /// Write `row` under the header; a cell the row lacks is empty.
     pub fn write_row(&mut self, row: &JsonRow) -> Result<(), csv::Error> {
-        for (cell, name) in self.cells.iter_mut().zip(&self.header) {
-            cell.clear();
-            if let Some(value) = row.get(name) {
-                cell.push_str(&cell_text(value));
+        self.cells.iter_mut().for_each(String::clear);
+        for (name, value) in &row.members {
+            if let Some(position) = self.positions.get(name) {
+                self.cells[*position].push_str(&cell_text(value));
             }
         }
         self.writer.write_record(&self.cells)

@@ -87,7 +87,17 @@ impl<'de> Deserialize<'de> for JsonRow {
 
 /// Parse one row from its text; the caller adds file and line.
 pub fn parse_row(text: &str) -> Result<JsonRow, String> {
-    serde_json::from_str::<JsonRow>(text).map_err(|e| {
+    let parsed = serde_json::from_str::<JsonRow>(text);
+    // Python's json.dumps writes NaN for a missing float; pandas reads it
+    // and writes null, so a drop-in for the pandas script must read it too.
+    let parsed = match (
+        &parsed,
+        crate::ingest::nonfinite::null_nonfinite_words(text),
+    ) {
+        (Err(_), Some(nulled)) => serde_json::from_str::<JsonRow>(&nulled).or(parsed),
+        _ => parsed,
+    };
+    parsed.map_err(|e| {
         let message = e.to_string();
         let message = message
             .split(" at line ")
@@ -162,22 +172,36 @@ pub fn read_json_document(bytes: &[u8], path: &str) -> Result<Vec<JsonRow>, Tabl
     })?;
     let located =
         |e: serde_json::Error| TableError::at(path, e.line() as u64, parse_error_message(&e));
+    let parsed = match parse_document(text) {
+        Err(error) => match crate::ingest::nonfinite::null_nonfinite_words(text) {
+            // Python's NaN for a missing float, read as pandas reads it.
+            Some(nulled) => parse_document(&nulled).map_err(|_| located(error)),
+            None => Err(located(error)),
+        },
+        parsed => parsed.map_err(located),
+    };
+    match parsed? {
+        Some(rows) => Ok(rows),
+        None => Err(TableError::at(
+            path,
+            1,
+            "a .json feature table must be a list of row objects or {\"rows\": [...]}",
+        )),
+    }
+}
+
+/// The rows of a list or `{"rows": [...]}` document; `None` for any other shape.
+fn parse_document(text: &str) -> Result<Option<Vec<JsonRow>>, serde_json::Error> {
     match text.trim_start().as_bytes().first() {
-        Some(b'[') => serde_json::from_str::<Vec<JsonRow>>(text).map_err(located),
+        Some(b'[') => serde_json::from_str::<Vec<JsonRow>>(text).map(Some),
         Some(b'{') => {
             #[derive(serde::Deserialize)]
             struct Wrapped {
                 rows: Vec<JsonRow>,
             }
-            serde_json::from_str::<Wrapped>(text)
-                .map(|w| w.rows)
-                .map_err(located)
+            serde_json::from_str::<Wrapped>(text).map(|w| Some(w.rows))
         }
-        _ => Err(TableError::at(
-            path,
-            1,
-            "a .json feature table must be a list of row objects or {\"rows\": [...]}",
-        )),
+        _ => Ok(None),
     }
 }
 

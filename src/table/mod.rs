@@ -301,19 +301,25 @@ impl TableReader {
 
 /// Column names in order of first appearance over rows.
 #[derive(Default)]
-struct ColumnUnion {
+pub struct ColumnUnion {
     names: Vec<String>,
     seen: std::collections::HashSet<String>,
 }
 
 impl ColumnUnion {
-    fn add(&mut self, row: &JsonRow) {
+    /// Take in the names of `row`'s members.
+    pub fn add(&mut self, row: &JsonRow) {
         for (name, _) in &row.members {
             if !self.seen.contains(name) {
                 self.seen.insert(name.clone());
                 self.names.push(name.clone());
             }
         }
+    }
+
+    /// The names, in order of first appearance.
+    pub fn into_names(self) -> Vec<String> {
+        self.names
     }
 }
 
