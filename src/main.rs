@@ -218,7 +218,8 @@ struct IngestArgs {
     #[arg(long)]
     ignore: bool,
 
-    /// Refuse a file when any of its rows would be stored as bad.
+    /// Refuse a file when any of its rows would be stored as bad, or when
+    /// its values look suspicious (all identical, off the scorer's scale, …).
     #[arg(long)]
     strict: bool,
 
