@@ -40,6 +40,10 @@ step "$bin" exports
 # The reference script's command line, unchanged: one-shot, nothing kept.
 step "$bin" materialize --features examples/features.jsonl \
     --scores examples/scores/dover-mobile.jsonl --scores musiq=examples/scores/musiq.json \
-    --out "$work/materialized.jsonl" --audit-json "$work/audit.json"
+    --out "$work/materialized.jsonl" --audit-json "$work/materialize-audit.json"
+# Before the retrain: which signal families does the enriched table cover?
+step "$bin" audit --input "$work/features.second-opinion.parquet" \
+    --out-json "$work/audit.json" --out-md "$work/audit.md" --out-html "$work/audit.html"
+sed -n '1,25p' "$work/audit.md"
 printf '\n$ head -c 600 materialized.jsonl\n'
 head -n 1 "$work/materialized.jsonl"
