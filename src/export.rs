@@ -661,7 +661,7 @@ pub fn export(
         .into_inner()
         .map_err(|e| ExportError::Data(format!("{}: {}", out.display(), e.error())))?;
     drop(file);
-    let features_sha256 = crate::registry::load::sha256_file(features)
+    let features_sha256 = crate::digest::sha256_file(features)
         .map_err(|e| ExportError::Data(format!("{features_shown}: {e}")))?;
     let features_size = std::fs::metadata(features).map(|m| m.len()).unwrap_or(0);
     crate::atomic_file::publish(temporary, out).map_err(|e| {
@@ -696,11 +696,7 @@ pub fn export(
         key_normalize,
         input_rows,
         output_rows,
-        registry_digest: digest
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect(),
+        registry_digest: crate::digest::hex(&digest.finalize()),
         options: json!({
             "scorers": options.scorers,
             "key_column": options.key_column,
@@ -1064,12 +1060,7 @@ impl<W: Write> HashingWriter<W> {
     }
 
     fn finish(self) -> (W, String, u64) {
-        let digest = self
-            .hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
+        let digest = crate::digest::hex(&self.hasher.finalize());
         (self.inner, digest, self.bytes)
     }
 }

@@ -22,11 +22,9 @@ pub mod signals;
 mod sql;
 pub mod stats;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
 use crate::export::EXTRA_TABLE_KEY_FIELDS;
 use crate::key::{find_candidate, REFERENCE_KEY_FIELDS};
@@ -236,24 +234,7 @@ impl AuditReport {
 
 /// sha256 and size of a file.
 fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
-    let mut file = std::fs::File::open(path)?;
-    let mut digest = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 16];
-    let mut size = 0u64;
-    loop {
-        let read = file.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        size += read as u64;
-        digest.update(&buffer[..read]);
-    }
-    let hex = digest
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    Ok((hex, size))
+    crate::digest::sha256_file_with_size(path)
 }
 
 /// Audit every input table against the registry's families and scorers.

@@ -40,7 +40,8 @@ pub struct FieldNames {
 }
 
 impl FieldNames {
-    fn key_candidates(&self) -> Vec<&str> {
+    /// The key fields tried, in order: `--score-key-field`, else the defaults.
+    pub(crate) fn key_candidates(&self) -> Vec<&str> {
         match &self.key {
             Some(field) => vec![field.as_str()],
             None => REFERENCE_KEY_FIELDS
@@ -51,7 +52,8 @@ impl FieldNames {
         }
     }
 
-    fn score_candidates(&self) -> Vec<&str> {
+    /// The score fields tried, in order: `--score-field`, else the defaults.
+    pub(crate) fn score_candidates(&self) -> Vec<&str> {
         match &self.score {
             Some(field) => vec![field.as_str()],
             None => SCORE_FIELDS.to_vec(),

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use regex::Regex;
 
-use super::{FrameRecord, RawScore, ReadError, ScoreRecord};
+use super::{is_ok_status, FrameRecord, RawScore, ReadError, ScoreRecord};
 
 /// A validated `--frame-pattern`.
 #[derive(Clone, Debug)]
@@ -73,7 +73,7 @@ impl FrameGroups {
     pub fn add(&mut self, scorer: &str, clip: &str, frame: i64, record: ScoreRecord) {
         let value = match (&record.value, record.reported_status.as_deref()) {
             (RawScore::Number(v), None) => Some(*v),
-            (RawScore::Number(v), Some(status)) if is_ok(status) => Some(*v),
+            (RawScore::Number(v), Some(status)) if is_ok_status(status) => Some(*v),
             _ => None,
         };
         let row = FrameRow {
@@ -139,14 +139,6 @@ impl FrameGroups {
         }
         Ok(records)
     }
-}
-
-fn is_ok(status: &str) -> bool {
-    let status = status.trim();
-    status.is_empty()
-        || ["ok", "pass", "success"]
-            .iter()
-            .any(|ok| status.eq_ignore_ascii_case(ok))
 }
 
 #[cfg(test)]

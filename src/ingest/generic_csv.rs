@@ -27,10 +27,10 @@ use std::io::BufRead;
 
 use csv::{ByteRecord, ReaderBuilder, StringRecord, Trim};
 
-use super::fields::{RUNTIME_FIELDS, SCORE_FIELDS};
+use super::fields::RUNTIME_FIELDS;
 use super::nonfinite::is_nonfinite_word;
 use super::{RawScore, ReadError, ReadOptions, RecordSink, ScoreReader, ScoreRecord};
-use crate::key::{find_candidate, EXTRA_SCORE_KEY_FIELDS, REFERENCE_KEY_FIELDS};
+use crate::key::find_candidate;
 
 /// Reader for delimited tables with a header.
 pub struct CsvReader;
@@ -232,18 +232,8 @@ impl Columns {
             let name = find_candidate(names.iter().copied(), candidates)?;
             names.iter().position(|n| *n == name)
         };
-        let key_candidates: Vec<&str> = match &options.fields.key {
-            Some(field) => vec![field.as_str()],
-            None => REFERENCE_KEY_FIELDS
-                .iter()
-                .chain(EXTRA_SCORE_KEY_FIELDS)
-                .copied()
-                .collect(),
-        };
-        let score_candidates: Vec<&str> = match &options.fields.score {
-            Some(field) => vec![field.as_str()],
-            None => SCORE_FIELDS.to_vec(),
-        };
+        let key_candidates = options.fields.key_candidates();
+        let score_candidates = options.fields.score_candidates();
         let key = position(&key_candidates).ok_or_else(|| {
             ReadError::at(
                 line,

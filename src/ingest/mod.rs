@@ -334,6 +334,16 @@ impl Format {
     }
 }
 
+/// Whether a scorer-reported status means success: empty, `ok`, `pass` or
+/// `success`, in any case (the reference's rule).
+pub(crate) fn is_ok_status(status: &str) -> bool {
+    let status = status.trim();
+    status.is_empty()
+        || ["ok", "pass", "success"]
+            .iter()
+            .any(|ok| status.eq_ignore_ascii_case(ok))
+}
+
 /// Strip a UTF-8 byte-order mark, which Windows tools put before the first line.
 pub(crate) fn strip_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)

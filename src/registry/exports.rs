@@ -143,11 +143,7 @@ impl Registry {
             digest.update([b'\n']);
             visit(score);
         }
-        Ok(digest
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect())
+        Ok(crate::digest::hex(&digest.finalize()))
     }
 
     /// The named components of `scorer`'s live scores: `visit(key, name,

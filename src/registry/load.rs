@@ -9,13 +9,14 @@ use std::path::{Path, PathBuf};
 use indicatif::ProgressBar;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::suspicious::{ValueSummary, Warning};
 use super::{now_rfc3339, sql, Registry};
+use crate::digest::sha256_file;
 use crate::ingest::frame_pattern::{FrameGroups, FramePattern};
 use crate::ingest::{
-    DetectError, FieldNames, Format, RawScore, ReadError, ReadOptions, RecordSink, ScoreRecord,
+    is_ok_status, DetectError, FieldNames, Format, RawScore, ReadError, ReadOptions, RecordSink,
+    ScoreRecord,
 };
 use crate::key::KeyNormalize;
 use crate::scorer::{known_scorer, slug, Bounds, Scale};
@@ -542,25 +543,6 @@ fn earlier_ingests_of(tx: &Connection, sha256: &str) -> rusqlite::Result<HashMap
     rows.collect()
 }
 
-/// Lower-case hex sha256 of a file, read in large chunks.
-pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut file = File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buffer = vec![0u8; 1 << 20];
-    loop {
-        let read = file.read(&mut buffer)?;
-        if read == 0 {
-            break;
-        }
-        hasher.update(&buffer[..read]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
-}
-
 /// A scorer as the registry holds it.
 #[derive(Clone, Debug)]
 struct ScorerEntry {
@@ -953,15 +935,6 @@ fn judge(record: &ScoreRecord, scale: Option<Scale>) -> StoredScore {
     }
 }
 
-/// Empty, `ok`, `pass` and `success` (any case) mean the scorer succeeded.
-fn is_ok_status(status: &str) -> bool {
-    let status = status.trim();
-    status.is_empty()
-        || ["ok", "pass", "success"]
-            .iter()
-            .any(|ok| status.eq_ignore_ascii_case(ok))
-}
-
 fn is_unique_violation(error: &rusqlite::Error) -> bool {
     matches!(error, rusqlite::Error::SqliteFailure(e, _)
         if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
@@ -1217,17 +1190,6 @@ mod tests {
         assert_eq!(
             both.reason.as_deref(),
             Some("scorer reported status 'decode_error' (score is null)")
-        );
-    }
-
-    #[test]
-    fn sha256_of_a_known_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("abc");
-        std::fs::write(&path, "abc").unwrap();
-        assert_eq!(
-            sha256_file(&path).unwrap(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
     }
 }
