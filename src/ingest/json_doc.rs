@@ -6,12 +6,13 @@
 //! `RawValue` so that every error and every stored row carries the line the
 //! row starts on, not just "somewhere in the file".
 
+use crate::ingest::read_document;
 use std::io::BufRead;
 
 use serde_json::value::RawValue;
 
 use super::jsonl::{json_error, parse_row};
-use super::{nonfinite, strip_bom, ReadError, ReadOptions, RecordSink, ScoreReader};
+use super::{nonfinite, ReadError, ReadOptions, RecordSink, ScoreReader};
 
 /// Reader for `.json` score documents.
 pub struct JsonDocReader;
@@ -36,19 +37,8 @@ impl ScoreReader for JsonDocReader {
         options: &ReadOptions,
         sink: &mut S,
     ) -> Result<(), S::Error> {
-        let mut bytes = Vec::new();
-        input.read_to_end(&mut bytes).map_err(ReadError::from)?;
-        let text = match std::str::from_utf8(strip_bom(&bytes)) {
-            Ok(text) => text,
-            Err(e) => {
-                let valid = &strip_bom(&bytes)[..e.valid_up_to()];
-                let line = 1 + valid.iter().filter(|b| **b == b'\n').count() as u64;
-                return Err(ReadError::at(line, "invalid UTF-8").into());
-            }
-        };
-        if text.trim().is_empty() {
-            return Err(ReadError::at(1, "empty file").into());
-        }
+        let text = read_document(input)?;
+        let text = text.as_str();
         let quoted;
         let document = match serde_json::from_str::<&RawValue>(text) {
             Ok(_) => text,

@@ -24,6 +24,7 @@
 //! serde_json; frames are located with `RawValue` so that errors name the
 //! line of the frame.
 
+use crate::ingest::read_document;
 use std::io::BufRead;
 
 use serde::de::{Deserializer, MapAccess, Visitor};
@@ -31,7 +32,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::libvmaf::{ClipFrames, LineTracker, LoggedMean};
-use super::{strip_bom, ReadError, ReadOptions, RecordSink, ScoreReader};
+use super::{ReadError, ReadOptions, RecordSink, ScoreReader};
 
 /// Reader for libvmaf JSON logs.
 pub struct LibvmafJsonReader;
@@ -55,19 +56,8 @@ impl ScoreReader for LibvmafJsonReader {
         options: &ReadOptions,
         sink: &mut S,
     ) -> Result<(), S::Error> {
-        let mut bytes = Vec::new();
-        input.read_to_end(&mut bytes).map_err(ReadError::from)?;
-        let bytes = strip_bom(&bytes);
-        let text = std::str::from_utf8(bytes).map_err(|e| {
-            let line = 1 + bytes[..e.valid_up_to()]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count() as u64;
-            ReadError::at(line, "invalid UTF-8")
-        })?;
-        if text.trim().is_empty() {
-            return Err(ReadError::at(1, "empty file").into());
-        }
+        let text = read_document(input)?;
+        let text = text.as_str();
         // Parsed once; only a log that fails is retried, with its stray
         // leading comma (if that is what failed) turned into a space.
         let repaired: String;

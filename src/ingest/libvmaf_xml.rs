@@ -35,10 +35,11 @@
 //! anything libvmaf would not write (an entity in a number, an unterminated
 //! tag) is an error at its line.
 
+use crate::ingest::read_document;
 use std::io::BufRead;
 
 use super::libvmaf::{printf_number, ClipFrames, LineTracker, LoggedMean};
-use super::{strip_bom, ReadError, ReadOptions, RecordSink, ScoreReader};
+use super::{ReadError, ReadOptions, RecordSink, ScoreReader};
 
 /// Reader for libvmaf XML logs.
 pub struct LibvmafXmlReader;
@@ -65,19 +66,8 @@ impl ScoreReader for LibvmafXmlReader {
         options: &ReadOptions,
         sink: &mut S,
     ) -> Result<(), S::Error> {
-        let mut bytes = Vec::new();
-        input.read_to_end(&mut bytes).map_err(ReadError::from)?;
-        let bytes = strip_bom(&bytes);
-        let text = std::str::from_utf8(bytes).map_err(|e| {
-            let line = 1 + bytes[..e.valid_up_to()]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count() as u64;
-            ReadError::at(line, "invalid UTF-8")
-        })?;
-        if text.trim().is_empty() {
-            return Err(ReadError::at(1, "empty file").into());
-        }
+        let text = read_document(input)?;
+        let text = text.as_str();
         let mut lines = LineTracker::new(text);
         let mut clip = ClipFrames::new(options);
         let mut logged_mean = None;

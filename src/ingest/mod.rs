@@ -344,6 +344,25 @@ pub(crate) fn is_ok_status(status: &str) -> bool {
             .any(|ok| status.eq_ignore_ascii_case(ok))
 }
 
+/// Read a file that is one document, whole: the BOM stripped, UTF-8
+/// checked (the error names the line of the first bad byte) and an empty
+/// file refused. Readers of single-document formats start here.
+pub(crate) fn read_document(input: &mut dyn BufRead) -> Result<String, ReadError> {
+    let mut bytes = Vec::new();
+    input.read_to_end(&mut bytes)?;
+    let start = bytes.len() - strip_bom(&bytes).len();
+    bytes.drain(..start);
+    let text = String::from_utf8(bytes).map_err(|e| {
+        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+        let line = 1 + valid.iter().filter(|b| **b == b'\n').count() as u64;
+        ReadError::at(line, "invalid UTF-8")
+    })?;
+    if text.trim().is_empty() {
+        return Err(ReadError::at(1, "empty file"));
+    }
+    Ok(text)
+}
+
 /// Strip a UTF-8 byte-order mark, which Windows tools put before the first line.
 pub(crate) fn strip_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)

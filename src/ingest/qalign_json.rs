@@ -26,6 +26,7 @@
 //!   the file then holds two runs and only the operator knows which is right.
 //! - Python writes `NaN` for a diverged score; it reads as unusable (`bad`).
 
+use crate::ingest::read_document;
 use std::collections::HashMap;
 use std::io::BufRead;
 
@@ -34,7 +35,7 @@ use serde_json::{Map, Value};
 use super::fields::{describe, score_value};
 use super::jsonl::json_error;
 use super::ScoreRecord;
-use super::{nonfinite, strip_bom, RawScore, ReadError, ReadOptions, RecordSink, ScoreReader};
+use super::{nonfinite, RawScore, ReadError, ReadOptions, RecordSink, ScoreReader};
 
 /// Reader for Q-Align `vqa_eval.py` / `iqa_eval.py` results files.
 pub struct QAlignJsonReader;
@@ -82,19 +83,8 @@ impl ScoreReader for QAlignJsonReader {
         sink: &mut S,
     ) -> Result<(), S::Error> {
         // A results file is one line of JSON, so it is read whole.
-        let mut bytes = Vec::new();
-        input.read_to_end(&mut bytes).map_err(ReadError::from)?;
-        let bytes = strip_bom(&bytes);
-        let text = std::str::from_utf8(bytes).map_err(|e| {
-            let line = 1 + bytes[..e.valid_up_to()]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count() as u64;
-            ReadError::at(line, "invalid UTF-8")
-        })?;
-        if text.trim().is_empty() {
-            return Err(ReadError::at(1, "empty file").into());
-        }
+        let text = read_document(input)?;
+        let text = text.as_str();
         let objects = match split_objects(text) {
             Ok(objects) => objects,
             // Python's NaN: quote the bare words and try again; quoting

@@ -26,6 +26,7 @@
 //! - Python writes `NaN` for a diverged value: a NaN clip score is stored
 //!   `bad`, a NaN frame is stored without a value.
 
+use crate::ingest::read_document;
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
 
@@ -35,8 +36,7 @@ use serde_json::Value;
 use super::fields::{describe, score_value};
 use super::jsonl::{json_error, looks_like_json_lines};
 use super::{
-    nonfinite, strip_bom, FrameRecord, RawScore, ReadError, ReadOptions, RecordSink, ScoreReader,
-    ScoreRecord,
+    nonfinite, FrameRecord, RawScore, ReadError, ReadOptions, RecordSink, ScoreReader, ScoreRecord,
 };
 
 /// Reader for UVQ `--output` JSON.
@@ -88,19 +88,8 @@ impl ScoreReader for UvqJsonReader {
         options: &ReadOptions,
         sink: &mut S,
     ) -> Result<(), S::Error> {
-        let mut bytes = Vec::new();
-        input.read_to_end(&mut bytes).map_err(ReadError::from)?;
-        let bytes = strip_bom(&bytes);
-        let text = std::str::from_utf8(bytes).map_err(|e| {
-            let line = 1 + bytes[..e.valid_up_to()]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count() as u64;
-            ReadError::at(line, "invalid UTF-8")
-        })?;
-        if text.trim().is_empty() {
-            return Err(ReadError::at(1, "empty file").into());
-        }
+        let text = read_document(input)?;
+        let text = text.as_str();
         let quoted;
         let document = match serde_json::from_str::<&RawValue>(text) {
             Ok(_) => text,
