@@ -6,7 +6,7 @@
 //! `RawValue` so that every error and every stored row carries the line the
 //! row starts on, not just "somewhere in the file".
 
-use crate::ingest::read_document;
+use crate::ingest::{read_document, LineCounter};
 use std::io::BufRead;
 
 use serde_json::value::RawValue;
@@ -101,37 +101,6 @@ fn list_items(raw: &str) -> Result<Vec<&str>, ReadError> {
     let items: Vec<&RawValue> =
         serde_json::from_str(raw).map_err(|e| ReadError::at(1, json_error(&e)))?;
     Ok(items.into_iter().map(RawValue::get).collect())
-}
-
-/// Line numbers of slices of one document, computed incrementally because
-/// rows come in document order.
-struct LineCounter<'a> {
-    document: &'a str,
-    offset: usize,
-    line: u64,
-}
-
-impl<'a> LineCounter<'a> {
-    fn new(document: &'a str) -> Self {
-        LineCounter {
-            document,
-            offset: 0,
-            line: 1,
-        }
-    }
-
-    fn line_at(&mut self, slice: &str) -> u64 {
-        let at = slice.as_ptr() as usize - self.document.as_ptr() as usize;
-        if at < self.offset {
-            *self = LineCounter::new(self.document);
-        }
-        self.line += self.document.as_bytes()[self.offset..at]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count() as u64;
-        self.offset = at;
-        self.line
-    }
 }
 
 #[cfg(test)]

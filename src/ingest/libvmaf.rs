@@ -306,38 +306,6 @@ fn frame_list(frames: &[i64]) -> String {
     format!("{noun} {}{more}", listed.join(", "))
 }
 
-/// 1-based line numbers of byte offsets into one text, computed
-/// incrementally because offsets mostly come in increasing order.
-pub(crate) struct LineTracker<'a> {
-    text: &'a [u8],
-    offset: usize,
-    line: u64,
-}
-
-impl<'a> LineTracker<'a> {
-    pub fn new(text: &'a str) -> LineTracker<'a> {
-        LineTracker {
-            text: text.as_bytes(),
-            offset: 0,
-            line: 1,
-        }
-    }
-
-    /// The line of byte `offset`.
-    pub fn line_at(&mut self, offset: usize) -> u64 {
-        if offset < self.offset {
-            self.offset = 0;
-            self.line = 1;
-        }
-        self.line += self.text[self.offset..offset]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count() as u64;
-        self.offset = offset;
-        self.line
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -552,10 +520,10 @@ mod tests {
 
     #[test]
     fn lines_of_offsets() {
-        let mut lines = LineTracker::new("a\nb\n\nc");
-        assert_eq!(lines.line_at(0), 1);
-        assert_eq!(lines.line_at(2), 2);
-        assert_eq!(lines.line_at(5), 4);
-        assert_eq!(lines.line_at(1), 1, "going back starts over");
+        let mut lines = crate::ingest::LineCounter::new("a\nb\n\nc");
+        assert_eq!(lines.line_of_offset(0), 1);
+        assert_eq!(lines.line_of_offset(2), 2);
+        assert_eq!(lines.line_of_offset(5), 4);
+        assert_eq!(lines.line_of_offset(1), 1, "going back starts over");
     }
 }

@@ -24,14 +24,14 @@
 //! serde_json; frames are located with `RawValue` so that errors name the
 //! line of the frame.
 
-use crate::ingest::read_document;
+use crate::ingest::{read_document, LineCounter};
 use std::io::BufRead;
 
 use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::libvmaf::{ClipFrames, LineTracker, LoggedMean};
+use super::libvmaf::{ClipFrames, LoggedMean};
 use super::{ReadError, ReadOptions, RecordSink, ScoreReader};
 
 /// Reader for libvmaf JSON logs.
@@ -70,7 +70,7 @@ impl ScoreReader for LibvmafJsonReader {
                 (repaired.as_str(), log)
             }
         };
-        let mut lines = LineTracker::new(document);
+        let mut lines = LineCounter::new(document);
         let offset = |raw: &RawValue| raw.get().as_ptr() as usize - document.as_ptr() as usize;
         // serde_json counts lines from the start of the slice it parsed.
         let error_at = |line: u64, what: &str, e: serde_json::Error| {
@@ -85,7 +85,7 @@ impl ScoreReader for LibvmafJsonReader {
         };
         let mut clip = ClipFrames::new(options);
         for (position, raw) in frames.iter().enumerate() {
-            let line = lines.line_at(offset(raw));
+            let line = lines.line_of_offset(offset(raw));
             let what = format!("frames[{position}]");
             let frame: Frame =
                 serde_json::from_str(raw.get()).map_err(|e| error_at(line, &what, e))?;
@@ -108,16 +108,16 @@ impl ScoreReader for LibvmafJsonReader {
         // libvmaf's own mean of the model metric: pooled_metrics.<model>.mean.
         let mut logged_mean = None;
         if let Some(raw) = log.pooled_metrics {
-            let line = lines.line_at(offset(raw));
+            let line = lines.line_of_offset(offset(raw));
             let pooled: RawFields =
                 serde_json::from_str(raw.get()).map_err(|e| error_at(line, "pooled_metrics", e))?;
             if let Some((_, raw)) = pooled.0.iter().find(|(name, _)| name == clip.model()) {
                 let what = format!("pooled_metrics.{}", clip.model());
-                let line = lines.line_at(offset(raw));
+                let line = lines.line_of_offset(offset(raw));
                 let stats: RawFields =
                     serde_json::from_str(raw.get()).map_err(|e| error_at(line, &what, e))?;
                 if let Some((_, raw)) = stats.0.iter().find(|(name, _)| name == "mean") {
-                    let line = lines.line_at(offset(raw));
+                    let line = lines.line_of_offset(offset(raw));
                     let value: Option<f64> = serde_json::from_str(raw.get())
                         .map_err(|e| error_at(line, &format!("{what}.mean"), e))?;
                     logged_mean = Some(LoggedMean { value, line });

@@ -35,10 +35,10 @@
 //! anything libvmaf would not write (an entity in a number, an unterminated
 //! tag) is an error at its line.
 
-use crate::ingest::read_document;
+use crate::ingest::{read_document, LineCounter};
 use std::io::BufRead;
 
-use super::libvmaf::{printf_number, ClipFrames, LineTracker, LoggedMean};
+use super::libvmaf::{printf_number, ClipFrames, LoggedMean};
 use super::{ReadError, ReadOptions, RecordSink, ScoreReader};
 
 /// Reader for libvmaf XML logs.
@@ -68,16 +68,17 @@ impl ScoreReader for LibvmafXmlReader {
     ) -> Result<(), S::Error> {
         let text = read_document(input)?;
         let text = text.as_str();
-        let mut lines = LineTracker::new(text);
+        let mut lines = LineCounter::new(text);
         let mut clip = ClipFrames::new(options);
         let mut logged_mean = None;
         let mut seen_root = false;
         let mut in_pooled_metrics = false;
         let mut frames_line = None;
         for tag in Tags::new(text) {
-            let tag =
-                tag.map_err(|(offset, message)| ReadError::at(lines.line_at(offset), message))?;
-            let line = lines.line_at(tag.offset);
+            let tag = tag.map_err(|(offset, message)| {
+                ReadError::at(lines.line_of_offset(offset), message)
+            })?;
+            let line = lines.line_of_offset(tag.offset);
             if !seen_root {
                 if tag.name != "VMAF" || tag.closing {
                     return Err(ReadError::at(

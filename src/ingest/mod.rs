@@ -363,6 +363,42 @@ pub(crate) fn read_document(input: &mut dyn BufRead) -> Result<String, ReadError
     Ok(text)
 }
 
+/// Line numbers of places in one document, counted incrementally because
+/// readers mostly move forward through it (going back starts over).
+pub(crate) struct LineCounter<'a> {
+    document: &'a str,
+    offset: usize,
+    line: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    pub(crate) fn new(document: &'a str) -> Self {
+        LineCounter {
+            document,
+            offset: 0,
+            line: 1,
+        }
+    }
+
+    /// The 1-based line of byte `offset`.
+    pub(crate) fn line_of_offset(&mut self, offset: usize) -> u64 {
+        if offset < self.offset {
+            *self = LineCounter::new(self.document);
+        }
+        self.line += self.document.as_bytes()[self.offset..offset]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count() as u64;
+        self.offset = offset;
+        self.line
+    }
+
+    /// The line where `slice`, a part of the document, starts.
+    pub(crate) fn line_at(&mut self, slice: &str) -> u64 {
+        self.line_of_offset(slice.as_ptr() as usize - self.document.as_ptr() as usize)
+    }
+}
+
 /// Strip a UTF-8 byte-order mark, which Windows tools put before the first line.
 pub(crate) fn strip_bom(bytes: &[u8]) -> &[u8] {
     bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)

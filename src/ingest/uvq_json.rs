@@ -26,7 +26,7 @@
 //! - Python writes `NaN` for a diverged value: a NaN clip score is stored
 //!   `bad`, a NaN frame is stored without a value.
 
-use crate::ingest::read_document;
+use crate::ingest::{read_document, LineCounter};
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
 
@@ -428,34 +428,6 @@ fn describe_source(source: &str) -> String {
         source.to_string()
     } else {
         format!("the {source}")
-    }
-}
-
-/// Line numbers of the results of a list, computed incrementally because
-/// they come in document order.
-struct LineCounter<'a> {
-    document: &'a str,
-    offset: usize,
-    line: u64,
-}
-
-impl<'a> LineCounter<'a> {
-    fn new(document: &'a str) -> Self {
-        LineCounter {
-            document,
-            offset: 0,
-            line: 1,
-        }
-    }
-
-    fn line_at(&mut self, slice: &str) -> u64 {
-        let at = slice.as_ptr() as usize - self.document.as_ptr() as usize;
-        self.line += self.document.as_bytes()[self.offset..at]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count() as u64;
-        self.offset = at;
-        self.line
     }
 }
 
