@@ -480,7 +480,8 @@ pub fn export(
         .reopen()
         .map_err(|e| ExportError::Data(format!("{}: {e}", out.display())))?;
     let sink = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
-    let mut writer = TableWriter::new(sink, out_format, &reader, &added)?;
+    let out_shown = out.display().to_string();
+    let mut writer = TableWriter::new(sink, out_format, &reader, &added, &out_shown)?;
 
     let prefix_marker = format!("{}_", options.prefix);
     let mut input_rows = 0u64;

@@ -217,6 +217,8 @@ pub fn column_as_text(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
 
 /// Writes record batches with the added columns, in any table format.
 pub struct ArrowSink<W: Write + Send> {
+    /// The output's path, for messages.
+    path: String,
     schema: SchemaRef,
     /// For each output column: the input column index, or the added column index.
     layout: Vec<Slot>,
@@ -244,8 +246,9 @@ impl<W: Write + Send> ArrowSink<W> {
         format: TableFormat,
         input: &SchemaRef,
         added: &[AddedField],
+        path: &str,
     ) -> Result<Self, TableError> {
-        let fail = |e: &dyn std::fmt::Display| TableError::file("output", e);
+        let fail = |e: &dyn std::fmt::Display| TableError::file(path, e);
         let added_field = |field: &AddedField| {
             let (data_type, nullable) = match field.kind {
                 ColumnKind::Float => (DataType::Float64, true),
@@ -309,6 +312,7 @@ impl<W: Write + Send> ArrowSink<W> {
             ),
         };
         Ok(ArrowSink {
+            path: path.to_string(),
             schema,
             layout,
             writer,
@@ -321,7 +325,7 @@ impl<W: Write + Send> ArrowSink<W> {
         added: &AddedColumns,
         keep: &[bool],
     ) -> Result<(), TableError> {
-        let fail = |e: &dyn std::fmt::Display| TableError::file("output", e);
+        let fail = |e: &dyn std::fmt::Display| TableError::file(&self.path, e);
         let columns: Vec<ArrayRef> = self
             .layout
             .iter()
@@ -345,7 +349,7 @@ impl<W: Write + Send> ArrowSink<W> {
     }
 
     pub fn finish(self) -> Result<W, TableError> {
-        let fail = |e: &dyn std::fmt::Display| TableError::file("output", e);
+        let fail = |e: &dyn std::fmt::Display| TableError::file(&self.path, e);
         match self.writer {
             Writer::Parquet(w) => w.into_inner().map_err(|e| fail(&e)),
             Writer::Ipc(mut w) => {

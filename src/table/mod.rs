@@ -333,6 +333,8 @@ pub enum TableWriter<W: Write + Send> {
 /// The text-engine writer.
 pub struct RowsSink<W: Write + Send> {
     inner: RowsSinkKind<W>,
+    /// The output's path, for messages.
+    path: String,
 }
 
 #[allow(clippy::large_enum_variant)] // one writer per export: size does not matter
@@ -348,11 +350,11 @@ impl<W: Write + Send> TableWriter<W> {
         format: TableFormat,
         reader: &TableReader,
         added: &[AddedField],
+        path: &str,
     ) -> Result<Self, TableError> {
-        let path = "output";
         if let Some(schema) = reader.arrow_schema() {
             return Ok(TableWriter::Arrow(arrow_io::ArrowSink::new(
-                out, format, &schema, added,
+                out, format, &schema, added, path,
             )?));
         }
         let inner = match format {
@@ -378,7 +380,10 @@ impl<W: Write + Send> TableWriter<W> {
                 unreachable!("columnar outputs read through Arrow")
             }
         };
-        Ok(TableWriter::Rows(RowsSink { inner }))
+        Ok(TableWriter::Rows(RowsSink {
+            inner,
+            path: path.to_string(),
+        }))
     }
 
     /// Write the rows of `batch` whose `keep` flag is set, with `added`.
@@ -404,7 +409,7 @@ impl<W: Write + Send> TableWriter<W> {
                             writer.write_row(&row).map_err(std::io::Error::other)
                         }
                     }
-                    .map_err(|e| TableError::io("output", e))?;
+                    .map_err(|e| TableError::io(&sink.path, e))?;
                 }
                 Ok(())
             }
@@ -418,10 +423,12 @@ impl<W: Write + Send> TableWriter<W> {
             TableWriter::Arrow(sink) => sink.finish(),
             TableWriter::Rows(RowsSink {
                 inner: RowsSinkKind::Json(writer),
-            }) => writer.finish().map_err(|e| TableError::io("output", e)),
+                path,
+            }) => writer.finish().map_err(|e| TableError::io(&path, e)),
             TableWriter::Rows(RowsSink {
                 inner: RowsSinkKind::Csv(writer),
-            }) => writer.finish().map_err(|e| TableError::file("output", e)),
+                path,
+            }) => writer.finish().map_err(|e| TableError::file(&path, e)),
         }
     }
 }
