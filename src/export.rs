@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -261,10 +262,157 @@ impl ExportSummary {
     }
 }
 
+/// Scores held in memory for one export, as `materialize` reads them
+/// when no registry is kept: the scorers by slug, each score with its key.
+#[derive(Default)]
+pub struct MemoryScores {
+    scorers: BTreeMap<String, MemoryScorer>,
+    /// Source files as (path as given, sha256).
+    sources: Vec<(String, String)>,
+}
+
+struct MemoryScorer {
+    name: String,
+    by_key: KeyIndex,
+    scores: Vec<IndexedScore>,
+    /// Where each score came from: (source, line).
+    origins: Vec<(u32, u64)>,
+}
+
+/// Where a score already held came from, when a second one arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldScore {
+    pub path: String,
+    pub line: u64,
+}
+
+impl MemoryScores {
+    /// Register a score file; returns its id for [`MemoryScores::insert`].
+    pub fn add_source(&mut self, path: &str, sha256: &str) -> u32 {
+        self.sources.push((path.to_string(), sha256.to_string()));
+        (self.sources.len() - 1) as u32
+    }
+
+    /// Whether `slug` already holds scores from another file (not
+    /// `except`) with these bytes.
+    pub fn holds_bytes(&self, slug: &str, sha256: &str, except: u32) -> bool {
+        self.scorers.get(slug).is_some_and(|scorer| {
+            scorer
+                .origins
+                .iter()
+                .any(|(source, _)| *source != except && self.sources[*source as usize].1 == sha256)
+        })
+    }
+
+    /// Hold one score; a second score for the same scorer and key is
+    /// refused with where the first came from.
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert(
+        &mut self,
+        slug: &str,
+        name: &str,
+        key: String,
+        score: Option<f64>,
+        bad: bool,
+        runtime_ms: Option<f64>,
+        frame_count: i64,
+        source: u32,
+        line: u64,
+    ) -> Result<(), HeldScore> {
+        let scorer = self
+            .scorers
+            .entry(slug.to_string())
+            .or_insert_with(|| MemoryScorer {
+                name: name.to_string(),
+                by_key: KeyIndex::default(),
+                scores: Vec::new(),
+                origins: Vec::new(),
+            });
+        if let Some(position) = scorer.by_key.get(&key) {
+            let (held_source, held_line) = scorer.origins[*position];
+            return Err(HeldScore {
+                path: self.sources[held_source as usize].0.clone(),
+                line: held_line,
+            });
+        }
+        scorer.by_key.insert(key, scorer.scores.len());
+        scorer.scores.push(IndexedScore {
+            score,
+            bad,
+            runtime_ms,
+            frame_count,
+            source,
+        });
+        scorer.origins.push((source, line));
+        Ok(())
+    }
+
+    /// The registered name of every scorer held, in slug order.
+    pub fn scorer_names(&self) -> Vec<String> {
+        self.scorers.values().map(|s| s.name.clone()).collect()
+    }
+
+    /// The export index: the same columns, counts and digests as a registry
+    /// holding these scores would give.
+    fn into_indexes(
+        self,
+        options: &ExportOptions,
+    ) -> Result<(Vec<ScorerIndex>, Vec<String>), ExportError> {
+        if options.normalize || !options.pool.is_empty() || options.per_frame {
+            return Err(ExportError::Usage(
+                "scores held in memory export per clip, without --normalize or --pool".to_string(),
+            ));
+        }
+        let sources: Vec<String> = self.sources.iter().map(|(path, _)| path.clone()).collect();
+        let indexes = self
+            .scorers
+            .into_iter()
+            .map(|(slug, scorer)| {
+                let mut keys: Vec<(&String, &usize)> = scorer.by_key.iter().collect();
+                keys.sort_unstable();
+                let mut digest = Sha256::new();
+                for (key, position) in keys {
+                    let held = &scorer.scores[*position];
+                    crate::registry::exports::digest_score(
+                        &mut digest,
+                        key,
+                        held.score,
+                        held.bad,
+                        Some(&self.sources[held.source as usize].1),
+                    );
+                }
+                ScorerIndex {
+                    counts: ScorerExportCounts {
+                        column_prefix: format!("{}_{}", options.prefix, slug),
+                        name: scorer.name,
+                        slug,
+                        loaded: scorer.scores.len() as u64,
+                        digest: crate::digest::hex(&digest.finalize()),
+                        ..Default::default()
+                    },
+                    matched: vec![false; scorer.scores.len()],
+                    by_key: scorer.by_key,
+                    scores: scorer.scores,
+                    normalization: None,
+                    frames: Vec::new(),
+                    pooled: Vec::new(),
+                    components: Vec::new(),
+                }
+            })
+            .collect();
+        Ok((indexes, sources))
+    }
+}
+
+/// Clip key → position of its score. Looked up for every row of every
+/// scorer, with keys that are not attacker-controlled: a fast hash (Fx)
+/// rather than SipHash.
+type KeyIndex = rustc_hash::FxHashMap<String, usize>;
+
 /// One scorer's live scores, keyed for the join.
 struct ScorerIndex {
     counts: ScorerExportCounts,
-    by_key: HashMap<String, usize>,
+    by_key: KeyIndex,
     scores: Vec<IndexedScore>,
     matched: Vec<bool>,
     normalization: Option<Normalization>,
@@ -348,6 +496,33 @@ pub fn export(
     out: &Path,
     options: &ExportOptions,
 ) -> Result<ExportSummary, ExportError> {
+    export_with(
+        |per_frame| registry.read_snapshot(|r| load_indexes(r, options, per_frame)),
+        features,
+        out,
+        options,
+    )
+}
+
+/// Export scores held in memory (`materialize` without a registry): the
+/// same join, without a round trip through SQLite.
+pub fn export_scores(
+    scores: MemoryScores,
+    features: &Path,
+    out: &Path,
+    options: &ExportOptions,
+) -> Result<ExportSummary, ExportError> {
+    export_with(|_| scores.into_indexes(options), features, out, options)
+}
+
+/// The export, given how to load the score index (told whether the table
+/// is per-frame).
+fn export_with(
+    load: impl FnOnce(bool) -> Result<(Vec<ScorerIndex>, Vec<String>), ExportError>,
+    features: &Path,
+    out: &Path,
+    options: &ExportOptions,
+) -> Result<ExportSummary, ExportError> {
     let features_shown = features.display().to_string();
     let in_format = TableFormat::from_path(features).ok_or_else(|| {
         ExportError::Usage(format!(
@@ -390,8 +565,11 @@ pub fn export(
     } else {
         None
     };
-    let (mut indexes, sources) = registry
-        .read_snapshot(|registry| load_indexes(registry, options, frame_column.is_some()))?;
+    let (mut indexes, sources) = load(frame_column.is_some())?;
+    // Every row of a status or source column shares one of these strings.
+    let sources: Vec<Arc<str>> = sources.into_iter().map(Arc::from).collect();
+    let (ok, bad_status, missing, no_source): (Arc<str>, Arc<str>, Arc<str>, Arc<str>) =
+        ("ok".into(), "bad".into(), "missing".into(), "".into());
     let frame_base = options
         .frame_base
         .unwrap_or(if frame_column.as_deref() == Some("n") {
@@ -544,10 +722,10 @@ pub fn export(
                 let Some(hit) = hit else {
                     index.counts.missing += 1;
                     score.push(None);
-                    status.push("missing".to_string());
+                    status.push(missing.clone());
                     runtime.push(None);
                     frames.push(0);
-                    source.push(String::new());
+                    source.push(no_source.clone());
                     if options.missing_policy == RowPolicy::Drop {
                         keep[row] = false;
                     }
@@ -573,12 +751,12 @@ pub fn export(
                 source.push(sources[clip.source as usize].clone());
                 if bad {
                     index.counts.bad += 1;
-                    status.push("bad".to_string());
+                    status.push(bad_status.clone());
                     if options.bad_policy == RowPolicy::Drop {
                         keep[row] = false;
                     }
                 } else {
-                    status.push("ok".to_string());
+                    status.push(ok.clone());
                 }
             }
             let clip_of_row: Vec<Option<usize>> =
@@ -765,7 +943,7 @@ fn load_indexes(
     let mut source_ids: HashMap<i64, u32> = HashMap::new();
     let mut indexes = Vec::with_capacity(selected.len());
     for scorer in selected {
-        let mut by_key = HashMap::new();
+        let mut by_key = KeyIndex::default();
         let mut indexed = Vec::new();
         let digest = registry.visit_live_scores(&scorer, &source_files, |score| {
             let source = *source_ids.entry(score.source_file_id).or_insert_with(|| {

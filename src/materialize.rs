@@ -7,12 +7,24 @@ use std::path::{Path, PathBuf};
 use indicatif::ProgressBar;
 use serde_json::{json, Value};
 
-use crate::export::{export, ExportError, ExportOptions, ExportSummary, RowPolicy};
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::BufReader;
+
+use crate::digest::sha256_file_with_size;
+use crate::export::{
+    export, export_scores, ExportError, ExportOptions, ExportSummary, MemoryScores, RowPolicy,
+};
 use crate::ingest::FieldNames;
+use crate::ingest::{Format, ReadError, ReadOptions, RecordSink, ScoreRecord};
 use crate::key::KeyNormalize;
+use crate::registry::load::{
+    detect_format, judge, scorer_name_of, undeclared_hard_scale, Detection,
+};
 use crate::registry::{
     IngestFileError, IngestOptions, OpenMode, Registry, RegistryError, SourceSpec,
 };
+use crate::scorer::{slug, Scale};
 
 /// Everything `materialize` was asked to do.
 #[derive(Clone, Debug)]
@@ -72,29 +84,23 @@ pub fn materialize(
     if let Some(path) = &request.audit_json {
         crate::atomic_file::check_writable(path).map_err(|e| audit_error(path, e))?;
     }
-    let mut registry = match &request.registry {
-        Some(path) => Registry::open(path, OpenMode::CreateIfMissing)?,
-        None => Registry::open_in_memory()?,
+    let Some(registry_path) = &request.registry else {
+        let (summary, score_files) = materialize_in_memory(request)?;
+        let audit = audit_json(request, &summary, score_files);
+        if let Some(path) = &request.audit_json {
+            crate::atomic_file::write_json_atomically(path, &audit)
+                .map_err(|e| audit_error(path, e))?;
+        }
+        return Ok((summary, audit));
     };
+    let mut registry = Registry::open(registry_path, OpenMode::CreateIfMissing)?;
     // One transaction for the whole run: a kept registry gains the score
     // files only if the export succeeds too.
     let (summary, score_files) = registry.in_one_transaction(|registry| {
         let (scorers, score_files) = ingest_scores(registry, request)?;
         let options = ExportOptions {
             scorers: Some(scorers),
-            key_column: request.key_column.clone(),
-            key_normalize: request.key_normalize,
-            missing_policy: request.missing_policy,
-            bad_policy: RowPolicy::Mark,
-            prefix: request.prefix.clone(),
-            overwrite: request.overwrite,
-            out_format: None,
-            // The reference writes five columns per scorer, joined per clip;
-            // so does its drop-in.
-            components: false,
-            normalize: false,
-            per_frame: false,
-            ..ExportOptions::default()
+            ..reference_export_options(request)
         };
         let summary = export(registry, &request.features, &request.out, &options)?;
         if request.registry.is_some() {
@@ -108,6 +114,230 @@ pub fn materialize(
             .map_err(|e| audit_error(path, e))?;
     }
     Ok((summary, audit))
+}
+
+/// The export the reference script does: five columns per scorer, joined
+/// per clip, bad rows marked.
+fn reference_export_options(request: &MaterializeRequest) -> ExportOptions {
+    ExportOptions {
+        scorers: None,
+        key_column: request.key_column.clone(),
+        key_normalize: request.key_normalize,
+        missing_policy: request.missing_policy,
+        bad_policy: RowPolicy::Mark,
+        prefix: request.prefix.clone(),
+        overwrite: request.overwrite,
+        out_format: None,
+        components: false,
+        normalize: false,
+        per_frame: false,
+        ..ExportOptions::default()
+    }
+}
+
+/// Without a registry to keep, the score files are read straight into the
+/// export's index: the same readers, names, keys, judgements and duplicate
+/// refusals as an ingest, without a round trip through SQLite.
+fn materialize_in_memory(
+    request: &MaterializeRequest,
+) -> Result<(ExportSummary, Vec<Value>), MaterializeError> {
+    let mut scores = MemoryScores::default();
+    let mut score_files = Vec::new();
+    for source in &request.scores {
+        score_files.push(read_into_memory(&mut scores, source, request)?);
+    }
+    let summary = export_scores(
+        scores,
+        &request.features,
+        &request.out,
+        &reference_export_options(request),
+    )?;
+    Ok((summary, score_files))
+}
+
+/// Read one score file into `scores`; returns its provenance entry.
+fn read_into_memory(
+    scores: &mut MemoryScores,
+    source: &SourceSpec,
+    request: &MaterializeRequest,
+) -> Result<Value, IngestFileError> {
+    let path = source.path.display().to_string();
+    let io = |source| IngestFileError::Io {
+        path: path.clone(),
+        source,
+    };
+    let (format, _) = detect_format(&source.path).map_err(|e| match e {
+        Detection::Io(e) => io(e),
+        Detection::Unknown(source) => IngestFileError::UnknownFormat {
+            path: path.clone(),
+            source,
+        },
+    })?;
+    let (sha256, size_bytes) = sha256_file_with_size(&source.path).map_err(io)?;
+    let file = File::open(&source.path).map_err(io)?;
+    let read_options = ReadOptions {
+        fields: request.fields.clone(),
+        file_name: source
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        ..ReadOptions::default()
+    };
+    let source_id = scores.add_source(&path, &sha256);
+    let mut sink = MemorySink {
+        scores,
+        path: &path,
+        sha256: &sha256,
+        source_id,
+        label: source.label.as_deref(),
+        key_normalize: request.key_normalize.unwrap_or_default(),
+        format,
+        scales: HashMap::new(),
+        repeated_bytes: HashMap::new(),
+    };
+    format
+        .read(
+            &mut BufReader::with_capacity(1 << 20, file),
+            &read_options,
+            &mut sink,
+        )
+        .map_err(|e| match e {
+            MemoryError::Read(ReadError::Malformed { line, message }) => {
+                IngestFileError::Malformed {
+                    path: path.clone(),
+                    line,
+                    message,
+                }
+            }
+            MemoryError::Read(ReadError::Io(source)) => io(source),
+            MemoryError::File(e) => e,
+        })?;
+    Ok(json!({
+        "role": "scores",
+        "label": source.label,
+        "path": path,
+        "sha256": sha256,
+        "size_bytes": size_bytes,
+    }))
+}
+
+enum MemoryError {
+    Read(ReadError),
+    File(IngestFileError),
+}
+
+impl From<ReadError> for MemoryError {
+    fn from(e: ReadError) -> Self {
+        MemoryError::Read(e)
+    }
+}
+
+/// Where a score file's records go when no registry is kept.
+struct MemorySink<'a> {
+    scores: &'a mut MemoryScores,
+    path: &'a str,
+    sha256: &'a str,
+    source_id: u32,
+    label: Option<&'a str>,
+    key_normalize: KeyNormalize,
+    format: Format,
+    /// Slug → the hard scale judging its values.
+    scales: HashMap<String, Option<Scale>>,
+    /// Slug → whether these bytes were already read for it (a score file
+    /// named twice is read once, as ingest skips re-ingested bytes).
+    repeated_bytes: HashMap<String, bool>,
+}
+
+impl MemorySink<'_> {
+    fn malformed(&self, line: u64, message: impl Into<String>) -> MemoryError {
+        MemoryError::File(IngestFileError::Malformed {
+            path: self.path.to_string(),
+            line,
+            message: message.into(),
+        })
+    }
+}
+
+impl RecordSink for MemorySink<'_> {
+    type Error = MemoryError;
+
+    fn push(&mut self, record: ScoreRecord) -> Result<(), MemoryError> {
+        let name = scorer_name_of(None, &record, self.label)
+            .map_err(|message| self.malformed(record.line, message))?
+            .to_string();
+        let scorer_slug = slug(&name);
+        if scorer_slug.is_empty() {
+            return Err(self.malformed(
+                record.line,
+                format!("scorer name '{name}' has no letters or digits"),
+            ));
+        }
+        let repeated = *self
+            .repeated_bytes
+            .entry(scorer_slug.clone())
+            .or_insert_with(|| {
+                self.scores
+                    .holds_bytes(&scorer_slug, self.sha256, self.source_id)
+            });
+        if repeated {
+            return Ok(());
+        }
+        let scale = match self.scales.get(&scorer_slug) {
+            Some(scale) => *scale,
+            None => {
+                let scale = undeclared_hard_scale(&name, self.format).map_err(|message| {
+                    MemoryError::File(IngestFileError::Conflict {
+                        path: self.path.to_string(),
+                        message,
+                    })
+                })?;
+                self.scales.insert(scorer_slug.clone(), scale);
+                scale
+            }
+        };
+        let key = self.key_normalize.apply(&record.key_field, &record.raw_key);
+        if key.trim().is_empty() {
+            return Err(self.malformed(
+                record.line,
+                format!(
+                    "key '{}' is empty after --key-normalize {}",
+                    record.raw_key,
+                    self.key_normalize.resolve(&record.key_field)
+                ),
+            ));
+        }
+        let key = key.into_owned();
+        let stored = judge(&record, scale);
+        let inserted = self.scores.insert(
+            &scorer_slug,
+            &name,
+            key.clone(),
+            stored.score,
+            stored.status == "bad",
+            record.runtime_ms,
+            i64::from(record.pooled_frames),
+            self.source_id,
+            record.line,
+        );
+        inserted.map_err(|held| {
+            let other = if held.path == self.path {
+                format!(
+                    "the same file already has it at {}:{} (a file may hold each scorer and key once)",
+                    held.path, held.line
+                )
+            } else {
+                format!("also in {}:{}", held.path, held.line)
+            };
+            MemoryError::File(IngestFileError::Duplicate {
+                path: self.path.to_string(),
+                line: record.line,
+                scorer: name,
+                key,
+                other,
+            })
+        })
+    }
 }
 
 /// Ingest every `--scores` file; returns the scorers they named, in order,

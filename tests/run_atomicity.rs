@@ -212,3 +212,108 @@ fn python_nan_in_a_feature_table_reads_as_null() {
         .unwrap()
         .contains("\"vmaf\":null"));
 }
+
+/// materialize reads scores straight into memory when no registry is kept,
+/// and through the registry when one is: both must give the same bytes.
+#[test]
+fn materialize_in_memory_and_through_a_registry_agree() {
+    let ws = Workspace::new();
+    ws.write(
+        "features.jsonl",
+        "{\"filename\": \"/c/a.yuv\", \"vmaf\": 90.0}\n{\"filename\": \"/c/b.yuv\", \"vmaf\": 80.0}\n{\"filename\": \"/c/z.yuv\", \"vmaf\": 70.0}\n",
+    );
+    ws.write(
+        "dover.jsonl",
+        "{\"path\": \"/x/a.yuv\", \"competitor\": \"DOVER-Mobile\", \"score\": 72.5, \"runtime_ms\": 3}\n\
+         {\"path\": \"/x/b.yuv\", \"competitor\": \"DOVER-Mobile\", \"score\": 101.0}\n",
+    );
+    ws.write(
+        "bench.json",
+        "{\"name\": \"a.yuv\", \"frames\": [{\"frame_idx\": 0, \"predicted_vmaf_or_mos\": 70.0}, {\"frame_idx\": 1, \"predicted_vmaf_or_mos\": 74.0}], \"summary\": {\"competitor\": \"fork-nr-metric\", \"runtime_total_ms\": 3.5}}",
+    );
+    ws.write("musiq.jsonl", "{\"name\": \"b.yuv\", \"score\": NaN}\n{\"name\": \"a.yuv\", \"score\": 55.0, \"status\": \"oom\"}\n");
+    let scores = [
+        "--scores",
+        "dover.jsonl",
+        "--scores",
+        "bench.json",
+        "--scores",
+        "musiq=musiq.jsonl",
+        // The same bytes named twice are read once.
+        "--scores",
+        "musiq=musiq.jsonl",
+    ];
+    let run = |out: &str, audit: &str, registry: Option<&str>| {
+        let mut command = bare(&ws);
+        command
+            .args([
+                "materialize",
+                "--features",
+                "features.jsonl",
+                "--out",
+                out,
+                "--audit-json",
+                audit,
+            ])
+            .args(scores);
+        if let Some(registry) = registry {
+            command.args(["--registry", registry]);
+        }
+        common::Run::from(command.output().unwrap()).ok()
+    };
+    run("memory.jsonl", "memory.json", None);
+    run("kept.jsonl", "kept.json", Some("kept.db"));
+    let memory = std::fs::read(ws.path("memory.jsonl")).unwrap();
+    assert_eq!(memory, std::fs::read(ws.path("kept.jsonl")).unwrap());
+    let text = String::from_utf8(memory).unwrap();
+    assert!(
+        text.contains("\"second_opinion_dover_mobile_status\":\"bad\""),
+        "101 is outside DOVER's 0-100: {text}"
+    );
+    assert!(
+        text.contains("\"second_opinion_fork_nr_metric_score\":72.0"),
+        "{text}"
+    );
+    let audit = |name: &str| -> serde_json::Value {
+        let mut value: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(ws.path(name)).unwrap()).unwrap();
+        let provenance = value["run_provenance"].as_object_mut().unwrap();
+        for volatile in ["argv", "args", "registry", "outputs"] {
+            provenance.remove(volatile);
+        }
+        value.as_object_mut().unwrap().remove("output");
+        value
+    };
+    assert_eq!(audit("memory.json"), audit("kept.json"));
+
+    // Duplicates are refused the same way in both.
+    ws.write("musiq2.jsonl", "{\"name\": \"a.yuv\", \"score\": 60.0}\n");
+    for registry in [None, Some("other.db")] {
+        let mut command = bare(&ws);
+        command.args([
+            "materialize",
+            "--features",
+            "features.jsonl",
+            "--out",
+            "d.jsonl",
+        ]);
+        command.args([
+            "--scores",
+            "musiq=musiq.jsonl",
+            "--scores",
+            "musiq=musiq2.jsonl",
+        ]);
+        if let Some(registry) = registry {
+            command.args(["--registry", registry]);
+        }
+        let refused = common::Run::from(command.output().unwrap()).fails_with(1);
+        assert!(
+            refused
+                .stderr
+                .contains("musiq2.jsonl:1: duplicate score for competitor='musiq' key='a.yuv'"),
+            "{registry:?}: {}",
+            refused.stderr
+        );
+        assert!(!ws.path("d.jsonl").exists());
+    }
+}

@@ -38,6 +38,26 @@ pub struct SourceFile {
     pub sha256: String,
 }
 
+/// Add one live score to an export's digest: its key, value, status and
+/// the hash of the file it came from. Shared by every way scores reach an
+/// export, so equal scores give equal digests.
+pub(crate) fn digest_score(
+    digest: &mut Sha256,
+    key: &str,
+    score: Option<f64>,
+    bad: bool,
+    source_sha256: Option<&str>,
+) {
+    digest.update(key.as_bytes());
+    digest.update([0x1f]);
+    digest.update(score.map_or(u64::MAX, f64::to_bits).to_le_bytes());
+    digest.update([u8::from(bad)]);
+    if let Some(sha256) = source_sha256 {
+        digest.update(sha256.as_bytes());
+    }
+    digest.update([b'\n']);
+}
+
 /// An export as recorded in the registry.
 #[derive(Clone, Debug, Serialize)]
 pub struct ExportRecord {
@@ -133,14 +153,15 @@ impl Registry {
                 })
             };
             let score = read().map_err(|e| self.sqlite_error(e))?;
-            digest.update(score.key.as_bytes());
-            digest.update([0x1f]);
-            digest.update(score.score.map_or(u64::MAX, f64::to_bits).to_le_bytes());
-            digest.update([u8::from(score.bad)]);
-            if let Some(source) = sources.get(&score.source_file_id) {
-                digest.update(source.sha256.as_bytes());
-            }
-            digest.update([b'\n']);
+            digest_score(
+                &mut digest,
+                &score.key,
+                score.score,
+                score.bad,
+                sources
+                    .get(&score.source_file_id)
+                    .map(|f| f.sha256.as_str()),
+            );
             visit(score);
         }
         Ok(crate::digest::hex(&digest.finalize()))

@@ -471,6 +471,44 @@ pub fn detect_format(path: &Path) -> Result<(Format, String), Detection> {
     Format::detect(&head, path).map_err(Detection::Unknown)
 }
 
+/// The scorer a record belongs to: `--scorer`, the row's `competitor`,
+/// the file's label, then what the format implies.
+pub(crate) fn scorer_name_of<'a>(
+    flag: Option<&'a str>,
+    record: &'a ScoreRecord,
+    label: Option<&'a str>,
+) -> Result<&'a str, &'static str> {
+    flag.or(record.scorer.as_deref())
+        .or(label)
+        .or(record.scorer_hint.as_deref())
+        .ok_or(
+            "no scorer name: the row has no `competitor` and the file no LABEL= \
+             (write LABEL=PATH or pass --scorer)",
+        )
+}
+
+/// The hard scale a new scorer starts with when nothing is declared: the
+/// one its format fixes, else a known scorer's hard scale. A scorer whose
+/// scale depends on how it was run is refused (`Err` says why).
+pub(crate) fn undeclared_hard_scale(name: &str, format: Format) -> Result<Option<Scale>, String> {
+    if let Some(scale) = format.fixed_scale() {
+        return Ok(Some(scale));
+    }
+    Ok(match known_scorer(name) {
+        Some(known) if known.bounds == Bounds::Hard => Some(Scale {
+            min: known.min,
+            max: known.max,
+        }),
+        Some(known) if known.bounds == Bounds::DependsOnRun => {
+            return Err(format!(
+                "scorer '{name}' has no fixed scale ({}): pass --scale MIN:MAX",
+                known.note
+            ))
+        }
+        _ => None,
+    })
+}
+
 /// One file's transaction: a transaction of its own, or a savepoint when the
 /// caller already holds one (`materialize --registry` keeps its whole run
 /// in one transaction, so a failed export leaves the registry as it was).
@@ -889,16 +927,16 @@ struct Inserted {
 }
 
 /// A record's score as it will be stored.
-struct StoredScore {
-    score: Option<f64>,
-    status: &'static str,
-    reason: Option<String>,
+pub(crate) struct StoredScore {
+    pub score: Option<f64>,
+    pub status: &'static str,
+    pub reason: Option<String>,
 }
 
 /// Decide what a record's score becomes: an unusable value is stored `bad`
 /// with no score; a row whose scorer reported a failure keeps its value but
 /// is `bad`; a value outside the declared scale is `bad` with no score.
-fn judge(record: &ScoreRecord, scale: Option<Scale>) -> StoredScore {
+pub(crate) fn judge(record: &ScoreRecord, scale: Option<Scale>) -> StoredScore {
     let bad = |score, reason| StoredScore {
         score,
         status: "bad",
@@ -977,21 +1015,9 @@ impl Loader<'_> {
     /// The scorer a record belongs to: `--scorer`, the row's `competitor`,
     /// the file's label, then what the format implies.
     fn scorer_name(&self, record: &ScoreRecord) -> Result<String, LoadError> {
-        match self
-            .options
-            .scorer
-            .as_deref()
-            .or(record.scorer.as_deref())
-            .or(self.label)
-            .or(record.scorer_hint.as_deref())
-        {
-            Some(name) => Ok(name.to_string()),
-            None => Err(self.malformed(
-                record.line,
-                "no scorer name: the row has no `competitor` and the file no LABEL= \
-                 (write LABEL=PATH or pass --scorer)",
-            )),
-        }
+        scorer_name_of(self.options.scorer.as_deref(), record, self.label)
+            .map(str::to_string)
+            .map_err(|message| self.malformed(record.line, message))
     }
 
     /// Resolve a record and write it inside the file's transaction.

@@ -375,6 +375,6 @@ fn added_array(values: &ColumnValues) -> ArrayRef {
     match values {
         ColumnValues::Float(v) => Arc::new(Float64Array::from(v.clone())),
         ColumnValues::Int(v) => Arc::new(Int64Array::from(v.clone())),
-        ColumnValues::Text(v) => Arc::new(StringArray::from_iter_values(v.iter())),
+        ColumnValues::Text(v) => Arc::new(StringArray::from_iter_values(v.iter().map(|s| &**s))),
     }
 }

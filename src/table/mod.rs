@@ -153,7 +153,9 @@ impl Batch {
 pub enum ColumnValues {
     Float(Vec<Option<f64>>),
     Int(Vec<i64>),
-    Text(Vec<String>),
+    /// Shared strings: a status or a source path repeats on every row, so
+    /// rows hold a reference, not a copy.
+    Text(Vec<std::sync::Arc<str>>),
 }
 
 /// The type of an added column.
@@ -442,7 +444,7 @@ fn json_value(values: &ColumnValues, index: usize) -> Box<serde_json::value::Raw
             _ => "null".to_string(),
         },
         ColumnValues::Int(v) => v[index].to_string(),
-        ColumnValues::Text(v) => serde_json::to_string(&v[index]).expect("string"),
+        ColumnValues::Text(v) => serde_json::to_string(&*v[index]).expect("string"),
     };
     serde_json::value::RawValue::from_string(text).expect("valid JSON")
 }
