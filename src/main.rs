@@ -429,6 +429,14 @@ impl From<RegistryError> for Failure {
 }
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so printing into a closed pipe (`… | head`)
+    // would panic; like other command-line tools, end quietly instead.
+    #[cfg(unix)]
+    // SAFETY: restoring a signal's default disposition at startup, before
+    // any thread exists, has no memory-safety implications.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let matches = Cli::command().get_matches();
     // materialize keeps its scores only when told on its command line: a
     // SECOND_OPINION_REGISTRY exported for ingest must not turn the
