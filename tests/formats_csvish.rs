@@ -14,7 +14,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::Workspace;
+use common::{sql_rows, Workspace};
 use serde_json::{json, Value};
 
 /// The bytes of `tests/data/<format>/<name>`.
@@ -43,30 +43,6 @@ fn ingest_one(ws: &Workspace, args: &[&str]) -> Value {
     let files = report["files"].as_array().expect("files");
     assert_eq!(files.len(), 1, "{report}");
     files[0].clone()
-}
-
-/// Every row `sql` returns, each as a JSON array of its cells.
-fn sql_rows(ws: &Workspace, sql: &str) -> Vec<Value> {
-    let conn = ws.sqlite();
-    let mut stmt = conn.prepare(sql).expect("prepare");
-    let columns = stmt.column_count();
-    let rows = stmt
-        .query_map([], |row| {
-            let cells = (0..columns)
-                .map(|i| match row.get_ref(i).expect("cell") {
-                    rusqlite::types::ValueRef::Null => Value::Null,
-                    rusqlite::types::ValueRef::Integer(v) => json!(v),
-                    rusqlite::types::ValueRef::Real(v) => json!(v),
-                    rusqlite::types::ValueRef::Text(t) => {
-                        json!(String::from_utf8_lossy(t).into_owned())
-                    }
-                    rusqlite::types::ValueRef::Blob(b) => json!(b),
-                })
-                .collect();
-            Ok(Value::Array(cells))
-        })
-        .expect("query");
-    rows.map(Result::unwrap).collect()
 }
 
 /// The live scores of `scorer` (by slug) in file order: key, raw key, key

@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{arg, Run, Workspace};
+use common::{arg, sql_rows, Run, Workspace};
 use serde_json::{json, Value};
 
 /// (format name, fixture path) for every layout.
@@ -60,30 +60,6 @@ fn assert_close(actual: &Value, expected: f64, what: &str) {
         (actual - expected).abs() < 1e-9,
         "{what}: {actual} != {expected}"
     );
-}
-
-/// Every row `sql` returns, each as a JSON array of its cells.
-fn sql_rows(ws: &Workspace, sql: &str) -> Vec<Value> {
-    let conn = ws.sqlite();
-    let mut stmt = conn.prepare(sql).expect("prepare");
-    let columns = stmt.column_count();
-    let rows = stmt
-        .query_map([], |row| {
-            let cells = (0..columns)
-                .map(|i| match row.get_ref(i).expect("cell") {
-                    rusqlite::types::ValueRef::Null => Value::Null,
-                    rusqlite::types::ValueRef::Integer(v) => json!(v),
-                    rusqlite::types::ValueRef::Real(v) => json!(v),
-                    rusqlite::types::ValueRef::Text(t) => {
-                        json!(String::from_utf8_lossy(t).into_owned())
-                    }
-                    rusqlite::types::ValueRef::Blob(b) => json!(b),
-                })
-                .collect();
-            Ok(Value::Array(cells))
-        })
-        .expect("query");
-    rows.map(Result::unwrap).collect()
 }
 
 /// `ingest --report-json` of one file with extra arguments; the report's entry.

@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{arg, Run, Workspace};
+use common::{arg, sql_rows, Run, Workspace};
 use serde_json::{json, Value};
 
 /// The scalar row of the issue, as one JSON Lines line.
@@ -28,32 +28,6 @@ const WRAPPER_PAYLOAD: &str = r#"{
 
 /// Where tests write the wrapper payload.
 const WRAPPER_PAYLOAD_NAME: &str = "bench.json";
-
-/// Every row `sql` returns, each as a JSON array of its cells (NULL → null,
-/// integers and reals → numbers, text → strings), so expectations read as
-/// `json!([...])` literals.
-fn sql_rows(ws: &Workspace, sql: &str) -> Vec<Value> {
-    let conn = ws.sqlite();
-    let mut stmt = conn.prepare(sql).expect("prepare");
-    let columns = stmt.column_count();
-    let rows = stmt
-        .query_map([], |row| {
-            let cells = (0..columns)
-                .map(|i| match row.get_ref(i).expect("cell") {
-                    rusqlite::types::ValueRef::Null => Value::Null,
-                    rusqlite::types::ValueRef::Integer(v) => json!(v),
-                    rusqlite::types::ValueRef::Real(v) => json!(v),
-                    rusqlite::types::ValueRef::Text(t) => {
-                        json!(String::from_utf8_lossy(t).into_owned())
-                    }
-                    rusqlite::types::ValueRef::Blob(b) => json!(b),
-                })
-                .collect();
-            Ok(Value::Array(cells))
-        })
-        .expect("query");
-    rows.map(Result::unwrap).collect()
-}
 
 /// The one value `sql` returns.
 fn sql_value(ws: &Workspace, sql: &str) -> Value {

@@ -141,3 +141,30 @@ impl Run {
 pub fn arg(path: &Path) -> &str {
     path.to_str().expect("UTF-8 path")
 }
+
+/// Every row `sql` returns from the workspace's registry, each as a JSON
+/// array of its cells (NULL → null, integers and reals → numbers, text →
+/// strings), so expectations read as `json!([...])` literals.
+pub fn sql_rows(ws: &Workspace, sql: &str) -> Vec<serde_json::Value> {
+    use serde_json::{json, Value};
+    let conn = ws.sqlite();
+    let mut stmt = conn.prepare(sql).expect("prepare");
+    let columns = stmt.column_count();
+    let rows = stmt
+        .query_map([], |row| {
+            let cells = (0..columns)
+                .map(|i| match row.get_ref(i).expect("cell") {
+                    rusqlite::types::ValueRef::Null => Value::Null,
+                    rusqlite::types::ValueRef::Integer(v) => json!(v),
+                    rusqlite::types::ValueRef::Real(v) => json!(v),
+                    rusqlite::types::ValueRef::Text(t) => {
+                        json!(String::from_utf8_lossy(t).into_owned())
+                    }
+                    rusqlite::types::ValueRef::Blob(b) => json!(b),
+                })
+                .collect();
+            Ok(Value::Array(cells))
+        })
+        .expect("query");
+    rows.map(Result::unwrap).collect()
+}
