@@ -19,6 +19,7 @@ use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchR
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use super::{
     json_rows, AddedColumns, AddedField, ColumnKind, ColumnUnion, ColumnValues, TableError,
@@ -280,10 +281,25 @@ impl<W: Write + Send> ArrowSink<W> {
         let schema = Arc::new(Schema::new_with_metadata(fields, input.metadata().clone()));
         let writer = match format {
             TableFormat::Parquet => {
-                let properties = WriterProperties::builder()
+                // Dictionary encoding pays off for repeated values (keys,
+                // statuses, sources) but hashes every value of a float
+                // feature column for nothing: measured features rarely
+                // repeat, so floats are written plain.
+                let mut properties = WriterProperties::builder()
                     .set_compression(Compression::SNAPPY)
-                    .set_max_row_group_size(1 << 17)
-                    .build();
+                    .set_max_row_group_size(1 << 17);
+                for field in schema.fields() {
+                    if matches!(
+                        field.data_type(),
+                        DataType::Float16 | DataType::Float32 | DataType::Float64
+                    ) {
+                        properties = properties.set_column_dictionary_enabled(
+                            ColumnPath::from(field.name().as_str()),
+                            false,
+                        );
+                    }
+                }
+                let properties = properties.build();
                 Writer::Parquet(Box::new(
                     ArrowWriter::try_new(out, schema.clone(), Some(properties))
                         .map_err(|e| fail(&e))?,
