@@ -14,7 +14,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{sql_rows, Workspace};
+use common::{export_with as export, exported, missing, ok, sql_rows, Workspace};
 use serde_json::{json, Value};
 
 /// The bytes of `tests/data/<format>/<name>`.
@@ -80,39 +80,6 @@ fn write_features(ws: &Workspace, paths: &[&str]) -> String {
         .collect();
     ws.write("features.jsonl", lines);
     "features.jsonl".to_string()
-}
-
-/// Export the registry onto `features` (with `extra` flags) and return
-/// the output rows.
-fn export(ws: &Workspace, features: &str, extra: &[&str]) -> Vec<Value> {
-    let mut args = vec!["export", "--features", features, "--out", "out.jsonl"];
-    args.extend_from_slice(extra);
-    ws.run(&args).ok();
-    std::fs::read_to_string(ws.path("out.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap())
-        .collect()
-}
-
-/// The `(score, status)` column pair of `slug` in every exported row.
-fn exported(rows: &[Value], slug: &str) -> Vec<(Value, Value)> {
-    rows.iter()
-        .map(|row| {
-            (
-                row[format!("second_opinion_{slug}_score")].clone(),
-                row[format!("second_opinion_{slug}_status")].clone(),
-            )
-        })
-        .collect()
-}
-
-fn ok(score: f64) -> (Value, Value) {
-    (json!(score), json!("ok"))
-}
-
-fn missing() -> (Value, Value) {
-    (Value::Null, json!("missing"))
 }
 
 fn scorer_names(ws: &Workspace) -> Vec<Value> {

@@ -168,3 +168,41 @@ pub fn sql_rows(ws: &Workspace, sql: &str) -> Vec<serde_json::Value> {
         .expect("query");
     rows.map(Result::unwrap).collect()
 }
+
+/// Export the workspace's registry onto `features` as JSON Lines (with
+/// `extra` flags) and return the output rows.
+pub fn export_with(ws: &Workspace, features: &str, extra: &[&str]) -> Vec<serde_json::Value> {
+    let mut args = vec!["export", "--features", features, "--out", "out.jsonl"];
+    args.extend_from_slice(extra);
+    ws.run(&args).ok();
+    std::fs::read_to_string(ws.path("out.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// The `(score, status)` column pair of `slug` in every exported row.
+pub fn exported(
+    rows: &[serde_json::Value],
+    slug: &str,
+) -> Vec<(serde_json::Value, serde_json::Value)> {
+    rows.iter()
+        .map(|row| {
+            (
+                row[format!("second_opinion_{slug}_score")].clone(),
+                row[format!("second_opinion_{slug}_status")].clone(),
+            )
+        })
+        .collect()
+}
+
+/// An `ok` pair of [`exported`].
+pub fn ok(score: f64) -> (serde_json::Value, serde_json::Value) {
+    (serde_json::json!(score), serde_json::json!("ok"))
+}
+
+/// A `missing` pair of [`exported`].
+pub fn missing() -> (serde_json::Value, serde_json::Value) {
+    (serde_json::Value::Null, serde_json::json!("missing"))
+}
