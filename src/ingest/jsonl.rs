@@ -10,7 +10,8 @@ use std::io::BufRead;
 
 use serde_json::{Map, Value};
 
-use super::{nonfinite, strip_bom, ReadError, ReadOptions, RecordSink, ScoreReader};
+use super::text_rows::Lines;
+use super::{nonfinite, ReadError, ReadOptions, RecordSink, ScoreReader};
 
 /// Reader for `.jsonl` / `.ndjson` score files.
 pub struct JsonlReader;
@@ -32,34 +33,9 @@ impl ScoreReader for JsonlReader {
         options: &ReadOptions,
         sink: &mut S,
     ) -> Result<(), S::Error> {
-        let mut buffer = Vec::with_capacity(4096);
-        let mut line = 0u64;
+        let mut lines = Lines::new(input);
         let mut rows = 0u64;
-        loop {
-            buffer.clear();
-            if input
-                .read_until(b'\n', &mut buffer)
-                .map_err(ReadError::from)?
-                == 0
-            {
-                break;
-            }
-            line += 1;
-            let mut bytes = buffer.as_slice();
-            if line == 1 {
-                bytes = strip_bom(bytes);
-            }
-            let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-            let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-            if bytes.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let text = std::str::from_utf8(bytes).map_err(|e| {
-                ReadError::at(
-                    line,
-                    format!("invalid UTF-8 at byte {} of the line", e.valid_up_to() + 1),
-                )
-            })?;
+        while let Some((line, text)) = lines.next_row()? {
             let row = parse_row(text).map_err(|message| ReadError::at(line, message))?;
             let record = options
                 .fields
@@ -69,12 +45,7 @@ impl ScoreReader for JsonlReader {
             sink.push(record)?;
         }
         if rows == 0 {
-            let what = if line == 0 {
-                "empty file"
-            } else {
-                "no score rows, only blank lines"
-            };
-            return Err(ReadError::at(1, what).into());
+            return Err(lines.no_rows("blank lines").into());
         }
         Ok(())
     }

@@ -29,7 +29,8 @@
 use std::io::BufRead;
 
 use super::libvmaf::{printf_number, ClipFrames};
-use super::{strip_bom, ReadError, ReadOptions, RecordSink, ScoreReader};
+use super::text_rows::Lines;
+use super::{ReadError, ReadOptions, RecordSink, ScoreReader};
 
 /// Reader for libvmaf CSV logs.
 pub struct LibvmafCsvReader;
@@ -53,35 +54,10 @@ impl ScoreReader for LibvmafCsvReader {
         options: &ReadOptions,
         sink: &mut S,
     ) -> Result<(), S::Error> {
-        let mut buffer = Vec::with_capacity(4096);
-        let mut line = 0u64;
+        let mut lines = Lines::new(input);
         let mut names: Option<Vec<String>> = None;
         let mut clip = ClipFrames::new(options);
-        loop {
-            buffer.clear();
-            if input
-                .read_until(b'\n', &mut buffer)
-                .map_err(ReadError::from)?
-                == 0
-            {
-                break;
-            }
-            line += 1;
-            let mut bytes = buffer.as_slice();
-            if line == 1 {
-                bytes = strip_bom(bytes);
-            }
-            let bytes = bytes.strip_suffix(b"\n").unwrap_or(bytes);
-            let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-            if bytes.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            let text = std::str::from_utf8(bytes).map_err(|e| {
-                ReadError::at(
-                    line,
-                    format!("invalid UTF-8 at byte {} of the line", e.valid_up_to() + 1),
-                )
-            })?;
+        while let Some((line, text)) = lines.next_row()? {
             let fields = without_trailing_comma(text);
             let Some(names) = &names else {
                 names = Some(header(&fields).map_err(|message| ReadError::at(line, message))?);
