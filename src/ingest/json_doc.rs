@@ -6,13 +6,13 @@
 //! `RawValue` so that every error and every stored row carries the line the
 //! row starts on, not just "somewhere in the file".
 
-use crate::ingest::{read_document, LineCounter};
+use crate::ingest::{read_document, valid_json_document, LineCounter};
 use std::io::BufRead;
 
 use serde_json::value::RawValue;
 
 use super::jsonl::{json_error, parse_row};
-use super::{nonfinite, ReadError, ReadOptions, RecordSink, ScoreReader};
+use super::{ReadError, ReadOptions, RecordSink, ScoreReader};
 
 /// Reader for `.json` score documents.
 pub struct JsonDocReader;
@@ -38,18 +38,8 @@ impl ScoreReader for JsonDocReader {
         sink: &mut S,
     ) -> Result<(), S::Error> {
         let text = read_document(input)?;
-        let text = text.as_str();
-        let quoted;
-        let document = match serde_json::from_str::<&RawValue>(text) {
-            Ok(_) => text,
-            Err(error) => match nonfinite::quote_nonfinite_words(text) {
-                Some(q) if serde_json::from_str::<&RawValue>(&q).is_ok() => {
-                    quoted = q;
-                    quoted.as_str()
-                }
-                _ => return Err(ReadError::at(error.line() as u64, json_error(&error)).into()),
-            },
-        };
+        let document = valid_json_document(&text)?;
+        let document = document.as_ref();
         let rows = row_slices(document)?;
         if rows.is_empty() {
             return Err(ReadError::at(1, "no score rows: the document holds an empty list").into());

@@ -363,6 +363,25 @@ pub(crate) fn read_document(input: &mut dyn BufRead) -> Result<String, ReadError
     Ok(text)
 }
 
+/// `text` as a JSON document that parses: as written, or with Python's bare
+/// `NaN`/`Infinity` quoted (see [`nonfinite`]) when that is what failed.
+/// The error names the line where the original text stopped parsing.
+pub(crate) fn valid_json_document(text: &str) -> Result<std::borrow::Cow<'_, str>, ReadError> {
+    use serde_json::value::RawValue;
+    match serde_json::from_str::<&RawValue>(text) {
+        Ok(_) => Ok(std::borrow::Cow::Borrowed(text)),
+        Err(error) => match nonfinite::quote_nonfinite_words(text) {
+            Some(quoted) if serde_json::from_str::<&RawValue>(&quoted).is_ok() => {
+                Ok(std::borrow::Cow::Owned(quoted))
+            }
+            _ => Err(ReadError::at(
+                error.line() as u64,
+                jsonl::json_error(&error),
+            )),
+        },
+    }
+}
+
 /// Line numbers of places in one document, counted incrementally because
 /// readers mostly move forward through it (going back starts over).
 pub(crate) struct LineCounter<'a> {

@@ -26,7 +26,7 @@
 //! - Python writes `NaN` for a diverged value: a NaN clip score is stored
 //!   `bad`, a NaN frame is stored without a value.
 
-use crate::ingest::{read_document, LineCounter};
+use crate::ingest::{read_document, valid_json_document, LineCounter};
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
 
@@ -35,9 +35,7 @@ use serde_json::Value;
 
 use super::fields::{describe, score_value};
 use super::jsonl::{json_error, looks_like_json_lines};
-use super::{
-    nonfinite, FrameRecord, RawScore, ReadError, ReadOptions, RecordSink, ScoreReader, ScoreRecord,
-};
+use super::{FrameRecord, RawScore, ReadError, ReadOptions, RecordSink, ScoreReader, ScoreRecord};
 
 /// Reader for UVQ `--output` JSON.
 pub struct UvqJsonReader;
@@ -89,18 +87,8 @@ impl ScoreReader for UvqJsonReader {
         sink: &mut S,
     ) -> Result<(), S::Error> {
         let text = read_document(input)?;
-        let text = text.as_str();
-        let quoted;
-        let document = match serde_json::from_str::<&RawValue>(text) {
-            Ok(_) => text,
-            Err(error) => match nonfinite::quote_nonfinite_words(text) {
-                Some(q) if serde_json::from_str::<&RawValue>(&q).is_ok() => {
-                    quoted = q;
-                    quoted.as_str()
-                }
-                _ => return Err(ReadError::at(error.line() as u64, json_error(&error)).into()),
-            },
-        };
+        let document = valid_json_document(&text)?;
+        let document = document.as_ref();
         let single = !document.trim_start().starts_with('[');
         let results: Vec<&str> = if single {
             vec![document]
