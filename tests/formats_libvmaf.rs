@@ -79,7 +79,7 @@ fn live_score(ws: &Workspace, scorer: &str) -> Value {
     let rows = sql_rows(
         ws,
         &format!(
-            "SELECT s.key, s.raw_key, s.score, s.status, s.reason, s.frame_count \
+            "SELECT s.key, COALESCE(s.raw_key, s.key), s.score, s.status, s.reason, s.frame_count \
              FROM scores s JOIN scorers c ON c.id = s.scorer_id \
              WHERE c.name = '{scorer}' AND s.superseded_at IS NULL"
         ),

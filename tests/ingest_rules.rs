@@ -107,7 +107,7 @@ fn scalar_row_is_stored_with_slug_score_runtime_and_no_frames() {
     assert_eq!(
         sql_rows(
             &ws,
-            "SELECT key, raw_key, key_field, score, status, reason, runtime_ms, frame_count, \
+            "SELECT key, COALESCE(raw_key, key), key_field, score, status, reason, runtime_ms, frame_count, \
              line, superseded_at FROM scores"
         ),
         vec![json!([
@@ -153,7 +153,7 @@ fn wrapper_payload_pools_frames_and_stores_every_frame() {
     assert_eq!(
         sql_rows(
             &ws,
-            "SELECT sc.name, sc.slug, s.key, s.raw_key, s.key_field, s.score, s.status, \
+            "SELECT sc.name, sc.slug, s.key, COALESCE(s.raw_key, s.key), s.key_field, s.score, s.status, \
              s.runtime_ms, s.frame_count, s.line \
              FROM scores s JOIN scorers sc ON sc.id = s.scorer_id"
         ),
@@ -245,7 +245,7 @@ fn jsonl_tolerates_bom_crlf_and_blank_lines_and_keeps_line_numbers() {
     assert_eq!(
         sql_rows(
             &ws,
-            "SELECT s.key, s.raw_key, s.score, s.line, f.format FROM scores s \
+            "SELECT s.key, COALESCE(s.raw_key, s.key), s.score, s.line, f.format FROM scores s \
              JOIN source_files f ON f.id = s.source_file_id ORDER BY s.id"
         ),
         vec![
@@ -268,7 +268,7 @@ fn keys_stay_strings() {
     assert_eq!(
         sql_rows(
             &ws,
-            "SELECT key, raw_key, typeof(key) FROM scores ORDER BY line"
+            "SELECT key, COALESCE(raw_key, key), typeof(key) FROM scores ORDER BY line"
         ),
         vec![json!(["001", "001", "text"]), json!(["7", "7", "text"])]
     );
@@ -320,7 +320,7 @@ fn key_normalize_modes() {
     assert_eq!(
         sql_rows(
             &ws,
-            "SELECT sc.name, s.key, s.raw_key FROM scores s JOIN scorers sc ON sc.id = s.scorer_id \
+            "SELECT sc.name, s.key, COALESCE(s.raw_key, s.key) FROM scores s JOIN scorers sc ON sc.id = s.scorer_id \
              ORDER BY s.id"
         ),
         vec![
@@ -1221,11 +1221,16 @@ fn a_registry_made_by_migration_1_alone_is_upgraded() {
              INSERT INTO scores (scorer_id, key, raw_key, key_field, score, status, reason, \
                  runtime_ms, frame_count, source_file_id, line, ingested_at) \
                  VALUES (1, 'old', 'old', 'clip_id', 42.5, 'ok', NULL, 1.0, 0, 1, 5, \
+                 '2025-01-01T00:00:00.000Z'), \
+                 (1, 'older.mp4', '/corpus/older.mp4', 'video', 40.0, 'ok', NULL, NULL, 0, 1, 6, \
                  '2025-01-01T00:00:00.000Z');",
         )
         .unwrap();
     }
-    let old_rows = sql_rows(&ws, "SELECT * FROM scores");
+    // Every fact of the data model, as version 1 stored it.
+    let model = "key, raw_key, key_field, score, status, reason, runtime_ms, frame_count, \
+                 source_file_id, line, ingested_at, superseded_at";
+    let old_rows = sql_rows(&ws, &format!("SELECT {model} FROM scores ORDER BY id"));
 
     ws.write(
         "new.jsonl",
@@ -1237,8 +1242,30 @@ fn a_registry_made_by_migration_1_alone_is_upgraded() {
         json!(latest_schema_version())
     );
     assert_eq!(
-        sql_rows(&ws, "SELECT * FROM scores WHERE key = 'old'"),
-        old_rows
+        sql_rows(
+            &ws,
+            &format!("SELECT {model} FROM score_rows WHERE source_file_id = 1 ORDER BY id")
+        ),
+        old_rows,
+        "the score_rows view shows the upgraded rows as they were"
+    );
+    assert_eq!(
+        sql_rows(
+            &ws,
+            "SELECT key, raw_key FROM scores WHERE source_file_id = 1 ORDER BY id"
+        ),
+        vec![
+            json!(["old", null]),
+            json!(["older.mp4", "/corpus/older.mp4"])
+        ],
+        "a raw key equal to the key is stored once"
+    );
+    assert_eq!(
+        sql_rows(
+            &ws,
+            "SELECT source_file_id, scorer_id, rows FROM source_file_scorers ORDER BY 1"
+        ),
+        vec![json!([1, 1, 2]), json!([2, 1, 1])]
     );
     assert_eq!(
         sql_rows(
@@ -1252,7 +1279,11 @@ fn a_registry_made_by_migration_1_alone_is_upgraded() {
             &ws,
             "SELECT key, score, source_file_id FROM scores ORDER BY id"
         ),
-        vec![json!(["old", 42.5, 1]), json!(["new", 7.0, 2])]
+        vec![
+            json!(["old", 42.5, 1]),
+            json!(["older.mp4", 40.0, 1]),
+            json!(["new", 7.0, 2])
+        ]
     );
     // The old row is still live: a new score for its key is a duplicate.
     ws.write(
@@ -1309,9 +1340,9 @@ fn the_database_itself_rejects_a_second_live_row() {
     let copy_of_a = |superseded_at: &str| {
         format!(
             "INSERT INTO scores (scorer_id, key, raw_key, key_field, score, status, runtime_ms, \
-             frame_count, source_file_id, line, ingested_at, superseded_at) \
+             frame_count, source_file_id, line, superseded_at) \
              SELECT scorer_id, key, raw_key, key_field, 1.0, 'ok', NULL, 0, source_file_id, 99, \
-             ingested_at, {superseded_at} FROM scores WHERE key = 'a'"
+             {superseded_at} FROM scores WHERE key = 'a'"
         )
     };
     let error = conn

@@ -31,8 +31,8 @@ pub const INSERT_CANDIDATE: &str = "INSERT OR IGNORE INTO family_candidates (fam
 pub const AUDIT_SCORERS: &str = "SELECT sc.name, sc.slug, \
     COALESCE(sc.scale_min, sc.typical_min), COALESCE(sc.scale_max, sc.typical_max), \
     sc.higher_is_better, \
-    EXISTS (SELECT 1 FROM scores s JOIN source_files f ON f.id = s.source_file_id \
-            WHERE s.scorer_id = sc.id AND f.format LIKE 'libvmaf-%') \
+    EXISTS (SELECT 1 FROM source_file_scorers x JOIN source_files f ON f.id = x.source_file_id \
+            WHERE x.scorer_id = sc.id AND f.format LIKE 'libvmaf-%') \
     FROM scorers sc ORDER BY sc.slug";
 
 pub const INSERT_AUDIT_RUN: &str =

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use indicatif::ProgressBar;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -340,14 +341,17 @@ impl Registry {
             options,
             ingested_at: &ingested_at,
             earlier_ingests: &earlier_ingests,
-            scorers: HashMap::new(),
-            counts: BTreeMap::new(),
+            name_index: HashMap::new(),
+            names: Vec::new(),
+            scorers: Vec::new(),
             notes: Vec::new(),
-            summaries: BTreeMap::new(),
             preview: Vec::new(),
             frame_groups: FrameGroups::default(),
             format_scale: format.fixed_scale(),
             format_name: format.name(),
+            pending: Vec::with_capacity(sql::SCORE_BATCH),
+            batch_insert: sql::insert_scores(sql::SCORE_BATCH),
+            row_insert: sql::insert_scores(1),
         };
         let read_options = ReadOptions {
             fields: options.fields.clone(),
@@ -360,12 +364,25 @@ impl Registry {
                 .unwrap_or_default(),
             scorer_version_given: options.scorer_version.is_some(),
         };
-        let read = format
-            .read(&mut input, &read_options, &mut loader)
-            .and_then(|()| {
-                let clips = std::mem::take(&mut loader.frame_groups).into_records()?;
-                clips.into_iter().try_for_each(|clip| loader.store(clip))
+        // The file is parsed on a thread of its own while this one resolves
+        // and writes the rows: SQLite and the parser each get a core.
+        let read = std::thread::scope(|scope| {
+            let (sender, receiver) = sync_channel(MESSAGES_IN_FLIGHT);
+            scope.spawn(move || {
+                let mut sink = ChannelSink::new(sender);
+                let read = format.read(&mut input, &read_options, &mut sink);
+                sink.finish(read);
             });
+            // On an error the receiver is dropped here, which stops the reader.
+            loader.consume(receiver)
+        })
+        .and_then(|()| {
+            let clips = std::mem::take(&mut loader.frame_groups).into_records()?;
+            clips
+                .into_iter()
+                .try_for_each(|clip| loader.store(clip).or_else(|e| loader.flush().and(Err(e))))
+        })
+        .and_then(|()| loader.finish());
         read.map_err(|e| match e {
             LoadError::Read(ReadError::Malformed { line, message }) => IngestFileError::Malformed {
                 path: path.clone(),
@@ -378,13 +395,15 @@ impl Registry {
             },
             LoadError::File(e) => e,
         })?;
-        let counts = std::mem::take(&mut loader.counts);
         let notes = std::mem::take(&mut loader.notes);
         let preview = std::mem::take(&mut loader.preview);
-        let scorer_details: BTreeMap<String, ScorerDetail> = loader
-            .scorers
-            .values()
-            .map(|entry| {
+        let mut scorers = std::mem::take(&mut loader.scorers);
+        drop(loader);
+        scorers.sort_by(|a, b| a.entry.slug.cmp(&b.entry.slug));
+        let scorer_details: BTreeMap<String, ScorerDetail> = scorers
+            .iter()
+            .map(|scorer| {
+                let entry = &scorer.entry;
                 (
                     entry.registered_name.clone(),
                     ScorerDetail {
@@ -396,14 +415,15 @@ impl Registry {
                 )
             })
             .collect();
-        let warnings: Vec<Warning> = loader
-            .summaries
-            .values()
-            .flat_map(|(scorer, values)| {
-                values.warnings(&scorer.registered_name, scorer.scale.or(scorer.typical))
+        let warnings: Vec<Warning> = scorers
+            .iter()
+            .filter_map(|scorer| {
+                let entry = &scorer.entry;
+                let summary = scorer.summary.as_ref()?;
+                Some(summary.warnings(&entry.registered_name, entry.scale.or(entry.typical)))
             })
+            .flatten()
             .collect();
-        drop(loader);
         if !warnings.is_empty() {
             if options.strict {
                 let found: Vec<String> = warnings
@@ -420,7 +440,7 @@ impl Registry {
                 .map_err(sqlite)?;
         }
 
-        let totals: u64 = counts.values().map(|(_, c)| c.ingested).sum();
+        let totals: u64 = scorers.iter().map(|s| s.counts.ingested).sum();
         let status = if totals > 0 {
             if options.dry_run {
                 tx.rollback().map_err(sqlite)?;
@@ -431,7 +451,7 @@ impl Registry {
         } else {
             // Nothing new: leave no trace of this attempt.
             tx.rollback().map_err(sqlite)?;
-            let all_skipped = counts.values().all(|(_, c)| c.ignored == 0);
+            let all_skipped = scorers.iter().all(|s| s.counts.ignored == 0);
             match earlier_ingests.values().min() {
                 Some(at) if all_skipped => FileStatus::AlreadyIngested { at: at.clone() },
                 _ => FileStatus::NothingNew,
@@ -451,7 +471,10 @@ impl Registry {
             warnings,
             preview,
             scorer_details,
-            scorers: counts.into_iter().map(|(_, (name, c))| (name, c)).collect(),
+            scorers: scorers
+                .into_iter()
+                .map(|s| (s.entry.registered_name, s.counts))
+                .collect(),
         })
     }
 }
@@ -602,7 +625,6 @@ struct ScorerDefaults {
     higher_is_better: Option<bool>,
     typical: Option<Scale>,
 }
-
 enum LoadError {
     Read(ReadError),
     File(IngestFileError),
@@ -620,6 +642,107 @@ impl From<IngestFileError> for LoadError {
     }
 }
 
+/// Records per message from the reader thread: enough to make the channel's
+/// cost per record negligible, few enough that a batch of per-frame payloads
+/// (hundreds of frames each) stays a few megabytes.
+const RECORDS_PER_MESSAGE: usize = 256;
+
+/// Messages the reader thread may have in flight before it waits for the
+/// writer: bounds the memory between them.
+const MESSAGES_IN_FLIGHT: usize = 4;
+
+/// What the reader thread sends the writer, in file order.
+enum ReaderMessage {
+    Records(Vec<ScoreRecord>),
+    Note(String),
+    /// The reader is done: the whole file was read, or why not.
+    Finished(Result<(), ReadError>),
+}
+
+/// The sink of the reader thread: batches records onto the channel to the
+/// thread that resolves and writes them. Parsing a file and writing its rows
+/// into SQLite then use both cores.
+struct ChannelSink {
+    sender: SyncSender<ReaderMessage>,
+    batch: Vec<ScoreRecord>,
+}
+
+impl ChannelSink {
+    fn new(sender: SyncSender<ReaderMessage>) -> ChannelSink {
+        ChannelSink {
+            sender,
+            batch: Vec::with_capacity(RECORDS_PER_MESSAGE),
+        }
+    }
+
+    fn send(&mut self, message: ReaderMessage) -> Result<(), ReadError> {
+        // The writer hangs up only when it has failed; its error is the one
+        // reported, so this one is never seen.
+        self.sender
+            .send(message)
+            .map_err(|_| ReadError::Io(std::io::Error::other("the writer stopped")))
+    }
+
+    fn send_batch(&mut self) -> Result<(), ReadError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(RECORDS_PER_MESSAGE));
+        self.send(ReaderMessage::Records(batch))
+    }
+
+    /// Send the rows read so far (before a failed line too: one of them
+    /// may be the file's first error), then how the read ended.
+    fn finish(mut self, read: Result<(), ReadError>) {
+        if self.send_batch().is_ok() {
+            let _ = self.send(ReaderMessage::Finished(read));
+        }
+    }
+}
+
+impl RecordSink for ChannelSink {
+    type Error = ReadError;
+
+    fn push(&mut self, record: ScoreRecord) -> Result<(), ReadError> {
+        self.batch.push(record);
+        if self.batch.len() == RECORDS_PER_MESSAGE {
+            self.send_batch()?;
+        }
+        Ok(())
+    }
+
+    fn note(&mut self, message: String) {
+        // Records before the note go first, so the writer sees file order.
+        if self.send_batch().is_ok() {
+            let _ = self.send(ReaderMessage::Note(message));
+        }
+    }
+}
+
+/// A scorer this file's rows resolved to, with what the file gave it.
+struct FileScorer {
+    entry: ScorerEntry,
+    counts: ScorerCounts,
+    /// The values stored `ok`, for the suspicious-output checks.
+    summary: Option<ValueSummary>,
+    /// These bytes were ingested for this scorer before: its rows are skipped.
+    already_ingested: bool,
+}
+
+/// A scalar row resolved and judged, waiting for its batch INSERT.
+struct PendingRow {
+    /// Index into `Loader::names`: the scorer as the row named it.
+    name: usize,
+    key: String,
+    /// The key as written, when normalisation changed it.
+    raw_key: Option<String>,
+    key_field: String,
+    stored: StoredScore,
+    runtime_ms: Option<f64>,
+    frame_count: u32,
+    line: u64,
+}
+
 /// The sink readers push into: resolves each record and writes it inside
 /// the file's transaction.
 struct Loader<'a> {
@@ -630,22 +753,28 @@ struct Loader<'a> {
     options: &'a IngestOptions,
     ingested_at: &'a str,
     earlier_ingests: &'a HashMap<String, String>,
-    /// Name as written → registry entry, so each name is looked up once.
-    scorers: HashMap<String, ScorerEntry>,
-    /// Slug → (registered name, counts).
-    counts: BTreeMap<String, (String, ScorerCounts)>,
+    /// Scorer name as written → its index in `names`, so each spelling is
+    /// resolved against the registry once.
+    name_index: HashMap<String, usize>,
+    /// Each spelling seen, with the index of its scorer in `scorers`.
+    names: Vec<(String, usize)>,
+    /// One entry per scorer (slug) the file's rows resolved to.
+    scorers: Vec<FileScorer>,
     notes: Vec<String>,
     preview: Vec<PreviewRow>,
     /// Rows held back by `--frame-pattern` until their clips are complete.
     frame_groups: FrameGroups,
-    /// Slug → the values this file gave the scorer, for the checks.
-    summaries: BTreeMap<String, (ScorerEntry, ValueSummary)>,
     /// The scale the file's format fixes, if any, and the format's name.
     format_scale: Option<Scale>,
     format_name: &'static str,
+    /// Scalar rows not yet written: at most [`sql::SCORE_BATCH`].
+    pending: Vec<PendingRow>,
+    /// The INSERT of a full batch, and of one row.
+    batch_insert: String,
+    row_insert: String,
 }
 
-impl Loader<'_> {
+impl<'a> Loader<'a> {
     fn malformed(&self, line: u64, message: impl Into<String>) -> LoadError {
         LoadError::File(IngestFileError::Malformed {
             path: self.path.to_string(),
@@ -668,12 +797,59 @@ impl Loader<'_> {
         })
     }
 
+    /// Resolve and write what the reader thread sends, in file order, until
+    /// it finishes or a row fails.
+    fn consume(&mut self, messages: Receiver<ReaderMessage>) -> Result<(), LoadError> {
+        for message in messages {
+            match message {
+                ReaderMessage::Records(records) => {
+                    for record in records {
+                        self.push(record)?;
+                    }
+                }
+                ReaderMessage::Note(message) => self.note(message),
+                ReaderMessage::Finished(Ok(())) => return Ok(()),
+                // Rows before the unreadable line come first: one of them
+                // may already be the file's error.
+                ReaderMessage::Finished(Err(e)) => return self.flush().and(Err(e.into())),
+            }
+        }
+        Err(LoadError::Read(ReadError::Io(std::io::Error::other(
+            "the reader stopped before the end of the file",
+        ))))
+    }
+
+    /// The index in `names` of the scorer `record` belongs to, resolved
+    /// against the registry on first sight.
+    fn scorer_of(&mut self, record: &ScoreRecord) -> Result<usize, LoadError> {
+        let (options, label) = (self.options, self.label);
+        let name = scorer_name_of(options.scorer.as_deref(), record, label)
+            .map_err(|message| self.malformed(record.line, message))?;
+        if let Some(&index) = self.name_index.get(name) {
+            return Ok(index);
+        }
+        let entry = self.resolve_scorer(name, record.line)?;
+        let scorer = match self.scorers.iter().position(|s| s.entry.slug == entry.slug) {
+            Some(scorer) => scorer,
+            None => {
+                self.scorers.push(FileScorer {
+                    already_ingested: self.earlier_ingests.contains_key(&entry.slug),
+                    entry,
+                    counts: ScorerCounts::default(),
+                    summary: None,
+                });
+                self.scorers.len() - 1
+            }
+        };
+        self.names.push((name.to_string(), scorer));
+        self.name_index
+            .insert(name.to_string(), self.names.len() - 1);
+        Ok(self.names.len() - 1)
+    }
+
     /// The registry entry for `name`, created on first sight, with the
     /// declared scale and direction checked against what is registered.
-    fn scorer(&mut self, name: &str, line: u64) -> Result<ScorerEntry, LoadError> {
-        if let Some(entry) = self.scorers.get(name) {
-            return Ok(entry.clone());
-        }
+    fn resolve_scorer(&self, name: &str, line: u64) -> Result<ScorerEntry, LoadError> {
         let scorer_slug = slug(name);
         if scorer_slug.is_empty() {
             return Err(self.malformed(
@@ -769,16 +945,14 @@ impl Loader<'_> {
             }
             _ => {}
         }
-        let entry = ScorerEntry {
+        Ok(ScorerEntry {
             id,
             slug: scorer_slug,
             registered_name,
             scale,
             typical,
             higher_is_better: self.options.higher_is_better.or(direction),
-        };
-        self.scorers.insert(name.to_string(), entry.clone());
-        Ok(entry)
+        })
     }
 
     /// A new scorer takes the documented scale and direction of the known
@@ -836,47 +1010,45 @@ impl Loader<'_> {
     /// Insert one score row; on a (scorer, key) that is already live, apply
     /// the conflict policy. Returns whether a row was written, and whether it
     /// replaced another.
-    fn insert_score(
-        &mut self,
-        scorer: &ScorerEntry,
-        scorer_name: &str,
-        key: &str,
-        record: &ScoreRecord,
-        stored: &StoredScore,
-    ) -> Result<Option<Inserted>, LoadError> {
+    /// Insert one row on its own; on a (scorer, key) that is already live,
+    /// apply the conflict policy. Returns the new row's id, and whether it
+    /// replaced another; `None` when `--ignore` kept the live row.
+    fn insert_score(&self, row: &PendingRow) -> Result<Option<(i64, bool)>, LoadError> {
+        let scorer = &self.scorers[self.names[row.name].1].entry;
         let insert = || {
-            self.tx.prepare_cached(sql::INSERT_SCORE)?.execute(params![
+            self.tx.prepare_cached(&self.row_insert)?.execute(params![
                 scorer.id,
-                key,
-                record.raw_key,
-                record.key_field,
-                stored.score,
-                stored.status,
-                stored.reason,
-                record.runtime_ms,
-                record.pooled_frames,
+                row.key,
+                row.raw_key,
+                row.key_field,
+                row.stored.score,
+                row.stored.status,
+                row.stored.reason,
+                row.runtime_ms,
+                row.frame_count,
                 self.file_id,
-                record.line as i64,
-                self.ingested_at
-            ])
+                row.line as i64,
+            ])?;
+            Ok(self.tx.last_insert_rowid())
         };
-        match insert() {
-            Ok(_) => return Ok(Some(Inserted { replaced: false })),
+        let error = match insert() {
+            Ok(id) => return Ok(Some((id, false))),
             Err(e) if !is_unique_violation(&e) => return Err(self.sqlite(e)),
-            Err(_) => {}
-        }
+            Err(e) => e,
+        };
+        drop(error);
         // The live-row index refused it: find out whose row is live.
         let (live_id, live_file, live_line, live_path, live_at) = self
             .tx
             .prepare_cached(sql::LIVE_SCORE_WITH_SOURCE)
             .and_then(|mut stmt| {
-                stmt.query_row(params![scorer.id, key], |row| {
+                stmt.query_row(params![scorer.id, row.key], |r| {
                     Ok((
-                        row.get::<_, i64>(0)?,
-                        row.get::<_, i64>(1)?,
-                        row.get::<_, i64>(2)?,
-                        row.get::<_, String>(3)?,
-                        row.get::<_, String>(4)?,
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
                     ))
                 })
             })
@@ -884,9 +1056,9 @@ impl Loader<'_> {
         let duplicate = |other: String| {
             LoadError::File(IngestFileError::Duplicate {
                 path: self.path.to_string(),
-                line: record.line,
-                scorer: scorer_name.to_string(),
-                key: key.to_string(),
+                line: row.line,
+                scorer: self.names[row.name].0.clone(),
+                key: row.key.clone(),
                 other,
             })
         };
@@ -915,15 +1087,199 @@ impl Loader<'_> {
                         stmt.execute(params![live_id, self.ingested_at, self.file_id])
                     })
                     .map_err(|e| self.sqlite(e))?;
-                insert().map_err(|e| self.sqlite(e))?;
-                Ok(Some(Inserted { replaced: true }))
+                let id = insert().map_err(|e| self.sqlite(e))?;
+                Ok(Some((id, true)))
             }
         }
     }
-}
 
-struct Inserted {
-    replaced: bool,
+    /// Write the pending rows: one multi-row INSERT for a full batch, row by
+    /// row for the rest and for a batch the live-row index refused (the
+    /// refused statement changed nothing; row by row finds the conflicting
+    /// row and applies the policy, in file order).
+    fn flush(&mut self) -> Result<(), LoadError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut rows = std::mem::take(&mut self.pending);
+        let batched = rows.len() == sql::SCORE_BATCH
+            && match self.insert_batch(&rows) {
+                Ok(()) => true,
+                Err(e) if is_unique_violation(&e) => false,
+                Err(e) => return Err(self.sqlite(e)),
+            };
+        for row in &rows {
+            let inserted = if batched {
+                Some(false)
+            } else {
+                self.insert_score(row)?.map(|(_, replaced)| replaced)
+            };
+            self.settle(row, inserted);
+        }
+        rows.clear();
+        self.pending = rows;
+        Ok(())
+    }
+
+    fn insert_batch(&self, rows: &[PendingRow]) -> rusqlite::Result<()> {
+        let mut stmt = self.tx.prepare_cached(&self.batch_insert)?;
+        for (index, row) in rows.iter().enumerate() {
+            let first = index * sql::SCORE_PARAMS + 1;
+            let scorer = &self.scorers[self.names[row.name].1].entry;
+            stmt.raw_bind_parameter(first, scorer.id)?;
+            stmt.raw_bind_parameter(first + 1, &row.key)?;
+            stmt.raw_bind_parameter(first + 2, &row.raw_key)?;
+            stmt.raw_bind_parameter(first + 3, &row.key_field)?;
+            stmt.raw_bind_parameter(first + 4, row.stored.score)?;
+            stmt.raw_bind_parameter(first + 5, row.stored.status)?;
+            stmt.raw_bind_parameter(first + 6, &row.stored.reason)?;
+            stmt.raw_bind_parameter(first + 7, row.runtime_ms)?;
+            stmt.raw_bind_parameter(first + 8, row.frame_count)?;
+            stmt.raw_bind_parameter(first + 9, self.file_id)?;
+            stmt.raw_bind_parameter(first + 10, row.line as i64)?;
+        }
+        stmt.raw_execute().map(drop)
+    }
+
+    /// Count a written row (`Some(replaced)`) or an ignored one (`None`).
+    fn settle(&mut self, row: &PendingRow, inserted: Option<bool>) {
+        let scorer = &mut self.scorers[self.names[row.name].1];
+        let Some(replaced) = inserted else {
+            scorer.counts.ignored += 1;
+            return;
+        };
+        if let (Some(value), "ok") = (row.stored.score, row.stored.status) {
+            scorer
+                .summary
+                .get_or_insert_with(ValueSummary::default)
+                .add(value);
+        }
+        scorer.counts.ingested += 1;
+        scorer.counts.bad += u64::from(row.stored.status == "bad");
+        scorer.counts.replaced += u64::from(replaced);
+    }
+
+    /// Resolve a record and queue it (scalar rows) or write it at once (rows
+    /// with components or frames, which need the new row's id).
+    fn store(&mut self, record: ScoreRecord) -> Result<(), LoadError> {
+        let name = self.scorer_of(&record)?;
+        let scorer = &mut self.scorers[self.names[name].1];
+        if scorer.already_ingested {
+            scorer.counts.skipped += 1;
+            return Ok(());
+        }
+        let scale = scorer.entry.scale;
+        let key = self
+            .options
+            .key_normalize
+            .apply(&record.key_field, &record.raw_key);
+        if key.trim().is_empty() {
+            return Err(self.malformed(
+                record.line,
+                format!(
+                    "key '{}' is empty after --key-normalize {}",
+                    record.raw_key,
+                    self.options.key_normalize.resolve(&record.key_field)
+                ),
+            ));
+        }
+        let normalised = (key.as_ref() != record.raw_key).then(|| key.into_owned());
+        let stored = judge(&record, scale);
+        if self.preview.len() < self.options.preview_rows {
+            let scorer = &self.scorers[self.names[name].1].entry;
+            self.preview.push(PreviewRow {
+                line: record.line,
+                scorer: scorer.registered_name.clone(),
+                key_field: record.key_field.clone(),
+                raw_key: record.raw_key.clone(),
+                key: normalised.clone().unwrap_or_else(|| record.raw_key.clone()),
+                score: stored.score,
+                status: stored.status.to_string(),
+                reason: stored.reason.clone(),
+                runtime_ms: record.runtime_ms,
+                frames: record.frames.len(),
+                components: record.components.clone(),
+            });
+        }
+        if self.options.strict && stored.status == "bad" {
+            let reason = stored.reason.as_deref().unwrap_or("bad row");
+            return Err(
+                self.malformed(record.line, format!("{reason} (--strict refuses bad rows)"))
+            );
+        }
+        let (key, raw_key) = match normalised {
+            Some(key) => (key, Some(record.raw_key)),
+            None => (record.raw_key, None),
+        };
+        let row = PendingRow {
+            name,
+            key,
+            raw_key,
+            key_field: record.key_field,
+            stored,
+            runtime_ms: record.runtime_ms,
+            frame_count: record.pooled_frames,
+            line: record.line,
+        };
+        if record.components.is_empty() && record.frames.is_empty() {
+            self.pending.push(row);
+            if self.pending.len() == sql::SCORE_BATCH {
+                self.flush()?;
+            }
+            return Ok(());
+        }
+        self.flush()?;
+        let Some((score_id, replaced)) = self.insert_score(&row)? else {
+            self.settle(&row, None);
+            return Ok(());
+        };
+        if !record.components.is_empty() {
+            let mut stmt = self
+                .tx
+                .prepare_cached(sql::INSERT_SCORE_COMPONENT)
+                .map_err(|e| self.sqlite(e))?;
+            for (name, value) in &record.components {
+                stmt.execute(params![score_id, name, value])
+                    .map_err(|e| self.sqlite(e))?;
+            }
+        }
+        if !record.frames.is_empty() {
+            let mut stmt = self
+                .tx
+                .prepare_cached(sql::INSERT_FRAME_SCORE)
+                .map_err(|e| self.sqlite(e))?;
+            for frame in &record.frames {
+                stmt.execute(params![
+                    score_id,
+                    frame.frame_index,
+                    frame.value,
+                    frame.runtime_ms
+                ])
+                .map_err(|e| self.sqlite(e))?;
+            }
+        }
+        self.settle(&row, Some(replaced));
+        Ok(())
+    }
+
+    /// Write what is pending and record, per scorer, how many rows the file
+    /// gave it.
+    fn finish(&mut self) -> Result<(), LoadError> {
+        self.flush()?;
+        let mut stmt = self
+            .tx
+            .prepare_cached(sql::INSERT_SOURCE_FILE_SCORER)
+            .map_err(|e| self.sqlite(e))?;
+        for scorer in self.scorers.iter().filter(|s| s.counts.ingested > 0) {
+            stmt.execute(params![
+                self.file_id,
+                scorer.entry.id,
+                scorer.counts.ingested as i64
+            ])
+            .map_err(|e| self.sqlite(e))?;
+        }
+        Ok(())
+    }
 }
 
 /// A record's score as it will be stored.
@@ -989,25 +1345,28 @@ impl RecordSink for Loader<'_> {
     }
 
     fn push(&mut self, record: ScoreRecord) -> Result<(), LoadError> {
-        match &self.options.frame_pattern {
+        let line = record.line;
+        let stored = match &self.options.frame_pattern {
             Some(pattern) => {
                 let name = self.scorer_name(&record)?;
                 let (clip, frame) = pattern
                     .split(&record.raw_key)
-                    .map_err(|message| self.malformed(record.line, message))?;
+                    .map_err(|message| self.malformed(line, message))?;
                 let base = self.options.frame_base.unwrap_or(0);
                 if frame < base {
-                    return Err(self.malformed(
-                        record.line,
-                        format!("frame {frame} is below --frame-base {base}"),
-                    ));
+                    return Err(
+                        self.malformed(line, format!("frame {frame} is below --frame-base {base}"))
+                    );
                 }
                 let clip = clip.to_string();
                 self.frame_groups.add(&name, &clip, frame - base, record);
                 Ok(())
             }
             None => self.store(record),
-        }
+        };
+        // A failing row reports only after the rows before it are written:
+        // one of them may be the file's first error.
+        stored.or_else(|e| self.flush().and(Err(e)))
     }
 }
 
@@ -1018,104 +1377,6 @@ impl Loader<'_> {
         scorer_name_of(self.options.scorer.as_deref(), record, self.label)
             .map(str::to_string)
             .map_err(|message| self.malformed(record.line, message))
-    }
-
-    /// Resolve a record and write it inside the file's transaction.
-    fn store(&mut self, record: ScoreRecord) -> Result<(), LoadError> {
-        let name = self.scorer_name(&record)?;
-        let scorer = self.scorer(&name, record.line)?;
-        let counts = &mut self
-            .counts
-            .entry(scorer.slug.clone())
-            .or_insert_with(|| (scorer.registered_name.clone(), ScorerCounts::default()))
-            .1;
-        if self.earlier_ingests.contains_key(&scorer.slug) {
-            counts.skipped += 1;
-            return Ok(());
-        }
-        let key = self
-            .options
-            .key_normalize
-            .apply(&record.key_field, &record.raw_key);
-        if key.trim().is_empty() {
-            return Err(self.malformed(
-                record.line,
-                format!(
-                    "key '{}' is empty after --key-normalize {}",
-                    record.raw_key,
-                    self.options.key_normalize.resolve(&record.key_field)
-                ),
-            ));
-        }
-        let key = key.into_owned();
-        let stored = judge(&record, scorer.scale);
-        if self.preview.len() < self.options.preview_rows {
-            self.preview.push(PreviewRow {
-                line: record.line,
-                scorer: scorer.registered_name.clone(),
-                key_field: record.key_field.clone(),
-                raw_key: record.raw_key.clone(),
-                key: key.clone(),
-                score: stored.score,
-                status: stored.status.to_string(),
-                reason: stored.reason.clone(),
-                runtime_ms: record.runtime_ms,
-                frames: record.frames.len(),
-                components: record.components.clone(),
-            });
-        }
-        if self.options.strict && stored.status == "bad" {
-            let reason = stored.reason.as_deref().unwrap_or("bad row");
-            return Err(
-                self.malformed(record.line, format!("{reason} (--strict refuses bad rows)"))
-            );
-        }
-        let Some(inserted) = self.insert_score(&scorer, &name, &key, &record, &stored)? else {
-            self.counts
-                .get_mut(&scorer.slug)
-                .expect("counted above")
-                .1
-                .ignored += 1;
-            return Ok(());
-        };
-        let score_id = self.tx.last_insert_rowid();
-        if !record.components.is_empty() {
-            let mut stmt = self
-                .tx
-                .prepare_cached(sql::INSERT_SCORE_COMPONENT)
-                .map_err(|e| self.sqlite(e))?;
-            for (name, value) in &record.components {
-                stmt.execute(params![score_id, name, value])
-                    .map_err(|e| self.sqlite(e))?;
-            }
-        }
-        if !record.frames.is_empty() {
-            let mut stmt = self
-                .tx
-                .prepare_cached(sql::INSERT_FRAME_SCORE)
-                .map_err(|e| self.sqlite(e))?;
-            for frame in &record.frames {
-                stmt.execute(params![
-                    score_id,
-                    frame.frame_index,
-                    frame.value,
-                    frame.runtime_ms
-                ])
-                .map_err(|e| self.sqlite(e))?;
-            }
-        }
-        if let (Some(value), "ok") = (stored.score, stored.status) {
-            self.summaries
-                .entry(scorer.slug.clone())
-                .or_insert_with(|| (scorer.clone(), ValueSummary::default()))
-                .1
-                .add(value);
-        }
-        let counts = &mut self.counts.get_mut(&scorer.slug).expect("counted above").1;
-        counts.ingested += 1;
-        counts.bad += u64::from(stored.status == "bad");
-        counts.replaced += u64::from(inserted.replaced);
-        Ok(())
     }
 }
 

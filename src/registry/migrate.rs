@@ -37,6 +37,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0005_signal_families",
         sql: include_str!("../../migrations/0005_signal_families.sql"),
     },
+    Migration {
+        version: 6,
+        name: "0006_lean_scores",
+        sql: include_str!("../../migrations/0006_lean_scores.sql"),
+    },
 ];
 
 /// The schema version a registry has once this binary has opened it.

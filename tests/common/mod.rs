@@ -84,7 +84,13 @@ impl Workspace {
             return Vec::new();
         }
         let mut snapshot = Vec::new();
-        for table in ["source_files", "scorers", "scores", "frame_scores"] {
+        for table in [
+            "source_files",
+            "source_file_scorers",
+            "scorers",
+            "scores",
+            "frame_scores",
+        ] {
             for row in self.dump(&format!("SELECT * FROM {table} ORDER BY 1, 2")) {
                 snapshot.push(format!("{table}: {row}"));
             }
