@@ -25,6 +25,12 @@ use second_opinion::registry::{
 use second_opinion::scorer::Scale;
 use second_opinion::table::TableFormat;
 
+/// Ingest parses on one thread and frees on another, millions of small
+/// strings a second: glibc's allocator spent 40% of W4 there, mimalloc's
+/// thread-free lists make that cost vanish (bench/RESULTS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A score registry for video-quality model training: ingest what
 /// no-reference and MOS scorers wrote, and find out where each score came from.
 #[derive(Parser, Debug)]

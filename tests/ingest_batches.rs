@@ -239,3 +239,48 @@ fn ignore_and_replace_count_conflicts_spread_over_batches() {
         ]
     );
 }
+
+#[test]
+fn the_stored_hash_is_the_file_bytes_whether_taken_first_or_while_parsing() {
+    let ws = Workspace::new();
+    let stored = |path: &str| {
+        sql_rows(
+            &ws,
+            &format!("SELECT sha256, size_bytes FROM source_files WHERE path = '{path}'"),
+        )
+    };
+    let expected = |path: &str| {
+        let (sha256, size) = second_opinion::digest::sha256_file_with_size(&ws.path(path)).unwrap();
+        vec![json!([sha256, size])]
+    };
+    // No file of its size yet: hashed while parsed (blank lines at the end
+    // are hashed too, though no row is read from them).
+    let first = rows("MUSIQ", 0, 500) + "\n\n   \n";
+    ws.write("first.jsonl", &first);
+    ws.run(&["ingest", "first.jsonl"]).ok();
+    assert_eq!(stored("first.jsonl"), expected("first.jsonl"));
+
+    // Same size, other bytes: hashed before reading, not taken for a copy.
+    let other = rows("DOVEX", 0, 500) + "\n\n   \n";
+    assert_eq!(other.len(), first.len());
+    ws.write("other.jsonl", &other);
+    ws.run(&["ingest", "other.jsonl"]).ok();
+    assert_eq!(stored("other.jsonl"), expected("other.jsonl"));
+    assert_eq!(
+        sql_rows(&ws, "SELECT COUNT(*) FROM scores"),
+        vec![json!([1000])]
+    );
+
+    // The same bytes again under another name: recognised and skipped.
+    ws.write("copy.jsonl", &first);
+    let again = ws.run(&["ingest", "copy.jsonl"]).ok();
+    assert!(
+        again.stderr.contains("already ingested"),
+        "{}",
+        again.stderr
+    );
+    assert_eq!(
+        sql_rows(&ws, "SELECT COUNT(*) FROM source_files"),
+        vec![json!([2])]
+    );
+}

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::suspicious::{ValueSummary, Warning};
 use super::{now_rfc3339, sql, Registry};
-use crate::digest::sha256_file;
+use crate::digest::{hex, sha256_file};
 use crate::ingest::frame_pattern::{FrameGroups, FramePattern};
 use crate::ingest::{
     is_ok_status, DetectError, FieldNames, Format, RawScore, ReadError, ReadOptions, RecordSink,
@@ -21,6 +21,7 @@ use crate::ingest::{
 };
 use crate::key::KeyNormalize;
 use crate::scorer::{known_scorer, slug, Bounds, Scale};
+use sha2::{Digest, Sha256};
 
 /// What to do when a (scorer, key) is already live from an earlier file.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -301,9 +302,6 @@ impl Registry {
             .map_err(io)?
             .display()
             .to_string();
-        // Hashed before parsing: whether these bytes were ingested before
-        // decides, row by row, what the parse does with them.
-        let sha256 = sha256_file(&source.path).map_err(io)?;
         let sqlite = |source| IngestFileError::Sqlite {
             path: path.clone(),
             source,
@@ -311,13 +309,27 @@ impl Registry {
 
         let tx = FileTransaction::begin(&self.conn).map_err(sqlite)?;
         let ingested_at = now_rfc3339();
-        let earlier_ingests = earlier_ingests_of(&tx, &sha256).map_err(sqlite)?;
+        // Whether these bytes were ingested before decides, row by row, what
+        // happens to them, so then the hash must come first. Identical bytes
+        // have the same size: when no file of this size was ingested, the
+        // hash is taken from the bytes as they are parsed instead (one read
+        // of the file, not two). The write lock is held, so no other ingest
+        // can add such a file meanwhile.
+        let hashed_first = if same_size_ingested(&tx, metadata.len()).map_err(sqlite)? {
+            Some(sha256_file(&source.path).map_err(io)?)
+        } else {
+            None
+        };
+        let earlier_ingests = match &hashed_first {
+            Some(sha256) => earlier_ingests_of(&tx, sha256).map_err(sqlite)?,
+            None => HashMap::new(),
+        };
         tx.execute(
             sql::INSERT_SOURCE_FILE,
             params![
                 path,
                 absolute_path,
-                sha256,
+                hashed_first.as_deref().unwrap_or_default(),
                 metadata.len() as i64,
                 format.name(),
                 source.label,
@@ -332,7 +344,12 @@ impl Registry {
         progress.set_length(metadata.len());
         progress.set_position(0);
         let file = File::open(&source.path).map_err(io)?;
-        let mut input = BufReader::with_capacity(1 << 20, progress.wrap_read(file));
+        let hashing = HashingRead {
+            inner: progress.wrap_read(file),
+            hasher: hashed_first.is_none().then(Sha256::new),
+            bytes: 0,
+        };
+        let mut input = BufReader::with_capacity(1 << 20, hashing);
         let mut loader = Loader {
             tx: &tx,
             path: &path,
@@ -368,13 +385,27 @@ impl Registry {
         // and writes the rows: SQLite and the parser each get a core.
         let read = std::thread::scope(|scope| {
             let (sender, receiver) = sync_channel(MESSAGES_IN_FLIGHT);
-            scope.spawn(move || {
+            let reader = scope.spawn(move || {
                 let mut sink = ChannelSink::new(sender);
-                let read = format.read(&mut input, &read_options, &mut sink);
+                let read = format
+                    .read(&mut input, &read_options, &mut sink)
+                    // Hash what the reader left unread too (a trailer).
+                    .and_then(|()| Ok(std::io::copy(&mut input, &mut std::io::sink()).map(drop)?));
                 sink.finish(read);
+                input.into_inner().digest()
             });
             // On an error the receiver is dropped here, which stops the reader.
-            loader.consume(receiver)
+            loader.consume(receiver)?;
+            Ok(reader
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        })
+        .and_then(|hashed_while_read| {
+            if let Some((sha256, bytes)) = hashed_while_read {
+                tx.execute(sql::SET_FILE_SHA256, params![file_id, sha256, bytes as i64])
+                    .map_err(|e| loader.sqlite(e))?;
+            }
+            Ok(())
         })
         .and_then(|()| {
             let clips = std::mem::take(&mut loader.frame_groups).into_records()?;
@@ -415,6 +446,14 @@ impl Registry {
                 )
             })
             .collect();
+        let (sha256, size_bytes) = match hashed_first {
+            Some(sha256) => (sha256, metadata.len()),
+            None => tx
+                .query_row(sql::FILE_SHA256_AND_SIZE, [file_id], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64))
+                })
+                .map_err(sqlite)?,
+        };
         let warnings: Vec<Warning> = scorers
             .iter()
             .filter_map(|scorer| {
@@ -461,7 +500,7 @@ impl Registry {
             path,
             absolute_path,
             sha256,
-            size_bytes: metadata.len(),
+            size_bytes,
             format: format.name().to_string(),
             format_reason,
             label: source.label.clone(),
@@ -594,6 +633,38 @@ impl Drop for FileTransaction<'_> {
             // rolls an unfinished transaction back when the connection closes.
             let _ = self.undo();
         }
+    }
+}
+
+/// Whether a file of `size` bytes was ingested before.
+fn same_size_ingested(tx: &Connection, size: u64) -> rusqlite::Result<bool> {
+    tx.query_row(sql::FILE_OF_SIZE_EXISTS, [size as i64], |row| row.get(0))
+}
+
+/// The file as the reader thread reads it, hashed on the way unless its
+/// hash was needed (and taken) before the read.
+struct HashingRead<R> {
+    inner: R,
+    hasher: Option<Sha256>,
+    bytes: u64,
+}
+
+impl<R> HashingRead<R> {
+    /// The sha256 (lower-case hex) and size of the bytes read, if hashing.
+    fn digest(self) -> Option<(String, u64)> {
+        let bytes = self.bytes;
+        self.hasher.map(|hasher| (hex(&hasher.finalize()), bytes))
+    }
+}
+
+impl<R: Read> Read for HashingRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..read]);
+            self.bytes += read as u64;
+        }
+        Ok(read)
     }
 }
 

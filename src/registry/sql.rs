@@ -15,6 +15,17 @@ pub const INSERT_SOURCE_FILE: &str = "INSERT INTO source_files \
     (path, absolute_path, sha256, size_bytes, format, label, ingested_at, tool_version, scorer_version) \
     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
 
+/// Whether any file of this size was ingested (only such a file can hold
+/// the same bytes).
+pub const FILE_OF_SIZE_EXISTS: &str =
+    "SELECT EXISTS (SELECT 1 FROM source_files WHERE size_bytes = ?1)";
+
+/// The hash and size of a file's bytes, taken while they were parsed.
+pub const SET_FILE_SHA256: &str =
+    "UPDATE source_files SET sha256 = ?2, size_bytes = ?3 WHERE id = ?1";
+
+pub const FILE_SHA256_AND_SIZE: &str = "SELECT sha256, size_bytes FROM source_files WHERE id = ?1";
+
 pub const SET_FILE_WARNINGS: &str = "UPDATE source_files SET warnings = ?2 WHERE id = ?1";
 
 pub const INSERT_SCORE_COMPONENT: &str =
