@@ -584,6 +584,10 @@ struct FileTransaction<'c> {
 impl<'c> FileTransaction<'c> {
     fn begin(conn: &'c Connection) -> rusqlite::Result<FileTransaction<'c>> {
         let nested = !conn.is_autocommit();
+        if !nested {
+            // A nested file runs inside a transaction that already did this.
+            conn.execute_batch(sql::FOREIGN_KEYS_OFF)?;
+        }
         conn.execute_batch(if nested {
             sql::BEGIN_FILE_SAVEPOINT
         } else {
@@ -598,11 +602,11 @@ impl<'c> FileTransaction<'c> {
 
     fn commit(mut self) -> rusqlite::Result<()> {
         self.finished = true;
-        self.conn.execute_batch(if self.nested {
-            sql::RELEASE_FILE_SAVEPOINT
-        } else {
-            sql::COMMIT
-        })
+        if self.nested {
+            return self.conn.execute_batch(sql::RELEASE_FILE_SAVEPOINT);
+        }
+        self.conn.execute_batch(sql::COMMIT)?;
+        self.conn.execute_batch(sql::FOREIGN_KEYS_ON)
     }
 
     fn rollback(mut self) -> rusqlite::Result<()> {
@@ -611,11 +615,11 @@ impl<'c> FileTransaction<'c> {
     }
 
     fn undo(&self) -> rusqlite::Result<()> {
-        self.conn.execute_batch(if self.nested {
-            sql::ROLLBACK_FILE_SAVEPOINT
-        } else {
-            sql::ROLLBACK
-        })
+        if self.nested {
+            return self.conn.execute_batch(sql::ROLLBACK_FILE_SAVEPOINT);
+        }
+        self.conn.execute_batch(sql::ROLLBACK)?;
+        self.conn.execute_batch(sql::FOREIGN_KEYS_ON)
     }
 }
 
@@ -1173,14 +1177,14 @@ impl<'a> Loader<'a> {
             return Ok(());
         }
         let mut rows = std::mem::take(&mut self.pending);
-        let batched = rows.len() == sql::SCORE_BATCH
-            && match self.insert_batch(&rows) {
-                Ok(()) => true,
-                Err(e) if is_unique_violation(&e) => false,
-                Err(e) => return Err(self.sqlite(e)),
-            };
+        let written = if rows.len() == sql::SCORE_BATCH {
+            self.insert_batch(&rows).map_err(|e| self.sqlite(e))?
+        } else {
+            0
+        };
+        let all_written = written == rows.len();
         for row in &rows {
-            let inserted = if batched {
+            let inserted = if all_written || (written > 0 && self.is_live_here(row)?) {
                 Some(false)
             } else {
                 self.insert_score(row)?.map(|(_, replaced)| replaced)
@@ -1192,7 +1196,26 @@ impl<'a> Loader<'a> {
         Ok(())
     }
 
-    fn insert_batch(&self, rows: &[PendingRow]) -> rusqlite::Result<()> {
+    /// Whether the live row of `row`'s scorer and key is `row` itself: the
+    /// batch INSERT wrote it rather than leaving it out.
+    fn is_live_here(&self, row: &PendingRow) -> Result<bool, LoadError> {
+        let scorer = &self.scorers[self.names[row.name].1].entry;
+        let origin = self
+            .tx
+            .prepare_cached(sql::LIVE_SCORE_ORIGIN)
+            .and_then(|mut stmt| {
+                stmt.query_row(params![scorer.id, row.key], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                })
+                .optional()
+            })
+            .map_err(|e| self.sqlite(e))?;
+        Ok(origin == Some((self.file_id, row.line as i64)))
+    }
+
+    /// Write a full batch in one `INSERT OR IGNORE`; returns how many rows
+    /// it wrote (the others were refused by a constraint).
+    fn insert_batch(&self, rows: &[PendingRow]) -> rusqlite::Result<usize> {
         let mut stmt = self.tx.prepare_cached(&self.batch_insert)?;
         for (index, row) in rows.iter().enumerate() {
             let first = index * sql::SCORE_PARAMS + 1;
@@ -1209,7 +1232,7 @@ impl<'a> Loader<'a> {
             stmt.raw_bind_parameter(first + 9, self.file_id)?;
             stmt.raw_bind_parameter(first + 10, row.line as i64)?;
         }
-        stmt.raw_execute().map(drop)
+        stmt.raw_execute()
     }
 
     /// Count a written row (`Some(replaced)`) or an ignored one (`None`).

@@ -144,23 +144,30 @@ impl Registry {
         &mut self,
         work: impl FnOnce(&mut Registry) -> Result<T, E>,
     ) -> Result<T, E> {
+        // The files ingested inside run without per-row reference checks
+        // (see `sql::FOREIGN_KEYS_OFF`); that can only change outside a
+        // transaction.
         self.conn
-            .execute_batch(sql::BEGIN_WRITE)
+            .execute_batch(sql::FOREIGN_KEYS_OFF)
+            .and_then(|()| self.conn.execute_batch(sql::BEGIN_WRITE))
             .map_err(|e| E::from(self.sqlite_error(e)))?;
-        match work(self) {
-            Ok(value) => {
-                self.conn
-                    .execute_batch(sql::COMMIT)
-                    .map_err(|e| E::from(self.sqlite_error(e)))?;
-                Ok(value)
-            }
+        let result = match work(self) {
+            Ok(value) => self
+                .conn
+                .execute_batch(sql::COMMIT)
+                .map(|()| value)
+                .map_err(|e| E::from(self.sqlite_error(e))),
             Err(error) => {
                 // The error being reported matters more than a failed rollback,
                 // which SQLite completes when the connection closes anyway.
                 let _ = self.conn.execute_batch(sql::ROLLBACK);
                 Err(error)
             }
-        }
+        };
+        let on = self.conn.execute_batch(sql::FOREIGN_KEYS_ON);
+        let value = result?;
+        on.map_err(|e| E::from(self.sqlite_error(e)))?;
+        Ok(value)
     }
 
     /// Run `work`'s reads against one snapshot of the registry, so an ingest

@@ -6,6 +6,13 @@ pub const BEGIN_WRITE: &str = "BEGIN IMMEDIATE";
 /// A read transaction: one snapshot for everything an export reads.
 pub const BEGIN_READ: &str = "BEGIN DEFERRED";
 pub const COMMIT: &str = "COMMIT";
+/// SQLite checks every reference of every inserted row against its parent
+/// table (two lookups per score row) and, because such a check can abort a
+/// statement, keeps a statement journal for multi-row INSERTs. The
+/// references ingest writes are ids it has just read or inserted itself, so
+/// its transactions run without the checks.
+pub const FOREIGN_KEYS_OFF: &str = "PRAGMA foreign_keys = OFF";
+pub const FOREIGN_KEYS_ON: &str = "PRAGMA foreign_keys = ON";
 pub const ROLLBACK: &str = "ROLLBACK";
 pub const BEGIN_FILE_SAVEPOINT: &str = "SAVEPOINT ingest_file";
 pub const RELEASE_FILE_SAVEPOINT: &str = "RELEASE ingest_file";
@@ -57,7 +64,7 @@ pub const SET_SCORER_KNOWN_DEFAULTS: &str = "UPDATE scorers SET scale_min = ?2, 
 pub const SET_SCORER_DIRECTION: &str = "UPDATE scorers SET higher_is_better = ?2 WHERE id = ?1";
 
 /// The columns of a new score row, in the order [`insert_scores`] binds them.
-const SCORE_COLUMNS: &str = "INSERT INTO scores \
+const SCORE_COLUMNS: &str = " INTO scores \
     (scorer_id, key, raw_key, key_field, score, status, reason, runtime_ms, frame_count, \
      source_file_id, line) VALUES ";
 
@@ -70,8 +77,19 @@ pub const SCORE_PARAMS: usize = 11;
 pub const SCORE_BATCH: usize = 64;
 
 /// An INSERT of `rows` score rows (?1…?11 for the first, ?12… for the next).
+///
+/// A batch (`rows > 1`) is `INSERT OR IGNORE`: a statement that may abort
+/// half-way makes SQLite copy every page it touches into a statement
+/// journal first (8% of W4). A row the live-row index (or any constraint)
+/// refuses is left out instead, and the loader finds it and redoes it alone,
+/// where the conflict policy or the constraint's error applies.
 pub fn insert_scores(rows: usize) -> String {
-    let mut sql = String::from(SCORE_COLUMNS);
+    let mut sql = String::from(if rows > 1 {
+        "INSERT OR IGNORE"
+    } else {
+        "INSERT"
+    });
+    sql.push_str(SCORE_COLUMNS);
     for row in 0..rows {
         if row > 0 {
             sql.push_str(", ");
@@ -90,6 +108,10 @@ pub fn insert_scores(rows: usize) -> String {
 
 pub const INSERT_FRAME_SCORE: &str =
     "INSERT INTO frame_scores (score_id, frame_index, value, runtime_ms) VALUES (?1, ?2, ?3, ?4)";
+
+/// The file and line of the live row of (scorer, key).
+pub const LIVE_SCORE_ORIGIN: &str = "SELECT source_file_id, line FROM scores \
+    WHERE scorer_id = ?1 AND key = ?2 AND superseded_at IS NULL";
 
 /// The live row holding (scorer, key), and where it came from.
 pub const LIVE_SCORE_WITH_SOURCE: &str =
