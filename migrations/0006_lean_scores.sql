@@ -9,6 +9,8 @@
 -- * `scores_scorer_key` duplicated the live unique index for every row just
 --   to find superseded history: superseded rows (rare: `--replace` only) get
 --   a partial index of their own.
+-- * `scores.reason` said why a row is bad, and for `ok` rows held a note
+--   (frames left out of a pooled score): notes have a column of their own.
 -- * `scores_source_file` indexed every row by its file for two questions —
 --   which scorers a file gave rows to, and how many — that are now answered
 --   by `source_file_scorers`, written once per file and scorer.
@@ -18,6 +20,8 @@ UPDATE scores SET written_key = raw_key WHERE raw_key <> key;
 ALTER TABLE scores DROP COLUMN raw_key;
 ALTER TABLE scores RENAME COLUMN written_key TO raw_key;  -- NULL: the file wrote `key`
 ALTER TABLE scores DROP COLUMN ingested_at;                -- its file's ingested_at
+ALTER TABLE scores ADD COLUMN note TEXT;                   -- e.g. frames left out of the pool
+UPDATE scores SET note = reason, reason = NULL WHERE status = 'ok' AND reason IS NOT NULL;
 
 DROP INDEX scores_scorer_key;
 DROP INDEX scores_source_file;
@@ -40,7 +44,7 @@ INSERT INTO source_file_scorers (source_file_id, scorer_id, rows)
 CREATE VIEW score_rows AS
     SELECT s.id, s.scorer_id, sc.name AS scorer, s.key,
            COALESCE(s.raw_key, s.key) AS raw_key, s.key_field,
-           s.score, s.status, s.reason, s.runtime_ms, s.frame_count,
+           s.score, s.status, s.reason, s.note, s.runtime_ms, s.frame_count,
            s.source_file_id, f.path AS source_path, s.line,
            f.ingested_at, s.superseded_at, s.superseded_by_file
     FROM scores s

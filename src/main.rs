@@ -738,6 +738,9 @@ fn provenance(registry_path: &std::path::Path, args: ProvenanceArgs) -> Result<(
         if let Some(reason) = &entry.reason {
             println!("  reason:      {reason}");
         }
+        if let Some(note) = &entry.note {
+            println!("  note:        {note}");
+        }
         println!(
             "  from:        {}:{} (raw key '{}' in field '{}')",
             entry.path, entry.line, entry.raw_key, entry.key_field
@@ -1032,7 +1035,11 @@ fn inspect(registry_path: &std::path::Path, args: InspectArgs) -> Result<(), Fai
                 row.key.clone(),
                 row.score.map_or("null".into(), |v| v.to_string()),
                 row.status.clone(),
-                row.reason.clone().unwrap_or_default(),
+                // A bad row says why; an ok row may carry the reader's note.
+                row.reason
+                    .clone()
+                    .or_else(|| row.note.clone())
+                    .unwrap_or_default(),
                 if row.frames > 0 {
                     row.frames.to_string()
                 } else {
@@ -1051,7 +1058,7 @@ fn inspect(registry_path: &std::path::Path, args: InspectArgs) -> Result<(), Fai
             "KEY",
             "SCORE",
             "STATUS",
-            "REASON",
+            "REASON / NOTE",
             "FRAMES",
             "COMPONENTS",
         ],

@@ -79,7 +79,8 @@ fn live_score(ws: &Workspace, scorer: &str) -> Value {
     let rows = sql_rows(
         ws,
         &format!(
-            "SELECT s.key, COALESCE(s.raw_key, s.key), s.score, s.status, s.reason, s.frame_count \
+            "SELECT s.key, COALESCE(s.raw_key, s.key), s.score, s.status, \
+             COALESCE(s.reason, 'note: ' || s.note), s.frame_count \
              FROM scores s JOIN scorers c ON c.id = s.scorer_id \
              WHERE c.name = '{scorer}' AND s.superseded_at IS NULL"
         ),
@@ -256,7 +257,8 @@ fn metric_flag_takes_another_metric_as_the_clip_score() {
         assert_eq!(score[5], 4, "{format}: the NaN frame is not pooled");
         assert_eq!(
             score[4],
-            "1 of 5 frames (frame 4) have no usable psnr_y value and were left out of the mean"
+            "note: 1 of 5 frames (frame 4) have no usable psnr_y value and were left out of the mean",
+            "an ok row's note is not a reason"
         );
         assert_eq!(frames(&ws, "psnr_y"), PSNR_Y_FRAMES.to_vec(), "{format}");
 

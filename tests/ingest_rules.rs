@@ -1099,6 +1099,7 @@ fn queries_report_scorers_files_and_provenance() {
             "score": 72.0,
             "status": "ok",
             "reason": null,
+            "note": null,
             "runtime_ms": 3.5,
             "frame_count": 2,
             "live": true,
@@ -1222,13 +1223,15 @@ fn a_registry_made_by_migration_1_alone_is_upgraded() {
                  runtime_ms, frame_count, source_file_id, line, ingested_at) \
                  VALUES (1, 'old', 'old', 'clip_id', 42.5, 'ok', NULL, 1.0, 0, 1, 5, \
                  '2025-01-01T00:00:00.000Z'), \
-                 (1, 'older.mp4', '/corpus/older.mp4', 'video', 40.0, 'ok', NULL, NULL, 0, 1, 6, \
+                 (1, 'older.mp4', '/corpus/older.mp4', 'video', 40.0, 'ok', \
+                 '1 of 3 frames have no usable value', NULL, 2, 1, 6, '2025-01-01T00:00:00.000Z'), \
+                 (1, 'broken', 'broken', 'clip_id', NULL, 'bad', 'score is null', NULL, 0, 1, 7, \
                  '2025-01-01T00:00:00.000Z');",
         )
         .unwrap();
     }
     // Every fact of the data model, as version 1 stored it.
-    let model = "key, raw_key, key_field, score, status, reason, runtime_ms, frame_count, \
+    let model = "key, raw_key, key_field, score, status, runtime_ms, frame_count, \
                  source_file_id, line, ingested_at, superseded_at";
     let old_rows = sql_rows(&ws, &format!("SELECT {model} FROM scores ORDER BY id"));
 
@@ -1256,16 +1259,29 @@ fn a_registry_made_by_migration_1_alone_is_upgraded() {
         ),
         vec![
             json!(["old", null]),
-            json!(["older.mp4", "/corpus/older.mp4"])
+            json!(["older.mp4", "/corpus/older.mp4"]),
+            json!(["broken", null])
         ],
         "a raw key equal to the key is stored once"
     );
     assert_eq!(
         sql_rows(
             &ws,
+            "SELECT reason, note FROM scores WHERE source_file_id = 1 ORDER BY id"
+        ),
+        vec![
+            json!([null, null]),
+            json!([null, "1 of 3 frames have no usable value"]),
+            json!(["score is null", null])
+        ],
+        "an ok row's note moved out of `reason`; a bad row keeps its reason"
+    );
+    assert_eq!(
+        sql_rows(
+            &ws,
             "SELECT source_file_id, scorer_id, rows FROM source_file_scorers ORDER BY 1"
         ),
-        vec![json!([1, 1, 2]), json!([2, 1, 1])]
+        vec![json!([1, 1, 3]), json!([2, 1, 1])]
     );
     assert_eq!(
         sql_rows(
@@ -1282,6 +1298,7 @@ fn a_registry_made_by_migration_1_alone_is_upgraded() {
         vec![
             json!(["old", 42.5, 1]),
             json!(["older.mp4", 40.0, 1]),
+            json!(["broken", null, 1]),
             json!(["new", 7.0, 2])
         ]
     );

@@ -82,6 +82,7 @@ pub struct PreviewRow {
     pub score: Option<f64>,
     pub status: String,
     pub reason: Option<String>,
+    pub note: Option<String>,
     pub runtime_ms: Option<f64>,
     pub frames: usize,
     pub components: Vec<(String, Option<f64>)>,
@@ -1099,6 +1100,7 @@ impl<'a> Loader<'a> {
                 row.stored.score,
                 row.stored.status,
                 row.stored.reason,
+                row.stored.note,
                 row.runtime_ms,
                 row.frame_count,
                 self.file_id,
@@ -1227,10 +1229,11 @@ impl<'a> Loader<'a> {
             stmt.raw_bind_parameter(first + 4, row.stored.score)?;
             stmt.raw_bind_parameter(first + 5, row.stored.status)?;
             stmt.raw_bind_parameter(first + 6, &row.stored.reason)?;
-            stmt.raw_bind_parameter(first + 7, row.runtime_ms)?;
-            stmt.raw_bind_parameter(first + 8, row.frame_count)?;
-            stmt.raw_bind_parameter(first + 9, self.file_id)?;
-            stmt.raw_bind_parameter(first + 10, row.line as i64)?;
+            stmt.raw_bind_parameter(first + 7, &row.stored.note)?;
+            stmt.raw_bind_parameter(first + 8, row.runtime_ms)?;
+            stmt.raw_bind_parameter(first + 9, row.frame_count)?;
+            stmt.raw_bind_parameter(first + 10, self.file_id)?;
+            stmt.raw_bind_parameter(first + 11, row.line as i64)?;
         }
         stmt.raw_execute()
     }
@@ -1290,6 +1293,7 @@ impl<'a> Loader<'a> {
                 score: stored.score,
                 status: stored.status.to_string(),
                 reason: stored.reason.clone(),
+                note: stored.note.clone(),
                 runtime_ms: record.runtime_ms,
                 frames: record.frames.len(),
                 components: record.components.clone(),
@@ -1380,7 +1384,10 @@ impl<'a> Loader<'a> {
 pub(crate) struct StoredScore {
     pub score: Option<f64>,
     pub status: &'static str,
+    /// Why the row is bad.
     pub reason: Option<String>,
+    /// What the reader noted about the row (frames left out of the pool).
+    pub note: Option<String>,
 }
 
 /// Decide what a record's score becomes: an unusable value is stored `bad`
@@ -1391,6 +1398,7 @@ pub(crate) fn judge(record: &ScoreRecord, scale: Option<Scale>) -> StoredScore {
         score,
         status: "bad",
         reason: Some(reason),
+        note: record.note.clone(),
     };
     let failed_status = record
         .reported_status
@@ -1417,7 +1425,8 @@ pub(crate) fn judge(record: &ScoreRecord, scale: Option<Scale>) -> StoredScore {
             StoredScore {
                 score: Some(*value),
                 status: "ok",
-                reason: record.note.clone(),
+                reason: None,
+                note: record.note.clone(),
             }
         }
     }

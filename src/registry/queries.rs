@@ -60,6 +60,8 @@ pub struct ProvenanceEntry {
     pub score: Option<f64>,
     pub status: String,
     pub reason: Option<String>,
+    /// What the reader noted about the row (frames left out of the pool).
+    pub note: Option<String>,
     pub runtime_ms: Option<f64>,
     pub frame_count: u64,
     pub live: bool,
@@ -203,6 +205,7 @@ impl Registry {
                         score: row.get(3)?,
                         status: row.get(4)?,
                         reason: row.get(5)?,
+                        note: row.get(18)?,
                         runtime_ms: row.get(6)?,
                         frame_count: row.get(7)?,
                         line: row.get(8)?,

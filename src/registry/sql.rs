@@ -65,18 +65,18 @@ pub const SET_SCORER_DIRECTION: &str = "UPDATE scorers SET higher_is_better = ?2
 
 /// The columns of a new score row, in the order [`insert_scores`] binds them.
 const SCORE_COLUMNS: &str = " INTO scores \
-    (scorer_id, key, raw_key, key_field, score, status, reason, runtime_ms, frame_count, \
+    (scorer_id, key, raw_key, key_field, score, status, reason, note, runtime_ms, frame_count, \
      source_file_id, line) VALUES ";
 
 /// Parameters per score row of [`insert_scores`].
-pub const SCORE_PARAMS: usize = 11;
+pub const SCORE_PARAMS: usize = 12;
 
 /// Rows per multi-row INSERT of [`insert_scores`]: one statement per 64
 /// rows runs the VDBE program's setup once instead of 64 times, which is a
 /// quarter of the ingest time for scalar rows.
 pub const SCORE_BATCH: usize = 64;
 
-/// An INSERT of `rows` score rows (?1…?11 for the first, ?12… for the next).
+/// An INSERT of `rows` score rows (?1…?12 for the first, ?13… for the next).
 ///
 /// A batch (`rows > 1`) is `INSERT OR IGNORE`: a statement that may abort
 /// half-way makes SQLite copy every page it touches into a statement
@@ -166,7 +166,7 @@ pub const ALL_SCORER_NAMES: &str = "SELECT name FROM scorers ORDER BY slug";
 pub const SCORE_HISTORY: &str =
     "SELECT s.key, COALESCE(s.raw_key, s.key), s.key_field, s.score, s.status, s.reason, \
     s.runtime_ms, s.frame_count, s.line, f.ingested_at, s.superseded_at, \
-    f.path, f.absolute_path, f.sha256, f.format, f.label, r.path, f.scorer_version \
+    f.path, f.absolute_path, f.sha256, f.format, f.label, r.path, f.scorer_version, s.note \
     FROM scores s JOIN source_files f ON f.id = s.source_file_id \
     LEFT JOIN source_files r ON r.id = s.superseded_by_file \
     WHERE s.id IN ( \
