@@ -71,6 +71,11 @@ fn every_row_of_many_batches_is_stored_once_in_order() {
         sql_rows(&ws, "SELECT rows FROM source_file_scorers"),
         vec![json!([1000])]
     );
+    assert_eq!(
+        sql_rows(&ws, "PRAGMA page_size"),
+        vec![json!([65536])],
+        "a new registry has 64 KiB pages"
+    );
 }
 
 #[test]

@@ -1284,6 +1284,11 @@ fn a_registry_made_by_migration_1_alone_is_upgraded() {
         vec![json!([1, 1, 3]), json!([2, 1, 1])]
     );
     assert_eq!(
+        sql_value(&ws, "PRAGMA page_size"),
+        json!(4096),
+        "an existing registry keeps its page size"
+    );
+    assert_eq!(
         sql_rows(
             &ws,
             "SELECT id, name, slug, scale_min, scale_max FROM scorers"

@@ -34,6 +34,12 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(600);
 /// W4 ingest). 64 MiB holds the working set of a multi-million-row file.
 const CACHE_KIB: i64 = -65536;
 
+/// The page size of new registries. A registry is millions of small rows
+/// appended in bulk and read back in full by exports: 64 KiB pages mean a
+/// sixteenth of the page writes, WAL frames and B-tree splits of SQLite's
+/// 4 KiB default (W4 ingest: ~10% less CPU, less system time).
+const PAGE_SIZE: i64 = 65536;
+
 /// Whether opening may create the registry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OpenMode {
@@ -97,6 +103,10 @@ impl Registry {
         }
         let mut conn = Connection::open_with_flags(path, flags).map_err(sqlite)?;
         conn.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
+        // Only a new, empty database takes it (before WAL is on); an
+        // existing registry keeps the page size it was created with.
+        conn.pragma_update(None, "page_size", PAGE_SIZE)
+            .map_err(sqlite)?;
         let found = migrate::user_version(&conn).map_err(sqlite)?;
         if found > SCHEMA_VERSION {
             return Err(RegistryError::TooNew {
