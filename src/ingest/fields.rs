@@ -96,10 +96,7 @@ impl FieldNames {
         };
         let runtime_ms = match lookup(row, summary, RUNTIME_FIELDS) {
             Some((field, value)) => optional_number(field, value)?,
-            None => {
-                let per_frame: Vec<f64> = frames.iter().filter_map(|f| f.runtime_ms).collect();
-                (!per_frame.is_empty()).then(|| per_frame.iter().sum())
-            }
+            None => frames_runtime(&frames),
         };
         Ok(ScoreRecord {
             line,
@@ -212,9 +209,17 @@ impl FieldNames {
     }
 }
 
+/// The runtime of a payload without a runtime field: the sum of its
+/// frames' runtimes, or `None` when no frame has one.
+pub(super) fn frames_runtime(frames: &[FrameRecord]) -> Option<f64> {
+    let mut timed = frames.iter().filter_map(|f| f.runtime_ms).peekable();
+    timed.peek()?;
+    Some(timed.sum())
+}
+
 /// The clip score of a payload without a row-level score: the mean of the
 /// frames whose value is a finite number.
-fn pool_frames(
+pub(super) fn pool_frames(
     frames: &[FrameRecord],
     score_candidates: &[&str],
 ) -> Result<(RawScore, u32, Option<String>), String> {
@@ -224,20 +229,21 @@ fn pool_frames(
             score_candidates.join(", ")
         ));
     }
-    let finite: Vec<f64> = frames.iter().filter_map(|f| f.value).collect();
-    if finite.is_empty() {
+    // Summed in frame order, without collecting the values first.
+    let finite = frames.iter().filter(|f| f.value.is_some()).count();
+    if finite == 0 {
         let reason = format!("all {} frames have unusable scores", frames.len());
         return Ok((RawScore::Unusable(reason), 0, None));
     }
-    let mean = finite.iter().sum::<f64>() / finite.len() as f64;
-    let note = (finite.len() < frames.len()).then(|| {
+    let mean = frames.iter().filter_map(|f| f.value).sum::<f64>() / finite as f64;
+    let note = (finite < frames.len()).then(|| {
         format!(
             "{} of {} frames have unusable scores and were left out of the mean",
-            frames.len() - finite.len(),
+            frames.len() - finite,
             frames.len()
         )
     });
-    Ok((RawScore::Number(mean), finite.len() as u32, note))
+    Ok((RawScore::Number(mean), finite as u32, note))
 }
 
 /// Interpret a score value. Anything but a finite JSON number is unusable;
@@ -258,7 +264,7 @@ pub(crate) fn score_value(field: &str, value: &Value) -> RawScore {
 
 /// A runtime: a number, or nothing. NaN (as Python writes it) counts as
 /// nothing, because a missing timing must not cost the row its score.
-fn optional_number(field: &str, value: &Value) -> Result<Option<f64>, String> {
+pub(super) fn optional_number(field: &str, value: &Value) -> Result<Option<f64>, String> {
     match value {
         Value::Null => Ok(None),
         Value::Number(number) => Ok(number.as_f64().filter(|v| v.is_finite())),

@@ -11,7 +11,8 @@ use std::io::BufRead;
 
 use serde_json::value::RawValue;
 
-use super::jsonl::{json_error, parse_row};
+use super::jsonl::json_error;
+use super::typed_row::RowReader;
 use super::{ReadError, ReadOptions, RecordSink, ScoreReader};
 
 /// Reader for `.json` score documents.
@@ -45,12 +46,11 @@ impl ScoreReader for JsonDocReader {
             return Err(ReadError::at(1, "no score rows: the document holds an empty list").into());
         }
         let mut lines = LineCounter::new(document);
+        let mut reader = RowReader::new(&options.fields);
         for row in rows {
             let line = lines.line_at(row);
-            let object = parse_row(row).map_err(|message| ReadError::at(line, message))?;
-            let record = options
-                .fields
-                .record_from_object(&object, line)
+            let record = reader
+                .read_row(row, line)
                 .map_err(|message| ReadError::at(line, message))?;
             sink.push(record)?;
         }

@@ -11,6 +11,7 @@ use std::io::BufRead;
 use serde_json::{Map, Value};
 
 use super::text_rows::Lines;
+use super::typed_row::RowReader;
 use super::{nonfinite, ReadError, ReadOptions, RecordSink, ScoreReader};
 
 /// Reader for `.jsonl` / `.ndjson` score files.
@@ -34,12 +35,11 @@ impl ScoreReader for JsonlReader {
         sink: &mut S,
     ) -> Result<(), S::Error> {
         let mut lines = Lines::new(input);
+        let mut reader = RowReader::new(&options.fields);
         let mut rows = 0u64;
         while let Some((line, text)) = lines.next_row()? {
-            let row = parse_row(text).map_err(|message| ReadError::at(line, message))?;
-            let record = options
-                .fields
-                .record_from_object(&row, line)
+            let record = reader
+                .read_row(text, line)
                 .map_err(|message| ReadError::at(line, message))?;
             rows += 1;
             sink.push(record)?;

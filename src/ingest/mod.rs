@@ -24,6 +24,7 @@ mod pyiqa_csv;
 mod qalign_json;
 mod score_line;
 mod text_rows;
+mod typed_row;
 mod uvq_json;
 mod uvq_txt;
 

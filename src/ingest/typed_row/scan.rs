@@ -1,0 +1,373 @@
+//! The fastest tier: a byte scanner for rows written the plain way scorers
+//! write them (no escapes in strings, no exponents in numbers, little
+//! nesting), which is nearly every row. It gives up (`None`) on anything
+//! else, and the row goes to the serde-based tier, so that what it accepts
+//! is a strict subset of what serde_json accepts, read to the same values:
+//!
+//! - strings: no backslash and no control character before the closing
+//!   quote (serde_json refuses the latter; the former needs unescaping);
+//! - numbers: `-?(0|[1-9][0-9]*)(\.[0-9]+)?` with at most 19 digits, so the
+//!   significand cannot overflow a `u64`, and converted with serde_json's
+//!   own arithmetic (see [`Scanner::number`]);
+//! - whitespace, literals, commas and colons exactly as JSON has them;
+//! - at most [`MAX_DEPTH`] levels of nesting, well inside serde_json's
+//!   recursion limit of 127.
+
+use std::borrow::Cow;
+
+use serde_json::Number;
+
+use super::{Class, Fields, FrameFields, FrameValue, Frames, Row, RowReader, Scalar, Slot};
+use crate::ingest::nonfinite::is_nonfinite_word;
+
+/// Nesting beyond this gives up: serde_json refuses 128 levels, and
+/// counting exactly to its limit is not worth it for rows this deep.
+const MAX_DEPTH: u32 = 100;
+
+/// Powers of ten as serde_json's table has them (`1e0` … `1e19` are exact
+/// in an `f64`), for the division that turns digits into a float.
+const POW10: [f64; 20] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19,
+];
+
+/// Scan one row; `None` when the row is not an object written the plain
+/// way (or not valid JSON).
+pub(super) fn row<'a>(reader: &RowReader<'_>, text: &'a str) -> Option<Row<'a>> {
+    let mut scanner = Scanner { text, pos: 0 };
+    scanner.whitespace();
+    if scanner.peek()? != b'{' {
+        return None;
+    }
+    let row = scanner.row(reader)?;
+    scanner.whitespace();
+    (scanner.pos == text.len()).then_some(row)
+}
+
+struct Scanner<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Scanner<'a> {
+    #[inline]
+    fn peek(&self) -> Option<u8> {
+        self.text.as_bytes().get(self.pos).copied()
+    }
+
+    /// JSON's whitespace, as serde_json skips it.
+    #[inline]
+    fn whitespace(&mut self) {
+        while let Some(b' ' | b'\n' | b'\t' | b'\r') = self.peek() {
+            self.pos += 1;
+        }
+    }
+
+    /// The members of the object starting at `pos` (on its `{`): `member`
+    /// reads each value, given its name, from the start of the value.
+    #[inline]
+    fn object(&mut self, mut member: impl FnMut(&mut Self, &'a str) -> Option<()>) -> Option<()> {
+        self.pos += 1;
+        self.whitespace();
+        if self.peek()? == b'}' {
+            self.pos += 1;
+            return Some(());
+        }
+        loop {
+            if self.peek()? != b'"' {
+                return None;
+            }
+            let name = self.string()?;
+            self.whitespace();
+            if self.peek()? != b':' {
+                return None;
+            }
+            self.pos += 1;
+            self.whitespace();
+            member(self, name)?;
+            self.whitespace();
+            match self.peek()? {
+                b',' => {
+                    self.pos += 1;
+                    self.whitespace();
+                }
+                b'}' => {
+                    self.pos += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// The items of the list starting at `pos` (on its `[`): `item` reads
+    /// each, from its start.
+    #[inline]
+    fn list(&mut self, mut item: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
+        self.pos += 1;
+        self.whitespace();
+        if self.peek()? == b']' {
+            self.pos += 1;
+            return Some(());
+        }
+        loop {
+            item(self)?;
+            self.whitespace();
+            match self.peek()? {
+                b',' => {
+                    self.pos += 1;
+                    self.whitespace();
+                }
+                b']' => {
+                    self.pos += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// The string starting at `pos` (on its quote), without escapes.
+    #[inline]
+    fn string(&mut self) -> Option<&'a str> {
+        let start = self.pos + 1;
+        let rest = &self.text.as_bytes()[start..];
+        let length = rest
+            .iter()
+            .position(|&byte| byte == b'"' || byte == b'\\' || byte < 0x20)?;
+        if rest[length] != b'"' {
+            return None;
+        }
+        self.pos = start + length + 1;
+        // Cut at ASCII quotes, so on character boundaries.
+        Some(&self.text[start..start + length])
+    }
+
+    /// The number starting at `pos`, as serde_json reads it without its
+    /// `float_roundtrip` feature: an integer is a `u64`, or an `i64` when
+    /// negative (`-0` is the float -0.0); a decimal is its digits as a
+    /// `u64` divided by the power of ten of its fraction. Exponents and
+    /// numbers of more than 19 digits give up.
+    #[inline]
+    fn number(&mut self) -> Option<Number> {
+        let bytes = self.text.as_bytes();
+        let mut pos = self.pos;
+        let negative = bytes[pos] == b'-';
+        pos += usize::from(negative);
+        let mut significand = 0u64;
+        let mut digits = 0u32;
+        match bytes.get(pos)? {
+            b'0' => {
+                pos += 1;
+                digits = 1;
+                // There can be only one leading zero.
+                if let Some(b'0'..=b'9') = bytes.get(pos) {
+                    return None;
+                }
+            }
+            b'1'..=b'9' => {
+                while let Some(&digit @ b'0'..=b'9') = bytes.get(pos) {
+                    if digits == 19 {
+                        return None;
+                    }
+                    significand = significand * 10 + u64::from(digit - b'0');
+                    digits += 1;
+                    pos += 1;
+                }
+            }
+            _ => return None,
+        }
+        let mut fraction = 0usize;
+        if bytes.get(pos) == Some(&b'.') {
+            pos += 1;
+            while let Some(&digit @ b'0'..=b'9') = bytes.get(pos) {
+                if digits == 19 {
+                    return None;
+                }
+                significand = significand * 10 + u64::from(digit - b'0');
+                digits += 1;
+                fraction += 1;
+                pos += 1;
+            }
+            if fraction == 0 {
+                return None;
+            }
+        }
+        if let Some(b'e' | b'E') = bytes.get(pos) {
+            return None;
+        }
+        self.pos = pos;
+        if fraction == 0 {
+            if !negative {
+                return Some(significand.into());
+            }
+            let negated = (significand as i64).wrapping_neg();
+            return if negated >= 0 {
+                Number::from_f64(-(significand as f64))
+            } else {
+                Some(negated.into())
+            };
+        }
+        let magnitude = significand as f64 / POW10[fraction];
+        Number::from_f64(if negative { -magnitude } else { magnitude })
+    }
+
+    /// The literal `word` at `pos`.
+    #[inline]
+    fn literal(&mut self, word: &str) -> Option<()> {
+        self.text.as_bytes()[self.pos..]
+            .starts_with(word.as_bytes())
+            .then(|| self.pos += word.len())
+    }
+
+    /// A scalar value; lists and objects give up (they are kept as `Value`s,
+    /// which the serde-based tier builds).
+    #[inline]
+    fn scalar(&mut self) -> Option<Scalar<'a>> {
+        Some(match self.peek()? {
+            b'"' => Scalar::Str(Cow::Borrowed(self.string()?)),
+            b'-' | b'0'..=b'9' => Scalar::Number(self.number()?),
+            b't' => self.literal("true").map(|()| Scalar::Bool(true))?,
+            b'f' => self.literal("false").map(|()| Scalar::Bool(false))?,
+            b'n' => self.literal("null").map(|()| Scalar::Null)?,
+            _ => return None,
+        })
+    }
+
+    /// A value of a frame's field, reduced to what reading a frame needs;
+    /// lists and objects give up, as in [`Scanner::scalar`].
+    #[inline]
+    fn frame_value(&mut self) -> Option<FrameValue> {
+        Some(match self.peek()? {
+            b'-' | b'0'..=b'9' => FrameValue::Number(self.number()?),
+            b'"' => match is_nonfinite_word(self.string()?) {
+                true => FrameValue::NonfiniteWord,
+                false => FrameValue::Other,
+            },
+            b'n' => self.literal("null").map(|()| FrameValue::Null)?,
+            b't' => self.literal("true").map(|()| FrameValue::Other)?,
+            b'f' => self.literal("false").map(|()| FrameValue::Other)?,
+            _ => return None,
+        })
+    }
+
+    /// Any value, checked and dropped; `depth` is the nesting of the value.
+    fn skip(&mut self, depth: u32) -> Option<()> {
+        match self.peek()? {
+            b'{' if depth < MAX_DEPTH => self.object(|scanner, _| scanner.skip(depth + 1)),
+            b'[' if depth < MAX_DEPTH => self.list(|scanner| scanner.skip(depth + 1)),
+            b'{' | b'[' => None,
+            _ => self.scalar().map(drop),
+        }
+    }
+
+    /// The row object (at depth 1).
+    fn row(&mut self, reader: &RowReader<'_>) -> Option<Row<'a>> {
+        let table = &reader.row;
+        let mut row = Row {
+            own: Fields::default(),
+            summary: Slot::Absent,
+            frames: Slot::Absent,
+        };
+        self.object(|scanner, name| {
+            match table.classify(name) {
+                Class::Other => scanner.skip(2)?,
+                Class::Ambiguous => {
+                    row.own.fallback = true;
+                    scanner.skip(2)?;
+                }
+                Class::Field(at) => {
+                    row.own.see(at);
+                    let roles = table.entries[at].roles;
+                    if roles.summary {
+                        row.summary = match scanner.peek()? {
+                            b'{' => Slot::Present(scanner.summary(reader)?),
+                            _ => match scanner.scalar()? {
+                                Scalar::Null => Slot::Null,
+                                _ => Slot::Wrong,
+                            },
+                        };
+                    } else if roles.frames {
+                        row.frames = match scanner.peek()? {
+                            b'[' => Slot::Present(scanner.frames(reader)?),
+                            _ => match scanner.scalar()? {
+                                Scalar::Null => Slot::Null,
+                                _ => Slot::Wrong,
+                            },
+                        };
+                    } else {
+                        let value = scanner.scalar()?;
+                        row.own.take(at, roles, value);
+                    }
+                }
+            }
+            Some(())
+        })?;
+        Some(row)
+    }
+
+    /// A `summary` object (at depth 2), searched like the row but for its
+    /// own `summary` and `frames`, which are not looked at.
+    fn summary(&mut self, reader: &RowReader<'_>) -> Option<Fields<'a>> {
+        let table = &reader.row;
+        let mut fields = Fields::default();
+        self.object(|scanner, name| {
+            match table.classify(name) {
+                Class::Field(at) => {
+                    let roles = table.entries[at].roles;
+                    if roles.summary || roles.frames {
+                        scanner.skip(3)?;
+                    } else {
+                        fields.see(at);
+                        let value = scanner.scalar()?;
+                        fields.take(at, roles, value);
+                    }
+                }
+                Class::Ambiguous => {
+                    fields.fallback = true;
+                    scanner.skip(3)?;
+                }
+                Class::Other => scanner.skip(3)?,
+            }
+            Some(())
+        })?;
+        Some(fields)
+    }
+
+    /// A `frames[]` list (at depth 2) of frame objects (at depth 3).
+    fn frames(&mut self, reader: &RowReader<'_>) -> Option<Frames> {
+        let table = &reader.frame;
+        let frame_base = reader.fields.frame_base;
+        let mut list = Vec::with_capacity(reader.frames_hint);
+        let mut increasing = true;
+        self.list(|scanner| {
+            if scanner.peek()? != b'{' {
+                return None;
+            }
+            let mut frame = FrameFields::default();
+            scanner.object(|scanner, name| {
+                match table.classify(name) {
+                    Class::Other => scanner.skip(4)?,
+                    Class::Ambiguous => return None,
+                    Class::Field(at) => {
+                        let value = scanner.frame_value()?;
+                        frame.take(at, table.entries[at].roles, value);
+                    }
+                }
+                Some(())
+            })?;
+            let record = frame.finish(table, list.len(), frame_base)?;
+            if let Some(last) = list.last() {
+                let last: &crate::ingest::FrameRecord = last;
+                increasing &= record.frame_index > last.frame_index;
+            }
+            list.push(record);
+            Some(())
+        })?;
+        Some(Frames {
+            list,
+            increasing,
+            fallback: false,
+        })
+    }
+}
