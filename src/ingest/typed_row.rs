@@ -118,8 +118,10 @@ impl<'f> RowReader<'f> {
     /// Identical in every outcome to `parse_row` + `record_from_object`.
     pub(crate) fn read_row(&mut self, text: &str, line: u64) -> Result<ScoreRecord, String> {
         if self.fast {
-            if let Some(row) = scan::row(self, text) {
-                if let Some(record) = self.resolve(row, line) {
+            // Filled in place: a row is a few hundred bytes, not worth moving.
+            let mut row = Row::new();
+            if scan::row(self, text, &mut row).is_some() {
+                if let Some(record) = self.resolve(&mut row, line) {
                     return Ok(record);
                 }
                 // Refused, or order-dependent: the serde-based tier would
@@ -128,8 +130,8 @@ impl<'f> RowReader<'f> {
                 return self.fields.record_from_object(&row, line);
             }
             match self.parse(text) {
-                Ok(Some(row)) => {
-                    if let Some(record) = self.resolve(row, line) {
+                Ok(Some(mut row)) => {
+                    if let Some(record) = self.resolve(&mut row, line) {
                         return Ok(record);
                     }
                 }
@@ -138,8 +140,8 @@ impl<'f> RowReader<'f> {
                 // exactly as `parse_row` does.
                 Err(_) => {
                     if let Some(quoted) = nonfinite::quote_nonfinite_words(text) {
-                        if let Ok(Some(row)) = self.parse(&quoted) {
-                            if let Some(record) = self.resolve(row, line) {
+                        if let Ok(Some(mut row)) = self.parse(&quoted) {
+                            if let Some(record) = self.resolve(&mut row, line) {
                                 return Ok(record);
                             }
                         }
@@ -163,16 +165,15 @@ impl<'f> RowReader<'f> {
 
     /// The record of a parsed row, or `None` when the row must be read the
     /// tree-based way (it is refused, or its lookup is order-dependent).
-    fn resolve(&mut self, row: Row<'_>, line: u64) -> Option<ScoreRecord> {
+    fn resolve(&mut self, row: &mut Row<'_>, line: u64) -> Option<ScoreRecord> {
         if row.own.fallback {
             return None;
         }
-        let summary = match row.summary {
+        let summary = match &row.summary {
             Slot::Absent | Slot::Null => None,
             Slot::Present(summary) if !summary.fallback => Some(summary),
             Slot::Present(_) | Slot::Wrong => return None,
         };
-        let summary = summary.as_ref();
 
         let (_, entry, key) = row
             .own
@@ -180,12 +181,12 @@ impl<'f> RowReader<'f> {
             .as_ref()
             .or_else(|| summary.and_then(|s| s.key.as_ref()))?;
         let raw_key = match key {
-            Scalar::Str(text) if !text.trim().is_empty() => text.to_string(),
+            Scalar::Str(text) if !text.trim().is_empty() => String::from(text.as_ref()),
             // A number used as a key keeps its JSON spelling: 7 is "7".
             Scalar::Number(number) => number.to_string(),
             _ => return None,
         };
-        let key_field = self.row.entries[*entry].name.clone();
+        let key_field = self.row.entries[usize::from(*entry)].name.clone();
 
         fn text_of<'v>(fields: &'v Fields<'_>) -> Option<&'v str> {
             match &fields.competitor {
@@ -208,9 +209,11 @@ impl<'f> RowReader<'f> {
             Some(other) => Some(other.to_value().to_string()),
         };
 
-        let frames = match row.frames {
+        let frames = match &mut row.frames {
             Slot::Absent | Slot::Null => Vec::new(),
-            Slot::Present(frames) if !frames.fallback && !has_repeats(&frames) => frames.list,
+            Slot::Present(frames) if !frames.fallback && !has_repeats(frames) => {
+                std::mem::take(&mut frames.list)
+            }
             Slot::Present(_) | Slot::Wrong => return None,
         };
         self.frames_hint = frames.len();
@@ -222,7 +225,10 @@ impl<'f> RowReader<'f> {
             .or_else(|| summary.and_then(|s| s.score.as_ref()));
         let (value, pooled_frames, note) = match score {
             Some((_, entry, value)) => (
-                fields::score_value(&self.row.entries[*entry].name, &value.to_value()),
+                fields::score_value(
+                    &self.row.entries[usize::from(*entry)].name,
+                    &value.to_value(),
+                ),
                 0,
                 None,
             ),
@@ -235,7 +241,7 @@ impl<'f> RowReader<'f> {
             .or_else(|| summary.and_then(|s| s.runtime.as_ref()));
         let runtime_ms = match runtime {
             Some((_, entry, value)) => {
-                optional_number(&self.row.entries[*entry].name, value).ok()?
+                optional_number(&self.row.entries[usize::from(*entry)].name, value).ok()?
             }
             None => fields::frames_runtime(&frames),
         };
@@ -327,6 +333,8 @@ struct Entry {
     roles: Roles,
     /// `n`, the frame counter that counts from 1 unless `--frame-base` says.
     one_based: bool,
+    /// The first letter, lower-cased.
+    first: Option<u8>,
 }
 
 /// The field names of one level (row or frame), found by length first:
@@ -336,6 +344,24 @@ struct NameTable {
     entries: Vec<Entry>,
     /// For each name length, the entries of that length.
     by_length: Vec<Vec<usize>>,
+}
+
+/// Whether two names of the same length are equal, compared eight bytes
+/// at a time inline: names are short, and a call to `memcmp` for each one
+/// cost more than the comparison.
+#[inline]
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut a_chunks = a.chunks_exact(8);
+    let mut b_chunks = b.chunks_exact(8);
+    for (x, y) in a_chunks.by_ref().zip(b_chunks.by_ref()) {
+        if x != y {
+            return false;
+        }
+    }
+    a_chunks.remainder() == b_chunks.remainder()
 }
 
 /// What a field name is to the reader.
@@ -358,6 +384,7 @@ impl NameTable {
                     case_insensitive: false,
                     roles: Roles::default(),
                     one_based: name == "n",
+                    first: name.as_bytes().first().map(u8::to_ascii_lowercase),
                 });
                 let at = self.entries.len() - 1;
                 if self.by_length.len() <= name.len() {
@@ -376,10 +403,16 @@ impl NameTable {
         let Some(same_length) = self.by_length.get(name.len()) else {
             return Class::Other;
         };
+        // Names of one length rarely share their first letter: compare that
+        // first (an exact or other-case match has the same, lower-cased).
+        let first = name.as_bytes().first().map(u8::to_ascii_lowercase);
         let mut class = Class::Other;
         for &at in same_length {
             let entry = &self.entries[at];
-            if entry.name == name {
+            if entry.first != first {
+                continue;
+            }
+            if same_bytes(entry.name.as_bytes(), name.as_bytes()) {
                 class = Class::Field(at);
             } else if entry.case_insensitive && entry.name.eq_ignore_ascii_case(name) {
                 return Class::Ambiguous;
@@ -398,7 +431,7 @@ enum Scalar<'a> {
     Bool(bool),
     Number(Number),
     Str(Cow<'a, str>),
-    Nested(Value),
+    Nested(Box<Value>),
 }
 
 impl Scalar<'_> {
@@ -409,7 +442,7 @@ impl Scalar<'_> {
             Scalar::Bool(flag) => Value::Bool(*flag),
             Scalar::Number(number) => Value::Number(number.clone()),
             Scalar::Str(text) => Value::String(text.to_string()),
-            Scalar::Nested(value) => value.clone(),
+            Scalar::Nested(value) => Value::clone(value),
         }
     }
 }
@@ -428,9 +461,9 @@ enum Slot<T> {
 #[derive(Default)]
 struct Fields<'a> {
     /// The earliest key candidate whose value is not null.
-    key: Option<(u8, usize, Scalar<'a>)>,
-    score: Option<(u8, usize, Scalar<'a>)>,
-    runtime: Option<(u8, usize, Scalar<'a>)>,
+    key: Option<(u8, u8, Scalar<'a>)>,
+    score: Option<(u8, u8, Scalar<'a>)>,
+    runtime: Option<(u8, u8, Scalar<'a>)>,
     status: Option<Scalar<'a>>,
     competitor: Option<Scalar<'a>>,
     /// Entries seen, to notice a repeated field.
@@ -448,21 +481,22 @@ impl<'a> Fields<'a> {
     }
 
     fn take(&mut self, at: usize, roles: Roles, value: Scalar<'a>) {
+        let entry = at as u8;
         if roles.count() == 1 {
             // The usual case: the value goes to one place, without a copy.
             if let Some(position) = roles.key {
                 if !matches!(value, Scalar::Null)
                     && self.key.as_ref().is_none_or(|held| position < held.0)
                 {
-                    self.key = Some((position, at, value));
+                    self.key = Some((position, entry, value));
                 }
             } else if let Some(position) = roles.score {
                 if self.score.as_ref().is_none_or(|held| position < held.0) {
-                    self.score = Some((position, at, value));
+                    self.score = Some((position, entry, value));
                 }
             } else if let Some(position) = roles.runtime {
                 if self.runtime.as_ref().is_none_or(|held| position < held.0) {
-                    self.runtime = Some((position, at, value));
+                    self.runtime = Some((position, entry, value));
                 }
             } else if roles.status {
                 self.status = Some(value);
@@ -471,22 +505,22 @@ impl<'a> Fields<'a> {
             }
             return;
         }
-        let earlier = |slot: &Option<(u8, usize, Scalar<'a>)>, position: u8| {
+        let earlier = |slot: &Option<(u8, u8, Scalar<'a>)>, position: u8| {
             slot.as_ref().is_none_or(|(held, _, _)| position < *held)
         };
         if let Some(position) = roles.key {
             if !matches!(value, Scalar::Null) && earlier(&self.key, position) {
-                self.key = Some((position, at, value.clone()));
+                self.key = Some((position, entry, value.clone()));
             }
         }
         if let Some(position) = roles.score {
             if earlier(&self.score, position) {
-                self.score = Some((position, at, value.clone()));
+                self.score = Some((position, entry, value.clone()));
             }
         }
         if let Some(position) = roles.runtime {
             if earlier(&self.runtime, position) {
-                self.runtime = Some((position, at, value.clone()));
+                self.runtime = Some((position, entry, value.clone()));
             }
         }
         if roles.status {
@@ -610,6 +644,16 @@ struct Row<'a> {
     own: Fields<'a>,
     summary: Slot<Fields<'a>>,
     frames: Slot<Frames>,
+}
+
+impl Row<'_> {
+    fn new() -> Self {
+        Row {
+            own: Fields::default(),
+            summary: Slot::Absent,
+            frames: Slot::Absent,
+        }
+    }
 }
 
 /// A parsed `frames[]` list.
@@ -759,12 +803,14 @@ impl<'de> Visitor<'de> for ScalarSeed {
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
         use serde::Deserialize;
-        Value::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(Scalar::Nested)
+        Value::deserialize(de::value::SeqAccessDeserializer::new(seq))
+            .map(|value| Scalar::Nested(Box::new(value)))
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
         use serde::Deserialize;
-        Value::deserialize(de::value::MapAccessDeserializer::new(map)).map(Scalar::Nested)
+        Value::deserialize(de::value::MapAccessDeserializer::new(map))
+            .map(|value| Scalar::Nested(Box::new(value)))
     }
 }
 
@@ -819,11 +865,7 @@ impl<'de> Visitor<'de> for RowVisitor<'_, '_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let table = &self.reader.row;
-        let mut row = Row {
-            own: Fields::default(),
-            summary: Slot::Absent,
-            frames: Slot::Absent,
-        };
+        let mut row = Row::new();
         while let Some(name) = map.next_key_seed(KeySeed)? {
             match table.classify(&name) {
                 Class::Other => map.next_value_seed(Skip)?,
@@ -1049,15 +1091,16 @@ mod tests {
     /// What the scanner tier alone reads, when it reads the row at all.
     fn by_scanner(fields: &FieldNames, text: &str) -> Option<ScoreRecord> {
         let mut reader = RowReader::new(fields);
-        let row = scan::row(&reader, text)?;
-        reader.resolve(row, 7)
+        let mut row = Row::new();
+        scan::row(&reader, text, &mut row)?;
+        reader.resolve(&mut row, 7)
     }
 
     /// What the serde-based tier alone reads, when it reads the row at all.
     fn by_serde(fields: &FieldNames, text: &str) -> Option<ScoreRecord> {
         let mut reader = RowReader::new(fields);
-        let row = reader.parse(text).ok()??;
-        reader.resolve(row, 7)
+        let mut row = reader.parse(text).ok()??;
+        reader.resolve(&mut row, 7)
     }
 
     /// Records compared through `Debug`, which tells -0.0 from 0.0.
