@@ -365,6 +365,7 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// What a field name is to the reader.
+#[derive(Clone, Copy)]
 enum Class {
     /// Not a candidate for anything.
     Other,
@@ -1199,6 +1200,16 @@ mod tests {
         r#"{"name": "c", "frames": [1, 2], "score": 1}"#,
         r#"{"name": "c", "frames": [[{"score": 1}]], "score": 1}"#,
         r#"{"name": "c", "frames": [null], "score": 1}"#,
+        // Frames whose fields change order, name or number from one frame
+        // to the next (the scanner expects each frame shaped like the last).
+        r#"{"name": "c", "frames": [{"frame_idx": 0, "score": 1}, {"score": 2, "frame_idx": 1}, {"frame_idx": 2, "score": 3}]}"#,
+        r#"{"name": "c", "frames": [{"frame_idx": 0, "score": 1}, {"frame_idx_x": 5, "score": 2}, {"frame": 9, "score": 3}, {"frame_idx": 3, "score": 4, "extra": [1]}, {"frame_idx": 4, "score": 5}]}"#,
+        r#"{"name": "c", "frames": [{"frame_idx": 0, "score": 1}, {"frame_idx": 1, "mos": 2, "score": 5}, {"frame_idx": 2, "mos": 3}]}"#,
+        r#"{"name": "c", "frames": [{"frame_idx": 0, "score": 1}, {"frame_idx": 1}]}"#,
+        r#"{"name": "c", "frames": [{"score": 1}, {"Score": 2}]}"#,
+        r#"{"name": "c", "frames": [{"score": 1}, {"score": 2, "score": 3}]}"#,
+        r#"{"name": "c", "frames": [{"score": 1, "n": 1}, {}, {"score": 1, "n": 3}]}"#,
+        r#"{"name": "c", "frames": [{"sc": 1, "score": 1}, {"score": 2, "sc": 1}, {"scor": 3, "score": 3}]}"#,
         // Frame numbering.
         r#"{"name": "c", "frames": [{"n": 1, "score": 1}, {"n": 2, "score": 2}]}"#,
         r#"{"name": "c", "frames": [{"n": 4, "score": 1}, {"n": 4, "score": 2}]}"#,

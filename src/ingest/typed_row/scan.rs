@@ -17,7 +17,9 @@ use std::borrow::Cow;
 
 use serde_json::Number;
 
-use super::{Class, Fields, FrameFields, FrameValue, Frames, Row, RowReader, Scalar, Slot};
+use super::{
+    Class, Fields, FrameFields, FrameValue, Frames, NameTable, Row, RowReader, Scalar, Slot,
+};
 use crate::ingest::nonfinite::is_nonfinite_word;
 
 /// Nesting beyond this gives up: serde_json refuses 128 levels, and
@@ -102,6 +104,71 @@ impl<'a> Scanner<'a> {
             self.pos += 1;
             self.whitespace();
             member(self, name)?;
+            self.whitespace();
+            match self.peek()? {
+                b',' => {
+                    self.pos += 1;
+                    self.whitespace();
+                }
+                b'}' => {
+                    self.pos += 1;
+                    return Some(());
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Like [`Scanner::object`], for objects whose members are expected in
+    /// the order `shape` remembers (the previous object's): a name that is
+    /// exactly the remembered one at that place takes its class without
+    /// being scanned or looked up in `table`; any other is, and `shape` is
+    /// updated from there on. A remembered name holds no quote, backslash
+    /// or control character, so matching its bytes and a closing quote is
+    /// matching the string that scanning would have read.
+    #[inline]
+    fn object_with_shape(
+        &mut self,
+        shape: &mut Vec<(&'a str, Class)>,
+        table: &NameTable,
+        mut member: impl FnMut(&mut Self, Class) -> Option<()>,
+    ) -> Option<()> {
+        self.pos += 1;
+        self.whitespace();
+        if self.peek()? == b'}' {
+            self.pos += 1;
+            return Some(());
+        }
+        let mut at = 0;
+        loop {
+            if self.peek()? != b'"' {
+                return None;
+            }
+            let bytes = &self.text.as_bytes()[self.pos + 1..];
+            let class = match shape.get(at) {
+                Some(&(name, class))
+                    if bytes.get(name.len()) == Some(&b'"')
+                        && &bytes[..name.len()] == name.as_bytes() =>
+                {
+                    self.pos += name.len() + 2;
+                    class
+                }
+                _ => {
+                    let name = self.string()?;
+                    let class = table.classify(name);
+                    shape.truncate(at);
+                    shape.push((name, class));
+                    class
+                }
+            };
+            at += 1;
+            self.whitespace();
+            if self.peek()? != b':' {
+                return None;
+            }
+            self.pos += 1;
+            self.whitespace();
+            member(self, class)?;
             self.whitespace();
             match self.peek()? {
                 b',' => {
@@ -363,13 +430,18 @@ impl<'a> Scanner<'a> {
         let frame_base = reader.fields.frame_base;
         let mut list = Vec::with_capacity(reader.frames_hint);
         let mut increasing = true;
+        // The names of the last frame's fields in order, with what they
+        // are: the frames of one payload are written alike, so the next
+        // frame's names are checked against these instead of scanned and
+        // looked up.
+        let mut shape: Vec<(&'a str, Class)> = Vec::new();
         self.list(|scanner| {
             if scanner.peek()? != b'{' {
                 return None;
             }
             let mut frame = FrameFields::default();
-            scanner.object(|scanner, name| {
-                match table.classify(name) {
+            scanner.object_with_shape(&mut shape, table, |scanner, class| {
+                match class {
                     Class::Other => scanner.skip(4)?,
                     Class::Ambiguous => return None,
                     Class::Field(at) => {
