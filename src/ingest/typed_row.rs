@@ -51,6 +51,8 @@ pub(crate) struct RowReader<'f> {
     fast: bool,
     /// How many frames the last payload had: the next one likely has as many.
     frames_hint: usize,
+    /// How the last rows were written, for the scanner.
+    shapes: scan::Shapes,
 }
 
 impl<'f> RowReader<'f> {
@@ -110,6 +112,7 @@ impl<'f> RowReader<'f> {
             score_candidates,
             fast,
             frames_hint: 0,
+            shapes: scan::Shapes::default(),
         }
     }
 
@@ -120,7 +123,10 @@ impl<'f> RowReader<'f> {
         if self.fast {
             // Filled in place: a row is a few hundred bytes, not worth moving.
             let mut row = Row::new();
-            if scan::row(self, text, &mut row).is_some() {
+            let mut shapes = std::mem::take(&mut self.shapes);
+            let scanned = scan::row(self, text, &mut row, &mut shapes);
+            self.shapes = shapes;
+            if scanned.is_some() {
                 if let Some(record) = self.resolve(&mut row, line) {
                     return Ok(record);
                 }
@@ -365,7 +371,7 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// What a field name is to the reader.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 enum Class {
     /// Not a candidate for anything.
     Other,
@@ -1093,7 +1099,7 @@ mod tests {
     fn by_scanner(fields: &FieldNames, text: &str) -> Option<ScoreRecord> {
         let mut reader = RowReader::new(fields);
         let mut row = Row::new();
-        scan::row(&reader, text, &mut row)?;
+        scan::row(&reader, text, &mut row, &mut scan::Shapes::default())?;
         reader.resolve(&mut row, 7)
     }
 
@@ -1322,6 +1328,38 @@ mod tests {
         for fields in field_sets() {
             for row in ROWS {
                 agrees(&fields, row);
+            }
+        }
+    }
+
+    #[test]
+    fn one_reader_reads_a_file_of_rows_as_the_tree_does() {
+        // A reader remembers how the last rows were written; rows that
+        // differ from it, by a little or a lot, must read as on their own.
+        let shifting = [
+            r#"{"clip_id": "a", "score": 1, "summary": {"competitor": "x", "runtime_ms": 2}}"#,
+            r#"{"clip_id": "b", "score": 2, "summary": {"competitor": "x", "runtime_ms": 3}}"#,
+            r#"{"clip_idx": "c", "name": "c2", "score": 3, "summary": {"competitor": "y"}}"#,
+            r#"{"clip_i": "d", "clip_id": "d2", "score": 4}"#,
+            r#"{"clip_id": "e", "Score": 5, "score": 6}"#,
+            r#"{"clip_id": "f", "score": 7, "score": 8}"#,
+            r#"{"clip_id": "g", "scor": 0, "score": 9, "summary": {"competitors": "z", "competitor": "w"}}"#,
+            r#"{"clip_id": "h", "score": 10, "summary": {"competitor": "x", "runtime_ms": 3}}"#,
+        ];
+        for fields in field_sets() {
+            let mut reader = RowReader::new(&fields);
+            let rows = ROWS
+                .iter()
+                .chain(&shifting)
+                .chain(ROWS.iter().rev())
+                .chain(&shifting);
+            for row in rows {
+                let got = reader.read_row(row, 7);
+                match (&got, &by_tree(&fields, row)) {
+                    (Ok(got), Ok(expected)) => assert!(same(got, expected), "{row}"),
+                    (Err(got), Err(expected)) => assert_eq!(got, expected, "{row}"),
+                    (got, expected) => panic!("{row} with {fields:?}: {got:?}, tree {expected:?}"),
+                }
             }
         }
     }

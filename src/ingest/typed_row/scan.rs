@@ -52,15 +52,29 @@ fn string_stops(word: u64) -> u64 {
 
 /// Scan one row; `None` when the row is not an object written the plain
 /// way (or not valid JSON).
-pub(super) fn row<'a>(reader: &RowReader<'_>, text: &'a str, row: &mut Row<'a>) -> Option<()> {
+pub(super) fn row<'a>(
+    reader: &RowReader<'_>,
+    text: &'a str,
+    row: &mut Row<'a>,
+    shapes: &mut Shapes,
+) -> Option<()> {
     let mut scanner = Scanner { text, pos: 0 };
     scanner.whitespace();
     if scanner.peek()? != b'{' {
         return None;
     }
-    scanner.row(reader, row)?;
+    scanner.row(reader, row, shapes)?;
     scanner.whitespace();
     (scanner.pos == text.len()).then_some(())
+}
+
+/// The field names of the last row and of its summary, in order, with
+/// what they are: the rows of one file are written alike (see
+/// [`Scanner::object_with_shape`]). Kept from line to line, so owned.
+#[derive(Debug, Default)]
+pub(super) struct Shapes {
+    row: Vec<(Box<str>, Class)>,
+    summary: Vec<(Box<str>, Class)>,
 }
 
 struct Scanner<'a> {
@@ -127,9 +141,9 @@ impl<'a> Scanner<'a> {
     /// or control character, so matching its bytes and a closing quote is
     /// matching the string that scanning would have read.
     #[inline]
-    fn object_with_shape(
+    fn object_with_shape<S: AsRef<str> + From<&'a str>>(
         &mut self,
-        shape: &mut Vec<(&'a str, Class)>,
+        shape: &mut Vec<(S, Class)>,
         table: &NameTable,
         mut member: impl FnMut(&mut Self, Class) -> Option<()>,
     ) -> Option<()> {
@@ -145,19 +159,21 @@ impl<'a> Scanner<'a> {
                 return None;
             }
             let bytes = &self.text.as_bytes()[self.pos + 1..];
-            let class = match shape.get(at) {
-                Some(&(name, class))
-                    if bytes.get(name.len()) == Some(&b'"')
-                        && &bytes[..name.len()] == name.as_bytes() =>
-                {
-                    self.pos += name.len() + 2;
+            let remembered = shape.get(at).and_then(|(name, class)| {
+                let name = name.as_ref().as_bytes();
+                (bytes.get(name.len()) == Some(&b'"') && &bytes[..name.len()] == name)
+                    .then_some((name.len(), *class))
+            });
+            let class = match remembered {
+                Some((length, class)) => {
+                    self.pos += length + 2;
                     class
                 }
-                _ => {
+                None => {
                     let name = self.string()?;
                     let class = table.classify(name);
                     shape.truncate(at);
-                    shape.push((name, class));
+                    shape.push((name.into(), class));
                     class
                 }
             };
@@ -358,10 +374,15 @@ impl<'a> Scanner<'a> {
     }
 
     /// The row object (at depth 1).
-    fn row(&mut self, reader: &RowReader<'_>, row: &mut Row<'a>) -> Option<()> {
+    fn row(
+        &mut self,
+        reader: &RowReader<'_>,
+        row: &mut Row<'a>,
+        shapes: &mut Shapes,
+    ) -> Option<()> {
         let table = &reader.row;
-        self.object(|scanner, name| {
-            match table.classify(name) {
+        self.object_with_shape(&mut shapes.row, table, |scanner, class| {
+            match class {
                 Class::Other => scanner.skip(2)?,
                 Class::Ambiguous => {
                     row.own.fallback = true;
@@ -372,7 +393,7 @@ impl<'a> Scanner<'a> {
                     let roles = table.entries[at].roles;
                     if roles.summary {
                         row.summary = match scanner.peek()? {
-                            b'{' => Slot::Present(scanner.summary(reader)?),
+                            b'{' => Slot::Present(scanner.summary(reader, &mut shapes.summary)?),
                             _ => match scanner.scalar()? {
                                 Scalar::Null => Slot::Null,
                                 _ => Slot::Wrong,
@@ -398,11 +419,15 @@ impl<'a> Scanner<'a> {
 
     /// A `summary` object (at depth 2), searched like the row but for its
     /// own `summary` and `frames`, which are not looked at.
-    fn summary(&mut self, reader: &RowReader<'_>) -> Option<Fields<'a>> {
+    fn summary(
+        &mut self,
+        reader: &RowReader<'_>,
+        shape: &mut Vec<(Box<str>, Class)>,
+    ) -> Option<Fields<'a>> {
         let table = &reader.row;
         let mut fields = Fields::default();
-        self.object(|scanner, name| {
-            match table.classify(name) {
+        self.object_with_shape(shape, table, |scanner, class| {
+            match class {
                 Class::Field(at) => {
                     let roles = table.entries[at].roles;
                     if roles.summary || roles.frames {
