@@ -223,6 +223,13 @@ impl<'f> RowReader<'f> {
             Slot::Present(_) | Slot::Wrong => return None,
         };
         self.frames_hint = frames.len();
+        // The list was sized by the previous payload's frame count (or grew
+        // by doubling); a record keeps its frames, so do not let it keep
+        // room for more than it has, as the tree-based reading never did.
+        let mut frames = frames;
+        if frames.capacity() > frames.len() + frames.len() / 16 + 8 {
+            frames.shrink_to_fit();
+        }
 
         let score = row
             .own
@@ -1362,6 +1369,21 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn records_keep_no_room_for_frames_they_do_not_have() {
+        let fields = FieldNames::default();
+        let mut reader = RowReader::new(&fields);
+        let payload = |count: usize| {
+            let frames: Vec<String> = (0..count).map(|i| format!(r#"{{"score": {i}}}"#)).collect();
+            format!(r#"{{"name": "c", "frames": [{}]}}"#, frames.join(", "))
+        };
+        let big = reader.read_row(&payload(1000), 1).unwrap();
+        assert_eq!(big.frames.len(), 1000);
+        let small = reader.read_row(&payload(2), 2).unwrap();
+        assert_eq!(small.frames.len(), 2);
+        assert!(small.frames.capacity() < 16, "{}", small.frames.capacity());
     }
 
     #[test]
