@@ -1,28 +1,37 @@
-//! The fast way to read a JSON score row: a typed parse that looks only at
-//! the fields [`FieldNames::record_from_object`] would consult, instead of
-//! building a `serde_json::Value` tree of the whole row and then searching
-//! it. A wrapper payload holds hundreds of frame objects per line, and
-//! building those trees was most of the time spent reading one.
+//! The fast way to read a JSON score row: parse only the fields
+//! [`FieldNames::record_from_object`] would consult, instead of building a
+//! `serde_json::Value` tree of the whole row and then searching it. A
+//! wrapper payload holds hundreds of frame objects per line, and building
+//! those trees was most of the time spent reading one.
 //!
-//! The fast path never decides anything the tree-based reading would decide
-//! differently. It keeps to rows it can read exactly like that reading and
-//! hands every other row to it ([`RowReader::read_row`] falls back):
+//! [`RowReader::read_row`] tries three tiers, each handing what it cannot
+//! read exactly like the tree to the next:
 //!
-//! - The same JSON grammar. Every value, looked at or not, goes through
-//!   serde_json's `deserialize_any`, as building a `Value` does, so the same
-//!   texts parse (numbers out of range, lone surrogates, nesting deeper than
-//!   serde_json's recursion limit are refused alike). serde_json's own
-//!   skipping (`IgnoredAny`, `RawValue`) is not used because it checks less.
+//! 1. [`scan`], a byte scanner for rows written the plain way (nearly all);
+//! 2. a serde parse with seeds that keep only the candidate fields, for
+//!    rows with escapes, exponents, long numbers, nested candidate values,
+//!    and (after the same retry with bare `NaN`/`Infinity` quoted) rows
+//!    Python wrote with those words;
+//! 3. the tree itself (`parse_row` + `record_from_object`).
+//!
+//! Neither fast tier decides anything the tree would decide differently:
+//!
+//! - The same JSON grammar. The serde tier sends every value, looked at or
+//!   not, through serde_json's `deserialize_any`, as building a `Value`
+//!   does, so the same texts parse (numbers out of range, lone surrogates,
+//!   nesting deeper than serde_json's recursion limit are refused alike);
+//!   serde_json's own skipping (`IgnoredAny`, `RawValue`) is not used
+//!   because it checks less. The scanner accepts a subset of that grammar.
 //! - The same field lookup. A name matching a candidate only
 //!   case-insensitively, or a field that appears twice in one object, makes
 //!   the tree-based lookup depend on key order or on which duplicate wins;
-//!   such rows fall back rather than re-implement that.
+//!   such rows go to the tree rather than re-implement that.
 //! - The same errors. Any row that would be refused (bad key, frames that
-//!   are not objects, no score …) falls back, so the message is produced by
-//!   the one place that words it. So does any row that is not valid JSON,
-//!   after the same retry with Python's bare `NaN`/`Infinity` quoted.
+//!   are not objects, no score …) goes to the tree, so the message is
+//!   produced by the one place that words it, with the same line.
 //!
-//! Reading a row this way allocates only what the [`ScoreRecord`] keeps.
+//! The field rules are resolved once per file ([`NameTable`]), and reading
+//! a row allocates only what the [`ScoreRecord`] keeps.
 
 use std::borrow::Cow;
 use std::fmt;

@@ -12,6 +12,10 @@
 //! - whitespace, literals, commas and colons exactly as JSON has them;
 //! - at most [`MAX_DEPTH`] levels of nesting, well inside serde_json's
 //!   recursion limit of 127.
+//!
+//! Rows of one file, and frames of one payload, are written alike: the
+//! scanner remembers the last one's field names ([`Shapes`]) and checks the
+//! next one's against them before scanning and looking names up.
 
 use std::borrow::Cow;
 
