@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use indicatif::ProgressBar;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, Statement};
 use serde::Serialize;
 
 use super::suspicious::{ValueSummary, Warning};
@@ -368,7 +368,7 @@ impl Registry {
             format_scale: format.fixed_scale(),
             format_name: format.name(),
             pending: Vec::with_capacity(sql::SCORE_BATCH),
-            batch_insert: sql::insert_scores(sql::SCORE_BATCH),
+            batch_insert: None,
             row_insert: sql::insert_scores(1),
         };
         let read_options = ReadOptions {
@@ -845,8 +845,10 @@ struct Loader<'a> {
     format_name: &'static str,
     /// Scalar rows not yet written: at most [`sql::SCORE_BATCH`].
     pending: Vec<PendingRow>,
-    /// The INSERT of a full batch, and of one row.
-    batch_insert: String,
+    /// The INSERT of a full batch, prepared once for the whole file (a
+    /// cached statement would clear its 768 bindings and hash its text on
+    /// every return to the cache), and the INSERT of one row.
+    batch_insert: Option<Statement<'a>>,
     row_insert: String,
 }
 
@@ -1217,8 +1219,11 @@ impl<'a> Loader<'a> {
 
     /// Write a full batch in one `INSERT OR IGNORE`; returns how many rows
     /// it wrote (the others were refused by a constraint).
-    fn insert_batch(&self, rows: &[PendingRow]) -> rusqlite::Result<usize> {
-        let mut stmt = self.tx.prepare_cached(&self.batch_insert)?;
+    fn insert_batch(&mut self, rows: &[PendingRow]) -> rusqlite::Result<usize> {
+        if self.batch_insert.is_none() {
+            self.batch_insert = Some(self.tx.prepare(&sql::insert_scores(sql::SCORE_BATCH))?);
+        }
+        let stmt = self.batch_insert.as_mut().expect("prepared above");
         for (index, row) in rows.iter().enumerate() {
             let first = index * sql::SCORE_PARAMS + 1;
             let scorer = &self.scorers[self.names[row.name].1].entry;
