@@ -21,8 +21,8 @@ use crate::registry::exports::{ExportRecord, LiveScorer};
 use crate::registry::{Registry, RegistryError};
 use crate::scorer::{slug, Scale};
 use crate::table::{
-    AddedColumns, AddedField, Batch, ColumnKind, ColumnUnion, ColumnValues, TableError,
-    TableFormat, TableReader, TableWriter,
+    AddedColumns, AddedField, Batch, ColumnKind, ColumnUnion, ColumnValues, KeyColumn, TableError,
+    TableFormat, TableReader, TableWriter, TextColumn,
 };
 
 /// Key columns of feature tables the reference misses: the fork's corpora
@@ -662,18 +662,40 @@ fn export_with(
     let mut writer = TableWriter::new(sink, out_format, &reader, &added, &out_shown)?;
 
     let prefix_marker = format!("{}_", options.prefix);
+    // The key column's normalisation, resolved once rather than per row.
+    let resolved_normalize = key_normalize.resolve(&key_column);
+    // Status and source columns are codes into these strings: source `i`
+    // is code `i + 1`, code 0 the empty source of a row without a score.
+    let statuses: Vec<Arc<str>> = vec![ok, bad_status, missing];
+    let (status_ok, status_bad, status_missing) = (0u32, 1u32, 2u32);
+    let source_strings: Vec<Arc<str>> = std::iter::once(no_source)
+        .chain(sources.iter().cloned())
+        .collect();
+    let added_names: Vec<String> = added.iter().map(|f| f.name.clone()).collect();
     let mut input_rows = 0u64;
     let mut output_rows = 0u64;
     let mut batch = first.take();
     while let Some(current) = batch {
         let rows = current.num_rows();
         refuse_existing_in_rows(&current, &prefix_marker, &added, options.overwrite)?;
-        let keys = current.key_texts(&key_column);
+        let keys = current.key_column(&key_column);
+        // Runs of rows with the same key (a per-frame table holds a clip's
+        // frames one after another) are looked up once per scorer.
+        let mut run_of_row: Vec<u32> = Vec::with_capacity(rows);
+        let mut run_keys: Vec<Option<&str>> = Vec::new();
+        for row in 0..rows {
+            let key = keys
+                .get(row)
+                .map(|raw| resolved_normalize.apply_resolved(raw));
+            if run_keys.last() != Some(&key) {
+                run_keys.push(key);
+            }
+            run_of_row.push((run_keys.len() - 1) as u32);
+        }
         let table_frames: Option<Vec<Option<i64>>> = frame_column.as_ref().map(|column| {
-            current
-                .key_texts(column)
-                .iter()
-                .map(|text| frame_number(text.as_deref()?)?.checked_sub(frame_base))
+            let frames = current.key_column(column);
+            (0..rows)
+                .map(|row| frame_number(frames.get(row)?)?.checked_sub(frame_base))
                 .collect()
         });
         let mut values: Vec<ColumnValues> = Vec::with_capacity(added.len());
@@ -685,24 +707,16 @@ fn export_with(
             let mut runtime = Vec::with_capacity(rows);
             let mut frames = Vec::with_capacity(rows);
             let mut source = Vec::with_capacity(rows);
-            let positions: Vec<Option<usize>> = keys
+            let run_positions: Vec<Option<usize>> = run_keys
                 .iter()
-                .map(|raw| {
-                    raw.as_deref()
-                        .and_then(|raw| {
-                            index
-                                .by_key
-                                .get(key_normalize.apply(&key_column, raw).as_ref())
-                        })
-                        .copied()
-                })
+                .map(|key| key.and_then(|key| index.by_key.get(key)).copied())
                 .collect();
             // What each row takes: the clip's score, one of its frames, or nothing.
-            let hits: Vec<Option<Hit>> = positions
+            let hits: Vec<Option<Hit>> = run_of_row
                 .iter()
                 .enumerate()
-                .map(|(row, found)| {
-                    let position = (*found)?;
+                .map(|(row, run)| {
+                    let position = run_positions[*run as usize]?;
                     match (&table_frames, index.frames.get(position)) {
                         (Some(table_frames), Some(clip_frames)) if !clip_frames.is_empty() => {
                             let target = table_frames[row]?;
@@ -722,10 +736,10 @@ fn export_with(
                 let Some(hit) = hit else {
                     index.counts.missing += 1;
                     score.push(None);
-                    status.push(missing.clone());
+                    status.push(status_missing);
                     runtime.push(None);
                     frames.push(0);
-                    source.push(no_source.clone());
+                    source.push(0);
                     if options.missing_policy == RowPolicy::Drop {
                         keep[row] = false;
                     }
@@ -748,15 +762,15 @@ fn export_with(
                 score.push(value);
                 runtime.push(row_runtime);
                 frames.push(clip.frame_count);
-                source.push(sources[clip.source as usize].clone());
+                source.push(clip.source + 1);
                 if bad {
                     index.counts.bad += 1;
-                    status.push(bad_status.clone());
+                    status.push(status_bad);
                     if options.bad_policy == RowPolicy::Drop {
                         keep[row] = false;
                     }
                 } else {
-                    status.push(ok.clone());
+                    status.push(status_ok);
                 }
             }
             let clip_of_row: Vec<Option<usize>> =
@@ -768,10 +782,16 @@ fn export_with(
                     .collect::<Vec<_>>()
             });
             values.push(ColumnValues::Float(score));
-            values.push(ColumnValues::Text(status));
+            values.push(ColumnValues::Text(TextColumn {
+                strings: statuses.clone(),
+                codes: status,
+            }));
             values.push(ColumnValues::Float(runtime));
             values.push(ColumnValues::Int(frames));
-            values.push(ColumnValues::Text(source));
+            values.push(ColumnValues::Text(TextColumn {
+                strings: source_strings.clone(),
+                codes: source,
+            }));
             if let Some(normalized) = normalized {
                 values.push(ColumnValues::Float(normalized));
             }
@@ -793,11 +813,19 @@ fn export_with(
             }
         }
         key_matches += any_match.iter().filter(|m| **m).count() as u64;
-        count_alternatives(&current, &alternatives, &indexes, &mut alternative_matches);
+        count_alternatives(
+            &current,
+            (&key_column, &keys),
+            &alternatives,
+            &indexes,
+            &mut alternative_matches,
+        );
+        drop(run_keys);
+        drop(keys);
         input_rows += rows as u64;
         output_rows += keep.iter().filter(|k| **k).count() as u64;
         let added_columns = AddedColumns {
-            names: added.iter().map(|f| f.name.clone()).collect(),
+            names: added_names.clone(),
             values,
         };
         writer.write(current, &added_columns, &keep)?;
@@ -1157,27 +1185,44 @@ fn refuse_existing_in_rows(
     Ok(())
 }
 
+/// Count, for each alternative (column, normalisation), the rows of `batch`
+/// whose key would match some scorer. `key` is the batch's key column,
+/// already read. Runs of equal raw keys are judged once.
 fn count_alternatives(
     batch: &Batch,
+    key: (&str, &KeyColumn),
     alternatives: &[(String, KeyNormalize)],
     indexes: &[ScorerIndex],
     matches: &mut [u64],
 ) {
-    let mut texts: BTreeMap<&str, Vec<Option<String>>> = BTreeMap::new();
+    let mut columns: BTreeMap<&str, KeyColumn> = BTreeMap::new();
     for (position, (column, normalize)) in alternatives.iter().enumerate() {
-        let values = texts
-            .entry(column.as_str())
-            .or_insert_with(|| batch.key_texts(column));
-        matches[position] += values
-            .iter()
-            .flatten()
-            .filter(|raw| {
-                let key = normalize.apply(column, raw);
-                indexes
-                    .iter()
-                    .any(|index| index.by_key.contains_key(key.as_ref()))
-            })
-            .count() as u64;
+        let values = if column == key.0 {
+            key.1
+        } else {
+            columns
+                .entry(column.as_str())
+                .or_insert_with(|| batch.key_column(column))
+        };
+        let normalize = normalize.resolve(column);
+        let mut previous: Option<(&str, bool)> = None;
+        let mut count = 0u64;
+        for row in 0..values.len() {
+            let Some(raw) = values.get(row) else {
+                continue;
+            };
+            let matched = match previous {
+                Some((last, matched)) if last == raw => matched,
+                _ => {
+                    let key = normalize.apply_resolved(raw);
+                    let matched = indexes.iter().any(|index| index.by_key.contains_key(key));
+                    previous = Some((raw, matched));
+                    matched
+                }
+            };
+            count += u64::from(matched);
+        }
+        matches[position] += count;
     }
 }
 

@@ -72,10 +72,18 @@ impl KeyNormalize {
 
     /// Normalise `value`, read from `field`.
     pub fn apply<'a>(self, field: &str, value: &'a str) -> Cow<'a, str> {
-        match self.resolve(field) {
-            KeyNormalize::Basename => Cow::Borrowed(basename(value)),
-            KeyNormalize::Stem => Cow::Borrowed(stem(value)),
-            KeyNormalize::Raw | KeyNormalize::Auto => Cow::Borrowed(value),
+        Cow::Borrowed(self.resolve(field).apply_resolved(value))
+    }
+
+    /// Normalise `value` with a normalisation already resolved for its
+    /// field ([`KeyNormalize::resolve`]): what a loop over one column's
+    /// values calls, so the field name is looked at once, not per value.
+    /// `Auto` here means `Raw` (a resolved normalisation is never `Auto`).
+    pub fn apply_resolved(self, value: &str) -> &str {
+        match self {
+            KeyNormalize::Basename => basename(value),
+            KeyNormalize::Stem => stem(value),
+            KeyNormalize::Raw | KeyNormalize::Auto => value,
         }
     }
 }
@@ -108,11 +116,20 @@ impl FromStr for KeyNormalize {
 /// The reference rule is "the name contains `path`, `file` or `name`"; the
 /// extra candidates `src`, `image`, `img` and `video` hold paths too.
 pub fn is_path_like_field(field: &str) -> bool {
-    let field = field.to_ascii_lowercase();
-    field.contains("path")
-        || field.contains("file")
-        || field.contains("name")
-        || matches!(field.as_str(), "src" | "image" | "img" | "video")
+    // Compared ignoring ASCII case without a lower-cased copy: this runs
+    // once per score row when keys are normalised `auto`.
+    let contains = |needle: &str| {
+        field
+            .as_bytes()
+            .windows(needle.len())
+            .any(|window| window.eq_ignore_ascii_case(needle.as_bytes()))
+    };
+    contains("path")
+        || contains("file")
+        || contains("name")
+        || ["src", "image", "img", "video"]
+            .iter()
+            .any(|name| field.eq_ignore_ascii_case(name))
 }
 
 /// The last component of a `/`- or `\`-separated path. Scorers run on
@@ -183,6 +200,9 @@ mod tests {
         assert_eq!(KeyNormalize::Auto.apply("src", "/c/x.mp4"), "x.mp4");
         assert_eq!(KeyNormalize::Auto.apply("src_sha256", "ab/cd"), "ab/cd");
         assert_eq!(KeyNormalize::Raw.apply("path", "/c/x.mp4"), "/c/x.mp4");
+        assert_eq!(KeyNormalize::Auto.apply("Dis_PATH", "/c/x.mp4"), "x.mp4");
+        assert_eq!(KeyNormalize::Auto.apply("SRC", "/c/x.mp4"), "x.mp4");
+        assert_eq!(KeyNormalize::Auto.apply("srcs", "/c/x.mp4"), "/c/x.mp4");
         assert_eq!(KeyNormalize::Stem.apply("video_id", "/c/x.mp4"), "x");
         assert_eq!(
             KeyNormalize::Stem.apply("stem", "clip_t_20.0"),

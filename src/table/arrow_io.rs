@@ -199,21 +199,26 @@ fn json_batches<R: std::io::BufRead + 'static>(
 
 /// Column `name` of `batch` as key texts.
 pub fn column_as_text(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
-    let Some(column) = batch.column_by_name(name) else {
-        return vec![None; batch.num_rows()];
-    };
+    match column_as_string_array(batch, name) {
+        Some(text) => text.iter().map(|value| value.map(str::to_string)).collect(),
+        None => vec![None; batch.num_rows()],
+    }
+}
+
+/// Column `name` of `batch` as a string array (cast when it is not text);
+/// `None` when there is no such column or it cannot be cast.
+pub fn column_as_string_array(batch: &RecordBatch, name: &str) -> Option<StringArray> {
+    let column = batch.column_by_name(name)?;
     let text = match column.data_type() {
         DataType::Utf8 => column.clone(),
-        _ => match cast(column, &DataType::Utf8) {
-            Ok(text) => text,
-            Err(_) => return vec![None; batch.num_rows()],
-        },
+        _ => cast(column, &DataType::Utf8).ok()?,
     };
-    let text = text
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .expect("cast to Utf8");
-    text.iter().map(|value| value.map(str::to_string)).collect()
+    Some(
+        text.as_any()
+            .downcast_ref::<StringArray>()
+            .expect("cast to Utf8")
+            .clone(),
+    )
 }
 
 /// Writes record batches with the added columns, in any table format.
@@ -389,8 +394,10 @@ impl<W: Write + Send> ArrowSink<W> {
 
 fn added_array(values: &ColumnValues) -> ArrayRef {
     match values {
-        ColumnValues::Float(v) => Arc::new(Float64Array::from(v.clone())),
-        ColumnValues::Int(v) => Arc::new(Int64Array::from(v.clone())),
-        ColumnValues::Text(v) => Arc::new(StringArray::from_iter_values(v.iter().map(|s| &**s))),
+        ColumnValues::Float(v) => Arc::new(v.iter().copied().collect::<Float64Array>()),
+        ColumnValues::Int(v) => Arc::new(Int64Array::from_iter_values(v.iter().copied())),
+        ColumnValues::Text(v) => Arc::new(StringArray::from_iter_values(
+            v.codes.iter().map(|code| &*v.strings[*code as usize]),
+        )),
     }
 }

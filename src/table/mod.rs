@@ -147,15 +147,79 @@ impl Batch {
             Batch::Rows(rows) => rows.iter().map(|row| row.key_text(name)).collect(),
         }
     }
+
+    /// The same keys as [`Batch::key_texts`], borrowed where the batch
+    /// already holds them as text: an Arrow string column is read in place
+    /// instead of copied into one `String` per row.
+    pub fn key_column(&self, name: &str) -> KeyColumn {
+        match self {
+            Batch::Arrow(batch) => match arrow_io::column_as_string_array(batch, name) {
+                Some(array) => KeyColumn::Arrow(array),
+                None => KeyColumn::Owned(vec![None; batch.num_rows()]),
+            },
+            Batch::Rows(rows) => {
+                KeyColumn::Owned(rows.iter().map(|row| row.key_text(name)).collect())
+            }
+        }
+    }
+}
+
+/// One column of a batch as keys; see [`Batch::key_column`].
+pub enum KeyColumn {
+    /// An Arrow column as text (cast once when it held numbers).
+    Arrow(arrow::array::StringArray),
+    /// Keys taken out of JSON or CSV rows.
+    Owned(Vec<Option<String>>),
+}
+
+impl KeyColumn {
+    /// The key of `row`; `None` for a null (or a value that is no key).
+    pub fn get(&self, row: usize) -> Option<&str> {
+        match self {
+            KeyColumn::Arrow(array) => {
+                use arrow::array::Array;
+                array.is_valid(row).then(|| array.value(row))
+            }
+            KeyColumn::Owned(keys) => keys[row].as_deref(),
+        }
+    }
+
+    /// How many rows the column has.
+    pub fn len(&self) -> usize {
+        match self {
+            KeyColumn::Arrow(array) => arrow::array::Array::len(array),
+            KeyColumn::Owned(keys) => keys.len(),
+        }
+    }
+
+    /// Whether the column has no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// The values of one added column for one batch.
 pub enum ColumnValues {
     Float(Vec<Option<f64>>),
     Int(Vec<i64>),
-    /// Shared strings: a status or a source path repeats on every row, so
-    /// rows hold a reference, not a copy.
-    Text(Vec<std::sync::Arc<str>>),
+    /// A status or a source path repeats on every row: rows hold a code
+    /// into a few distinct strings, not a string each.
+    Text(TextColumn),
+}
+
+/// Text values as codes into a table of distinct strings.
+pub struct TextColumn {
+    /// The distinct strings.
+    pub strings: Vec<std::sync::Arc<str>>,
+    /// Per row, the index of its string in `strings`.
+    pub codes: Vec<u32>,
+}
+
+impl TextColumn {
+    /// The string of `row`.
+    pub fn get(&self, row: usize) -> &str {
+        &self.strings[self.codes[row] as usize]
+    }
 }
 
 /// The type of an added column.
@@ -444,7 +508,7 @@ fn json_value(values: &ColumnValues, index: usize) -> Box<serde_json::value::Raw
             _ => "null".to_string(),
         },
         ColumnValues::Int(v) => v[index].to_string(),
-        ColumnValues::Text(v) => serde_json::to_string(&*v[index]).expect("string"),
+        ColumnValues::Text(v) => serde_json::to_string(v.get(index)).expect("string"),
     };
     serde_json::value::RawValue::from_string(text).expect("valid JSON")
 }
@@ -481,7 +545,14 @@ mod tests {
         assert_eq!(json_value(&floats, 1).get(), "null");
         assert_eq!(json_value(&floats, 2).get(), "null");
         assert_eq!(
-            json_value(&ColumnValues::Text(vec!["a\"b".into()]), 0).get(),
+            json_value(
+                &ColumnValues::Text(TextColumn {
+                    strings: vec!["ok".into(), "a\"b".into()],
+                    codes: vec![1]
+                }),
+                0
+            )
+            .get(),
             "\"a\\\"b\""
         );
     }
