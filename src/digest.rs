@@ -28,6 +28,87 @@ pub fn sha256_file_with_size(path: &Path) -> std::io::Result<(String, u64)> {
     Ok((hex(&hasher.finalize()), size))
 }
 
+/// An order-independent digest of a set of scores: what an export read of
+/// one scorer, whichever order the scores were read in (file order, hash
+/// order, the registry's), so no one has to sort the keys to digest them.
+///
+/// Each score is hashed on its own, sha256 of its key, a 0x1f separator, the
+/// value's bits (`u64::MAX` for none, little-endian) and 1 for a bad score
+/// (0 otherwise). The hashes, read as 256-bit little-endian integers, are
+/// summed modulo 2^256 per source file, together with a count. The digest
+/// is sha256 over the source files in order of their sha256: each file's
+/// sha256, 0x1f, its count (u64 little-endian), its sum, and a newline. The
+/// same scores from the same files give the same digest.
+#[derive(Clone, Debug, Default)]
+pub struct ScoreSetDigest {
+    /// Per source (a caller's dense index): how many scores, and the sum.
+    sums: Vec<(u64, [u64; 4])>,
+}
+
+impl ScoreSetDigest {
+    /// Take in one score read from source `source`.
+    pub fn add(&mut self, source: usize, key: &str, score: Option<f64>, bad: bool) {
+        let hash = Sha256::new()
+            .chain_update(key.as_bytes())
+            .chain_update([0x1f])
+            .chain_update(score.map_or(u64::MAX, f64::to_bits).to_le_bytes())
+            .chain_update([u8::from(bad)])
+            .finalize();
+        if self.sums.len() <= source {
+            self.sums.resize(source + 1, (0, [0; 4]));
+        }
+        let (count, sum) = &mut self.sums[source];
+        *count += 1;
+        let mut carry = false;
+        for (word, bytes) in sum.iter_mut().zip(hash.chunks_exact(8)) {
+            let value = u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
+            let (partial, overflow_a) = word.overflowing_add(value);
+            let (total, overflow_b) = partial.overflowing_add(u64::from(carry));
+            *word = total;
+            carry = overflow_a || overflow_b;
+        }
+    }
+
+    /// The digest (lower-case hex), given each source's file sha256.
+    /// Sources with the same sha256 (the same bytes) count as one.
+    pub fn finish<'a>(&self, sha256_of: impl Fn(usize) -> &'a str) -> String {
+        let mut files: Vec<(&str, u64, [u64; 4])> = Vec::new();
+        for (source, (count, sum)) in self.sums.iter().enumerate() {
+            if *count > 0 {
+                files.push((sha256_of(source), *count, *sum));
+            }
+        }
+        files.sort_unstable();
+        let mut merged: Vec<(&str, u64, [u64; 4])> = Vec::with_capacity(files.len());
+        for (sha256, count, sum) in files {
+            match merged.last_mut() {
+                Some(last) if last.0 == sha256 => {
+                    last.1 += count;
+                    let mut carry = false;
+                    for (word, value) in last.2.iter_mut().zip(sum) {
+                        let (partial, overflow_a) = word.overflowing_add(value);
+                        let (total, overflow_b) = partial.overflowing_add(u64::from(carry));
+                        *word = total;
+                        carry = overflow_a || overflow_b;
+                    }
+                }
+                _ => merged.push((sha256, count, sum)),
+            }
+        }
+        let mut digest = Sha256::new();
+        for (sha256, count, sum) in merged {
+            digest.update(sha256.as_bytes());
+            digest.update([0x1f]);
+            digest.update(count.to_le_bytes());
+            for word in sum {
+                digest.update(word.to_le_bytes());
+            }
+            digest.update(b"\n");
+        }
+        hex(&digest.finalize())
+    }
+}
+
 /// The sha256 of a file.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     sha256_file_with_size(path).map(|(digest, _)| digest)
@@ -36,6 +117,44 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn score_set_digest_ignores_order_and_sees_every_field() {
+        let scores = [
+            (0, "a.mp4", Some(1.5), false),
+            (0, "b.mp4", None, true),
+            (1, "c.mp4", Some(-2.0), false),
+        ];
+        let digest_of = |order: &[usize]| {
+            let mut digest = ScoreSetDigest::default();
+            for &i in order {
+                let (source, key, score, bad) = scores[i];
+                digest.add(source, key, score, bad);
+            }
+            digest.finish(|source| ["aa", "bb"][source])
+        };
+        let forward = digest_of(&[0, 1, 2]);
+        assert_eq!(forward.len(), 64);
+        assert_eq!(forward, digest_of(&[2, 0, 1]));
+        assert_ne!(forward, digest_of(&[0, 1]));
+        let mut other = ScoreSetDigest::default();
+        other.add(0, "a.mp4", Some(1.5), true);
+        other.add(0, "b.mp4", None, true);
+        other.add(1, "c.mp4", Some(-2.0), false);
+        assert_ne!(forward, other.finish(|source| ["aa", "bb"][source]));
+        let mut same_bytes = ScoreSetDigest::default();
+        for (source, key, score, bad) in scores {
+            same_bytes.add(source + 2, key, score, bad);
+        }
+        assert_eq!(
+            forward,
+            same_bytes.finish(|source| ["", "", "aa", "bb"][source])
+        );
+        assert_eq!(
+            ScoreSetDigest::default().finish(|_| ""),
+            hex(&Sha256::digest(b""))
+        );
+    }
 
     #[test]
     fn sha256_of_a_known_file() {

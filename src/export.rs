@@ -15,6 +15,7 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use crate::digest::ScoreSetDigest;
 use crate::frames::{match_frame, FrameMatch, PoolStat, StoredFrame, FRAME_COLUMNS};
 use crate::key::{find_candidate, KeyNormalize, REFERENCE_KEY_FIELDS};
 use crate::registry::exports::{ExportRecord, LiveScorer};
@@ -277,6 +278,8 @@ struct MemoryScorer {
     scores: Vec<IndexedScore>,
     /// Where each score came from: (source, line).
     origins: Vec<(u32, u64)>,
+    /// The digest of the scores held, kept up as they arrive.
+    digest: ScoreSetDigest,
 }
 
 /// Where a score already held came from, when a second one arrives.
@@ -305,7 +308,7 @@ impl MemoryScores {
     }
 
     /// Hold one score; a second score for the same scorer and key is
-    /// refused with where the first came from.
+    /// refused with where the first came from, and the key handed back.
     #[allow(clippy::too_many_arguments)]
     pub fn insert(
         &mut self,
@@ -318,24 +321,39 @@ impl MemoryScores {
         frame_count: i64,
         source: u32,
         line: u64,
-    ) -> Result<(), HeldScore> {
-        let scorer = self
-            .scorers
-            .entry(slug.to_string())
-            .or_insert_with(|| MemoryScorer {
-                name: name.to_string(),
-                by_key: KeyIndex::default(),
-                scores: Vec::new(),
-                origins: Vec::new(),
-            });
-        if let Some(position) = scorer.by_key.get(&key) {
-            let (held_source, held_line) = scorer.origins[*position];
-            return Err(HeldScore {
-                path: self.sources[held_source as usize].0.clone(),
-                line: held_line,
-            });
+    ) -> Result<(), (HeldScore, String)> {
+        // Looked up by &str first: the slug is copied once per scorer, not per score.
+        if !self.scorers.contains_key(slug) {
+            self.scorers.insert(
+                slug.to_string(),
+                MemoryScorer {
+                    name: name.to_string(),
+                    by_key: KeyIndex::default(),
+                    scores: Vec::new(),
+                    origins: Vec::new(),
+                    digest: ScoreSetDigest::default(),
+                },
+            );
         }
-        scorer.by_key.insert(key, scorer.scores.len());
+        let scorer = self.scorers.get_mut(slug).expect("inserted above");
+        let position = scorer.scores.len();
+        match scorer.by_key.entry(key) {
+            std::collections::hash_map::Entry::Occupied(held) => {
+                let (held_source, held_line) = scorer.origins[*held.get()];
+                let key = held.key().clone();
+                return Err((
+                    HeldScore {
+                        path: self.sources[held_source as usize].0.clone(),
+                        line: held_line,
+                    },
+                    key,
+                ));
+            }
+            std::collections::hash_map::Entry::Vacant(vacant) => {
+                scorer.digest.add(source as usize, vacant.key(), score, bad);
+                vacant.insert(position);
+            }
+        }
         scorer.scores.push(IndexedScore {
             score,
             bad,
@@ -363,31 +381,18 @@ impl MemoryScores {
                 "scores held in memory export per clip, without --normalize or --pool".to_string(),
             ));
         }
-        let sources: Vec<String> = self.sources.iter().map(|(path, _)| path.clone()).collect();
-        let indexes = self
-            .scorers
+        let MemoryScores { scorers, sources } = self;
+        let indexes = scorers
             .into_iter()
             .map(|(slug, scorer)| {
-                let mut keys: Vec<(&String, &usize)> = scorer.by_key.iter().collect();
-                keys.sort_unstable();
-                let mut digest = Sha256::new();
-                for (key, position) in keys {
-                    let held = &scorer.scores[*position];
-                    crate::registry::exports::digest_score(
-                        &mut digest,
-                        key,
-                        held.score,
-                        held.bad,
-                        Some(&self.sources[held.source as usize].1),
-                    );
-                }
+                let digest = scorer.digest.finish(|source| &sources[source].1);
                 ScorerIndex {
                     counts: ScorerExportCounts {
                         column_prefix: format!("{}_{}", options.prefix, slug),
                         name: scorer.name,
                         slug,
                         loaded: scorer.scores.len() as u64,
-                        digest: crate::digest::hex(&digest.finalize()),
+                        digest,
                         ..Default::default()
                     },
                     matched: vec![false; scorer.scores.len()],
@@ -400,6 +405,7 @@ impl MemoryScores {
                 }
             })
             .collect();
+        let sources = sources.into_iter().map(|(path, _)| path).collect();
         Ok((indexes, sources))
     }
 }
@@ -968,20 +974,25 @@ fn load_indexes(
     }
     let source_files = registry.source_files()?;
     let mut sources: Vec<String> = Vec::new();
+    // The sha256 of each interned source, for the digests.
+    let mut source_sha256: Vec<String> = Vec::new();
     let mut source_ids: HashMap<i64, u32> = HashMap::new();
     let mut indexes = Vec::with_capacity(selected.len());
     for scorer in selected {
         let mut by_key = KeyIndex::default();
         let mut indexed = Vec::new();
-        let digest = registry.visit_live_scores(&scorer, &source_files, |score| {
+        // The same order-independent digest as scores held in memory get
+        // (the registry's own, over its key order, is not used), so equal
+        // scores give equal digests either way.
+        let mut digest = ScoreSetDigest::default();
+        registry.visit_live_scores(&scorer, &source_files, |score| {
             let source = *source_ids.entry(score.source_file_id).or_insert_with(|| {
-                let path = source_files
-                    .get(&score.source_file_id)
-                    .map(|f| f.path.clone())
-                    .unwrap_or_default();
-                sources.push(path);
+                let file = source_files.get(&score.source_file_id);
+                sources.push(file.map(|f| f.path.clone()).unwrap_or_default());
+                source_sha256.push(file.map(|f| f.sha256.clone()).unwrap_or_default());
                 (sources.len() - 1) as u32
             });
+            digest.add(source as usize, &score.key, score.score, score.bad);
             by_key.insert(score.key, indexed.len());
             indexed.push(IndexedScore {
                 score: score.score,
@@ -1057,7 +1068,7 @@ fn load_indexes(
                 name: scorer.name,
                 slug: scorer.slug,
                 loaded: indexed.len() as u64,
-                digest,
+                digest: digest.finish(|source| &source_sha256[source]),
                 components: components
                     .iter()
                     .map(|(suffix, _)| suffix.clone())

@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufReader;
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use crate::digest::sha256_file_with_size;
 use crate::export::{
@@ -138,14 +139,24 @@ fn reference_export_options(request: &MaterializeRequest) -> ExportOptions {
 /// Without a registry to keep, the score files are read straight into the
 /// export's index: the same readers, names, keys, judgements and duplicate
 /// refusals as an ingest, without a round trip through SQLite.
+///
+/// A second thread reads and parses the files, one after another in
+/// command-line order, while this one judges and holds their records in the
+/// same order: the outcome, and the first error, are those of reading the
+/// files one by one.
 fn materialize_in_memory(
     request: &MaterializeRequest,
 ) -> Result<(ExportSummary, Vec<Value>), MaterializeError> {
     let mut scores = MemoryScores::default();
     let mut score_files = Vec::new();
-    for source in &request.scores {
-        score_files.push(read_into_memory(&mut scores, source, request)?);
-    }
+    std::thread::scope(|scope| {
+        let (sender, receiver) = sync_channel(PARSED_QUEUE);
+        scope.spawn(move || parse_score_files(&request.scores, &request.fields, sender));
+        for source in &request.scores {
+            score_files.push(hold_score_file(&mut scores, source, request, &receiver)?);
+        }
+        Ok::<_, IngestFileError>(())
+    })?;
     let summary = export_scores(
         scores,
         &request.features,
@@ -155,34 +166,171 @@ fn materialize_in_memory(
     Ok((summary, score_files))
 }
 
-/// Read one score file into `scores`; returns its provenance entry.
-fn read_into_memory(
-    scores: &mut MemoryScores,
+/// Batches of parsed records the reading thread may run ahead by.
+const PARSED_QUEUE: usize = 16;
+
+/// Records per batch handed from the reading thread.
+const PARSED_BATCH: usize = 4096;
+
+/// What the reading thread hands over, file by file in command-line order.
+enum Parsed {
+    /// A file about to be read.
+    Opened {
+        format: Format,
+        sha256: String,
+        size_bytes: u64,
+    },
+    /// Records of the file, in file order.
+    Records(Vec<ScoreRecord>),
+    /// The end of the file, or the error that ended its reading (then no
+    /// later file is read).
+    Finished(Result<(), ReadError>),
+    /// The file could not be recognised, hashed or opened; no later file is read.
+    Failed(IngestFileError),
+}
+
+/// The reading thread: detect, hash, open and parse each score file in
+/// order, stopping at the first failure or when the receiver is gone.
+fn parse_score_files(sources: &[SourceSpec], fields: &FieldNames, out: SyncSender<Parsed>) {
+    for source in sources {
+        let path = source.path.display().to_string();
+        let (format, sha256, size_bytes, file) = match open_score_file(source, &path) {
+            Ok(opened) => opened,
+            Err(e) => {
+                let _ = out.send(Parsed::Failed(e));
+                return;
+            }
+        };
+        let opened = Parsed::Opened {
+            format,
+            sha256,
+            size_bytes,
+        };
+        if out.send(opened).is_err() {
+            return;
+        }
+        let read_options = ReadOptions {
+            fields: fields.clone(),
+            file_name: source
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            ..ReadOptions::default()
+        };
+        let mut sink = ForwardingSink {
+            out: &out,
+            records: Vec::with_capacity(PARSED_BATCH),
+        };
+        let read = format.read(
+            &mut BufReader::with_capacity(1 << 20, file),
+            &read_options,
+            &mut sink,
+        );
+        let ended = match read {
+            Ok(()) => Ok(()),
+            Err(Forwarding::Read(e)) => Err(e),
+            Err(Forwarding::Closed) => return,
+        };
+        // Records read before an error come first: one of them may fail sooner.
+        if sink.flush().is_err() {
+            return;
+        }
+        let failed = ended.is_err();
+        if out.send(Parsed::Finished(ended)).is_err() || failed {
+            return;
+        }
+    }
+}
+
+/// Detect the format of a score file, hash it and open it, failing as an
+/// ingest does.
+fn open_score_file(
     source: &SourceSpec,
-    request: &MaterializeRequest,
-) -> Result<Value, IngestFileError> {
-    let path = source.path.display().to_string();
+    path: &str,
+) -> Result<(Format, String, u64, File), IngestFileError> {
     let io = |source| IngestFileError::Io {
-        path: path.clone(),
+        path: path.to_string(),
         source,
     };
     let (format, _) = detect_format(&source.path).map_err(|e| match e {
         Detection::Io(e) => io(e),
         Detection::Unknown(source) => IngestFileError::UnknownFormat {
-            path: path.clone(),
+            path: path.to_string(),
             source,
         },
     })?;
     let (sha256, size_bytes) = sha256_file_with_size(&source.path).map_err(io)?;
     let file = File::open(&source.path).map_err(io)?;
-    let read_options = ReadOptions {
-        fields: request.fields.clone(),
-        file_name: source
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        ..ReadOptions::default()
+    Ok((format, sha256, size_bytes, file))
+}
+
+/// Why the reading thread's sink stopped.
+enum Forwarding {
+    Read(ReadError),
+    /// The holding side stopped (it failed): nothing more is wanted.
+    Closed,
+}
+
+impl From<ReadError> for Forwarding {
+    fn from(e: ReadError) -> Self {
+        Forwarding::Read(e)
+    }
+}
+
+/// The reading thread's sink: records go over in batches.
+struct ForwardingSink<'a> {
+    out: &'a SyncSender<Parsed>,
+    records: Vec<ScoreRecord>,
+}
+
+impl ForwardingSink<'_> {
+    fn flush(&mut self) -> Result<(), Forwarding> {
+        if self.records.is_empty() {
+            return Ok(());
+        }
+        let records = std::mem::replace(&mut self.records, Vec::with_capacity(PARSED_BATCH));
+        self.out
+            .send(Parsed::Records(records))
+            .map_err(|_| Forwarding::Closed)
+    }
+}
+
+impl RecordSink for ForwardingSink<'_> {
+    type Error = Forwarding;
+
+    fn push(&mut self, record: ScoreRecord) -> Result<(), Forwarding> {
+        self.records.push(record);
+        if self.records.len() >= PARSED_BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// Hold the records of one score file as the reading thread hands them
+/// over; returns the file's provenance entry.
+fn hold_score_file(
+    scores: &mut MemoryScores,
+    source: &SourceSpec,
+    request: &MaterializeRequest,
+    parsed: &Receiver<Parsed>,
+) -> Result<Value, IngestFileError> {
+    let path = source.path.display().to_string();
+    // The reading thread ends only after a failure it has sent, or by a
+    // panic, which the scope re-raises.
+    let stopped = || IngestFileError::Io {
+        path: path.clone(),
+        source: std::io::Error::other("the score-file reader stopped"),
+    };
+    let (format, sha256, size_bytes) = match parsed.recv().map_err(|_| stopped())? {
+        Parsed::Opened {
+            format,
+            sha256,
+            size_bytes,
+        } => (format, sha256, size_bytes),
+        Parsed::Failed(e) => return Err(e),
+        Parsed::Records(_) | Parsed::Finished(_) => return Err(stopped()),
     };
     let source_id = scores.add_source(&path, &sha256);
     let mut sink = MemorySink {
@@ -195,24 +343,24 @@ fn read_into_memory(
         format,
         scales: HashMap::new(),
         repeated_bytes: HashMap::new(),
+        last_scorer: None,
+        last_key_field: None,
     };
-    format
-        .read(
-            &mut BufReader::with_capacity(1 << 20, file),
-            &read_options,
-            &mut sink,
-        )
-        .map_err(|e| match e {
-            MemoryError::Read(ReadError::Malformed { line, message }) => {
-                IngestFileError::Malformed {
-                    path: path.clone(),
-                    line,
-                    message,
+    let ended = loop {
+        match parsed.recv().map_err(|_| stopped())? {
+            Parsed::Records(records) => {
+                for record in records {
+                    sink.push(record).map_err(|e| match e {
+                        MemoryError::File(e) => e,
+                        MemoryError::Read(e) => read_error(&path, e),
+                    })?;
                 }
             }
-            MemoryError::Read(ReadError::Io(source)) => io(source),
-            MemoryError::File(e) => e,
-        })?;
+            Parsed::Finished(ended) => break ended,
+            Parsed::Opened { .. } | Parsed::Failed(_) => return Err(stopped()),
+        }
+    };
+    ended.map_err(|e| read_error(&path, e))?;
     Ok(json!({
         "role": "scores",
         "label": source.label,
@@ -220,6 +368,21 @@ fn read_into_memory(
         "sha256": sha256,
         "size_bytes": size_bytes,
     }))
+}
+
+/// A reader's failure as an ingest reports it.
+fn read_error(path: &str, e: ReadError) -> IngestFileError {
+    match e {
+        ReadError::Malformed { line, message } => IngestFileError::Malformed {
+            path: path.to_string(),
+            line,
+            message,
+        },
+        ReadError::Io(source) => IngestFileError::Io {
+            path: path.to_string(),
+            source,
+        },
+    }
 }
 
 enum MemoryError {
@@ -231,6 +394,17 @@ impl From<ReadError> for MemoryError {
     fn from(e: ReadError) -> Self {
         MemoryError::Read(e)
     }
+}
+
+/// The scorer the previous record named, with what was worked out for it.
+struct ScorerOfRecords {
+    /// The name as the record gave it.
+    name: String,
+    slug: String,
+    /// Its scores come from bytes already read for it: skip them.
+    repeated: bool,
+    /// The hard scale judging its values (unused when `repeated`).
+    scale: Option<Scale>,
 }
 
 /// Where a score file's records go when no registry is kept.
@@ -247,6 +421,12 @@ struct MemorySink<'a> {
     /// Slug → whether these bytes were already read for it (a score file
     /// named twice is read once, as ingest skips re-ingested bytes).
     repeated_bytes: HashMap<String, bool>,
+    /// Rows of a file nearly always name one scorer and take their key from
+    /// one field: what the last record's name and key field gave is kept,
+    /// so a row costs no name, slug or normalisation work when they repeat.
+    last_scorer: Option<ScorerOfRecords>,
+    /// The last key field and the normalisation it resolves to.
+    last_key_field: Option<(String, KeyNormalize)>,
 }
 
 impl MemorySink<'_> {
@@ -257,6 +437,50 @@ impl MemorySink<'_> {
             message: message.into(),
         })
     }
+
+    /// Name, slug, repetition and scale of the scorer `name`, checked in
+    /// the order an ingest checks them.
+    fn scorer_of(&mut self, name: &str, line: u64) -> Result<ScorerOfRecords, MemoryError> {
+        let scorer_slug = slug(name);
+        if scorer_slug.is_empty() {
+            return Err(self.malformed(
+                line,
+                format!("scorer name '{name}' has no letters or digits"),
+            ));
+        }
+        let repeated = match self.repeated_bytes.get(&scorer_slug) {
+            Some(repeated) => *repeated,
+            None => {
+                let repeated = self
+                    .scores
+                    .holds_bytes(&scorer_slug, self.sha256, self.source_id);
+                self.repeated_bytes.insert(scorer_slug.clone(), repeated);
+                repeated
+            }
+        };
+        let mut scale = None;
+        if !repeated {
+            scale = match self.scales.get(&scorer_slug) {
+                Some(scale) => *scale,
+                None => {
+                    let scale = undeclared_hard_scale(name, self.format).map_err(|message| {
+                        MemoryError::File(IngestFileError::Conflict {
+                            path: self.path.to_string(),
+                            message,
+                        })
+                    })?;
+                    self.scales.insert(scorer_slug.clone(), scale);
+                    scale
+                }
+            };
+        }
+        Ok(ScorerOfRecords {
+            name: name.to_string(),
+            slug: scorer_slug,
+            repeated,
+            scale,
+        })
+    }
 }
 
 impl RecordSink for MemorySink<'_> {
@@ -264,39 +488,30 @@ impl RecordSink for MemorySink<'_> {
 
     fn push(&mut self, record: ScoreRecord) -> Result<(), MemoryError> {
         let name = scorer_name_of(None, &record, self.label)
-            .map_err(|message| self.malformed(record.line, message))?
-            .to_string();
-        let scorer_slug = slug(&name);
-        if scorer_slug.is_empty() {
-            return Err(self.malformed(
-                record.line,
-                format!("scorer name '{name}' has no letters or digits"),
-            ));
+            .map_err(|message| self.malformed(record.line, message))?;
+        if self
+            .last_scorer
+            .as_ref()
+            .is_none_or(|last| last.name != name)
+        {
+            let name = name.to_string();
+            self.last_scorer = None;
+            self.last_scorer = Some(self.scorer_of(&name, record.line)?);
         }
-        let repeated = *self
-            .repeated_bytes
-            .entry(scorer_slug.clone())
-            .or_insert_with(|| {
-                self.scores
-                    .holds_bytes(&scorer_slug, self.sha256, self.source_id)
-            });
-        if repeated {
+        let scorer = self.last_scorer.as_ref().expect("set above");
+        if scorer.repeated {
             return Ok(());
         }
-        let scale = match self.scales.get(&scorer_slug) {
-            Some(scale) => *scale,
-            None => {
-                let scale = undeclared_hard_scale(&name, self.format).map_err(|message| {
-                    MemoryError::File(IngestFileError::Conflict {
-                        path: self.path.to_string(),
-                        message,
-                    })
-                })?;
-                self.scales.insert(scorer_slug.clone(), scale);
-                scale
-            }
-        };
-        let key = self.key_normalize.apply(&record.key_field, &record.raw_key);
+        if self
+            .last_key_field
+            .as_ref()
+            .is_none_or(|(field, _)| *field != record.key_field)
+        {
+            let resolved = self.key_normalize.resolve(&record.key_field);
+            self.last_key_field = Some((record.key_field.clone(), resolved));
+        }
+        let (_, resolved) = self.last_key_field.as_ref().expect("set above");
+        let key = resolved.apply_resolved(&record.raw_key);
         if key.trim().is_empty() {
             return Err(self.malformed(
                 record.line,
@@ -307,20 +522,28 @@ impl RecordSink for MemorySink<'_> {
                 ),
             ));
         }
-        let key = key.into_owned();
-        let stored = judge(&record, scale);
+        // The key is the whole raw key unless normalisation cut it: then
+        // the raw key's own allocation is reused.
+        let key = if key.len() == record.raw_key.len() {
+            None
+        } else {
+            Some(key.to_string())
+        };
+        let stored = judge(&record, scorer.scale);
+        let line = record.line;
+        let key = key.unwrap_or(record.raw_key);
         let inserted = self.scores.insert(
-            &scorer_slug,
-            &name,
-            key.clone(),
+            &scorer.slug,
+            &scorer.name,
+            key,
             stored.score,
             stored.status == "bad",
             record.runtime_ms,
             i64::from(record.pooled_frames),
             self.source_id,
-            record.line,
+            line,
         );
-        inserted.map_err(|held| {
+        inserted.map_err(|(held, key)| {
             let other = if held.path == self.path {
                 format!(
                     "the same file already has it at {}:{} (a file may hold each scorer and key once)",
@@ -331,8 +554,8 @@ impl RecordSink for MemorySink<'_> {
             };
             MemoryError::File(IngestFileError::Duplicate {
                 path: self.path.to_string(),
-                line: record.line,
-                scorer: name,
+                line,
+                scorer: scorer.name.clone(),
                 key,
                 other,
             })
