@@ -104,10 +104,161 @@ impl ArrowSource {
     }
 }
 
-/// Infer the schema of JSON Lines (a first pass over the text), then rewind.
-/// Arrow's inference lists the members sorted by name; a second pass puts
-/// the columns back in the order in which they first appear in the rows.
+/// Infer the schema of JSON Lines, then rewind. Arrow's inference lists
+/// the members sorted by name; the columns are put back in the order in
+/// which they first appear in the rows.
+///
+/// One pass parses each row once for both the types and the order. A table
+/// it does not take as plain (a byte-order mark, a line that is not a JSON
+/// object, non-finite words, invalid UTF-8, anything Arrow refuses) is
+/// inferred the original way, in two passes, so such tables fail, or are
+/// read, exactly as before.
 fn infer_json<R: std::io::BufRead + Seek>(input: &mut R, path: &str) -> Result<Schema, TableError> {
+    let one_pass = infer_json_one_pass(&mut *input);
+    input.rewind().map_err(|e| TableError::io(path, e))?;
+    if let Some((schema, order)) = one_pass {
+        return Ok(ordered_schema(&schema, &order));
+    }
+    infer_json_two_passes(input, path)
+}
+
+/// The columns of `schema`, in `order`.
+fn ordered_schema(schema: &Schema, order: &[String]) -> Schema {
+    let fields: Vec<Arc<Field>> = order
+        .iter()
+        .filter_map(|name| schema.field_with_name(name).ok())
+        .map(|field| Arc::new(field.clone()))
+        .collect();
+    Schema::new_with_metadata(fields, schema.metadata().clone())
+}
+
+/// Arrow's schema and the first-appearance order of the members from one
+/// parse of each line; `None` when the table needs the two-pass path.
+fn infer_json_one_pass<R: std::io::BufRead>(input: &mut R) -> Option<(Schema, Vec<String>)> {
+    let mut order = MemberOrder::default();
+    let mut plain = true;
+    let mut line = Vec::new();
+    let mut first = true;
+    let values = std::iter::from_fn(|| {
+        if !plain {
+            return None;
+        }
+        loop {
+            line.clear();
+            match input.read_until(b'\n', &mut line) {
+                Ok(0) => return None,
+                Ok(_) => {}
+                Err(_) => {
+                    plain = false;
+                    return None;
+                }
+            }
+            let Ok(text) = std::str::from_utf8(&line) else {
+                plain = false;
+                return None;
+            };
+            if std::mem::take(&mut first) && text.starts_with('\u{feff}') {
+                plain = false;
+                return None;
+            }
+            let trimmed = text.trim();
+            if trimmed.is_empty() {
+                if text.bytes().all(|b| b.is_ascii_whitespace()) {
+                    continue;
+                }
+                plain = false;
+                return None;
+            }
+            match parse_ordered_object(trimmed, &mut order) {
+                Some(object) => return Some(Ok(serde_json::Value::Object(object))),
+                None => {
+                    plain = false;
+                    return None;
+                }
+            }
+        }
+    });
+    let schema = arrow::json::reader::infer_json_schema_from_iterator(values).ok();
+    match (plain, schema) {
+        (true, Some(schema)) => Some((schema, order.names)),
+        _ => None,
+    }
+}
+
+/// Member names in order of first appearance, cheap when rows repeat the
+/// same members in the same order (a row's n-th member is compared with the
+/// n-th name known before any set is looked at).
+#[derive(Default)]
+struct MemberOrder {
+    names: Vec<String>,
+    seen: rustc_hash::FxHashSet<String>,
+}
+
+impl MemberOrder {
+    fn note(&mut self, name: &str, position: usize) {
+        if self.names.get(position).is_some_and(|known| known == name) {
+            return;
+        }
+        if !self.seen.contains(name) {
+            self.seen.insert(name.to_string());
+            self.names.push(name.to_string());
+        }
+    }
+}
+
+/// Parse one line that must be a JSON object into serde_json's map (what
+/// Arrow's inference reads), noting its member names; `None` if it is not one.
+fn parse_ordered_object(
+    text: &str,
+    order: &mut MemberOrder,
+) -> Option<serde_json::Map<String, serde_json::Value>> {
+    use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
+
+    struct Ordered<'a>(&'a mut MemberOrder);
+
+    impl<'de> DeserializeSeed<'de> for Ordered<'_> {
+        type Value = serde_json::Map<String, serde_json::Value>;
+        fn deserialize<D: Deserializer<'de>>(
+            self,
+            deserializer: D,
+        ) -> Result<Self::Value, D::Error> {
+            deserializer.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Ordered<'_> {
+        type Value = serde_json::Map<String, serde_json::Value>;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Self::Value, A::Error> {
+            let mut map = serde_json::Map::new();
+            let mut position = 0;
+            while let Some(name) = access.next_key::<String>()? {
+                self.0.note(&name, position);
+                position += 1;
+                let value = access.next_value::<serde_json::Value>()?;
+                map.insert(name, value);
+            }
+            Ok(map)
+        }
+    }
+
+    if !text.starts_with('{') {
+        return None;
+    }
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    let object = Ordered(order).deserialize(&mut deserializer).ok()?;
+    deserializer.end().ok()?;
+    Some(object)
+}
+
+/// The original inference: Arrow's pass for the types, a second pass over
+/// the rows for the order.
+fn infer_json_two_passes<R: std::io::BufRead + Seek>(
+    input: &mut R,
+    path: &str,
+) -> Result<Schema, TableError> {
     let (schema, _) = arrow::json::reader::infer_json_schema(&mut *input, None)
         .map_err(|e| TableError::file(path, e))?;
     input.rewind().map_err(|e| TableError::io(path, e))?;
@@ -121,13 +272,7 @@ fn infer_json<R: std::io::BufRead + Seek>(input: &mut R, path: &str) -> Result<S
         batch.iter().for_each(|row| order.add(row));
     }
     input.rewind().map_err(|e| TableError::io(path, e))?;
-    let fields: Vec<Arc<Field>> = order
-        .names
-        .iter()
-        .filter_map(|name| schema.field_with_name(name).ok())
-        .map(|field| Arc::new(field.clone()))
-        .collect();
-    Ok(Schema::new_with_metadata(fields, schema.metadata().clone()))
+    Ok(ordered_schema(&schema, &order.names))
 }
 
 /// Arrow's CSV inference reads `001` as the integer 1. A number spelled with
@@ -399,5 +544,42 @@ fn added_array(values: &ColumnValues) -> ArrayRef {
         ColumnValues::Text(v) => Arc::new(StringArray::from_iter_values(
             v.codes.iter().map(|code| &*v.strings[*code as usize]),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn both_ways(text: &str) -> (Option<Schema>, Result<Schema, String>) {
+        let mut input = Cursor::new(text.as_bytes().to_vec());
+        let one =
+            infer_json_one_pass(&mut input).map(|(schema, order)| ordered_schema(&schema, &order));
+        let mut input = Cursor::new(text.as_bytes().to_vec());
+        let two = infer_json_two_passes(&mut input, "t.jsonl").map_err(|e| e.to_string());
+        (one, two)
+    }
+
+    #[test]
+    fn one_pass_inference_matches_the_two_pass_one() {
+        let text = "{\"z\": 1, \"a\": \"x\", \"n\": null}\n\n  \n{\"a\": \"y\", \"b\": 1.5, \"z\": 2.5, \"o\": {\"k\": [1]}}\r\n{\"c\": true, \"z\": 3, \"z\": 4}\n";
+        let (one, two) = both_ways(text);
+        let one = one.expect("a plain table takes one pass");
+        assert_eq!(one, two.unwrap());
+        let names: Vec<&str> = one.fields().iter().map(|f| f.name().as_str()).collect();
+        assert_eq!(names, ["z", "a", "n", "b", "o", "c"]);
+    }
+
+    #[test]
+    fn unusual_tables_take_the_two_pass_path() {
+        for text in [
+            "\u{feff}{\"a\": 1}\n",
+            "{\"a\": NaN}\n",
+            "[1, 2]\n",
+            "{\"a\": 1} x\n",
+            "\u{a0}\n{\"a\": 1}\n",
+        ] {
+            assert!(both_ways(text).0.is_none(), "{text:?}");
+        }
     }
 }

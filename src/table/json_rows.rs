@@ -90,12 +90,13 @@ pub fn parse_row(text: &str) -> Result<JsonRow, String> {
     let parsed = serde_json::from_str::<JsonRow>(text);
     // Python's json.dumps writes NaN for a missing float; pandas reads it
     // and writes null, so a drop-in for the pandas script must read it too.
-    let parsed = match (
-        &parsed,
-        crate::ingest::nonfinite::null_nonfinite_words(text),
-    ) {
-        (Err(_), Some(nulled)) => serde_json::from_str::<JsonRow>(&nulled).or(parsed),
-        _ => parsed,
+    // Only a row that fails is looked at for such words.
+    let parsed = match parsed {
+        Err(_) => match crate::ingest::nonfinite::null_nonfinite_words(text) {
+            Some(nulled) => serde_json::from_str::<JsonRow>(&nulled).or(parsed),
+            None => parsed,
+        },
+        parsed => parsed,
     };
     parsed.map_err(|e| {
         let message = e.to_string();
