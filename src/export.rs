@@ -552,6 +552,12 @@ fn export_with(
         )));
     }
 
+    // The feature table's sha256 is worked out on another thread while the
+    // export runs, not by reading the table again at the end.
+    let features_hash = {
+        let path = features.to_path_buf();
+        std::thread::spawn(move || crate::digest::sha256_file(&path))
+    };
     let mut reader = TableReader::open(features, in_format, out_format)?;
     let mut first = reader.next_batch()?;
     // Column names: known up front, or (JSON Lines) from the first batch.
@@ -874,7 +880,9 @@ fn export_with(
         .into_inner()
         .map_err(|e| ExportError::Data(format!("{}: {}", out.display(), e.error())))?;
     drop(file);
-    let features_sha256 = crate::digest::sha256_file(features)
+    let features_sha256 = features_hash
+        .join()
+        .expect("the hashing thread does not panic")
         .map_err(|e| ExportError::Data(format!("{features_shown}: {e}")))?;
     let features_size = std::fs::metadata(features).map(|m| m.len()).unwrap_or(0);
     crate::atomic_file::publish(temporary, out).map_err(|e| {

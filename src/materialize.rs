@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufReader;
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 
 use crate::digest::sha256_file_with_size;
 use crate::export::{
@@ -151,9 +151,22 @@ fn materialize_in_memory(
     let mut score_files = Vec::new();
     std::thread::scope(|scope| {
         let (sender, receiver) = sync_channel(PARSED_QUEUE);
-        scope.spawn(move || parse_score_files(&request.scores, &request.fields, sender));
+        // Batches go back to be freed where they were allocated: glibc frees
+        // another thread's memory slowly, under that thread's arena lock.
+        let (recycle, recycled) = channel();
+        scope.spawn(move || {
+            parse_score_files(&request.scores, &request.fields, &sender, &recycled);
+            drop(sender);
+            recycled.iter().for_each(drop);
+        });
         for source in &request.scores {
-            score_files.push(hold_score_file(&mut scores, source, request, &receiver)?);
+            score_files.push(hold_score_file(
+                &mut scores,
+                source,
+                request,
+                &receiver,
+                &recycle,
+            )?);
         }
         Ok::<_, IngestFileError>(())
     })?;
@@ -191,7 +204,12 @@ enum Parsed {
 
 /// The reading thread: detect, hash, open and parse each score file in
 /// order, stopping at the first failure or when the receiver is gone.
-fn parse_score_files(sources: &[SourceSpec], fields: &FieldNames, out: SyncSender<Parsed>) {
+fn parse_score_files(
+    sources: &[SourceSpec],
+    fields: &FieldNames,
+    out: &SyncSender<Parsed>,
+    recycled: &Receiver<Vec<ScoreRecord>>,
+) {
     for source in sources {
         let path = source.path.display().to_string();
         let (format, sha256, size_bytes, file) = match open_score_file(source, &path) {
@@ -219,7 +237,8 @@ fn parse_score_files(sources: &[SourceSpec], fields: &FieldNames, out: SyncSende
             ..ReadOptions::default()
         };
         let mut sink = ForwardingSink {
-            out: &out,
+            out,
+            recycled,
             records: Vec::with_capacity(PARSED_BATCH),
         };
         let read = format.read(
@@ -281,6 +300,8 @@ impl From<ReadError> for Forwarding {
 /// The reading thread's sink: records go over in batches.
 struct ForwardingSink<'a> {
     out: &'a SyncSender<Parsed>,
+    /// Batches the holding thread is done with, freed here.
+    recycled: &'a Receiver<Vec<ScoreRecord>>,
     records: Vec<ScoreRecord>,
 }
 
@@ -288,6 +309,9 @@ impl ForwardingSink<'_> {
     fn flush(&mut self) -> Result<(), Forwarding> {
         if self.records.is_empty() {
             return Ok(());
+        }
+        while let Ok(done) = self.recycled.try_recv() {
+            drop(done);
         }
         let records = std::mem::replace(&mut self.records, Vec::with_capacity(PARSED_BATCH));
         self.out
@@ -315,6 +339,7 @@ fn hold_score_file(
     source: &SourceSpec,
     request: &MaterializeRequest,
     parsed: &Receiver<Parsed>,
+    recycle: &Sender<Vec<ScoreRecord>>,
 ) -> Result<Value, IngestFileError> {
     let path = source.path.display().to_string();
     // The reading thread ends only after a failure it has sent, or by a
@@ -349,12 +374,14 @@ fn hold_score_file(
     let ended = loop {
         match parsed.recv().map_err(|_| stopped())? {
             Parsed::Records(records) => {
-                for record in records {
-                    sink.push(record).map_err(|e| match e {
+                for record in &records {
+                    sink.hold(record).map_err(|e| match e {
                         MemoryError::File(e) => e,
                         MemoryError::Read(e) => read_error(&path, e),
                     })?;
                 }
+                // A reading thread that has gone leaves the batch to be freed here.
+                let _ = recycle.send(records);
             }
             Parsed::Finished(ended) => break ended,
             Parsed::Opened { .. } | Parsed::Failed(_) => return Err(stopped()),
@@ -487,7 +514,14 @@ impl RecordSink for MemorySink<'_> {
     type Error = MemoryError;
 
     fn push(&mut self, record: ScoreRecord) -> Result<(), MemoryError> {
-        let name = scorer_name_of(None, &record, self.label)
+        self.hold(&record)
+    }
+}
+
+impl MemorySink<'_> {
+    /// Judge one record and hold its score (what `push` does, by reference).
+    fn hold(&mut self, record: &ScoreRecord) -> Result<(), MemoryError> {
+        let name = scorer_name_of(None, record, self.label)
             .map_err(|message| self.malformed(record.line, message))?;
         if self
             .last_scorer
@@ -522,16 +556,9 @@ impl RecordSink for MemorySink<'_> {
                 ),
             ));
         }
-        // The key is the whole raw key unless normalisation cut it: then
-        // the raw key's own allocation is reused.
-        let key = if key.len() == record.raw_key.len() {
-            None
-        } else {
-            Some(key.to_string())
-        };
-        let stored = judge(&record, scorer.scale);
+        let key = key.to_string();
+        let stored = judge(record, scorer.scale);
         let line = record.line;
-        let key = key.unwrap_or(record.raw_key);
         let inserted = self.scores.insert(
             &scorer.slug,
             &scorer.name,
