@@ -16,11 +16,11 @@ use arrow::ipc::writer::FileWriter;
 use arrow::json::writer::{JsonArray, LineDelimited};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
-use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
+use super::parquet_out::ParallelParquetWriter;
 use super::{
     json_rows, AddedColumns, AddedField, ColumnKind, ColumnUnion, ColumnValues, TableError,
     TableFormat, BATCH_ROWS,
@@ -384,7 +384,7 @@ enum Slot {
 
 #[allow(clippy::large_enum_variant)] // one writer per export: size does not matter
 enum Writer<W: Write + Send> {
-    Parquet(Box<ArrowWriter<W>>),
+    Parquet(Box<ParallelParquetWriter<W>>),
     Ipc(FileWriter<W>),
     Jsonl(arrow::json::Writer<W, LineDelimited>),
     Json(arrow::json::Writer<W, JsonArray>),
@@ -451,7 +451,7 @@ impl<W: Write + Send> ArrowSink<W> {
                 }
                 let properties = properties.build();
                 Writer::Parquet(Box::new(
-                    ArrowWriter::try_new(out, schema.clone(), Some(properties))
+                    ParallelParquetWriter::try_new(out, schema.clone(), properties)
                         .map_err(|e| fail(&e))?,
                 ))
             }

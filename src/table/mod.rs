@@ -10,6 +10,7 @@
 mod arrow_io;
 mod csv_rows;
 mod json_rows;
+mod parquet_out;
 
 use std::fs::File;
 use std::io::{BufReader, Write};

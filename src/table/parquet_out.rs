@@ -1,0 +1,251 @@
+//! A parquet writer that encodes the columns of each batch on two threads.
+//!
+//! It does what `parquet::arrow::ArrowWriter` does, step for step (the same
+//! schema conversion, embedded Arrow schema, row-group splitting and column
+//! writers), so the file is byte for byte the one `ArrowWriter` writes: only
+//! the encoding of a batch's columns (and the closing of a row group's
+//! column chunks) is shared between the calling thread and a helper. Column
+//! chunks are appended in schema order. Memory is what `ArrowWriter` holds:
+//! the encoded pages of the row group in progress.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef};
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use parquet::arrow::arrow_writer::{
+    compute_leaves, get_column_writers, ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn,
+};
+use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter};
+use parquet::errors::Result;
+use parquet::file::properties::WriterProperties;
+use parquet::file::writer::SerializedFileWriter;
+
+/// See the module documentation.
+pub struct ParallelParquetWriter<W: Write + Send> {
+    writer: SerializedFileWriter<W>,
+    arrow_schema: SchemaRef,
+    /// The column writers of the row group in progress.
+    in_progress: Option<Vec<ArrowColumnWriter>>,
+    buffered_rows: usize,
+    max_row_group_size: usize,
+    /// Whether a second thread may encode (more than one core).
+    parallel: bool,
+}
+
+impl<W: Write + Send> ParallelParquetWriter<W> {
+    /// A writer of `arrow_schema` with `properties`, as `ArrowWriter::try_new`.
+    pub fn try_new(
+        out: W,
+        arrow_schema: SchemaRef,
+        mut properties: WriterProperties,
+    ) -> Result<Self> {
+        let schema = ArrowSchemaConverter::new()
+            .with_coerce_types(properties.coerce_types())
+            .convert(&arrow_schema)?;
+        add_encoded_arrow_schema_to_metadata(&arrow_schema, &mut properties);
+        let max_row_group_size = properties.max_row_group_size();
+        let writer =
+            SerializedFileWriter::new(out, schema.root_schema_ptr(), Arc::new(properties))?;
+        let parallel = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
+        Ok(ParallelParquetWriter {
+            writer,
+            arrow_schema,
+            in_progress: None,
+            buffered_rows: 0,
+            max_row_group_size,
+            parallel,
+        })
+    }
+
+    /// Encode `batch`, splitting it across row groups as `ArrowWriter` does:
+    /// every row group but the last holds `max_row_group_size` rows.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        if self.in_progress.is_none() {
+            self.in_progress = Some(get_column_writers(
+                self.writer.schema_descr(),
+                self.writer.properties(),
+                &self.arrow_schema,
+            )?);
+            self.buffered_rows = 0;
+        }
+        if self.buffered_rows + batch.num_rows() > self.max_row_group_size {
+            let to_write = self.max_row_group_size - self.buffered_rows;
+            let rest = batch.num_rows() - to_write;
+            self.write(&batch.slice(0, to_write))?;
+            return self.write(&batch.slice(to_write, rest));
+        }
+        self.buffered_rows += batch.num_rows();
+        let writers = self.in_progress.as_mut().expect("created above");
+        let mut leaves: Vec<(ArrowLeafColumn, usize)> = Vec::with_capacity(writers.len());
+        for (field, column) in self.arrow_schema.fields().iter().zip(batch.columns()) {
+            let weight = weight_of(column);
+            for leaf in compute_leaves(field.as_ref(), column)? {
+                leaves.push((leaf, weight));
+            }
+        }
+        let work: Vec<(&mut ArrowColumnWriter, (ArrowLeafColumn, usize))> =
+            writers.iter_mut().zip(leaves).collect();
+        let weights: Vec<usize> = work.iter().map(|(_, (_, weight))| *weight).collect();
+        let (helper, own) = split_by_weight(work, &weights, self.parallel);
+        let encode = |work: Vec<(&mut ArrowColumnWriter, (ArrowLeafColumn, usize))>| {
+            work.into_iter()
+                .try_for_each(|(writer, (leaf, _))| writer.write(&leaf))
+        };
+        both(helper, own, encode, encode)?;
+        if self.buffered_rows >= self.max_row_group_size {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Close the row group in progress and append its column chunks.
+    pub fn flush(&mut self) -> Result<()> {
+        let Some(writers) = self.in_progress.take() else {
+            return Ok(());
+        };
+        let weights: Vec<usize> = writers.iter().map(|w| w.memory_size()).collect();
+        let indexed: Vec<(usize, ArrowColumnWriter)> = writers.into_iter().enumerate().collect();
+        let (helper, own) = split_by_weight(indexed, &weights, self.parallel);
+        let close = |writers: Vec<(usize, ArrowColumnWriter)>| {
+            writers
+                .into_iter()
+                .map(|(index, writer)| writer.close().map(|chunk| (index, chunk)))
+                .collect::<Result<Vec<(usize, ArrowColumnChunk)>>>()
+        };
+        let (mut chunks, own_chunks) = both(helper, own, close, close)?;
+        chunks.extend(own_chunks);
+        chunks.sort_unstable_by_key(|(index, _)| *index);
+        let mut row_group = self.writer.next_row_group()?;
+        for (_, chunk) in chunks {
+            chunk.append_to_row_group(&mut row_group)?;
+        }
+        row_group.close()?;
+        Ok(())
+    }
+
+    /// Write what is buffered and the footer; return the output.
+    pub fn into_inner(mut self) -> Result<W> {
+        self.flush()?;
+        self.writer.into_inner()
+    }
+}
+
+/// How much encoding a column costs, roughly: the bytes it holds.
+fn weight_of(column: &ArrayRef) -> usize {
+    column.get_buffer_memory_size().max(1)
+}
+
+/// Split `items` into the helper's share and the caller's, balancing
+/// `weights` greedily (heaviest first); all to the caller when not parallel.
+fn split_by_weight<T>(items: Vec<T>, weights: &[usize], parallel: bool) -> (Vec<T>, Vec<T>) {
+    if !parallel || items.len() < 2 {
+        return (Vec::new(), items);
+    }
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(weights[i]));
+    let mut to_helper = vec![false; items.len()];
+    let (mut helper_load, mut own_load) = (0usize, 0usize);
+    for i in order {
+        if helper_load < own_load {
+            helper_load += weights[i];
+            to_helper[i] = true;
+        } else {
+            own_load += weights[i];
+        }
+    }
+    let mut helper = Vec::new();
+    let mut own = Vec::new();
+    for (item, to_helper) in items.into_iter().zip(to_helper) {
+        if to_helper {
+            helper.push(item);
+        } else {
+            own.push(item);
+        }
+    }
+    (helper, own)
+}
+
+/// Run `on_helper(helper)` on a second thread (when there is work for it)
+/// and `on_own(own)` here; both results, or the first error in that order.
+fn both<A: Send, B, R: Send, S>(
+    helper: Vec<A>,
+    own: Vec<B>,
+    on_helper: impl FnOnce(Vec<A>) -> Result<R> + Send,
+    on_own: impl FnOnce(Vec<B>) -> Result<S>,
+) -> Result<(R, S)> {
+    if helper.is_empty() {
+        let helped = on_helper(helper)?;
+        return Ok((helped, on_own(own)?));
+    }
+    std::thread::scope(|scope| {
+        let helping = scope.spawn(move || on_helper(helper));
+        let own = on_own(own);
+        let helped = helping.join().expect("a column encoder does not panic");
+        Ok((helped?, own?))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Float64Array, Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use parquet::arrow::ArrowWriter;
+    use parquet::basic::Compression;
+
+    #[test]
+    fn writes_the_bytes_arrow_writer_writes() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("key", DataType::Utf8, false),
+            Field::new("x", DataType::Float64, true),
+            Field::new("n", DataType::Int64, false),
+        ]));
+        let batch = |start: i64, rows: i64| {
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(StringArray::from_iter_values(
+                        (start..start + rows).map(|i| format!("clip_{}", i % 7)),
+                    )),
+                    Arc::new(Float64Array::from_iter(
+                        (start..start + rows).map(|i| (i % 5 != 0).then_some(i as f64 / 3.0)),
+                    )),
+                    Arc::new(Int64Array::from_iter_values(start..start + rows)),
+                ],
+            )
+            .unwrap()
+        };
+        let properties = || {
+            WriterProperties::builder()
+                .set_compression(Compression::SNAPPY)
+                .set_max_row_group_size(1000)
+                .build()
+        };
+        let mut expected =
+            ArrowWriter::try_new(Vec::new(), schema.clone(), Some(properties())).unwrap();
+        let mut parallel =
+            ParallelParquetWriter::try_new(Vec::new(), schema.clone(), properties()).unwrap();
+        parallel.parallel = true;
+        for (start, rows) in [(0, 700), (700, 700), (1400, 0), (1400, 2500), (3900, 10)] {
+            expected.write(&batch(start, rows)).unwrap();
+            parallel.write(&batch(start, rows)).unwrap();
+        }
+        assert_eq!(
+            parallel.into_inner().unwrap(),
+            expected.into_inner().unwrap()
+        );
+    }
+
+    #[test]
+    fn splits_balance_the_weights() {
+        let (helper, own) = split_by_weight(vec!['a', 'b', 'c', 'd'], &[10, 1, 6, 5], true);
+        assert_eq!((helper, own), (vec!['c', 'd'], vec!['a', 'b']));
+        let (helper, own) = split_by_weight(vec!['a', 'b'], &[1, 1], false);
+        assert_eq!((helper, own), (vec![], vec!['a', 'b']));
+    }
+}
