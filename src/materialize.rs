@@ -140,32 +140,48 @@ fn reference_export_options(request: &MaterializeRequest) -> ExportOptions {
 /// export's index: the same readers, names, keys, judgements and duplicate
 /// refusals as an ingest, without a round trip through SQLite.
 ///
-/// A second thread reads and parses the files, one after another in
-/// command-line order, while this one judges and holds their records in the
-/// same order: the outcome, and the first error, are those of reading the
-/// files one by one.
+/// Reading threads read and parse the files while this one judges and
+/// holds their records in command-line order: the outcome, and the first
+/// error, are those of reading the files one by one.
 fn materialize_in_memory(
     request: &MaterializeRequest,
 ) -> Result<(ExportSummary, Vec<Value>), MaterializeError> {
     let mut scores = MemoryScores::default();
     let mut score_files = Vec::new();
     std::thread::scope(|scope| {
-        let (sender, receiver) = sync_channel(PARSED_QUEUE);
-        // Batches go back to be freed where they were allocated: glibc frees
-        // another thread's memory slowly, under that thread's arena lock.
-        let (recycle, recycled) = channel();
-        scope.spawn(move || {
-            parse_score_files(&request.scores, &request.fields, &sender, &recycled);
-            drop(sender);
-            recycled.iter().for_each(drop);
-        });
-        for source in &request.scores {
+        // Parsing costs more than holding: two readers take the files in
+        // turn (file i goes to reader i % readers), each into its own queue,
+        // and this thread takes the queues in file order.
+        let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let readers = request.scores.len().clamp(1, parallel.clamp(1, 2));
+        let mut queues = Vec::with_capacity(readers);
+        for reader in 0..readers {
+            let (sender, receiver) = sync_channel(PARSED_QUEUE);
+            // Batches go back to be freed where they were allocated: glibc
+            // frees another thread's memory slowly, under that thread's
+            // arena lock.
+            let (recycle, recycled) = channel();
+            let files: Vec<&SourceSpec> = request
+                .scores
+                .iter()
+                .skip(reader)
+                .step_by(readers)
+                .collect();
+            scope.spawn(move || {
+                parse_score_files(&files, &request.fields, &sender, &recycled);
+                drop(sender);
+                recycled.iter().for_each(drop);
+            });
+            queues.push((receiver, recycle));
+        }
+        for (position, source) in request.scores.iter().enumerate() {
+            let (parsed, recycle) = &queues[position % readers];
             score_files.push(hold_score_file(
                 &mut scores,
                 source,
                 request,
-                &receiver,
-                &recycle,
+                parsed,
+                recycle,
             )?);
         }
         Ok::<_, IngestFileError>(())
@@ -202,10 +218,10 @@ enum Parsed {
     Failed(IngestFileError),
 }
 
-/// The reading thread: detect, hash, open and parse each score file in
-/// order, stopping at the first failure or when the receiver is gone.
+/// A reading thread: detect, hash, open and parse each of its score files
+/// in order, stopping at the first failure or when the receiver is gone.
 fn parse_score_files(
-    sources: &[SourceSpec],
+    sources: &[&SourceSpec],
     fields: &FieldNames,
     out: &SyncSender<Parsed>,
     recycled: &Receiver<Vec<ScoreRecord>>,
