@@ -521,6 +521,18 @@ pub fn export_scores(
     export_with(|_| scores.into_indexes(options), features, out, options)
 }
 
+/// Export scores held in memory onto a table opened beforehand (see
+/// [`OpenedTable::open`]): the same as [`export_scores`], for a caller that
+/// opened the table while it read the scores.
+pub fn export_scores_opened(
+    scores: MemoryScores,
+    opened: OpenedTable,
+    out: &Path,
+    options: &ExportOptions,
+) -> Result<ExportSummary, ExportError> {
+    export_opened(|_| scores.into_indexes(options), opened, out, options)
+}
+
 /// The export, given how to load the score index (told whether the table
 /// is per-frame).
 fn export_with(
@@ -529,47 +541,102 @@ fn export_with(
     out: &Path,
     options: &ExportOptions,
 ) -> Result<ExportSummary, ExportError> {
-    let features_shown = features.display().to_string();
-    let in_format = TableFormat::from_path(features).ok_or_else(|| {
-        ExportError::Usage(format!(
-            "{features_shown}: cannot tell the table format from the file name (expected one of: {})",
-            TableFormat::names()
-        ))
-    })?;
-    let out_format = match options.out_format {
-        Some(format) => format,
-        None => TableFormat::from_path(out).ok_or_else(|| {
+    let opened = OpenedTable::open(features, out, options)?;
+    export_opened(load, opened, out, options)
+}
+
+/// A feature table opened for an export: everything an export does before
+/// it needs the scores, so a caller may do it while the scores are read.
+pub struct OpenedTable {
+    features: PathBuf,
+    features_shown: String,
+    in_format: TableFormat,
+    out_format: TableFormat,
+    /// The table's sha256, worked out on another thread while the export
+    /// runs, not by reading the table again at the end.
+    features_hash: std::thread::JoinHandle<std::io::Result<String>>,
+    reader: TableReader,
+    first: Option<Batch>,
+    columns: Vec<String>,
+}
+
+impl OpenedTable {
+    /// Check the formats, open `features` and read its first batch, failing
+    /// as an export does at its start.
+    pub fn open(
+        features: &Path,
+        out: &Path,
+        options: &ExportOptions,
+    ) -> Result<OpenedTable, ExportError> {
+        let features_shown = features.display().to_string();
+        let in_format = TableFormat::from_path(features).ok_or_else(|| {
             ExportError::Usage(format!(
-                "{}: cannot tell the output format from the file name; pass --out-format ({})",
-                out.display(),
+                "{features_shown}: cannot tell the table format from the file name (expected one of: {})",
                 TableFormat::names()
             ))
-        })?,
-    };
-    if !features.is_file() {
-        return Err(ExportError::Data(format!(
-            "{features_shown}: no such feature table"
-        )));
-    }
-
-    // The feature table's sha256 is worked out on another thread while the
-    // export runs, not by reading the table again at the end.
-    let features_hash = {
-        let path = features.to_path_buf();
-        std::thread::spawn(move || crate::digest::sha256_file(&path))
-    };
-    let mut reader = TableReader::open(features, in_format, out_format)?;
-    let mut first = reader.next_batch()?;
-    // Column names: known up front, or (JSON Lines) from the first batch.
-    let columns: Vec<String> = if reader.columns_known() {
-        reader.columns().to_vec()
-    } else {
-        let mut names = ColumnUnion::default();
-        if let Some(Batch::Rows(rows)) = &first {
-            rows.iter().for_each(|row| names.add(row));
+        })?;
+        let out_format = match options.out_format {
+            Some(format) => format,
+            None => TableFormat::from_path(out).ok_or_else(|| {
+                ExportError::Usage(format!(
+                    "{}: cannot tell the output format from the file name; pass --out-format ({})",
+                    out.display(),
+                    TableFormat::names()
+                ))
+            })?,
+        };
+        if !features.is_file() {
+            return Err(ExportError::Data(format!(
+                "{features_shown}: no such feature table"
+            )));
         }
-        names.into_names()
-    };
+        let features_hash = {
+            let path = features.to_path_buf();
+            std::thread::spawn(move || crate::digest::sha256_file(&path))
+        };
+        let mut reader = TableReader::open(features, in_format, out_format)?;
+        let first = reader.next_batch()?;
+        // Column names: known up front, or (JSON Lines) from the first batch.
+        let columns: Vec<String> = if reader.columns_known() {
+            reader.columns().to_vec()
+        } else {
+            let mut names = ColumnUnion::default();
+            if let Some(Batch::Rows(rows)) = &first {
+                rows.iter().for_each(|row| names.add(row));
+            }
+            names.into_names()
+        };
+        Ok(OpenedTable {
+            features: features.to_path_buf(),
+            features_shown,
+            in_format,
+            out_format,
+            features_hash,
+            reader,
+            first,
+            columns,
+        })
+    }
+}
+
+/// The export onto an opened table.
+fn export_opened(
+    load: impl FnOnce(bool) -> Result<(Vec<ScorerIndex>, Vec<String>), ExportError>,
+    opened: OpenedTable,
+    out: &Path,
+    options: &ExportOptions,
+) -> Result<ExportSummary, ExportError> {
+    let OpenedTable {
+        features,
+        features_shown,
+        in_format,
+        out_format,
+        features_hash,
+        reader,
+        mut first,
+        columns,
+    } = opened;
+    let features = features.as_path();
     let key_column = resolve_key_column(&columns, options.key_column.as_deref(), &features_shown)?;
     let key_normalize = options.key_normalize.unwrap_or_default();
     let frame_column = if options.per_frame {
@@ -687,6 +754,7 @@ fn export_with(
     let mut input_rows = 0u64;
     let mut output_rows = 0u64;
     let mut batch = first.take();
+    let mut batches = Prefetch::start(reader, in_format);
     while let Some(current) = batch {
         let rows = current.num_rows();
         refuse_existing_in_rows(&current, &prefix_marker, &added, options.overwrite)?;
@@ -841,7 +909,7 @@ fn export_with(
             values,
         };
         writer.write(current, &added_columns, &keep)?;
-        batch = reader.next_batch()?;
+        batch = batches.next_batch()?;
     }
 
     check_key_match(
@@ -1105,6 +1173,45 @@ fn load_indexes(
         });
     }
     Ok((indexes, sources))
+}
+
+/// The table's next batches, decoded on another thread while the export
+/// joins and writes the current one, when the table is text (parsing it
+/// costs about as much as the join) and there is a second core. Parquet and
+/// Arrow IPC decode cheaply: there a thread costs more (measured on W3) than
+/// it saves. Batches and errors arrive in table order, so a failure is met
+/// where it was.
+enum Prefetch {
+    Here(TableReader),
+    Thread(std::sync::mpsc::Receiver<Result<Option<Batch>, TableError>>),
+}
+
+impl Prefetch {
+    fn start(mut reader: TableReader, format: TableFormat) -> Prefetch {
+        if format.is_columnar() || std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+            return Prefetch::Here(reader);
+        }
+        // One batch ahead: memory grows by one batch, not by the table.
+        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
+        std::thread::spawn(move || loop {
+            let next = reader.next_batch();
+            let more = matches!(next, Ok(Some(_)));
+            // Stop at the end, at an error, or when the export has stopped.
+            if sender.send(next).is_err() || !more {
+                break;
+            }
+        });
+        Prefetch::Thread(receiver)
+    }
+
+    fn next_batch(&mut self) -> Result<Option<Batch>, TableError> {
+        match self {
+            Prefetch::Here(reader) => reader.next_batch(),
+            Prefetch::Thread(receiver) => receiver
+                .recv()
+                .expect("the reading thread sends until the end or an error"),
+        }
+    }
 }
 
 /// Candidate key columns present in the table, in candidate order.

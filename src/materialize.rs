@@ -14,7 +14,8 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 
 use crate::digest::sha256_file_with_size;
 use crate::export::{
-    export, export_scores, ExportError, ExportOptions, ExportSummary, MemoryScores, RowPolicy,
+    export, export_scores_opened, ExportError, ExportOptions, ExportSummary, MemoryScores,
+    OpenedTable, RowPolicy,
 };
 use crate::ingest::FieldNames;
 use crate::ingest::{Format, ReadError, ReadOptions, RecordSink, ScoreRecord};
@@ -148,6 +149,18 @@ fn materialize_in_memory(
 ) -> Result<(ExportSummary, Vec<Value>), MaterializeError> {
     let mut scores = MemoryScores::default();
     let mut score_files = Vec::new();
+    let options = reference_export_options(request);
+    // The feature table is opened (its schema inferred, for JSON Lines) while
+    // the scores are read; its errors still come after theirs. A detached
+    // thread, so a score error is reported without waiting for it.
+    let opening = {
+        let (features, out, options) = (
+            request.features.clone(),
+            request.out.clone(),
+            options.clone(),
+        );
+        std::thread::spawn(move || OpenedTable::open(&features, &out, &options))
+    };
     std::thread::scope(|scope| {
         // Parsing costs more than holding: two readers take the files in
         // turn (file i goes to reader i % readers), each into its own queue,
@@ -186,12 +199,10 @@ fn materialize_in_memory(
         }
         Ok::<_, IngestFileError>(())
     })?;
-    let summary = export_scores(
-        scores,
-        &request.features,
-        &request.out,
-        &reference_export_options(request),
-    )?;
+    let opened = opening
+        .join()
+        .expect("opening the feature table does not panic")?;
+    let summary = export_scores_opened(scores, opened, &request.out, &options)?;
     Ok((summary, score_files))
 }
 

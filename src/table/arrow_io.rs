@@ -29,7 +29,8 @@ use super::{
 /// A table read as Arrow record batches.
 pub struct ArrowSource {
     schema: SchemaRef,
-    batches: Box<dyn Iterator<Item = Result<RecordBatch, arrow::error::ArrowError>>>,
+    /// `Send`, so a table can be opened on one thread and read on another.
+    batches: Box<dyn Iterator<Item = Result<RecordBatch, arrow::error::ArrowError>> + Send>,
     path: String,
 }
 
@@ -38,7 +39,7 @@ impl ArrowSource {
         let shown = path.display().to_string();
         let fail = |e: &dyn std::fmt::Display| TableError::file(&shown, e);
         let file = File::open(path).map_err(|e| TableError::io(&shown, e))?;
-        let (schema, batches): (SchemaRef, Box<dyn Iterator<Item = _>>) = match format {
+        let (schema, batches): (SchemaRef, Box<dyn Iterator<Item = _> + Send>) = match format {
             TableFormat::Parquet => {
                 let builder =
                     ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| fail(&e))?;
@@ -326,10 +327,10 @@ fn has_leading_zero(cell: &str) -> bool {
 
 type Batches = (
     SchemaRef,
-    Box<dyn Iterator<Item = Result<RecordBatch, arrow::error::ArrowError>>>,
+    Box<dyn Iterator<Item = Result<RecordBatch, arrow::error::ArrowError>> + Send>,
 );
 
-fn json_batches<R: std::io::BufRead + 'static>(
+fn json_batches<R: std::io::BufRead + Send + 'static>(
     input: R,
     schema: Schema,
     path: &str,
