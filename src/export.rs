@@ -1003,8 +1003,24 @@ fn export_opened(
             "max_frame_gap": options.max_frame_gap,
             "pool": options.pool.iter().map(|s| s.name()).collect::<Vec<_>>(),
         }),
-        scorers: indexes.into_iter().map(|i| i.counts).collect(),
+        scorers: {
+            let counts = indexes
+                .iter_mut()
+                .map(|i| std::mem::take(&mut i.counts))
+                .collect();
+            drop_elsewhere(indexes);
+            counts
+        },
     })
+}
+
+/// Free `value` on a short-lived thread: the score index holds a string per
+/// key, and freeing hundreds of thousands of them is work the export's
+/// result does not wait for (a command-line run exits meanwhile).
+fn drop_elsewhere<T: Send + 'static>(value: T) {
+    // Should no thread start, the closure, and the value with it, is
+    // dropped here.
+    let _detached = std::thread::Builder::new().spawn(move || drop(value));
 }
 
 /// The selected scorers' live scores, and the interned source paths.
