@@ -368,7 +368,7 @@ pub fn column_as_string_array(batch: &RecordBatch, name: &str) -> Option<StringA
 }
 
 /// Writes record batches with the added columns, in any table format.
-pub struct ArrowSink<W: Write + Send> {
+pub struct ArrowSink<W: Write + Send + 'static> {
     /// The output's path, for messages.
     path: String,
     schema: SchemaRef,
@@ -384,7 +384,7 @@ enum Slot {
 }
 
 #[allow(clippy::large_enum_variant)] // one writer per export: size does not matter
-enum Writer<W: Write + Send> {
+enum Writer<W: Write + Send + 'static> {
     Parquet(Box<ParallelParquetWriter<W>>),
     Ipc(FileWriter<W>),
     Jsonl(arrow::json::Writer<W, LineDelimited>),
@@ -392,7 +392,7 @@ enum Writer<W: Write + Send> {
     Csv(arrow::csv::Writer<W>),
 }
 
-impl<W: Write + Send> ArrowSink<W> {
+impl<W: Write + Send + 'static> ArrowSink<W> {
     pub fn new(
         mut out: W,
         format: TableFormat,

@@ -392,25 +392,25 @@ impl ColumnUnion {
 
 /// Writes the output table. `added` names the columns of every batch; a name
 /// that is already a column of the input replaces it in place.
-pub enum TableWriter<W: Write + Send> {
+pub enum TableWriter<W: Write + Send + 'static> {
     Arrow(arrow_io::ArrowSink<W>),
     Rows(RowsSink<W>),
 }
 
 /// The text-engine writer.
-pub struct RowsSink<W: Write + Send> {
+pub struct RowsSink<W: Write + Send + 'static> {
     inner: RowsSinkKind<W>,
     /// The output's path, for messages.
     path: String,
 }
 
 #[allow(clippy::large_enum_variant)] // one writer per export: size does not matter
-enum RowsSinkKind<W: Write + Send> {
+enum RowsSinkKind<W: Write + Send + 'static> {
     Json(json_rows::JsonRowsWriter<W>),
     Csv(csv_rows::CsvRowsWriter<W>),
 }
 
-impl<W: Write + Send> TableWriter<W> {
+impl<W: Write + Send + 'static> TableWriter<W> {
     /// A writer of `format` for what `reader` yields, adding `added`.
     pub fn new(
         out: W,

@@ -1,15 +1,19 @@
-//! A parquet writer that encodes the columns of each batch on two threads.
+//! A parquet writer that encodes on other threads than the caller's.
 //!
 //! It does what `parquet::arrow::ArrowWriter` does, step for step (the same
 //! schema conversion, embedded Arrow schema, row-group splitting and column
-//! writers), so the file is byte for byte the one `ArrowWriter` writes: only
-//! the encoding of a batch's columns (and the closing of a row group's
-//! column chunks) is shared between the calling thread and a helper. Column
-//! chunks are appended in schema order. Memory is what `ArrowWriter` holds:
-//! the encoded pages of the row group in progress.
+//! writers), so the file is byte for byte the one `ArrowWriter` writes. The
+//! batches are handed to an encoding thread (one batch may wait), so the
+//! caller prepares the next batch meanwhile; that thread shares the
+//! encoding of each batch's columns (and the closing of a row group's
+//! column chunks) with a helper. Column chunks are appended in schema
+//! order. Memory is what `ArrowWriter` holds, the encoded pages of the row
+//! group in progress, plus the batches in flight.
 
 use std::io::Write;
+use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use arrow::array::{Array, ArrayRef};
 use arrow::datatypes::SchemaRef;
@@ -18,12 +22,86 @@ use parquet::arrow::arrow_writer::{
     compute_leaves, get_column_writers, ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn,
 };
 use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter};
-use parquet::errors::Result;
+use parquet::errors::{ParquetError, Result};
 use parquet::file::properties::WriterProperties;
 use parquet::file::writer::SerializedFileWriter;
 
 /// See the module documentation.
-pub struct ParallelParquetWriter<W: Write + Send> {
+pub enum ParallelParquetWriter<W: Write + Send + 'static> {
+    /// One core: encode on the caller's thread.
+    Inline(Box<Encoder<W>>),
+    Threaded {
+        /// Batches to the encoding thread.
+        batches: SyncSender<RecordBatch>,
+        /// `None` once joined after a failure.
+        encoding: Option<JoinHandle<Result<W>>>,
+    },
+}
+
+impl<W: Write + Send + 'static> ParallelParquetWriter<W> {
+    /// A writer of `arrow_schema` with `properties`, as `ArrowWriter::try_new`
+    /// (its errors come from here, before any thread starts).
+    pub fn try_new(out: W, arrow_schema: SchemaRef, properties: WriterProperties) -> Result<Self> {
+        let mut encoder = Encoder::try_new(out, arrow_schema, properties)?;
+        if !encoder.parallel {
+            return Ok(ParallelParquetWriter::Inline(Box::new(encoder)));
+        }
+        let (batches, received) = sync_channel::<RecordBatch>(1);
+        let encoding = std::thread::spawn(move || {
+            for batch in received {
+                encoder.write(&batch)?;
+            }
+            encoder.into_inner()
+        });
+        Ok(ParallelParquetWriter::Threaded {
+            batches,
+            encoding: Some(encoding),
+        })
+    }
+
+    /// Encode `batch`, or hand it to the encoding thread. An encoding
+    /// failure there shows at the next batch, or at `into_inner`.
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+        match self {
+            ParallelParquetWriter::Inline(encoder) => encoder.write(batch),
+            ParallelParquetWriter::Threaded { batches, encoding } => {
+                if batches.send(batch.clone()).is_ok() {
+                    return Ok(());
+                }
+                // The encoding thread stopped early: it failed.
+                finished(encoding.take())?;
+                Err(stopped())
+            }
+        }
+    }
+
+    /// Wait for the encoding to end; write the footer; return the output.
+    pub fn into_inner(self) -> Result<W> {
+        match self {
+            ParallelParquetWriter::Inline(encoder) => encoder.into_inner(),
+            ParallelParquetWriter::Threaded { batches, encoding } => {
+                drop(batches);
+                finished(encoding)
+            }
+        }
+    }
+}
+
+/// The encoding thread's outcome (its panic goes on here).
+fn finished<W>(encoding: Option<JoinHandle<Result<W>>>) -> Result<W> {
+    match encoding.map(JoinHandle::join) {
+        Some(Ok(result)) => result,
+        Some(Err(panic)) => std::panic::resume_unwind(panic),
+        None => Err(stopped()),
+    }
+}
+
+fn stopped() -> ParquetError {
+    ParquetError::General("the parquet encoding thread stopped".to_string())
+}
+
+/// The encoding itself: `ArrowWriter`'s steps, columns shared with a helper.
+pub struct Encoder<W: Write + Send> {
     writer: SerializedFileWriter<W>,
     arrow_schema: SchemaRef,
     /// The column writers of the row group in progress.
@@ -34,13 +112,8 @@ pub struct ParallelParquetWriter<W: Write + Send> {
     parallel: bool,
 }
 
-impl<W: Write + Send> ParallelParquetWriter<W> {
-    /// A writer of `arrow_schema` with `properties`, as `ArrowWriter::try_new`.
-    pub fn try_new(
-        out: W,
-        arrow_schema: SchemaRef,
-        mut properties: WriterProperties,
-    ) -> Result<Self> {
+impl<W: Write + Send> Encoder<W> {
+    fn try_new(out: W, arrow_schema: SchemaRef, mut properties: WriterProperties) -> Result<Self> {
         let schema = ArrowSchemaConverter::new()
             .with_coerce_types(properties.coerce_types())
             .convert(&arrow_schema)?;
@@ -49,7 +122,7 @@ impl<W: Write + Send> ParallelParquetWriter<W> {
         let writer =
             SerializedFileWriter::new(out, schema.root_schema_ptr(), Arc::new(properties))?;
         let parallel = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
-        Ok(ParallelParquetWriter {
+        Ok(Encoder {
             writer,
             arrow_schema,
             in_progress: None,
@@ -61,7 +134,7 @@ impl<W: Write + Send> ParallelParquetWriter<W> {
 
     /// Encode `batch`, splitting it across row groups as `ArrowWriter` does:
     /// every row group but the last holds `max_row_group_size` rows.
-    pub fn write(&mut self, batch: &RecordBatch) -> Result<()> {
+    fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -104,7 +177,7 @@ impl<W: Write + Send> ParallelParquetWriter<W> {
     }
 
     /// Close the row group in progress and append its column chunks.
-    pub fn flush(&mut self) -> Result<()> {
+    fn flush(&mut self) -> Result<()> {
         let Some(writers) = self.in_progress.take() else {
             return Ok(());
         };
@@ -129,7 +202,7 @@ impl<W: Write + Send> ParallelParquetWriter<W> {
     }
 
     /// Write what is buffered and the footer; return the output.
-    pub fn into_inner(mut self) -> Result<W> {
+    fn into_inner(mut self) -> Result<W> {
         self.flush()?;
         self.writer.into_inner()
     }
@@ -230,7 +303,8 @@ mod tests {
             ArrowWriter::try_new(Vec::new(), schema.clone(), Some(properties())).unwrap();
         let mut parallel =
             ParallelParquetWriter::try_new(Vec::new(), schema.clone(), properties()).unwrap();
-        parallel.parallel = true;
+        let mut encoder = Encoder::try_new(Vec::new(), schema.clone(), properties()).unwrap();
+        encoder.parallel = true;
         for (start, rows) in [(0, 700), (700, 700), (1400, 0), (1400, 2500), (3900, 10)] {
             expected.write(&batch(start, rows)).unwrap();
             parallel.write(&batch(start, rows)).unwrap();
