@@ -135,9 +135,10 @@ fn eight_concurrent_ingests_lose_nothing() {
 /// takes the same file cleanly afterwards.
 #[test]
 fn kill_9_during_a_large_ingest_leaves_no_trace() {
-    // About 6 s of ingest in a debug build (~65 000 rows/s measured), so the
-    // kill lands well inside the transaction.
-    const BIG_ROWS: usize = 400_000;
+    // Uncommitted pages reach the WAL only once they overflow the 64 MiB
+    // page cache (about 700 000 rows); 2 M rows keep the transaction
+    // spilling for seconds after that, so the kill lands well inside it.
+    const BIG_ROWS: usize = 2_000_000;
     let ws = Workspace::new();
     ws.write(
         "small.jsonl",
