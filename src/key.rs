@@ -44,6 +44,15 @@ pub enum KeyNormalize {
 }
 
 impl KeyNormalize {
+    /// Why a key read from `field` as `raw_key` cannot be stored: nothing
+    /// but blanks is left once normalised.
+    pub fn empty_key_message(self, field: &str, raw_key: &str) -> String {
+        format!(
+            "key '{raw_key}' is empty after --key-normalize {}",
+            self.resolve(field)
+        )
+    }
+
     /// Every accepted spelling, for messages and `--help`.
     pub const NAMES: &'static [&'static str] = &["auto", "raw", "basename", "stem"];
 

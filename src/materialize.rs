@@ -576,11 +576,8 @@ impl MemorySink<'_> {
         if key.trim().is_empty() {
             return Err(self.malformed(
                 record.line,
-                format!(
-                    "key '{}' is empty after --key-normalize {}",
-                    record.raw_key,
-                    self.key_normalize.resolve(&record.key_field)
-                ),
+                self.key_normalize
+                    .empty_key_message(&record.key_field, &record.raw_key),
             ));
         }
         let key = key.to_string();

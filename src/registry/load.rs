@@ -1278,11 +1278,9 @@ impl<'a> Loader<'a> {
         if key.trim().is_empty() {
             return Err(self.malformed(
                 record.line,
-                format!(
-                    "key '{}' is empty after --key-normalize {}",
-                    record.raw_key,
-                    self.options.key_normalize.resolve(&record.key_field)
-                ),
+                self.options
+                    .key_normalize
+                    .empty_key_message(&record.key_field, &record.raw_key),
             ));
         }
         let normalised = (key.as_ref() != record.raw_key).then(|| key.into_owned());
