@@ -1077,7 +1077,7 @@ fn load_indexes(
         // (the registry's own, over its key order, is not used), so equal
         // scores give equal digests either way.
         let mut digest = ScoreSetDigest::default();
-        registry.visit_live_scores(&scorer, &source_files, |score| {
+        registry.visit_live_scores(&scorer, |score| {
             let source = *source_ids.entry(score.source_file_id).or_insert_with(|| {
                 let file = source_files.get(&score.source_file_id);
                 sources.push(file.map(|f| f.path.clone()).unwrap_or_default());

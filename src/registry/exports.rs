@@ -4,7 +4,6 @@ use std::collections::HashMap;
 
 use rusqlite::params;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use super::{now_rfc3339, sql, Registry, RegistryError};
 use crate::scorer::Scale;
@@ -36,26 +35,6 @@ pub struct LiveScore {
 pub struct SourceFile {
     pub path: String,
     pub sha256: String,
-}
-
-/// Add one live score to an export's digest: its key, value, status and
-/// the hash of the file it came from. Shared by every way scores reach an
-/// export, so equal scores give equal digests.
-pub(crate) fn digest_score(
-    digest: &mut Sha256,
-    key: &str,
-    score: Option<f64>,
-    bad: bool,
-    source_sha256: Option<&str>,
-) {
-    digest.update(key.as_bytes());
-    digest.update([0x1f]);
-    digest.update(score.map_or(u64::MAX, f64::to_bits).to_le_bytes());
-    digest.update([u8::from(bad)]);
-    if let Some(sha256) = source_sha256 {
-        digest.update(sha256.as_bytes());
-    }
-    digest.update([b'\n']);
 }
 
 /// An export as recorded in the registry.
@@ -126,20 +105,17 @@ impl Registry {
     }
 
     /// Hand every live score of `scorer` to `visit`, in key order, without
-    /// collecting them, and return a sha256 digest of exactly what was read
-    /// (key, value, status, source file hash), so two exports can tell
-    /// whether they saw the same registry state.
+    /// collecting them. (The export digests what it reads itself, the same
+    /// way for scores held in memory and scores read from here.)
     pub fn visit_live_scores(
         &self,
         scorer: &LiveScorer,
-        sources: &HashMap<i64, SourceFile>,
         mut visit: impl FnMut(LiveScore),
-    ) -> Result<String, RegistryError> {
+    ) -> Result<(), RegistryError> {
         let mut stmt = self
             .conn
             .prepare_cached(sql::LIVE_SCORES_OF_SCORER)
             .map_err(|e| self.sqlite_error(e))?;
-        let mut digest = Sha256::new();
         let mut rows = stmt.query([scorer.id]).map_err(|e| self.sqlite_error(e))?;
         while let Some(row) = rows.next().map_err(|e| self.sqlite_error(e))? {
             let read = || -> rusqlite::Result<LiveScore> {
@@ -152,19 +128,9 @@ impl Registry {
                     source_file_id: row.get(5)?,
                 })
             };
-            let score = read().map_err(|e| self.sqlite_error(e))?;
-            digest_score(
-                &mut digest,
-                &score.key,
-                score.score,
-                score.bad,
-                sources
-                    .get(&score.source_file_id)
-                    .map(|f| f.sha256.as_str()),
-            );
-            visit(score);
+            visit(read().map_err(|e| self.sqlite_error(e))?);
         }
-        Ok(crate::digest::hex(&digest.finalize()))
+        Ok(())
     }
 
     /// The named components of `scorer`'s live scores: `visit(key, name,
