@@ -34,7 +34,7 @@ fn run(input: &str, output: &str, plain_floats: bool) -> Result<u64, Box<dyn std
         .build()?;
     let mut properties = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
-        .set_max_row_group_size(1 << 17);
+        .set_max_row_group_row_count(Some(1 << 17));
     if plain_floats {
         for field in reader.schema().fields() {
             if field.data_type().is_floating() {

@@ -582,7 +582,7 @@ impl<W: Write + Send + 'static> ArrowSink<W> {
                 // repeat, so floats are written plain.
                 let mut properties = WriterProperties::builder()
                     .set_compression(Compression::SNAPPY)
-                    .set_max_row_group_size(1 << 17);
+                    .set_max_row_group_row_count(Some(1 << 17));
                 for field in schema.fields() {
                     if matches!(
                         field.data_type(),

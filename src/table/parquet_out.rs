@@ -19,7 +19,8 @@ use arrow::array::{Array, ArrayRef};
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_writer::{
-    compute_leaves, get_column_writers, ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn,
+    compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn,
+    ArrowRowGroupWriterFactory,
 };
 use parquet::arrow::{add_encoded_arrow_schema_to_metadata, ArrowSchemaConverter};
 use parquet::errors::{ParquetError, Result};
@@ -104,10 +105,13 @@ fn stopped() -> ParquetError {
 pub struct Encoder<W: Write + Send> {
     writer: SerializedFileWriter<W>,
     arrow_schema: SchemaRef,
+    /// Makes the column writers of each row group, as `ArrowWriter`'s does.
+    row_groups: ArrowRowGroupWriterFactory,
     /// The column writers of the row group in progress.
     in_progress: Option<Vec<ArrowColumnWriter>>,
     buffered_rows: usize,
-    max_row_group_size: usize,
+    /// `None`: one row group, however many rows.
+    max_row_group_rows: Option<usize>,
     /// Whether a second thread may encode (more than one core).
     parallel: bool,
 }
@@ -118,36 +122,42 @@ impl<W: Write + Send> Encoder<W> {
             .with_coerce_types(properties.coerce_types())
             .convert(&arrow_schema)?;
         add_encoded_arrow_schema_to_metadata(&arrow_schema, &mut properties);
-        let max_row_group_size = properties.max_row_group_size();
+        if properties.max_row_group_bytes().is_some() {
+            // ArrowWriter would split by estimated size too; nothing here sets it.
+            return Err(ParquetError::General(
+                "the parallel parquet writer splits row groups by rows only".to_string(),
+            ));
+        }
+        let max_row_group_rows = properties.max_row_group_row_count();
         let writer =
             SerializedFileWriter::new(out, schema.root_schema_ptr(), Arc::new(properties))?;
+        let row_groups = ArrowRowGroupWriterFactory::new(&writer, arrow_schema.clone());
         let parallel = std::thread::available_parallelism().is_ok_and(|n| n.get() > 1);
         Ok(Encoder {
             writer,
             arrow_schema,
+            row_groups,
             in_progress: None,
             buffered_rows: 0,
-            max_row_group_size,
+            max_row_group_rows,
             parallel,
         })
     }
 
     /// Encode `batch`, splitting it across row groups as `ArrowWriter` does:
-    /// every row group but the last holds `max_row_group_size` rows.
+    /// every row group but the last holds `max_row_group_row_count` rows.
     fn write(&mut self, batch: &RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
         if self.in_progress.is_none() {
-            self.in_progress = Some(get_column_writers(
-                self.writer.schema_descr(),
-                self.writer.properties(),
-                &self.arrow_schema,
-            )?);
+            let row_group_index = self.writer.flushed_row_groups().len();
+            self.in_progress = Some(self.row_groups.create_column_writers(row_group_index)?);
             self.buffered_rows = 0;
         }
-        if self.buffered_rows + batch.num_rows() > self.max_row_group_size {
-            let to_write = self.max_row_group_size - self.buffered_rows;
+        let max_rows = self.max_row_group_rows.unwrap_or(usize::MAX);
+        if self.buffered_rows + batch.num_rows() > max_rows {
+            let to_write = max_rows - self.buffered_rows;
             let rest = batch.num_rows() - to_write;
             self.write(&batch.slice(0, to_write))?;
             return self.write(&batch.slice(to_write, rest));
@@ -170,7 +180,7 @@ impl<W: Write + Send> Encoder<W> {
                 .try_for_each(|(writer, (leaf, _))| writer.write(&leaf))
         };
         both(helper, own, encode, encode)?;
-        if self.buffered_rows >= self.max_row_group_size {
+        if self.buffered_rows >= max_rows {
             self.flush()?;
         }
         Ok(())
@@ -296,7 +306,7 @@ mod tests {
         let properties = || {
             WriterProperties::builder()
                 .set_compression(Compression::SNAPPY)
-                .set_max_row_group_size(1000)
+                .set_max_row_group_row_count(Some(1000))
                 .build()
         };
         let mut expected =
@@ -308,11 +318,12 @@ mod tests {
         for (start, rows) in [(0, 700), (700, 700), (1400, 0), (1400, 2500), (3900, 10)] {
             expected.write(&batch(start, rows)).unwrap();
             parallel.write(&batch(start, rows)).unwrap();
+            encoder.write(&batch(start, rows)).unwrap();
         }
-        assert_eq!(
-            parallel.into_inner().unwrap(),
-            expected.into_inner().unwrap()
-        );
+        let expected = expected.into_inner().unwrap();
+        assert_eq!(parallel.into_inner().unwrap(), expected);
+        // The column-sharing path, whatever this machine's core count.
+        assert_eq!(encoder.into_inner().unwrap(), expected);
     }
 
     #[test]
