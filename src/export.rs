@@ -19,12 +19,16 @@ use crate::digest::ScoreSetDigest;
 use crate::frames::{match_frame, FrameMatch, PoolStat, StoredFrame, FRAME_COLUMNS};
 use crate::key::{find_candidate, KeyNormalize, REFERENCE_KEY_FIELDS};
 use crate::registry::exports::{ExportRecord, LiveScorer};
+use std::thread::JoinHandle;
+
+use crate::registry::memory::{IndexedScore, KeyIndex, MemoryScores};
 use crate::registry::{Registry, RegistryError};
 use crate::scorer::{slug, Scale};
 use crate::table::{
     AddedColumns, AddedField, Batch, ColumnKind, ColumnUnion, ColumnValues, KeyColumn, TableError,
     TableFormat, TableReader, TableWriter, TextColumn,
 };
+use crate::threads::{Background, Feed};
 
 /// Key columns of feature tables the reference misses: the fork's corpora
 /// key clips by `src` and `src_sha256`.
@@ -263,157 +267,46 @@ impl ExportSummary {
     }
 }
 
-/// Scores held in memory for one export, as `materialize` reads them
-/// when no registry is kept: the scorers by slug, each score with its key.
-#[derive(Default)]
-pub struct MemoryScores {
-    scorers: BTreeMap<String, MemoryScorer>,
-    /// Source files as (path as given, sha256).
-    sources: Vec<(String, String)>,
-}
-
-struct MemoryScorer {
-    name: String,
-    by_key: KeyIndex,
-    scores: Vec<IndexedScore>,
-    /// Where each score came from: (source, line).
-    origins: Vec<(u32, u64)>,
-    /// The digest of the scores held, kept up as they arrive.
-    digest: ScoreSetDigest,
-}
-
-/// Where a score already held came from, when a second one arrives.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HeldScore {
-    pub path: String,
-    pub line: u64,
-}
-
-impl MemoryScores {
-    /// Register a score file; returns its id for [`MemoryScores::insert`].
-    pub fn add_source(&mut self, path: &str, sha256: &str) -> u32 {
-        self.sources.push((path.to_string(), sha256.to_string()));
-        (self.sources.len() - 1) as u32
+/// The export index of scores held in memory: the same columns, counts
+/// and digests as a registry holding these scores would give.
+fn memory_indexes(
+    scores: MemoryScores,
+    options: &ExportOptions,
+) -> Result<(Vec<ScorerIndex>, Vec<String>), ExportError> {
+    if options.normalize || !options.pool.is_empty() || options.per_frame {
+        return Err(ExportError::Usage(
+            "scores held in memory export per clip, without --normalize or --pool".to_string(),
+        ));
     }
-
-    /// Whether `slug` already holds scores from another file (not
-    /// `except`) with these bytes.
-    pub fn holds_bytes(&self, slug: &str, sha256: &str, except: u32) -> bool {
-        self.scorers.get(slug).is_some_and(|scorer| {
-            scorer
-                .origins
-                .iter()
-                .any(|(source, _)| *source != except && self.sources[*source as usize].1 == sha256)
-        })
-    }
-
-    /// Hold one score; a second score for the same scorer and key is
-    /// refused with where the first came from, and the key handed back.
-    #[allow(clippy::too_many_arguments)]
-    pub fn insert(
-        &mut self,
-        slug: &str,
-        name: &str,
-        key: String,
-        score: Option<f64>,
-        bad: bool,
-        runtime_ms: Option<f64>,
-        frame_count: i64,
-        source: u32,
-        line: u64,
-    ) -> Result<(), (HeldScore, String)> {
-        // Looked up by &str first: the slug is copied once per scorer, not per score.
-        if !self.scorers.contains_key(slug) {
-            self.scorers.insert(
-                slug.to_string(),
-                MemoryScorer {
-                    name: name.to_string(),
-                    by_key: KeyIndex::default(),
-                    scores: Vec::new(),
-                    origins: Vec::new(),
-                    digest: ScoreSetDigest::default(),
+    let MemoryScores {
+        scorers, sources, ..
+    } = scores;
+    let indexes = scorers
+        .into_iter()
+        .map(|(slug, scorer)| {
+            let digest = scorer.digest.finish(|source| &sources[source].1);
+            ScorerIndex {
+                counts: ScorerExportCounts {
+                    column_prefix: format!("{}_{}", options.prefix, slug),
+                    name: scorer.name,
+                    slug,
+                    loaded: scorer.scores.len() as u64,
+                    digest,
+                    ..Default::default()
                 },
-            );
-        }
-        let scorer = self.scorers.get_mut(slug).expect("inserted above");
-        let position = scorer.scores.len();
-        match scorer.by_key.entry(key) {
-            std::collections::hash_map::Entry::Occupied(held) => {
-                let (held_source, held_line) = scorer.origins[*held.get()];
-                let key = held.key().clone();
-                return Err((
-                    HeldScore {
-                        path: self.sources[held_source as usize].0.clone(),
-                        line: held_line,
-                    },
-                    key,
-                ));
+                matched: vec![false; scorer.scores.len()],
+                by_key: scorer.by_key,
+                scores: scorer.scores,
+                normalization: None,
+                frames: Vec::new(),
+                pooled: Vec::new(),
+                components: Vec::new(),
             }
-            std::collections::hash_map::Entry::Vacant(vacant) => {
-                scorer.digest.add(source as usize, vacant.key(), score, bad);
-                vacant.insert(position);
-            }
-        }
-        scorer.scores.push(IndexedScore {
-            score,
-            bad,
-            runtime_ms,
-            frame_count,
-            source,
-        });
-        scorer.origins.push((source, line));
-        Ok(())
-    }
-
-    /// The registered name of every scorer held, in slug order.
-    pub fn scorer_names(&self) -> Vec<String> {
-        self.scorers.values().map(|s| s.name.clone()).collect()
-    }
-
-    /// The export index: the same columns, counts and digests as a registry
-    /// holding these scores would give.
-    fn into_indexes(
-        self,
-        options: &ExportOptions,
-    ) -> Result<(Vec<ScorerIndex>, Vec<String>), ExportError> {
-        if options.normalize || !options.pool.is_empty() || options.per_frame {
-            return Err(ExportError::Usage(
-                "scores held in memory export per clip, without --normalize or --pool".to_string(),
-            ));
-        }
-        let MemoryScores { scorers, sources } = self;
-        let indexes = scorers
-            .into_iter()
-            .map(|(slug, scorer)| {
-                let digest = scorer.digest.finish(|source| &sources[source].1);
-                ScorerIndex {
-                    counts: ScorerExportCounts {
-                        column_prefix: format!("{}_{}", options.prefix, slug),
-                        name: scorer.name,
-                        slug,
-                        loaded: scorer.scores.len() as u64,
-                        digest,
-                        ..Default::default()
-                    },
-                    matched: vec![false; scorer.scores.len()],
-                    by_key: scorer.by_key,
-                    scores: scorer.scores,
-                    normalization: None,
-                    frames: Vec::new(),
-                    pooled: Vec::new(),
-                    components: Vec::new(),
-                }
-            })
-            .collect();
-        let sources = sources.into_iter().map(|(path, _)| path).collect();
-        Ok((indexes, sources))
-    }
+        })
+        .collect();
+    let sources = sources.into_iter().map(|(path, _)| path).collect();
+    Ok((indexes, sources))
 }
-
-/// Clip key → position of its score. Looked up for every row of every
-/// scorer, with keys that are not attacker-controlled: a fast hash (Fx)
-/// rather than SipHash.
-type KeyIndex = rustc_hash::FxHashMap<String, usize>;
 
 /// One scorer's live scores, keyed for the join.
 struct ScorerIndex {
@@ -487,14 +380,6 @@ impl Hit {
     }
 }
 
-struct IndexedScore {
-    score: Option<f64>,
-    bad: bool,
-    runtime_ms: Option<f64>,
-    frame_count: i64,
-    source: u32,
-}
-
 /// Export the registry onto `features`, writing `out`.
 pub fn export(
     registry: &Registry,
@@ -518,7 +403,7 @@ pub fn export_scores(
     out: &Path,
     options: &ExportOptions,
 ) -> Result<ExportSummary, ExportError> {
-    export_with(|_| scores.into_indexes(options), features, out, options)
+    export_with(|_| memory_indexes(scores, options), features, out, options)
 }
 
 /// Export scores held in memory onto a table opened beforehand (see
@@ -530,7 +415,7 @@ pub fn export_scores_opened(
     out: &Path,
     options: &ExportOptions,
 ) -> Result<ExportSummary, ExportError> {
-    export_opened(|_| scores.into_indexes(options), opened, out, options)
+    export_opened(|_| memory_indexes(scores, options), opened, out, options)
 }
 
 /// The export, given how to load the score index (told whether the table
@@ -554,7 +439,7 @@ pub struct OpenedTable {
     out_format: TableFormat,
     /// The table's sha256, worked out on another thread while the export
     /// runs, not by reading the table again at the end.
-    features_hash: std::thread::JoinHandle<std::io::Result<String>>,
+    features_hash: Background<std::io::Result<String>>,
     reader: TableReader,
     first: Option<Batch>,
     columns: Vec<String>,
@@ -592,7 +477,7 @@ impl OpenedTable {
         }
         let features_hash = {
             let path = features.to_path_buf();
-            std::thread::spawn(move || crate::digest::sha256_file(&path))
+            Background::start(move || crate::digest::sha256_file(&path))
         };
         let mut reader = TableReader::open(features, in_format, out_format)?;
         let first = reader.next_batch()?;
@@ -950,7 +835,6 @@ fn export_opened(
     drop(file);
     let features_sha256 = features_hash
         .join()
-        .expect("the hashing thread does not panic")
         .map_err(|e| ExportError::Data(format!("{features_shown}: {e}")))?;
     let features_size = std::fs::metadata(features).map(|m| m.len()).unwrap_or(0);
     crate::atomic_file::publish(temporary, out).map_err(|e| {
@@ -1199,7 +1083,7 @@ fn load_indexes(
 /// where it was.
 enum Prefetch {
     Here(TableReader),
-    Thread(std::sync::mpsc::Receiver<Result<Option<Batch>, TableError>>),
+    Thread(Feed<Result<Option<Batch>, TableError>, JoinHandle<()>>),
 }
 
 impl Prefetch {
@@ -1208,24 +1092,22 @@ impl Prefetch {
             return Prefetch::Here(reader);
         }
         // One batch ahead: memory grows by one batch, not by the table.
-        let (sender, receiver) = std::sync::mpsc::sync_channel(1);
-        std::thread::spawn(move || loop {
+        Prefetch::Thread(Feed::detached(1, move |out| loop {
             let next = reader.next_batch();
             let more = matches!(next, Ok(Some(_)));
             // Stop at the end, at an error, or when the export has stopped.
-            if sender.send(next).is_err() || !more {
+            if out.send(next).is_err() || !more {
                 break;
             }
-        });
-        Prefetch::Thread(receiver)
+        }))
     }
 
     fn next_batch(&mut self) -> Result<Option<Batch>, TableError> {
         match self {
             Prefetch::Here(reader) => reader.next_batch(),
-            Prefetch::Thread(receiver) => receiver
-                .recv()
-                .expect("the reading thread sends until the end or an error"),
+            // The reading thread sends until the end or an error; its
+            // panic is re-raised by the feed.
+            Prefetch::Thread(feed) => feed.next().unwrap_or(Ok(None)),
         }
     }
 }

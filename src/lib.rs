@@ -13,9 +13,12 @@ pub mod frames;
 pub mod ingest;
 pub mod key;
 pub mod materialize;
+pub(crate) mod nonfinite;
+pub mod progress;
 pub mod registry;
 pub mod scorer;
 pub mod table;
+pub(crate) mod threads;
 
 /// The version of this tool, recorded with every file it ingests.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -14,11 +14,11 @@ use second_opinion::atomic_file::{check_writable, write_json_atomically};
 use second_opinion::export::{ExportError, ExportOptions, ExportSummary, RowPolicy};
 use second_opinion::frames::{FrameMatch, PoolStat};
 use second_opinion::ingest::frame_pattern::FramePattern;
-use second_opinion::ingest::{FieldNames, Format};
+use second_opinion::ingest::{detect_format, Detection, FieldNames, Format};
 use second_opinion::key::KeyNormalize;
 use second_opinion::materialize::{MaterializeError, MaterializeRequest};
+use second_opinion::progress::{NoProgress, Progress};
 use second_opinion::registry::{
-    load::{detect_format, Detection},
     ConflictPolicy, FileOutcome, FileStatus, IngestFileError, IngestOptions, OpenMode, Registry,
     RegistryError, SourceSpec, DEFAULT_REGISTRY,
 };
@@ -512,7 +512,7 @@ fn ingest(registry_path: &std::path::Path, args: IngestArgs) -> Result<(), Failu
     for argument in &args.sources {
         let source = SourceSpec::parse(argument);
         let progress = progress_bar(&source);
-        let outcome = registry.ingest_file(&source, &options, &progress);
+        let outcome = registry.ingest_file(&source, &options, &BytesBar(&progress));
         progress.finish_and_clear();
         match outcome {
             Ok(outcome) => {
@@ -594,6 +594,20 @@ fn progress_bar(source: &SourceSpec) -> ProgressBar {
     );
     bar.set_message(source.path.display().to_string());
     bar
+}
+
+/// The library's progress reports drawn as the bar.
+struct BytesBar<'a>(&'a ProgressBar);
+
+impl Progress for BytesBar<'_> {
+    fn begin(&self, total: u64) {
+        self.0.set_length(total);
+        self.0.set_position(0);
+    }
+
+    fn advance(&self, done: u64) {
+        self.0.inc(done);
+    }
 }
 
 fn summary_line(outcome: &FileOutcome) -> String {
@@ -955,7 +969,7 @@ fn inspect(registry_path: &std::path::Path, args: InspectArgs) -> Result<(), Fai
     } else {
         Registry::open_in_memory()?
     };
-    let outcome = registry.ingest_file(&source, &options, &ProgressBar::hidden());
+    let outcome = registry.ingest_file(&source, &options, &NoProgress);
     if args.json {
         let report = match &outcome {
             Ok(outcome) => json!({

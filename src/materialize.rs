@@ -2,31 +2,27 @@
 //! `materialize_second_opinion_features.py`, with its flags and its audit
 //! JSON, over an in-memory registry unless one is named.
 
-use std::path::{Path, PathBuf};
-
-use indicatif::ProgressBar;
-use serde_json::{json, Value};
-
-use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufReader;
-use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Value};
 
 use crate::digest::sha256_file_with_size;
 use crate::export::{
-    export, export_scores_opened, ExportError, ExportOptions, ExportSummary, MemoryScores,
-    OpenedTable, RowPolicy,
+    export, export_scores_opened, ExportError, ExportOptions, ExportSummary, OpenedTable, RowPolicy,
 };
-use crate::ingest::FieldNames;
-use crate::ingest::{Format, ReadError, ReadOptions, RecordSink, ScoreRecord};
+use crate::ingest::pipeline::{FileIngest, PipelineError};
+use crate::ingest::{
+    detect_format, Detection, FieldNames, Format, ReadError, ReadOptions, RecordSink, ScoreRecord,
+};
 use crate::key::KeyNormalize;
-use crate::registry::load::{
-    detect_format, judge, scorer_name_of, undeclared_hard_scale, Detection,
-};
+use crate::progress::NoProgress;
+use crate::registry::memory::{MemoryScores, MemoryStore};
 use crate::registry::{
     IngestFileError, IngestOptions, OpenMode, Registry, RegistryError, SourceSpec,
 };
-use crate::scorer::{slug, Scale};
+use crate::threads::{Background, Feed, Handoff, Worker};
 
 /// Everything `materialize` was asked to do.
 #[derive(Clone, Debug)]
@@ -150,6 +146,7 @@ fn materialize_in_memory(
     let mut scores = MemoryScores::default();
     let mut score_files = Vec::new();
     let options = reference_export_options(request);
+    let ingest_options = memory_ingest_options(request);
     // The feature table is opened (its schema inferred, for JSON Lines) while
     // the scores are read; its errors still come after theirs. A detached
     // thread, so a score error is reported without waiting for it.
@@ -159,51 +156,59 @@ fn materialize_in_memory(
             request.out.clone(),
             options.clone(),
         );
-        std::thread::spawn(move || OpenedTable::open(&features, &out, &options))
+        Background::start(move || OpenedTable::open(&features, &out, &options))
     };
     std::thread::scope(|scope| {
         // Parsing costs more than holding: two readers take the files in
-        // turn (file i goes to reader i % readers), each into its own queue,
-        // and this thread takes the queues in file order.
+        // turn (file i goes to reader i % readers), each into its own feed,
+        // and this thread takes the feeds in file order.
         let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
         let readers = request.scores.len().clamp(1, parallel.clamp(1, 2));
-        let mut queues = Vec::with_capacity(readers);
-        for reader in 0..readers {
-            let (sender, receiver) = sync_channel(PARSED_QUEUE);
-            // Batches go back to be freed where they were allocated: glibc
-            // frees another thread's memory slowly, under that thread's
-            // arena lock.
-            let (recycle, recycled) = channel();
-            let files: Vec<&SourceSpec> = request
-                .scores
-                .iter()
-                .skip(reader)
-                .step_by(readers)
-                .collect();
-            scope.spawn(move || {
-                parse_score_files(&files, &request.fields, &sender, &recycled);
-                drop(sender);
-                recycled.iter().for_each(drop);
-            });
-            queues.push((receiver, recycle));
-        }
+        let mut feeds: Vec<_> = (0..readers)
+            .map(|reader| {
+                let files: Vec<&SourceSpec> = request
+                    .scores
+                    .iter()
+                    .skip(reader)
+                    .step_by(readers)
+                    .collect();
+                let fields = &request.fields;
+                Feed::scoped(scope, PARSED_QUEUE, move |out| {
+                    parse_score_files(&files, fields, &out)
+                })
+            })
+            .collect();
         for (position, source) in request.scores.iter().enumerate() {
-            let (parsed, recycle) = &queues[position % readers];
-            score_files.push(hold_score_file(
+            let held = hold_score_file(
                 &mut scores,
                 source,
-                request,
-                parsed,
-                recycle,
-            )?);
+                &ingest_options,
+                &mut feeds[position % readers],
+            );
+            match held {
+                Ok(entry) => score_files.push(entry),
+                Err(e) => {
+                    feeds.into_iter().for_each(Feed::finish);
+                    return Err(e);
+                }
+            }
         }
+        feeds.into_iter().for_each(Feed::finish);
         Ok::<_, IngestFileError>(())
     })?;
-    let opened = opening
-        .join()
-        .expect("opening the feature table does not panic")?;
+    let opened = opening.join()?;
     let summary = export_scores_opened(scores, opened, &request.out, &options)?;
     Ok((summary, score_files))
+}
+
+/// The ingest a one-shot run does: the reference's fields and key
+/// normalisation, duplicates refused without the registry's flags.
+fn memory_ingest_options(request: &MaterializeRequest) -> IngestOptions {
+    IngestOptions {
+        fields: request.fields.clone(),
+        key_normalize: request.key_normalize.unwrap_or_default(),
+        ..IngestOptions::default()
+    }
 }
 
 /// Batches of parsed records the reading thread may run ahead by.
@@ -231,12 +236,7 @@ enum Parsed {
 
 /// A reading thread: detect, hash, open and parse each of its score files
 /// in order, stopping at the first failure or when the receiver is gone.
-fn parse_score_files(
-    sources: &[&SourceSpec],
-    fields: &FieldNames,
-    out: &SyncSender<Parsed>,
-    recycled: &Receiver<Vec<ScoreRecord>>,
-) {
+fn parse_score_files(sources: &[&SourceSpec], fields: &FieldNames, out: &Handoff<Parsed>) {
     for source in sources {
         let path = source.path.display().to_string();
         let (format, sha256, size_bytes, file) = match open_score_file(source, &path) {
@@ -265,7 +265,6 @@ fn parse_score_files(
         };
         let mut sink = ForwardingSink {
             out,
-            recycled,
             records: Vec::with_capacity(PARSED_BATCH),
         };
         let read = format.read(
@@ -326,9 +325,7 @@ impl From<ReadError> for Forwarding {
 
 /// The reading thread's sink: records go over in batches.
 struct ForwardingSink<'a> {
-    out: &'a SyncSender<Parsed>,
-    /// Batches the holding thread is done with, freed here.
-    recycled: &'a Receiver<Vec<ScoreRecord>>,
+    out: &'a Handoff<Parsed>,
     records: Vec<ScoreRecord>,
 }
 
@@ -336,9 +333,6 @@ impl ForwardingSink<'_> {
     fn flush(&mut self) -> Result<(), Forwarding> {
         if self.records.is_empty() {
             return Ok(());
-        }
-        while let Ok(done) = self.recycled.try_recv() {
-            drop(done);
         }
         let records = std::mem::replace(&mut self.records, Vec::with_capacity(PARSED_BATCH));
         self.out
@@ -359,23 +353,23 @@ impl RecordSink for ForwardingSink<'_> {
     }
 }
 
-/// Hold the records of one score file as the reading thread hands them
-/// over; returns the file's provenance entry.
-fn hold_score_file(
+/// Hold the records of one score file as its reading thread hands them
+/// over, through the ingest pipeline into the in-memory store; returns the
+/// file's provenance entry.
+fn hold_score_file<W: Worker>(
     scores: &mut MemoryScores,
     source: &SourceSpec,
-    request: &MaterializeRequest,
-    parsed: &Receiver<Parsed>,
-    recycle: &Sender<Vec<ScoreRecord>>,
+    options: &IngestOptions,
+    parsed: &mut Feed<Parsed, W>,
 ) -> Result<Value, IngestFileError> {
     let path = source.path.display().to_string();
     // The reading thread ends only after a failure it has sent, or by a
-    // panic, which the scope re-raises.
+    // panic, which the feed re-raises.
     let stopped = || IngestFileError::Io {
         path: path.clone(),
         source: std::io::Error::other("the score-file reader stopped"),
     };
-    let (format, sha256, size_bytes) = match parsed.recv().map_err(|_| stopped())? {
+    let (format, sha256, size_bytes) = match parsed.next().ok_or_else(stopped)? {
         Parsed::Opened {
             format,
             sha256,
@@ -384,37 +378,34 @@ fn hold_score_file(
         Parsed::Failed(e) => return Err(e),
         Parsed::Records(_) | Parsed::Finished(_) => return Err(stopped()),
     };
-    let source_id = scores.add_source(&path, &sha256);
-    let mut sink = MemorySink {
-        scores,
-        path: &path,
-        sha256: &sha256,
-        source_id,
-        label: source.label.as_deref(),
-        key_normalize: request.key_normalize.unwrap_or_default(),
-        format,
-        scales: HashMap::new(),
-        repeated_bytes: HashMap::new(),
-        last_scorer: None,
-        last_key_field: None,
-    };
+    let store = MemoryStore::new(scores, &path, &sha256);
+    let mut pipeline = FileIngest::new(
+        store,
+        &path,
+        source.label.as_deref(),
+        options,
+        format.fixed_scale(),
+        format.name(),
+    );
     let ended = loop {
-        match parsed.recv().map_err(|_| stopped())? {
+        match parsed.next().ok_or_else(stopped)? {
             Parsed::Records(records) => {
-                for record in &records {
-                    sink.hold(record).map_err(|e| match e {
-                        MemoryError::File(e) => e,
-                        MemoryError::Read(e) => read_error(&path, e),
-                    })?;
+                for record in records {
+                    pipeline
+                        .push(record)
+                        .map_err(|e| e.into_file_error(&path))?;
                 }
-                // A reading thread that has gone leaves the batch to be freed here.
-                let _ = recycle.send(records);
             }
             Parsed::Finished(ended) => break ended,
             Parsed::Opened { .. } | Parsed::Failed(_) => return Err(stopped()),
         }
     };
-    ended.map_err(|e| read_error(&path, e))?;
+    if let Err(e) = ended {
+        return Err(pipeline.fail(e).into_file_error(&path));
+    }
+    pipeline
+        .finish()
+        .map_err(|e: PipelineError| e.into_file_error(&path))?;
     Ok(json!({
         "role": "scores",
         "label": source.label,
@@ -422,196 +413,6 @@ fn hold_score_file(
         "sha256": sha256,
         "size_bytes": size_bytes,
     }))
-}
-
-/// A reader's failure as an ingest reports it.
-fn read_error(path: &str, e: ReadError) -> IngestFileError {
-    match e {
-        ReadError::Malformed { line, message } => IngestFileError::Malformed {
-            path: path.to_string(),
-            line,
-            message,
-        },
-        ReadError::Io(source) => IngestFileError::Io {
-            path: path.to_string(),
-            source,
-        },
-    }
-}
-
-enum MemoryError {
-    Read(ReadError),
-    File(IngestFileError),
-}
-
-impl From<ReadError> for MemoryError {
-    fn from(e: ReadError) -> Self {
-        MemoryError::Read(e)
-    }
-}
-
-/// The scorer the previous record named, with what was worked out for it.
-struct ScorerOfRecords {
-    /// The name as the record gave it.
-    name: String,
-    slug: String,
-    /// Its scores come from bytes already read for it: skip them.
-    repeated: bool,
-    /// The hard scale judging its values (unused when `repeated`).
-    scale: Option<Scale>,
-}
-
-/// Where a score file's records go when no registry is kept.
-struct MemorySink<'a> {
-    scores: &'a mut MemoryScores,
-    path: &'a str,
-    sha256: &'a str,
-    source_id: u32,
-    label: Option<&'a str>,
-    key_normalize: KeyNormalize,
-    format: Format,
-    /// Slug → the hard scale judging its values.
-    scales: HashMap<String, Option<Scale>>,
-    /// Slug → whether these bytes were already read for it (a score file
-    /// named twice is read once, as ingest skips re-ingested bytes).
-    repeated_bytes: HashMap<String, bool>,
-    /// Rows of a file nearly always name one scorer and take their key from
-    /// one field: what the last record's name and key field gave is kept,
-    /// so a row costs no name, slug or normalisation work when they repeat.
-    last_scorer: Option<ScorerOfRecords>,
-    /// The last key field and the normalisation it resolves to.
-    last_key_field: Option<(String, KeyNormalize)>,
-}
-
-impl MemorySink<'_> {
-    fn malformed(&self, line: u64, message: impl Into<String>) -> MemoryError {
-        MemoryError::File(IngestFileError::Malformed {
-            path: self.path.to_string(),
-            line,
-            message: message.into(),
-        })
-    }
-
-    /// Name, slug, repetition and scale of the scorer `name`, checked in
-    /// the order an ingest checks them.
-    fn scorer_of(&mut self, name: &str, line: u64) -> Result<ScorerOfRecords, MemoryError> {
-        let scorer_slug = slug(name);
-        if scorer_slug.is_empty() {
-            return Err(self.malformed(
-                line,
-                format!("scorer name '{name}' has no letters or digits"),
-            ));
-        }
-        let repeated = match self.repeated_bytes.get(&scorer_slug) {
-            Some(repeated) => *repeated,
-            None => {
-                let repeated = self
-                    .scores
-                    .holds_bytes(&scorer_slug, self.sha256, self.source_id);
-                self.repeated_bytes.insert(scorer_slug.clone(), repeated);
-                repeated
-            }
-        };
-        let mut scale = None;
-        if !repeated {
-            scale = match self.scales.get(&scorer_slug) {
-                Some(scale) => *scale,
-                None => {
-                    let scale = undeclared_hard_scale(name, self.format).map_err(|message| {
-                        MemoryError::File(IngestFileError::Conflict {
-                            path: self.path.to_string(),
-                            message,
-                        })
-                    })?;
-                    self.scales.insert(scorer_slug.clone(), scale);
-                    scale
-                }
-            };
-        }
-        Ok(ScorerOfRecords {
-            name: name.to_string(),
-            slug: scorer_slug,
-            repeated,
-            scale,
-        })
-    }
-}
-
-impl RecordSink for MemorySink<'_> {
-    type Error = MemoryError;
-
-    fn push(&mut self, record: ScoreRecord) -> Result<(), MemoryError> {
-        self.hold(&record)
-    }
-}
-
-impl MemorySink<'_> {
-    /// Judge one record and hold its score (what `push` does, by reference).
-    fn hold(&mut self, record: &ScoreRecord) -> Result<(), MemoryError> {
-        let name = scorer_name_of(None, record, self.label)
-            .map_err(|message| self.malformed(record.line, message))?;
-        if self
-            .last_scorer
-            .as_ref()
-            .is_none_or(|last| last.name != name)
-        {
-            let name = name.to_string();
-            self.last_scorer = None;
-            self.last_scorer = Some(self.scorer_of(&name, record.line)?);
-        }
-        let scorer = self.last_scorer.as_ref().expect("set above");
-        if scorer.repeated {
-            return Ok(());
-        }
-        if self
-            .last_key_field
-            .as_ref()
-            .is_none_or(|(field, _)| *field != record.key_field)
-        {
-            let resolved = self.key_normalize.resolve(&record.key_field);
-            self.last_key_field = Some((record.key_field.clone(), resolved));
-        }
-        let (_, resolved) = self.last_key_field.as_ref().expect("set above");
-        let key = resolved.apply_resolved(&record.raw_key);
-        if key.trim().is_empty() {
-            return Err(self.malformed(
-                record.line,
-                self.key_normalize
-                    .empty_key_message(&record.key_field, &record.raw_key),
-            ));
-        }
-        let key = key.to_string();
-        let stored = judge(record, scorer.scale);
-        let line = record.line;
-        let inserted = self.scores.insert(
-            &scorer.slug,
-            &scorer.name,
-            key,
-            stored.score,
-            stored.status == "bad",
-            record.runtime_ms,
-            i64::from(record.pooled_frames),
-            self.source_id,
-            line,
-        );
-        inserted.map_err(|(held, key)| {
-            let other = if held.path == self.path {
-                format!(
-                    "the same file already has it at {}:{} (a file may hold each scorer and key once)",
-                    held.path, held.line
-                )
-            } else {
-                format!("also in {}:{}", held.path, held.line)
-            };
-            MemoryError::File(IngestFileError::Duplicate {
-                path: self.path.to_string(),
-                line,
-                scorer: scorer.name.clone(),
-                key,
-                other,
-            })
-        })
-    }
 }
 
 /// Ingest every `--scores` file; returns the scorers they named, in order,
@@ -628,7 +429,7 @@ fn ingest_scores(
     let mut scorers: Vec<String> = Vec::new();
     let mut score_files = Vec::new();
     for source in &request.scores {
-        let outcome = registry.ingest_file(source, &ingest_options, &ProgressBar::hidden())?;
+        let outcome = registry.ingest_file(source, &ingest_options, &NoProgress)?;
         for name in outcome.scorers.keys() {
             if !scorers.contains(name) {
                 scorers.push(name.clone());

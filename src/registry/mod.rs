@@ -1,23 +1,24 @@
 //! The score registry: an embedded SQLite database.
 //!
-//! Opening applies the migrations; [`load`] holds the ingest transaction and
+//! Opening applies the migrations; `ingest` holds the ingest transaction,
+//! [`memory`] the in-memory store of a one-shot `materialize`, and
 //! [`queries`] what the registry can tell about itself.
 
 pub mod exports;
-pub mod load;
+mod ingest;
+pub mod memory;
 pub mod migrate;
 pub mod queries;
 mod sql;
-pub mod suspicious;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags};
 
-pub use load::{
-    ConflictPolicy, FileOutcome, FileStatus, IngestFileError, IngestOptions, ScorerCounts,
-    SourceSpec,
+pub use crate::ingest::rules::ConflictPolicy;
+pub use crate::ingest::{
+    FileOutcome, FileStatus, IngestFileError, IngestOptions, ScorerCounts, SourceSpec,
 };
 pub use migrate::SCHEMA_VERSION;
 

@@ -4,8 +4,8 @@
 use rusqlite::{params, OptionalExtension};
 use serde::Serialize;
 
-use super::suspicious::Warning;
 use super::{sql, Registry, RegistryError};
+use crate::ingest::suspicious::Warning;
 use crate::key::{basename, stem, KeyNormalize};
 use crate::scorer::slug;
 

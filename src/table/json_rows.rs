@@ -92,7 +92,7 @@ pub fn parse_row(text: &str) -> Result<JsonRow, String> {
     // and writes null, so a drop-in for the pandas script must read it too.
     // Only a row that fails is looked at for such words.
     let parsed = match parsed {
-        Err(_) => match crate::ingest::nonfinite::null_nonfinite_words(text) {
+        Err(_) => match crate::nonfinite::null_nonfinite_words(text) {
             Some(nulled) => serde_json::from_str::<JsonRow>(&nulled).or(parsed),
             None => parsed,
         },
@@ -174,7 +174,7 @@ pub fn read_json_document(bytes: &[u8], path: &str) -> Result<Vec<JsonRow>, Tabl
     let located =
         |e: serde_json::Error| TableError::at(path, e.line() as u64, parse_error_message(&e));
     let parsed = match parse_document(text) {
-        Err(error) => match crate::ingest::nonfinite::null_nonfinite_words(text) {
+        Err(error) => match crate::nonfinite::null_nonfinite_words(text) {
             // Python's NaN for a missing float, read as pandas reads it.
             Some(nulled) => parse_document(&nulled).map_err(|_| located(error)),
             None => Err(located(error)),

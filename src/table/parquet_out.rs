@@ -268,7 +268,7 @@ fn both<A: Send, B, R: Send, S>(
     std::thread::scope(|scope| {
         let helping = scope.spawn(move || on_helper(helper));
         let own = on_own(own);
-        let helped = helping.join().expect("a column encoder does not panic");
+        let helped = crate::threads::join_scoped(helping);
         Ok((helped?, own?))
     })
 }

@@ -24,7 +24,7 @@ use serde_json::Number;
 use super::{
     Class, Fields, FrameFields, FrameValue, Frames, NameTable, Row, RowReader, Scalar, Slot,
 };
-use crate::ingest::nonfinite::is_nonfinite_word;
+use crate::nonfinite::is_nonfinite_word;
 
 /// Nesting beyond this gives up: serde_json refuses 128 levels, and
 /// counting exactly to its limit is not worth it for rows this deep.

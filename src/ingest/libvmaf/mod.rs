@@ -28,9 +28,13 @@
 //!   everything with `%.6f`, so the two may differ by up to 1e-6; more than
 //!   that is noted (the log was edited, or frames are missing).
 
+pub(crate) mod csv;
+pub(crate) mod json;
+pub(crate) mod xml;
+
 use std::collections::HashMap;
 
-use super::{FrameRecord, RawScore, ReadError, ReadOptions, RecordSink, ScoreRecord};
+use crate::ingest::{FrameRecord, RawScore, ReadError, ReadOptions, RecordSink, ScoreRecord};
 
 /// The model metric when `--metric` names none: the default model's name.
 pub(crate) const DEFAULT_MODEL_METRIC: &str = "vmaf";

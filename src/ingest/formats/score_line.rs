@@ -39,7 +39,7 @@
 
 use std::io::BufRead;
 
-use super::{RawScore, ReadError, ReadOptions, RecordSink, ScoreReader, ScoreRecord};
+use crate::ingest::{RawScore, ReadError, ReadOptions, RecordSink, ScoreReader, ScoreRecord};
 
 /// Reader for captured stdout of single-clip scorers.
 pub struct ScoreLineReader;

@@ -32,10 +32,11 @@ use std::io::BufRead;
 
 use serde_json::{Map, Value};
 
-use super::fields::{describe, score_value};
-use super::jsonl::json_error;
-use super::ScoreRecord;
-use super::{nonfinite, RawScore, ReadError, ReadOptions, RecordSink, ScoreReader};
+use crate::ingest::json::fields::{describe, score_value};
+use crate::ingest::json::json_error;
+use crate::ingest::ScoreRecord;
+use crate::ingest::{RawScore, ReadError, ReadOptions, RecordSink, ScoreReader};
+use crate::nonfinite;
 
 /// Reader for Q-Align `vqa_eval.py` / `iqa_eval.py` results files.
 pub struct QAlignJsonReader;

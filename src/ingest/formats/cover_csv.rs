@@ -39,11 +39,11 @@
 use std::borrow::Cow;
 use std::io::BufRead;
 
-use super::text_rows::{
+use crate::ingest::text_rows::{
     checked_key, component_value, head_lines, header_fields, key_then_fields, score_record,
     score_value, split_csv_line, Lines,
 };
-use super::{ReadError, ReadOptions, RecordSink, ScoreReader};
+use crate::ingest::{ReadError, ReadOptions, RecordSink, ScoreReader};
 
 /// Reader for COVER's set and dataset evaluation CSVs.
 pub struct CoverCsvReader;

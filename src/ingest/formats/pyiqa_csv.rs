@@ -43,10 +43,10 @@
 use std::borrow::Cow;
 use std::io::BufRead;
 
-use super::text_rows::{
+use crate::ingest::text_rows::{
     checked_key, head_lines, is_number, score_record, score_value, split_csv_line, LineEnd, Lines,
 };
-use super::{ReadError, ReadOptions, RecordSink, ScoreReader};
+use crate::ingest::{ReadError, ReadOptions, RecordSink, ScoreReader};
 
 /// Reader for pyiqa's `inference_iqa.py --save_file` output.
 pub struct PyiqaCsvReader;

@@ -38,8 +38,8 @@
 use crate::ingest::{read_document, LineCounter};
 use std::io::BufRead;
 
-use super::libvmaf::{printf_number, ClipFrames, LoggedMean};
-use super::{ReadError, ReadOptions, RecordSink, ScoreReader};
+use super::{printf_number, ClipFrames, LoggedMean};
+use crate::ingest::{ReadError, ReadOptions, RecordSink, ScoreReader};
 
 /// Reader for libvmaf XML logs.
 pub struct LibvmafXmlReader;

@@ -42,11 +42,11 @@
 
 use std::io::BufRead;
 
-use super::text_rows::{
+use crate::ingest::text_rows::{
     checked_key, component_value, head_lines, header_fields, is_number, key_then_fields,
     score_record, score_value, Lines,
 };
-use super::{ReadError, ReadOptions, RecordSink, ScoreReader};
+use crate::ingest::{ReadError, ReadOptions, RecordSink, ScoreReader};
 
 /// Reader for DOVER's set-evaluation CSV and its `zero_shot_res_sensehdr.txt`.
 pub struct DoverCsvReader;

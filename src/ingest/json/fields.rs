@@ -10,7 +10,7 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
-use super::{FrameRecord, RawScore, ScoreRecord};
+use crate::ingest::{FrameRecord, RawScore, ScoreRecord};
 use crate::key::{find_candidate, EXTRA_SCORE_KEY_FIELDS, REFERENCE_KEY_FIELDS};
 
 /// Score fields tried in order (case-insensitive) when `--score-field` is not given.
@@ -268,7 +268,7 @@ pub(super) fn optional_number(field: &str, value: &Value) -> Result<Option<f64>,
     match value {
         Value::Null => Ok(None),
         Value::Number(number) => Ok(number.as_f64().filter(|v| v.is_finite())),
-        Value::String(text) if super::nonfinite::is_nonfinite_word(text) => Ok(None),
+        Value::String(text) if crate::nonfinite::is_nonfinite_word(text) => Ok(None),
         other => Err(format!("{field} must be a number, got {}", describe(other))),
     }
 }

@@ -26,16 +26,20 @@
 //! - Python writes `NaN` for a diverged value: a NaN clip score is stored
 //!   `bad`, a NaN frame is stored without a value.
 
-use crate::ingest::{read_document, valid_json_document, LineCounter};
+use crate::ingest::json::valid_json_document;
+use crate::ingest::{read_document, LineCounter};
 use std::collections::{BTreeMap, HashMap};
 use std::io::BufRead;
 
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::fields::{describe, score_value};
-use super::jsonl::{json_error, looks_like_json_lines};
-use super::{FrameRecord, RawScore, ReadError, ReadOptions, RecordSink, ScoreReader, ScoreRecord};
+use super::jsonl::looks_like_json_lines;
+use crate::ingest::json::fields::{describe, score_value};
+use crate::ingest::json::json_error;
+use crate::ingest::{
+    FrameRecord, RawScore, ReadError, ReadOptions, RecordSink, ScoreReader, ScoreRecord,
+};
 
 /// Reader for UVQ `--output` JSON.
 pub struct UvqJsonReader;

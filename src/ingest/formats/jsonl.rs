@@ -8,11 +8,11 @@
 
 use std::io::BufRead;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use super::text_rows::Lines;
-use super::typed_row::RowReader;
-use super::{nonfinite, ReadError, ReadOptions, RecordSink, ScoreReader};
+use crate::ingest::json::RowReader;
+use crate::ingest::text_rows::Lines;
+use crate::ingest::{ReadError, ReadOptions, RecordSink, ScoreReader};
 
 /// Reader for `.jsonl` / `.ndjson` score files.
 pub struct JsonlReader;
@@ -59,34 +59,6 @@ pub(crate) fn looks_like_json_lines(head: &str) -> bool {
         .next()
         .is_some_and(|first| matches!(serde_json::from_str::<Value>(first), Ok(Value::Object(_))));
     first_is_object && lines.next().is_some_and(|second| second.starts_with('{'))
-}
-
-/// Parse one row, which must be a JSON object.
-pub(crate) fn parse_row(text: &str) -> Result<Map<String, Value>, String> {
-    let value = match serde_json::from_str::<Value>(text) {
-        Ok(value) => value,
-        Err(error) => match nonfinite::quote_nonfinite_words(text) {
-            Some(quoted) => {
-                serde_json::from_str::<Value>(&quoted).map_err(|_| json_error(&error))?
-            }
-            None => return Err(json_error(&error)),
-        },
-    };
-    match value {
-        Value::Object(row) => Ok(row),
-        other => Err(format!(
-            "expected a JSON object, got {}",
-            super::fields::describe(&other)
-        )),
-    }
-}
-
-/// serde_json's message without its own "at line 1 column 7" (the caller
-/// gives the file's line), with the column kept.
-pub(crate) fn json_error(error: &serde_json::Error) -> String {
-    let message = error.to_string();
-    let message = message.split(" at line ").next().unwrap_or(&message);
-    format!("invalid JSON at column {}: {message}", error.column())
 }
 
 #[cfg(test)]

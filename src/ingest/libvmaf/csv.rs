@@ -28,9 +28,9 @@
 
 use std::io::BufRead;
 
-use super::libvmaf::{printf_number, ClipFrames};
-use super::text_rows::Lines;
-use super::{ReadError, ReadOptions, RecordSink, ScoreReader};
+use super::{printf_number, ClipFrames};
+use crate::ingest::text_rows::Lines;
+use crate::ingest::{ReadError, ReadOptions, RecordSink, ScoreReader};
 
 /// Reader for libvmaf CSV logs.
 pub struct LibvmafCsvReader;

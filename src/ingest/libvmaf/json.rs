@@ -31,8 +31,8 @@ use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::libvmaf::{ClipFrames, LoggedMean};
-use super::{ReadError, ReadOptions, RecordSink, ScoreReader};
+use super::{ClipFrames, LoggedMean};
+use crate::ingest::{ReadError, ReadOptions, RecordSink, ScoreReader};
 
 /// Reader for libvmaf JSON logs.
 pub struct LibvmafJsonReader;

@@ -25,8 +25,8 @@
 
 use std::io::BufRead;
 
-use super::text_rows::{head_lines, plain_name_score_lines, read_name_score_lines};
-use super::{ReadOptions, RecordSink, ScoreReader};
+use crate::ingest::text_rows::{head_lines, plain_name_score_lines, read_name_score_lines};
+use crate::ingest::{ReadOptions, RecordSink, ScoreReader};
 
 /// Reader for MANIQA's `output.txt`.
 pub struct ManiqaTxtReader;

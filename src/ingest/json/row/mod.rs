@@ -41,8 +41,9 @@ use serde_json::{Number, Value};
 
 use super::fields::{self, FieldNames, FRAME_INDEX_FIELDS, RUNTIME_FIELDS};
 #[cfg(test)]
-use super::RawScore;
-use super::{jsonl, nonfinite, FrameRecord, ScoreRecord};
+use crate::ingest::RawScore;
+use crate::ingest::{FrameRecord, ScoreRecord};
+use crate::nonfinite;
 
 mod scan;
 
@@ -141,7 +142,7 @@ impl<'f> RowReader<'f> {
                 }
                 // Refused, or order-dependent: the serde-based tier would
                 // come to the same, so go straight to the tree.
-                let row = jsonl::parse_row(text)?;
+                let row = crate::ingest::json::parse_row(text)?;
                 return self.fields.record_from_object(&row, line);
             }
             match self.parse(text) {
@@ -164,7 +165,7 @@ impl<'f> RowReader<'f> {
                 }
             }
         }
-        let row = jsonl::parse_row(text)?;
+        let row = crate::ingest::json::parse_row(text)?;
         self.fields.record_from_object(&row, line)
     }
 
@@ -1107,7 +1108,7 @@ mod tests {
 
     /// The reading every tier must agree with: a `Value` tree, then the lookup.
     fn by_tree(fields: &FieldNames, text: &str) -> Result<ScoreRecord, String> {
-        let row = jsonl::parse_row(text)?;
+        let row = crate::ingest::json::parse_row(text)?;
         fields.record_from_object(&row, 7)
     }
 

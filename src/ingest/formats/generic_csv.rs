@@ -27,10 +27,10 @@ use std::io::BufRead;
 
 use csv::{ByteRecord, ReaderBuilder, StringRecord, Trim};
 
-use super::fields::RUNTIME_FIELDS;
-use super::nonfinite::is_nonfinite_word;
-use super::{RawScore, ReadError, ReadOptions, RecordSink, ScoreReader, ScoreRecord};
+use crate::ingest::json::fields::RUNTIME_FIELDS;
+use crate::ingest::{RawScore, ReadError, ReadOptions, RecordSink, ScoreReader, ScoreRecord};
 use crate::key::find_candidate;
+use crate::nonfinite::is_nonfinite_word;
 
 /// Reader for delimited tables with a header.
 pub struct CsvReader;

@@ -6,14 +6,15 @@
 //! `RawValue` so that every error and every stored row carries the line the
 //! row starts on, not just "somewhere in the file".
 
-use crate::ingest::{read_document, valid_json_document, LineCounter};
+use crate::ingest::json::valid_json_document;
+use crate::ingest::{read_document, LineCounter};
 use std::io::BufRead;
 
 use serde_json::value::RawValue;
 
-use super::jsonl::json_error;
-use super::typed_row::RowReader;
-use super::{ReadError, ReadOptions, RecordSink, ScoreReader};
+use crate::ingest::json::json_error;
+use crate::ingest::json::RowReader;
+use crate::ingest::{ReadError, ReadOptions, RecordSink, ScoreReader};
 
 /// Reader for `.json` score documents.
 pub struct JsonDocReader;

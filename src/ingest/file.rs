@@ -1,0 +1,293 @@
+//! One score file's ingest as its caller sees it: what is asked
+//! ([`IngestOptions`], [`SourceSpec`]), what came out ([`FileOutcome`]) and
+//! why a file was refused ([`IngestFileError`]). The same for every store.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::frame_pattern::FramePattern;
+use super::rules::ConflictPolicy;
+use super::suspicious::Warning;
+use super::{DetectError, FieldNames, Format, ReadError};
+use crate::key::KeyNormalize;
+use crate::scorer::Scale;
+
+/// How `ingest` reads and files scores.
+#[derive(Clone, Debug, Default)]
+pub struct IngestOptions {
+    /// `--format`; otherwise detected from the content.
+    pub format: Option<Format>,
+    pub fields: FieldNames,
+    /// `--key`: the clip of files that name none (libvmaf logs, captured stdout).
+    pub clip_key: Option<String>,
+    /// `--metric`: the libvmaf metric taken as the clip score.
+    pub metric: Option<String>,
+    /// `--scorer-version`: what produced the file (checkpoint, commit, options).
+    pub scorer_version: Option<String>,
+    pub key_normalize: KeyNormalize,
+    /// `--scorer`: names every row, over the payload's `competitor` and the label.
+    pub scorer: Option<String>,
+    pub on_conflict: ConflictPolicy,
+    /// Refuse the whole file when any row would be stored `bad`.
+    pub strict: bool,
+    /// `--scale MIN:MAX` declared for the file's scorers.
+    pub scale: Option<Scale>,
+    /// `--higher-is-better` / `--lower-is-better`.
+    pub higher_is_better: Option<bool>,
+    /// Whether a duplicate's message offers `--replace`/`--ignore` (the
+    /// `ingest` command has them; `materialize`, like its reference, does not).
+    pub suggest_conflict_flags: bool,
+    /// `--frame-pattern`: rows named by extracted frames become frames of
+    /// one clip score per clip.
+    pub frame_pattern: Option<FramePattern>,
+    /// `--frame-base`: how the file numbers frames, when it does not say.
+    pub frame_base: Option<i64>,
+    /// Read and judge everything, then roll back (`inspect`).
+    pub dry_run: bool,
+    /// How many resolved rows to keep in the outcome (`inspect`).
+    pub preview_rows: usize,
+}
+
+/// A row as it would be stored, for `inspect`.
+#[derive(Clone, Debug, Serialize)]
+pub struct PreviewRow {
+    pub line: u64,
+    pub scorer: String,
+    pub key_field: String,
+    pub raw_key: String,
+    pub key: String,
+    pub score: Option<f64>,
+    pub status: String,
+    pub reason: Option<String>,
+    pub note: Option<String>,
+    pub runtime_ms: Option<f64>,
+    pub frames: usize,
+    pub components: Vec<(String, Option<f64>)>,
+}
+
+/// A scorer as a file's rows resolve it: its registered name, slug, scale,
+/// typical range and direction.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScorerDetail {
+    pub slug: String,
+    pub scale: Option<String>,
+    pub typical: Option<String>,
+    pub higher_is_better: Option<bool>,
+}
+
+/// A score file named on the command line: `[LABEL=]PATH`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SourceSpec {
+    pub label: Option<String>,
+    pub path: PathBuf,
+}
+
+impl SourceSpec {
+    /// Split `LABEL=PATH` at the first `=`, unless the whole argument is an
+    /// existing path (file names may contain `=`), as the reference does.
+    pub fn parse(argument: &str) -> SourceSpec {
+        if !Path::new(argument).exists() {
+            if let Some((label, path)) = argument.split_once('=') {
+                if !label.is_empty() && !path.is_empty() {
+                    return SourceSpec {
+                        label: Some(label.to_string()),
+                        path: PathBuf::from(path),
+                    };
+                }
+            }
+        }
+        SourceSpec {
+            label: None,
+            path: PathBuf::from(argument),
+        }
+    }
+}
+
+/// Counts per scorer for one file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ScorerCounts {
+    /// Rows written and now live (ok and bad).
+    pub ingested: u64,
+    /// Of those, rows stored with status `bad`.
+    pub bad: u64,
+    /// Rows that superseded a live row (`--replace`).
+    pub replaced: u64,
+    /// Rows left out because the key was already live (`--ignore`).
+    pub ignored: u64,
+    /// Rows left out because these bytes were already ingested for this scorer.
+    pub skipped: u64,
+}
+
+/// What happened to one file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileStatus {
+    /// New rows were committed.
+    Ingested,
+    /// The same bytes were ingested before for every scorer they name.
+    AlreadyIngested { at: String },
+    /// Nothing new: every row was ignored (`--ignore`) or skipped.
+    NothingNew,
+}
+
+/// The outcome of one file's ingest.
+#[derive(Clone, Debug, Serialize)]
+pub struct FileOutcome {
+    pub path: String,
+    pub absolute_path: String,
+    pub sha256: String,
+    pub size_bytes: u64,
+    pub format: String,
+    /// Why this format was chosen (`--format`, or what detection saw).
+    pub format_reason: String,
+    pub label: Option<String>,
+    pub scorer_version: Option<String>,
+    pub status: FileStatus,
+    /// What the reader wants the operator to know (key from the file name …).
+    pub notes: Vec<String>,
+    /// Suspicious-output findings about the values (kept with the file).
+    pub warnings: Vec<Warning>,
+    /// The first rows as they would be stored (`preview_rows` of them).
+    pub preview: Vec<PreviewRow>,
+    /// Every scorer the file's rows resolved to, by registered name.
+    pub scorer_details: BTreeMap<String, ScorerDetail>,
+    /// Counts by scorer name as registered.
+    pub scorers: BTreeMap<String, ScorerCounts>,
+}
+
+impl FileOutcome {
+    /// The report entry of this file, as `ingest --report-json` writes it.
+    pub fn to_json(&self) -> serde_json::Value {
+        let (status, already_ingested_at) = match &self.status {
+            FileStatus::Ingested => ("ingested", None),
+            FileStatus::AlreadyIngested { at } => ("already_ingested", Some(at.clone())),
+            FileStatus::NothingNew => ("nothing_new", None),
+        };
+        serde_json::json!({
+            "path": self.path,
+            "absolute_path": self.absolute_path,
+            "sha256": self.sha256,
+            "size_bytes": self.size_bytes,
+            "format": self.format,
+            "format_reason": self.format_reason,
+            "label": self.label,
+            "scorer_version": self.scorer_version,
+            "notes": self.notes,
+            "warnings": self.warnings,
+            "status": status,
+            "already_ingested_at": already_ingested_at,
+            "error": null,
+            "scorers": self.scorers,
+            "totals": self.totals(),
+        })
+    }
+
+    /// The counts of every scorer added up.
+    pub fn totals(&self) -> ScorerCounts {
+        self.scorers
+            .values()
+            .fold(ScorerCounts::default(), |mut total, c| {
+                total.ingested += c.ingested;
+                total.bad += c.bad;
+                total.replaced += c.replaced;
+                total.ignored += c.ignored;
+                total.skipped += c.skipped;
+                total
+            })
+    }
+}
+
+/// Why a file was not ingested. Every variant names the file, and the line
+/// where there is one; the registry is unchanged by any of them.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestFileError {
+    #[error("{path}:{line}: {message}")]
+    Malformed {
+        path: String,
+        line: u64,
+        message: String,
+    },
+    #[error("{path}:{line}: duplicate score for competitor='{scorer}' key='{key}': {other}")]
+    Duplicate {
+        path: String,
+        line: u64,
+        scorer: String,
+        key: String,
+        other: String,
+    },
+    #[error("{path}: {message}")]
+    Conflict { path: String, message: String },
+    #[error("{path}: suspicious output, refused by --strict: {message}")]
+    Suspicious { path: String, message: String },
+    #[error("{path}: {source}")]
+    UnknownFormat {
+        path: String,
+        #[source]
+        source: DetectError,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The store failed (SQLite, the server …); nothing of the file was kept.
+    #[error("{path}: registry error: {source}")]
+    Store {
+        path: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+impl IngestFileError {
+    /// Usage mistakes (exit 2) as opposed to bad data (exit 1).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, IngestFileError::UnknownFormat { .. })
+    }
+}
+
+impl IngestFileError {
+    /// A reader's failure, located in the file at `path`.
+    pub(crate) fn from_read(path: &str, error: ReadError) -> IngestFileError {
+        match error {
+            ReadError::Malformed { line, message } => IngestFileError::Malformed {
+                path: path.to_string(),
+                line,
+                message,
+            },
+            ReadError::Io(source) => IngestFileError::Io {
+                path: path.to_string(),
+                source,
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_split_follows_the_reference() {
+        assert_eq!(
+            SourceSpec::parse("dover=runs/dover.jsonl"),
+            SourceSpec {
+                label: Some("dover".into()),
+                path: "runs/dover.jsonl".into()
+            }
+        );
+        assert_eq!(SourceSpec::parse("runs/dover.jsonl").label, None);
+        assert_eq!(SourceSpec::parse("=x.jsonl").label, None);
+        let dir = tempfile::tempdir().unwrap();
+        let odd = dir.path().join("a=b.jsonl");
+        std::fs::write(&odd, "").unwrap();
+        assert_eq!(
+            SourceSpec::parse(odd.to_str().unwrap()).label,
+            None,
+            "an existing path is never split"
+        );
+    }
+}

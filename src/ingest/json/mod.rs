@@ -1,0 +1,58 @@
+//! JSON score rows, shared by the JSON formats: the reference's field
+//! lookup ([`fields`]), the fast typed row reader ([`row`], with its byte
+//! scanner), and the retry with Python's bare `NaN`/`Infinity` quoted.
+
+pub(crate) mod fields;
+pub(crate) mod row;
+
+use serde_json::{Map, Value};
+
+use super::ReadError;
+use crate::nonfinite;
+
+pub use fields::FieldNames;
+pub(crate) use row::RowReader;
+
+/// Parse one row, which must be a JSON object.
+pub(crate) fn parse_row(text: &str) -> Result<Map<String, Value>, String> {
+    let value = match serde_json::from_str::<Value>(text) {
+        Ok(value) => value,
+        Err(error) => match nonfinite::quote_nonfinite_words(text) {
+            Some(quoted) => {
+                serde_json::from_str::<Value>(&quoted).map_err(|_| json_error(&error))?
+            }
+            None => return Err(json_error(&error)),
+        },
+    };
+    match value {
+        Value::Object(row) => Ok(row),
+        other => Err(format!(
+            "expected a JSON object, got {}",
+            fields::describe(&other)
+        )),
+    }
+}
+
+/// serde_json's message without its own "at line 1 column 7" (the caller
+/// gives the file's line), with the column kept.
+pub(crate) fn json_error(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    let message = message.split(" at line ").next().unwrap_or(&message);
+    format!("invalid JSON at column {}: {message}", error.column())
+}
+
+/// `text` as a JSON document that parses: as written, or with Python's bare
+/// `NaN`/`Infinity` quoted (see [`crate::nonfinite`]) when that is what failed.
+/// The error names the line where the original text stopped parsing.
+pub(crate) fn valid_json_document(text: &str) -> Result<std::borrow::Cow<'_, str>, ReadError> {
+    use serde_json::value::RawValue;
+    match serde_json::from_str::<&RawValue>(text) {
+        Ok(_) => Ok(std::borrow::Cow::Borrowed(text)),
+        Err(error) => match nonfinite::quote_nonfinite_words(text) {
+            Some(quoted) if serde_json::from_str::<&RawValue>(&quoted).is_ok() => {
+                Ok(std::borrow::Cow::Owned(quoted))
+            }
+            _ => Err(ReadError::at(error.line() as u64, json_error(&error))),
+        },
+    }
+}

@@ -1,0 +1,496 @@
+//! The one ingest pipeline: a reader's records → the rules → a store.
+//!
+//! [`FileIngest`] is the [`RecordSink`] every reader pushes into, whichever
+//! store keeps the scores: it names each record's scorer, skips bytes
+//! already ingested for it, files it under its normalised key, judges its
+//! value, regroups frames of `--frame-pattern`, keeps the preview and the
+//! suspicious-output summary, and counts what happened. A [`ScoreStore`]
+//! only keeps what was decided: the SQLite registry inside the file's
+//! transaction, or the in-memory scores of a one-shot `materialize`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::error::Error;
+
+use super::file::{IngestFileError, IngestOptions, PreviewRow, ScorerCounts, ScorerDetail};
+use super::frame_pattern::FrameGroups;
+use super::rules::{
+    duplicate_detail, empty_slug_message, judge, scorer_name_of, Declared, KeyRule, LiveOrigin,
+    StoredScore,
+};
+use super::suspicious::{ValueSummary, Warning};
+use super::{FrameRecord, ReadError, RecordSink, ScoreRecord};
+use crate::scorer::{slug, Scale};
+
+/// A scorer as a store holds it, resolved for one file.
+#[derive(Clone, Debug)]
+pub(crate) struct StoreScorer {
+    /// The store's handle for it.
+    pub id: i64,
+    pub slug: String,
+    /// The name as registered (the first spelling seen).
+    pub registered_name: String,
+    /// The hard scale: values outside are bad.
+    pub scale: Option<Scale>,
+    /// The typical range, for the suspicious-output checks only.
+    pub typical: Option<Scale>,
+    pub higher_is_better: Option<bool>,
+    /// These bytes were ingested for this scorer before: its rows are skipped.
+    pub already_ingested: bool,
+}
+
+/// A record resolved and judged, as a store writes it.
+#[derive(Clone, Debug)]
+pub(crate) struct ScoreRow {
+    /// [`StoreScorer::id`].
+    pub scorer_id: i64,
+    /// The scorer among this file's, for the counts.
+    pub slot: u32,
+    /// The scorer's name as the row spelled it, for messages.
+    pub spelling: u32,
+    pub key: String,
+    /// The key as written, when normalisation changed it.
+    pub raw_key: Option<String>,
+    pub key_field: String,
+    pub stored: StoredScore,
+    pub runtime_ms: Option<f64>,
+    pub frame_count: u32,
+    pub line: u64,
+}
+
+/// What a row holds besides its clip score.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct RowDetail {
+    pub components: Vec<(String, Option<f64>)>,
+    pub frames: Vec<FrameRecord>,
+}
+
+impl RowDetail {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.components.is_empty() && self.frames.is_empty()
+    }
+}
+
+/// How a row ended: written (`Some(replaced)`), or ignored (`None`)
+/// because `--ignore` kept the live row.
+pub(crate) type Fate = Option<bool>;
+
+/// Why a store did not keep a row or a scorer.
+#[derive(Debug)]
+pub(crate) enum StoreError {
+    /// The (scorer, key) is live already and the policy refuses the row.
+    Duplicate {
+        row: Box<ScoreRow>,
+        live: LiveOrigin,
+    },
+    /// A declaration conflicts with what the store holds for a scorer.
+    Conflict(String),
+    /// The store itself failed.
+    Backend(Box<dyn Error + Send + Sync>),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Backend(Box::new(e))
+    }
+}
+
+/// Where the pipeline keeps scores: one method per thing it asks.
+///
+/// A store applies no rule of its own beyond one live score per (scorer,
+/// key): it keeps what [`FileIngest`] decided, and reports each row's fate
+/// through `settle` in file order (a store may hold rows back and write
+/// them in batches).
+pub(crate) trait ScoreStore {
+    /// The scorer `name` (whose slug is `slug`), registered on first sight
+    /// with the defaults the rules give it; what the file declares is
+    /// checked against what is registered and recorded where nothing was.
+    fn scorer(
+        &mut self,
+        name: &str,
+        slug: &str,
+        declared: &Declared,
+    ) -> Result<StoreScorer, StoreError>;
+
+    /// Keep one row (now or with a later batch).
+    fn put(
+        &mut self,
+        row: ScoreRow,
+        detail: RowDetail,
+        settle: &mut dyn FnMut(&ScoreRow, Fate),
+    ) -> Result<(), StoreError>;
+
+    /// Keep every row held back.
+    fn flush(&mut self, settle: &mut dyn FnMut(&ScoreRow, Fate)) -> Result<(), StoreError>;
+
+    /// The file is read: record how many rows it gave each scorer
+    /// (`(scorer id, rows)`, scorers that gained rows only).
+    fn finish_file(&mut self, rows_per_scorer: &[(i64, u64)]) -> Result<(), StoreError>;
+}
+
+/// Why the pipeline stopped: the reader's failure, or the file's.
+#[derive(Debug)]
+pub(crate) enum PipelineError {
+    Read(ReadError),
+    File(IngestFileError),
+}
+
+impl From<ReadError> for PipelineError {
+    fn from(e: ReadError) -> Self {
+        PipelineError::Read(e)
+    }
+}
+
+impl PipelineError {
+    /// The failure as the file's: a reader's gets the path.
+    pub(crate) fn into_file_error(self, path: &str) -> IngestFileError {
+        match self {
+            PipelineError::Read(e) => IngestFileError::from_read(path, e),
+            PipelineError::File(e) => e,
+        }
+    }
+}
+
+/// A scorer the file's rows resolved to, with what the file gave it.
+pub(crate) struct FileScorer {
+    pub entry: StoreScorer,
+    pub counts: ScorerCounts,
+    /// The values stored `ok`, for the suspicious-output checks.
+    summary: Option<ValueSummary>,
+}
+
+/// One file's records through the rules into a store. See the module
+/// documentation.
+pub(crate) struct FileIngest<'a, S: ScoreStore> {
+    store: S,
+    path: &'a str,
+    label: Option<&'a str>,
+    options: &'a IngestOptions,
+    declared: Declared,
+    keys: KeyRule,
+    /// Each spelling of a scorer name seen, with its slot in `scorers`.
+    names: Vec<(String, u32)>,
+    name_index: HashMap<String, u32>,
+    /// The spelling of the last record: rows of a file nearly always name
+    /// one scorer, so a row costs no lookup when it repeats.
+    last_name: Option<u32>,
+    /// One entry per scorer (slug) the file's rows resolved to.
+    scorers: Vec<FileScorer>,
+    notes: Vec<String>,
+    preview: Vec<PreviewRow>,
+    /// Rows held back by `--frame-pattern` until their clips are complete.
+    frame_groups: FrameGroups,
+}
+
+/// What a file's read gave, once the store has everything.
+pub(crate) struct FileIngestResult {
+    /// Sorted by slug.
+    pub scorers: Vec<FileScorer>,
+    pub notes: Vec<String>,
+    pub preview: Vec<PreviewRow>,
+    pub warnings: Vec<Warning>,
+}
+
+impl FileIngestResult {
+    /// Every scorer the file's rows resolved to, by registered name.
+    pub(crate) fn scorer_details(&self) -> BTreeMap<String, ScorerDetail> {
+        self.scorers
+            .iter()
+            .map(|scorer| {
+                let entry = &scorer.entry;
+                (
+                    entry.registered_name.clone(),
+                    ScorerDetail {
+                        slug: entry.slug.clone(),
+                        scale: entry.scale.map(|s| s.to_string()),
+                        typical: entry.typical.map(|s| s.to_string()),
+                        higher_is_better: entry.higher_is_better,
+                    },
+                )
+            })
+            .collect()
+    }
+
+    /// Rows written, all scorers together.
+    pub(crate) fn rows_written(&self) -> u64 {
+        self.scorers.iter().map(|s| s.counts.ingested).sum()
+    }
+}
+
+impl<'a, S: ScoreStore> FileIngest<'a, S> {
+    /// The pipeline of the file at `path` (named `label` on the command
+    /// line), whose format fixes `format_scale`, into `store`.
+    pub(crate) fn new(
+        store: S,
+        path: &'a str,
+        label: Option<&'a str>,
+        options: &'a IngestOptions,
+        format_scale: Option<Scale>,
+        format_name: &str,
+    ) -> Self {
+        FileIngest {
+            store,
+            path,
+            label,
+            options,
+            declared: Declared::new(
+                options.scale,
+                format_scale,
+                format_name,
+                options.higher_is_better,
+            ),
+            keys: KeyRule::new(options.key_normalize),
+            names: Vec::new(),
+            name_index: HashMap::new(),
+            last_name: None,
+            scorers: Vec::new(),
+            notes: Vec::new(),
+            preview: Vec::new(),
+            frame_groups: FrameGroups::default(),
+        }
+    }
+
+    fn malformed(&self, line: u64, message: impl Into<String>) -> PipelineError {
+        PipelineError::File(IngestFileError::Malformed {
+            path: self.path.to_string(),
+            line,
+            message: message.into(),
+        })
+    }
+
+    fn store_error(&self, error: StoreError) -> PipelineError {
+        let path = self.path.to_string();
+        PipelineError::File(match error {
+            StoreError::Duplicate { row, live } => IngestFileError::Duplicate {
+                path,
+                line: row.line,
+                scorer: self.names[row.spelling as usize].0.clone(),
+                other: duplicate_detail(&live, self.options.suggest_conflict_flags),
+                key: row.key,
+            },
+            StoreError::Conflict(message) => IngestFileError::Conflict { path, message },
+            StoreError::Backend(source) => IngestFileError::Store { path, source },
+        })
+    }
+
+    /// The spelling index of the scorer `record` belongs to, resolved
+    /// against the store on first sight.
+    fn scorer_of(&mut self, record: &ScoreRecord) -> Result<u32, PipelineError> {
+        let name = scorer_name_of(self.options.scorer.as_deref(), record, self.label)
+            .map_err(|message| self.malformed(record.line, message))?;
+        if let Some(last) = self.last_name {
+            if self.names[last as usize].0 == name {
+                return Ok(last);
+            }
+        }
+        if let Some(&index) = self.name_index.get(name) {
+            self.last_name = Some(index);
+            return Ok(index);
+        }
+        let scorer_slug = slug(name);
+        if scorer_slug.is_empty() {
+            return Err(self.malformed(record.line, empty_slug_message(name)));
+        }
+        let entry = self
+            .store
+            .scorer(name, &scorer_slug, &self.declared)
+            .map_err(|e| self.store_error(e))?;
+        let slot = match self.scorers.iter().position(|s| s.entry.slug == entry.slug) {
+            Some(slot) => slot,
+            None => {
+                self.scorers.push(FileScorer {
+                    entry,
+                    counts: ScorerCounts::default(),
+                    summary: None,
+                });
+                self.scorers.len() - 1
+            }
+        };
+        let index = self.names.len() as u32;
+        self.names.push((name.to_string(), slot as u32));
+        self.name_index.insert(name.to_string(), index);
+        self.last_name = Some(index);
+        Ok(index)
+    }
+
+    /// Resolve a record and hand it to the store.
+    fn keep(&mut self, record: ScoreRecord) -> Result<(), PipelineError> {
+        let spelling = self.scorer_of(&record)?;
+        let slot = self.names[spelling as usize].1;
+        let scorer = &mut self.scorers[slot as usize];
+        if scorer.entry.already_ingested {
+            scorer.counts.skipped += 1;
+            return Ok(());
+        }
+        let (scorer_id, scale) = (scorer.entry.id, scorer.entry.scale);
+        let normalised = match self.keys.key_of(&record) {
+            Ok(key) => (key != record.raw_key.as_str()).then(|| key.into_owned()),
+            Err(message) => return Err(self.malformed(record.line, message)),
+        };
+        let stored = judge(&record, scale);
+        if self.preview.len() < self.options.preview_rows {
+            self.preview.push(PreviewRow {
+                line: record.line,
+                scorer: self.scorers[slot as usize].entry.registered_name.clone(),
+                key_field: record.key_field.clone(),
+                raw_key: record.raw_key.clone(),
+                key: normalised.clone().unwrap_or_else(|| record.raw_key.clone()),
+                score: stored.score,
+                status: stored.status.to_string(),
+                reason: stored.reason.clone(),
+                note: stored.note.clone(),
+                runtime_ms: record.runtime_ms,
+                frames: record.frames.len(),
+                components: record.components.clone(),
+            });
+        }
+        if self.options.strict && stored.is_bad() {
+            let reason = stored.reason.as_deref().unwrap_or("bad row");
+            return Err(
+                self.malformed(record.line, format!("{reason} (--strict refuses bad rows)"))
+            );
+        }
+        let (key, raw_key) = match normalised {
+            Some(key) => (key, Some(record.raw_key)),
+            None => (record.raw_key, None),
+        };
+        let row = ScoreRow {
+            scorer_id,
+            slot,
+            spelling,
+            key,
+            raw_key,
+            key_field: record.key_field,
+            stored,
+            runtime_ms: record.runtime_ms,
+            frame_count: record.pooled_frames,
+            line: record.line,
+        };
+        let detail = RowDetail {
+            components: record.components,
+            frames: record.frames,
+        };
+        let scorers = &mut self.scorers;
+        self.store
+            .put(row, detail, &mut |row, fate| settle(scorers, row, fate))
+            .map_err(|e| self.store_error(e))
+    }
+
+    /// Hand the store's held-back rows over.
+    fn flush(&mut self) -> Result<(), PipelineError> {
+        let scorers = &mut self.scorers;
+        self.store
+            .flush(&mut |row, fate| settle(scorers, row, fate))
+            .map_err(|e| self.store_error(e))
+    }
+
+    /// The scorer name of a record as a string of its own.
+    fn scorer_name(&self, record: &ScoreRecord) -> Result<String, PipelineError> {
+        scorer_name_of(self.options.scorer.as_deref(), record, self.label)
+            .map(str::to_string)
+            .map_err(|message| self.malformed(record.line, message))
+    }
+
+    /// The reader is done: keep the clips `--frame-pattern` held back and
+    /// what the store holds back, then take the file's results.
+    pub(crate) fn finish(mut self) -> Result<(S, FileIngestResult), PipelineError> {
+        let clips = std::mem::take(&mut self.frame_groups).into_records()?;
+        for clip in clips {
+            if let Err(e) = self.keep(clip) {
+                self.flush()?;
+                return Err(e);
+            }
+        }
+        self.flush()?;
+        let written: Vec<(i64, u64)> = self
+            .scorers
+            .iter()
+            .filter(|s| s.counts.ingested > 0)
+            .map(|s| (s.entry.id, s.counts.ingested))
+            .collect();
+        self.store
+            .finish_file(&written)
+            .map_err(|e| self.store_error(e))?;
+        let mut scorers = self.scorers;
+        scorers.sort_by(|a, b| a.entry.slug.cmp(&b.entry.slug));
+        let warnings = scorers
+            .iter()
+            .filter_map(|scorer| {
+                let entry = &scorer.entry;
+                let summary = scorer.summary.as_ref()?;
+                Some(summary.warnings(&entry.registered_name, entry.scale.or(entry.typical)))
+            })
+            .flatten()
+            .collect();
+        Ok((
+            self.store,
+            FileIngestResult {
+                scorers,
+                notes: self.notes,
+                preview: self.preview,
+                warnings,
+            },
+        ))
+    }
+
+    /// Stop after a reader's failure: the rows before the unreadable line
+    /// are kept first, as one of them may already be the file's error.
+    pub(crate) fn fail(&mut self, error: ReadError) -> PipelineError {
+        match self.flush() {
+            Ok(()) => PipelineError::Read(error),
+            Err(e) => e,
+        }
+    }
+}
+
+/// Count a written row (`Some(replaced)`) or an ignored one (`None`).
+fn settle(scorers: &mut [FileScorer], row: &ScoreRow, fate: Fate) {
+    let scorer = &mut scorers[row.slot as usize];
+    let Some(replaced) = fate else {
+        scorer.counts.ignored += 1;
+        return;
+    };
+    if let (Some(value), false) = (row.stored.score, row.stored.is_bad()) {
+        scorer
+            .summary
+            .get_or_insert_with(ValueSummary::default)
+            .add(value);
+    }
+    scorer.counts.ingested += 1;
+    scorer.counts.bad += u64::from(row.stored.is_bad());
+    scorer.counts.replaced += u64::from(replaced);
+}
+
+impl<S: ScoreStore> RecordSink for FileIngest<'_, S> {
+    type Error = PipelineError;
+
+    fn note(&mut self, message: String) {
+        if !self.notes.contains(&message) {
+            self.notes.push(message);
+        }
+    }
+
+    fn push(&mut self, record: ScoreRecord) -> Result<(), PipelineError> {
+        let line = record.line;
+        let kept = match &self.options.frame_pattern {
+            Some(pattern) => {
+                let name = self.scorer_name(&record)?;
+                let (clip, frame) = pattern
+                    .split(&record.raw_key)
+                    .map_err(|message| self.malformed(line, message))?;
+                let base = self.options.frame_base.unwrap_or(0);
+                if frame < base {
+                    return Err(
+                        self.malformed(line, format!("frame {frame} is below --frame-base {base}"))
+                    );
+                }
+                let clip = clip.to_string();
+                self.frame_groups.add(&name, &clip, frame - base, record);
+                Ok(())
+            }
+            None => self.keep(record),
+        };
+        // A failing row reports only after the rows before it are kept:
+        // one of them may be the file's first error.
+        kept.or_else(|e| self.flush().and(Err(e)))
+    }
+}

@@ -1,0 +1,412 @@
+//! What a record becomes, decided once for every store: which scorer it
+//! belongs to, what scale and direction a new scorer starts with, whether a
+//! declared scale or direction conflicts with the registered one, what key
+//! it is filed under, whether its value is usable, and how a duplicate is
+//! worded. The stores (SQLite, in memory) only keep what these rules decide.
+
+use std::borrow::Cow;
+
+use super::{is_ok_status, RawScore, ScoreRecord};
+use crate::key::KeyNormalize;
+use crate::scorer::{known_scorer, Bounds, Scale};
+
+/// What to do when a (scorer, key) is already live from an earlier file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ConflictPolicy {
+    /// Refuse the file (the default: duplicates are data poisoning).
+    #[default]
+    Refuse,
+    /// Make the new row live; the old one stays as superseded history.
+    Replace,
+    /// Keep the live row and count the new one as ignored.
+    Ignore,
+}
+
+/// The scorer a record belongs to: `--scorer`, the row's `competitor`,
+/// the file's label, then what the format implies.
+pub(crate) fn scorer_name_of<'a>(
+    flag: Option<&'a str>,
+    record: &'a ScoreRecord,
+    label: Option<&'a str>,
+) -> Result<&'a str, &'static str> {
+    flag.or(record.scorer.as_deref())
+        .or(label)
+        .or(record.scorer_hint.as_deref())
+        .ok_or(
+            "no scorer name: the row has no `competitor` and the file no LABEL= \
+             (write LABEL=PATH or pass --scorer)",
+        )
+}
+
+/// The message for a scorer name that slugs to nothing.
+pub(crate) fn empty_slug_message(name: &str) -> String {
+    format!("scorer name '{name}' has no letters or digits")
+}
+
+/// What a file declares about its scorers: `--scale` (or the scale its
+/// format fixes) and `--higher-is-better`/`--lower-is-better`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Declared {
+    pub scale: Option<Scale>,
+    /// Who declared the scale, for a conflict's message.
+    pub scale_by: String,
+    pub higher_is_better: Option<bool>,
+}
+
+impl Declared {
+    /// `--scale` wins; otherwise the scale the file's format fixes counts
+    /// as declared.
+    pub(crate) fn new(
+        scale: Option<Scale>,
+        format_scale: Option<Scale>,
+        format_name: &str,
+        higher_is_better: Option<bool>,
+    ) -> Declared {
+        let (scale, scale_by) = match (scale, format_scale) {
+            (Some(scale), _) => (Some(scale), format!("--scale {scale}")),
+            (None, Some(scale)) => (
+                Some(scale),
+                format!("the {format_name} format's scale {scale}"),
+            ),
+            (None, None) => (None, String::new()),
+        };
+        Declared {
+            scale,
+            scale_by,
+            higher_is_better,
+        }
+    }
+}
+
+/// What a scorer is registered with when first seen.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct ScorerDefaults {
+    /// The hard scale: values outside are bad.
+    pub scale: Option<Scale>,
+    /// The typical range, for the suspicious-output checks only.
+    pub typical: Option<Scale>,
+    pub higher_is_better: Option<bool>,
+}
+
+/// A new scorer takes the documented scale and direction of the known
+/// scorer its name refers to, unless the user (or the format) declared
+/// them. A known scorer whose scale depends on how it was run is refused
+/// when nothing declares one (`Err` says why).
+pub(crate) fn new_scorer_defaults(
+    name: &str,
+    declared: &Declared,
+) -> Result<ScorerDefaults, String> {
+    let Some(known) = known_scorer(name) else {
+        return Ok(ScorerDefaults {
+            scale: declared.scale,
+            typical: None,
+            higher_is_better: declared.higher_is_better,
+        });
+    };
+    let range = Scale {
+        min: known.min,
+        max: known.max,
+    };
+    let (scale, typical) = match (declared.scale, known.bounds) {
+        (Some(declared), _) => (Some(declared), None),
+        (None, Bounds::Hard) => (Some(range), None),
+        (None, Bounds::Typical) => (None, Some(range)),
+        (None, Bounds::Unbounded) => (None, None),
+        (None, Bounds::DependsOnRun) => {
+            return Err(format!(
+                "scorer '{name}' has no fixed scale ({}): pass --scale MIN:MAX",
+                known.note
+            ))
+        }
+    };
+    Ok(ScorerDefaults {
+        scale,
+        typical,
+        higher_is_better: Some(declared.higher_is_better.unwrap_or(known.higher_is_better)),
+    })
+}
+
+/// A scorer has one scale: a declared scale must be the registered one.
+pub(crate) fn check_declared_scale(
+    registered_name: &str,
+    registered: Option<Scale>,
+    declared: &Declared,
+) -> Result<(), String> {
+    match (registered, declared.scale) {
+        (Some(registered), Some(scale)) if registered != scale => Err(format!(
+            "scorer '{registered_name}' is registered with scale {registered}; {} conflicts \
+             (a scorer has one scale; name a different scorer with --scorer if this is another model)",
+            declared.scale_by
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A scorer has one direction: a declared one must be the registered one.
+pub(crate) fn check_declared_direction(
+    registered_name: &str,
+    registered: Option<bool>,
+    declared: &Declared,
+) -> Result<(), String> {
+    let says = |higher: bool| {
+        if higher {
+            "higher-is-better"
+        } else {
+            "lower-is-better"
+        }
+    };
+    match (registered, declared.higher_is_better) {
+        (Some(registered), Some(higher)) if registered != higher => Err(format!(
+            "scorer '{registered_name}' is registered as {}; --{} conflicts",
+            says(registered),
+            says(higher)
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The key normalisation of one file, resolved once per key field: rows
+/// of a file nearly always take their key from one field.
+pub(crate) struct KeyRule {
+    normalize: KeyNormalize,
+    /// The last key field and the normalisation it resolves to.
+    last_field: Option<(String, KeyNormalize)>,
+}
+
+impl KeyRule {
+    pub(crate) fn new(normalize: KeyNormalize) -> KeyRule {
+        KeyRule {
+            normalize,
+            last_field: None,
+        }
+    }
+
+    /// The key `record` is filed under, or why it cannot be (empty after
+    /// normalisation).
+    pub(crate) fn key_of<'r>(&mut self, record: &'r ScoreRecord) -> Result<Cow<'r, str>, String> {
+        if self
+            .last_field
+            .as_ref()
+            .is_none_or(|(field, _)| *field != record.key_field)
+        {
+            let resolved = self.normalize.resolve(&record.key_field);
+            self.last_field = Some((record.key_field.clone(), resolved));
+        }
+        let (_, resolved) = self.last_field.as_ref().expect("set above");
+        let key = resolved.apply_resolved(&record.raw_key);
+        if key.trim().is_empty() {
+            return Err(self
+                .normalize
+                .empty_key_message(&record.key_field, &record.raw_key));
+        }
+        Ok(Cow::Borrowed(key))
+    }
+}
+
+/// A record's score as it will be stored.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct StoredScore {
+    pub score: Option<f64>,
+    pub status: &'static str,
+    /// Why the row is bad.
+    pub reason: Option<String>,
+    /// What the reader noted about the row (frames left out of the pool).
+    pub note: Option<String>,
+}
+
+impl StoredScore {
+    pub(crate) fn is_bad(&self) -> bool {
+        self.status == "bad"
+    }
+}
+
+/// Decide what a record's score becomes: an unusable value is stored `bad`
+/// with no score; a row whose scorer reported a failure keeps its value but
+/// is `bad`; a value outside the declared scale is `bad` with no score.
+pub(crate) fn judge(record: &ScoreRecord, scale: Option<Scale>) -> StoredScore {
+    let bad = |score, reason| StoredScore {
+        score,
+        status: "bad",
+        reason: Some(reason),
+        note: record.note.clone(),
+    };
+    let failed_status = record
+        .reported_status
+        .as_deref()
+        .filter(|s| !is_ok_status(s));
+    match &record.value {
+        RawScore::Unusable(reason) => match failed_status {
+            Some(status) => bad(
+                None,
+                format!("scorer reported status '{status}' ({reason})"),
+            ),
+            None => bad(None, reason.clone()),
+        },
+        RawScore::Number(value) => {
+            if let Some(status) = failed_status {
+                return bad(Some(*value), format!("scorer reported status '{status}'"));
+            }
+            if let Some(scale) = scale.filter(|scale| !scale.contains(*value)) {
+                return bad(
+                    None,
+                    format!("score {value} is outside the declared scale {scale}"),
+                );
+            }
+            StoredScore {
+                score: Some(*value),
+                status: "ok",
+                reason: None,
+                note: record.note.clone(),
+            }
+        }
+    }
+}
+
+/// Where the score a new row collides with came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct LiveOrigin {
+    pub path: String,
+    pub line: u64,
+    /// When it was ingested; `None` for scores held in memory by this run.
+    pub ingested_at: Option<String>,
+    /// It came from the very file being read.
+    pub same_file: bool,
+}
+
+/// What a duplicate's message says about the score already there.
+pub(crate) fn duplicate_detail(live: &LiveOrigin, suggest_conflict_flags: bool) -> String {
+    if live.same_file {
+        return format!(
+            "the same file already has it at {}:{} (a file may hold each scorer and key once)",
+            live.path, live.line
+        );
+    }
+    match &live.ingested_at {
+        Some(at) => {
+            let hint = if suggest_conflict_flags {
+                " (pass --replace to supersede it, or --ignore to keep it)"
+            } else {
+                ""
+            };
+            format!(
+                "already live from {}:{}, ingested {at}{hint}",
+                live.path, live.line
+            )
+        }
+        None => format!("also in {}:{}", live.path, live.line),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(value: RawScore, status: Option<&str>) -> ScoreRecord {
+        ScoreRecord {
+            line: 1,
+            key_field: "path".to_string(),
+            raw_key: "/corpus/a.mp4".to_string(),
+            scorer: None,
+            scorer_hint: None,
+            value,
+            reported_status: status.map(str::to_string),
+            runtime_ms: None,
+            frames: Vec::new(),
+            pooled_frames: 0,
+            note: None,
+            components: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn judge_marks_bad_rows_with_a_reason() {
+        let ok = judge(
+            &record(RawScore::Number(50.0), Some("ok")),
+            Some(Scale {
+                min: 0.0,
+                max: 100.0,
+            }),
+        );
+        assert_eq!((ok.score, ok.status, ok.reason), (Some(50.0), "ok", None));
+        let failed = judge(&record(RawScore::Number(50.0), Some("oom")), None);
+        assert_eq!(
+            (failed.score, failed.status, failed.reason.as_deref()),
+            (Some(50.0), "bad", Some("scorer reported status 'oom'"))
+        );
+        let outside = judge(
+            &record(RawScore::Number(101.0), None),
+            Some(Scale {
+                min: 0.0,
+                max: 100.0,
+            }),
+        );
+        assert_eq!(
+            (outside.score, outside.status, outside.reason.as_deref()),
+            (
+                None,
+                "bad",
+                Some("score 101 is outside the declared scale 0:100")
+            )
+        );
+        let unusable = judge(
+            &record(RawScore::Unusable("score is null".into()), None),
+            None,
+        );
+        assert_eq!((unusable.score, unusable.status), (None, "bad"));
+        let both = judge(
+            &record(
+                RawScore::Unusable("score is null".into()),
+                Some("decode_error"),
+            ),
+            None,
+        );
+        assert_eq!(
+            both.reason.as_deref(),
+            Some("scorer reported status 'decode_error' (score is null)")
+        );
+    }
+
+    #[test]
+    fn known_scorers_start_with_their_documented_scale_unless_declared() {
+        let none = Declared::default();
+        let dover = new_scorer_defaults("DOVER-Mobile", &none).unwrap();
+        assert!(dover.scale.is_some() || dover.typical.is_some());
+        let declared = Declared::new(Some(Scale { min: 1.0, max: 5.0 }), None, "jsonl", None);
+        assert_eq!(
+            new_scorer_defaults("unknown-metric", &declared)
+                .unwrap()
+                .scale,
+            declared.scale
+        );
+        assert!(new_scorer_defaults("q-align", &none)
+            .unwrap_err()
+            .contains("pass --scale MIN:MAX"));
+    }
+
+    #[test]
+    fn key_rule_normalises_per_field_and_refuses_empty_keys() {
+        let mut rule = KeyRule::new(KeyNormalize::Auto);
+        assert_eq!(
+            rule.key_of(&record(RawScore::Number(1.0), None)).unwrap(),
+            "a.mp4"
+        );
+        let mut empty = record(RawScore::Number(1.0), None);
+        empty.raw_key = "  ".to_string();
+        assert!(rule.key_of(&empty).unwrap_err().contains("is empty after"));
+    }
+
+    #[test]
+    fn duplicates_name_where_the_first_score_is() {
+        let mut live = LiveOrigin {
+            path: "a.jsonl".to_string(),
+            line: 2,
+            ingested_at: Some("2026-01-01T00:00:00Z".to_string()),
+            same_file: false,
+        };
+        assert!(duplicate_detail(&live, true).ends_with("--ignore to keep it)"));
+        live.ingested_at = None;
+        assert_eq!(duplicate_detail(&live, false), "also in a.jsonl:2");
+        live.same_file = true;
+        assert!(duplicate_detail(&live, false).starts_with("the same file already has it"));
+    }
+}

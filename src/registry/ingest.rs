@@ -1,0 +1,730 @@
+//! The ingest transaction: one score file into the SQLite registry, all of
+//! its rows or none. The rules of what a row becomes are the pipeline's
+//! ([`crate::ingest::pipeline`]); this file opens the transaction, feeds the
+//! file's records through the pipeline from a reading thread, and keeps the
+//! rows in SQLite ([`SqliteStore`]), 64 to an INSERT.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Read};
+
+use rusqlite::{params, Connection, OptionalExtension, Statement};
+use sha2::{Digest, Sha256};
+
+use super::{now_rfc3339, sql, Registry};
+use crate::digest::{hex, sha256_file};
+use crate::ingest::pipeline::{
+    FileIngest, PipelineError, RowDetail, ScoreRow, ScoreStore, StoreError, StoreScorer,
+};
+use crate::ingest::rules::{
+    check_declared_direction, check_declared_scale, new_scorer_defaults, ConflictPolicy, Declared,
+    LiveOrigin,
+};
+use crate::ingest::{
+    detect_format, Detection, FileOutcome, FileStatus, IngestFileError, IngestOptions, ReadError,
+    ReadOptions, RecordSink, ScoreRecord, SourceSpec,
+};
+use crate::progress::{Progress, ProgressRead};
+use crate::scorer::Scale;
+use crate::threads::{Feed, Handoff};
+
+/// Records per message from the reader thread: enough to make the channel's
+/// cost per record negligible, few enough that a batch of per-frame payloads
+/// (hundreds of frames each) stays a few megabytes.
+const RECORDS_PER_MESSAGE: usize = 256;
+
+/// Messages the reader thread may have in flight before it waits for the
+/// writer: bounds the memory between them.
+const MESSAGES_IN_FLIGHT: usize = 4;
+
+impl Registry {
+    /// Ingest one score file in one transaction; `progress` hears of the
+    /// bytes read.
+    pub fn ingest_file(
+        &mut self,
+        source: &SourceSpec,
+        options: &IngestOptions,
+        progress: &dyn Progress,
+    ) -> Result<FileOutcome, IngestFileError> {
+        let path = source.path.display().to_string();
+        let io = |source| IngestFileError::Io {
+            path: path.clone(),
+            source,
+        };
+        let (format, format_reason) = match options.format {
+            Some(format) => (format, "--format".to_string()),
+            None => detect_format(&source.path).map_err(|e| match e {
+                Detection::Io(e) => io(e),
+                Detection::Unknown(source) => IngestFileError::UnknownFormat {
+                    path: path.clone(),
+                    source,
+                },
+            })?,
+        };
+        let metadata = std::fs::metadata(&source.path).map_err(io)?;
+        if metadata.is_dir() {
+            return Err(io(std::io::Error::other(
+                "is a directory, not a score file",
+            )));
+        }
+        let absolute_path = std::fs::canonicalize(&source.path)
+            .map_err(io)?
+            .display()
+            .to_string();
+        let sqlite = |source: rusqlite::Error| IngestFileError::Store {
+            path: path.clone(),
+            source: Box::new(source),
+        };
+
+        let tx = FileTransaction::begin(&self.conn).map_err(sqlite)?;
+        let ingested_at = now_rfc3339();
+        // Whether these bytes were ingested before decides, row by row, what
+        // happens to them, so then the hash must come first. Identical bytes
+        // have the same size: when no file of this size was ingested, the
+        // hash is taken from the bytes as they are parsed instead (one read
+        // of the file, not two). The write lock is held, so no other ingest
+        // can add such a file meanwhile.
+        let hashed_first = if same_size_ingested(&tx, metadata.len()).map_err(sqlite)? {
+            Some(sha256_file(&source.path).map_err(io)?)
+        } else {
+            None
+        };
+        let earlier_ingests = match &hashed_first {
+            Some(sha256) => earlier_ingests_of(&tx, sha256).map_err(sqlite)?,
+            None => HashMap::new(),
+        };
+        tx.execute(
+            sql::INSERT_SOURCE_FILE,
+            params![
+                path,
+                absolute_path,
+                hashed_first.as_deref().unwrap_or_default(),
+                metadata.len() as i64,
+                format.name(),
+                source.label,
+                ingested_at,
+                crate::TOOL_VERSION,
+                options.scorer_version
+            ],
+        )
+        .map_err(sqlite)?;
+        let file_id = tx.last_insert_rowid();
+
+        progress.begin(metadata.len());
+        let file = File::open(&source.path).map_err(io)?;
+        let hashing = HashingRead {
+            inner: ProgressRead {
+                inner: file,
+                progress,
+            },
+            hasher: hashed_first.is_none().then(Sha256::new),
+            bytes: 0,
+        };
+        let mut input = BufReader::with_capacity(1 << 20, hashing);
+        let store = SqliteStore {
+            tx: &tx,
+            path: &path,
+            file_id,
+            ingested_at: &ingested_at,
+            earlier_ingests: &earlier_ingests,
+            on_conflict: options.on_conflict,
+            pending: Vec::with_capacity(sql::SCORE_BATCH),
+            batch_insert: None,
+            row_insert: sql::insert_scores(1),
+        };
+        let mut pipeline = FileIngest::new(
+            store,
+            &path,
+            source.label.as_deref(),
+            options,
+            format.fixed_scale(),
+            format.name(),
+        );
+        let read_options = ReadOptions {
+            fields: options.fields.clone(),
+            clip_key: options.clip_key.clone(),
+            metric: options.metric.clone(),
+            file_name: source
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            scorer_version_given: options.scorer_version.is_some(),
+        };
+        // The file is parsed on a thread of its own while this one resolves
+        // and writes the rows: SQLite and the parser each get a core.
+        let read = std::thread::scope(|scope| {
+            let mut messages = Feed::scoped(scope, MESSAGES_IN_FLIGHT, |out| {
+                let mut sink = ChannelSink::new(out);
+                let read = format
+                    .read(&mut input, &read_options, &mut sink)
+                    // Hash what the reader left unread too (a trailer).
+                    .and_then(|()| Ok(std::io::copy(&mut input, &mut std::io::sink()).map(drop)?));
+                sink.finish(read, input.into_inner().digest());
+            });
+            let consumed = consume(&mut pipeline, &mut messages);
+            // On an error the feed is dropped here, which stops the reader.
+            messages.finish();
+            consumed
+        })
+        .and_then(|hashed_while_read| {
+            if let Some((sha256, bytes)) = hashed_while_read {
+                tx.execute(sql::SET_FILE_SHA256, params![file_id, sha256, bytes as i64])
+                    .map_err(|e| PipelineError::File(sqlite(e)))?;
+            }
+            Ok(())
+        })
+        .and_then(|()| pipeline.finish());
+        let (_, result) = read.map_err(|e| e.into_file_error(&path))?;
+        let (sha256, size_bytes) = match hashed_first {
+            Some(sha256) => (sha256, metadata.len()),
+            None => tx
+                .query_row(sql::FILE_SHA256_AND_SIZE, [file_id], |row| {
+                    Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64))
+                })
+                .map_err(sqlite)?,
+        };
+        if !result.warnings.is_empty() {
+            if options.strict {
+                let found: Vec<String> = result
+                    .warnings
+                    .iter()
+                    .map(|w| format!("{}: {}", w.scorer, w.message))
+                    .collect();
+                return Err(IngestFileError::Suspicious {
+                    path: path.clone(),
+                    message: found.join("; "),
+                });
+            }
+            let text = serde_json::to_string(&result.warnings).expect("warnings serialise");
+            tx.execute(sql::SET_FILE_WARNINGS, params![file_id, text])
+                .map_err(sqlite)?;
+        }
+
+        let status = if result.rows_written() > 0 {
+            if options.dry_run {
+                tx.rollback().map_err(sqlite)?;
+            } else {
+                tx.commit().map_err(sqlite)?;
+            }
+            FileStatus::Ingested
+        } else {
+            // Nothing new: leave no trace of this attempt.
+            tx.rollback().map_err(sqlite)?;
+            let all_skipped = result.scorers.iter().all(|s| s.counts.ignored == 0);
+            match earlier_ingests.values().min() {
+                Some(at) if all_skipped => FileStatus::AlreadyIngested { at: at.clone() },
+                _ => FileStatus::NothingNew,
+            }
+        };
+        let scorer_details = result.scorer_details();
+        Ok(FileOutcome {
+            path,
+            absolute_path,
+            sha256,
+            size_bytes,
+            format: format.name().to_string(),
+            format_reason,
+            label: source.label.clone(),
+            scorer_version: options.scorer_version.clone(),
+            status,
+            notes: result.notes,
+            warnings: result.warnings,
+            preview: result.preview,
+            scorer_details,
+            scorers: result
+                .scorers
+                .into_iter()
+                .map(|s| (s.entry.registered_name, s.counts))
+                .collect(),
+        })
+    }
+}
+
+/// Take what the reader thread sends, in file order, through the pipeline
+/// until it finishes or a row fails; returns the hash taken while reading.
+fn consume<S: ScoreStore, W: crate::threads::Worker>(
+    pipeline: &mut FileIngest<'_, S>,
+    messages: &mut Feed<ReaderMessage, W>,
+) -> Result<Option<(String, u64)>, PipelineError> {
+    while let Some(message) = messages.next() {
+        match message {
+            ReaderMessage::Records(records) => {
+                for record in records {
+                    pipeline.push(record)?;
+                }
+            }
+            ReaderMessage::Note(message) => pipeline.note(message),
+            ReaderMessage::Finished(Ok(()), hashed) => return Ok(hashed),
+            // Rows before the unreadable line come first: one of them
+            // may already be the file's error.
+            ReaderMessage::Finished(Err(e), _) => return Err(pipeline.fail(e)),
+        }
+    }
+    Err(PipelineError::Read(ReadError::Io(std::io::Error::other(
+        "the reader stopped before the end of the file",
+    ))))
+}
+
+/// What the reader thread sends the writer, in file order.
+enum ReaderMessage {
+    Records(Vec<ScoreRecord>),
+    Note(String),
+    /// The reader is done: the whole file was read, or why not; with the
+    /// hash taken while reading, if it was.
+    Finished(Result<(), ReadError>, Option<(String, u64)>),
+}
+
+/// The sink of the reader thread: batches records onto the channel to the
+/// thread that resolves and writes them. Parsing a file and writing its rows
+/// into SQLite then use both cores.
+struct ChannelSink {
+    out: Handoff<ReaderMessage>,
+    batch: Vec<ScoreRecord>,
+}
+
+impl ChannelSink {
+    fn new(out: Handoff<ReaderMessage>) -> ChannelSink {
+        ChannelSink {
+            out,
+            batch: Vec::with_capacity(RECORDS_PER_MESSAGE),
+        }
+    }
+
+    fn send(&mut self, message: ReaderMessage) -> Result<(), ReadError> {
+        // The writer hangs up only when it has failed; its error is the one
+        // reported, so this one is never seen.
+        self.out
+            .send(message)
+            .map_err(|_| ReadError::Io(std::io::Error::other("the writer stopped")))
+    }
+
+    fn send_batch(&mut self) -> Result<(), ReadError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(RECORDS_PER_MESSAGE));
+        self.send(ReaderMessage::Records(batch))
+    }
+
+    /// Send the rows read so far (before a failed line too: one of them
+    /// may be the file's first error), then how the read ended.
+    fn finish(mut self, read: Result<(), ReadError>, hashed: Option<(String, u64)>) {
+        if self.send_batch().is_ok() {
+            let _ = self.send(ReaderMessage::Finished(read, hashed));
+        }
+    }
+}
+
+impl RecordSink for ChannelSink {
+    type Error = ReadError;
+
+    fn push(&mut self, record: ScoreRecord) -> Result<(), ReadError> {
+        self.batch.push(record);
+        if self.batch.len() == RECORDS_PER_MESSAGE {
+            self.send_batch()?;
+        }
+        Ok(())
+    }
+
+    fn note(&mut self, message: String) {
+        // Records before the note go first, so the writer sees file order.
+        if self.send_batch().is_ok() {
+            let _ = self.send(ReaderMessage::Note(message));
+        }
+    }
+}
+
+/// One file's transaction: a transaction of its own, or a savepoint when the
+/// caller already holds one (`materialize --registry` keeps its whole run
+/// in one transaction, so a failed export leaves the registry as it was).
+/// Dropped without `commit`, it rolls back.
+struct FileTransaction<'c> {
+    conn: &'c Connection,
+    nested: bool,
+    finished: bool,
+}
+
+impl<'c> FileTransaction<'c> {
+    fn begin(conn: &'c Connection) -> rusqlite::Result<FileTransaction<'c>> {
+        let nested = !conn.is_autocommit();
+        if !nested {
+            // A nested file runs inside a transaction that already did this.
+            conn.execute_batch(sql::FOREIGN_KEYS_OFF)?;
+        }
+        conn.execute_batch(if nested {
+            sql::BEGIN_FILE_SAVEPOINT
+        } else {
+            sql::BEGIN_WRITE
+        })?;
+        Ok(FileTransaction {
+            conn,
+            nested,
+            finished: false,
+        })
+    }
+
+    fn commit(mut self) -> rusqlite::Result<()> {
+        self.finished = true;
+        if self.nested {
+            return self.conn.execute_batch(sql::RELEASE_FILE_SAVEPOINT);
+        }
+        self.conn.execute_batch(sql::COMMIT)?;
+        self.conn.execute_batch(sql::FOREIGN_KEYS_ON)
+    }
+
+    fn rollback(mut self) -> rusqlite::Result<()> {
+        self.finished = true;
+        self.undo()
+    }
+
+    fn undo(&self) -> rusqlite::Result<()> {
+        if self.nested {
+            return self.conn.execute_batch(sql::ROLLBACK_FILE_SAVEPOINT);
+        }
+        self.conn.execute_batch(sql::ROLLBACK)?;
+        self.conn.execute_batch(sql::FOREIGN_KEYS_ON)
+    }
+}
+
+impl std::ops::Deref for FileTransaction<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.conn
+    }
+}
+
+impl Drop for FileTransaction<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Nothing more can be done about a failed rollback here; SQLite
+            // rolls an unfinished transaction back when the connection closes.
+            let _ = self.undo();
+        }
+    }
+}
+
+/// Whether a file of `size` bytes was ingested before.
+fn same_size_ingested(tx: &Connection, size: u64) -> rusqlite::Result<bool> {
+    tx.query_row(sql::FILE_OF_SIZE_EXISTS, [size as i64], |row| row.get(0))
+}
+
+/// The file as the reader thread reads it, hashed on the way unless its
+/// hash was needed (and taken) before the read.
+struct HashingRead<R> {
+    inner: R,
+    hasher: Option<Sha256>,
+    bytes: u64,
+}
+
+impl<R> HashingRead<R> {
+    /// The sha256 (lower-case hex) and size of the bytes read, if hashing.
+    fn digest(self) -> Option<(String, u64)> {
+        let bytes = self.bytes;
+        self.hasher.map(|hasher| (hex(&hasher.finalize()), bytes))
+    }
+}
+
+impl<R: Read> Read for HashingRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..read]);
+            self.bytes += read as u64;
+        }
+        Ok(read)
+    }
+}
+
+/// Slug → first time these bytes were ingested for that scorer.
+fn earlier_ingests_of(tx: &Connection, sha256: &str) -> rusqlite::Result<HashMap<String, String>> {
+    let mut stmt = tx.prepare(sql::SCORERS_INGESTED_FROM_SHA256)?;
+    let rows = stmt.query_map([sha256], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    rows.collect()
+}
+
+/// The SQLite registry as the pipeline's store, inside one file's
+/// transaction. Scalar rows are held back and written 64 to an INSERT;
+/// rows with components or frames are written at once (they need the new
+/// row's id).
+struct SqliteStore<'a> {
+    tx: &'a Connection,
+    path: &'a str,
+    file_id: i64,
+    ingested_at: &'a str,
+    /// Slug → first time these bytes were ingested for that scorer.
+    earlier_ingests: &'a HashMap<String, String>,
+    on_conflict: ConflictPolicy,
+    /// Scalar rows not yet written: at most [`sql::SCORE_BATCH`].
+    pending: Vec<ScoreRow>,
+    /// The INSERT of a full batch, prepared once for the whole file (a
+    /// cached statement would clear its 768 bindings and hash its text on
+    /// every return to the cache), and the INSERT of one row.
+    batch_insert: Option<Statement<'a>>,
+    row_insert: String,
+}
+
+impl ScoreStore for SqliteStore<'_> {
+    fn scorer(
+        &mut self,
+        name: &str,
+        slug: &str,
+        declared: &Declared,
+    ) -> Result<StoreScorer, StoreError> {
+        let existing = self
+            .tx
+            .prepare_cached(sql::SCORER_BY_SLUG)?
+            .query_row([slug], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, Option<f64>>(2)?
+                        .zip(row.get::<_, Option<f64>>(3)?)
+                        .map(|(min, max)| Scale { min, max }),
+                    row.get::<_, Option<bool>>(4)?,
+                    row.get::<_, Option<f64>>(5)?
+                        .zip(row.get::<_, Option<f64>>(6)?)
+                        .map(|(min, max)| Scale { min, max }),
+                ))
+            })
+            .optional()?;
+        let (id, registered_name, scale, direction, typical) = match existing {
+            Some(registered) => registered,
+            None => {
+                let defaults = new_scorer_defaults(name, declared).map_err(StoreError::Conflict)?;
+                self.tx
+                    .execute(sql::INSERT_SCORER, params![name, slug, self.ingested_at])?;
+                let id = self.tx.last_insert_rowid();
+                self.tx.execute(
+                    sql::SET_SCORER_KNOWN_DEFAULTS,
+                    params![
+                        id,
+                        defaults.scale.map(|s| s.min),
+                        defaults.scale.map(|s| s.max),
+                        defaults.typical.map(|s| s.min),
+                        defaults.typical.map(|s| s.max),
+                        defaults.higher_is_better
+                    ],
+                )?;
+                (
+                    id,
+                    name.to_string(),
+                    defaults.scale,
+                    defaults.higher_is_better,
+                    defaults.typical,
+                )
+            }
+        };
+        check_declared_scale(&registered_name, scale, declared).map_err(StoreError::Conflict)?;
+        let scale = match (scale, declared.scale) {
+            (None, Some(declared)) => {
+                self.tx.execute(
+                    sql::SET_SCORER_SCALE,
+                    params![id, declared.min, declared.max],
+                )?;
+                Some(declared)
+            }
+            (registered, _) => registered,
+        };
+        check_declared_direction(&registered_name, direction, declared)
+            .map_err(StoreError::Conflict)?;
+        if let (None, Some(higher)) = (direction, declared.higher_is_better) {
+            self.tx
+                .execute(sql::SET_SCORER_DIRECTION, params![id, higher])?;
+        }
+        Ok(StoreScorer {
+            id,
+            already_ingested: self.earlier_ingests.contains_key(slug),
+            slug: slug.to_string(),
+            registered_name,
+            scale,
+            typical,
+            higher_is_better: declared.higher_is_better.or(direction),
+        })
+    }
+
+    fn put(
+        &mut self,
+        row: ScoreRow,
+        detail: RowDetail,
+        settle: &mut dyn FnMut(&ScoreRow, Option<bool>),
+    ) -> Result<(), StoreError> {
+        if detail.is_empty() {
+            self.pending.push(row);
+            if self.pending.len() == sql::SCORE_BATCH {
+                self.flush(settle)?;
+            }
+            return Ok(());
+        }
+        self.flush(settle)?;
+        let Some((score_id, replaced)) = self.insert_score(&row)? else {
+            settle(&row, None);
+            return Ok(());
+        };
+        if !detail.components.is_empty() {
+            let mut stmt = self.tx.prepare_cached(sql::INSERT_SCORE_COMPONENT)?;
+            for (name, value) in &detail.components {
+                stmt.execute(params![score_id, name, value])?;
+            }
+        }
+        if !detail.frames.is_empty() {
+            let mut stmt = self.tx.prepare_cached(sql::INSERT_FRAME_SCORE)?;
+            for frame in &detail.frames {
+                stmt.execute(params![
+                    score_id,
+                    frame.frame_index,
+                    frame.value,
+                    frame.runtime_ms
+                ])?;
+            }
+        }
+        settle(&row, Some(replaced));
+        Ok(())
+    }
+
+    /// One multi-row INSERT for a full batch, row by row for the rest and
+    /// for a batch the live-row index refused (the refused statement
+    /// changed nothing; row by row finds the conflicting row and applies
+    /// the policy, in file order).
+    fn flush(&mut self, settle: &mut dyn FnMut(&ScoreRow, Option<bool>)) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let mut rows = std::mem::take(&mut self.pending);
+        let written = if rows.len() == sql::SCORE_BATCH {
+            self.insert_batch(&rows)?
+        } else {
+            0
+        };
+        let all_written = written == rows.len();
+        for row in &rows {
+            let fate = if all_written || (written > 0 && self.is_live_here(row)?) {
+                Some(false)
+            } else {
+                self.insert_score(row)?.map(|(_, replaced)| replaced)
+            };
+            settle(row, fate);
+        }
+        rows.clear();
+        self.pending = rows;
+        Ok(())
+    }
+
+    fn finish_file(&mut self, rows_per_scorer: &[(i64, u64)]) -> Result<(), StoreError> {
+        let mut stmt = self.tx.prepare_cached(sql::INSERT_SOURCE_FILE_SCORER)?;
+        for (scorer_id, rows) in rows_per_scorer {
+            stmt.execute(params![self.file_id, scorer_id, *rows as i64])?;
+        }
+        Ok(())
+    }
+}
+
+impl SqliteStore<'_> {
+    /// Insert one row on its own; on a (scorer, key) that is already live,
+    /// apply the conflict policy. Returns the new row's id, and whether it
+    /// replaced another; `None` when `--ignore` kept the live row.
+    fn insert_score(&self, row: &ScoreRow) -> Result<Option<(i64, bool)>, StoreError> {
+        let insert = || {
+            self.tx.prepare_cached(&self.row_insert)?.execute(params![
+                row.scorer_id,
+                row.key,
+                row.raw_key,
+                row.key_field,
+                row.stored.score,
+                row.stored.status,
+                row.stored.reason,
+                row.stored.note,
+                row.runtime_ms,
+                row.frame_count,
+                self.file_id,
+                row.line as i64,
+            ])?;
+            Ok::<_, rusqlite::Error>(self.tx.last_insert_rowid())
+        };
+        match insert() {
+            Ok(id) => return Ok(Some((id, false))),
+            Err(e) if !is_unique_violation(&e) => return Err(e.into()),
+            Err(_) => {}
+        }
+        // The live-row index refused it: find out whose row is live.
+        let (live_id, live_file, live_line, live_path, live_at) = self
+            .tx
+            .prepare_cached(sql::LIVE_SCORE_WITH_SOURCE)?
+            .query_row(params![row.scorer_id, row.key], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, String>(3)?,
+                    r.get::<_, String>(4)?,
+                ))
+            })?;
+        let same_file = live_file == self.file_id;
+        if same_file || self.on_conflict == ConflictPolicy::Refuse {
+            return Err(StoreError::Duplicate {
+                row: Box::new(row.clone()),
+                live: LiveOrigin {
+                    path: if same_file {
+                        self.path.to_string()
+                    } else {
+                        live_path
+                    },
+                    line: live_line as u64,
+                    ingested_at: Some(live_at),
+                    same_file,
+                },
+            });
+        }
+        if self.on_conflict == ConflictPolicy::Ignore {
+            return Ok(None);
+        }
+        self.tx
+            .prepare_cached(sql::SUPERSEDE_SCORE)?
+            .execute(params![live_id, self.ingested_at, self.file_id])?;
+        Ok(Some((insert()?, true)))
+    }
+
+    /// Whether the live row of `row`'s scorer and key is `row` itself: the
+    /// batch INSERT wrote it rather than leaving it out.
+    fn is_live_here(&self, row: &ScoreRow) -> Result<bool, StoreError> {
+        let origin = self
+            .tx
+            .prepare_cached(sql::LIVE_SCORE_ORIGIN)?
+            .query_row(params![row.scorer_id, row.key], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+            })
+            .optional()?;
+        Ok(origin == Some((self.file_id, row.line as i64)))
+    }
+
+    /// Write a full batch in one `INSERT OR IGNORE`; returns how many rows
+    /// it wrote (the others were refused by a constraint).
+    fn insert_batch(&mut self, rows: &[ScoreRow]) -> rusqlite::Result<usize> {
+        if self.batch_insert.is_none() {
+            self.batch_insert = Some(self.tx.prepare(&sql::insert_scores(sql::SCORE_BATCH))?);
+        }
+        let stmt = self.batch_insert.as_mut().expect("prepared above");
+        for (index, row) in rows.iter().enumerate() {
+            let first = index * sql::SCORE_PARAMS + 1;
+            stmt.raw_bind_parameter(first, row.scorer_id)?;
+            stmt.raw_bind_parameter(first + 1, &row.key)?;
+            stmt.raw_bind_parameter(first + 2, &row.raw_key)?;
+            stmt.raw_bind_parameter(first + 3, &row.key_field)?;
+            stmt.raw_bind_parameter(first + 4, row.stored.score)?;
+            stmt.raw_bind_parameter(first + 5, row.stored.status)?;
+            stmt.raw_bind_parameter(first + 6, &row.stored.reason)?;
+            stmt.raw_bind_parameter(first + 7, &row.stored.note)?;
+            stmt.raw_bind_parameter(first + 8, row.runtime_ms)?;
+            stmt.raw_bind_parameter(first + 9, row.frame_count)?;
+            stmt.raw_bind_parameter(first + 10, self.file_id)?;
+            stmt.raw_bind_parameter(first + 11, row.line as i64)?;
+        }
+        stmt.raw_execute()
+    }
+}
+
+fn is_unique_violation(error: &rusqlite::Error) -> bool {
+    matches!(error, rusqlite::Error::SqliteFailure(e, _)
+        if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+}

@@ -1,0 +1,250 @@
+//! The registry of a one-shot `materialize`, in memory: the scores of the
+//! run's files, held for one export, without a round trip through SQLite.
+//! The ingest rules are the pipeline's, as for the SQLite registry; this
+//! store keeps what a per-clip export reads (no components or frames).
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::digest::ScoreSetDigest;
+use crate::ingest::pipeline::{RowDetail, ScoreRow, ScoreStore, StoreError, StoreScorer};
+use crate::ingest::rules::{
+    check_declared_direction, check_declared_scale, new_scorer_defaults, Declared, LiveOrigin,
+    ScorerDefaults,
+};
+
+/// Scores held in memory for one export, as `materialize` reads them
+/// when no registry is kept: the scorers by slug, each score with its key.
+#[derive(Default)]
+pub struct MemoryScores {
+    pub(crate) scorers: BTreeMap<String, MemoryScorer>,
+    /// Source files as (path as given, sha256).
+    pub(crate) sources: Vec<(String, String)>,
+    /// Slug → what the scorer was registered with, first in this run.
+    registered: HashMap<String, (String, ScorerDefaults)>,
+}
+
+pub(crate) struct MemoryScorer {
+    pub(crate) name: String,
+    pub(crate) by_key: KeyIndex,
+    pub(crate) scores: Vec<IndexedScore>,
+    /// Where each score came from: (source, line).
+    origins: Vec<(u32, u64)>,
+    /// The digest of the scores held, kept up as they arrive.
+    pub(crate) digest: ScoreSetDigest,
+}
+
+/// Where a score already held came from, when a second one arrives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldScore {
+    pub path: String,
+    pub line: u64,
+}
+
+impl MemoryScores {
+    /// Register a score file; returns its id for [`MemoryScores::insert`].
+    pub fn add_source(&mut self, path: &str, sha256: &str) -> u32 {
+        self.sources.push((path.to_string(), sha256.to_string()));
+        (self.sources.len() - 1) as u32
+    }
+
+    /// Whether `slug` already holds scores from another file (not
+    /// `except`) with these bytes.
+    pub fn holds_bytes(&self, slug: &str, sha256: &str, except: u32) -> bool {
+        self.scorers.get(slug).is_some_and(|scorer| {
+            scorer
+                .origins
+                .iter()
+                .any(|(source, _)| *source != except && self.sources[*source as usize].1 == sha256)
+        })
+    }
+
+    /// Hold one score; a second score for the same scorer and key is
+    /// refused with where the first came from, and the key handed back.
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert(
+        &mut self,
+        slug: &str,
+        name: &str,
+        key: String,
+        score: Option<f64>,
+        bad: bool,
+        runtime_ms: Option<f64>,
+        frame_count: i64,
+        source: u32,
+        line: u64,
+    ) -> Result<(), (HeldScore, String)> {
+        // Looked up by &str first: the slug is copied once per scorer, not per score.
+        if !self.scorers.contains_key(slug) {
+            self.scorers.insert(
+                slug.to_string(),
+                MemoryScorer {
+                    name: name.to_string(),
+                    by_key: KeyIndex::default(),
+                    scores: Vec::new(),
+                    origins: Vec::new(),
+                    digest: ScoreSetDigest::default(),
+                },
+            );
+        }
+        let scorer = self.scorers.get_mut(slug).expect("inserted above");
+        let position = scorer.scores.len();
+        match scorer.by_key.entry(key) {
+            std::collections::hash_map::Entry::Occupied(held) => {
+                let (held_source, held_line) = scorer.origins[*held.get()];
+                let key = held.key().clone();
+                return Err((
+                    HeldScore {
+                        path: self.sources[held_source as usize].0.clone(),
+                        line: held_line,
+                    },
+                    key,
+                ));
+            }
+            std::collections::hash_map::Entry::Vacant(vacant) => {
+                scorer.digest.add(source as usize, vacant.key(), score, bad);
+                vacant.insert(position);
+            }
+        }
+        scorer.scores.push(IndexedScore {
+            score,
+            bad,
+            runtime_ms,
+            frame_count,
+            source,
+        });
+        scorer.origins.push((source, line));
+        Ok(())
+    }
+
+    /// The registered name of every scorer held, in slug order.
+    pub fn scorer_names(&self) -> Vec<String> {
+        self.scorers.values().map(|s| s.name.clone()).collect()
+    }
+}
+
+/// Clip key → position of its score. Looked up for every row of every
+/// scorer, with keys that are not attacker-controlled: a fast hash (Fx)
+/// rather than SipHash.
+pub(crate) type KeyIndex = rustc_hash::FxHashMap<String, usize>;
+
+/// One score as an export index holds it.
+pub(crate) struct IndexedScore {
+    pub(crate) score: Option<f64>,
+    pub(crate) bad: bool,
+    pub(crate) runtime_ms: Option<f64>,
+    pub(crate) frame_count: i64,
+    pub(crate) source: u32,
+}
+
+/// [`MemoryScores`] as the store of one file's ingest.
+pub(crate) struct MemoryStore<'a> {
+    scores: &'a mut MemoryScores,
+    path: &'a str,
+    sha256: &'a str,
+    source: u32,
+    /// Scorer id (a position here) → its slug and registered name.
+    scorers: Vec<(String, String)>,
+}
+
+impl<'a> MemoryStore<'a> {
+    /// The store of the file at `path` with these bytes (`sha256`).
+    pub(crate) fn new(scores: &'a mut MemoryScores, path: &'a str, sha256: &'a str) -> Self {
+        let source = scores.add_source(path, sha256);
+        MemoryStore {
+            scores,
+            path,
+            sha256,
+            source,
+            scorers: Vec::new(),
+        }
+    }
+}
+
+impl ScoreStore for MemoryStore<'_> {
+    fn scorer(
+        &mut self,
+        name: &str,
+        slug: &str,
+        declared: &Declared,
+    ) -> Result<StoreScorer, StoreError> {
+        // A score file named twice is read once, as ingest skips
+        // re-ingested bytes.
+        let already_ingested = self.scores.holds_bytes(slug, self.sha256, self.source);
+        let (registered_name, defaults) = match self.scores.registered.get(slug) {
+            Some(registered) => registered.clone(),
+            None if already_ingested => (name.to_string(), ScorerDefaults::default()),
+            None => {
+                let defaults = new_scorer_defaults(name, declared).map_err(StoreError::Conflict)?;
+                let registered = (name.to_string(), defaults);
+                self.scores
+                    .registered
+                    .insert(slug.to_string(), registered.clone());
+                registered
+            }
+        };
+        if !already_ingested {
+            check_declared_scale(&registered_name, defaults.scale, declared)
+                .map_err(StoreError::Conflict)?;
+            check_declared_direction(&registered_name, defaults.higher_is_better, declared)
+                .map_err(StoreError::Conflict)?;
+        }
+        self.scorers
+            .push((slug.to_string(), registered_name.clone()));
+        Ok(StoreScorer {
+            id: (self.scorers.len() - 1) as i64,
+            slug: slug.to_string(),
+            registered_name,
+            scale: defaults.scale,
+            typical: defaults.typical,
+            higher_is_better: defaults.higher_is_better,
+            already_ingested,
+        })
+    }
+
+    fn put(
+        &mut self,
+        mut row: ScoreRow,
+        _detail: RowDetail,
+        settle: &mut dyn FnMut(&ScoreRow, Option<bool>),
+    ) -> Result<(), StoreError> {
+        let (slug, name) = &self.scorers[row.scorer_id as usize];
+        // The key moves into the index; a refusal hands it back.
+        let inserted = self.scores.insert(
+            slug,
+            name,
+            std::mem::take(&mut row.key),
+            row.stored.score,
+            row.stored.is_bad(),
+            row.runtime_ms,
+            i64::from(row.frame_count),
+            self.source,
+            row.line,
+        );
+        match inserted {
+            Ok(()) => {
+                settle(&row, Some(false));
+                Ok(())
+            }
+            Err((held, key)) => Err(StoreError::Duplicate {
+                live: LiveOrigin {
+                    same_file: held.path == self.path,
+                    path: held.path,
+                    line: held.line,
+                    ingested_at: None,
+                },
+                row: Box::new(ScoreRow { key, ..row }),
+            }),
+        }
+    }
+
+    fn flush(
+        &mut self,
+        _settle: &mut dyn FnMut(&ScoreRow, Option<bool>),
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn finish_file(&mut self, _rows_per_scorer: &[(i64, u64)]) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
