@@ -1,0 +1,279 @@
+//! The score index an export joins against: each selected scorer's live
+//! scores by key, with their frames, pooled statistics, components and
+//! normalisation, read from the registry in one snapshot or taken from
+//! scores held in memory.
+
+use std::collections::HashMap;
+
+use crate::digest::ScoreSetDigest;
+use crate::frames::StoredFrame;
+use crate::registry::exports::LiveScorer;
+use crate::registry::memory::{IndexedScore, KeyIndex, MemoryScores};
+use crate::registry::Registry;
+use crate::scorer::{slug, Scale};
+
+use super::{ExportError, ExportOptions, ScorerExportCounts};
+
+/// One scorer's live scores, keyed for the join.
+pub(super) struct ScorerIndex {
+    pub(super) counts: ScorerExportCounts,
+    pub(super) by_key: KeyIndex,
+    pub(super) scores: Vec<IndexedScore>,
+    pub(super) matched: Vec<bool>,
+    pub(super) normalization: Option<Normalization>,
+    /// Each score's stored frames (index, value, runtime), sorted by index;
+    /// loaded only for per-frame tables and `--pool`.
+    pub(super) frames: Vec<Vec<StoredFrame>>,
+    /// Per `--pool` statistic, its value per score position.
+    pub(super) pooled: Vec<Vec<Option<f64>>>,
+    /// Component column suffix → value per score position.
+    pub(super) components: Vec<(String, Vec<Option<f64>>)>,
+}
+
+/// Maps a score to 0–100 with higher always better.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Normalization {
+    range: Scale,
+    higher_is_better: bool,
+}
+
+impl Normalization {
+    pub(super) fn apply(self, value: f64) -> f64 {
+        let share = 100.0 * (value - self.range.min) / (self.range.max - self.range.min);
+        if self.higher_is_better {
+            share
+        } else {
+            100.0 - share
+        }
+    }
+}
+
+/// Column suffixes a component may not take: they name the standard columns.
+const RESERVED_SUFFIXES: &[&str] = &[
+    "score",
+    "status",
+    "runtime_ms",
+    "frames",
+    "source",
+    "score_norm",
+];
+
+/// The column suffix of a component: its slug, set apart from the standard
+/// columns when they would collide.
+fn component_suffix(name: &str) -> String {
+    let suffix = slug(name);
+    if RESERVED_SUFFIXES.contains(&suffix.as_str()) {
+        format!("component_{suffix}")
+    } else {
+        suffix
+    }
+}
+
+/// The export index of scores held in memory: the same columns, counts
+/// and digests as a registry holding these scores would give.
+pub(super) fn memory_indexes(
+    scores: MemoryScores,
+    options: &ExportOptions,
+) -> Result<(Vec<ScorerIndex>, Vec<String>), ExportError> {
+    if options.normalize || !options.pool.is_empty() || options.per_frame {
+        return Err(ExportError::Usage(
+            "scores held in memory export per clip, without --normalize or --pool".to_string(),
+        ));
+    }
+    let MemoryScores {
+        scorers, sources, ..
+    } = scores;
+    let indexes = scorers
+        .into_iter()
+        .map(|(slug, scorer)| {
+            let digest = scorer.digest.finish(|source| &sources[source].1);
+            ScorerIndex {
+                counts: ScorerExportCounts {
+                    column_prefix: format!("{}_{}", options.prefix, slug),
+                    name: scorer.name,
+                    slug,
+                    loaded: scorer.scores.len() as u64,
+                    digest,
+                    ..Default::default()
+                },
+                matched: vec![false; scorer.scores.len()],
+                by_key: scorer.by_key,
+                scores: scorer.scores,
+                normalization: None,
+                frames: Vec::new(),
+                pooled: Vec::new(),
+                components: Vec::new(),
+            }
+        })
+        .collect();
+    let sources = sources.into_iter().map(|(path, _)| path).collect();
+    Ok((indexes, sources))
+}
+
+/// The selected scorers' live scores, and the interned source paths.
+pub(super) fn load_indexes(
+    registry: &Registry,
+    options: &ExportOptions,
+    per_frame: bool,
+) -> Result<(Vec<ScorerIndex>, Vec<String>), ExportError> {
+    let live = registry.live_scorers()?;
+    let mut selected: Vec<LiveScorer> = match &options.scorers {
+        None => live,
+        Some(names) => {
+            let mut selected = Vec::new();
+            for name in names {
+                let wanted = slug(name);
+                match live.iter().find(|s| s.slug == wanted) {
+                    Some(scorer)
+                        if !selected.iter().any(|s: &LiveScorer| s.slug == scorer.slug) =>
+                    {
+                        selected.push(scorer.clone())
+                    }
+                    Some(_) => {}
+                    None => {
+                        let known: Vec<&str> = live.iter().map(|s| s.name.as_str()).collect();
+                        return Err(ExportError::Data(format!(
+                            "no live scores for scorer '{name}' in the registry (scorers with scores: {})",
+                            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                        )));
+                    }
+                }
+            }
+            selected
+        }
+    };
+    // Columns come in slug order whatever order --scorers named them in,
+    // so the same selection always writes the same bytes.
+    selected.sort_by(|a, b| a.slug.cmp(&b.slug));
+    if selected.is_empty() {
+        return Err(ExportError::Data(format!(
+            "registry {} holds no live scores: ingest score files first",
+            registry.path().display()
+        )));
+    }
+    let source_files = registry.source_files()?;
+    let mut sources: Vec<String> = Vec::new();
+    // The sha256 of each interned source, for the digests.
+    let mut source_sha256: Vec<String> = Vec::new();
+    let mut source_ids: HashMap<i64, u32> = HashMap::new();
+    let mut indexes = Vec::with_capacity(selected.len());
+    for scorer in selected {
+        let mut by_key = KeyIndex::default();
+        let mut indexed = Vec::new();
+        // The same order-independent digest as scores held in memory get
+        // (the registry's own, over its key order, is not used), so equal
+        // scores give equal digests either way.
+        let mut digest = ScoreSetDigest::default();
+        registry.visit_live_scores(&scorer, |score| {
+            let source = *source_ids.entry(score.source_file_id).or_insert_with(|| {
+                let file = source_files.get(&score.source_file_id);
+                sources.push(file.map(|f| f.path.clone()).unwrap_or_default());
+                source_sha256.push(file.map(|f| f.sha256.clone()).unwrap_or_default());
+                (sources.len() - 1) as u32
+            });
+            digest.add(source as usize, &score.key, score.score, score.bad);
+            by_key.insert(score.key, indexed.len());
+            indexed.push(IndexedScore {
+                score: score.score,
+                bad: score.bad,
+                runtime_ms: score.runtime_ms,
+                frame_count: score.frame_count,
+                source,
+            });
+        })?;
+        let mut components: Vec<(String, Vec<Option<f64>>)> = Vec::new();
+        if options.components {
+            registry.visit_live_components(&scorer, |key, name, value| {
+                let suffix = component_suffix(name);
+                if components.last().is_none_or(|(last, _)| *last != suffix) {
+                    components.push((suffix, vec![None; indexed.len()]));
+                }
+                if let (Some(position), Some((_, values))) =
+                    (by_key.get(key), components.last_mut())
+                {
+                    values[*position] = value;
+                }
+            })?;
+        }
+        let normalization = if options.normalize {
+            match (scorer.range, scorer.higher_is_better) {
+                (Some(range), Some(higher_is_better)) => Some(Normalization {
+                    range,
+                    higher_is_better,
+                }),
+                _ => {
+                    return Err(ExportError::Data(format!(
+                        "cannot normalise scorer '{}': it has no {} \
+                         (declare them at ingest with --scale MIN:MAX and --higher-is-better/--lower-is-better)",
+                        scorer.name,
+                        if scorer.range.is_none() { "bounded scale" } else { "known direction" }
+                    )))
+                }
+            }
+        } else {
+            None
+        };
+        // Frames are held only when a row can take one, or pooling needs them.
+        let mut frames: Vec<Vec<StoredFrame>> = Vec::new();
+        if per_frame || !options.pool.is_empty() {
+            frames = vec![Vec::new(); indexed.len()];
+            registry.visit_live_frames(&scorer, |key, frame| {
+                if let Some(position) = by_key.get(key) {
+                    frames[*position].push(frame);
+                }
+            })?;
+        }
+        let pooled: Vec<Vec<Option<f64>>> = options
+            .pool
+            .iter()
+            .map(|stat| {
+                frames
+                    .iter()
+                    .map(|clip| {
+                        let mut finite: Vec<f64> = clip.iter().filter_map(|(_, v, _)| *v).collect();
+                        finite.sort_by(f64::total_cmp);
+                        stat.of(&finite)
+                    })
+                    .collect()
+            })
+            .collect();
+        if !per_frame {
+            frames = Vec::new();
+        }
+        let versions = registry.live_versions(&scorer)?;
+        indexes.push(ScorerIndex {
+            counts: ScorerExportCounts {
+                column_prefix: format!("{}_{}", options.prefix, scorer.slug),
+                name: scorer.name,
+                slug: scorer.slug,
+                loaded: indexed.len() as u64,
+                digest: digest.finish(|source| &source_sha256[source]),
+                components: components
+                    .iter()
+                    .map(|(suffix, _)| suffix.clone())
+                    .collect(),
+                versions,
+                normalized_with: normalization.map(|n| {
+                    format!(
+                        "{} {}",
+                        n.range,
+                        if n.higher_is_better {
+                            "higher-is-better"
+                        } else {
+                            "lower-is-better"
+                        }
+                    )
+                }),
+                ..Default::default()
+            },
+            matched: vec![false; indexed.len()],
+            by_key,
+            scores: indexed,
+            normalization,
+            frames,
+            pooled,
+            components,
+        });
+    }
+    Ok((indexes, sources))
+}

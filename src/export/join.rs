@@ -1,0 +1,364 @@
+//! The join of one batch: each row's key (and frame) looked up in every
+//! scorer's index, the added columns' values built, the rows a `drop`
+//! policy leaves out marked, and the counts the verdict needs kept.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crate::frames::match_frame;
+use crate::key::KeyNormalize;
+use crate::table::{
+    AddedColumns, AddedField, Batch, ColumnValues, KeyColumn, TableError, TableFormat, TableReader,
+    TextColumn,
+};
+use crate::threads::Feed;
+
+use super::index::ScorerIndex;
+use super::plan::ExportPlan;
+use super::{ExportError, ExportOptions, RowPolicy};
+
+/// Status and source columns are codes into shared strings: every row of
+/// such a column shares one of them.
+const STATUS_OK: u32 = 0;
+const STATUS_BAD: u32 = 1;
+const STATUS_MISSING: u32 = 2;
+
+/// What the rows joined so far add up to.
+#[derive(Default)]
+pub(super) struct JoinCounts {
+    pub input_rows: u64,
+    pub output_rows: u64,
+    /// Rows whose key matched some scorer.
+    pub key_matches: u64,
+    /// Per alternative of the plan, the rows it would have matched.
+    pub alternative_matches: Vec<u64>,
+}
+
+/// The join of a table's batches, one after another.
+pub(super) struct Join<'p> {
+    plan: &'p ExportPlan,
+    options: &'p ExportOptions,
+    statuses: Vec<Arc<str>>,
+    /// Source `i` is code `i + 1`; code 0 is the empty source of a row
+    /// without a score.
+    source_strings: Vec<Arc<str>>,
+    pub counts: JoinCounts,
+}
+
+impl<'p> Join<'p> {
+    /// The join of `plan`, naming scores by `sources` (the files they came from).
+    pub(super) fn new(
+        plan: &'p ExportPlan,
+        options: &'p ExportOptions,
+        sources: Vec<String>,
+    ) -> Self {
+        let statuses: Vec<Arc<str>> = vec!["ok".into(), "bad".into(), "missing".into()];
+        let source_strings = std::iter::once(Arc::from(""))
+            .chain(sources.into_iter().map(Arc::from))
+            .collect();
+        Join {
+            plan,
+            options,
+            statuses,
+            source_strings,
+            counts: JoinCounts {
+                alternative_matches: vec![0; plan.alternatives.len()],
+                ..JoinCounts::default()
+            },
+        }
+    }
+
+    /// Join one batch: the added columns' values and which rows to keep.
+    pub(super) fn batch(
+        &mut self,
+        indexes: &mut [ScorerIndex],
+        current: &Batch,
+    ) -> Result<(AddedColumns, Vec<bool>), ExportError> {
+        let (plan, options) = (self.plan, self.options);
+        let rows = current.num_rows();
+        refuse_existing_in_rows(current, &plan.prefix_marker, &plan.added, options.overwrite)?;
+        let keys = current.key_column(&plan.key_column);
+        // Runs of rows with the same key (a per-frame table holds a clip's
+        // frames one after another) are looked up once per scorer.
+        let mut run_of_row: Vec<u32> = Vec::with_capacity(rows);
+        let mut run_keys: Vec<Option<&str>> = Vec::new();
+        for row in 0..rows {
+            let key = keys
+                .get(row)
+                .map(|raw| plan.resolved_normalize.apply_resolved(raw));
+            if run_keys.last() != Some(&key) {
+                run_keys.push(key);
+            }
+            run_of_row.push((run_keys.len() - 1) as u32);
+        }
+        let table_frames: Option<Vec<Option<i64>>> = plan.frame_column.as_ref().map(|column| {
+            let frames = current.key_column(column);
+            (0..rows)
+                .map(|row| frame_number(frames.get(row)?)?.checked_sub(plan.frame_base))
+                .collect()
+        });
+        let mut values: Vec<ColumnValues> = Vec::with_capacity(plan.added.len());
+        let mut keep = vec![true; rows];
+        let mut any_match = vec![false; rows];
+        for index in indexes.iter_mut() {
+            let mut score = Vec::with_capacity(rows);
+            let mut status = Vec::with_capacity(rows);
+            let mut runtime = Vec::with_capacity(rows);
+            let mut frames = Vec::with_capacity(rows);
+            let mut source = Vec::with_capacity(rows);
+            let run_positions: Vec<Option<usize>> = run_keys
+                .iter()
+                .map(|key| key.and_then(|key| index.by_key.get(key)).copied())
+                .collect();
+            // What each row takes: the clip's score, one of its frames, or nothing.
+            let hits: Vec<Option<Hit>> = run_of_row
+                .iter()
+                .enumerate()
+                .map(|(row, run)| {
+                    let position = run_positions[*run as usize]?;
+                    match (&table_frames, index.frames.get(position)) {
+                        (Some(table_frames), Some(clip_frames)) if !clip_frames.is_empty() => {
+                            let target = table_frames[row]?;
+                            let matched = match_frame(
+                                clip_frames,
+                                target,
+                                options.frame_match,
+                                options.max_frame_gap,
+                            )?;
+                            Some(Hit::Frame(position, matched))
+                        }
+                        _ => Some(Hit::Clip(position)),
+                    }
+                })
+                .collect();
+            for (row, hit) in hits.iter().enumerate() {
+                let Some(hit) = hit else {
+                    index.counts.missing += 1;
+                    score.push(None);
+                    status.push(STATUS_MISSING);
+                    runtime.push(None);
+                    frames.push(0);
+                    source.push(0);
+                    if options.missing_policy == RowPolicy::Drop {
+                        keep[row] = false;
+                    }
+                    continue;
+                };
+                let position = hit.position();
+                let clip = &index.scores[position];
+                index.matched[position] = true;
+                index.counts.matched += 1;
+                any_match[row] = true;
+                let (value, row_runtime, bad) = match *hit {
+                    Hit::Clip(_) => (clip.score, clip.runtime_ms, clip.bad),
+                    Hit::Frame(_, frame) => {
+                        let (_, value, frame_runtime) = index.frames[position][frame];
+                        // A clip the scorer failed (or that left its scale)
+                        // is bad in every frame, whatever the frame says.
+                        (value, frame_runtime, clip.bad || value.is_none())
+                    }
+                };
+                score.push(value);
+                runtime.push(row_runtime);
+                frames.push(clip.frame_count);
+                source.push(clip.source + 1);
+                if bad {
+                    index.counts.bad += 1;
+                    status.push(STATUS_BAD);
+                    if options.bad_policy == RowPolicy::Drop {
+                        keep[row] = false;
+                    }
+                } else {
+                    status.push(STATUS_OK);
+                }
+            }
+            let clip_of_row: Vec<Option<usize>> =
+                hits.iter().map(|hit| hit.map(|h| h.position())).collect();
+            let normalized = index.normalization.map(|normalization| {
+                score
+                    .iter()
+                    .map(|v| v.map(|v| normalization.apply(v)))
+                    .collect::<Vec<_>>()
+            });
+            values.push(ColumnValues::Float(score));
+            values.push(ColumnValues::Text(TextColumn {
+                strings: self.statuses.clone(),
+                codes: status,
+            }));
+            values.push(ColumnValues::Float(runtime));
+            values.push(ColumnValues::Int(frames));
+            values.push(ColumnValues::Text(TextColumn {
+                strings: self.source_strings.clone(),
+                codes: source,
+            }));
+            if let Some(normalized) = normalized {
+                values.push(ColumnValues::Float(normalized));
+            }
+            for pooled in &index.pooled {
+                values.push(ColumnValues::Float(
+                    clip_of_row
+                        .iter()
+                        .map(|p| p.and_then(|p| pooled[p]))
+                        .collect(),
+                ));
+            }
+            for (_, component) in &index.components {
+                values.push(ColumnValues::Float(
+                    clip_of_row
+                        .iter()
+                        .map(|p| p.and_then(|p| component[p]))
+                        .collect(),
+                ));
+            }
+        }
+        self.counts.key_matches += any_match.iter().filter(|m| **m).count() as u64;
+        count_alternatives(
+            current,
+            (&plan.key_column, &keys),
+            &plan.alternatives,
+            indexes,
+            &mut self.counts.alternative_matches,
+        );
+        self.counts.input_rows += rows as u64;
+        self.counts.output_rows += keep.iter().filter(|k| **k).count() as u64;
+        let added_columns = AddedColumns {
+            names: plan.added_names.clone(),
+            values,
+        };
+        Ok((added_columns, keep))
+    }
+}
+
+/// What a table row joined to.
+#[derive(Clone, Copy, Debug)]
+enum Hit {
+    /// The clip's score (a clip-level table, or a clip scored without frames).
+    Clip(usize),
+    /// One stored frame of the clip: (score position, frame position).
+    Frame(usize, usize),
+}
+
+impl Hit {
+    fn position(self) -> usize {
+        match self {
+            Hit::Clip(position) | Hit::Frame(position, _) => position,
+        }
+    }
+}
+
+/// A frame number as a table holds it: an integer, or a float with no
+/// fraction (`12.0` from a JSON table read through pandas).
+fn frame_number(text: &str) -> Option<i64> {
+    let text = text.trim();
+    text.parse::<i64>().ok().or_else(|| {
+        text.parse::<f64>()
+            .ok()
+            .filter(|v| v.fract() == 0.0 && v.abs() < 9e15)
+            .map(|v| v as i64)
+    })
+}
+
+/// JSON Lines rows may carry columns the first batch did not show: refuse a
+/// second-opinion column there too, unless overwriting. A prefix test per
+/// member keeps this cheap.
+fn refuse_existing_in_rows(
+    batch: &Batch,
+    prefix_marker: &str,
+    added: &[AddedField],
+    overwrite: bool,
+) -> Result<(), ExportError> {
+    if overwrite {
+        return Ok(());
+    }
+    if let Batch::Rows(rows) = batch {
+        for row in rows {
+            for (name, _) in &row.members {
+                if name.starts_with(prefix_marker) && added.iter().any(|f| &f.name == name) {
+                    return Err(ExportError::Data(format!(
+                        "refusing to overwrite existing second-opinion columns: {name}"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Count, for each alternative (column, normalisation), the rows of `batch`
+/// whose key would match some scorer. `key` is the batch's key column,
+/// already read. Runs of equal raw keys are judged once.
+fn count_alternatives(
+    batch: &Batch,
+    key: (&str, &KeyColumn),
+    alternatives: &[(String, KeyNormalize)],
+    indexes: &[ScorerIndex],
+    matches: &mut [u64],
+) {
+    let mut columns: BTreeMap<&str, KeyColumn> = BTreeMap::new();
+    for (position, (column, normalize)) in alternatives.iter().enumerate() {
+        let values = if column == key.0 {
+            key.1
+        } else {
+            columns
+                .entry(column.as_str())
+                .or_insert_with(|| batch.key_column(column))
+        };
+        let normalize = normalize.resolve(column);
+        let mut previous: Option<(&str, bool)> = None;
+        let mut count = 0u64;
+        for row in 0..values.len() {
+            let Some(raw) = values.get(row) else {
+                continue;
+            };
+            let matched = match previous {
+                Some((last, matched)) if last == raw => matched,
+                _ => {
+                    let key = normalize.apply_resolved(raw);
+                    let matched = indexes.iter().any(|index| index.by_key.contains_key(key));
+                    previous = Some((raw, matched));
+                    matched
+                }
+            };
+            count += u64::from(matched);
+        }
+        matches[position] += count;
+    }
+}
+
+/// The table's next batches, decoded on another thread while the export
+/// joins and writes the current one, when the table is text (parsing it
+/// costs about as much as the join) and there is a second core. Parquet and
+/// Arrow IPC decode cheaply: there a thread costs more (measured on W3) than
+/// it saves. Batches and errors arrive in table order, so a failure is met
+/// where it was.
+pub(super) enum Prefetch {
+    Here(TableReader),
+    Thread(Feed<Result<Option<Batch>, TableError>, JoinHandle<()>>),
+}
+
+impl Prefetch {
+    pub(super) fn start(mut reader: TableReader, format: TableFormat) -> Prefetch {
+        if format.is_columnar() || std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+            return Prefetch::Here(reader);
+        }
+        // One batch ahead: memory grows by one batch, not by the table.
+        Prefetch::Thread(Feed::detached(1, move |out| loop {
+            let next = reader.next_batch();
+            let more = matches!(next, Ok(Some(_)));
+            // Stop at the end, at an error, or when the export has stopped.
+            if out.send(next).is_err() || !more {
+                break;
+            }
+        }))
+    }
+
+    pub(super) fn next_batch(&mut self) -> Result<Option<Batch>, TableError> {
+        match self {
+            Prefetch::Here(reader) => reader.next_batch(),
+            // The reading thread sends until the end or an error; its
+            // panic is re-raised by the feed.
+            Prefetch::Thread(feed) => feed.next().unwrap_or(Ok(None)),
+        }
+    }
+}

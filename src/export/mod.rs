@@ -1,0 +1,436 @@
+//! Export: live registry scores × a streamed feature table → namespaced
+//! `<prefix>_<slug>_{score,status,runtime_ms,frames,source}` columns.
+//!
+//! In stages, each a module: the score [`index`] is loaded (from the
+//! registry in one snapshot, or from scores held in memory); the [`plan`]
+//! chooses key and frame columns and the columns to add; each batch is
+//! [`join`]ed; the [`verdict`] decides whether the key matched and the
+//! policies allow the result; [`publish`] renames the output into place
+//! and sums up what was read and written.
+//!
+//! Memory holds the index of the selected scorers and one batch of the
+//! table. Everything that can make an export fail is decided after the
+//! last batch and before the output is renamed into place, so a failed
+//! export leaves no file.
+
+mod index;
+mod join;
+mod plan;
+mod publish;
+mod verdict;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde_json::{json, Value};
+
+use crate::frames::{FrameMatch, PoolStat};
+use crate::key::KeyNormalize;
+use crate::registry::exports::ExportRecord;
+use crate::registry::memory::MemoryScores;
+use crate::registry::{Registry, RegistryError};
+use crate::table::{Batch, ColumnKind, ColumnUnion, TableError, TableFormat, TableReader};
+use crate::threads::Background;
+
+use index::{load_indexes, memory_indexes, ScorerIndex};
+use join::{Join, Prefetch};
+use plan::{ExportPlan, TableKeys};
+use publish::{summarize, Inputs, Output};
+use verdict::verdict;
+
+/// Key columns of feature tables the reference misses: the fork's corpora
+/// key clips by `src` and `src_sha256`.
+pub const EXTRA_TABLE_KEY_FIELDS: &[&str] = &["src", "src_sha256", "video_name", "key"];
+
+/// The five columns written per scorer, in order.
+pub const COLUMN_SUFFIXES: &[(&str, ColumnKind)] = &[
+    ("score", ColumnKind::Float),
+    ("status", ColumnKind::Text),
+    ("runtime_ms", ColumnKind::Float),
+    ("frames", ColumnKind::Int),
+    ("source", ColumnKind::Text),
+];
+
+/// What to do with rows that lack a score (`missing`) or hold a bad one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RowPolicy {
+    /// Keep the row; its status column says what happened.
+    #[default]
+    Mark,
+    /// Leave the row out of the output.
+    Drop,
+    /// Write nothing and fail.
+    Fail,
+}
+
+impl RowPolicy {
+    pub fn name(self) -> &'static str {
+        match self {
+            RowPolicy::Mark => "mark",
+            RowPolicy::Drop => "drop",
+            RowPolicy::Fail => "fail",
+        }
+    }
+}
+
+impl FromStr for RowPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "mark" => Ok(RowPolicy::Mark),
+            "drop" => Ok(RowPolicy::Drop),
+            "fail" => Ok(RowPolicy::Fail),
+            other => Err(format!(
+                "unknown policy '{other}' (expected mark, drop or fail)"
+            )),
+        }
+    }
+}
+
+/// How an export joins and writes.
+#[derive(Clone, Debug)]
+pub struct ExportOptions {
+    /// Scorer names (any spelling of the slug); `None`: every live scorer.
+    pub scorers: Option<Vec<String>>,
+    pub key_column: Option<String>,
+    /// `None` means `auto`, not chosen by the user.
+    pub key_normalize: Option<KeyNormalize>,
+    pub missing_policy: RowPolicy,
+    pub bad_policy: RowPolicy,
+    pub prefix: String,
+    pub overwrite: bool,
+    pub out_format: Option<TableFormat>,
+    /// Write multi-output scorers' components as columns (`--no-components` turns it off).
+    pub components: bool,
+    /// Add `<prefix>_<slug>_score_norm`: 0–100, higher always better.
+    pub normalize: bool,
+    /// The table's frame column (default: the first of [`FRAME_COLUMNS`]
+    /// present); with one, rows join on (key, frame).
+    pub frame_column: Option<String>,
+    /// How the table numbers its frames (default 1 for a column `n`, as
+    /// ffmpeg-quality-metrics writes it, else 0).
+    pub frame_base: Option<i64>,
+    pub frame_match: FrameMatch,
+    /// The largest distance to a scored frame `nearest`/`previous` accept.
+    pub max_frame_gap: Option<u64>,
+    /// `--pool`: statistics over each clip's stored frames, as
+    /// `<prefix>_<slug>_score_<stat>` columns.
+    pub pool: Vec<PoolStat>,
+    /// Join per frame when the table has a frame column (`materialize`,
+    /// like the reference, always joins per clip).
+    pub per_frame: bool,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        ExportOptions {
+            scorers: None,
+            key_column: None,
+            key_normalize: None,
+            missing_policy: RowPolicy::Mark,
+            bad_policy: RowPolicy::Mark,
+            prefix: "second_opinion".to_string(),
+            overwrite: false,
+            out_format: None,
+            components: true,
+            normalize: false,
+            frame_column: None,
+            frame_base: None,
+            frame_match: FrameMatch::Exact,
+            max_frame_gap: None,
+            pool: Vec::new(),
+            per_frame: true,
+        }
+    }
+}
+
+/// Why an export wrote nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// A mistake in the command line (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The data does not allow the export (exit 1).
+    #[error("{0}")]
+    Data(String),
+    #[error(transparent)]
+    Table(#[from] TableError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+impl ExportError {
+    pub fn is_usage(&self) -> bool {
+        matches!(self, ExportError::Usage(_))
+    }
+}
+
+/// Per-scorer counts of one export.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct ScorerExportCounts {
+    pub name: String,
+    pub slug: String,
+    pub column_prefix: String,
+    /// Live scores in the registry for this scorer.
+    pub loaded: u64,
+    /// Table rows that found a score (ok or bad).
+    pub matched: u64,
+    /// Table rows without a score.
+    pub missing: u64,
+    /// Table rows whose score is bad.
+    pub bad: u64,
+    /// Registry scores whose key matches no table row.
+    pub unmatched: u64,
+    /// The first ten unmatched keys, sorted.
+    pub unmatched_keys: Vec<String>,
+    /// Digest of the live scores read.
+    pub digest: String,
+    /// Component columns written (their suffixes).
+    pub components: Vec<String>,
+    /// The `--scorer-version`s of the files the scores came from.
+    pub versions: Vec<String>,
+    /// The range and direction `--normalize` used.
+    pub normalized_with: Option<String>,
+}
+
+/// What an export did; becomes the report JSON and the `exports` record.
+#[derive(Clone, Debug)]
+pub struct ExportSummary {
+    pub features_path: String,
+    pub features_sha256: String,
+    pub features_size: u64,
+    pub output_path: String,
+    pub output_sha256: String,
+    pub output_size: u64,
+    pub output_format: TableFormat,
+    pub key_column: String,
+    pub key_normalize: KeyNormalize,
+    pub input_rows: u64,
+    pub output_rows: u64,
+    pub scorers: Vec<ScorerExportCounts>,
+    pub registry_digest: String,
+    pub options: Value,
+}
+
+impl ExportSummary {
+    /// The report (`export --report-json`): strict, keys sorted.
+    pub fn to_json(&self) -> Value {
+        json!({
+            "feature_table": {"path": self.features_path, "sha256": self.features_sha256, "size_bytes": self.features_size},
+            "output": {"path": self.output_path, "sha256": self.output_sha256, "size_bytes": self.output_size,
+                       "format": self.output_format.name()},
+            "key_column": self.key_column,
+            "key_normalize": self.key_normalize.name(),
+            "input_rows": self.input_rows,
+            "output_rows": self.output_rows,
+            "options": self.options,
+            "registry_digest": self.registry_digest,
+            "scorers": self.scorers.iter().map(|s| (s.name.clone(), json!({
+                "slug": s.slug,
+                "column_prefix": s.column_prefix,
+                "loaded": s.loaded,
+                "matched": s.matched,
+                "missing": s.missing,
+                "bad": s.bad,
+                "unmatched": s.unmatched,
+                "unmatched_keys": s.unmatched_keys,
+                "digest": s.digest,
+                "components": s.components,
+                "versions": s.versions,
+                "normalized_with": s.normalized_with,
+            }))).collect::<serde_json::Map<_, _>>(),
+            "tool_version": crate::TOOL_VERSION,
+        })
+    }
+
+    /// The registry record of this export.
+    pub fn record(&self, command: &str) -> ExportRecord {
+        ExportRecord {
+            id: 0,
+            created_at: String::new(),
+            command: command.to_string(),
+            features_path: self.features_path.clone(),
+            features_sha256: self.features_sha256.clone(),
+            output_path: self.output_path.clone(),
+            output_sha256: self.output_sha256.clone(),
+            output_format: self.output_format.name().to_string(),
+            input_rows: self.input_rows,
+            output_rows: self.output_rows,
+            scorers: json!(self.scorers.iter().map(|s| &s.name).collect::<Vec<_>>()),
+            options: self.options.clone(),
+            registry_state: self
+                .scorers
+                .iter()
+                .map(|s| {
+                    (
+                        s.name.clone(),
+                        json!({"live_rows": s.loaded, "digest": s.digest}),
+                    )
+                })
+                .collect::<serde_json::Map<_, _>>()
+                .into(),
+            registry_digest: self.registry_digest.clone(),
+            tool_version: crate::TOOL_VERSION.to_string(),
+        }
+    }
+}
+
+/// Export the registry onto `features`, writing `out`.
+pub fn export(
+    registry: &Registry,
+    features: &Path,
+    out: &Path,
+    options: &ExportOptions,
+) -> Result<ExportSummary, ExportError> {
+    let opened = OpenedTable::open(features, out, options)?;
+    export_opened(
+        |per_frame| registry.read_snapshot(|r| load_indexes(r, options, per_frame)),
+        opened,
+        out,
+        options,
+    )
+}
+
+/// Export scores held in memory (`materialize` without a registry) onto a
+/// table opened beforehand (see [`OpenedTable::open`]), for a caller that
+/// opened the table while it read the scores: the same join, without a
+/// round trip through SQLite.
+pub fn export_scores_opened(
+    scores: MemoryScores,
+    opened: OpenedTable,
+    out: &Path,
+    options: &ExportOptions,
+) -> Result<ExportSummary, ExportError> {
+    export_opened(|_| memory_indexes(scores, options), opened, out, options)
+}
+
+/// A feature table opened for an export: everything an export does before
+/// it needs the scores, so a caller may do it while the scores are read.
+pub struct OpenedTable {
+    features: PathBuf,
+    features_shown: String,
+    in_format: TableFormat,
+    out_format: TableFormat,
+    /// The table's sha256, worked out on another thread while the export
+    /// runs, not by reading the table again at the end.
+    features_hash: Background<std::io::Result<String>>,
+    reader: TableReader,
+    first: Option<Batch>,
+    columns: Vec<String>,
+}
+
+impl OpenedTable {
+    /// Check the formats, open `features` and read its first batch, failing
+    /// as an export does at its start.
+    pub fn open(
+        features: &Path,
+        out: &Path,
+        options: &ExportOptions,
+    ) -> Result<OpenedTable, ExportError> {
+        let features_shown = features.display().to_string();
+        let in_format = TableFormat::from_path(features).ok_or_else(|| {
+            ExportError::Usage(format!(
+                "{features_shown}: cannot tell the table format from the file name (expected one of: {})",
+                TableFormat::names()
+            ))
+        })?;
+        let out_format = match options.out_format {
+            Some(format) => format,
+            None => TableFormat::from_path(out).ok_or_else(|| {
+                ExportError::Usage(format!(
+                    "{}: cannot tell the output format from the file name; pass --out-format ({})",
+                    out.display(),
+                    TableFormat::names()
+                ))
+            })?,
+        };
+        if !features.is_file() {
+            return Err(ExportError::Data(format!(
+                "{features_shown}: no such feature table"
+            )));
+        }
+        let features_hash = {
+            let path = features.to_path_buf();
+            Background::start(move || crate::digest::sha256_file(&path))
+        };
+        let mut reader = TableReader::open(features, in_format, out_format)?;
+        let first = reader.next_batch()?;
+        // Column names: known up front, or (JSON Lines) from the first batch.
+        let columns: Vec<String> = if reader.columns_known() {
+            reader.columns().to_vec()
+        } else {
+            let mut names = ColumnUnion::default();
+            if let Some(Batch::Rows(rows)) = &first {
+                rows.iter().for_each(|row| names.add(row));
+            }
+            names.into_names()
+        };
+        Ok(OpenedTable {
+            features: features.to_path_buf(),
+            features_shown,
+            in_format,
+            out_format,
+            features_hash,
+            reader,
+            first,
+            columns,
+        })
+    }
+}
+
+/// The export onto an opened table, given how to load the score index
+/// (told whether the table is per-frame): plan → join each batch →
+/// verdict → publish.
+fn export_opened(
+    load: impl FnOnce(bool) -> Result<(Vec<ScorerIndex>, Vec<String>), ExportError>,
+    opened: OpenedTable,
+    out: &Path,
+    options: &ExportOptions,
+) -> Result<ExportSummary, ExportError> {
+    let OpenedTable {
+        features,
+        features_shown,
+        in_format,
+        out_format,
+        features_hash,
+        reader,
+        first,
+        columns,
+    } = opened;
+    let keys = TableKeys::choose(&columns, options, &features_shown)?;
+    let (mut indexes, sources) = load(keys.frame_column.is_some())?;
+    let plan = ExportPlan::new(&columns, keys, &indexes, options)?;
+
+    let mut output = Output::create(out, out_format, &reader, &plan)?;
+    let mut join = Join::new(&plan, options, sources);
+    let mut batch = first;
+    let mut batches = Prefetch::start(reader, in_format);
+    while let Some(current) = batch {
+        let (added, keep) = join.batch(&mut indexes, &current)?;
+        output.write(current, &added, &keep)?;
+        batch = batches.next_batch()?;
+    }
+    verdict(&plan, &join.counts, &indexes, options)?;
+
+    let written = output.finish()?;
+    let features_sha256 = features_hash
+        .join()
+        .map_err(|e| ExportError::Data(format!("{features_shown}: {e}")))?;
+    let features_size = std::fs::metadata(&features).map(|m| m.len()).unwrap_or(0);
+    let (output_sha256, output_size) = (written.sha256.clone(), written.size);
+    written.publish(out)?;
+    let counts = join.counts;
+    Ok(summarize(
+        indexes,
+        plan,
+        &counts,
+        Inputs {
+            features_shown,
+            features_sha256,
+            features_size,
+            out_format,
+        },
+        (out, output_sha256, output_size),
+        options,
+    ))
+}

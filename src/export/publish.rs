@@ -1,0 +1,229 @@
+//! Publishing an export: the output is written to a temporary file in the
+//! target directory, hashed as it is written, and renamed into place only
+//! after the verdict; the summary (counts, unmatched keys, digests) is
+//! what the export record and the report are made of.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tempfile::NamedTempFile;
+
+use crate::table::{AddedColumns, Batch, TableFormat, TableReader, TableWriter};
+
+use super::index::ScorerIndex;
+use super::join::JoinCounts;
+use super::plan::ExportPlan;
+use super::{ExportError, ExportOptions, ExportSummary};
+
+/// The output being written: a temporary file beside `out`.
+pub(super) struct Output {
+    temporary: NamedTempFile,
+    writer: TableWriter<HashingWriter<BufWriter<File>>>,
+    shown: String,
+}
+
+/// The output, written and hashed, waiting to be renamed into place.
+pub(super) struct Written {
+    temporary: NamedTempFile,
+    pub sha256: String,
+    pub size: u64,
+}
+
+impl Output {
+    /// A temporary file in `out`'s directory, and a writer of `format`
+    /// holding the table's columns and then `plan`'s.
+    pub(super) fn create(
+        out: &Path,
+        format: TableFormat,
+        reader: &TableReader,
+        plan: &ExportPlan,
+    ) -> Result<Output, ExportError> {
+        let directory = match out.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let temporary = tempfile::Builder::new()
+            .prefix(".second-opinion-")
+            .suffix(".partial")
+            .tempfile_in(&directory)
+            .map_err(|e| {
+                ExportError::Data(format!("{}: cannot create the output: {e}", out.display()))
+            })?;
+        let file = temporary
+            .reopen()
+            .map_err(|e| ExportError::Data(format!("{}: {e}", out.display())))?;
+        let sink = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
+        let shown = out.display().to_string();
+        let writer = TableWriter::new(sink, format, reader, &plan.added, &shown)?;
+        Ok(Output {
+            temporary,
+            writer,
+            shown,
+        })
+    }
+
+    /// Write one joined batch.
+    pub(super) fn write(
+        &mut self,
+        batch: Batch,
+        added: &AddedColumns,
+        keep: &[bool],
+    ) -> Result<(), ExportError> {
+        Ok(self.writer.write(batch, added, keep)?)
+    }
+
+    /// Finish the table and flush it; nothing is in place yet.
+    pub(super) fn finish(self) -> Result<Written, ExportError> {
+        let sink = self.writer.finish()?;
+        let (buffered, sha256, size) = sink.finish();
+        let file = buffered
+            .into_inner()
+            .map_err(|e| ExportError::Data(format!("{}: {}", self.shown, e.error())))?;
+        drop(file);
+        Ok(Written {
+            temporary: self.temporary,
+            sha256,
+            size,
+        })
+    }
+}
+
+impl Written {
+    /// Rename the output into place.
+    pub(super) fn publish(self, out: &Path) -> Result<(), ExportError> {
+        crate::atomic_file::publish(self.temporary, out).map_err(|e| {
+            ExportError::Data(format!("{}: cannot write the output: {e}", out.display()))
+        })
+    }
+}
+
+/// What was read and written, for the report and the export record.
+pub(super) struct Inputs {
+    pub features_shown: String,
+    pub features_sha256: String,
+    pub features_size: u64,
+    pub out_format: TableFormat,
+}
+
+/// The summary of a published export: per scorer the scores no row
+/// matched (the first ten keys), and the digest of what was read.
+pub(super) fn summarize(
+    mut indexes: Vec<ScorerIndex>,
+    plan: ExportPlan,
+    counts: &JoinCounts,
+    inputs: Inputs,
+    written: (&Path, String, u64),
+    options: &ExportOptions,
+) -> ExportSummary {
+    let (out, output_sha256, output_size) = written;
+    let mut digest = Sha256::new();
+    for index in &mut indexes {
+        let mut unmatched: Vec<&str> = index
+            .by_key
+            .iter()
+            .filter(|(_, position)| !index.matched[**position])
+            .map(|(key, _)| key.as_str())
+            .collect();
+        unmatched.sort_unstable();
+        index.counts.unmatched = unmatched.len() as u64;
+        index.counts.unmatched_keys = unmatched.iter().take(10).map(|k| k.to_string()).collect();
+        digest.update(index.counts.slug.as_bytes());
+        digest.update(b"=");
+        digest.update(index.counts.digest.as_bytes());
+        digest.update(b"\n");
+    }
+    let ExportPlan {
+        key_column,
+        key_normalize,
+        frame_column,
+        frame_base,
+        ..
+    } = plan;
+    let out_format = inputs.out_format;
+    ExportSummary {
+        features_path: inputs.features_shown,
+        features_sha256: inputs.features_sha256,
+        features_size: inputs.features_size,
+        output_path: out.display().to_string(),
+        output_sha256,
+        output_size,
+        output_format: out_format,
+        key_column,
+        key_normalize,
+        input_rows: counts.input_rows,
+        output_rows: counts.output_rows,
+        registry_digest: crate::digest::hex(&digest.finalize()),
+        options: json!({
+            "scorers": options.scorers,
+            "key_column": options.key_column,
+            "key_normalize": key_normalize.name(),
+            "missing_policy": options.missing_policy.name(),
+            "bad_policy": options.bad_policy.name(),
+            "prefix": options.prefix,
+            "overwrite": options.overwrite,
+            "out_format": out_format.name(),
+            "components": options.components,
+            "normalize": options.normalize,
+            "frame_column": frame_column,
+            "frame_base": frame_column.as_ref().map(|_| frame_base),
+            "frame_match": options.frame_match.name(),
+            "max_frame_gap": options.max_frame_gap,
+            "pool": options.pool.iter().map(|s| s.name()).collect::<Vec<_>>(),
+        }),
+        scorers: {
+            let counts = indexes
+                .iter_mut()
+                .map(|i| std::mem::take(&mut i.counts))
+                .collect();
+            drop_elsewhere(indexes);
+            counts
+        },
+    }
+}
+
+/// Free `value` on a short-lived thread: the score index holds a string per
+/// key, and freeing hundreds of thousands of them is work the export's
+/// result does not wait for (a command-line run exits meanwhile).
+fn drop_elsewhere<T: Send + 'static>(value: T) {
+    // Should no thread start, the closure, and the value with it, is
+    // dropped here.
+    let _detached = std::thread::Builder::new().spawn(move || drop(value));
+}
+
+/// A writer that hashes and counts what passes through it.
+struct HashingWriter<W: Write> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    fn finish(self) -> (W, String, u64) {
+        let digest = crate::digest::hex(&self.hasher.finalize());
+        (self.inner, digest, self.bytes)
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(buf)?;
+        self.hasher.update(&buf[..written]);
+        self.bytes += written as u64;
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}

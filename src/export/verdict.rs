@@ -1,0 +1,91 @@
+//! The verdict, once every batch is joined and before anything is
+//! published: does the key match the scores (or would another column or
+//! normalisation match far more), and does a `fail` policy refuse the
+//! missing or bad rows.
+
+use crate::key::KeyNormalize;
+
+use super::index::ScorerIndex;
+use super::join::JoinCounts;
+use super::plan::ExportPlan;
+use super::{ExportError, ExportOptions, RowPolicy, ScorerExportCounts};
+
+/// The export may be published, or why not.
+pub(super) fn verdict(
+    plan: &ExportPlan,
+    counts: &JoinCounts,
+    indexes: &[ScorerIndex],
+    options: &ExportOptions,
+) -> Result<(), ExportError> {
+    check_key_match(
+        counts.input_rows,
+        counts.key_matches,
+        &plan.key_column,
+        plan.resolved_normalize,
+        &plan.alternatives,
+        &counts.alternative_matches,
+        options,
+    )?;
+    for (policy, what, count) in [
+        (
+            options.missing_policy,
+            "missing",
+            (|c| c.missing) as fn(&ScorerExportCounts) -> u64,
+        ),
+        (options.bad_policy, "bad", |c| c.bad),
+    ] {
+        let offenders: Vec<String> = indexes
+            .iter()
+            .filter(|i| count(&i.counts) > 0)
+            .map(|i| format!("{}={}", i.counts.name, count(&i.counts)))
+            .collect();
+        if policy == RowPolicy::Fail && !offenders.is_empty() {
+            return Err(ExportError::Data(format!(
+                "{what} second-opinion scores: {}",
+                offenders.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Stop when fewer than half of the rows matched and another column or
+/// normalisation would match far more, saying which flags fix it. When the
+/// user chose both the column and the normalisation, a warning is enough.
+fn check_key_match(
+    rows: u64,
+    matched: u64,
+    key_column: &str,
+    key_normalize: KeyNormalize,
+    alternatives: &[(String, KeyNormalize)],
+    alternative_matches: &[u64],
+    options: &ExportOptions,
+) -> Result<(), ExportError> {
+    if rows == 0 || matched * 2 >= rows {
+        return Ok(());
+    }
+    let best = alternatives
+        .iter()
+        .zip(alternative_matches)
+        .max_by_key(|(_, count)| **count)
+        .filter(|(_, count)| **count * 2 >= rows && **count >= (matched * 2).max(matched + 1));
+    let Some(((column, normalize), count)) = best else {
+        return Ok(());
+    };
+    let mut fix = Vec::new();
+    if column != key_column {
+        fix.push(format!("--key-column {column}"));
+    }
+    fix.push(format!("--key-normalize {}", normalize.name()));
+    let message = format!(
+        "{matched} of {rows} keys matched with {key_column}/{}; {column}/{} matches {count}: pass {}",
+        key_normalize.name(),
+        normalize.name(),
+        fix.join(" ")
+    );
+    if options.key_column.is_some() && options.key_normalize.is_some() {
+        eprintln!("second-opinion: warning: {message}");
+        return Ok(());
+    }
+    Err(ExportError::Data(message))
+}
