@@ -11,16 +11,16 @@
 //! Each table is read once ([`data`]) and dropped before the next one is
 //! read; only its audit is kept.
 
-pub mod data;
+pub(crate) mod data;
 pub mod families;
 pub mod history;
-pub mod html;
-pub mod impact;
+pub(crate) mod html;
+pub(crate) mod impact;
 pub mod report;
-pub mod second_opinion;
-pub mod signals;
+pub(crate) mod second_opinion;
+pub(crate) mod signals;
 mod sql;
-pub mod stats;
+pub(crate) mod stats;
 
 use std::path::{Path, PathBuf};
 

@@ -17,15 +17,15 @@
 //! in `formats/` and one line in [`Format`].
 
 mod file;
-pub mod formats;
+pub(crate) mod formats;
 pub mod frame_pattern;
 mod input;
 pub(crate) mod json;
 mod libvmaf;
 pub(crate) mod pipeline;
-pub mod record;
-pub mod rules;
-pub mod suspicious;
+pub(crate) mod record;
+pub(crate) mod rules;
+pub(crate) mod suspicious;
 pub(crate) mod text_rows;
 
 pub use file::{

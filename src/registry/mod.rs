@@ -4,11 +4,11 @@
 //! [`memory`] the in-memory store of a one-shot `materialize`, and
 //! [`queries`] what the registry can tell about itself.
 
-pub mod exports;
+pub(crate) mod exports;
 mod ingest;
-pub mod memory;
-pub mod migrate;
-pub mod queries;
+pub(crate) mod memory;
+pub(crate) mod migrate;
+pub(crate) mod queries;
 mod sql;
 
 use std::path::{Path, PathBuf};
