@@ -1252,12 +1252,12 @@ fn audit(registry_path: &std::path::Path, args: AuditArgs) -> Result<(), Failure
     };
     let (registry, recorded) = audit_registry(registry_path)?;
     let audited = audit::audit(&registry, &options)?;
-    let paths = report::ReportPaths {
+    let paths = second_opinion::audit::ReportPaths {
         json: args.out_json,
         markdown: args.out_md,
         html: args.out_html,
     };
-    report::write_reports(
+    second_opinion::audit::write_reports(
         &audited,
         &paths,
         std::env::args().collect(),

@@ -16,11 +16,14 @@ pub mod families;
 pub mod history;
 pub(crate) mod html;
 pub(crate) mod impact;
+mod publish;
 pub mod report;
 pub(crate) mod second_opinion;
 pub(crate) mod signals;
 mod sql;
 pub(crate) mod stats;
+
+pub use publish::{write_reports, ReportPaths};
 
 use std::path::{Path, PathBuf};
 
