@@ -1,6 +1,7 @@
 //! Every flag of the command line, defined once with the documentation
 //! `--help` shows, so the help and the parsing never disagree; and how the
-//! reading flags become the library's [`IngestOptions`].
+//! reading flags become the library's [`IngestOptions`]. Values that name a
+//! library enum parse through its `ValueEnum` derive ([`EnumValue`]).
 
 use std::path::PathBuf;
 
@@ -14,6 +15,8 @@ use second_opinion::key::KeyNormalize;
 use second_opinion::registry::IngestOptions;
 use second_opinion::scorer::Scale;
 use second_opinion::table::TableFormat;
+
+use super::enum_value::EnumValue;
 
 /// A score registry for video-quality model training: ingest what
 /// no-reference and MOS scorers wrote, and find out where each score came from.
@@ -94,7 +97,7 @@ pub struct IngestArgs {
 #[derive(Args, Debug)]
 pub struct ReadArgs {
     /// Read the files as this format instead of detecting it from the content.
-    #[arg(long, value_parser = parse_format)]
+    #[arg(long, value_parser = format())]
     pub format: Option<Format>,
 
     /// Name every row's scorer, over the payload's `competitor` and the label.
@@ -119,7 +122,7 @@ pub struct ReadArgs {
     pub score_field: Option<String>,
 
     /// How keys are normalised: auto (basename for path-like fields), raw, basename, stem.
-    #[arg(long, default_value = "auto", value_parser = parse_key_normalize)]
+    #[arg(long, default_value = "auto", value_parser = key_normalize())]
     pub key_normalize: KeyNormalize,
 
     /// Declare the scorer's scale; values outside it are stored as bad.
@@ -191,7 +194,7 @@ pub struct ProvenanceArgs {
     pub key: String,
 
     /// Normalise KEY like this before the lookup (auto tries it as given, then its basename, then its stem).
-    #[arg(long, default_value = "auto", value_parser = parse_key_normalize)]
+    #[arg(long, default_value = "auto", value_parser = key_normalize())]
     pub key_normalize: KeyNormalize,
 
     /// Print JSON instead of text.
@@ -236,15 +239,15 @@ pub struct ExportArgs {
     pub key_column: Option<String>,
 
     /// How the table's keys are normalised: auto, raw, basename, stem [default: auto].
-    #[arg(long, value_parser = parse_key_normalize)]
+    #[arg(long, value_parser = key_normalize())]
     pub key_normalize: Option<KeyNormalize>,
 
     /// Rows without a score: mark (keep, status missing), drop, or fail.
-    #[arg(long, default_value = "mark", value_parser = parse_policy)]
+    #[arg(long, default_value = "mark", value_parser = row_policy())]
     pub missing_policy: RowPolicy,
 
     /// Rows whose score is bad: mark (keep, status bad), drop, or fail.
-    #[arg(long, default_value = "mark", value_parser = parse_policy)]
+    #[arg(long, default_value = "mark", value_parser = row_policy())]
     pub bad_policy: RowPolicy,
 
     /// Column name prefix.
@@ -256,7 +259,7 @@ pub struct ExportArgs {
     pub overwrite: bool,
 
     /// Output format (parquet, arrow, jsonl, json, csv) instead of the extension's.
-    #[arg(long, value_parser = parse_table_format)]
+    #[arg(long, value_parser = table_format())]
     pub out_format: Option<TableFormat>,
 
     /// Leave out the component columns of multi-output scorers (DOVER's
@@ -281,7 +284,7 @@ pub struct ExportArgs {
 
     /// How a table frame finds a scored frame when the scorer sampled:
     /// exact, nearest or previous.
-    #[arg(long, default_value = "exact", value_parser = parse_frame_match)]
+    #[arg(long, default_value = "exact", value_parser = frame_match())]
     pub frame_match: FrameMatch,
 
     /// The farthest a scored frame may be for nearest/previous [default: no limit].
@@ -290,7 +293,7 @@ pub struct ExportArgs {
 
     /// Pool each clip's stored frames: mean, harmonic_mean, min, max,
     /// median, p05, p10, p90, std (comma-separated) → <prefix>_<slug>_score_<stat>.
-    #[arg(long, value_delimiter = ',', value_parser = parse_pool_stat, value_name = "STATS")]
+    #[arg(long, value_delimiter = ',', value_parser = pool_stat(), value_name = "STATS")]
     pub pool: Vec<PoolStat>,
 
     /// Also write the export report as JSON.
@@ -329,11 +332,11 @@ pub struct MaterializeArgs {
     pub score_field: Option<String>,
 
     /// auto, raw, basename or stem, for table and score keys alike [default: auto].
-    #[arg(long, value_parser = parse_key_normalize)]
+    #[arg(long, value_parser = key_normalize())]
     pub key_normalize: Option<KeyNormalize>,
 
     /// mark, drop or fail.
-    #[arg(long, default_value = "mark", value_parser = parse_policy)]
+    #[arg(long, default_value = "mark", value_parser = row_policy())]
     pub missing_policy: RowPolicy,
 
     /// Column name prefix.
@@ -471,36 +474,44 @@ pub struct FamilyAddArgs {
     pub candidates: Vec<String>,
 }
 
-fn parse_format(name: &str) -> Result<Format, String> {
-    Format::from_name(name).ok_or_else(|| {
-        format!(
-            "unknown format '{name}' (expected one of: {})",
-            Format::names()
-        )
-    })
+// Values that name a library enum. The noun is the one of the message for
+// an unknown name, which scripts and tests match: "unknown policy 'x'
+// (expected mark, drop or fail)".
+
+fn format() -> EnumValue<Format> {
+    EnumValue::one_of("format")
 }
 
-fn parse_key_normalize(name: &str) -> Result<KeyNormalize, String> {
-    name.parse()
+fn key_normalize() -> EnumValue<KeyNormalize> {
+    EnumValue::one_of("key normalisation")
 }
 
-fn parse_frame_match(name: &str) -> Result<FrameMatch, String> {
-    name.parse()
+fn row_policy() -> EnumValue<RowPolicy> {
+    EnumValue::either("policy")
 }
 
-fn parse_pool_stat(name: &str) -> Result<PoolStat, String> {
-    name.parse()
+fn table_format() -> EnumValue<TableFormat> {
+    EnumValue::one_of("table format")
 }
 
-fn parse_policy(name: &str) -> Result<RowPolicy, String> {
-    name.parse()
+fn frame_match() -> EnumValue<FrameMatch> {
+    EnumValue::either("frame match")
 }
 
-fn parse_table_format(name: &str) -> Result<TableFormat, String> {
-    TableFormat::from_name(name).ok_or_else(|| {
-        format!(
-            "unknown table format '{name}' (expected one of: {})",
-            TableFormat::names()
-        )
-    })
+fn pool_stat() -> EnumValue<PoolStat> {
+    EnumValue::one_of("pooling")
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// clap's own check of the definitions: unique names and short flags,
+    /// valid conflicts, and default values the value parsers accept.
+    #[test]
+    fn definitions_pass_clap_debug_assert() {
+        Cli::command().debug_assert();
+    }
 }

@@ -5,5 +5,6 @@
 
 pub mod args;
 pub mod commands;
+mod enum_value;
 pub mod progress;
 pub mod render;
