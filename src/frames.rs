@@ -16,7 +16,7 @@ use std::str::FromStr;
 pub const FRAME_COLUMNS: &[&str] = &["frame_idx", "frame_index", "frameNum", "frame"];
 
 /// How a table frame finds its scored frame.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum FrameMatch {
     /// Only the same frame index.
     #[default]
@@ -110,10 +110,11 @@ pub fn match_frame<F: FrameIndex>(
 }
 
 /// A statistic pooled over a clip's finite frame values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum PoolStat {
     Mean,
     /// libvmaf's: `n / Σ 1/(x+1) − 1`, defined for values above −1.
+    #[value(name = "harmonic_mean")]
     HarmonicMean,
     Min,
     Max,

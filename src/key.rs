@@ -30,7 +30,7 @@ pub const EXTRA_SCORE_KEY_FIELDS: &[&str] =
     &["src", "video_name", "img_path", "image", "video", "key"];
 
 /// How a key is normalised before two keys are compared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum KeyNormalize {
     /// `basename` for path-like fields, `raw` for the others.
     #[default]

@@ -52,7 +52,7 @@ pub const COLUMN_SUFFIXES: &[(&str, ColumnKind)] = &[
 ];
 
 /// What to do with rows that lack a score (`missing`) or hold a bad one.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum RowPolicy {
     /// Keep the row; its status column says what happened.
     #[default]

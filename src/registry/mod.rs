@@ -4,11 +4,11 @@
 //! [`memory`] the in-memory store of a one-shot `materialize`, and
 //! [`queries`] what the registry can tell about itself.
 
-pub(crate) mod exports;
+pub mod exports;
 mod ingest;
 pub(crate) mod memory;
 pub(crate) mod migrate;
-pub(crate) mod queries;
+pub mod queries;
 mod sql;
 
 use std::path::{Path, PathBuf};

@@ -24,10 +24,13 @@ pub use json_rows::{key_text, JsonRow};
 pub const BATCH_ROWS: usize = 65_536;
 
 /// A feature-table format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum TableFormat {
+    #[value(alias = "pq")]
     Parquet,
+    #[value(name = "arrow", aliases = ["feather", "ipc"])]
     ArrowIpc,
+    #[value(alias = "ndjson")]
     Jsonl,
     Json,
     Csv,

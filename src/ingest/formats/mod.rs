@@ -29,9 +29,9 @@ use crate::ingest::{ReadOptions, RecordSink, ScoreReader};
 macro_rules! formats {
     ($($variant:ident => $reader:ty),+ $(,)?) => {
         /// The formats `ingest` can read.
-        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
         pub enum Format {
-            $($variant),+
+            $(#[value(name = <$reader>::NAME)] $variant),+
         }
 
         impl Format {

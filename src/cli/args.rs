@@ -1,0 +1,517 @@
+//! Every flag of the command line, defined once with the documentation
+//! `--help` shows, so the help and the parsing never disagree; and how the
+//! reading flags become the library's [`IngestOptions`]. Values that name a
+//! library enum parse through its `ValueEnum` derive ([`EnumValue`]).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use second_opinion::export::RowPolicy;
+use second_opinion::frames::{FrameMatch, PoolStat};
+use second_opinion::ingest::frame_pattern::FramePattern;
+use second_opinion::ingest::{FieldNames, Format};
+use second_opinion::key::KeyNormalize;
+use second_opinion::registry::IngestOptions;
+use second_opinion::scorer::Scale;
+use second_opinion::table::TableFormat;
+
+use super::enum_value::EnumValue;
+
+/// A score registry for video-quality model training: ingest what
+/// no-reference and MOS scorers wrote, and find out where each score came from.
+#[derive(Parser, Debug)]
+#[command(name = "second-opinion", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// The score registry (an SQLite file, created on first ingest)
+    /// [default: second-opinion.db; materialize: a throw-away registry in memory].
+    #[arg(long, global = true, env = "SECOND_OPINION_REGISTRY")]
+    pub registry: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Load scorer output files into the registry, one transaction per file.
+    Ingest(IngestArgs),
+    /// List the scorers the registry knows, with their row counts.
+    Scorers(JsonFlag),
+    /// List the ingested files, with their hashes and scorers.
+    Files(JsonFlag),
+    /// Show the live score of a scorer and clip, and its history.
+    Provenance(ProvenanceArgs),
+    /// Show how a score file would be ingested, without writing anything:
+    /// format, keys, scorer, scale, first rows and every problem.
+    Inspect(InspectArgs),
+    /// Join the registry onto a feature table as namespaced columns.
+    Export(ExportArgs),
+    /// List the exports recorded in the registry.
+    Exports(JsonFlag),
+    /// One-shot ingest + export, flag-compatible with the reference
+    /// materialize_second_opinion_features.py.
+    Materialize(MaterializeArgs),
+    /// Audit feature tables: signal-family coverage, correlations, second
+    /// opinions, disagreement and retrain impact (JSON, Markdown, HTML).
+    Audit(AuditArgs),
+    /// List or edit the signal families the audit classifies columns with.
+    Families(FamiliesArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct IngestArgs {
+    /// Score files, each optionally named by the scorer: `LABEL=PATH`. A row's
+    /// own `competitor` wins over the label.
+    #[arg(value_name = "[LABEL=]PATH", required = true)]
+    pub sources: Vec<String>,
+
+    #[command(flatten)]
+    pub read: ReadArgs,
+
+    /// What produced the file: checkpoint, commit, options. Shown by
+    /// `scorers` and `provenance`, listed in export reports.
+    #[arg(long, value_name = "TEXT")]
+    pub scorer_version: Option<String>,
+
+    /// Make new rows live over rows already live for the same scorer and key;
+    /// the old rows are kept as superseded history.
+    #[arg(long, conflicts_with = "ignore")]
+    pub replace: bool,
+
+    /// Keep rows already live for the same scorer and key; count the new ones as ignored.
+    #[arg(long)]
+    pub ignore: bool,
+
+    /// Refuse a file when any of its rows would be stored as bad, or when
+    /// its values look suspicious (all identical, off the scorer's scale, …).
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Also write the per-file summary as JSON.
+    #[arg(long, value_name = "PATH")]
+    pub report_json: Option<PathBuf>,
+}
+
+/// How score files are read: shared by `ingest` and `inspect`.
+#[derive(Args, Debug)]
+pub struct ReadArgs {
+    /// Read the files as this format instead of detecting it from the content.
+    #[arg(long, value_parser = format())]
+    pub format: Option<Format>,
+
+    /// Name every row's scorer, over the payload's `competitor` and the label.
+    #[arg(long, value_name = "NAME")]
+    pub scorer: Option<String>,
+
+    /// The clip key of files that name no clip (libvmaf logs, captured
+    /// stdout); default: the file's stem.
+    #[arg(long, value_name = "KEY")]
+    pub key: Option<String>,
+
+    /// The libvmaf metric taken as the clip score (default: vmaf).
+    #[arg(long, value_name = "NAME")]
+    pub metric: Option<String>,
+
+    /// Field holding the clip key (default: the reference's candidates).
+    #[arg(long, value_name = "FIELD")]
+    pub score_key_field: Option<String>,
+
+    /// Field holding the score (default: score, mos, predicted_mos, …).
+    #[arg(long, value_name = "FIELD")]
+    pub score_field: Option<String>,
+
+    /// How keys are normalised: auto (basename for path-like fields), raw, basename, stem.
+    #[arg(long, default_value = "auto", value_parser = key_normalize())]
+    pub key_normalize: KeyNormalize,
+
+    /// Declare the scorer's scale; values outside it are stored as bad.
+    #[arg(long, value_name = "MIN:MAX", value_parser = Scale::parse)]
+    pub scale: Option<Scale>,
+
+    /// Declare that higher scores are better.
+    #[arg(long, conflicts_with = "lower_is_better")]
+    pub higher_is_better: bool,
+
+    /// Declare that lower scores are better (NIQE, BRISQUE).
+    #[arg(long)]
+    pub lower_is_better: bool,
+
+    /// How the file numbers frames when it does not say: 0 or 1 (libvmaf
+    /// and UVQ logs say; a frames[] field `n` is read 1-based).
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..=1))]
+    pub frame_base: Option<i64>,
+
+    /// Image scores of extracted frames: a regex with named groups `key` and
+    /// `frame` turning names like clip_a_000123.png into (clip, frame) rows,
+    /// stored as frames of one score per clip.
+    #[arg(long, value_name = "REGEX", value_parser = FramePattern::new)]
+    pub frame_pattern: Option<FramePattern>,
+}
+
+impl ReadArgs {
+    /// Ingest options holding these reading choices.
+    pub fn options(self) -> IngestOptions {
+        IngestOptions {
+            format: self.format,
+            clip_key: self.key,
+            metric: self.metric,
+            fields: FieldNames {
+                key: self.score_key_field,
+                score: self.score_field,
+                frame_base: self.frame_base,
+            },
+            frame_pattern: self.frame_pattern,
+            frame_base: self.frame_base,
+            key_normalize: self.key_normalize,
+            scorer: self.scorer,
+            scale: self.scale,
+            higher_is_better: match (self.higher_is_better, self.lower_is_better) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
+            ..IngestOptions::default()
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct JsonFlag {
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ProvenanceArgs {
+    /// Scorer name (any spelling with the same slug).
+    #[arg(long)]
+    pub scorer: String,
+
+    /// Clip key: as stored, as written in the file, or a path whose basename or stem is the key.
+    #[arg(long)]
+    pub key: String,
+
+    /// Normalise KEY like this before the lookup (auto tries it as given, then its basename, then its stem).
+    #[arg(long, default_value = "auto", value_parser = key_normalize())]
+    pub key_normalize: KeyNormalize,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct InspectArgs {
+    /// The score file, optionally labelled with its scorer.
+    #[arg(value_name = "[LABEL=]PATH")]
+    pub source: String,
+
+    #[command(flatten)]
+    pub read: ReadArgs,
+
+    /// How many rows to show.
+    #[arg(long, default_value = "5", value_name = "N")]
+    pub rows: usize,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    /// The feature table (.parquet/.pq, .arrow/.feather/.ipc, .jsonl/.ndjson, .json, .csv).
+    #[arg(long, value_name = "TABLE")]
+    pub features: PathBuf,
+
+    /// The output table; its format follows the extension unless --out-format says otherwise.
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+
+    /// Scorers to export, comma-separated (default: every scorer with live scores).
+    #[arg(long, value_delimiter = ',', value_name = "A,B")]
+    pub scorers: Option<Vec<String>>,
+
+    /// The table's key column (default: the first of clip_id, video_id, …, path, src, src_sha256, video_name, key).
+    #[arg(long, value_name = "COL")]
+    pub key_column: Option<String>,
+
+    /// How the table's keys are normalised: auto, raw, basename, stem [default: auto].
+    #[arg(long, value_parser = key_normalize())]
+    pub key_normalize: Option<KeyNormalize>,
+
+    /// Rows without a score: mark (keep, status missing), drop, or fail.
+    #[arg(long, default_value = "mark", value_parser = row_policy())]
+    pub missing_policy: RowPolicy,
+
+    /// Rows whose score is bad: mark (keep, status bad), drop, or fail.
+    #[arg(long, default_value = "mark", value_parser = row_policy())]
+    pub bad_policy: RowPolicy,
+
+    /// Column name prefix.
+    #[arg(long, default_value = "second_opinion")]
+    pub prefix: String,
+
+    /// Replace second-opinion columns the table already has, in place.
+    #[arg(long)]
+    pub overwrite: bool,
+
+    /// Output format (parquet, arrow, jsonl, json, csv) instead of the extension's.
+    #[arg(long, value_parser = table_format())]
+    pub out_format: Option<TableFormat>,
+
+    /// Leave out the component columns of multi-output scorers (DOVER's
+    /// aesthetic/technical, libvmaf's other metrics, …).
+    #[arg(long)]
+    pub no_components: bool,
+
+    /// Add <prefix>_<slug>_score_norm: the score on 0-100, higher always
+    /// better, from the scorer's scale and direction.
+    #[arg(long)]
+    pub normalize: bool,
+
+    /// The table's frame column; with one, rows join on (key, frame)
+    /// [default: the first of frame_idx, frame_index, frameNum, frame; `n`
+    /// (ffmpeg-quality-metrics, 1-based) only when named].
+    #[arg(long, value_name = "COL")]
+    pub frame_column: Option<String>,
+
+    /// How the table numbers frames: 0 or 1 [default: 1 for a column `n`, else 0].
+    #[arg(long, value_parser = clap::value_parser!(i64).range(0..=1))]
+    pub frame_base: Option<i64>,
+
+    /// How a table frame finds a scored frame when the scorer sampled:
+    /// exact, nearest or previous.
+    #[arg(long, default_value = "exact", value_parser = frame_match())]
+    pub frame_match: FrameMatch,
+
+    /// The farthest a scored frame may be for nearest/previous [default: no limit].
+    #[arg(long, value_name = "N")]
+    pub max_frame_gap: Option<u64>,
+
+    /// Pool each clip's stored frames: mean, harmonic_mean, min, max,
+    /// median, p05, p10, p90, std (comma-separated) → <prefix>_<slug>_score_<stat>.
+    #[arg(long, value_delimiter = ',', value_parser = pool_stat(), value_name = "STATS")]
+    pub pool: Vec<PoolStat>,
+
+    /// Also write the export report as JSON.
+    #[arg(long, value_name = "PATH")]
+    pub report_json: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct MaterializeArgs {
+    /// The feature table.
+    #[arg(long, value_name = "PATH")]
+    pub features: PathBuf,
+
+    /// A score file, optionally labelled with its scorer (repeatable).
+    #[arg(long, value_name = "[LABEL=]PATH", required = true)]
+    pub scores: Vec<String>,
+
+    /// The output table.
+    #[arg(long, value_name = "PATH")]
+    pub out: PathBuf,
+
+    /// Write the audit JSON (the reference's keys plus hashed provenance).
+    #[arg(long, value_name = "PATH")]
+    pub audit_json: Option<PathBuf>,
+
+    /// The feature table's key column.
+    #[arg(long, value_name = "COL")]
+    pub key_column: Option<String>,
+
+    /// Field holding the key in score rows.
+    #[arg(long, value_name = "FIELD")]
+    pub score_key_field: Option<String>,
+
+    /// Field holding the score in score rows.
+    #[arg(long, value_name = "FIELD")]
+    pub score_field: Option<String>,
+
+    /// auto, raw, basename or stem, for table and score keys alike [default: auto].
+    #[arg(long, value_parser = key_normalize())]
+    pub key_normalize: Option<KeyNormalize>,
+
+    /// mark, drop or fail.
+    #[arg(long, default_value = "mark", value_parser = row_policy())]
+    pub missing_policy: RowPolicy,
+
+    /// Column name prefix.
+    #[arg(long, default_value = "second_opinion")]
+    pub prefix: String,
+
+    /// Replace existing second-opinion columns.
+    #[arg(long)]
+    pub overwrite: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    /// A feature table, optionally labelled (repeatable; the label defaults to the file's stem).
+    #[arg(long = "input", value_name = "[LABEL=]TABLE", required = true)]
+    pub inputs: Vec<String>,
+
+    /// The target column [default: the first of vmaf, vmaf_score, mos_raw_0_100, mos, dmos,
+    /// score]; a name the table lacks means no target.
+    #[arg(long, value_name = "COL")]
+    pub target: Option<String>,
+
+    /// Write the JSON report here.
+    #[arg(long, value_name = "PATH")]
+    pub out_json: PathBuf,
+
+    /// Write the Markdown report here.
+    #[arg(long, value_name = "PATH")]
+    pub out_md: PathBuf,
+
+    /// Also write a self-contained HTML page with scatter plots.
+    #[arg(long, value_name = "PATH")]
+    pub out_html: Option<PathBuf>,
+
+    /// Rows listed per section.
+    #[arg(long, default_value_t = 12, value_name = "N")]
+    pub top_k: usize,
+
+    /// Pairs of signal columns with |r| at or above this are redundant.
+    #[arg(long, default_value_t = 0.95, value_name = "R")]
+    pub redundancy_threshold: f64,
+
+    /// Cross-family pairs with |r| at or below this (each |r| >= 0.20 with the
+    /// target) are complementary.
+    #[arg(long, default_value_t = 0.70, value_name = "R")]
+    pub complement_threshold: f64,
+
+    /// A column covers its family only with at least this share of finite values.
+    #[arg(long, default_value_t = 0.80, value_name = "RATIO")]
+    pub min_finite_ratio: f64,
+
+    /// Prefix of the second-opinion columns.
+    #[arg(long, default_value = "second_opinion")]
+    pub prefix: String,
+
+    /// The key column that names disagreement rows [default: as export finds it].
+    #[arg(long, value_name = "COL")]
+    pub key_column: Option<String>,
+
+    /// The full-reference column of the disagreement and saturation checks
+    /// [default: vmaf, else a libvmaf second opinion, else a canonical_fr column].
+    #[arg(long, value_name = "COL")]
+    pub fr_column: Option<String>,
+
+    /// Full-reference values at or above this are saturated [default: 95 for
+    /// VMAF, 5% below the top of a registry scale].
+    #[arg(long, value_name = "VALUE", allow_negative_numbers = true)]
+    pub fr_ceiling: Option<f64>,
+
+    /// Rows whose FR and NR/MOS percentiles differ by more than this disagree.
+    #[arg(long, default_value_t = 0.5, value_name = "GAP")]
+    pub disagreement_threshold: f64,
+
+    /// Cross-validation folds of the retrain impact estimate.
+    #[arg(long, default_value_t = 5, value_name = "K")]
+    pub folds: usize,
+
+    /// Seed of the fold shuffle.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Ridge penalty of the retrain impact estimate.
+    #[arg(long, default_value_t = 1.0, value_name = "ALPHA")]
+    pub ridge_alpha: f64,
+
+    /// Report what changed since the previous audit of each table label.
+    #[arg(long)]
+    pub compare_last: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct FamiliesArgs {
+    #[command(subcommand)]
+    pub command: FamiliesCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FamiliesCommand {
+    /// List the families in classification order, with patterns and candidate metrics.
+    List(JsonFlag),
+    /// Add a regex to a family (case-insensitive, searched anywhere in a column name).
+    AddPattern {
+        family: String,
+        #[arg(allow_hyphen_values = true)]
+        regex: String,
+    },
+    /// Remove a regex from a family.
+    RemovePattern {
+        family: String,
+        #[arg(allow_hyphen_values = true)]
+        regex: String,
+    },
+    /// Add a family after the last one.
+    Add(FamilyAddArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct FamilyAddArgs {
+    /// Its key: lower-case letters, digits and '_'.
+    pub key: String,
+    /// A short label for reports.
+    #[arg(long)]
+    pub label: String,
+    /// The question the family answers.
+    #[arg(long, default_value = "")]
+    pub question: String,
+    /// What to do when the family is missing or weak.
+    #[arg(long, default_value = "")]
+    pub recommendation: String,
+    /// A regex (repeatable).
+    #[arg(long = "pattern", value_name = "REGEX", allow_hyphen_values = true)]
+    pub patterns: Vec<String>,
+    /// A metric that would fill the family (repeatable).
+    #[arg(long = "candidate", value_name = "METRIC")]
+    pub candidates: Vec<String>,
+}
+
+// Values that name a library enum. The noun is the one of the message for
+// an unknown name, which scripts and tests match: "unknown policy 'x'
+// (expected mark, drop or fail)".
+
+fn format() -> EnumValue<Format> {
+    EnumValue::one_of("format")
+}
+
+fn key_normalize() -> EnumValue<KeyNormalize> {
+    EnumValue::one_of("key normalisation")
+}
+
+fn row_policy() -> EnumValue<RowPolicy> {
+    EnumValue::either("policy")
+}
+
+fn table_format() -> EnumValue<TableFormat> {
+    EnumValue::one_of("table format")
+}
+
+fn frame_match() -> EnumValue<FrameMatch> {
+    EnumValue::either("frame match")
+}
+
+fn pool_stat() -> EnumValue<PoolStat> {
+    EnumValue::one_of("pooling")
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// clap's own check of the definitions: unique names and short flags,
+    /// valid conflicts, and default values the value parsers accept.
+    #[test]
+    fn definitions_pass_clap_debug_assert() {
+        Cli::command().debug_assert();
+    }
+}

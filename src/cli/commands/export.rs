@@ -1,0 +1,94 @@
+//! `export` (the registry joined onto a feature table) and `materialize`
+//! (the reference script's one-shot ingest + export).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+
+use second_opinion::atomic_file::{check_writable, write_json_atomically};
+use second_opinion::export::ExportOptions;
+use second_opinion::ingest::FieldNames;
+use second_opinion::materialize::MaterializeRequest;
+use second_opinion::registry::{OpenMode, Registry, SourceSpec};
+
+use crate::cli::args::{ExportArgs, MaterializeArgs};
+use crate::cli::render;
+use crate::Failure;
+
+/// `export`: write the table with the registry's scores as namespaced
+/// columns, and record the export in the registry.
+pub fn export(registry_path: &Path, args: ExportArgs) -> Result<(), Failure> {
+    let registry = Registry::open(registry_path, OpenMode::MustExist)?;
+    let options = ExportOptions {
+        scorers: args.scorers,
+        key_column: args.key_column,
+        key_normalize: args.key_normalize,
+        missing_policy: args.missing_policy,
+        bad_policy: args.bad_policy,
+        prefix: args.prefix,
+        overwrite: args.overwrite,
+        out_format: args.out_format,
+        components: !args.no_components,
+        normalize: args.normalize,
+        frame_column: args.frame_column,
+        frame_base: args.frame_base,
+        frame_match: args.frame_match,
+        max_frame_gap: args.max_frame_gap,
+        pool: args.pool,
+        per_frame: true,
+    };
+    let report_error =
+        |path: &Path, e| Failure::data(format!("{}: cannot write report: {e}", path.display()));
+    // Refused before the export runs, not after it wrote the table.
+    if let Some(path) = &args.report_json {
+        check_writable(path).map_err(|e| report_error(path, e))?;
+    }
+    let summary = second_opinion::export::export(&registry, &args.features, &args.out, &options)?;
+    if let Some(path) = &args.report_json {
+        write_json_atomically(path, &summary.to_json()).map_err(|e| report_error(path, e))?;
+    }
+    registry.record_export(&summary.record("export"))?;
+    render::print_export_summary(&summary);
+    Ok(())
+}
+
+/// `materialize`: ingest the score files into `registry` (a throw-away one
+/// in memory when `None`) and export them onto the table, as the reference
+/// script does.
+pub fn materialize(registry: Option<PathBuf>, args: MaterializeArgs) -> Result<(), Failure> {
+    let request = MaterializeRequest {
+        scores: args.scores.iter().map(|s| SourceSpec::parse(s)).collect(),
+        args: json!({
+            "features": args.features,
+            "scores": args.scores,
+            "out": args.out,
+            "audit_json": args.audit_json,
+            "key_column": args.key_column,
+            "score_key_field": args.score_key_field,
+            "score_field": args.score_field,
+            "key_normalize": args.key_normalize.unwrap_or_default().name(),
+            "missing_policy": args.missing_policy.name(),
+            "prefix": args.prefix,
+            "overwrite": args.overwrite,
+            "registry": registry,
+        }),
+        features: args.features,
+        out: args.out,
+        audit_json: args.audit_json,
+        key_column: args.key_column,
+        fields: FieldNames {
+            key: args.score_key_field,
+            score: args.score_field,
+            frame_base: None,
+        },
+        key_normalize: args.key_normalize,
+        missing_policy: args.missing_policy,
+        prefix: args.prefix,
+        overwrite: args.overwrite,
+        registry,
+        argv: std::env::args().collect(),
+    };
+    let (summary, _audit) = second_opinion::materialize::materialize(&request)?;
+    render::print_export_summary(&summary);
+    Ok(())
+}

@@ -1,0 +1,152 @@
+//! `ingest` (score files into the registry) and `inspect` (the same
+//! reading as a dry run, showing how a file would go in).
+
+use std::path::Path;
+
+use serde_json::json;
+
+use second_opinion::atomic_file::write_json_atomically;
+use second_opinion::ingest::{detect_format, Detection};
+use second_opinion::progress::NoProgress;
+use second_opinion::registry::{
+    ConflictPolicy, IngestFileError, IngestOptions, OpenMode, Registry, SourceSpec,
+};
+
+use crate::cli::args::{IngestArgs, InspectArgs};
+use crate::cli::{progress, render};
+use crate::Failure;
+
+/// `ingest`: each file in its own transaction; a refused file leaves the
+/// registry as it was and the others go on.
+pub fn ingest(registry_path: &Path, args: IngestArgs) -> Result<(), Failure> {
+    let options = IngestOptions {
+        suggest_conflict_flags: true,
+        scorer_version: args.scorer_version,
+        on_conflict: match (args.replace, args.ignore) {
+            (true, _) => ConflictPolicy::Replace,
+            (_, true) => ConflictPolicy::Ignore,
+            _ => ConflictPolicy::Refuse,
+        },
+        strict: args.strict,
+        ..args.read.options()
+    };
+    // A file whose format cannot be told is a usage mistake: report it
+    // before the registry is created or touched. (Unreadable files are
+    // reported per file by the ingest itself.)
+    if options.format.is_none() {
+        for source in args.sources.iter().map(|a| SourceSpec::parse(a)) {
+            if let Err(Detection::Unknown(source_error)) = detect_format(&source.path) {
+                return Err(IngestFileError::UnknownFormat {
+                    path: source.path.display().to_string(),
+                    source: source_error,
+                }
+                .into());
+            }
+        }
+    }
+    let mut registry = Registry::open(registry_path, OpenMode::CreateIfMissing)?;
+    let mut entries = Vec::new();
+    let mut failures = Vec::new();
+    for argument in &args.sources {
+        let source = SourceSpec::parse(argument);
+        let progress = progress::file_bar(&source);
+        let outcome = registry.ingest_file(&source, &options, &progress::BytesBar(&progress));
+        progress.finish_and_clear();
+        match outcome {
+            Ok(outcome) => {
+                render::report_ingested(&outcome);
+                entries.push(outcome.to_json());
+            }
+            Err(error) => {
+                render::report_not_ingested(&source.path, &error);
+                entries.push(json!({
+                    "path": source.path.display().to_string(),
+                    "label": source.label,
+                    "status": "failed",
+                    "error": error.to_string(),
+                }));
+                failures.push(error);
+            }
+        }
+    }
+    if let Some(report_path) = &args.report_json {
+        let report = json!({
+            "registry": registry_path.display().to_string(),
+            "tool_version": second_opinion::TOOL_VERSION,
+            "files": entries,
+            "failed_files": failures.len(),
+        });
+        write_json_atomically(report_path, &report).map_err(|e| {
+            Failure::data(format!(
+                "{}: cannot write report: {e}",
+                report_path.display()
+            ))
+        })?;
+    }
+    if failures.is_empty() {
+        return Ok(());
+    }
+    let message = format!(
+        "{} of {} files not ingested",
+        failures.len(),
+        args.sources.len()
+    );
+    // A usage mistake only when every refused file was one.
+    if failures.iter().all(IngestFileError::is_usage) {
+        Err(Failure::usage(message))
+    } else {
+        Err(Failure::data(message))
+    }
+}
+
+/// `inspect`: read one file as `ingest` would, write nothing, and show the
+/// format, keys, scorer, scale, first rows and every problem.
+pub fn inspect(registry_path: &Path, args: InspectArgs) -> Result<(), Failure> {
+    let source = SourceSpec::parse(&args.source);
+    let options = IngestOptions {
+        dry_run: true,
+        preview_rows: args.rows,
+        suggest_conflict_flags: true,
+        ..args.read.options()
+    };
+    // Judged against the registry when there is one (duplicates, scales),
+    // else against an empty one in memory: inspect never creates a file.
+    let mut registry = if registry_path.exists() {
+        Registry::open(registry_path, OpenMode::MustExist)?
+    } else {
+        Registry::open_in_memory()?
+    };
+    let outcome = registry.ingest_file(&source, &options, &NoProgress);
+    if args.json {
+        let report = match &outcome {
+            Ok(outcome) => json!({
+                "would_ingest": true,
+                "file": outcome.to_json(),
+                "preview": outcome.preview,
+                "scorers": outcome.scorer_details,
+                "problem": null,
+            }),
+            Err(error) => json!({
+                "would_ingest": false,
+                "file": {"path": source.path.display().to_string(), "label": source.label},
+                "problem": error.to_string(),
+            }),
+        };
+        render::print_json(&report)?;
+    }
+    match outcome {
+        Ok(outcome) => {
+            if !args.json {
+                render::print_inspection(&outcome);
+            }
+            Ok(())
+        }
+        Err(error) => {
+            if !args.json {
+                render::print_not_inspected(&source.path, &error);
+            }
+            let refused = format!("{}: would not be ingested", source.path.display());
+            Err(Failure::from(error).reworded(refused))
+        }
+    }
+}

@@ -1,0 +1,427 @@
+//! How answers are shown: aligned tables and JSON on stdout, the per-file
+//! lines of an ingest and the summary of an export on stderr. One function
+//! per thing shown; none of them decides anything.
+
+use std::path::Path;
+
+use second_opinion::audit::families::Family;
+use second_opinion::audit::report;
+use second_opinion::audit::ReportPaths;
+use second_opinion::audit::{AuditReport, TableAudit};
+use second_opinion::export::ExportSummary;
+use second_opinion::registry::exports::ExportRecord;
+use second_opinion::registry::queries::{FileSummary, ProvenanceEntry, ScorerSummary};
+use second_opinion::registry::{FileOutcome, FileStatus, IngestFileError};
+
+use crate::Failure;
+
+/// `value` as pretty JSON on stdout.
+pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
+    // Through Value so object keys come out sorted.
+    let value = serde_json::to_value(value).map_err(Failure::data)?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&value).map_err(Failure::data)?
+    );
+    Ok(())
+}
+
+/// A table on stdout: left-aligned columns two spaces apart, no trailing
+/// blanks.
+pub fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let render = |cells: Vec<String>| {
+        let line: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
+    };
+    render(headers.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        render(row);
+    }
+}
+
+/// The first 12 characters of a hex digest, for tables.
+pub fn short_hash(hex: &str) -> String {
+    hex.chars().take(12).collect()
+}
+
+/// What became of one file: ingested (per scorer), skipped or nothing new.
+pub fn summary_line(outcome: &FileOutcome) -> String {
+    match &outcome.status {
+        FileStatus::AlreadyIngested { at } => {
+            format!("{}: already ingested at {at}, skipped", outcome.path)
+        }
+        FileStatus::NothingNew => {
+            let totals = outcome.totals();
+            format!(
+                "{}: nothing new ({} rows ignored, {} skipped); not recorded",
+                outcome.path, totals.ignored, totals.skipped
+            )
+        }
+        FileStatus::Ingested => {
+            let per_scorer: Vec<String> = outcome
+                .scorers
+                .iter()
+                .map(|(name, c)| {
+                    format!(
+                        "{name}: {} rows ingested ({} bad, {} replaced, {} ignored, {} skipped)",
+                        c.ingested, c.bad, c.replaced, c.ignored, c.skipped
+                    )
+                })
+                .collect();
+            format!("{}: {}", outcome.path, per_scorer.join("; "))
+        }
+    }
+}
+
+/// On stderr, as each file of an ingest is done: its summary, notes and
+/// warnings.
+pub fn report_ingested(outcome: &FileOutcome) {
+    eprintln!("{}", summary_line(outcome));
+    for note in &outcome.notes {
+        eprintln!("  note: {note}");
+    }
+    for warning in &outcome.warnings {
+        eprintln!(
+            "  warning: {}: {} [{}]",
+            warning.scorer, warning.message, warning.check
+        );
+    }
+}
+
+/// On stderr: why a file of an ingest was refused, and that nothing of it
+/// was kept.
+pub fn report_not_ingested(path: &Path, error: &IngestFileError) {
+    eprintln!("second-opinion: {error}");
+    eprintln!(
+        "{}: not ingested; the registry is unchanged by this file",
+        path.display()
+    );
+}
+
+/// `inspect`'s text: how the file would go in, then its first rows.
+pub fn print_inspection(outcome: &FileOutcome) {
+    println!("file:     {} (sha256 {})", outcome.path, outcome.sha256);
+    println!("format:   {} ({})", outcome.format, outcome.format_reason);
+    for (name, detail) in &outcome.scorer_details {
+        let direction = match detail.higher_is_better {
+            Some(true) => "higher is better",
+            Some(false) => "lower is better",
+            None => "direction unknown",
+        };
+        let scale = match (&detail.scale, &detail.typical) {
+            (Some(scale), _) => format!("scale {scale}"),
+            (None, Some(typical)) => format!("typical range {typical}"),
+            (None, None) => "no scale".to_string(),
+        };
+        println!(
+            "scorer:   {name} (slug {}; {scale}; {direction})",
+            detail.slug
+        );
+    }
+    println!("dry run:  {}", summary_line(outcome));
+    for note in &outcome.notes {
+        println!("note:     {note}");
+    }
+    for warning in &outcome.warnings {
+        println!(
+            "warning:  {}: {} [{}]",
+            warning.scorer, warning.message, warning.check
+        );
+    }
+    let rows = outcome
+        .preview
+        .iter()
+        .map(|row| {
+            let components: Vec<String> = row
+                .components
+                .iter()
+                .map(|(name, value)| {
+                    format!("{name}={}", value.map_or("null".into(), |v| v.to_string()))
+                })
+                .collect();
+            vec![
+                row.line.to_string(),
+                row.scorer.clone(),
+                format!("{}={}", row.key_field, row.raw_key),
+                row.key.clone(),
+                row.score.map_or("null".into(), |v| v.to_string()),
+                row.status.clone(),
+                // A bad row says why; an ok row may carry the reader's note.
+                row.reason
+                    .clone()
+                    .or_else(|| row.note.clone())
+                    .unwrap_or_default(),
+                if row.frames > 0 {
+                    row.frames.to_string()
+                } else {
+                    String::new()
+                },
+                components.join(" "),
+            ]
+        })
+        .collect();
+    println!();
+    print_table(
+        &[
+            "LINE",
+            "SCORER",
+            "RAW KEY",
+            "KEY",
+            "SCORE",
+            "STATUS",
+            "REASON / NOTE",
+            "FRAMES",
+            "COMPONENTS",
+        ],
+        rows,
+    );
+}
+
+/// `inspect`'s text for a file that would be refused.
+pub fn print_not_inspected(path: &Path, error: &IngestFileError) {
+    println!("{}: would not be ingested", path.display());
+    println!("problem: {error}");
+}
+
+/// `scorers`: one row per scorer, then each scorer's warnings.
+pub fn print_scorers(scorers: &[ScorerSummary]) {
+    let rows = scorers
+        .iter()
+        .map(|s| {
+            let scale = match (s.scale_min, s.scale_max) {
+                (Some(min), Some(max)) => format!("{min}:{max}"),
+                _ => "-".to_string(),
+            };
+            let direction = match s.higher_is_better {
+                Some(true) => "higher",
+                Some(false) => "lower",
+                None => "-",
+            };
+            vec![
+                s.name.clone(),
+                s.slug.clone(),
+                s.live_rows.to_string(),
+                s.ok_rows.to_string(),
+                s.bad_rows.to_string(),
+                s.superseded_rows.to_string(),
+                s.files.to_string(),
+                scale,
+                direction.to_string(),
+                if s.versions.is_empty() {
+                    "-".to_string()
+                } else {
+                    s.versions.join(",")
+                },
+                s.warnings.len().to_string(),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "NAME",
+            "SLUG",
+            "LIVE",
+            "OK",
+            "BAD",
+            "SUPERSEDED",
+            "FILES",
+            "SCALE",
+            "BETTER",
+            "VERSIONS",
+            "WARNINGS",
+        ],
+        rows,
+    );
+    for scorer in scorers.iter().filter(|s| !s.warnings.is_empty()) {
+        for warning in &scorer.warnings {
+            println!("warning: {}: {warning}", scorer.name);
+        }
+    }
+}
+
+/// `files`: one row per ingested file.
+pub fn print_files(files: &[FileSummary]) {
+    let rows = files
+        .iter()
+        .map(|f| {
+            vec![
+                f.id.to_string(),
+                f.path.clone(),
+                short_hash(&f.sha256),
+                f.format.clone(),
+                f.scorers.join(","),
+                f.rows.to_string(),
+                f.live_rows.to_string(),
+                f.ingested_at.clone(),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "ID",
+            "PATH",
+            "SHA256",
+            "FORMAT",
+            "SCORERS",
+            "ROWS",
+            "LIVE",
+            "INGESTED_AT",
+        ],
+        rows,
+    );
+}
+
+/// `provenance`: each stored row of a (scorer, key), live first, with where
+/// it came from.
+pub fn print_provenance(entries: &[ProvenanceEntry]) {
+    for entry in entries {
+        let score = entry.score.map_or("null".to_string(), |s| s.to_string());
+        let state = if entry.live { "live" } else { "superseded" };
+        println!(
+            "{state}: {} key={} score={score} status={}",
+            entry.scorer, entry.key, entry.status
+        );
+        if let Some(reason) = &entry.reason {
+            println!("  reason:      {reason}");
+        }
+        if let Some(note) = &entry.note {
+            println!("  note:        {note}");
+        }
+        println!(
+            "  from:        {}:{} (raw key '{}' in field '{}')",
+            entry.path, entry.line, entry.raw_key, entry.key_field
+        );
+        println!(
+            "  file:        {} sha256 {}",
+            entry.absolute_path, entry.sha256
+        );
+        println!("  ingested_at: {}", entry.ingested_at);
+        if let Some(version) = &entry.scorer_version {
+            println!("  version:     {version}");
+        }
+        if let Some(runtime) = entry.runtime_ms {
+            println!("  runtime_ms:  {runtime}");
+        }
+        if entry.frame_count > 0 {
+            println!("  frames:      {}", entry.frame_count);
+        }
+        if let (Some(at), Some(by)) = (&entry.superseded_at, &entry.superseded_by) {
+            println!("  superseded:  {at} by {by}");
+        }
+    }
+}
+
+/// On stderr, after `export` and `materialize`: rows written, and per
+/// scorer what matched.
+pub fn print_export_summary(summary: &ExportSummary) {
+    eprintln!(
+        "{}: {} rows written ({} read from {}, key {}/{})",
+        summary.output_path,
+        summary.output_rows,
+        summary.input_rows,
+        summary.features_path,
+        summary.key_column,
+        summary.key_normalize
+    );
+    for scorer in &summary.scorers {
+        eprintln!(
+            "  {}: {} matched, {} missing, {} bad; {} of {} scores matched no row{}",
+            scorer.name,
+            scorer.matched,
+            scorer.missing,
+            scorer.bad,
+            scorer.unmatched,
+            scorer.loaded,
+            if scorer.unmatched_keys.is_empty() {
+                String::new()
+            } else {
+                format!(" (first: {})", scorer.unmatched_keys.join(", "))
+            }
+        );
+    }
+}
+
+/// `exports`: one row per recorded export.
+pub fn print_exports(exports: &[ExportRecord]) {
+    let rows = exports
+        .iter()
+        .map(|e| {
+            vec![
+                e.id.to_string(),
+                e.created_at.clone(),
+                e.command.clone(),
+                e.features_path.clone(),
+                e.output_path.clone(),
+                short_hash(&e.output_sha256),
+                e.output_rows.to_string(),
+                short_hash(&e.registry_digest),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "ID",
+            "CREATED_AT",
+            "COMMAND",
+            "FEATURES",
+            "OUTPUT",
+            "OUT_SHA256",
+            "ROWS",
+            "REGISTRY",
+        ],
+        rows,
+    );
+}
+
+/// `audit`'s closing lines: the `[signal-mix]` summary the reference
+/// prints, then what changed per table with `--compare-last`.
+pub fn print_audit_summary(audited: &AuditReport, paths: &ReportPaths) {
+    let count = |f: fn(&TableAudit) -> usize| audited.tables.iter().map(f).sum::<usize>();
+    let mut wrote = vec![
+        paths.json.display().to_string(),
+        paths.markdown.display().to_string(),
+    ];
+    wrote.extend(paths.html.iter().map(|p| p.display().to_string()));
+    println!(
+        "[signal-mix] tables={} missing_families={} weak_families={} wrote={}",
+        audited.tables.len(),
+        count(|t| t.signals.missing_families.len()),
+        count(|t| t.signals.weak_families.len()),
+        wrote.join(" ")
+    );
+    for table in &audited.tables {
+        if let Some(changes) = &table.changes {
+            println!("changes since the last audit of '{}':", table.label);
+            for line in report::changes_lines(changes) {
+                println!("  {line}");
+            }
+        }
+    }
+}
+
+/// `families list`: the families in classification order.
+pub fn print_families(families: &[Family]) {
+    for family in families {
+        println!("{}. {} — {}", family.position, family.key, family.label);
+        if !family.question.is_empty() {
+            println!("   question:       {}", family.question);
+        }
+        println!("   patterns:       {}", family.patterns.join("  "));
+        if !family.candidate_metrics.is_empty() {
+            println!("   candidates:     {}", family.candidate_metrics.join(", "));
+        }
+        if !family.recommendation.is_empty() {
+            println!("   recommendation: {}", family.recommendation);
+        }
+    }
+}
