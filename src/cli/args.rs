@@ -97,7 +97,7 @@ pub struct IngestArgs {
 #[derive(Args, Debug)]
 pub struct ReadArgs {
     /// Read the files as this format instead of detecting it from the content.
-    #[arg(long, value_parser = format())]
+    #[arg(long, value_parser = format(), hide_possible_values = true)]
     pub format: Option<Format>,
 
     /// Name every row's scorer, over the payload's `competitor` and the label.
@@ -122,7 +122,7 @@ pub struct ReadArgs {
     pub score_field: Option<String>,
 
     /// How keys are normalised: auto (basename for path-like fields), raw, basename, stem.
-    #[arg(long, default_value = "auto", value_parser = key_normalize())]
+    #[arg(long, default_value = "auto", value_parser = key_normalize(), hide_possible_values = true)]
     pub key_normalize: KeyNormalize,
 
     /// Declare the scorer's scale; values outside it are stored as bad.
@@ -194,7 +194,7 @@ pub struct ProvenanceArgs {
     pub key: String,
 
     /// Normalise KEY like this before the lookup (auto tries it as given, then its basename, then its stem).
-    #[arg(long, default_value = "auto", value_parser = key_normalize())]
+    #[arg(long, default_value = "auto", value_parser = key_normalize(), hide_possible_values = true)]
     pub key_normalize: KeyNormalize,
 
     /// Print JSON instead of text.
@@ -239,15 +239,15 @@ pub struct ExportArgs {
     pub key_column: Option<String>,
 
     /// How the table's keys are normalised: auto, raw, basename, stem [default: auto].
-    #[arg(long, value_parser = key_normalize())]
+    #[arg(long, value_parser = key_normalize(), hide_possible_values = true)]
     pub key_normalize: Option<KeyNormalize>,
 
     /// Rows without a score: mark (keep, status missing), drop, or fail.
-    #[arg(long, default_value = "mark", value_parser = row_policy())]
+    #[arg(long, default_value = "mark", value_parser = row_policy(), hide_possible_values = true)]
     pub missing_policy: RowPolicy,
 
     /// Rows whose score is bad: mark (keep, status bad), drop, or fail.
-    #[arg(long, default_value = "mark", value_parser = row_policy())]
+    #[arg(long, default_value = "mark", value_parser = row_policy(), hide_possible_values = true)]
     pub bad_policy: RowPolicy,
 
     /// Column name prefix.
@@ -259,7 +259,7 @@ pub struct ExportArgs {
     pub overwrite: bool,
 
     /// Output format (parquet, arrow, jsonl, json, csv) instead of the extension's.
-    #[arg(long, value_parser = table_format())]
+    #[arg(long, value_parser = table_format(), hide_possible_values = true)]
     pub out_format: Option<TableFormat>,
 
     /// Leave out the component columns of multi-output scorers (DOVER's
@@ -284,7 +284,7 @@ pub struct ExportArgs {
 
     /// How a table frame finds a scored frame when the scorer sampled:
     /// exact, nearest or previous.
-    #[arg(long, default_value = "exact", value_parser = frame_match())]
+    #[arg(long, default_value = "exact", value_parser = frame_match(), hide_possible_values = true)]
     pub frame_match: FrameMatch,
 
     /// The farthest a scored frame may be for nearest/previous [default: no limit].
@@ -293,7 +293,7 @@ pub struct ExportArgs {
 
     /// Pool each clip's stored frames: mean, harmonic_mean, min, max,
     /// median, p05, p10, p90, std (comma-separated) → <prefix>_<slug>_score_<stat>.
-    #[arg(long, value_delimiter = ',', value_parser = pool_stat(), value_name = "STATS")]
+    #[arg(long, value_delimiter = ',', value_parser = pool_stat(), hide_possible_values = true, value_name = "STATS")]
     pub pool: Vec<PoolStat>,
 
     /// Also write the export report as JSON.
@@ -332,11 +332,11 @@ pub struct MaterializeArgs {
     pub score_field: Option<String>,
 
     /// auto, raw, basename or stem, for table and score keys alike [default: auto].
-    #[arg(long, value_parser = key_normalize())]
+    #[arg(long, value_parser = key_normalize(), hide_possible_values = true)]
     pub key_normalize: Option<KeyNormalize>,
 
     /// mark, drop or fail.
-    #[arg(long, default_value = "mark", value_parser = row_policy())]
+    #[arg(long, default_value = "mark", value_parser = row_policy(), hide_possible_values = true)]
     pub missing_policy: RowPolicy,
 
     /// Column name prefix.
