@@ -1620,6 +1620,26 @@ fn export_key_mismatch_names_the_fix() {
         .map(|r| &r.1["second_opinion_nr_status"])
         .collect();
     assert_eq!(statuses, ["ok", "ok", "ok"]);
+
+    // Both the column and the normalisation chosen: the user meant it; the
+    // export goes ahead and the mismatch is a warning before the summary.
+    let run = ws
+        .run(&[
+            "export",
+            "--features",
+            "corpus.jsonl",
+            "--out",
+            "chosen.jsonl",
+            "--key-column",
+            "src",
+            "--key-normalize",
+            "basename",
+        ])
+        .ok();
+    let warning = "second-opinion: warning: 0 of 3 keys matched with src/basename; \
+                   src/stem matches 3: pass --key-normalize stem\n";
+    assert!(run.stderr.starts_with(warning), "{}", run.stderr);
+    assert!(ws.path("chosen.jsonl").exists());
 }
 
 // ------------------------------------------------------ export: atomicity

@@ -324,6 +324,9 @@ pub fn print_provenance(entries: &[ProvenanceEntry]) {
 /// On stderr, after `export` and `materialize`: rows written, and per
 /// scorer what matched.
 pub fn print_export_summary(summary: &ExportSummary) {
+    for warning in &summary.warnings {
+        eprintln!("second-opinion: warning: {warning}");
+    }
     eprintln!(
         "{}: {} rows written ({} read from {}, key {}/{})",
         summary.output_path,

@@ -210,6 +210,9 @@ pub struct ExportSummary {
     pub scorers: Vec<ScorerExportCounts>,
     pub registry_digest: String,
     pub options: Value,
+    /// What the caller should show the user: a key that matched badly
+    /// although the column and normalisation were chosen explicitly.
+    pub warnings: Vec<String>,
 }
 
 impl ExportSummary {
@@ -410,7 +413,7 @@ fn export_opened(
         output.write(current, &added, &keep)?;
         batch = batches.next_batch()?;
     }
-    verdict(&plan, &join.counts, &indexes, options)?;
+    let warnings = verdict(&plan, &join.counts, &indexes, options)?;
 
     let written = output.finish()?;
     let features_sha256 = features_hash
@@ -432,5 +435,6 @@ fn export_opened(
         },
         (out, output_sha256, output_size),
         options,
+        warnings,
     ))
 }

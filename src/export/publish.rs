@@ -117,6 +117,7 @@ pub(super) fn summarize(
     inputs: Inputs,
     written: (&Path, String, u64),
     options: &ExportOptions,
+    warnings: Vec<String>,
 ) -> ExportSummary {
     let (out, output_sha256, output_size) = written;
     let mut digest = Sha256::new();
@@ -181,6 +182,7 @@ pub(super) fn summarize(
             drop_elsewhere(indexes);
             counts
         },
+        warnings,
     }
 }
 

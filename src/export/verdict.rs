@@ -10,14 +10,14 @@ use super::join::JoinCounts;
 use super::plan::ExportPlan;
 use super::{ExportError, ExportOptions, RowPolicy, ScorerExportCounts};
 
-/// The export may be published, or why not.
+/// The export may be published (with warnings for the user), or why not.
 pub(super) fn verdict(
     plan: &ExportPlan,
     counts: &JoinCounts,
     indexes: &[ScorerIndex],
     options: &ExportOptions,
-) -> Result<(), ExportError> {
-    check_key_match(
+) -> Result<Vec<String>, ExportError> {
+    let warnings: Vec<String> = check_key_match(
         counts.input_rows,
         counts.key_matches,
         &plan.key_column,
@@ -25,7 +25,9 @@ pub(super) fn verdict(
         &plan.alternatives,
         &counts.alternative_matches,
         options,
-    )?;
+    )?
+    .into_iter()
+    .collect();
     for (policy, what, count) in [
         (
             options.missing_policy,
@@ -46,12 +48,13 @@ pub(super) fn verdict(
             )));
         }
     }
-    Ok(())
+    Ok(warnings)
 }
 
 /// Stop when fewer than half of the rows matched and another column or
 /// normalisation would match far more, saying which flags fix it. When the
-/// user chose both the column and the normalisation, a warning is enough.
+/// user chose both the column and the normalisation, a warning is enough
+/// (returned).
 fn check_key_match(
     rows: u64,
     matched: u64,
@@ -60,9 +63,9 @@ fn check_key_match(
     alternatives: &[(String, KeyNormalize)],
     alternative_matches: &[u64],
     options: &ExportOptions,
-) -> Result<(), ExportError> {
+) -> Result<Option<String>, ExportError> {
     if rows == 0 || matched * 2 >= rows {
-        return Ok(());
+        return Ok(None);
     }
     let best = alternatives
         .iter()
@@ -70,7 +73,7 @@ fn check_key_match(
         .max_by_key(|(_, count)| **count)
         .filter(|(_, count)| **count * 2 >= rows && **count >= (matched * 2).max(matched + 1));
     let Some(((column, normalize), count)) = best else {
-        return Ok(());
+        return Ok(None);
     };
     let mut fix = Vec::new();
     if column != key_column {
@@ -84,8 +87,7 @@ fn check_key_match(
         fix.join(" ")
     );
     if options.key_column.is_some() && options.key_normalize.is_some() {
-        eprintln!("second-opinion: warning: {message}");
-        return Ok(());
+        return Ok(Some(message));
     }
     Err(ExportError::Data(message))
 }
