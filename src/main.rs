@@ -3,6 +3,7 @@
 //! (1: data, 2: usage) here, in one place. Nothing here decides what a
 //! score means.
 
+#[macro_use]
 mod cli;
 
 use std::path::PathBuf;
@@ -62,7 +63,7 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            eprintln!("second-opinion: {}", failure.message);
+            tell!("second-opinion: {}", failure.message);
             failure.exit_code()
         }
     }

@@ -27,7 +27,7 @@ pub fn file_bar(source: &SourceSpec) -> ProgressBar {
         .expect("valid template")
         .progress_chars("=> "),
     );
-    bar.set_message(source.path.display().to_string());
+    bar.set_message(super::render::shown(&source.path.display().to_string()).into_owned());
     bar
 }
 

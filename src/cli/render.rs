@@ -19,6 +19,7 @@ use crate::Failure;
 pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
     // Through Value so object keys come out sorted.
     let value = serde_json::to_value(value).map_err(Failure::data)?;
+    // JSON escapes control characters itself.
     println!(
         "{}",
         serde_json::to_string_pretty(&value).map_err(Failure::data)?
@@ -26,27 +27,64 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> Result<(), Failure> {
     Ok(())
 }
 
+/// Columns are padded to their widest cell up to this many characters; a
+/// wider cell (a scorer name or key of thousands of characters) is printed
+/// whole and only its own row loses the alignment.
+const WIDEST_PADDED_COLUMN: usize = 120;
+
 /// A table on stdout: left-aligned columns two spaces apart, no trailing
-/// blanks.
+/// blanks, control characters shown escaped.
 pub fn print_table(headers: &[&str], rows: Vec<Vec<String>>) {
-    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    let rows: Vec<Vec<String>> = std::iter::once(headers.iter().map(|h| h.to_string()).collect())
+        .chain(rows)
+        .map(|row: Vec<String>| row.iter().map(|cell| shown(cell).into_owned()).collect())
+        .collect();
+    let mut widths: Vec<usize> = vec![0; headers.len()];
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
+            let chars = cell.chars().count();
+            if chars <= WIDEST_PADDED_COLUMN {
+                *width = (*width).max(chars);
+            }
         }
     }
-    let render = |cells: Vec<String>| {
-        let line: Vec<String> = cells
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
-        println!("{}", line.join("  ").trim_end());
-    };
-    render(headers.iter().map(|h| h.to_string()).collect());
     for row in rows {
-        render(row);
+        let mut line = String::new();
+        for (index, (cell, width)) in row.iter().zip(&widths).enumerate() {
+            if index > 0 {
+                line.push_str("  ");
+            }
+            line.push_str(cell);
+            let chars = cell.chars().count();
+            line.extend(std::iter::repeat_n(' ', width.saturating_sub(chars)));
+        }
+        println!("{}", line.trim_end());
     }
+}
+
+/// `text` as it may reach a terminal: control characters (C0 but newline
+/// and tab, DEL, C1) and the bidirectional overrides that reorder what is
+/// shown are written as escapes (`\x1b`, `\u{202e}`), so a key or name
+/// cannot retitle the window, clear the screen or disguise itself.
+pub fn shown(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        (c.is_control() && c != '\n' && c != '\t')
+            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    };
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if !unsafe_char(c) {
+            escaped.push(c);
+        } else if (c as u32) < 0x100 {
+            escaped.push_str(&format!("\\x{:02x}", c as u32));
+        } else {
+            escaped.push_str(&format!("\\u{{{:x}}}", c as u32));
+        }
+    }
+    std::borrow::Cow::Owned(escaped)
 }
 
 /// The first 12 characters of a hex digest, for tables.
@@ -86,14 +124,16 @@ pub fn summary_line(outcome: &FileOutcome) -> String {
 /// On stderr, as each file of an ingest is done: its summary, notes and
 /// warnings.
 pub fn report_ingested(outcome: &FileOutcome) {
-    eprintln!("{}", summary_line(outcome));
+    tell!("{}", summary_line(outcome));
     for note in &outcome.notes {
-        eprintln!("  note: {note}");
+        tell!("  note: {note}");
     }
     for warning in &outcome.warnings {
-        eprintln!(
+        tell!(
             "  warning: {}: {} [{}]",
-            warning.scorer, warning.message, warning.check
+            warning.scorer,
+            warning.message,
+            warning.check
         );
     }
 }
@@ -101,8 +141,8 @@ pub fn report_ingested(outcome: &FileOutcome) {
 /// On stderr: why a file of an ingest was refused, and that nothing of it
 /// was kept.
 pub fn report_not_ingested(path: &Path, error: &IngestFileError) {
-    eprintln!("second-opinion: {error}");
-    eprintln!(
+    tell!("second-opinion: {error}");
+    tell!(
         "{}: not ingested; the registry is unchanged by this file",
         path.display()
     );
@@ -110,8 +150,8 @@ pub fn report_not_ingested(path: &Path, error: &IngestFileError) {
 
 /// `inspect`'s text: how the file would go in, then its first rows.
 pub fn print_inspection(outcome: &FileOutcome) {
-    println!("file:     {} (sha256 {})", outcome.path, outcome.sha256);
-    println!("format:   {} ({})", outcome.format, outcome.format_reason);
+    say!("file:     {} (sha256 {})", outcome.path, outcome.sha256);
+    say!("format:   {} ({})", outcome.format, outcome.format_reason);
     for (name, detail) in &outcome.scorer_details {
         let direction = match detail.higher_is_better {
             Some(true) => "higher is better",
@@ -123,19 +163,21 @@ pub fn print_inspection(outcome: &FileOutcome) {
             (None, Some(typical)) => format!("typical range {typical}"),
             (None, None) => "no scale".to_string(),
         };
-        println!(
+        say!(
             "scorer:   {name} (slug {}; {scale}; {direction})",
             detail.slug
         );
     }
-    println!("dry run:  {}", summary_line(outcome));
+    say!("dry run:  {}", summary_line(outcome));
     for note in &outcome.notes {
-        println!("note:     {note}");
+        say!("note:     {note}");
     }
     for warning in &outcome.warnings {
-        println!(
+        say!(
             "warning:  {}: {} [{}]",
-            warning.scorer, warning.message, warning.check
+            warning.scorer,
+            warning.message,
+            warning.check
         );
     }
     let rows = outcome
@@ -170,7 +212,7 @@ pub fn print_inspection(outcome: &FileOutcome) {
             ]
         })
         .collect();
-    println!();
+    say!();
     print_table(
         &[
             "LINE",
@@ -189,8 +231,8 @@ pub fn print_inspection(outcome: &FileOutcome) {
 
 /// `inspect`'s text for a file that would be refused.
 pub fn print_not_inspected(path: &Path, error: &IngestFileError) {
-    println!("{}: would not be ingested", path.display());
-    println!("problem: {error}");
+    say!("{}: would not be ingested", path.display());
+    say!("problem: {error}");
 }
 
 /// `scorers`: one row per scorer, then each scorer's warnings.
@@ -244,7 +286,7 @@ pub fn print_scorers(scorers: &[ScorerSummary]) {
     );
     for scorer in scorers.iter().filter(|s| !s.warnings.is_empty()) {
         for warning in &scorer.warnings {
-            println!("warning: {}: {warning}", scorer.name);
+            say!("warning: {}: {warning}", scorer.name);
         }
     }
 }
@@ -287,36 +329,42 @@ pub fn print_provenance(entries: &[ProvenanceEntry]) {
     for entry in entries {
         let score = entry.score.map_or("null".to_string(), |s| s.to_string());
         let state = if entry.live { "live" } else { "superseded" };
-        println!(
+        say!(
             "{state}: {} key={} score={score} status={}",
-            entry.scorer, entry.key, entry.status
+            entry.scorer,
+            entry.key,
+            entry.status
         );
         if let Some(reason) = &entry.reason {
-            println!("  reason:      {reason}");
+            say!("  reason:      {reason}");
         }
         if let Some(note) = &entry.note {
-            println!("  note:        {note}");
+            say!("  note:        {note}");
         }
-        println!(
+        say!(
             "  from:        {}:{} (raw key '{}' in field '{}')",
-            entry.path, entry.line, entry.raw_key, entry.key_field
+            entry.path,
+            entry.line,
+            entry.raw_key,
+            entry.key_field
         );
-        println!(
+        say!(
             "  file:        {} sha256 {}",
-            entry.absolute_path, entry.sha256
+            entry.absolute_path,
+            entry.sha256
         );
-        println!("  ingested_at: {}", entry.ingested_at);
+        say!("  ingested_at: {}", entry.ingested_at);
         if let Some(version) = &entry.scorer_version {
-            println!("  version:     {version}");
+            say!("  version:     {version}");
         }
         if let Some(runtime) = entry.runtime_ms {
-            println!("  runtime_ms:  {runtime}");
+            say!("  runtime_ms:  {runtime}");
         }
         if entry.frame_count > 0 {
-            println!("  frames:      {}", entry.frame_count);
+            say!("  frames:      {}", entry.frame_count);
         }
         if let (Some(at), Some(by)) = (&entry.superseded_at, &entry.superseded_by) {
-            println!("  superseded:  {at} by {by}");
+            say!("  superseded:  {at} by {by}");
         }
     }
 }
@@ -325,9 +373,9 @@ pub fn print_provenance(entries: &[ProvenanceEntry]) {
 /// scorer what matched.
 pub fn print_export_summary(summary: &ExportSummary) {
     for warning in &summary.warnings {
-        eprintln!("second-opinion: warning: {warning}");
+        tell!("second-opinion: warning: {warning}");
     }
-    eprintln!(
+    tell!(
         "{}: {} rows written ({} read from {}, key {}/{})",
         summary.output_path,
         summary.output_rows,
@@ -337,7 +385,7 @@ pub fn print_export_summary(summary: &ExportSummary) {
         summary.key_normalize
     );
     for scorer in &summary.scorers {
-        eprintln!(
+        tell!(
             "  {}: {} matched, {} missing, {} bad; {} of {} scores matched no row{}",
             scorer.name,
             scorer.matched,
@@ -395,7 +443,7 @@ pub fn print_audit_summary(audited: &AuditReport, paths: &ReportPaths) {
         paths.markdown.display().to_string(),
     ];
     wrote.extend(paths.html.iter().map(|p| p.display().to_string()));
-    println!(
+    say!(
         "[signal-mix] tables={} missing_families={} weak_families={} wrote={}",
         audited.tables.len(),
         count(|t| t.signals.missing_families.len()),
@@ -404,9 +452,9 @@ pub fn print_audit_summary(audited: &AuditReport, paths: &ReportPaths) {
     );
     for table in &audited.tables {
         if let Some(changes) = &table.changes {
-            println!("changes since the last audit of '{}':", table.label);
+            say!("changes since the last audit of '{}':", table.label);
             for line in report::changes_lines(changes) {
-                println!("  {line}");
+                say!("  {line}");
             }
         }
     }
@@ -415,16 +463,16 @@ pub fn print_audit_summary(audited: &AuditReport, paths: &ReportPaths) {
 /// `families list`: the families in classification order.
 pub fn print_families(families: &[Family]) {
     for family in families {
-        println!("{}. {} — {}", family.position, family.key, family.label);
+        say!("{}. {} — {}", family.position, family.key, family.label);
         if !family.question.is_empty() {
-            println!("   question:       {}", family.question);
+            say!("   question:       {}", family.question);
         }
-        println!("   patterns:       {}", family.patterns.join("  "));
+        say!("   patterns:       {}", family.patterns.join("  "));
         if !family.candidate_metrics.is_empty() {
-            println!("   candidates:     {}", family.candidate_metrics.join(", "));
+            say!("   candidates:     {}", family.candidate_metrics.join(", "));
         }
         if !family.recommendation.is_empty() {
-            println!("   recommendation: {}", family.recommendation);
+            say!("   recommendation: {}", family.recommendation);
         }
     }
 }

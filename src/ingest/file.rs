@@ -221,6 +221,9 @@ pub enum IngestFileError {
     Conflict { path: String, message: String },
     #[error("{path}: suspicious output, refused by --strict: {message}")]
     Suspicious { path: String, message: String },
+    /// An option the file was ingested with cannot be used (a usage error).
+    #[error("{path}: {message}")]
+    Option { path: String, message: String },
     #[error("{path}: {source}")]
     UnknownFormat {
         path: String,
@@ -245,7 +248,10 @@ pub enum IngestFileError {
 impl IngestFileError {
     /// Usage mistakes (exit 2) as opposed to bad data (exit 1).
     pub fn is_usage(&self) -> bool {
-        matches!(self, IngestFileError::UnknownFormat { .. })
+        matches!(
+            self,
+            IngestFileError::UnknownFormat { .. } | IngestFileError::Option { .. }
+        )
     }
 }
 

@@ -14,8 +14,8 @@ use std::error::Error;
 use super::file::{IngestFileError, IngestOptions, PreviewRow, ScorerCounts, ScorerDetail};
 use super::frame_pattern::FrameGroups;
 use super::rules::{
-    duplicate_detail, empty_slug_message, judge, scorer_name_of, Declared, KeyRule, LiveOrigin,
-    StoredScore,
+    duplicate_detail, empty_slug_message, judge, overlong_name_message, scorer_name_of, Declared,
+    KeyRule, LiveOrigin, StoredScore,
 };
 use super::suspicious::{ValueSummary, Warning};
 use super::{FrameRecord, ReadError, RecordSink, ScoreRecord};
@@ -285,6 +285,9 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
         if let Some(&index) = self.name_index.get(name) {
             self.last_name = Some(index);
             return Ok(index);
+        }
+        if let Some(message) = overlong_name_message(name) {
+            return Err(self.malformed(record.line, message));
         }
         let scorer_slug = slug(name);
         if scorer_slug.is_empty() {

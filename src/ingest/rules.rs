@@ -38,6 +38,24 @@ pub(crate) fn scorer_name_of<'a>(
         )
 }
 
+/// The longest scorer name (or label) taken, in characters: a name becomes
+/// part of every exported column's name and of every listing.
+pub const MAX_SCORER_NAME_CHARS: usize = 256;
+
+/// The longest `--scorer-version` taken, in characters.
+pub const MAX_SCORER_VERSION_CHARS: usize = 4096;
+
+/// Why `name` cannot name a scorer for its length, if it cannot.
+pub(crate) fn overlong_name_message(name: &str) -> Option<String> {
+    let chars = name.chars().count();
+    (chars > MAX_SCORER_NAME_CHARS).then(|| {
+        format!(
+            "scorer name of {chars} characters is longer than the limit of {MAX_SCORER_NAME_CHARS} \
+             (name it with LABEL=PATH or --scorer)"
+        )
+    })
+}
+
 /// The message for a scorer name that slugs to nothing.
 pub(crate) fn empty_slug_message(name: &str) -> String {
     format!("scorer name '{name}' has no letters or digits")

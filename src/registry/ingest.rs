@@ -18,7 +18,7 @@ use crate::ingest::pipeline::{
 };
 use crate::ingest::rules::{
     check_declared_direction, check_declared_scale, new_scorer_defaults, ConflictPolicy, Declared,
-    LiveOrigin,
+    LiveOrigin, MAX_SCORER_VERSION_CHARS,
 };
 use crate::ingest::{
     detect_format, Detection, FileOutcome, FileStatus, IngestFileError, IngestOptions, ReadError,
@@ -47,6 +47,18 @@ impl Registry {
         progress: &dyn Progress,
     ) -> Result<FileOutcome, IngestFileError> {
         let path = source.path.display().to_string();
+        if let Some(version) = &options.scorer_version {
+            let chars = version.chars().count();
+            if chars > MAX_SCORER_VERSION_CHARS {
+                return Err(IngestFileError::Option {
+                    path,
+                    message: format!(
+                        "--scorer-version of {chars} characters is longer than the limit of \
+                         {MAX_SCORER_VERSION_CHARS}"
+                    ),
+                });
+            }
+        }
         let io = |source| IngestFileError::Io {
             path: path.clone(),
             source,

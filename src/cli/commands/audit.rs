@@ -17,7 +17,7 @@ fn audit_registry(registry_path: &Path) -> Result<(Registry, bool), Failure> {
     if registry_path.exists() {
         Ok((Registry::open(registry_path, OpenMode::MustExist)?, true))
     } else {
-        eprintln!(
+        tell!(
             "second-opinion: no registry at {}: using the default signal families; nothing is recorded",
             registry_path.display()
         );
@@ -61,7 +61,7 @@ pub fn audit(registry_path: &Path, args: AuditArgs) -> Result<(), Failure> {
     )?;
     if recorded {
         let run = audit::history::record(&registry, &audited, &paths.to_json())?;
-        eprintln!("audit run {run} recorded in {}", registry_path.display());
+        tell!("audit run {run} recorded in {}", registry_path.display());
     }
     render::print_audit_summary(&audited, &paths);
     Ok(())
@@ -83,15 +83,15 @@ pub fn families(registry_path: &Path, command: FamiliesCommand) -> Result<(), Fa
             families::checked_pattern(&regex)?;
             let registry = Registry::open(registry_path, OpenMode::CreateIfMissing)?;
             if families::add_pattern(&registry, &family, &regex)? {
-                println!("{family}: pattern '{regex}' added");
+                say!("{family}: pattern '{regex}' added");
             } else {
-                println!("{family}: already has pattern '{regex}'");
+                say!("{family}: already has pattern '{regex}'");
             }
         }
         FamiliesCommand::RemovePattern { family, regex } => {
             let registry = Registry::open(registry_path, OpenMode::CreateIfMissing)?;
             families::remove_pattern(&registry, &family, &regex)?;
-            println!("{family}: pattern '{regex}' removed");
+            say!("{family}: pattern '{regex}' removed");
         }
         FamiliesCommand::Add(args) => {
             for pattern in &args.patterns {
@@ -109,7 +109,7 @@ pub fn families(registry_path: &Path, command: FamiliesCommand) -> Result<(), Fa
                     candidate_metrics: args.candidates,
                 },
             )?;
-            println!("{}: family added", args.key);
+            say!("{}: family added", args.key);
         }
     }
     Ok(())
