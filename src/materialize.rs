@@ -146,7 +146,7 @@ fn materialize_in_memory(
     let mut scores = MemoryScores::default();
     let mut score_files = Vec::new();
     let options = reference_export_options(request);
-    let ingest_options = memory_ingest_options(request);
+    let ingest_options = reference_ingest_options(request);
     // The feature table is opened (its schema inferred, for JSON Lines) while
     // the scores are read; its errors still come after theirs. A detached
     // thread, so a score error is reported without waiting for it.
@@ -201,9 +201,10 @@ fn materialize_in_memory(
     Ok((summary, score_files))
 }
 
-/// The ingest a one-shot run does: the reference's fields and key
-/// normalisation, duplicates refused without the registry's flags.
-fn memory_ingest_options(request: &MaterializeRequest) -> IngestOptions {
+/// The ingest a one-shot run does, into memory or a kept registry: the
+/// reference's fields and key normalisation, duplicates refused without
+/// the registry's flags.
+fn reference_ingest_options(request: &MaterializeRequest) -> IngestOptions {
     IngestOptions {
         fields: request.fields.clone(),
         key_normalize: request.key_normalize.unwrap_or_default(),
@@ -421,11 +422,7 @@ fn ingest_scores(
     registry: &mut Registry,
     request: &MaterializeRequest,
 ) -> Result<(Vec<String>, Vec<Value>), MaterializeError> {
-    let ingest_options = IngestOptions {
-        fields: request.fields.clone(),
-        key_normalize: request.key_normalize.unwrap_or_default(),
-        ..IngestOptions::default()
-    };
+    let ingest_options = reference_ingest_options(request);
     let mut scorers: Vec<String> = Vec::new();
     let mut score_files = Vec::new();
     for source in &request.scores {

@@ -1,7 +1,10 @@
-//! The one way work goes to another thread here: a worker produces items
-//! into a bounded channel ([`Feed`]), or computes one result in the
-//! background ([`Background`]). Either way a worker's panic reaches the
-//! caller as that panic, never as a second one that hides it.
+//! How work goes to another thread here: a worker produces items into a
+//! bounded channel ([`Feed`]), or computes one result in the background
+//! ([`Background`]). Whoever waits for a worker gets its panic as that
+//! panic, never as a second one that hides it; a detached worker nobody
+//! waits for (the caller failed first) ends on its own. Two places keep
+//! threads of their own for reasons given there: the parquet writer's
+//! encoding thread and the freeing of an export's index.
 
 use std::panic::resume_unwind;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};

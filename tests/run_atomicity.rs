@@ -317,3 +317,52 @@ fn materialize_in_memory_and_through_a_registry_agree() {
         assert!(!ws.path("d.jsonl").exists());
     }
 }
+
+#[test]
+fn a_scale_one_file_fixes_judges_later_files_alike_in_memory_and_in_a_registry() {
+    let ws = Workspace::new();
+    // Q-Align's evaluator output fixes its scorer's scale at 0:1; a later
+    // file of the same scorer is judged on that scale either way.
+    let konvid = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/qalign-json/konvid.json"
+    ))
+    .unwrap();
+    ws.write("qa.json", konvid);
+    ws.write(
+        "later.jsonl",
+        "{\"img_path\": \"zz.mp4\", \"score\": 3.5}\n",
+    );
+    ws.write(
+        "features.jsonl",
+        "{\"filename\": \"3339962845.mp4\"}\n{\"filename\": \"zz.mp4\"}\n",
+    );
+    for (out, registry) in [("memory.jsonl", None), ("kept.jsonl", Some("kept.db"))] {
+        let mut command = bare(&ws);
+        command.args([
+            "materialize",
+            "--features",
+            "features.jsonl",
+            "--out",
+            out,
+            "--scores",
+            "myqa=qa.json",
+            "--scores",
+            "myqa=later.jsonl",
+        ]);
+        if let Some(registry) = registry {
+            command.args(["--registry", registry]);
+        }
+        common::Run::from(command.output().unwrap()).ok();
+    }
+    let memory = std::fs::read_to_string(ws.path("memory.jsonl")).unwrap();
+    assert_eq!(
+        memory,
+        std::fs::read_to_string(ws.path("kept.jsonl")).unwrap()
+    );
+    let last = memory.lines().last().unwrap();
+    assert!(
+        last.contains("\"second_opinion_myqa_status\":\"bad\""),
+        "3.5 is outside the 0:1 the first file fixed: {last}"
+    );
+}

@@ -369,12 +369,16 @@ pub fn print_provenance(entries: &[ProvenanceEntry]) {
     }
 }
 
-/// On stderr, after `export` and `materialize`: rows written, and per
-/// scorer what matched.
-pub fn print_export_summary(summary: &ExportSummary) {
+/// What an export warns of, on stderr, as soon as it returns.
+pub fn print_export_warnings(summary: &ExportSummary) {
     for warning in &summary.warnings {
         tell!("second-opinion: warning: {warning}");
     }
+}
+
+/// On stderr, after `export` and `materialize`: rows written, and per
+/// scorer what matched.
+pub fn print_export_summary(summary: &ExportSummary) {
     tell!(
         "{}: {} rows written ({} read from {}, key {}/{})",
         summary.output_path,

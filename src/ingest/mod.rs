@@ -16,6 +16,7 @@
 //! Readers know nothing of the registry. Adding a format means one new file
 //! in `formats/` and one line in [`Format`].
 
+mod feed;
 mod file;
 pub(crate) mod formats;
 pub mod frame_pattern;
@@ -23,6 +24,7 @@ mod input;
 pub(crate) mod json;
 mod libvmaf;
 pub(crate) mod pipeline;
+pub(crate) use feed::read_on_thread;
 pub(crate) mod record;
 pub(crate) mod rules;
 pub(crate) mod suspicious;

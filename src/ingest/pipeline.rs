@@ -70,9 +70,16 @@ impl RowDetail {
     }
 }
 
-/// How a row ended: written (`Some(replaced)`), or ignored (`None`)
-/// because `--ignore` kept the live row.
-pub(crate) type Fate = Option<bool>;
+/// How a row ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fate {
+    /// Written, and now live.
+    Written,
+    /// Written, and live in place of the row it superseded (`--replace`).
+    Replaced,
+    /// Left out: the live row was kept (`--ignore`).
+    Ignored,
+}
 
 /// Why a store did not keep a row or a scorer.
 #[derive(Debug)]
@@ -88,18 +95,13 @@ pub(crate) enum StoreError {
     Backend(Box<dyn Error + Send + Sync>),
 }
 
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        StoreError::Backend(Box::new(e))
-    }
-}
-
 /// Where the pipeline keeps scores: one method per thing it asks.
 ///
-/// A store applies no rule of its own beyond one live score per (scorer,
-/// key): it keeps what [`FileIngest`] decided, and reports each row's fate
-/// through `settle` in file order (a store may hold rows back and write
-/// them in batches).
+/// A store keeps what [`FileIngest`] decided. The one thing only it can
+/// see is whether a (scorer, key) is live already; what then happens is
+/// the rule [`duplicate_action`](super::rules::duplicate_action). It
+/// reports each row's fate through `settle` in file order (a store may
+/// hold rows back and write them in batches).
 pub(crate) trait ScoreStore {
     /// The scorer `name` (whose slug is `slug`), registered on first sight
     /// with the defaults the rules give it; what the file declares is
@@ -445,13 +447,13 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
     }
 }
 
-/// Count a written row (`Some(replaced)`) or an ignored one (`None`).
+/// Count how a row ended.
 fn settle(scorers: &mut [FileScorer], row: &ScoreRow, fate: Fate) {
     let scorer = &mut scorers[row.slot as usize];
-    let Some(replaced) = fate else {
+    if fate == Fate::Ignored {
         scorer.counts.ignored += 1;
         return;
-    };
+    }
     if let (Some(value), false) = (row.stored.score, row.stored.is_bad()) {
         scorer
             .summary
@@ -460,7 +462,7 @@ fn settle(scorers: &mut [FileScorer], row: &ScoreRow, fate: Fate) {
     }
     scorer.counts.ingested += 1;
     scorer.counts.bad += u64::from(row.stored.is_bad());
-    scorer.counts.replaced += u64::from(replaced);
+    scorer.counts.replaced += u64::from(fate == Fate::Replaced);
 }
 
 impl<S: ScoreStore> RecordSink for FileIngest<'_, S> {

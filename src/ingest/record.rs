@@ -94,7 +94,8 @@ impl ReadOptions {
     }
 }
 
-/// A scorer output format: one file per format in this folder.
+/// A scorer output format: one file per format in `ingest/formats/` (and
+/// `ingest/libvmaf/`), registered in [`Format`](super::Format).
 pub trait ScoreReader {
     /// The name used by `--format` and stored with the file.
     const NAME: &'static str;

@@ -291,6 +291,28 @@ pub(crate) struct LiveOrigin {
     pub same_file: bool,
 }
 
+/// What happens to a row whose (scorer, key) is live already.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DuplicateAction {
+    /// The file is refused, naming both places.
+    Refuse,
+    /// The row is left out; the live one stays.
+    Ignore,
+    /// The row becomes live; the old one stays as superseded history.
+    Supersede,
+}
+
+/// The policy's answer, except that a file may hold each (scorer, key)
+/// once whatever the policy: a second row in the same file is refused.
+pub(crate) fn duplicate_action(policy: ConflictPolicy, same_file: bool) -> DuplicateAction {
+    match policy {
+        _ if same_file => DuplicateAction::Refuse,
+        ConflictPolicy::Refuse => DuplicateAction::Refuse,
+        ConflictPolicy::Ignore => DuplicateAction::Ignore,
+        ConflictPolicy::Replace => DuplicateAction::Supersede,
+    }
+}
+
 /// What a duplicate's message says about the score already there.
 pub(crate) fn duplicate_detail(live: &LiveOrigin, suggest_conflict_flags: bool) -> String {
     if live.same_file {
@@ -411,6 +433,25 @@ mod tests {
         let mut empty = record(RawScore::Number(1.0), None);
         empty.raw_key = "  ".to_string();
         assert!(rule.key_of(&empty).unwrap_err().contains("is empty after"));
+    }
+
+    #[test]
+    fn a_file_may_hold_a_key_once_whatever_the_policy() {
+        for policy in [
+            ConflictPolicy::Refuse,
+            ConflictPolicy::Ignore,
+            ConflictPolicy::Replace,
+        ] {
+            assert_eq!(duplicate_action(policy, true), DuplicateAction::Refuse);
+        }
+        assert_eq!(
+            duplicate_action(ConflictPolicy::Ignore, false),
+            DuplicateAction::Ignore
+        );
+        assert_eq!(
+            duplicate_action(ConflictPolicy::Replace, false),
+            DuplicateAction::Supersede
+        );
     }
 
     #[test]

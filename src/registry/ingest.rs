@@ -1,8 +1,10 @@
 //! The ingest transaction: one score file into the SQLite registry, all of
 //! its rows or none. The rules of what a row becomes are the pipeline's
-//! ([`crate::ingest::pipeline`]); this file opens the transaction, feeds the
-//! file's records through the pipeline from a reading thread, and keeps the
-//! rows in SQLite ([`SqliteStore`]), 64 to an INSERT.
+//! ([`crate::ingest::pipeline`]); this file opens the transaction, hashes
+//! the file, runs it through the pipeline from a reading thread
+//! ([`crate::ingest::read_on_thread`]), keeps the rows in SQLite
+//! ([`SqliteStore`], 64 to an INSERT), and decides what the file's outcome
+//! is (suspicious output under `--strict`, already ingested, nothing new).
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -14,28 +16,18 @@ use sha2::{Digest, Sha256};
 use super::{now_rfc3339, sql, Registry};
 use crate::digest::{hex, sha256_file};
 use crate::ingest::pipeline::{
-    FileIngest, PipelineError, RowDetail, ScoreRow, ScoreStore, StoreError, StoreScorer,
+    Fate, FileIngest, PipelineError, RowDetail, ScoreRow, ScoreStore, StoreError, StoreScorer,
 };
 use crate::ingest::rules::{
-    check_declared_direction, check_declared_scale, new_scorer_defaults, ConflictPolicy, Declared,
-    LiveOrigin, MAX_SCORER_VERSION_CHARS,
+    check_declared_direction, check_declared_scale, duplicate_action, new_scorer_defaults,
+    ConflictPolicy, Declared, DuplicateAction, LiveOrigin, MAX_SCORER_VERSION_CHARS,
 };
 use crate::ingest::{
-    detect_format, Detection, FileOutcome, FileStatus, IngestFileError, IngestOptions, ReadError,
-    ReadOptions, RecordSink, ScoreRecord, SourceSpec,
+    detect_format, read_on_thread, Detection, FileOutcome, FileStatus, IngestFileError,
+    IngestOptions, ReadOptions, SourceSpec,
 };
 use crate::progress::{Progress, ProgressRead};
 use crate::scorer::Scale;
-use crate::threads::{Feed, Handoff};
-
-/// Records per message from the reader thread: enough to make the channel's
-/// cost per record negligible, few enough that a batch of per-frame payloads
-/// (hundreds of frames each) stays a few megabytes.
-const RECORDS_PER_MESSAGE: usize = 256;
-
-/// Messages the reader thread may have in flight before it waits for the
-/// writer: bounds the memory between them.
-const MESSAGES_IN_FLIGHT: usize = 4;
 
 impl Registry {
     /// Ingest one score file in one transaction; `progress` hears of the
@@ -132,7 +124,7 @@ impl Registry {
             hasher: hashed_first.is_none().then(Sha256::new),
             bytes: 0,
         };
-        let mut input = BufReader::with_capacity(1 << 20, hashing);
+        let input = BufReader::with_capacity(1 << 20, hashing);
         let store = SqliteStore {
             tx: &tx,
             path: &path,
@@ -163,22 +155,18 @@ impl Registry {
                 .unwrap_or_default(),
             scorer_version_given: options.scorer_version.is_some(),
         };
-        // The file is parsed on a thread of its own while this one resolves
-        // and writes the rows: SQLite and the parser each get a core.
-        let read = std::thread::scope(|scope| {
-            let mut messages = Feed::scoped(scope, MESSAGES_IN_FLIGHT, |out| {
-                let mut sink = ChannelSink::new(out);
-                let read = format
-                    .read(&mut input, &read_options, &mut sink)
-                    // Hash what the reader left unread too (a trailer).
+        let read = read_on_thread(
+            format,
+            input,
+            &read_options,
+            &mut pipeline,
+            |mut input, read| {
+                // Hash what the reader left unread too (a trailer).
+                let read = read
                     .and_then(|()| Ok(std::io::copy(&mut input, &mut std::io::sink()).map(drop)?));
-                sink.finish(read, input.into_inner().digest());
-            });
-            let consumed = consume(&mut pipeline, &mut messages);
-            // On an error the feed is dropped here, which stops the reader.
-            messages.finish();
-            consumed
-        })
+                (read, input.into_inner().digest())
+            },
+        )
         .and_then(|hashed_while_read| {
             if let Some((sha256, bytes)) = hashed_while_read {
                 tx.execute(sql::SET_FILE_SHA256, params![file_id, sha256, bytes as i64])
@@ -250,100 +238,6 @@ impl Registry {
                 .map(|s| (s.entry.registered_name, s.counts))
                 .collect(),
         })
-    }
-}
-
-/// Take what the reader thread sends, in file order, through the pipeline
-/// until it finishes or a row fails; returns the hash taken while reading.
-fn consume<S: ScoreStore, W: crate::threads::Worker>(
-    pipeline: &mut FileIngest<'_, S>,
-    messages: &mut Feed<ReaderMessage, W>,
-) -> Result<Option<(String, u64)>, PipelineError> {
-    while let Some(message) = messages.next() {
-        match message {
-            ReaderMessage::Records(records) => {
-                for record in records {
-                    pipeline.push(record)?;
-                }
-            }
-            ReaderMessage::Note(message) => pipeline.note(message),
-            ReaderMessage::Finished(Ok(()), hashed) => return Ok(hashed),
-            // Rows before the unreadable line come first: one of them
-            // may already be the file's error.
-            ReaderMessage::Finished(Err(e), _) => return Err(pipeline.fail(e)),
-        }
-    }
-    Err(PipelineError::Read(ReadError::Io(std::io::Error::other(
-        "the reader stopped before the end of the file",
-    ))))
-}
-
-/// What the reader thread sends the writer, in file order.
-enum ReaderMessage {
-    Records(Vec<ScoreRecord>),
-    Note(String),
-    /// The reader is done: the whole file was read, or why not; with the
-    /// hash taken while reading, if it was.
-    Finished(Result<(), ReadError>, Option<(String, u64)>),
-}
-
-/// The sink of the reader thread: batches records onto the channel to the
-/// thread that resolves and writes them. Parsing a file and writing its rows
-/// into SQLite then use both cores.
-struct ChannelSink {
-    out: Handoff<ReaderMessage>,
-    batch: Vec<ScoreRecord>,
-}
-
-impl ChannelSink {
-    fn new(out: Handoff<ReaderMessage>) -> ChannelSink {
-        ChannelSink {
-            out,
-            batch: Vec::with_capacity(RECORDS_PER_MESSAGE),
-        }
-    }
-
-    fn send(&mut self, message: ReaderMessage) -> Result<(), ReadError> {
-        // The writer hangs up only when it has failed; its error is the one
-        // reported, so this one is never seen.
-        self.out
-            .send(message)
-            .map_err(|_| ReadError::Io(std::io::Error::other("the writer stopped")))
-    }
-
-    fn send_batch(&mut self) -> Result<(), ReadError> {
-        if self.batch.is_empty() {
-            return Ok(());
-        }
-        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(RECORDS_PER_MESSAGE));
-        self.send(ReaderMessage::Records(batch))
-    }
-
-    /// Send the rows read so far (before a failed line too: one of them
-    /// may be the file's first error), then how the read ended.
-    fn finish(mut self, read: Result<(), ReadError>, hashed: Option<(String, u64)>) {
-        if self.send_batch().is_ok() {
-            let _ = self.send(ReaderMessage::Finished(read, hashed));
-        }
-    }
-}
-
-impl RecordSink for ChannelSink {
-    type Error = ReadError;
-
-    fn push(&mut self, record: ScoreRecord) -> Result<(), ReadError> {
-        self.batch.push(record);
-        if self.batch.len() == RECORDS_PER_MESSAGE {
-            self.send_batch()?;
-        }
-        Ok(())
-    }
-
-    fn note(&mut self, message: String) {
-        // Records before the note go first, so the writer sees file order.
-        if self.send_batch().is_ok() {
-            let _ = self.send(ReaderMessage::Note(message));
-        }
     }
 }
 
@@ -559,7 +453,7 @@ impl ScoreStore for SqliteStore<'_> {
         &mut self,
         row: ScoreRow,
         detail: RowDetail,
-        settle: &mut dyn FnMut(&ScoreRow, Option<bool>),
+        settle: &mut dyn FnMut(&ScoreRow, Fate),
     ) -> Result<(), StoreError> {
         if detail.is_empty() {
             self.pending.push(row);
@@ -569,8 +463,8 @@ impl ScoreStore for SqliteStore<'_> {
             return Ok(());
         }
         self.flush(settle)?;
-        let Some((score_id, replaced)) = self.insert_score(&row)? else {
-            settle(&row, None);
+        let Some((score_id, fate)) = self.insert_score(&row)? else {
+            settle(&row, Fate::Ignored);
             return Ok(());
         };
         if !detail.components.is_empty() {
@@ -590,7 +484,7 @@ impl ScoreStore for SqliteStore<'_> {
                 ])?;
             }
         }
-        settle(&row, Some(replaced));
+        settle(&row, fate);
         Ok(())
     }
 
@@ -598,7 +492,7 @@ impl ScoreStore for SqliteStore<'_> {
     /// for a batch the live-row index refused (the refused statement
     /// changed nothing; row by row finds the conflicting row and applies
     /// the policy, in file order).
-    fn flush(&mut self, settle: &mut dyn FnMut(&ScoreRow, Option<bool>)) -> Result<(), StoreError> {
+    fn flush(&mut self, settle: &mut dyn FnMut(&ScoreRow, Fate)) -> Result<(), StoreError> {
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -611,9 +505,10 @@ impl ScoreStore for SqliteStore<'_> {
         let all_written = written == rows.len();
         for row in &rows {
             let fate = if all_written || (written > 0 && self.is_live_here(row)?) {
-                Some(false)
+                Fate::Written
             } else {
-                self.insert_score(row)?.map(|(_, replaced)| replaced)
+                self.insert_score(row)?
+                    .map_or(Fate::Ignored, |(_, fate)| fate)
             };
             settle(row, fate);
         }
@@ -633,9 +528,9 @@ impl ScoreStore for SqliteStore<'_> {
 
 impl SqliteStore<'_> {
     /// Insert one row on its own; on a (scorer, key) that is already live,
-    /// apply the conflict policy. Returns the new row's id, and whether it
-    /// replaced another; `None` when `--ignore` kept the live row.
-    fn insert_score(&self, row: &ScoreRow) -> Result<Option<(i64, bool)>, StoreError> {
+    /// do what the conflict policy says. Returns the new row's id and how
+    /// it was written; `None` when `--ignore` kept the live row.
+    fn insert_score(&self, row: &ScoreRow) -> Result<Option<(i64, Fate)>, StoreError> {
         let insert = || {
             self.tx.prepare_cached(&self.row_insert)?.execute(params![
                 row.scorer_id,
@@ -654,7 +549,7 @@ impl SqliteStore<'_> {
             Ok::<_, rusqlite::Error>(self.tx.last_insert_rowid())
         };
         match insert() {
-            Ok(id) => return Ok(Some((id, false))),
+            Ok(id) => return Ok(Some((id, Fate::Written))),
             Err(e) if !is_unique_violation(&e) => return Err(e.into()),
             Err(_) => {}
         }
@@ -672,28 +567,29 @@ impl SqliteStore<'_> {
                 ))
             })?;
         let same_file = live_file == self.file_id;
-        if same_file || self.on_conflict == ConflictPolicy::Refuse {
-            return Err(StoreError::Duplicate {
-                row: Box::new(row.clone()),
-                live: LiveOrigin {
-                    path: if same_file {
-                        self.path.to_string()
-                    } else {
-                        live_path
-                    },
-                    line: live_line as u64,
-                    ingested_at: Some(live_at),
-                    same_file,
+        match duplicate_action(self.on_conflict, same_file) {
+            DuplicateAction::Refuse => {}
+            DuplicateAction::Ignore => return Ok(None),
+            DuplicateAction::Supersede => {
+                self.tx
+                    .prepare_cached(sql::SUPERSEDE_SCORE)?
+                    .execute(params![live_id, self.ingested_at, self.file_id])?;
+                return Ok(Some((insert()?, Fate::Replaced)));
+            }
+        }
+        Err(StoreError::Duplicate {
+            row: Box::new(row.clone()),
+            live: LiveOrigin {
+                path: if same_file {
+                    self.path.to_string()
+                } else {
+                    live_path
                 },
-            });
-        }
-        if self.on_conflict == ConflictPolicy::Ignore {
-            return Ok(None);
-        }
-        self.tx
-            .prepare_cached(sql::SUPERSEDE_SCORE)?
-            .execute(params![live_id, self.ingested_at, self.file_id])?;
-        Ok(Some((insert()?, true)))
+                line: live_line as u64,
+                ingested_at: Some(live_at),
+                same_file,
+            },
+        })
     }
 
     /// Whether the live row of `row`'s scorer and key is `row` itself: the
@@ -732,6 +628,12 @@ impl SqliteStore<'_> {
             stmt.raw_bind_parameter(first + 11, row.line as i64)?;
         }
         stmt.raw_execute()
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Backend(Box::new(e))
     }
 }
 

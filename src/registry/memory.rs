@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::digest::ScoreSetDigest;
-use crate::ingest::pipeline::{RowDetail, ScoreRow, ScoreStore, StoreError, StoreScorer};
+use crate::ingest::pipeline::{Fate, RowDetail, ScoreRow, ScoreStore, StoreError, StoreScorer};
 use crate::ingest::rules::{
     check_declared_direction, check_declared_scale, new_scorer_defaults, Declared, LiveOrigin,
     ScorerDefaults,
@@ -170,24 +170,24 @@ impl ScoreStore for MemoryStore<'_> {
         // A score file named twice is read once, as ingest skips
         // re-ingested bytes.
         let already_ingested = self.scores.holds_bytes(slug, self.sha256, self.source);
-        let (registered_name, defaults) = match self.scores.registered.get(slug) {
+        // Registered and checked as the SQLite store does: defaults on first
+        // sight, then a declaration must agree, and fills in what is unset.
+        let (registered_name, mut defaults) = match self.scores.registered.get(slug) {
             Some(registered) => registered.clone(),
-            None if already_ingested => (name.to_string(), ScorerDefaults::default()),
-            None => {
-                let defaults = new_scorer_defaults(name, declared).map_err(StoreError::Conflict)?;
-                let registered = (name.to_string(), defaults);
-                self.scores
-                    .registered
-                    .insert(slug.to_string(), registered.clone());
-                registered
-            }
+            None => (
+                name.to_string(),
+                new_scorer_defaults(name, declared).map_err(StoreError::Conflict)?,
+            ),
         };
-        if !already_ingested {
-            check_declared_scale(&registered_name, defaults.scale, declared)
-                .map_err(StoreError::Conflict)?;
-            check_declared_direction(&registered_name, defaults.higher_is_better, declared)
-                .map_err(StoreError::Conflict)?;
-        }
+        check_declared_scale(&registered_name, defaults.scale, declared)
+            .map_err(StoreError::Conflict)?;
+        check_declared_direction(&registered_name, defaults.higher_is_better, declared)
+            .map_err(StoreError::Conflict)?;
+        defaults.scale = defaults.scale.or(declared.scale);
+        defaults.higher_is_better = defaults.higher_is_better.or(declared.higher_is_better);
+        self.scores
+            .registered
+            .insert(slug.to_string(), (registered_name.clone(), defaults));
         self.scorers
             .push((slug.to_string(), registered_name.clone()));
         Ok(StoreScorer {
@@ -205,7 +205,7 @@ impl ScoreStore for MemoryStore<'_> {
         &mut self,
         mut row: ScoreRow,
         _detail: RowDetail,
-        settle: &mut dyn FnMut(&ScoreRow, Option<bool>),
+        settle: &mut dyn FnMut(&ScoreRow, Fate),
     ) -> Result<(), StoreError> {
         let (slug, name) = &self.scorers[row.scorer_id as usize];
         // The key moves into the index; a refusal hands it back.
@@ -220,27 +220,28 @@ impl ScoreStore for MemoryStore<'_> {
             self.source,
             row.line,
         );
-        match inserted {
+        let (held, key) = match inserted {
             Ok(()) => {
-                settle(&row, Some(false));
-                Ok(())
+                settle(&row, Fate::Written);
+                return Ok(());
             }
-            Err((held, key)) => Err(StoreError::Duplicate {
-                live: LiveOrigin {
-                    same_file: held.path == self.path,
-                    path: held.path,
-                    line: held.line,
-                    ingested_at: None,
-                },
-                row: Box::new(ScoreRow { key, ..row }),
-            }),
-        }
+            Err(refused) => refused,
+        };
+        // A one-shot run refuses every duplicate, as the reference does
+        // (materialize takes no --replace or --ignore): it has no history
+        // to keep a superseded score in.
+        Err(StoreError::Duplicate {
+            live: LiveOrigin {
+                same_file: held.path == self.path,
+                path: held.path,
+                line: held.line,
+                ingested_at: None,
+            },
+            row: Box::new(ScoreRow { key, ..row }),
+        })
     }
 
-    fn flush(
-        &mut self,
-        _settle: &mut dyn FnMut(&ScoreRow, Option<bool>),
-    ) -> Result<(), StoreError> {
+    fn flush(&mut self, _settle: &mut dyn FnMut(&ScoreRow, Fate)) -> Result<(), StoreError> {
         Ok(())
     }
 

@@ -81,7 +81,7 @@ pub const SCORE_BATCH: usize = 64;
 /// A batch (`rows > 1`) is `INSERT OR IGNORE`: a statement that may abort
 /// half-way makes SQLite copy every page it touches into a statement
 /// journal first (8% of W4). A row the live-row index (or any constraint)
-/// refuses is left out instead, and the loader finds it and redoes it alone,
+/// refuses is left out instead, and the SQLite store finds it and redoes it alone,
 /// where the conflict policy or the constraint's error applies.
 pub fn insert_scores(rows: usize) -> String {
     let mut sql = String::from(if rows > 1 {

@@ -44,6 +44,8 @@ pub fn export(registry_path: &Path, args: ExportArgs) -> Result<(), Failure> {
         check_writable(path).map_err(|e| report_error(path, e))?;
     }
     let summary = second_opinion::export::export(&registry, &args.features, &args.out, &options)?;
+    // Shown before anything later can fail.
+    render::print_export_warnings(&summary);
     if let Some(path) = &args.report_json {
         write_json_atomically(path, &summary.to_json()).map_err(|e| report_error(path, e))?;
     }
@@ -89,6 +91,7 @@ pub fn materialize(registry: Option<PathBuf>, args: MaterializeArgs) -> Result<(
         argv: std::env::args().collect(),
     };
     let (summary, _audit) = second_opinion::materialize::materialize(&request)?;
+    render::print_export_warnings(&summary);
     render::print_export_summary(&summary);
     Ok(())
 }
