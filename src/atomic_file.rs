@@ -96,3 +96,128 @@ mod tests {
         );
     }
 }
+
+/// Where a path leads, for telling two spellings of one file apart from
+/// two files: the file itself when it exists (device and inode, so hard
+/// links and symlinks count as the same file), else the folder it would be
+/// created in (resolved) and its name.
+#[derive(Debug, PartialEq, Eq)]
+enum FileIdentity {
+    Existing(u64, u64),
+    Planned(std::path::PathBuf),
+}
+
+fn identity(path: &Path) -> Option<FileIdentity> {
+    if let Ok(metadata) = std::fs::metadata(path) {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            return Some(FileIdentity::Existing(metadata.dev(), metadata.ino()));
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = metadata;
+            return std::fs::canonicalize(path).ok().map(FileIdentity::Planned);
+        }
+    }
+    let name = path.file_name()?;
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => Path::new("."),
+    };
+    let folder = std::fs::canonicalize(parent).ok()?;
+    Some(FileIdentity::Planned(folder.join(name)))
+}
+
+/// Whether `a` and `b` name the same file (existing or not).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (identity(a), identity(b)) {
+        (Some(a), Some(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// A command's outputs must not overwrite one another, the registry (or
+/// its `-wal`/`-shm` files) or any of its inputs: each `(role, path)` of
+/// `outputs` is checked against the other outputs and against `inputs`,
+/// by file identity, not spelling. `allowed` lists (output role, input
+/// role) pairs that may be one file (`export --out T --features T`
+/// replaces the table in place). The error names both roles and the path.
+pub fn refuse_clashes(
+    outputs: &[(&str, &Path)],
+    inputs: &[(&str, &Path)],
+    allowed: &[(&str, &str)],
+) -> Result<(), String> {
+    for (index, (role, path)) in outputs.iter().enumerate() {
+        let clash = outputs[..index]
+            .iter()
+            .chain(inputs.iter())
+            .filter(|(other, _)| !allowed.contains(&(role, other)))
+            .find(|(_, other)| same_file(path, other));
+        if let Some((other, _)) = clash {
+            return Err(format!(
+                "{}: {role} names the same file as {other}: refusing to overwrite it",
+                path.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The registry and the files SQLite keeps beside it, as inputs for
+/// [`refuse_clashes`].
+pub fn registry_files(registry: &Path) -> Vec<(&'static str, std::path::PathBuf)> {
+    let with_suffix = |suffix: &str| {
+        let mut name = registry.as_os_str().to_owned();
+        name.push(suffix);
+        std::path::PathBuf::from(name)
+    };
+    vec![
+        ("the registry", registry.to_path_buf()),
+        ("the registry's write-ahead log", with_suffix("-wal")),
+        ("the registry's shared-memory file", with_suffix("-shm")),
+    ]
+}
+
+#[cfg(test)]
+mod clash_tests {
+    use super::*;
+
+    #[test]
+    fn spellings_links_and_planned_files_are_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("r.db");
+        std::fs::write(&db, b"x").unwrap();
+        let spelled = dir.path().join("sub/../r.db");
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        assert!(same_file(&db, &spelled));
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("link.db");
+            std::os::unix::fs::symlink(&db, &link).unwrap();
+            assert!(same_file(&db, &link));
+        }
+        let planned = dir.path().join("new.parquet");
+        assert!(same_file(&planned, &dir.path().join("sub/../new.parquet")));
+        assert!(!same_file(&planned, &db));
+        let registry = registry_files(&db);
+        let inputs: Vec<(&str, &Path)> = registry.iter().map(|(r, p)| (*r, p.as_path())).collect();
+        let wal = dir.path().join("r.db-wal");
+        let message = refuse_clashes(&[("--out", &wal)], &inputs, &[]).unwrap_err();
+        assert!(message.ends_with(
+            "--out names the same file as the registry's write-ahead log: refusing to overwrite it"
+        ));
+        let table = dir.path().join("t.parquet");
+        std::fs::write(&table, b"t").unwrap();
+        let features = [("--features", table.as_path())];
+        assert!(
+            refuse_clashes(&[("--out", &table)], &features, &[("--out", "--features")]).is_ok()
+        );
+        assert!(refuse_clashes(
+            &[("--out", &planned), ("--report-json", &planned)],
+            &[],
+            &[]
+        )
+        .is_err());
+    }
+}

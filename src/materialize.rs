@@ -54,6 +54,10 @@ pub enum MaterializeError {
     Export(#[from] ExportError),
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// Two of the run's files are one (an output over an input, the
+    /// registry or another output).
+    #[error("{0}")]
+    Clash(String),
     #[error("{path}: cannot write the audit JSON: {source}")]
     Audit {
         path: String,
@@ -66,6 +70,7 @@ impl MaterializeError {
         match self {
             MaterializeError::Ingest(e) => e.is_usage(),
             MaterializeError::Export(e) => e.is_usage(),
+            MaterializeError::Clash(_) => true,
             _ => false,
         }
     }
@@ -79,6 +84,7 @@ pub fn materialize(
         path: path.display().to_string(),
         source,
     };
+    refuse_clashes(request)?;
     if let Some(path) = &request.audit_json {
         crate::atomic_file::check_writable(path).map_err(|e| audit_error(path, e))?;
     }
@@ -112,6 +118,34 @@ pub fn materialize(
             .map_err(|e| audit_error(path, e))?;
     }
     Ok((summary, audit))
+}
+
+/// The table and the audit JSON must not overwrite each other, a score
+/// file or the registry; the table may replace the feature table in place.
+fn refuse_clashes(request: &MaterializeRequest) -> Result<(), MaterializeError> {
+    let mut outputs: Vec<(&str, &Path)> = vec![("--out", &request.out)];
+    if let Some(audit) = &request.audit_json {
+        outputs.push(("--audit-json", audit));
+    }
+    let mut inputs: Vec<(&str, &Path)> = vec![("--features", &request.features)];
+    inputs.extend(
+        request
+            .scores
+            .iter()
+            .map(|s| ("--scores", s.path.as_path())),
+    );
+    let registry_files = request
+        .registry
+        .as_deref()
+        .map(crate::atomic_file::registry_files)
+        .unwrap_or_default();
+    inputs.extend(
+        registry_files
+            .iter()
+            .map(|(role, path)| (*role, path.as_path())),
+    );
+    crate::atomic_file::refuse_clashes(&outputs, &inputs, &[("--out", "--features")])
+        .map_err(MaterializeError::Clash)
 }
 
 /// The export the reference script does: five columns per scorer, joined

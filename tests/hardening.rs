@@ -139,3 +139,162 @@ fn control_characters_from_the_data_are_shown_escaped() {
         export.stderr
     );
 }
+
+#[test]
+fn no_output_may_overwrite_the_registry_an_input_or_another_output() {
+    let ws = Workspace::new();
+    ws.write("nr.jsonl", rows("nr", &["a.mp4", "b.mp4"]));
+    ws.run(&["ingest", "nr.jsonl"]).ok();
+    ws.write("features.jsonl", "{\"clip_id\": \"a.mp4\", \"x\": 1}\n");
+    std::fs::create_dir(ws.path("sub")).unwrap();
+    let before = ws.registry_snapshot();
+    let registry_bytes = std::fs::read(ws.registry()).unwrap();
+
+    let refused = |args: &[&str], says: &str| {
+        let run = ws.run(args).fails_with(2);
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+        assert_eq!(ws.registry_snapshot(), before, "{args:?}");
+        assert_eq!(
+            std::fs::read(ws.registry()).unwrap(),
+            registry_bytes,
+            "{args:?}"
+        );
+    };
+    // The registry, however it is spelled, and the files SQLite keeps beside it.
+    refused(
+        &[
+            "export",
+            "--features",
+            "features.jsonl",
+            "--out",
+            "sub/../registry.db",
+            "--out-format",
+            "jsonl",
+        ],
+        "--out names the same file as the registry",
+    );
+    refused(
+        &[
+            "export",
+            "--features",
+            "features.jsonl",
+            "--out",
+            "registry.db-wal",
+            "--out-format",
+            "jsonl",
+        ],
+        "--out names the same file as the registry's write-ahead log",
+    );
+    refused(
+        &[
+            "export",
+            "--features",
+            "features.jsonl",
+            "--out",
+            "o.jsonl",
+            "--report-json",
+            "./registry.db",
+        ],
+        "--report-json names the same file as the registry",
+    );
+    refused(
+        &["ingest", "nr.jsonl", "--report-json", "registry.db"],
+        "--report-json names the same file as the registry",
+    );
+    // An input, or another output of the same command.
+    refused(
+        &[
+            "export",
+            "--features",
+            "features.jsonl",
+            "--out",
+            "o.jsonl",
+            "--report-json",
+            "features.jsonl",
+        ],
+        "--report-json names the same file as --features",
+    );
+    refused(
+        &[
+            "export",
+            "--features",
+            "features.jsonl",
+            "--out",
+            "o.json",
+            "--report-json",
+            "o.json",
+        ],
+        "--report-json names the same file as --out",
+    );
+    refused(
+        &["ingest", "nr.jsonl", "--report-json", "sub/../nr.jsonl"],
+        "--report-json names the same file as a score file",
+    );
+    refused(
+        &[
+            "audit",
+            "--input",
+            "features.jsonl",
+            "--out-json",
+            "features.jsonl",
+            "--out-md",
+            "a.md",
+        ],
+        "--out-json names the same file as an --input table",
+    );
+    refused(
+        &[
+            "audit",
+            "--input",
+            "features.jsonl",
+            "--out-json",
+            "a.json",
+            "--out-md",
+            "a.json",
+        ],
+        "--out-md names the same file as --out-json",
+    );
+    for (args, says) in [
+        (
+            vec!["--audit-json", "nr.jsonl"],
+            "--audit-json names the same file as --scores",
+        ),
+        (
+            vec!["--audit-json", "m.jsonl"],
+            "--audit-json names the same file as --out",
+        ),
+        (
+            vec!["--registry", "registry.db", "--audit-json", "registry.db"],
+            "--audit-json names the same file as the registry",
+        ),
+    ] {
+        let mut command = ws.command();
+        command.args([
+            "materialize",
+            "--features",
+            "features.jsonl",
+            "--scores",
+            "nr.jsonl",
+            "--out",
+            "m.jsonl",
+        ]);
+        let run = common::Run::from(command.args(&args).output().unwrap()).fails_with(2);
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+        assert!(!ws.path("m.jsonl").exists());
+    }
+    assert_eq!(std::fs::read(ws.registry()).unwrap(), registry_bytes);
+    assert_eq!(
+        std::fs::read_to_string(ws.path("nr.jsonl")).unwrap(),
+        rows("nr", &["a.mp4", "b.mp4"])
+    );
+    // Replacing the feature table in place stays allowed.
+    ws.run(&[
+        "export",
+        "--features",
+        "features.jsonl",
+        "--out",
+        "features.jsonl",
+        "--overwrite",
+    ])
+    .ok();
+}

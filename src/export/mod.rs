@@ -285,6 +285,13 @@ pub fn export(
     out: &Path,
     options: &ExportOptions,
 ) -> Result<ExportSummary, ExportError> {
+    let registry_files = crate::atomic_file::registry_files(registry.path());
+    let protected: Vec<(&str, &Path)> = registry_files
+        .iter()
+        .map(|(role, path)| (*role, path.as_path()))
+        .collect();
+    crate::atomic_file::refuse_clashes(&[("--out", out)], &protected, &[])
+        .map_err(ExportError::Usage)?;
     let opened = OpenedTable::open(features, out, options)?;
     export_opened(
         |per_frame| registry.read_snapshot(|r| load_indexes(r, options, per_frame)),

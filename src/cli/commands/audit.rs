@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+use second_opinion::atomic_file::{refuse_clashes, registry_files};
 use second_opinion::audit::families::{self, NewFamily};
 use second_opinion::audit::{self, AuditInput, AuditOptions};
 use second_opinion::registry::{OpenMode, Registry};
@@ -46,6 +47,19 @@ pub fn audit(registry_path: &Path, args: AuditArgs) -> Result<(), Failure> {
         ridge_alpha: args.ridge_alpha,
         compare_last: args.compare_last,
     };
+    let mut outputs: Vec<(&str, &Path)> =
+        vec![("--out-json", &args.out_json), ("--out-md", &args.out_md)];
+    if let Some(html) = &args.out_html {
+        outputs.push(("--out-html", html));
+    }
+    let registry_files = registry_files(registry_path);
+    let mut inputs: Vec<(&str, &Path)> = options
+        .inputs
+        .iter()
+        .map(|input| ("an --input table", input.path.as_path()))
+        .collect();
+    inputs.extend(registry_files.iter().map(|(role, p)| (*role, p.as_path())));
+    refuse_clashes(&outputs, &inputs, &[]).map_err(Failure::usage)?;
     let (registry, recorded) = audit_registry(registry_path)?;
     let audited = audit::audit(&registry, &options)?;
     let paths = audit::ReportPaths {

@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use second_opinion::atomic_file::{check_writable, write_json_atomically};
+use second_opinion::atomic_file::{
+    check_writable, refuse_clashes, registry_files, write_json_atomically,
+};
 use second_opinion::export::ExportOptions;
 use second_opinion::ingest::FieldNames;
 use second_opinion::materialize::MaterializeRequest;
@@ -41,6 +43,15 @@ pub fn export(registry_path: &Path, args: ExportArgs) -> Result<(), Failure> {
         |path: &Path, e| Failure::data(format!("{}: cannot write report: {e}", path.display()));
     // Refused before the export runs, not after it wrote the table.
     if let Some(path) = &args.report_json {
+        let registry_files = registry_files(registry_path);
+        let mut inputs: Vec<(&str, &Path)> = vec![("--features", &args.features)];
+        inputs.extend(registry_files.iter().map(|(role, p)| (*role, p.as_path())));
+        refuse_clashes(
+            &[("--out", &args.out), ("--report-json", path)],
+            &inputs,
+            &[("--out", "--features")],
+        )
+        .map_err(Failure::usage)?;
         check_writable(path).map_err(|e| report_error(path, e))?;
     }
     let summary = second_opinion::export::export(&registry, &args.features, &args.out, &options)?;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::json;
 
-use second_opinion::atomic_file::write_json_atomically;
+use second_opinion::atomic_file::{refuse_clashes, registry_files, write_json_atomically};
 use second_opinion::ingest::{detect_format, Detection};
 use second_opinion::progress::NoProgress;
 use second_opinion::registry::{
@@ -43,6 +43,16 @@ pub fn ingest(registry_path: &Path, args: IngestArgs) -> Result<(), Failure> {
                 .into());
             }
         }
+    }
+    if let Some(report) = &args.report_json {
+        let sources: Vec<SourceSpec> = args.sources.iter().map(|a| SourceSpec::parse(a)).collect();
+        let registry_files = registry_files(registry_path);
+        let mut inputs: Vec<(&str, &Path)> = sources
+            .iter()
+            .map(|s| ("a score file", s.path.as_path()))
+            .collect();
+        inputs.extend(registry_files.iter().map(|(role, p)| (*role, p.as_path())));
+        refuse_clashes(&[("--report-json", report)], &inputs, &[]).map_err(Failure::usage)?;
     }
     let mut registry = Registry::open(registry_path, OpenMode::CreateIfMissing)?;
     let mut entries = Vec::new();
