@@ -70,8 +70,11 @@ impl BatchRequest {
 /// fails is not one of these: it is a [`TableRun`] with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
+    /// The manifest is missing, not JSON, or has problems (nothing ran).
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    /// A report destination refused before any table ran, or the report
+    /// failed to be written after them.
     #[error("{path}: cannot write the batch report: {source}")]
     Report {
         path: String,
@@ -90,6 +93,7 @@ impl BatchError {
 /// Why one table of a batch wrote nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum TableError {
+    /// A missing folder of its `out` or `audit_json` could not be made.
     #[error("{path}: cannot create the directory: {source}")]
     Directory {
         path: String,
@@ -124,6 +128,7 @@ pub struct BatchReport {
 }
 
 impl BatchReport {
+    /// Tables that ran and failed.
     pub fn failed_tables(&self) -> usize {
         self.tables.iter().filter(|t| t.outcome.is_err()).count()
     }
