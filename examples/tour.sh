@@ -41,6 +41,19 @@ step "$bin" exports
 step "$bin" materialize --features examples/features.jsonl \
     --scores examples/scores/dover-mobile.jsonl --scores musiq=examples/scores/musiq.json \
     --out "$work/materialized.jsonl" --audit-json "$work/materialize-audit.json"
+# Several tables at once, from the reference's batch manifest: one report.
+cat > "$work/batch.json" <<MANIFEST
+{"defaults": {"missing_policy": "mark"},
+ "tables": [
+  {"id": "dover", "features": "$here/features.jsonl",
+   "scores": ["$here/scores/dover-mobile.jsonl"],
+   "out": "out/dover.jsonl", "audit_json": "out/dover.audit.json"},
+  {"id": "musiq", "features": "$here/features.jsonl",
+   "scores": ["musiq=$here/scores/musiq.json"], "out": "out/musiq.parquet"}
+ ]}
+MANIFEST
+step "$bin" batch --manifest "$work/batch.json" --report-md "$work/batch.md"
+cat "$work/batch.md"
 # Before the retrain: which signal families does the enriched table cover?
 step "$bin" audit --input "$work/features.second-opinion.parquet" \
     --out-json "$work/audit.json" --out-md "$work/audit.md" --out-html "$work/audit.html"

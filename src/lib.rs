@@ -7,6 +7,7 @@
 
 pub mod atomic_file;
 pub mod audit;
+pub mod batch;
 pub mod digest;
 pub mod export;
 pub mod frames;

@@ -13,6 +13,7 @@ use clap::parser::ValueSource;
 use clap::{CommandFactory, FromArgMatches};
 
 use second_opinion::audit::AuditError;
+use second_opinion::batch::BatchError;
 use second_opinion::export::ExportError;
 use second_opinion::materialize::MaterializeError;
 use second_opinion::registry::{IngestFileError, RegistryError, DEFAULT_REGISTRY};
@@ -36,9 +37,9 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let matches = Cli::command().get_matches();
-    // materialize keeps its scores only when told on its command line: a
-    // SECOND_OPINION_REGISTRY exported for ingest must not turn the
-    // reference's one-shot drop-in into one that writes a registry.
+    // materialize and batch keep their scores only when told on their
+    // command line: a SECOND_OPINION_REGISTRY exported for ingest must not
+    // turn the reference's one-shot drop-ins into ones that write a registry.
     let registry_on_command_line =
         matches.value_source("registry") == Some(ValueSource::CommandLine);
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
@@ -57,13 +58,18 @@ fn main() -> ExitCode {
         Command::Materialize(args) => {
             commands::materialize(cli.registry.filter(|_| registry_on_command_line), args)
         }
+        Command::Batch(args) => {
+            commands::batch(cli.registry.filter(|_| registry_on_command_line), args)
+        }
         Command::Audit(args) => commands::audit(&registry, args),
         Command::Families(args) => commands::families(&registry, args.command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            tell!("second-opinion: {}", failure.message);
+            if !failure.message.is_empty() {
+                tell!("second-opinion: {}", failure.message);
+            }
             failure.exit_code()
         }
     }
@@ -91,6 +97,16 @@ impl Failure {
         Failure {
             message: message.to_string(),
             usage: true,
+        }
+    }
+
+    /// A data failure the command has already told in full on stderr (a
+    /// batch's failed tables, then its summary line, which must stay last):
+    /// only the exit code remains to be given.
+    pub fn already_shown() -> Failure {
+        Failure {
+            message: String::new(),
+            usage: false,
         }
     }
 
@@ -128,6 +144,15 @@ impl From<ExportError> for Failure {
 
 impl From<MaterializeError> for Failure {
     fn from(e: MaterializeError) -> Failure {
+        Failure {
+            usage: e.is_usage(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<BatchError> for Failure {
+    fn from(e: BatchError) -> Failure {
         Failure {
             usage: e.is_usage(),
             message: e.to_string(),

@@ -24,7 +24,8 @@ use super::enum_value::EnumValue;
 #[command(name = "second-opinion", version, about, max_term_width = 100)]
 pub struct Cli {
     /// The score registry (an SQLite file, created on first ingest)
-    /// [default: second-opinion.db; materialize: a throw-away registry in memory].
+    /// [default: second-opinion.db; materialize and batch: a throw-away
+    /// registry in memory, unless given on their command line].
     #[arg(long, global = true, env = "SECOND_OPINION_REGISTRY")]
     pub registry: Option<PathBuf>,
 
@@ -52,6 +53,9 @@ pub enum Command {
     /// One-shot ingest + export, flag-compatible with the reference
     /// materialize_second_opinion_features.py.
     Materialize(MaterializeArgs),
+    /// Many materialize runs from one manifest, with one report;
+    /// flag-compatible with the reference batch_materialize_second_opinion_features.py.
+    Batch(BatchArgs),
     /// Audit feature tables: signal-family coverage, correlations, second
     /// opinions, disagreement and retrain impact (JSON, Markdown, HTML).
     Audit(AuditArgs),
@@ -346,6 +350,31 @@ pub struct MaterializeArgs {
     /// Replace existing second-opinion columns.
     #[arg(long)]
     pub overwrite: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct BatchArgs {
+    /// The manifest: JSON with `defaults` and `tables` (each with id, features,
+    /// scores, out, optional audit_json, and materialize's options).
+    #[arg(long, value_name = "PATH")]
+    pub manifest: PathBuf,
+
+    /// Resolve the manifest's relative paths against this folder [default:
+    /// the manifest's folder].
+    #[arg(long, value_name = "DIR")]
+    pub base_dir: Option<PathBuf>,
+
+    /// Write the batch report as JSON (every table's status and audit).
+    #[arg(long, value_name = "PATH")]
+    pub report_json: Option<PathBuf>,
+
+    /// Write the batch report as Markdown (one row per table).
+    #[arg(long, value_name = "PATH")]
+    pub report_md: Option<PathBuf>,
+
+    /// Stop at the first table that fails; the tables after it do not run.
+    #[arg(long)]
+    pub fail_fast: bool,
 }
 
 #[derive(Args, Debug)]

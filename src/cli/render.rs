@@ -8,6 +8,7 @@ use second_opinion::audit::families::Family;
 use second_opinion::audit::report;
 use second_opinion::audit::ReportPaths;
 use second_opinion::audit::{AuditReport, TableAudit};
+use second_opinion::batch::TableRun;
 use second_opinion::export::ExportSummary;
 use second_opinion::registry::exports::ExportRecord;
 use second_opinion::registry::queries::{FileSummary, ProvenanceEntry, ScorerSummary};
@@ -407,6 +408,18 @@ pub fn print_export_summary(summary: &ExportSummary) {
 }
 
 /// `exports`: one row per recorded export.
+/// One table of a batch as it ends: its status, then what `materialize`
+/// prints, or why it failed.
+pub fn print_batch_table(run: &TableRun) {
+    match &run.outcome {
+        Ok(materialized) => {
+            tell!("table {}: ok", run.spec.id);
+            print_export_summary(&materialized.summary);
+        }
+        Err(e) => tell!("second-opinion: table {}: {e}", run.spec.id),
+    }
+}
+
 pub fn print_exports(exports: &[ExportRecord]) {
     let rows = exports
         .iter()

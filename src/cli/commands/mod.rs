@@ -4,11 +4,13 @@
 //! [`Failure`](crate::Failure), which alone picks the exit code.
 
 mod audit;
+mod batch;
 mod export;
 mod ingest;
 mod registry;
 
 pub use audit::{audit, families};
+pub use batch::batch;
 pub use export::{export, materialize};
 pub use ingest::{ingest, inspect};
 pub use registry::{exports, files, provenance, scorers};
