@@ -298,3 +298,109 @@ fn no_output_may_overwrite_the_registry_an_input_or_another_output() {
     ])
     .ok();
 }
+
+/// `line` without its inline code spans (a run of N backticks up to the
+/// next run of exactly N), as a Markdown renderer would set them apart.
+fn outside_code_spans(line: &str) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let run_at = |i: usize| chars[i..].iter().take_while(|c| **c == '`').count();
+    let (mut kept, mut i) = (String::new(), 0);
+    while i < chars.len() {
+        if chars[i] == '\\' && i + 1 < chars.len() {
+            kept.push(chars[i]);
+            kept.push(chars[i + 1]);
+            i += 2;
+            continue;
+        }
+        if chars[i] != '`' {
+            kept.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let fence = run_at(i);
+        let mut j = i + fence;
+        let close = loop {
+            if j >= chars.len() {
+                break None;
+            }
+            if chars[j] == '`' {
+                let run = run_at(j);
+                if run == fence {
+                    break Some(j + run);
+                }
+                j += run;
+            } else {
+                j += 1;
+            }
+        };
+        match close {
+            Some(end) => i = end,
+            None => {
+                kept.extend(&chars[i..i + fence]);
+                i += fence;
+            }
+        }
+    }
+    kept
+}
+
+#[test]
+fn markdown_reports_show_names_and_columns_as_written_and_run_nothing() {
+    let ws = Workspace::new();
+    let evil_column = "x`y|z\nw <img src=x onerror=alert(1)>";
+    let evil_scorer = "<img src=x onerror=alert(2)>|**bold**";
+    let rows: String = (0..12)
+        .map(|n| {
+            serde_json::json!({
+                "clip_id": format!("c{n}.mp4"),
+                "vmaf": 60.0 + n as f64,
+                "mos": 3.0 + (n % 5) as f64 / 4.0,
+                evil_column: (n * 7 % 11) as f64,
+            })
+            .to_string()
+                + "\n"
+        })
+        .collect();
+    ws.write("table.jsonl", rows);
+    let keys: Vec<String> = (0..12).map(|n| format!("c{n}.mp4")).collect();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    ws.write("evil.jsonl", self::rows(evil_scorer, &keys));
+    ws.run(&["ingest", "evil.jsonl"]).ok();
+    ws.run(&[
+        "export",
+        "--features",
+        "table.jsonl",
+        "--out",
+        "scored.jsonl",
+    ])
+    .ok();
+    ws.run(&[
+        "audit",
+        "--input",
+        "scored.jsonl",
+        "--out-json",
+        "a.json",
+        "--out-md",
+        "a.md",
+    ])
+    .ok();
+    let markdown = std::fs::read_to_string(ws.path("a.md")).unwrap();
+    assert!(
+        markdown.contains("img src=x onerror=alert(2)"),
+        "the name is shown"
+    );
+    for line in markdown.lines() {
+        let outside = outside_code_spans(line);
+        for tag in ["<img", "**bold**"] {
+            let at = outside.find(tag);
+            assert!(
+                at.is_none_or(|at| at > 0 && outside[..at].ends_with('\\')),
+                "{tag} live outside a code span in: {line}"
+            );
+        }
+        // The column's line break cannot end a table row early.
+        if line.starts_with('|') {
+            assert!(line.trim_end().ends_with('|'), "{line}");
+        }
+    }
+}

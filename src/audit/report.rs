@@ -323,8 +323,38 @@ fn mean_spread(summary: &MetricSummary) -> String {
 }
 
 /// Markdown table cells: no pipes or line breaks.
+/// `text` from the data or the user (a scorer or family name) as Markdown
+/// prose in a table cell: the characters that would start markup, a link,
+/// an HTML tag or an entity, or end the cell are backslash-escaped, and
+/// line breaks become spaces, so it reads as written and runs nothing.
 fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' | '`' | '*' | '[' | ']' | '<' | '>' | '|' | '#' | '!' | '~' | '&' => {
+                escaped.push('\\');
+                escaped.push(c);
+            }
+            '\n' | '\r' => escaped.push(' '),
+            _ => escaped.push(c),
+        }
+    }
+    escaped
+}
+
+/// `text` (a column, table or scorer name: anything from the data) as an
+/// inline code span that no character of it can leave: the span is fenced
+/// by more backticks than `text` holds in a row, line breaks become spaces
+/// and `|` is escaped for tables. Inside the span HTML is shown, not run.
+pub(crate) fn code(text: &str) -> String {
+    let text = text.replace(['\n', '\r'], " ").replace('|', "\\|");
+    let longest_run = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest_run + 1);
+    if longest_run == 0 {
+        return format!("{fence}{text}{fence}");
+    }
+    // A span that starts or ends with a backtick needs a space inside.
+    format!("{fence} {text} {fence}")
 }
 
 /// The Markdown report: the reference's sections, then this project's.
@@ -344,11 +374,11 @@ pub fn to_markdown(report: &AuditReport) -> String {
     ];
     for table in &report.tables {
         lines.push(format!(
-            "| `{}` | {} | {} | `{}` | {} |",
-            table.label,
+            "| {} | {} | {} | {} | {} |",
+            code(&table.label),
             table.rows,
             table.columns.len(),
-            table.signals.target.as_deref().unwrap_or("none"),
+            code(table.signals.target.as_deref().unwrap_or("none")),
             table.signals.signal_columns.len()
         ));
     }
@@ -368,8 +398,8 @@ pub fn to_markdown(report: &AuditReport) -> String {
             .map(|table| {
                 let health = &table.signals.family_health[index];
                 format!(
-                    "`{}`: {} ({}/{})",
-                    table.label,
+                    "{}: {} ({}/{})",
+                    code(&table.label),
                     health.status.name(),
                     health.healthy_columns.len(),
                     health.matched_columns.len()
@@ -387,7 +417,7 @@ pub fn to_markdown(report: &AuditReport) -> String {
 
     lines.extend(["".into(), "## Strongest Target Signals".into(), "".into()]);
     for table in &report.tables {
-        lines.extend([format!("### `{}`", table.label), "".into()]);
+        lines.extend([format!("### {}", code(&table.label)), "".into()]);
         if table.signals.target.is_none() {
             lines.extend([
                 "No target column found; pass `--target` if this table uses a custom name.".into(),
@@ -408,8 +438,8 @@ pub fn to_markdown(report: &AuditReport) -> String {
         ]);
         for row in table.signals.target_correlations.iter().take(top_k) {
             lines.push(format!(
-                "| `{}` | {} | {} | {} |",
-                row.column,
+                "| {} | {} | {} | {} |",
+                code(&row.column),
                 cell(report.family_label(&row.family)),
                 format_float(row.pearson),
                 format_float(row.spearman)
@@ -426,16 +456,16 @@ pub fn to_markdown(report: &AuditReport) -> String {
         }
         any_intersection = true;
         lines.extend([
-            format!("### `{}`", table.label),
+            format!("### {}", code(&table.label)),
             "".into(),
             "| Pair | Families | Pair r | Target r values |".into(),
             "|---|---|---:|---|".into(),
         ]);
         for row in table.signals.intersections.iter().take(top_k) {
             lines.push(format!(
-                "| `{}` × `{}` | {} × {} | {} | {} / {} |",
-                row.pair.left,
-                row.pair.right,
+                "| {} × {} | {} × {} | {} | {} / {} |",
+                code(&row.pair.left),
+                code(&row.pair.right),
                 cell(report.family_label(&row.pair.left_family)),
                 cell(report.family_label(&row.pair.right_family)),
                 format_float(row.pair.pearson),
@@ -462,16 +492,16 @@ pub fn to_markdown(report: &AuditReport) -> String {
         }
         any_redundant = true;
         lines.extend([
-            format!("### `{}`", table.label),
+            format!("### {}", code(&table.label)),
             "".into(),
             "| Pair | Families | Pearson |".into(),
             "|---|---|---:|".into(),
         ]);
         for row in table.signals.redundant_pairs.iter().take(top_k) {
             lines.push(format!(
-                "| `{}` × `{}` | {} × {} | {} |",
-                row.left,
-                row.right,
+                "| {} × {} | {} × {} | {} |",
+                code(&row.left),
+                code(&row.right),
                 cell(report.family_label(&row.left_family)),
                 cell(report.family_label(&row.right_family)),
                 format_float(row.pearson)
@@ -495,7 +525,7 @@ pub fn to_markdown(report: &AuditReport) -> String {
         };
         let missing = labels(&table.signals.missing_families);
         let weak = labels(&table.signals.weak_families);
-        lines.push(format!("### `{}`", table.label));
+        lines.push(format!("### {}", code(&table.label)));
         lines.push(if missing.is_empty() {
             "- Missing signal families: none.".into()
         } else {
@@ -549,23 +579,25 @@ fn second_opinion_actions(report: &AuditReport) -> Vec<String> {
             let ok = scorer.share(scorer.ok);
             if ok < floor {
                 actions.push(format!(
-                    "- **Second opinion `{}`** in `{}`: only {} of rows have an ok score \
+                    "- **Second opinion {}** in {}: only {} of rows have an ok score \
                      ({} bad, {} missing): ingest its remaining outputs and export again.",
-                    scorer.name,
-                    table.label,
+                    code(&scorer.name),
+                    code(&table.label),
                     format_share(ok),
                     format_share(scorer.share(scorer.bad)),
-                    format_share(scorer.share(scorer.missing)),
+                    format_share(scorer.share(scorer.missing))
                 ));
             }
         }
         if let Ok(d) = &table.second_opinion.disagreement {
             if d.rows_over_threshold > 0 {
                 actions.push(format!(
-                    "- **Disagreement** in `{}`: {} rows where full-reference and no-reference/MOS \
+                    "- **Disagreement** in {}: {} rows where full-reference and no-reference/MOS \
                      evidence rank the clip more than {:.2} apart: look at them before the retrain \
                      (listed under Disagreement and Saturation).",
-                    table.label, d.rows_over_threshold, d.threshold
+                    code(&table.label),
+                    d.rows_over_threshold,
+                    d.threshold
                 ));
             }
         }
@@ -574,15 +606,15 @@ fn second_opinion_actions(report: &AuditReport) -> Vec<String> {
 }
 
 fn second_opinion_sections(report: &AuditReport, lines: &mut Vec<String>) {
-    let prefix = &report.options.prefix;
+    let prefix_code = code(&format!("{}_<scorer>_*", report.options.prefix));
     lines.extend(["## Second-Opinion Coverage".into(), "".into()]);
     for table in &report.tables {
-        lines.extend([format!("### `{}`", table.label), "".into()]);
+        lines.extend([format!("### {}", code(&table.label)), "".into()]);
         let scorers = &table.second_opinion.scorers;
         if scorers.is_empty() {
             lines.extend([
                 format!(
-                    "No second-opinion columns (`{prefix}_<scorer>_*`) in this table: \
+                    "No second-opinion columns ({prefix_code}) in this table: \
                      `second-opinion export` adds them."
                 ),
                 "".into(),
@@ -603,9 +635,7 @@ fn second_opinion_sections(report: &AuditReport, lines: &mut Vec<String>) {
                     " (not in registry)"
                 },
                 s.evidence.name().replace('_', "-"),
-                s.score_column
-                    .as_deref()
-                    .map_or("none".to_string(), |c| format!("`{c}`")),
+                s.score_column.as_deref().map_or("none".to_string(), code),
                 format_share(s.share(s.ok)),
                 format_share(s.share(s.bad)),
                 format_share(s.share(s.missing)),
@@ -617,7 +647,7 @@ fn second_opinion_sections(report: &AuditReport, lines: &mut Vec<String>) {
 
     lines.extend(["## Disagreement and Saturation".into(), "".into()]);
     for table in &report.tables {
-        lines.extend([format!("### `{}`", table.label), "".into()]);
+        lines.extend([format!("### {}", code(&table.label)), "".into()]);
         let audit = &table.second_opinion;
         let Some(fr) = &audit.fr_column else {
             lines.extend([
@@ -632,7 +662,8 @@ fn second_opinion_sections(report: &AuditReport, lines: &mut Vec<String>) {
             ]);
             continue;
         };
-        lines.push(format!("- Full-reference column: `{fr}`."));
+        let fr_code = code(fr);
+        lines.push(format!("- Full-reference column: {}.", code(fr)));
         match &audit.disagreement {
             Err(reason) => lines.push(format!("- Disagreement not computed: {reason}.")),
             Ok(d) => {
@@ -641,9 +672,9 @@ fn second_opinion_sections(report: &AuditReport, lines: &mut Vec<String>) {
                     .iter()
                     .map(|e| {
                         format!(
-                            "`{}` ({}{})",
-                            e.column,
-                            e.scorer.as_deref().unwrap_or("subjective"),
+                            "{} ({}{})",
+                            code(&e.column),
+                            cell(e.scorer.as_deref().unwrap_or("subjective")),
                             if e.higher_is_better {
                                 ""
                             } else {
@@ -657,7 +688,7 @@ fn second_opinion_sections(report: &AuditReport, lines: &mut Vec<String>) {
                     evidence.join(", ")
                 ));
                 lines.push(format!(
-                    "- Rank agreement (Spearman of `{fr}` and the mean evidence percentile): {} over {} rows.",
+                    "- Rank agreement (Spearman of {fr_code} and the mean evidence percentile): {} over {} rows.",
                     format_float(d.rank_agreement),
                     d.rows_compared
                 ));
@@ -670,11 +701,11 @@ fn second_opinion_sections(report: &AuditReport, lines: &mut Vec<String>) {
                 ));
                 if !d.top_rows.is_empty() {
                     let mut header = format!(
-                        "| Row | Key | `{fr}` | FR percentile | NR/MOS percentile | Gap | Target |"
+                        "| Row | Key | {fr_code} | FR percentile | NR/MOS percentile | Gap | Target |"
                     );
                     let mut rule = "|---:|---|---:|---:|---:|---:|---:|".to_string();
                     for e in &d.evidence {
-                        header.push_str(&format!(" `{}` |", e.column));
+                        header.push_str(&format!(" {} |", code(&e.column)));
                         rule.push_str("---:|");
                     }
                     lines.extend(["".into(), header, rule]);
@@ -682,9 +713,7 @@ fn second_opinion_sections(report: &AuditReport, lines: &mut Vec<String>) {
                         let mut line = format!(
                             "| {} | {} | {} | {} | {} | {} | {} |",
                             r.row,
-                            r.key
-                                .as_deref()
-                                .map_or("n/a".to_string(), |k| format!("`{}`", cell(k))),
+                            r.key.as_deref().map_or("n/a".to_string(), code),
                             format_float(r.fr_value),
                             format_float(r.fr_percentile),
                             format_float(r.nr_percentile),
@@ -704,7 +733,7 @@ fn second_opinion_sections(report: &AuditReport, lines: &mut Vec<String>) {
             Err(reason) => lines.push(format!("- Saturation not computed: {reason}.")),
             Ok(s) => {
                 lines.push(format!(
-                    "- Saturation: `{fr}` ≥ {} ({}) on {} of {} rows ({}).",
+                    "- Saturation: {fr_code} ≥ {} ({}) on {} of {} rows ({}).",
                     format_float(s.ceiling),
                     s.ceiling_from,
                     s.saturated_rows,
@@ -720,8 +749,8 @@ fn second_opinion_sections(report: &AuditReport, lines: &mut Vec<String>) {
                     ]);
                     for x in &s.spreads {
                         lines.push(format!(
-                            "| `{}` | {} | {} | {} | {} | {} |",
-                            x.column,
+                            "| {} | {} | {} | {} | {} | {} |",
+                            code(&x.column),
                             x.finite,
                             format_float(x.min),
                             format_float(x.max),
@@ -737,7 +766,7 @@ fn second_opinion_sections(report: &AuditReport, lines: &mut Vec<String>) {
 
     lines.extend(["## Retrain Impact Estimate".into(), "".into()]);
     for table in &report.tables {
-        lines.extend([format!("### `{}`", table.label), "".into()]);
+        lines.extend([format!("### {}", code(&table.label)), "".into()]);
         match &table.impact {
             Err(no) => {
                 lines.push(format!("Not estimated: {}.", no.reason));
@@ -745,9 +774,9 @@ fn second_opinion_sections(report: &AuditReport, lines: &mut Vec<String>) {
             }
             Ok(i) => {
                 lines.push(format!(
-                    "Ridge regression of `{}` (alpha {}), {}-fold cross-validation (seed {}) on {} rows \
+                    "Ridge regression of {} (alpha {}), {}-fold cross-validation (seed {}) on {} rows \
                      with every column present. {}.",
-                    i.target, i.alpha, i.folds, i.seed, i.rows, i.note
+                    code(&i.target), i.alpha, i.folds, i.seed, i.rows, i.note
                 ));
                 lines.extend([
                     "".into(),
@@ -784,7 +813,7 @@ fn second_opinion_sections(report: &AuditReport, lines: &mut Vec<String>) {
         lines.extend(["## Changes Since Last Audit".into(), "".into()]);
         for table in &report.tables {
             if let Some(changes) = &table.changes {
-                lines.extend([format!("### `{}`", table.label), "".into()]);
+                lines.extend([format!("### {}", code(&table.label)), "".into()]);
                 lines.extend(changes_lines(changes));
                 lines.push("".into());
             }
@@ -856,10 +885,10 @@ pub fn changes_lines(changes: &Value) -> Vec<String> {
         return lines;
     }
     lines.push(format!(
-        "- Previous audit: run {} at {} of `{}` ({}).",
+        "- Previous audit: run {} at {} of {} ({}).",
         show(&previous["run"]),
         show(&previous["created_at"]),
-        show(&previous["path"]),
+        code(&show(&previous["path"])),
         if changes["same_table_bytes"] == Value::Bool(true) {
             "same bytes"
         } else {
@@ -871,7 +900,7 @@ pub fn changes_lines(changes: &Value) -> Vec<String> {
     lines.push(format!("- Rows: {before} → {after}."));
     let (before, after) = pair("target");
     if before != after {
-        lines.push(format!("- Target: `{before}` → `{after}`."));
+        lines.push(format!("- Target: {} → {}.", code(&before), code(&after)));
     }
     let families = changes["families"].as_array().cloned().unwrap_or_default();
     if families.is_empty() {
@@ -896,7 +925,7 @@ pub fn changes_lines(changes: &Value) -> Vec<String> {
     ] {
         let list: Vec<String> = changes[key]
             .as_array()
-            .map(|l| l.iter().map(|c| format!("`{}`", show(c))).collect())
+            .map(|l| l.iter().map(|c| code(&show(c)).to_string()).collect())
             .unwrap_or_default();
         if !list.is_empty() {
             lines.push(format!("- {what}: {}.", list.join(", ")));
@@ -912,8 +941,8 @@ pub fn changes_lines(changes: &Value) -> Vec<String> {
             .take(12)
             .map(|c| {
                 format!(
-                    "`{}` {} → {}",
-                    show(&c["column"]),
+                    "{} {} → {}",
+                    code(&show(&c["column"])),
                     show(&c["pearson_before"]),
                     show(&c["pearson_after"])
                 )
