@@ -14,7 +14,7 @@ use crate::export::{
 };
 use crate::ingest::pipeline::{FileIngest, PipelineError};
 use crate::ingest::{
-    detect_format, Detection, FieldNames, Format, ReadError, ReadOptions, RecordSink, ScoreRecord,
+    detect_format, Detection, FieldNames, Format, ReadError, RecordSink, ScoreRecord,
 };
 use crate::key::KeyNormalize;
 use crate::progress::NoProgress;
@@ -206,9 +206,9 @@ fn materialize_in_memory(
                     .skip(reader)
                     .step_by(readers)
                     .collect();
-                let fields = &request.fields;
+                let options = &ingest_options;
                 Feed::scoped(scope, PARSED_QUEUE, move |out| {
-                    parse_score_files(&files, fields, &out)
+                    parse_score_files(&files, options, &out)
                 })
             })
             .collect();
@@ -271,7 +271,7 @@ enum Parsed {
 
 /// A reading thread: detect, hash, open and parse each of its score files
 /// in order, stopping at the first failure or when the receiver is gone.
-fn parse_score_files(sources: &[&SourceSpec], fields: &FieldNames, out: &Handoff<Parsed>) {
+fn parse_score_files(sources: &[&SourceSpec], options: &IngestOptions, out: &Handoff<Parsed>) {
     for source in sources {
         let path = source.path.display().to_string();
         let (format, sha256, size_bytes, file) = match open_score_file(source, &path) {
@@ -289,15 +289,7 @@ fn parse_score_files(sources: &[&SourceSpec], fields: &FieldNames, out: &Handoff
         if out.send(opened).is_err() {
             return;
         }
-        let read_options = ReadOptions {
-            fields: fields.clone(),
-            file_name: source
-                .path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            ..ReadOptions::default()
-        };
+        let read_options = options.read_options(source);
         let mut sink = ForwardingSink {
             out,
             records: Vec::with_capacity(PARSED_BATCH),
@@ -414,14 +406,7 @@ fn hold_score_file<W: Worker>(
         Parsed::Records(_) | Parsed::Finished(_) => return Err(stopped()),
     };
     let store = MemoryStore::new(scores, &path, &sha256);
-    let mut pipeline = FileIngest::new(
-        store,
-        &path,
-        source.label.as_deref(),
-        options,
-        format.fixed_scale(),
-        format.name(),
-    );
+    let mut pipeline = FileIngest::new(store, &path, source, options, format);
     let ended = loop {
         match parsed.next().ok_or_else(stopped)? {
             Parsed::Records(records) => {

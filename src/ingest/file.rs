@@ -50,6 +50,23 @@ pub struct IngestOptions {
     pub preview_rows: usize,
 }
 
+impl IngestOptions {
+    /// What a reader of `source` needs to know of these options.
+    pub(crate) fn read_options(&self, source: &SourceSpec) -> super::ReadOptions {
+        super::ReadOptions {
+            fields: self.fields.clone(),
+            clip_key: self.clip_key.clone(),
+            metric: self.metric.clone(),
+            file_name: source
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            scorer_version_given: self.scorer_version.is_some(),
+        }
+    }
+}
+
 /// A row as it would be stored, for `inspect`.
 #[derive(Clone, Debug, Serialize)]
 pub struct PreviewRow {

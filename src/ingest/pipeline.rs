@@ -11,14 +11,16 @@
 use std::collections::{BTreeMap, HashMap};
 use std::error::Error;
 
-use super::file::{IngestFileError, IngestOptions, PreviewRow, ScorerCounts, ScorerDetail};
+use super::file::{
+    IngestFileError, IngestOptions, PreviewRow, ScorerCounts, ScorerDetail, SourceSpec,
+};
 use super::frame_pattern::FrameGroups;
 use super::rules::{
     duplicate_detail, empty_slug_message, judge, overlong_name_message, scorer_name_of, Declared,
     KeyRule, LiveOrigin, StoredScore,
 };
 use super::suspicious::{ValueSummary, Warning};
-use super::{FrameRecord, ReadError, RecordSink, ScoreRecord};
+use super::{Format, FrameRecord, ReadError, RecordSink, ScoreRecord};
 use crate::scorer::{slug, Scale};
 
 /// A scorer as a store holds it, resolved for one file.
@@ -219,25 +221,24 @@ impl FileIngestResult {
 }
 
 impl<'a, S: ScoreStore> FileIngest<'a, S> {
-    /// The pipeline of the file at `path` (named `label` on the command
-    /// line), whose format fixes `format_scale`, into `store`.
+    /// The pipeline of `source` (shown as `path`), read in `format`, into
+    /// `store`.
     pub(crate) fn new(
         store: S,
         path: &'a str,
-        label: Option<&'a str>,
+        source: &'a SourceSpec,
         options: &'a IngestOptions,
-        format_scale: Option<Scale>,
-        format_name: &str,
+        format: Format,
     ) -> Self {
         FileIngest {
             store,
             path,
-            label,
+            label: source.label.as_deref(),
             options,
             declared: Declared::new(
                 options.scale,
-                format_scale,
-                format_name,
+                format.fixed_scale(),
+                format.name(),
                 options.higher_is_better,
             ),
             keys: KeyRule::new(options.key_normalize),

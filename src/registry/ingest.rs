@@ -24,7 +24,7 @@ use crate::ingest::rules::{
 };
 use crate::ingest::{
     detect_format, read_on_thread, Detection, FileOutcome, FileStatus, IngestFileError,
-    IngestOptions, ReadOptions, SourceSpec,
+    IngestOptions, SourceSpec,
 };
 use crate::progress::{Progress, ProgressRead};
 use crate::scorer::Scale;
@@ -136,25 +136,8 @@ impl Registry {
             batch_insert: None,
             row_insert: sql::insert_scores(1),
         };
-        let mut pipeline = FileIngest::new(
-            store,
-            &path,
-            source.label.as_deref(),
-            options,
-            format.fixed_scale(),
-            format.name(),
-        );
-        let read_options = ReadOptions {
-            fields: options.fields.clone(),
-            clip_key: options.clip_key.clone(),
-            metric: options.metric.clone(),
-            file_name: source
-                .path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            scorer_version_given: options.scorer_version.is_some(),
-        };
+        let mut pipeline = FileIngest::new(store, &path, source, options, format);
+        let read_options = options.read_options(source);
         let read = read_on_thread(
             format,
             input,
