@@ -99,42 +99,56 @@ mod tests {
 
 /// Where a path leads, for telling two spellings of one file apart from
 /// two files: the file itself when it exists (device and inode, so hard
-/// links and symlinks count as the same file), else the folder it would be
-/// created in (resolved) and its name.
-#[derive(Debug, PartialEq, Eq)]
-enum FileIdentity {
+/// links and symlinks count as the same file), else the path it would be
+/// created at: absolute, `..` folded, through the symlinks of the deepest
+/// folder that exists already (the rest, not created yet, as written).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FileIdentity {
     Existing(u64, u64),
     Planned(std::path::PathBuf),
 }
 
-fn identity(path: &Path) -> Option<FileIdentity> {
+/// The [`FileIdentity`] of `path`.
+pub fn file_identity(path: &Path) -> FileIdentity {
+    #[cfg(unix)]
     if let Ok(metadata) = std::fs::metadata(path) {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::MetadataExt;
-            return Some(FileIdentity::Existing(metadata.dev(), metadata.ino()));
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = metadata;
-            return std::fs::canonicalize(path).ok().map(FileIdentity::Planned);
+        use std::os::unix::fs::MetadataExt;
+        return FileIdentity::Existing(metadata.dev(), metadata.ino());
+    }
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut folded = std::path::PathBuf::new();
+    for component in absolute.components() {
+        match component {
+            std::path::Component::ParentDir => {
+                folded.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => folded.push(other),
         }
     }
-    let name = path.file_name()?;
-    let parent = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let folder = std::fs::canonicalize(parent).ok()?;
-    Some(FileIdentity::Planned(folder.join(name)))
+    let mut existing = folded.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(canonical) = existing.canonicalize() {
+            let planned = rest
+                .iter()
+                .rev()
+                .fold(canonical, |path, name| path.join(name));
+            return FileIdentity::Planned(planned);
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name);
+                existing = parent;
+            }
+            _ => return FileIdentity::Planned(folded),
+        }
+    }
 }
 
 /// Whether `a` and `b` name the same file (existing or not).
 pub fn same_file(a: &Path, b: &Path) -> bool {
-    match (identity(a), identity(b)) {
-        (Some(a), Some(b)) => a == b,
-        _ => false,
-    }
+    file_identity(a) == file_identity(b)
 }
 
 /// A command's outputs must not overwrite one another, the registry (or
@@ -199,6 +213,11 @@ mod clash_tests {
         }
         let planned = dir.path().join("new.parquet");
         assert!(same_file(&planned, &dir.path().join("sub/../new.parquet")));
+        let deeper = dir.path().join("not/yet/made/t.jsonl");
+        assert!(same_file(
+            &deeper,
+            &dir.path().join("not/yet/x/../made/t.jsonl")
+        ));
         assert!(!same_file(&planned, &db));
         let registry = registry_files(&db);
         let inputs: Vec<(&str, &Path)> = registry.iter().map(|(r, p)| (*r, p.as_path())).collect();

@@ -14,6 +14,7 @@ use std::path::{Component, Path, PathBuf};
 
 use serde_json::{Map, Value};
 
+use crate::atomic_file::{file_identity, FileIdentity};
 use crate::export::RowPolicy;
 use crate::key::KeyNormalize;
 use crate::registry::SourceSpec;
@@ -582,7 +583,7 @@ impl Checker {
                 outputs.push((flag.to_string(), None, path.clone()));
             }
         }
-        let mut seen: BTreeMap<PathBuf, String> = BTreeMap::new();
+        let mut seen: BTreeMap<FileIdentity, String> = BTreeMap::new();
         for (entry, field, path) in outputs {
             let described = match field {
                 Some(field) => format!("the {field} of {entry}"),
@@ -648,41 +649,6 @@ fn resolve_source(base_dir: &Path, text: &str) -> SourceSpec {
     SourceSpec {
         label: None,
         path: whole,
-    }
-}
-
-/// The file a path names, for comparing outputs: absolute, `..` folded,
-/// and through the symlinks of the part that exists already.
-fn file_identity(path: &Path) -> PathBuf {
-    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
-    let mut folded = PathBuf::new();
-    for component in absolute.components() {
-        match component {
-            Component::ParentDir => {
-                folded.pop();
-            }
-            Component::CurDir => {}
-            other => folded.push(other),
-        }
-    }
-    // The deepest ancestor that exists is canonicalised; the rest, not yet
-    // created, is appended as written.
-    let mut existing = folded.as_path();
-    let mut rest = Vec::new();
-    loop {
-        if let Ok(canonical) = existing.canonicalize() {
-            return rest
-                .iter()
-                .rev()
-                .fold(canonical, |path, name| path.join(name));
-        }
-        match (existing.parent(), existing.file_name()) {
-            (Some(parent), Some(name)) => {
-                rest.push(name);
-                existing = parent;
-            }
-            _ => return folded,
-        }
     }
 }
 
