@@ -404,3 +404,84 @@ fn markdown_reports_show_names_and_columns_as_written_and_run_nothing() {
         }
     }
 }
+
+#[test]
+fn files_that_are_not_registries_are_refused_and_left_as_they_were() {
+    let ws = Workspace::new();
+    let refused = |registry: &str, args: &[&str], says: &str| {
+        let before = std::fs::read(ws.path(registry)).unwrap();
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_second-opinion"));
+        command
+            .current_dir(ws.dir.path())
+            .env_remove("SECOND_OPINION_REGISTRY")
+            .args(["--registry", registry])
+            .args(args);
+        let run = common::Run::from(command.output().unwrap()).fails_with(1);
+        assert!(
+            run.stderr.contains(says),
+            "{registry} {args:?}: {}",
+            run.stderr
+        );
+        assert!(
+            run.stderr.contains("the file was not modified"),
+            "{}",
+            run.stderr
+        );
+        assert_eq!(
+            std::fs::read(ws.path(registry)).unwrap(),
+            before,
+            "{registry} {args:?}"
+        );
+        assert!(!ws.path(&format!("{registry}-wal")).exists());
+    };
+    // A 0-byte file: queries never create a schema in it.
+    ws.write("empty.db", "");
+    for query in [&["scorers"][..], &["files"], &["exports"]] {
+        refused("empty.db", query, "an empty file, not a registry yet");
+    }
+    // Another program's SQLite database: nothing is created in it.
+    {
+        let other = rusqlite::Connection::open(ws.path("other.db")).unwrap();
+        other
+            .execute_batch("CREATE TABLE photos (id INTEGER); INSERT INTO photos VALUES (1);")
+            .unwrap();
+    }
+    ws.write("nr.jsonl", rows("nr", &["a"]));
+    refused(
+        "other.db",
+        &["scorers"],
+        "an SQLite database of something else (tables photos)",
+    );
+    refused(
+        "other.db",
+        &["ingest", "nr.jsonl"],
+        "not a second-opinion registry",
+    );
+    // A registry whose version was reset, or set below zero: the version
+    // message, not an SQL error.
+    ws.run(&["ingest", "nr.jsonl"]).ok();
+    std::fs::copy(ws.registry(), ws.path("reset.db")).unwrap();
+    std::fs::copy(ws.registry(), ws.path("negative.db")).unwrap();
+    for (file, version) in [("reset.db", 0), ("negative.db", -1)] {
+        let conn = rusqlite::Connection::open(ws.path(file)).unwrap();
+        conn.pragma_update(None, "user_version", version).unwrap();
+        conn.pragma_update(None, "journal_mode", "DELETE").unwrap();
+    }
+    refused(
+        "reset.db",
+        &["scorers"],
+        "reports schema version 0 (PRAGMA user_version was reset)",
+    );
+    refused(
+        "negative.db",
+        &["files"],
+        "schema version -1 is not one second-opinion writes",
+    );
+    // An empty file is still a fine place for a first ingest.
+    ws.write("fresh.db", "");
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_second-opinion"));
+    command
+        .current_dir(ws.dir.path())
+        .args(["--registry", "fresh.db", "ingest", "nr.jsonl"]);
+    common::Run::from(command.output().unwrap()).ok();
+}

@@ -73,6 +73,9 @@ pub enum RegistryError {
     },
     #[error("registry {path}: {message}")]
     NotFound { path: PathBuf, message: String },
+    /// The file is not a registry this tool may use; it was not modified.
+    #[error("registry {path}: {message}; the file was not modified")]
+    NotARegistry { path: PathBuf, message: String },
 }
 
 /// An open registry, migrated to [`SCHEMA_VERSION`].
@@ -109,6 +112,13 @@ impl Registry {
         conn.pragma_update(None, "page_size", PAGE_SIZE)
             .map_err(sqlite)?;
         let found = migrate::user_version(&conn).map_err(sqlite)?;
+        check_is_registry(&conn, found, mode).map_err(|e| match e {
+            Refusal::Sqlite(source) => sqlite(source),
+            Refusal::Not(message) => RegistryError::NotARegistry {
+                path: path.to_path_buf(),
+                message,
+            },
+        })?;
         if found > SCHEMA_VERSION {
             return Err(RegistryError::TooNew {
                 path: path.to_path_buf(),
@@ -225,6 +235,65 @@ impl Registry {
 
 /// Switching the journal mode takes an exclusive lock and does not go
 /// through SQLite's busy handler, so wait for it here.
+/// Why [`check_is_registry`] refused.
+enum Refusal {
+    Sqlite(rusqlite::Error),
+    Not(String),
+}
+
+impl From<rusqlite::Error> for Refusal {
+    fn from(e: rusqlite::Error) -> Self {
+        Refusal::Sqlite(e)
+    }
+}
+
+/// Decide, before anything is written, whether the database opened on
+/// `conn` (whose `user_version` is `found`) may be used as a registry: a
+/// registry has a positive version; version 0 is a new, empty database,
+/// which only a command that may create a registry takes. A database of
+/// something else, a registry whose version was reset, and a negative
+/// version are refused with what was found, so no command writes a schema
+/// into a file that is not one.
+fn check_is_registry(conn: &Connection, found: i64, mode: OpenMode) -> Result<(), Refusal> {
+    if found < 0 {
+        return Err(Refusal::Not(format!(
+            "schema version {found} is not one second-opinion writes (versions are 1 to {SCHEMA_VERSION})"
+        )));
+    }
+    if found > 0 {
+        return Ok(());
+    }
+    let tables: Vec<String> = conn
+        .prepare(sql::USER_TABLES)?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    if tables.iter().any(|t| t == "scores" || t == "source_files") {
+        return Err(Refusal::Not(format!(
+            "it holds registry tables but reports schema version 0 (PRAGMA user_version was reset); \
+             set it back to the version it was written with ({SCHEMA_VERSION} for this second-opinion) \
+             before using it"
+        )));
+    }
+    if !tables.is_empty() {
+        let shown: Vec<&str> = tables.iter().take(5).map(String::as_str).collect();
+        return Err(Refusal::Not(format!(
+            "an SQLite database of something else (tables {}{}), not a second-opinion registry",
+            shown.join(", "),
+            if tables.len() > shown.len() {
+                ", …"
+            } else {
+                ""
+            }
+        )));
+    }
+    match mode {
+        OpenMode::CreateIfMissing => Ok(()),
+        OpenMode::MustExist => Err(Refusal::Not(
+            "an empty file, not a registry yet (ingest a score file into it first)".to_string(),
+        )),
+    }
+}
+
 fn retry_while_busy<T>(mut attempt: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
     let started = Instant::now();
     loop {

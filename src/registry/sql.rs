@@ -214,3 +214,7 @@ pub const INSERT_EXPORT: &str = "INSERT INTO exports \
 pub const LIST_EXPORTS: &str = "SELECT id, created_at, command, features_path, features_sha256, output_path, \
     output_sha256, output_format, input_rows, output_rows, scorers, options, registry_state, registry_digest, \
     tool_version FROM exports ORDER BY id";
+
+/// The tables of a database, but SQLite's own.
+pub const USER_TABLES: &str =
+    "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name";
