@@ -11,6 +11,7 @@ pub mod batch;
 pub mod digest;
 pub mod export;
 pub mod frames;
+pub mod history;
 pub mod ingest;
 pub mod key;
 pub mod materialize;

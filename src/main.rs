@@ -54,7 +54,7 @@ fn main() -> ExitCode {
         Command::Provenance(args) => commands::provenance(&registry, args),
         Command::Inspect(args) => commands::inspect(&registry, args),
         Command::Export(args) => commands::export(&registry, args),
-        Command::Exports(args) => commands::exports(&registry, args.json),
+        Command::Exports(args) => commands::exports(&registry, args),
         Command::Materialize(args) => {
             commands::materialize(cli.registry.filter(|_| registry_on_command_line), args)
         }

@@ -108,7 +108,7 @@ pub fn materialize(
         };
         let summary = export(registry, &request.features, &request.out, &options)?;
         if request.registry.is_some() {
-            registry.record_export(&summary.record("materialize"))?;
+            registry.record_export(&summary.record("materialize"), None)?;
         }
         Ok::<_, MaterializeError>((summary, score_files))
     })?;

@@ -553,7 +553,7 @@ fn replace_makes_the_new_row_live_and_keeps_the_old_as_history() {
         .ok();
     assert_eq!(
         run.stderr,
-        "new.jsonl: musiq: 2 rows ingested (0 bad, 1 replaced, 0 ignored, 0 skipped)\n"
+        "new.jsonl: musiq: 2 rows ingested (0 bad, 1 replaced (1 changed, 0 identical), 0 ignored, 0 skipped)\n"
     );
     let old_at = ingested_at(&ws, "old.jsonl");
     let new_at = ingested_at(&ws, "new.jsonl");
@@ -595,7 +595,7 @@ fn replace_makes_the_new_row_live_and_keeps_the_old_as_history() {
         serde_json::from_str(&std::fs::read_to_string(ws.path("report.json")).unwrap()).unwrap();
     assert_eq!(
         report["files"][0]["scorers"]["musiq"],
-        json!({"ingested": 2, "bad": 0, "replaced": 1, "ignored": 0, "skipped": 0})
+        json!({"ingested": 2, "bad": 0, "replaced": 1, "replaced_identical": 0, "ignored": 0, "skipped": 0})
     );
 }
 
@@ -629,7 +629,7 @@ fn ignore_keeps_the_live_row_and_counts_the_new_one() {
         serde_json::from_str(&std::fs::read_to_string(ws.path("report.json")).unwrap()).unwrap();
     assert_eq!(
         report["files"][0]["totals"],
-        json!({"ingested": 1, "bad": 0, "replaced": 0, "ignored": 1, "skipped": 0})
+        json!({"ingested": 1, "bad": 0, "replaced": 0, "replaced_identical": 0, "ignored": 1, "skipped": 0})
     );
     assert_eq!(
         sql_rows(
@@ -953,7 +953,7 @@ fn report_json_is_strict_sorted_and_written_atomically() {
     );
     assert_eq!(
         scores_file["scorers"],
-        json!({"musiq": {"ingested": 2, "bad": 1, "replaced": 0, "ignored": 0, "skipped": 0}})
+        json!({"musiq": {"ingested": 2, "bad": 1, "replaced": 0, "replaced_identical": 0, "ignored": 0, "skipped": 0}})
     );
     assert_eq!(
         scores_file["sha256"],
@@ -964,7 +964,7 @@ fn report_json_is_strict_sorted_and_written_atomically() {
     );
     assert_eq!(
         files[1]["scorers"],
-        json!({"fork-nr-metric": {"ingested": 1, "bad": 0, "replaced": 0, "ignored": 0, "skipped": 0}})
+        json!({"fork-nr-metric": {"ingested": 1, "bad": 0, "replaced": 0, "replaced_identical": 0, "ignored": 0, "skipped": 0}})
     );
     // Replaced whole, by a rename: no temporary file is left beside it.
     let left: Vec<String> = std::fs::read_dir(ws.path("reports"))
@@ -1113,6 +1113,9 @@ fn queries_report_scorers_files_and_provenance() {
             "label": null,
             "line": 1,
             "ingested_at": ingested_at(&ws, "bench.json"),
+            "live_from_seq": 2,
+            "live_until_seq": null,
+            "live_at_point": null,
         }])
     );
     // Any spelling with the same slug names the scorer; bad rows show why.

@@ -12,7 +12,7 @@ use second_opinion::frames::{FrameMatch, PoolStat};
 use second_opinion::ingest::frame_pattern::FramePattern;
 use second_opinion::ingest::{FieldNames, Format};
 use second_opinion::key::KeyNormalize;
-use second_opinion::registry::IngestOptions;
+use second_opinion::registry::{IngestOptions, PointRef};
 use second_opinion::scorer::Scale;
 use second_opinion::table::TableFormat;
 
@@ -48,8 +48,9 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Join the registry onto a feature table as namespaced columns.
     Export(ExportArgs),
-    /// List the exports recorded in the registry.
-    Exports(JsonFlag),
+    /// List the exports recorded in the registry, with their points, tags
+    /// and notes; show, compare, tag or replay them.
+    Exports(ExportsArgs),
     /// One-shot ingest + export, flag-compatible with the reference
     /// materialize_second_opinion_features.py.
     Materialize(MaterializeArgs),
@@ -188,6 +189,73 @@ pub struct JsonFlag {
 }
 
 #[derive(Args, Debug)]
+pub struct ExportsArgs {
+    #[command(subcommand)]
+    pub command: Option<ExportsCommand>,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A REF names a registry point: an export id (17), a tag (retrain-2026-12),
+/// a sequence number (seq:42) or an RFC 3339 time (2026-12-01T10:00:00Z).
+#[derive(Subcommand, Debug)]
+pub enum ExportsCommand {
+    /// What an export read: per scorer, its live rows, ok/bad, the files
+    /// they came from, versions and digest.
+    Show {
+        /// The export: its id, or a tag naming it.
+        #[arg(value_name = "EXPORT")]
+        export: PointRef,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Per scorer, the keys added, removed and changed between two points
+    /// (export ids, tags, seq:N or times); counts first.
+    Diff {
+        #[arg(value_name = "A")]
+        a: PointRef,
+        #[arg(value_name = "B")]
+        b: PointRef,
+        /// List every added, removed and changed key with its old and new
+        /// value, status and source file:line.
+        #[arg(long)]
+        rows: bool,
+        /// Print JSON instead of text (with the keys when --rows is given).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Name a point; tags are unique and immutable, and usable as a REF.
+    Tag {
+        /// The tag: a letter, then letters, digits, '-', '_' or '.'.
+        name: String,
+        /// The point to name: an export id, another tag, seq:N or a time.
+        #[arg(value_name = "REF")]
+        reference: PointRef,
+    },
+    /// Run an export again at its point with its recorded options; exit 0
+    /// only when the table's content matches the recorded one.
+    Replay {
+        /// The export: its id, or a tag naming it.
+        #[arg(value_name = "EXPORT")]
+        export: PointRef,
+        /// Keep the replayed table here (only when its content matches)
+        /// [default: check it and throw it away].
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
+        /// The feature table, if it moved since the export (its sha256 must
+        /// be the recorded one) [default: the recorded path].
+        #[arg(long, value_name = "TABLE")]
+        features: Option<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
 pub struct ProvenanceArgs {
     /// Scorer name (any spelling with the same slug).
     #[arg(long)]
@@ -200,6 +268,11 @@ pub struct ProvenanceArgs {
     /// Normalise KEY like this before the lookup (auto tries it as given, then its basename, then its stem).
     #[arg(long, default_value = "auto", value_parser = key_normalize(), hide_possible_values = true)]
     pub key_normalize: KeyNormalize,
+
+    /// Also say which row was live at this point (an export id, a tag,
+    /// seq:N or an RFC 3339 time).
+    #[arg(long, value_name = "REF")]
+    pub as_of: Option<PointRef>,
 
     /// Print JSON instead of text.
     #[arg(long)]
@@ -303,6 +376,20 @@ pub struct ExportArgs {
     /// Also write the export report as JSON.
     #[arg(long, value_name = "PATH")]
     pub report_json: Option<PathBuf>,
+
+    /// Join the scores that were live at this earlier point instead of the
+    /// live ones: an export id, a tag, seq:N or an RFC 3339 time.
+    #[arg(long, value_name = "REF")]
+    pub as_of: Option<PointRef>,
+
+    /// Name this export (and its point), for later `--as-of`, `exports
+    /// diff` and `exports replay`.
+    #[arg(long, value_name = "NAME")]
+    pub tag: Option<String>,
+
+    /// A note kept with the export record (what it was for).
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
 }
 
 #[derive(Args, Debug)]

@@ -10,8 +10,12 @@ use second_opinion::audit::ReportPaths;
 use second_opinion::audit::{AuditReport, TableAudit};
 use second_opinion::batch::TableRun;
 use second_opinion::export::ExportSummary;
+use second_opinion::history::diff::Diff;
+use second_opinion::history::replay::Replay;
+use second_opinion::history::show::ExportShow;
 use second_opinion::registry::exports::ExportRecord;
 use second_opinion::registry::queries::{FileSummary, ProvenanceEntry, ScorerSummary};
+use second_opinion::registry::Point;
 use second_opinion::registry::{FileOutcome, FileStatus, IngestFileError};
 
 use crate::Failure;
@@ -111,9 +115,19 @@ pub fn summary_line(outcome: &FileOutcome) -> String {
                 .scorers
                 .iter()
                 .map(|(name, c)| {
+                    let replaced = if c.replaced == 0 {
+                        "0 replaced".to_string()
+                    } else {
+                        format!(
+                            "{} replaced ({} changed, {} identical)",
+                            c.replaced,
+                            c.replaced - c.replaced_identical,
+                            c.replaced_identical
+                        )
+                    };
                     format!(
-                        "{name}: {} rows ingested ({} bad, {} replaced, {} ignored, {} skipped)",
-                        c.ingested, c.bad, c.replaced, c.ignored, c.skipped
+                        "{name}: {} rows ingested ({} bad, {replaced}, {} ignored, {} skipped)",
+                        c.ingested, c.bad, c.ignored, c.skipped
                     )
                 })
                 .collect();
@@ -326,15 +340,31 @@ pub fn print_files(files: &[FileSummary]) {
 
 /// `provenance`: each stored row of a (scorer, key), live first, with where
 /// it came from.
-pub fn print_provenance(entries: &[ProvenanceEntry]) {
+pub fn print_provenance(entries: &[ProvenanceEntry], point: Option<&Point>) {
+    if let Some(point) = point {
+        if !entries.iter().any(|e| e.live_at_point == Some(true)) {
+            say!("no row was live at {point}");
+        }
+    }
     for entry in entries {
         let score = entry.score.map_or("null".to_string(), |s| s.to_string());
         let state = if entry.live { "live" } else { "superseded" };
+        let at_point = match (point, entry.live_at_point) {
+            (Some(point), Some(true)) => format!(" [live at seq:{}]", point.seq),
+            _ => String::new(),
+        };
         say!(
-            "{state}: {} key={} score={score} status={}",
+            "{state}{at_point}: {} key={} score={score} status={}",
             entry.scorer,
             entry.key,
             entry.status
+        );
+        say!(
+            "  points:      seq:{} to {}",
+            entry.live_from_seq,
+            entry
+                .live_until_seq
+                .map_or("now".to_string(), |seq| format!("seq:{seq}"))
         );
         if let Some(reason) = &entry.reason {
             say!("  reason:      {reason}");
@@ -428,11 +458,20 @@ pub fn print_exports(exports: &[ExportRecord]) {
                 e.id.to_string(),
                 e.created_at.clone(),
                 e.command.clone(),
+                e.seq.map_or("-".to_string(), |seq| {
+                    format!("seq:{seq}{}", if e.seq_inferred { "~" } else { "" })
+                }),
                 e.features_path.clone(),
                 e.output_path.clone(),
                 short_hash(&e.output_sha256),
                 e.output_rows.to_string(),
                 short_hash(&e.registry_digest),
+                if e.tags.is_empty() {
+                    "-".to_string()
+                } else {
+                    e.tags.join(",")
+                },
+                e.note.clone().unwrap_or_else(|| "-".to_string()),
             ]
         })
         .collect();
@@ -441,14 +480,235 @@ pub fn print_exports(exports: &[ExportRecord]) {
             "ID",
             "CREATED_AT",
             "COMMAND",
+            "POINT",
             "FEATURES",
             "OUTPUT",
             "OUT_SHA256",
             "ROWS",
             "REGISTRY",
+            "TAGS",
+            "NOTE",
         ],
         rows,
     );
+}
+
+/// After `export`: the id it was recorded under, its point, and a word when
+/// it wrote over the output of an earlier export.
+pub fn print_export_recorded(
+    id: i64,
+    summary: &ExportSummary,
+    tag: Option<&str>,
+    earlier: Option<&ExportRecord>,
+) {
+    let point = summary
+        .point
+        .as_ref()
+        .map(|p| format!(" at {p}"))
+        .unwrap_or_default();
+    let tag = tag.map(|t| format!(", tagged '{t}'")).unwrap_or_default();
+    tell!(
+        "recorded as export {id}{point}{tag} (content {})",
+        short_hash(&summary.content_digest)
+    );
+    if let Some(earlier) = earlier {
+        tell!(
+            "note: {} was the output of export {}; `exports replay {} --out PATH` writes that table again",
+            summary.output_path,
+            earlier.id,
+            earlier.id
+        );
+    }
+}
+
+/// `exports show`: an export, then per scorer what it read.
+pub fn print_export_show(shown: &ExportShow) {
+    let e = &shown.export;
+    say!("export {} ({}, {})", e.id, e.command, e.created_at);
+    say!(
+        "  point:     {}{}",
+        shown.point,
+        if e.seq_inferred {
+            " (inferred from the times when the registry was upgraded)"
+        } else {
+            ""
+        }
+    );
+    if let Some(as_of) = &e.as_of {
+        say!("  as of:     {as_of}");
+    }
+    if !e.tags.is_empty() {
+        say!("  tags:      {}", e.tags.join(", "));
+    }
+    if let Some(note) = &e.note {
+        say!("  note:      {note}");
+    }
+    say!(
+        "  features:  {} sha256 {}",
+        e.features_path,
+        e.features_sha256
+    );
+    say!(
+        "  output:    {} ({}, {} rows) sha256 {}",
+        e.output_path,
+        e.output_format,
+        e.output_rows,
+        e.output_sha256
+    );
+    say!(
+        "  content:   {}",
+        e.content_digest
+            .as_deref()
+            .unwrap_or("(not recorded: exported before content digests)")
+    );
+    say!("  tool:      {}", e.tool_version);
+    for scorer in &shown.scorers {
+        say!(
+            "{}: {} live rows ({} ok, {} bad), digest {}",
+            scorer.name,
+            scorer.live_rows,
+            scorer.ok,
+            scorer.bad,
+            scorer.digest.as_deref().map_or("-".to_string(), short_hash)
+        );
+        if !scorer.versions.is_empty() {
+            say!("  versions: {}", scorer.versions.join(", "));
+        }
+        for file in &scorer.files {
+            say!(
+                "  {} sha256 {} ingested {} (seq:{}): {} ok, {} bad",
+                file.path,
+                short_hash(&file.sha256),
+                file.ingested_at,
+                file.id,
+                file.ok,
+                file.bad
+            );
+        }
+    }
+}
+
+/// `exports diff`: counts per scorer, then (with `--rows`) every key.
+pub fn print_diff(diff: &Diff, rows: bool) {
+    say!(
+        "from {} = {} to {} = {}",
+        diff.a.reference,
+        diff.a.point,
+        diff.b.reference,
+        diff.b.point
+    );
+    if let Some(compared) = &diff.exports {
+        say!(
+            "feature tables: {}",
+            if compared.features_differ {
+                format!(
+                    "differ ({} and {})",
+                    compared.features[0], compared.features[1]
+                )
+            } else {
+                "the same".to_string()
+            }
+        );
+        say!(
+            "options: {}",
+            if compared.options_differ.is_empty() {
+                "the same".to_string()
+            } else {
+                format!("differ in {}", compared.options_differ.join(", "))
+            }
+        );
+    }
+    let cell = |row: &Option<second_opinion::registry::history::RowAt>| match row {
+        Some(r) => format!(
+            "{} {} {}:{}",
+            r.score.map_or("null".to_string(), |v| v.to_string()),
+            r.status,
+            r.path,
+            r.line
+        ),
+        None => "-".to_string(),
+    };
+    for scorer in &diff.scorers {
+        let state = match (scorer.rows_a, scorer.rows_b) {
+            (0, _) => " (new scorer)",
+            (_, 0) => " (no rows at B)",
+            _ => "",
+        };
+        say!(
+            "{}{state}: {} changed, {} added, {} removed ({} rows at A, {} at B)",
+            scorer.name,
+            scorer.changed,
+            scorer.added,
+            scorer.removed,
+            scorer.rows_a,
+            scorer.rows_b
+        );
+        if rows {
+            for change in &scorer.keys {
+                say!(
+                    "  {} {}: {} -> {}",
+                    change.change,
+                    change.key,
+                    cell(&change.old),
+                    cell(&change.new)
+                );
+            }
+        }
+    }
+}
+
+/// `exports replay`: whether the content (and the bytes) came out the same.
+pub fn print_replay(replay: &Replay) {
+    say!(
+        "export {} replayed at {} onto {}",
+        replay.export,
+        replay.point,
+        replay.features
+    );
+    for scorer in &replay.scorers {
+        let verdict = match &scorer.recorded {
+            Some(recorded) if *recorded == scorer.replayed => "same scores".to_string(),
+            Some(recorded) => format!(
+                "scores differ: recorded {}, replayed {}",
+                short_hash(recorded),
+                short_hash(&scorer.replayed)
+            ),
+            None => "no digest recorded".to_string(),
+        };
+        say!("  {}: {verdict}", scorer.name);
+    }
+    match &replay.recorded_content {
+        Some(recorded) if *recorded == replay.replayed_content => {
+            say!("content: matches ({})", short_hash(recorded))
+        }
+        Some(recorded) => say!(
+            "content: DIFFERS: recorded {recorded}, replayed {}",
+            replay.replayed_content
+        ),
+        None => say!("content: no digest recorded (an export from before content digests): judged by its bytes"),
+    }
+    if replay.bytes_match {
+        say!(
+            "bytes: match (sha256 {})",
+            short_hash(&replay.output_sha256[0])
+        );
+    } else {
+        say!(
+            "bytes: differ (recorded sha256 {}, replayed {}; the original was written by second-opinion {}, this is {})",
+            short_hash(&replay.output_sha256[0]),
+            short_hash(&replay.output_sha256[1]),
+            replay.recorded_tool_version,
+            second_opinion::TOOL_VERSION
+        );
+    }
+    match &replay.written {
+        Some(path) => say!("wrote {path}"),
+        None if replay.reproduced() => say!("nothing written (pass --out PATH to keep the table)"),
+        None => say!(
+            "nothing written: the replay does not reproduce export {}",
+            replay.export
+        ),
+    }
 }
 
 /// `audit`'s closing lines: the `[signal-mix]` summary the reference

@@ -7,9 +7,9 @@ use std::collections::HashMap;
 
 use crate::digest::ScoreSetDigest;
 use crate::frames::StoredFrame;
-use crate::registry::exports::LiveScorer;
+use crate::registry::exports::{At, LiveScorer};
 use crate::registry::memory::{IndexedScore, KeyIndex, MemoryScores};
-use crate::registry::Registry;
+use crate::registry::{Point, Registry};
 use crate::scorer::{slug, Scale};
 
 use super::{ExportError, ExportOptions, ScorerExportCounts};
@@ -69,12 +69,17 @@ fn component_suffix(name: &str) -> String {
     }
 }
 
+/// The score indexes of an export, the interned source paths their
+/// scores came from, and the registry point they were read at (none for
+/// scores held in memory).
+pub(super) type Loaded = (Vec<ScorerIndex>, Vec<String>, Option<Point>);
+
 /// The export index of scores held in memory: the same columns, counts
 /// and digests as a registry holding these scores would give.
 pub(super) fn memory_indexes(
     scores: MemoryScores,
     options: &ExportOptions,
-) -> Result<(Vec<ScorerIndex>, Vec<String>), ExportError> {
+) -> Result<Loaded, ExportError> {
     if options.normalize || !options.pool.is_empty() || options.per_frame {
         return Err(ExportError::Usage(
             "scores held in memory export per clip, without --normalize or --pool".to_string(),
@@ -107,16 +112,30 @@ pub(super) fn memory_indexes(
         })
         .collect();
     let sources = sources.into_iter().map(|(path, _)| path).collect();
-    Ok((indexes, sources))
+    Ok((indexes, sources, None))
 }
 
-/// The selected scorers' live scores, and the interned source paths.
+/// The selected scorers' scores live at the export's point (`--as-of`,
+/// else the newest), the interned source paths, and the point. Run
+/// inside one read snapshot: the point is the snapshot's.
 pub(super) fn load_indexes(
     registry: &Registry,
     options: &ExportOptions,
     per_frame: bool,
-) -> Result<(Vec<ScorerIndex>, Vec<String>), ExportError> {
-    let live = registry.live_scorers()?;
+) -> Result<Loaded, ExportError> {
+    let latest = registry.latest_point()?;
+    let point = match &options.as_of {
+        Some(reference) => registry.resolve_point(reference)?,
+        None => latest.clone(),
+    };
+    // At the newest point the live rows are the rows live then: the
+    // common path reads the live-row index alone.
+    let at = if point.seq == latest.seq {
+        At::Live
+    } else {
+        At::Point(point.seq)
+    };
+    let live = registry.live_scorers(at)?;
     let mut selected: Vec<LiveScorer> = match &options.scorers {
         None => live,
         Some(names) => {
@@ -133,7 +152,8 @@ pub(super) fn load_indexes(
                     None => {
                         let known: Vec<&str> = live.iter().map(|s| s.name.as_str()).collect();
                         return Err(ExportError::Data(format!(
-                            "no live scores for scorer '{name}' in the registry (scorers with scores: {})",
+                            "no live scores for scorer '{name}' in the registry{} (scorers with scores: {})",
+                            if at == At::Live { String::new() } else { format!(" at {point}") },
                             if known.is_empty() { "none".to_string() } else { known.join(", ") }
                         )));
                     }
@@ -146,10 +166,16 @@ pub(super) fn load_indexes(
     // so the same selection always writes the same bytes.
     selected.sort_by(|a, b| a.slug.cmp(&b.slug));
     if selected.is_empty() {
-        return Err(ExportError::Data(format!(
-            "registry {} holds no live scores: ingest score files first",
-            registry.path().display()
-        )));
+        return Err(ExportError::Data(match at {
+            At::Live => format!(
+                "registry {} holds no live scores: ingest score files first",
+                registry.path().display()
+            ),
+            At::Point(_) => format!(
+                "registry {} held no live scores at {point}",
+                registry.path().display()
+            ),
+        }));
     }
     let source_files = registry.source_files()?;
     let mut sources: Vec<String> = Vec::new();
@@ -164,7 +190,7 @@ pub(super) fn load_indexes(
         // (the registry's own, over its key order, is not used), so equal
         // scores give equal digests either way.
         let mut digest = ScoreSetDigest::default();
-        registry.visit_live_scores(&scorer, |score| {
+        registry.visit_live_scores(&scorer, at, |score| {
             let source = *source_ids.entry(score.source_file_id).or_insert_with(|| {
                 let file = source_files.get(&score.source_file_id);
                 sources.push(file.map(|f| f.path.clone()).unwrap_or_default());
@@ -183,7 +209,7 @@ pub(super) fn load_indexes(
         })?;
         let mut components: Vec<(String, Vec<Option<f64>>)> = Vec::new();
         if options.components {
-            registry.visit_live_components(&scorer, |key, name, value| {
+            registry.visit_live_components(&scorer, at, |key, name, value| {
                 let suffix = component_suffix(name);
                 if components.last().is_none_or(|(last, _)| *last != suffix) {
                     components.push((suffix, vec![None; indexed.len()]));
@@ -217,7 +243,7 @@ pub(super) fn load_indexes(
         let mut frames: Vec<Vec<StoredFrame>> = Vec::new();
         if per_frame || !options.pool.is_empty() {
             frames = vec![Vec::new(); indexed.len()];
-            registry.visit_live_frames(&scorer, |key, frame| {
+            registry.visit_live_frames(&scorer, at, |key, frame| {
                 if let Some(position) = by_key.get(key) {
                     frames[*position].push(frame);
                 }
@@ -240,7 +266,7 @@ pub(super) fn load_indexes(
         if !per_frame {
             frames = Vec::new();
         }
-        let versions = registry.live_versions(&scorer)?;
+        let versions = registry.live_versions(&scorer, at)?;
         indexes.push(ScorerIndex {
             counts: ScorerExportCounts {
                 column_prefix: format!("{}_{}", options.prefix, scorer.slug),
@@ -275,5 +301,5 @@ pub(super) fn load_indexes(
             components,
         });
     }
-    Ok((indexes, sources))
+    Ok((indexes, sources, Some(point)))
 }

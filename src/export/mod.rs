@@ -28,11 +28,11 @@ use crate::frames::{FrameMatch, PoolStat};
 use crate::key::KeyNormalize;
 use crate::registry::exports::ExportRecord;
 use crate::registry::memory::MemoryScores;
-use crate::registry::{Registry, RegistryError};
+use crate::registry::{Point, PointRef, Registry, RegistryError};
 use crate::table::{Batch, ColumnKind, ColumnUnion, TableError, TableFormat, TableReader};
 use crate::threads::Background;
 
-use index::{load_indexes, memory_indexes, ScorerIndex};
+use index::{load_indexes, memory_indexes, Loaded};
 use join::{Join, Prefetch};
 use plan::{ExportPlan, TableKeys};
 use publish::{summarize, Inputs, Output};
@@ -119,6 +119,9 @@ pub struct ExportOptions {
     /// Join per frame when the table has a frame column (`materialize`,
     /// like the reference, always joins per clip).
     pub per_frame: bool,
+    /// Read the scores live at this earlier point (`--as-of`) instead of
+    /// the live ones.
+    pub as_of: Option<PointRef>,
 }
 
 impl Default for ExportOptions {
@@ -140,7 +143,80 @@ impl Default for ExportOptions {
             max_frame_gap: None,
             pool: Vec::new(),
             per_frame: true,
+            as_of: None,
         }
+    }
+}
+
+impl ExportOptions {
+    /// The options an export recorded (`exports.options`), to run it
+    /// again: every choice it made is in the record, the ones `auto`
+    /// resolved included, so a replay joins exactly as the export did.
+    pub fn from_recorded(recorded: &Value, command: &str) -> Result<ExportOptions, String> {
+        fn parsed<T: FromStr<Err = String>>(
+            recorded: &Value,
+            name: &str,
+        ) -> Result<Option<T>, String> {
+            match recorded.get(name) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(text)) => text.parse().map(Some),
+                Some(other) => Err(format!("option {name} is {other}, not a name")),
+            }
+        }
+        let text = |name: &str| {
+            recorded
+                .get(name)
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        let flag = |name: &str| recorded.get(name).and_then(Value::as_bool);
+        let defaults = ExportOptions::default();
+        Ok(ExportOptions {
+            scorers: recorded
+                .get("scorers")
+                .and_then(Value::as_array)
+                .map(|names| {
+                    names
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                }),
+            key_column: text("key_column"),
+            key_normalize: parsed(recorded, "key_normalize")?,
+            missing_policy: parsed(recorded, "missing_policy")?.unwrap_or(defaults.missing_policy),
+            bad_policy: parsed(recorded, "bad_policy")?.unwrap_or(defaults.bad_policy),
+            prefix: text("prefix").unwrap_or(defaults.prefix),
+            overwrite: flag("overwrite").unwrap_or(false),
+            out_format: match text("out_format") {
+                Some(name) => Some(
+                    TableFormat::from_name(&name)
+                        .ok_or_else(|| format!("unknown output format '{name}'"))?,
+                ),
+                None => None,
+            },
+            components: flag("components").unwrap_or(defaults.components),
+            normalize: flag("normalize").unwrap_or(false),
+            frame_column: text("frame_column"),
+            frame_base: recorded.get("frame_base").and_then(Value::as_i64),
+            frame_match: parsed(recorded, "frame_match")?.unwrap_or(defaults.frame_match),
+            max_frame_gap: recorded.get("max_frame_gap").and_then(Value::as_u64),
+            pool: recorded
+                .get("pool")
+                .and_then(Value::as_array)
+                .map(|stats| {
+                    stats
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::parse)
+                        .collect::<Result<Vec<PoolStat>, String>>()
+                })
+                .transpose()?
+                .unwrap_or_default(),
+            // materialize joins per clip, as the reference does.
+            per_frame: command != "materialize",
+            as_of: None,
+        })
     }
 }
 
@@ -209,6 +285,13 @@ pub struct ExportSummary {
     pub output_rows: u64,
     pub scorers: Vec<ScorerExportCounts>,
     pub registry_digest: String,
+    /// The digest of the table written: its schema and every cell.
+    pub content_digest: String,
+    /// The registry point the scores were read at (none for scores held
+    /// in memory).
+    pub point: Option<Point>,
+    /// The `--as-of` REF as given.
+    pub as_of: Option<String>,
     pub options: Value,
     /// What the caller should show the user: a key that matched badly
     /// although the column and normalisation were chosen explicitly.
@@ -228,6 +311,9 @@ impl ExportSummary {
             "output_rows": self.output_rows,
             "options": self.options,
             "registry_digest": self.registry_digest,
+            "content_digest": self.content_digest,
+            "point": self.point,
+            "as_of": self.as_of,
             "scorers": self.scorers.iter().map(|s| (s.name.clone(), json!({
                 "slug": s.slug,
                 "column_prefix": s.column_prefix,
@@ -274,6 +360,12 @@ impl ExportSummary {
                 .into(),
             registry_digest: self.registry_digest.clone(),
             tool_version: crate::TOOL_VERSION.to_string(),
+            seq: self.point.as_ref().map(|p| p.seq),
+            seq_inferred: false,
+            as_of: self.as_of.clone(),
+            content_digest: Some(self.content_digest.clone()),
+            note: None,
+            tags: Vec::new(),
         }
     }
 }
@@ -392,7 +484,7 @@ impl OpenedTable {
 /// (told whether the table is per-frame): plan → join each batch →
 /// verdict → publish.
 fn export_opened(
-    load: impl FnOnce(bool) -> Result<(Vec<ScorerIndex>, Vec<String>), ExportError>,
+    load: impl FnOnce(bool) -> Result<Loaded, ExportError>,
     opened: OpenedTable,
     out: &Path,
     options: &ExportOptions,
@@ -408,7 +500,7 @@ fn export_opened(
         columns,
     } = opened;
     let keys = TableKeys::choose(&columns, options, &features_shown)?;
-    let (mut indexes, sources) = load(keys.frame_column.is_some())?;
+    let (mut indexes, sources, point) = load(keys.frame_column.is_some())?;
     let plan = ExportPlan::new(&columns, keys, &indexes, options)?;
 
     let mut output = Output::create(out, out_format, &reader, &plan)?;
@@ -428,9 +520,10 @@ fn export_opened(
         .map_err(|e| ExportError::Data(format!("{features_shown}: {e}")))?;
     let features_size = std::fs::metadata(&features).map(|m| m.len()).unwrap_or(0);
     let (output_sha256, output_size) = (written.sha256.clone(), written.size);
+    let content_digest = written.content_digest.clone();
     written.publish(out)?;
     let counts = join.counts;
-    Ok(summarize(
+    let mut summary = summarize(
         indexes,
         plan,
         &counts,
@@ -443,5 +536,9 @@ fn export_opened(
         (out, output_sha256, output_size),
         options,
         warnings,
-    ))
+    );
+    summary.content_digest = content_digest;
+    summary.point = point;
+    summary.as_of = options.as_of.as_ref().map(|r| r.to_string());
+    Ok(summary)
 }

@@ -30,6 +30,8 @@ pub(super) struct Written {
     temporary: NamedTempFile,
     pub sha256: String,
     pub size: u64,
+    /// The digest of the table's schema and cells.
+    pub content_digest: String,
 }
 
 impl Output {
@@ -77,7 +79,7 @@ impl Output {
 
     /// Finish the table and flush it; nothing is in place yet.
     pub(super) fn finish(self) -> Result<Written, ExportError> {
-        let sink = self.writer.finish()?;
+        let (sink, content_digest) = self.writer.finish()?;
         let (buffered, sha256, size) = sink.finish();
         let file = buffered
             .into_inner()
@@ -87,6 +89,7 @@ impl Output {
             temporary: self.temporary,
             sha256,
             size,
+            content_digest,
         })
     }
 }
@@ -157,6 +160,9 @@ pub(super) fn summarize(
         input_rows: counts.input_rows,
         output_rows: counts.output_rows,
         registry_digest: crate::digest::hex(&digest.finalize()),
+        content_digest: String::new(),
+        point: None,
+        as_of: None,
         options: json!({
             "scorers": options.scorers,
             "key_column": options.key_column,

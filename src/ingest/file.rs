@@ -131,6 +131,9 @@ pub struct ScorerCounts {
     pub bad: u64,
     /// Rows that superseded a live row (`--replace`).
     pub replaced: u64,
+    /// Of those, rows identical to the row they superseded (value, status,
+    /// reason and components); the others changed it.
+    pub replaced_identical: u64,
     /// Rows left out because the key was already live (`--ignore`).
     pub ignored: u64,
     /// Rows left out because these bytes were already ingested for this scorer.
@@ -209,6 +212,7 @@ impl FileOutcome {
                 total.ingested += c.ingested;
                 total.bad += c.bad;
                 total.replaced += c.replaced;
+                total.replaced_identical += c.replaced_identical;
                 total.ignored += c.ignored;
                 total.skipped += c.skipped;
                 total

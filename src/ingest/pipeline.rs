@@ -77,8 +77,10 @@ impl RowDetail {
 pub(crate) enum Fate {
     /// Written, and now live.
     Written,
-    /// Written, and live in place of the row it superseded (`--replace`).
-    Replaced,
+    /// Written, and live in place of the row it superseded (`--replace`);
+    /// `identical` when that row held the same value, status, reason and
+    /// components.
+    Replaced { identical: bool },
     /// Left out: the live row was kept (`--ignore`).
     Ignored,
 }
@@ -463,7 +465,10 @@ fn settle(scorers: &mut [FileScorer], row: &ScoreRow, fate: Fate) {
     }
     scorer.counts.ingested += 1;
     scorer.counts.bad += u64::from(row.stored.is_bad());
-    scorer.counts.replaced += u64::from(fate == Fate::Replaced);
+    if let Fate::Replaced { identical } = fate {
+        scorer.counts.replaced += 1;
+        scorer.counts.replaced_identical += u64::from(identical);
+    }
 }
 
 impl<S: ScoreStore> RecordSink for FileIngest<'_, S> {

@@ -8,6 +8,32 @@ use serde::Serialize;
 use super::{now_rfc3339, sql, Registry, RegistryError};
 use crate::scorer::Scale;
 
+/// Which scores a read sees: the live ones, or those live at an earlier
+/// point (`export --as-of`). A read at the newest point is a live read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum At {
+    Live,
+    Point(i64),
+}
+
+impl At {
+    /// The query for this read: `live` reads scorer ?1's live rows,
+    /// `at_point` its rows live at point ?2.
+    fn pick(self, live: &'static str, at_point: &'static str) -> (&'static str, Vec<i64>) {
+        match self {
+            At::Live => (live, Vec::new()),
+            At::Point(seq) => (at_point, vec![seq]),
+        }
+    }
+
+    /// The parameters of a per-scorer query of [`At::pick`].
+    fn params(extra: &[i64], scorer_id: i64) -> Vec<i64> {
+        std::iter::once(scorer_id)
+            .chain(extra.iter().copied())
+            .collect()
+    }
+}
+
 /// A scorer with live scores.
 #[derive(Clone, Debug)]
 pub struct LiveScorer {
@@ -55,17 +81,32 @@ pub struct ExportRecord {
     pub registry_state: serde_json::Value,
     pub registry_digest: String,
     pub tool_version: String,
+    /// The registry point the export read.
+    pub seq: Option<i64>,
+    /// The point was inferred from the times when the registry was
+    /// upgraded to keep points (the export predates them).
+    pub seq_inferred: bool,
+    /// The `--as-of` REF as given.
+    pub as_of: Option<String>,
+    /// The digest of the table's schema and cells (none for exports
+    /// recorded before content digests were kept).
+    pub content_digest: Option<String>,
+    pub note: Option<String>,
+    /// The tags that name this export.
+    pub tags: Vec<String>,
 }
 
 impl Registry {
-    /// Every scorer with at least one live score.
-    pub fn live_scorers(&self) -> Result<Vec<LiveScorer>, RegistryError> {
-        let mut stmt = self
-            .conn
-            .prepare(sql::LIVE_SCORERS)
-            .map_err(|e| self.sqlite_error(e))?;
+    /// Every scorer with at least one score live `at` the read's point,
+    /// with the settings in force then.
+    pub fn live_scorers(&self, at: At) -> Result<Vec<LiveScorer>, RegistryError> {
+        let (query, params) = match at {
+            At::Live => (sql::LIVE_SCORERS, Vec::new()),
+            At::Point(seq) => (sql::SCORERS_AT_POINT, vec![seq]),
+        };
+        let mut stmt = self.conn.prepare(query).map_err(|e| self.sqlite_error(e))?;
         let rows = stmt
-            .query_map([], |row| {
+            .query_map(rusqlite::params_from_iter(params), |row| {
                 let hard = row
                     .get::<_, Option<f64>>(3)?
                     .zip(row.get::<_, Option<f64>>(4)?);
@@ -104,19 +145,24 @@ impl Registry {
         rows.map_err(|e| self.sqlite_error(e))
     }
 
-    /// Hand every live score of `scorer` to `visit`, in key order, without
-    /// collecting them. (The export digests what it reads itself, the same
-    /// way for scores held in memory and scores read from here.)
+    /// Hand every score of `scorer` live `at` the read's point to `visit`,
+    /// without collecting them. (The export digests what it reads itself,
+    /// the same way for scores held in memory and scores read from here,
+    /// in any order.)
     pub fn visit_live_scores(
         &self,
         scorer: &LiveScorer,
+        at: At,
         mut visit: impl FnMut(LiveScore),
     ) -> Result<(), RegistryError> {
+        let (query, extra) = at.pick(sql::LIVE_SCORES_OF_SCORER, sql::SCORES_AT_POINT);
         let mut stmt = self
             .conn
-            .prepare_cached(sql::LIVE_SCORES_OF_SCORER)
+            .prepare_cached(query)
             .map_err(|e| self.sqlite_error(e))?;
-        let mut rows = stmt.query([scorer.id]).map_err(|e| self.sqlite_error(e))?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(At::params(&extra, scorer.id)))
+            .map_err(|e| self.sqlite_error(e))?;
         while let Some(row) = rows.next().map_err(|e| self.sqlite_error(e))? {
             let read = || -> rusqlite::Result<LiveScore> {
                 Ok(LiveScore {
@@ -133,18 +179,23 @@ impl Registry {
         Ok(())
     }
 
-    /// The named components of `scorer`'s live scores: `visit(key, name,
-    /// value)` for each, ordered by component name then key.
+    /// The named components of `scorer`'s scores live `at` the read's
+    /// point: `visit(key, name, value)` for each, ordered by component
+    /// name then key.
     pub fn visit_live_components(
         &self,
         scorer: &LiveScorer,
+        at: At,
         mut visit: impl FnMut(&str, &str, Option<f64>),
     ) -> Result<(), RegistryError> {
+        let (query, extra) = at.pick(sql::LIVE_COMPONENTS_OF_SCORER, sql::COMPONENTS_AT_POINT);
         let mut stmt = self
             .conn
-            .prepare_cached(sql::LIVE_COMPONENTS_OF_SCORER)
+            .prepare_cached(query)
             .map_err(|e| self.sqlite_error(e))?;
-        let mut rows = stmt.query([scorer.id]).map_err(|e| self.sqlite_error(e))?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(At::params(&extra, scorer.id)))
+            .map_err(|e| self.sqlite_error(e))?;
         while let Some(row) = rows.next().map_err(|e| self.sqlite_error(e))? {
             let mut read = || -> rusqlite::Result<()> {
                 visit(
@@ -159,18 +210,23 @@ impl Registry {
         Ok(())
     }
 
-    /// The stored frames of `scorer`'s live scores: `visit(key, (frame
-    /// index, value, runtime))`, ordered by key then frame index.
+    /// The stored frames of `scorer`'s scores live `at` the read's point:
+    /// `visit(key, (frame index, value, runtime))`, ordered by key then
+    /// frame index.
     pub fn visit_live_frames(
         &self,
         scorer: &LiveScorer,
+        at: At,
         mut visit: impl FnMut(&str, crate::frames::StoredFrame),
     ) -> Result<(), RegistryError> {
+        let (query, extra) = at.pick(sql::LIVE_FRAMES_OF_SCORER, sql::FRAMES_AT_POINT);
         let mut stmt = self
             .conn
-            .prepare_cached(sql::LIVE_FRAMES_OF_SCORER)
+            .prepare_cached(query)
             .map_err(|e| self.sqlite_error(e))?;
-        let mut rows = stmt.query([scorer.id]).map_err(|e| self.sqlite_error(e))?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(At::params(&extra, scorer.id)))
+            .map_err(|e| self.sqlite_error(e))?;
         while let Some(row) = rows.next().map_err(|e| self.sqlite_error(e))? {
             let mut read = || -> rusqlite::Result<()> {
                 visit(
@@ -184,20 +240,57 @@ impl Registry {
         Ok(())
     }
 
-    /// The `--scorer-version`s of the files `scorer`'s live scores came from.
-    pub fn live_versions(&self, scorer: &LiveScorer) -> Result<Vec<String>, RegistryError> {
+    /// The `--scorer-version`s of the files `scorer`'s scores live `at` the
+    /// read's point came from.
+    pub fn live_versions(&self, scorer: &LiveScorer, at: At) -> Result<Vec<String>, RegistryError> {
+        let (query, extra) = at.pick(sql::LIVE_VERSIONS_OF_SCORER, sql::VERSIONS_AT_POINT);
         let mut stmt = self
             .conn
-            .prepare_cached(sql::LIVE_VERSIONS_OF_SCORER)
+            .prepare_cached(query)
             .map_err(|e| self.sqlite_error(e))?;
         let rows = stmt
-            .query_map([scorer.id], |row| row.get(0))
+            .query_map(
+                rusqlite::params_from_iter(At::params(&extra, scorer.id)),
+                |row| row.get(0),
+            )
             .and_then(|rows| rows.collect::<Result<Vec<String>, _>>());
         rows.map_err(|e| self.sqlite_error(e))
     }
 
-    /// Record an export; returns its id.
-    pub fn record_export(&self, export: &ExportRecord) -> Result<i64, RegistryError> {
+    /// Record an export, with its note, and name it `tag` when given (the
+    /// record and the tag are written together or not at all); returns its
+    /// id.
+    pub fn record_export(
+        &self,
+        export: &ExportRecord,
+        tag: Option<&str>,
+    ) -> Result<i64, RegistryError> {
+        self.conn
+            .execute_batch(sql::BEGIN_RECORD_SAVEPOINT)
+            .map_err(|e| self.sqlite_error(e))?;
+        let recorded = self.insert_export(export).and_then(|id| {
+            if let Some(name) = tag {
+                let point = super::Point {
+                    seq: export.seq.unwrap_or(0),
+                    at: None,
+                    export: Some(id),
+                };
+                self.tag_point(name, &point)?;
+            }
+            Ok(id)
+        });
+        let end = if recorded.is_ok() {
+            sql::RELEASE_RECORD_SAVEPOINT
+        } else {
+            sql::ROLLBACK_RECORD_SAVEPOINT
+        };
+        let ended = self.conn.execute_batch(end);
+        let id = recorded?;
+        ended.map_err(|e| self.sqlite_error(e))?;
+        Ok(id)
+    }
+
+    fn insert_export(&self, export: &ExportRecord) -> Result<i64, RegistryError> {
         self.conn
             .execute(
                 sql::INSERT_EXPORT,
@@ -215,11 +308,47 @@ impl Registry {
                     export.options.to_string(),
                     export.registry_state.to_string(),
                     export.registry_digest,
-                    export.tool_version
+                    export.tool_version,
+                    export.seq,
+                    export.as_of,
+                    export.content_digest,
+                    export.note
                 ],
             )
             .map_err(|e| self.sqlite_error(e))?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    /// Refuse, before an export runs, a tag it could not take afterwards.
+    pub fn check_tag_free(&self, name: &str) -> Result<(), RegistryError> {
+        super::points::check_tag_name(name).map_err(|message| RegistryError::Refused {
+            path: self.path.clone(),
+            message,
+        })?;
+        if let Some(tag) = self.tags()?.into_iter().find(|t| t.name == name) {
+            return Err(RegistryError::Refused {
+                path: self.path.clone(),
+                message: format!(
+                    "tag '{name}' already names seq:{}{}; tags are immutable: choose another name",
+                    tag.seq,
+                    tag.export_id
+                        .map(|id| format!(", export {id}"))
+                        .unwrap_or_default()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Export `id` as recorded.
+    pub fn export_record(&self, id: i64) -> Result<ExportRecord, RegistryError> {
+        match self.exports()?.into_iter().find(|e| e.id == id) {
+            Some(record) => Ok(record),
+            None => Err(RegistryError::NotFound {
+                path: self.path.clone(),
+                message: self.no_export_message(id)?,
+            }),
+        }
     }
 
     /// Every recorded export, oldest first.
@@ -248,9 +377,24 @@ impl Registry {
                     registry_state: json(row.get(12)?),
                     registry_digest: row.get(13)?,
                     tool_version: row.get(14)?,
+                    seq: row.get(15)?,
+                    seq_inferred: row.get(16)?,
+                    as_of: row.get(17)?,
+                    content_digest: row.get(18)?,
+                    note: row.get(19)?,
+                    tags: Vec::new(),
                 })
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());
-        rows.map_err(|e| self.sqlite_error(e))
+        let mut exports = rows.map_err(|e| self.sqlite_error(e))?;
+        for tag in self.tags()? {
+            if let Some(export) = tag
+                .export_id
+                .and_then(|id| exports.iter_mut().find(|e| e.id == id))
+            {
+                export.tags.push(tag.name);
+            }
+        }
+        Ok(exports)
     }
 }

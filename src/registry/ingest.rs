@@ -13,6 +13,7 @@ use std::io::{BufReader, Read};
 use rusqlite::{params, Connection, OptionalExtension, Statement};
 use sha2::{Digest, Sha256};
 
+use super::points::{begin_change, stamp_change};
 use super::{now_rfc3339, sql, Registry};
 use crate::digest::{hex, sha256_file};
 use crate::ingest::pipeline::{
@@ -81,6 +82,8 @@ impl Registry {
         };
 
         let tx = FileTransaction::begin(&self.conn).map_err(sqlite)?;
+        // The file's id is its point in time.
+        let file_id = begin_change(&tx, "ingest", None).map_err(sqlite)?;
         let ingested_at = now_rfc3339();
         // Whether these bytes were ingested before decides, row by row, what
         // happens to them, so then the hash must come first. Identical bytes
@@ -100,6 +103,7 @@ impl Registry {
         tx.execute(
             sql::INSERT_SOURCE_FILE,
             params![
+                file_id,
                 path,
                 absolute_path,
                 hashed_first.as_deref().unwrap_or_default(),
@@ -112,7 +116,6 @@ impl Registry {
             ],
         )
         .map_err(sqlite)?;
-        let file_id = tx.last_insert_rowid();
 
         progress.begin(metadata.len());
         let file = File::open(&source.path).map_err(io)?;
@@ -188,6 +191,7 @@ impl Registry {
             if options.dry_run {
                 tx.rollback().map_err(sqlite)?;
             } else {
+                stamp_change(&tx, file_id).map_err(sqlite)?;
                 tx.commit().map_err(sqlite)?;
             }
             FileStatus::Ingested
@@ -446,7 +450,7 @@ impl ScoreStore for SqliteStore<'_> {
             return Ok(());
         }
         self.flush(settle)?;
-        let Some((score_id, fate)) = self.insert_score(&row)? else {
+        let Some((score_id, fate)) = self.insert_score(&row, &detail.components)? else {
             settle(&row, Fate::Ignored);
             return Ok(());
         };
@@ -490,7 +494,7 @@ impl ScoreStore for SqliteStore<'_> {
             let fate = if all_written || (written > 0 && self.is_live_here(row)?) {
                 Fate::Written
             } else {
-                self.insert_score(row)?
+                self.insert_score(row, &[])?
                     .map_or(Fate::Ignored, |(_, fate)| fate)
             };
             settle(row, fate);
@@ -513,7 +517,11 @@ impl SqliteStore<'_> {
     /// Insert one row on its own; on a (scorer, key) that is already live,
     /// do what the conflict policy says. Returns the new row's id and how
     /// it was written; `None` when `--ignore` kept the live row.
-    fn insert_score(&self, row: &ScoreRow) -> Result<Option<(i64, Fate)>, StoreError> {
+    fn insert_score(
+        &self,
+        row: &ScoreRow,
+        components: &[(String, Option<f64>)],
+    ) -> Result<Option<(i64, Fate)>, StoreError> {
         let insert = || {
             self.tx.prepare_cached(&self.row_insert)?.execute(params![
                 row.scorer_id,
@@ -554,10 +562,11 @@ impl SqliteStore<'_> {
             DuplicateAction::Refuse => {}
             DuplicateAction::Ignore => return Ok(None),
             DuplicateAction::Supersede => {
+                let identical = self.holds_the_same(live_id, row, components)?;
                 self.tx
                     .prepare_cached(sql::SUPERSEDE_SCORE)?
                     .execute(params![live_id, self.ingested_at, self.file_id])?;
-                return Ok(Some((insert()?, Fate::Replaced)));
+                return Ok(Some((insert()?, Fate::Replaced { identical })));
             }
         }
         Err(StoreError::Duplicate {
@@ -573,6 +582,41 @@ impl SqliteStore<'_> {
                 same_file,
             },
         })
+    }
+
+    /// Whether live row `live_id` holds what `row` and its `components`
+    /// would: the same value (bit for bit), status, reason and components.
+    fn holds_the_same(
+        &self,
+        live_id: i64,
+        row: &ScoreRow,
+        components: &[(String, Option<f64>)],
+    ) -> Result<bool, StoreError> {
+        let (score, status, reason) =
+            self.tx
+                .prepare_cached(sql::SCORE_CONTENT)?
+                .query_row([live_id], |r| {
+                    Ok((
+                        r.get::<_, Option<f64>>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
+                })?;
+        let same_value = score.map(f64::to_bits) == row.stored.score.map(f64::to_bits);
+        if !same_value || status != row.stored.status || reason != row.stored.reason {
+            return Ok(false);
+        }
+        let mut stmt = self.tx.prepare_cached(sql::SCORE_COMPONENTS)?;
+        let live: Vec<(String, Option<f64>)> = stmt
+            .query_map([live_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let mut new: Vec<&(String, Option<f64>)> = components.iter().collect();
+        new.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(live.len() == new.len()
+            && live
+                .iter()
+                .zip(new)
+                .all(|(a, b)| a.0 == b.0 && a.1.map(f64::to_bits) == b.1.map(f64::to_bits)))
     }
 
     /// Whether the live row of `row`'s scorer and key is `row` itself: the

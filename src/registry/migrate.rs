@@ -44,6 +44,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0006_lean_scores",
         sql: include_str!("../../migrations/0006_lean_scores.sql"),
     },
+    Migration {
+        version: 7,
+        name: "0007_points_in_time",
+        sql: include_str!("../../migrations/0007_points_in_time.sql"),
+    },
 ];
 
 /// The schema version a registry has once this binary has opened it.

@@ -5,9 +5,11 @@
 //! [`queries`] what the registry can tell about itself.
 
 pub mod exports;
+pub mod history;
 mod ingest;
 pub(crate) mod memory;
 pub(crate) mod migrate;
+pub mod points;
 pub mod queries;
 mod sql;
 
@@ -21,6 +23,7 @@ pub use crate::ingest::{
     FileOutcome, FileStatus, IngestFileError, IngestOptions, ScorerCounts, SourceSpec,
 };
 pub use migrate::SCHEMA_VERSION;
+pub use points::{Point, PointRef, Tag};
 
 /// Default registry file name, in the working directory.
 pub const DEFAULT_REGISTRY: &str = "second-opinion.db";
@@ -73,6 +76,10 @@ pub enum RegistryError {
     },
     #[error("registry {path}: {message}")]
     NotFound { path: PathBuf, message: String },
+    /// A change the registry's rules refuse (a tag that exists, …); nothing
+    /// was written.
+    #[error("registry {path}: {message}")]
+    Refused { path: PathBuf, message: String },
     /// The file is not a registry this tool may use; it was not modified.
     #[error("registry {path}: {message}; the file was not modified")]
     NotARegistry { path: PathBuf, message: String },

@@ -76,6 +76,12 @@ pub struct ProvenanceEntry {
     pub scorer_version: Option<String>,
     pub line: u64,
     pub ingested_at: String,
+    /// The point the row became live at.
+    pub live_from_seq: i64,
+    /// The point that superseded it; `None` while it is live.
+    pub live_until_seq: Option<i64>,
+    /// With `--as-of`: whether this row was the live one at that point.
+    pub live_at_point: Option<bool>,
 }
 
 impl Registry {
@@ -152,11 +158,15 @@ impl Registry {
     /// raw keys), then as its basename, then as its stem, so a full path, a
     /// file name or a clip id all find the row. Any other normalisation is
     /// applied to `key` exactly as at ingest.
+    ///
+    /// With `point` (`--as-of`), each entry says whether it was the live
+    /// one at that point.
     pub fn provenance(
         &self,
         scorer: &str,
         key: &str,
         key_normalize: KeyNormalize,
+        point: Option<&super::Point>,
     ) -> Result<Vec<ProvenanceEntry>, RegistryError> {
         let not_found = |message: String| RegistryError::NotFound {
             path: self.path.clone(),
@@ -219,6 +229,14 @@ impl Registry {
                         label: row.get(15)?,
                         superseded_by: row.get(16)?,
                         scorer_version: row.get(17)?,
+                        live_from_seq: row.get(19)?,
+                        live_until_seq: row.get(20)?,
+                        live_at_point: point.map(|p| {
+                            row.get::<_, i64>(19).is_ok_and(|from| from <= p.seq)
+                                && row
+                                    .get::<_, Option<i64>>(20)
+                                    .is_ok_and(|until| until.is_none_or(|u| u > p.seq))
+                        }),
                     })
                 })
                 .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())

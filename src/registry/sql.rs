@@ -18,9 +18,10 @@ pub const BEGIN_FILE_SAVEPOINT: &str = "SAVEPOINT ingest_file";
 pub const RELEASE_FILE_SAVEPOINT: &str = "RELEASE ingest_file";
 pub const ROLLBACK_FILE_SAVEPOINT: &str = "ROLLBACK TO ingest_file; RELEASE ingest_file";
 
+/// A new source file; its id is the seq of its ingest's point.
 pub const INSERT_SOURCE_FILE: &str = "INSERT INTO source_files \
-    (path, absolute_path, sha256, size_bytes, format, label, ingested_at, tool_version, scorer_version) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)";
+    (id, path, absolute_path, sha256, size_bytes, format, label, ingested_at, tool_version, scorer_version) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
 
 /// Whether any file of this size was ingested (only such a file can hold
 /// the same bytes).
@@ -119,8 +120,16 @@ pub const LIVE_SCORE_WITH_SOURCE: &str =
     FROM scores s JOIN source_files f ON f.id = s.source_file_id \
     WHERE s.scorer_id = ?1 AND s.key = ?2 AND s.superseded_at IS NULL";
 
-pub const SUPERSEDE_SCORE: &str =
-    "UPDATE scores SET superseded_at = ?2, superseded_by_file = ?3 WHERE id = ?1";
+/// Supersede a live row at point ?3 (an ingest's point is its file's id).
+pub const SUPERSEDE_SCORE: &str = "UPDATE scores \
+    SET superseded_at = ?2, superseded_by_file = ?3, superseded_seq = ?3 WHERE id = ?1";
+
+/// What a live row holds that `--replace` compares: value, status, reason.
+pub const SCORE_CONTENT: &str = "SELECT score, status, reason FROM scores WHERE id = ?1";
+
+/// A row's components, by name.
+pub const SCORE_COMPONENTS: &str =
+    "SELECT name, value FROM score_components WHERE score_id = ?1 ORDER BY name";
 
 /// Each scorer with its live, ok, bad and superseded rows and its files.
 /// Every count reads one index range (live rows, superseded rows, the
@@ -166,7 +175,8 @@ pub const ALL_SCORER_NAMES: &str = "SELECT name FROM scorers ORDER BY slug";
 pub const SCORE_HISTORY: &str =
     "SELECT s.key, COALESCE(s.raw_key, s.key), s.key_field, s.score, s.status, s.reason, \
     s.runtime_ms, s.frame_count, s.line, f.ingested_at, s.superseded_at, \
-    f.path, f.absolute_path, f.sha256, f.format, f.label, r.path, f.scorer_version, s.note \
+    f.path, f.absolute_path, f.sha256, f.format, f.label, r.path, f.scorer_version, s.note, \
+    COALESCE(s.born_seq, s.source_file_id), s.superseded_seq \
     FROM scores s JOIN source_files f ON f.id = s.source_file_id \
     LEFT JOIN source_files r ON r.id = s.superseded_by_file \
     WHERE s.id IN ( \
@@ -176,6 +186,77 @@ pub const SCORE_HISTORY: &str =
         UNION ALL \
         SELECT id FROM scores WHERE ?3 AND scorer_id = ?1 AND raw_key = ?2) \
     ORDER BY s.superseded_at IS NOT NULL, s.id DESC";
+
+/// The ids of scorer ?1's rows live at point ?2: live now and born by ?2,
+/// or superseded after ?2 and born by ?2. Each half reads one of the two
+/// partial (scorer, key) indexes.
+macro_rules! rows_at_point {
+    () => {
+        "SELECT id FROM scores WHERE scorer_id = ?1 AND superseded_at IS NULL \
+            AND COALESCE(born_seq, source_file_id) <= ?2 \
+         UNION ALL \
+         SELECT id FROM scores WHERE scorer_id = ?1 AND superseded_at IS NOT NULL \
+            AND superseded_seq > ?2 AND COALESCE(born_seq, source_file_id) <= ?2"
+    };
+}
+
+/// Scorers with a score live at point ?1, with the settings in force then.
+pub const SCORERS_AT_POINT: &str = "SELECT r.scorer_id, r.name, r.slug, r.scale_min, r.scale_max, \
+    r.typical_min, r.typical_max, r.higher_is_better FROM scorer_revisions r \
+    WHERE r.seq = (SELECT MAX(seq) FROM scorer_revisions x WHERE x.scorer_id = r.scorer_id AND x.seq <= ?1) \
+    AND (EXISTS (SELECT 1 FROM scores s WHERE s.scorer_id = r.scorer_id AND s.superseded_at IS NULL \
+            AND COALESCE(s.born_seq, s.source_file_id) <= ?1) \
+        OR EXISTS (SELECT 1 FROM scores s WHERE s.scorer_id = r.scorer_id AND s.superseded_at IS NOT NULL \
+            AND s.superseded_seq > ?1 AND COALESCE(s.born_seq, s.source_file_id) <= ?1)) \
+    ORDER BY r.slug";
+
+/// The scores of scorer ?1 live at point ?2 (in no particular order).
+pub const SCORES_AT_POINT: &str = concat!(
+    "SELECT key, score, status, runtime_ms, frame_count, source_file_id FROM scores WHERE id IN (",
+    rows_at_point!(),
+    ")"
+);
+
+/// The components of scorer ?1's scores live at point ?2.
+pub const COMPONENTS_AT_POINT: &str = concat!(
+    "SELECT s.key, c.name, c.value FROM score_components c JOIN scores s ON s.id = c.score_id \
+     WHERE s.id IN (",
+    rows_at_point!(),
+    ") ORDER BY c.name, s.key"
+);
+
+/// The frames of scorer ?1's scores live at point ?2, by key and frame index.
+pub const FRAMES_AT_POINT: &str = concat!(
+    "SELECT s.key, f.frame_index, f.value, f.runtime_ms FROM frame_scores f \
+     JOIN scores s ON s.id = f.score_id WHERE s.id IN (",
+    rows_at_point!(),
+    ") ORDER BY s.key, f.frame_index"
+);
+
+/// The versions of the files scorer ?1's scores live at point ?2 came from.
+pub const VERSIONS_AT_POINT: &str = concat!(
+    "SELECT DISTINCT f.scorer_version FROM scores s JOIN source_files f ON f.id = s.source_file_id \
+     WHERE s.id IN (",
+    rows_at_point!(),
+    ") AND f.scorer_version IS NOT NULL ORDER BY 1"
+);
+
+/// Scorer ?1's rows live at point ?2 with where they came from.
+pub const ROWS_AT_POINT_WITH_SOURCE: &str = concat!(
+    "SELECT s.key, s.score, s.status, f.path, s.line FROM scores s \
+     JOIN source_files f ON f.id = s.source_file_id WHERE s.id IN (",
+    rows_at_point!(),
+    ")"
+);
+
+/// Scorer ?1's rows live at point ?2, counted by file and status.
+pub const FILES_AT_POINT: &str = concat!(
+    "SELECT f.id, f.path, f.sha256, f.ingested_at, f.scorer_version, \
+        SUM(s.status = 'ok'), SUM(s.status = 'bad') \
+     FROM scores s JOIN source_files f ON f.id = s.source_file_id WHERE s.id IN (",
+    rows_at_point!(),
+    ") GROUP BY f.id ORDER BY f.id"
+);
 
 /// Scorers with at least one live score, by slug.
 pub const LIVE_SCORERS: &str = "SELECT sc.id, sc.name, sc.slug, sc.scale_min, sc.scale_max, \
@@ -208,12 +289,47 @@ pub const SOURCE_FILE_PATHS: &str = "SELECT id, path, sha256 FROM source_files";
 
 pub const INSERT_EXPORT: &str = "INSERT INTO exports \
     (created_at, command, features_path, features_sha256, output_path, output_sha256, output_format, \
-     input_rows, output_rows, scorers, options, registry_state, registry_digest, tool_version) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
+     input_rows, output_rows, scorers, options, registry_state, registry_digest, tool_version, \
+     seq, as_of, content_digest, note) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
 
 pub const LIST_EXPORTS: &str = "SELECT id, created_at, command, features_path, features_sha256, output_path, \
     output_sha256, output_format, input_rows, output_rows, scorers, options, registry_state, registry_digest, \
-    tool_version FROM exports ORDER BY id";
+    tool_version, seq, seq_inferred, as_of, content_digest, note FROM exports ORDER BY id";
+
+/// An export's record and its tag are written together.
+pub const BEGIN_RECORD_SAVEPOINT: &str = "SAVEPOINT record_export";
+pub const RELEASE_RECORD_SAVEPOINT: &str = "RELEASE record_export";
+pub const ROLLBACK_RECORD_SAVEPOINT: &str = "ROLLBACK TO record_export; RELEASE record_export";
+
+/// The newest point and when it committed.
+pub const LATEST_CHANGE: &str = "SELECT seq, at FROM changes ORDER BY seq DESC LIMIT 1";
+
+/// The last point committed at or before a time (times compare as text).
+pub const LAST_CHANGE_AT_OR_BEFORE: &str = "SELECT MAX(seq) FROM changes WHERE at <= ?1";
+
+pub const FIRST_CHANGE_AT: &str = "SELECT at FROM changes ORDER BY seq LIMIT 1";
+
+pub const CHANGE_AT: &str = "SELECT at FROM changes WHERE seq = ?1";
+
+/// A new point; its seq is the row id.
+pub const INSERT_CHANGE: &str = "INSERT INTO changes (at, kind, detail) VALUES (?1, ?2, ?3)";
+
+/// A change's time, set again as it commits.
+pub const SET_CHANGE_AT: &str = "UPDATE changes SET at = ?2 WHERE seq = ?1";
+
+pub const EXPORT_SEQ: &str = "SELECT seq FROM exports WHERE id = ?1";
+
+pub const EXPORT_ID_RANGE: &str = "SELECT MIN(id), MAX(id) FROM exports";
+
+pub const TAG_BY_NAME: &str = "SELECT seq, export_id FROM tags WHERE name = ?1";
+
+pub const TAG_DETAILS: &str = "SELECT seq, export_id, created_at FROM tags WHERE name = ?1";
+
+pub const INSERT_TAG: &str =
+    "INSERT INTO tags (name, seq, export_id, created_at) VALUES (?1, ?2, ?3, ?4)";
+
+pub const LIST_TAGS: &str = "SELECT name, seq, export_id, created_at FROM tags ORDER BY name";
 
 /// The tables of a database, but SQLite's own.
 pub const USER_TABLES: &str =

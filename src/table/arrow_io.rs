@@ -20,6 +20,7 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 use parquet::schema::types::ColumnPath;
 
+use super::content_digest::ContentDigest;
 use super::parquet_out::ParallelParquetWriter;
 use super::{
     json_rows, AddedColumns, AddedField, ColumnKind, ColumnUnion, ColumnValues, TableError,
@@ -519,6 +520,7 @@ pub struct ArrowSink<W: Write + Send + 'static> {
     /// For each output column: the input column index, or the added column index.
     layout: Vec<Slot>,
     writer: Writer<W>,
+    content: ContentDigest,
 }
 
 #[derive(Clone, Copy)]
@@ -624,6 +626,7 @@ impl<W: Write + Send + 'static> ArrowSink<W> {
         };
         Ok(ArrowSink {
             path: path.to_string(),
+            content: ContentDigest::arrow(&schema),
             schema,
             layout,
             writer,
@@ -650,6 +653,7 @@ impl<W: Write + Send + 'static> ArrowSink<W> {
             out = filter_record_batch(&out, &BooleanArray::from(keep.to_vec()))
                 .map_err(|e| fail(&e))?;
         }
+        self.content.add_batch(&out);
         match &mut self.writer {
             Writer::Parquet(w) => w.write(&out).map_err(|e| fail(&e)),
             Writer::Ipc(w) => w.write(&out).map_err(|e| fail(&e)),
@@ -659,9 +663,12 @@ impl<W: Write + Send + 'static> ArrowSink<W> {
         }
     }
 
-    pub fn finish(self) -> Result<W, TableError> {
+    /// Finish the table; returns the underlying writer and the content
+    /// digest of what was written.
+    pub fn finish(self) -> Result<(W, String), TableError> {
         let fail = |e: &dyn std::fmt::Display| TableError::file(&self.path, e);
-        match self.writer {
+        let content = self.content.finish();
+        let out = match self.writer {
             Writer::Parquet(w) => w.into_inner().map_err(|e| fail(&e)),
             Writer::Ipc(mut w) => {
                 w.finish().map_err(|e| fail(&e))?;
@@ -678,7 +685,8 @@ impl<W: Write + Send + 'static> ArrowSink<W> {
                 Ok(out)
             }
             Writer::Csv(w) => Ok(w.into_inner()),
-        }
+        }?;
+        Ok((out, content))
     }
 }
 

@@ -8,6 +8,7 @@
 //! streamed batch by batch except `.json`, a single document parsed whole.
 
 mod arrow_io;
+pub mod content_digest;
 mod csv_rows;
 mod json_rows;
 mod parquet_out;
@@ -403,6 +404,7 @@ pub enum TableWriter<W: Write + Send + 'static> {
 /// The text-engine writer.
 pub struct RowsSink<W: Write + Send + 'static> {
     inner: RowsSinkKind<W>,
+    content: content_digest::ContentDigest,
     /// The output's path, for messages.
     path: String,
 }
@@ -452,6 +454,7 @@ impl<W: Write + Send + 'static> TableWriter<W> {
         };
         Ok(TableWriter::Rows(RowsSink {
             inner,
+            content: content_digest::ContentDigest::rows(),
             path: path.to_string(),
         }))
     }
@@ -473,6 +476,7 @@ impl<W: Write + Send + 'static> TableWriter<W> {
                     for (name, values) in added.names.iter().zip(&added.values) {
                         row.set(name, json_value(values, index));
                     }
+                    sink.content.add_row(&row);
                     match &mut sink.inner {
                         RowsSinkKind::Json(writer) => writer.write_row(&row),
                         RowsSinkKind::Csv(writer) => {
@@ -487,18 +491,26 @@ impl<W: Write + Send + 'static> TableWriter<W> {
         }
     }
 
-    /// Flush everything and return the underlying writer.
-    pub fn finish(self) -> Result<W, TableError> {
+    /// Flush everything; returns the underlying writer and the content
+    /// digest of the table written ([`content_digest`]).
+    pub fn finish(self) -> Result<(W, String), TableError> {
         match self {
             TableWriter::Arrow(sink) => sink.finish(),
             TableWriter::Rows(RowsSink {
-                inner: RowsSinkKind::Json(writer),
+                inner,
+                content,
                 path,
-            }) => writer.finish().map_err(|e| TableError::io(&path, e)),
-            TableWriter::Rows(RowsSink {
-                inner: RowsSinkKind::Csv(writer),
-                path,
-            }) => writer.finish().map_err(|e| TableError::file(&path, e)),
+            }) => {
+                let out = match inner {
+                    RowsSinkKind::Json(writer) => {
+                        writer.finish().map_err(|e| TableError::io(&path, e))
+                    }
+                    RowsSinkKind::Csv(writer) => {
+                        writer.finish().map_err(|e| TableError::file(&path, e))
+                    }
+                }?;
+                Ok((out, content.finish()))
+            }
         }
     }
 }

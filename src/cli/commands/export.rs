@@ -38,7 +38,12 @@ pub fn export(registry_path: &Path, args: ExportArgs) -> Result<(), Failure> {
         max_frame_gap: args.max_frame_gap,
         pool: args.pool,
         per_frame: true,
+        as_of: args.as_of,
     };
+    // A tag the record could not take is refused before anything is written.
+    if let Some(tag) = &args.tag {
+        registry.check_tag_free(tag)?;
+    }
     let report_error =
         |path: &Path, e| Failure::data(format!("{}: cannot write report: {e}", path.display()));
     // Refused before the export runs, not after it wrote the table.
@@ -60,8 +65,16 @@ pub fn export(registry_path: &Path, args: ExportArgs) -> Result<(), Failure> {
     if let Some(path) = &args.report_json {
         write_json_atomically(path, &summary.to_json()).map_err(|e| report_error(path, e))?;
     }
-    registry.record_export(&summary.record("export"))?;
+    let earlier = registry
+        .exports()?
+        .into_iter()
+        .rev()
+        .find(|e| e.output_path == summary.output_path);
+    let mut record = summary.record("export");
+    record.note = args.note;
+    let id = registry.record_export(&record, args.tag.as_deref())?;
     render::print_export_summary(&summary);
+    render::print_export_recorded(id, &summary, args.tag.as_deref(), earlier.as_ref());
     Ok(())
 }
 

@@ -1,0 +1,162 @@
+//! `exports replay ID`: run a recorded export again at its point, with its
+//! recorded options, and check that the table it writes has the recorded
+//! content (and whether the bytes match too: they may not when another
+//! version of the tool, and so of the parquet writer, wrote the original).
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::export::{ExportError, ExportOptions};
+use crate::registry::{Point, PointRef, Registry};
+use crate::table::TableFormat;
+
+/// What to replay, and where the result goes.
+pub struct ReplayRequest {
+    /// An export id, or a tag naming one.
+    pub export: PointRef,
+    /// Keep the replayed table here (only when its content matches);
+    /// without it the table is checked and thrown away.
+    pub out: Option<PathBuf>,
+    /// The feature table, when it is no longer at the recorded path (its
+    /// sha256 must still be the recorded one).
+    pub features: Option<PathBuf>,
+}
+
+/// The outcome of a replay.
+#[derive(Clone, Debug, Serialize)]
+pub struct Replay {
+    pub export: i64,
+    pub point: Point,
+    pub features: String,
+    /// The content digest recorded, and the replay's.
+    pub recorded_content: Option<String>,
+    pub replayed_content: String,
+    pub output_sha256: [String; 2],
+    pub bytes_match: bool,
+    /// The version of the tool that wrote the original.
+    pub recorded_tool_version: String,
+    /// Per scorer: the digest recorded and the replay's.
+    pub scorers: Vec<DigestCheck>,
+    /// Where the replayed table was kept, if it was.
+    pub written: Option<String>,
+}
+
+/// One scorer's digest, recorded and replayed.
+#[derive(Clone, Debug, Serialize)]
+pub struct DigestCheck {
+    pub name: String,
+    pub recorded: Option<String>,
+    pub replayed: String,
+}
+
+impl Replay {
+    /// Whether the replay reproduced the export's content: its content
+    /// digest, or (for exports recorded before content digests) its bytes.
+    pub fn reproduced(&self) -> bool {
+        match &self.recorded_content {
+            Some(recorded) => *recorded == self.replayed_content,
+            None => self.bytes_match,
+        }
+    }
+}
+
+/// Replay an export; see the module docs. A feature table that is missing
+/// or changed is an error, and nothing is written.
+pub fn replay(registry: &Registry, request: &ReplayRequest) -> Result<Replay, ExportError> {
+    let (id, point) = super::export_named(registry, &request.export)?;
+    let record = registry.export_record(id)?;
+    let features = request
+        .features
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&record.features_path));
+    let shown = features.display().to_string();
+    if !features.is_file() {
+        return Err(ExportError::Data(format!(
+            "{shown}: the feature table export {id} read is not there{}",
+            if request.features.is_none() {
+                " (run from the directory the export ran in, or pass --features PATH)"
+            } else {
+                ""
+            }
+        )));
+    }
+    let sha256 = crate::digest::sha256_file(&features)
+        .map_err(|e| ExportError::Data(format!("{shown}: {e}")))?;
+    if sha256 != record.features_sha256 {
+        return Err(ExportError::Data(format!(
+            "{shown} changed since export {id}: recorded sha256 {}, now {sha256}; nothing was \
+             written (the scores alone can still be exported with `export --as-of {id}`)",
+            record.features_sha256
+        )));
+    }
+    let mut options = ExportOptions::from_recorded(&record.options, &record.command)
+        .map_err(|e| ExportError::Data(format!("export {id}'s recorded options: {e}")))?;
+    options.as_of = Some(PointRef::Seq(point.seq));
+    let format = match options.out_format {
+        Some(format) => format,
+        None => TableFormat::from_name(&record.output_format).ok_or_else(|| {
+            ExportError::Data(format!(
+                "export {id} wrote format '{}', which this version does not write",
+                record.output_format
+            ))
+        })?,
+    };
+    options.out_format = Some(format);
+    // Written beside its destination (or among temporary files) and moved
+    // there only once its content is known to match.
+    let directory = match &request.out {
+        Some(out) => match out.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        },
+        None => std::env::temp_dir(),
+    };
+    let scratch = tempfile::Builder::new()
+        .prefix(".second-opinion-replay-")
+        .tempdir_in(&directory)
+        .map_err(|e| {
+            ExportError::Data(format!(
+                "{}: cannot write the replayed table: {e}",
+                directory.display()
+            ))
+        })?;
+    let replayed_path = scratch.path().join(
+        Path::new(&record.output_path)
+            .file_name()
+            .unwrap_or("replay".as_ref()),
+    );
+    let summary = crate::export::export(registry, &features, &replayed_path, &options)?;
+    let mut replay = Replay {
+        export: id,
+        point,
+        features: shown,
+        recorded_content: record.content_digest.clone(),
+        replayed_content: summary.content_digest.clone(),
+        bytes_match: summary.output_sha256 == record.output_sha256,
+        output_sha256: [record.output_sha256.clone(), summary.output_sha256.clone()],
+        recorded_tool_version: record.tool_version.clone(),
+        scorers: summary
+            .scorers
+            .iter()
+            .map(|s| DigestCheck {
+                name: s.name.clone(),
+                recorded: record
+                    .registry_state
+                    .get(&s.name)
+                    .and_then(|state| state.get("digest"))
+                    .and_then(|d| d.as_str())
+                    .map(str::to_string),
+                replayed: s.digest.clone(),
+            })
+            .collect(),
+        written: None,
+    };
+    if let (Some(out), true) = (&request.out, replay.reproduced()) {
+        std::fs::rename(&replayed_path, out).map_err(|e| {
+            ExportError::Data(format!("{}: cannot write the output: {e}", out.display()))
+        })?;
+        replay.written = Some(out.display().to_string());
+    }
+    Ok(replay)
+}
