@@ -230,6 +230,7 @@ pub enum ExportsCommand {
     /// Name a point; tags are unique and immutable, and usable as a REF.
     Tag {
         /// The tag: a letter, then letters, digits, '-', '_' or '.'.
+        #[arg(value_parser = tag_name)]
         name: String,
         /// The point to name: an export id, another tag, seq:N or a time.
         #[arg(value_name = "REF")]
@@ -384,7 +385,7 @@ pub struct ExportArgs {
 
     /// Name this export (and its point), for later `--as-of`, `exports
     /// diff` and `exports replay`.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = tag_name)]
     pub tag: Option<String>,
 
     /// A note kept with the export record (what it was for).
@@ -596,6 +597,11 @@ pub struct FamilyAddArgs {
 
 fn format() -> EnumValue<Format> {
     EnumValue::one_of("format")
+}
+
+/// A tag as `exports tag` and `export --tag` take it.
+fn tag_name(name: &str) -> Result<String, String> {
+    second_opinion::registry::points::check_tag_name(name).map(|()| name.to_string())
 }
 
 fn key_normalize() -> EnumValue<KeyNormalize> {
