@@ -22,6 +22,24 @@ INSERT INTO changes (seq, at, kind) SELECT id, ingested_at, 'ingest' FROM source
 ALTER TABLE scores ADD COLUMN born_seq INTEGER;        -- NULL: its file's seq
 ALTER TABLE scores ADD COLUMN superseded_seq INTEGER;  -- NULL while live
 UPDATE scores SET superseded_seq = superseded_by_file WHERE superseded_at IS NOT NULL;
+-- A value outside the scorer's scale is stored bad with a NULL score; the
+-- number the file wrote is kept here, so a corrected scale can take it.
+ALTER TABLE scores ADD COLUMN raw_value REAL;
+
+-- `files retire`: the point that retired a file's rows. A retired file's
+-- bytes are no longer "already ingested".
+ALTER TABLE source_files ADD COLUMN retired_seq INTEGER;
+
+-- `scorers set --version`, and `scorers merge ALIAS INTO`: names that now
+-- resolve to another scorer.
+ALTER TABLE scorers ADD COLUMN version TEXT;
+ALTER TABLE scorers ADD COLUMN merged_into INTEGER REFERENCES scorers (id);
+
+-- The options that decide which rows a file's bytes become (format,
+-- label, --scorer, key and score fields, key normalisation, scale, …), as
+-- canonical JSON: with the sha256, the file's identity. NULL for files
+-- ingested before this step.
+ALTER TABLE source_files ADD COLUMN options TEXT;
 
 -- A scorer's settings as they were from each point on, so an export as of
 -- an earlier point uses the name, scale and direction then in force.
@@ -37,10 +55,13 @@ CREATE TABLE scorer_revisions (
     higher_is_better INTEGER,
     typical_min      REAL,
     typical_max      REAL,
+    version          TEXT,
+    merged_into      INTEGER,
     PRIMARY KEY (scorer_id, seq)
 ) WITHOUT ROWID;
 INSERT INTO scorer_revisions
-    SELECT id, 0, name, slug, scale_min, scale_max, higher_is_better, typical_min, typical_max
+    SELECT id, 0, name, slug, scale_min, scale_max, higher_is_better, typical_min, typical_max,
+           version, merged_into
     FROM scorers;
 
 -- Every change writes its `changes` row first, so the newest seq is the
@@ -48,12 +69,14 @@ INSERT INTO scorer_revisions
 CREATE TRIGGER scorer_revision_on_insert AFTER INSERT ON scorers BEGIN
     INSERT OR REPLACE INTO scorer_revisions VALUES (
         NEW.id, (SELECT COALESCE(MAX(seq), 0) FROM changes), NEW.name, NEW.slug,
-        NEW.scale_min, NEW.scale_max, NEW.higher_is_better, NEW.typical_min, NEW.typical_max);
+        NEW.scale_min, NEW.scale_max, NEW.higher_is_better, NEW.typical_min, NEW.typical_max,
+        NEW.version, NEW.merged_into);
 END;
 CREATE TRIGGER scorer_revision_on_update AFTER UPDATE ON scorers BEGIN
     INSERT OR REPLACE INTO scorer_revisions VALUES (
         NEW.id, (SELECT COALESCE(MAX(seq), 0) FROM changes), NEW.name, NEW.slug,
-        NEW.scale_min, NEW.scale_max, NEW.higher_is_better, NEW.typical_min, NEW.typical_max);
+        NEW.scale_min, NEW.scale_max, NEW.higher_is_better, NEW.typical_min, NEW.typical_max,
+        NEW.version, NEW.merged_into);
 END;
 
 -- What each export read and wrote, beyond 0003: the point it read (for

@@ -49,8 +49,8 @@ fn main() -> ExitCode {
         .unwrap_or_else(|| PathBuf::from(DEFAULT_REGISTRY));
     let result = match cli.command {
         Command::Ingest(args) => commands::ingest(&registry, args),
-        Command::Scorers(args) => commands::scorers(&registry, args.json),
-        Command::Files(args) => commands::files(&registry, args.json),
+        Command::Scorers(args) => commands::scorers(&registry, args),
+        Command::Files(args) => commands::files(&registry, args),
         Command::Provenance(args) => commands::provenance(&registry, args),
         Command::Inspect(args) => commands::inspect(&registry, args),
         Command::Export(args) => commands::export(&registry, args),

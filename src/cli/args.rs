@@ -37,10 +37,11 @@ pub struct Cli {
 pub enum Command {
     /// Load scorer output files into the registry, one transaction per file.
     Ingest(IngestArgs),
-    /// List the scorers the registry knows, with their row counts.
-    Scorers(JsonFlag),
-    /// List the ingested files, with their hashes and scorers.
-    Files(JsonFlag),
+    /// List the scorers the registry knows, with their row counts; change
+    /// their settings, rename or merge them (each a new point in time).
+    Scorers(ScorersArgs),
+    /// List the ingested files, with their hashes and scorers; retire one.
+    Files(FilesArgs),
     /// Show the live score of a scorer and clip, and its history.
     Provenance(ProvenanceArgs),
     /// Show how a score file would be ingested, without writing anything:
@@ -134,6 +135,11 @@ pub struct ReadArgs {
     #[arg(long, value_name = "MIN:MAX", value_parser = Scale::parse)]
     pub scale: Option<Scale>,
 
+    /// Let --scale override the documented scale of a known scorer
+    /// (DOVER's 0:100, …) even when the command ingests several scorers.
+    #[arg(long, requires = "scale")]
+    pub force_scale: bool,
+
     /// Declare that higher scores are better.
     #[arg(long, conflicts_with = "lower_is_better")]
     pub higher_is_better: bool,
@@ -169,8 +175,10 @@ impl ReadArgs {
             frame_pattern: self.frame_pattern,
             frame_base: self.frame_base,
             key_normalize: self.key_normalize,
+            scale_names: self.scorer.as_deref().map(second_opinion::scorer::slug),
             scorer: self.scorer,
             scale: self.scale,
+            force_scale: self.force_scale,
             higher_is_better: match (self.higher_is_better, self.lower_is_better) {
                 (true, _) => Some(true),
                 (_, true) => Some(false),
@@ -186,6 +194,71 @@ pub struct JsonFlag {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ScorersArgs {
+    #[command(subcommand)]
+    pub command: Option<ScorersCommand>,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ScorersCommand {
+    /// Change a scorer's settings from now on. A new scale judges its live
+    /// scores again: values it excludes become bad, values it accepts that
+    /// an earlier scale excluded become ok.
+    Set {
+        /// The scorer (any spelling with the same slug).
+        scorer: String,
+        /// The scorer's scale.
+        #[arg(long, value_name = "MIN:MAX", value_parser = Scale::parse)]
+        scale: Option<Scale>,
+        /// Higher values are better.
+        #[arg(long, conflicts_with = "lower_is_better")]
+        higher_is_better: bool,
+        /// Lower values are better.
+        #[arg(long)]
+        lower_is_better: bool,
+        /// What the scorer is (checkpoint, commit), shown with it.
+        #[arg(long, value_name = "TEXT")]
+        version: Option<String>,
+    },
+    /// Rename a scorer (its columns take the new name from now on).
+    Rename { old: String, new: String },
+    /// Make ALIAS part of INTO: ALIAS's live scores become INTO's, and files
+    /// naming ALIAS are ingested as INTO from now on.
+    Merge { alias: String, into: String },
+}
+
+#[derive(Args, Debug)]
+pub struct FilesArgs {
+    #[command(subcommand)]
+    pub command: Option<FilesCommand>,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FilesCommand {
+    /// Supersede every live score a file contributed (a new point in time;
+    /// exports as of earlier points still see them).
+    Retire {
+        /// The file: its id, sha256, or path as `files` lists it.
+        #[arg(value_name = "PATH|SHA256|ID")]
+        file: String,
+        /// Make the scores the file had superseded live again.
+        #[arg(long)]
+        restore_previous: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug)]

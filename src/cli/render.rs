@@ -13,6 +13,7 @@ use second_opinion::export::ExportSummary;
 use second_opinion::history::diff::Diff;
 use second_opinion::history::replay::Replay;
 use second_opinion::history::show::ExportShow;
+use second_opinion::registry::corrections::{Retirement, ScorerCorrection};
 use second_opinion::registry::exports::ExportRecord;
 use second_opinion::registry::queries::{FileSummary, ProvenanceEntry, ScorerSummary};
 use second_opinion::registry::Point;
@@ -491,6 +492,53 @@ pub fn print_exports(exports: &[ExportRecord]) {
         ],
         rows,
     );
+}
+
+/// `files retire`: what was retired at which point, and what stays as it is.
+pub fn print_retirement(retirement: &Retirement, restore_previous: bool) {
+    say!(
+        "retired file {} ({}, sha256 {}) at {}: {} live rows superseded",
+        retirement.file_id,
+        retirement.path,
+        short_hash(&retirement.sha256),
+        retirement.point,
+        retirement.retired
+    );
+    if restore_previous {
+        say!(
+            "{} rows it had superseded are live again",
+            retirement.restored
+        );
+    } else if retirement.previous > 0 {
+        say!(
+            "{} rows it had superseded stay superseded (pass --restore-previous to make them live again)",
+            retirement.previous
+        );
+    }
+    say!(
+        "exports as of seq:{} or earlier still see the file's rows",
+        retirement.point.seq - 1
+    );
+}
+
+/// `scorers set|rename|merge`: what changed, at which point.
+pub fn print_scorer_correction(correction: &ScorerCorrection) {
+    say!(
+        "{}: {} at {}",
+        correction.scorer,
+        correction.changes.join("; "),
+        correction.point
+    );
+    if correction.now_bad + correction.now_ok > 0 {
+        say!(
+            "  live scores judged again: {} now bad, {} now ok",
+            correction.now_bad,
+            correction.now_ok
+        );
+    }
+    if correction.moved > 0 {
+        say!("  {} live scores moved", correction.moved);
+    }
 }
 
 /// After `export`: the id it was recorded under, its point, and a word when

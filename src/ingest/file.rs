@@ -36,6 +36,11 @@ pub struct IngestOptions {
     pub scale: Option<Scale>,
     /// `--higher-is-better` / `--lower-is-better`.
     pub higher_is_better: Option<bool>,
+    /// `--force-scale`: `--scale` may override a known scorer's documented scale.
+    pub force_scale: bool,
+    /// The slug of the one scorer the command names (`--scorer`, or the
+    /// same label on every file): `--scale` is meant for it.
+    pub scale_names: Option<String>,
     /// Whether a duplicate's message offers `--replace`/`--ignore` (the
     /// `ingest` command has them; `materialize`, like its reference, does not).
     pub suggest_conflict_flags: bool,
@@ -51,6 +56,26 @@ pub struct IngestOptions {
 }
 
 impl IngestOptions {
+    /// The options that decide which rows `source`'s bytes become when read
+    /// as `format`: with the bytes' sha256, a file's identity. The same
+    /// bytes with the same identity are ingested once; with another, only
+    /// by `--replace` (docs/reproducibility.md).
+    pub fn identity(&self, source: &SourceSpec, format: Format) -> serde_json::Value {
+        serde_json::json!({
+            "format": format.name(),
+            "label": source.label,
+            "scorer": self.scorer,
+            "key_field": self.fields.key,
+            "score_field": self.fields.score,
+            "key_normalize": self.key_normalize.name(),
+            "clip_key": self.clip_key,
+            "metric": self.metric,
+            "scale": self.scale.map(|s| s.to_string()),
+            "frame_pattern": self.frame_pattern.as_ref().map(|p| p.as_str()),
+            "frame_base": self.frame_base,
+        })
+    }
+
     /// What a reader of `source` needs to know of these options.
     pub(crate) fn read_options(&self, source: &SourceSpec) -> super::ReadOptions {
         super::ReadOptions {

@@ -32,6 +32,11 @@ impl FramePattern {
     }
 
     /// The clip and frame number a raw key names.
+    /// The pattern as given.
+    pub fn as_str(&self) -> &str {
+        self.regex.as_str()
+    }
+
     pub fn split<'a>(&self, raw_key: &'a str) -> Result<(&'a str, i64), String> {
         let captures = self.regex.captures(raw_key).ok_or_else(|| {
             format!(

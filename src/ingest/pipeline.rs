@@ -16,8 +16,8 @@ use super::file::{
 };
 use super::frame_pattern::FrameGroups;
 use super::rules::{
-    duplicate_detail, empty_slug_message, judge, overlong_name_message, scorer_name_of, Declared,
-    KeyRule, LiveOrigin, StoredScore,
+    check_flag_scale, duplicate_detail, empty_slug_message, judge, overlong_name_message,
+    scorer_name_of, Declared, KeyRule, LiveOrigin, StoredScore,
 };
 use super::suspicious::{ValueSummary, Warning};
 use super::{Format, FrameRecord, ReadError, RecordSink, ScoreRecord};
@@ -237,12 +237,16 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
             path,
             label: source.label.as_deref(),
             options,
-            declared: Declared::new(
-                options.scale,
-                format.fixed_scale(),
-                format.name(),
-                options.higher_is_better,
-            ),
+            declared: Declared {
+                scale_forced: options.force_scale,
+                scale_names: options.scale_names.clone(),
+                ..Declared::new(
+                    options.scale,
+                    format.fixed_scale(),
+                    format.name(),
+                    options.higher_is_better,
+                )
+            },
             keys: KeyRule::new(options.key_normalize),
             names: Vec::new(),
             name_index: HashMap::new(),
@@ -298,6 +302,8 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
         if scorer_slug.is_empty() {
             return Err(self.malformed(record.line, empty_slug_message(name)));
         }
+        check_flag_scale(name, &scorer_slug, &self.declared)
+            .map_err(|message| self.store_error(StoreError::Conflict(message)))?;
         let entry = self
             .store
             .scorer(name, &scorer_slug, &self.declared)

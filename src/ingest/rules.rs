@@ -69,6 +69,13 @@ pub(crate) struct Declared {
     /// Who declared the scale, for a conflict's message.
     pub scale_by: String,
     pub higher_is_better: Option<bool>,
+    /// The scale came from `--scale` (not from the file's format).
+    pub scale_from_flag: bool,
+    /// `--scale` may override a known scorer's documented scale: the
+    /// command said so (`--force-scale`), or it named this one scorer alone
+    /// (its slug).
+    pub scale_forced: bool,
+    pub scale_names: Option<String>,
 }
 
 impl Declared {
@@ -80,6 +87,7 @@ impl Declared {
         format_name: &str,
         higher_is_better: Option<bool>,
     ) -> Declared {
+        let scale_from_flag = scale.is_some();
         let (scale, scale_by) = match (scale, format_scale) {
             (Some(scale), _) => (Some(scale), format!("--scale {scale}")),
             (None, Some(scale)) => (
@@ -92,8 +100,43 @@ impl Declared {
             scale,
             scale_by,
             higher_is_better,
+            scale_from_flag,
+            scale_forced: false,
+            scale_names: None,
         }
     }
+}
+
+/// A `--scale` never silently overrides the documented scale of a known
+/// scorer: one flag on a command that ingests several scorers' files would
+/// otherwise apply one model's scale to all of them. It may when the
+/// command names that scorer alone or says `--force-scale`.
+pub(crate) fn check_flag_scale(name: &str, slug: &str, declared: &Declared) -> Result<(), String> {
+    let Some(scale) = declared.scale.filter(|_| declared.scale_from_flag) else {
+        return Ok(());
+    };
+    if declared.scale_forced || declared.scale_names.as_deref() == Some(slug) {
+        return Ok(());
+    }
+    let Some(known) = known_scorer(name) else {
+        return Ok(());
+    };
+    if !matches!(known.bounds, Bounds::Hard | Bounds::Typical) {
+        return Ok(());
+    }
+    let documented = Scale {
+        min: known.min,
+        max: known.max,
+    };
+    if documented == scale {
+        return Ok(());
+    }
+    Err(format!(
+        "--scale {scale} would override the documented scale {documented} of scorer '{name}' \
+         ({}); --scale applies to every scorer the command ingests: name this scorer alone \
+         (--scorer NAME, or the same LABEL= on every file) or pass --force-scale",
+        known.note
+    ))
 }
 
 /// What a scorer is registered with when first seen.
@@ -230,12 +273,20 @@ pub(crate) struct StoredScore {
     pub reason: Option<String>,
     /// What the reader noted about the row (frames left out of the pool).
     pub note: Option<String>,
+    /// The number the file wrote, when `score` is empty because it was
+    /// outside the scorer's scale: kept, so a corrected scale can take it.
+    pub raw_value: Option<f64>,
 }
 
 impl StoredScore {
     pub(crate) fn is_bad(&self) -> bool {
         self.status == "bad"
     }
+}
+
+/// Why a value outside its scorer's scale is bad.
+pub(crate) fn outside_scale_reason(value: f64, scale: Scale) -> String {
+    format!("score {value} is outside the declared scale {scale}")
 }
 
 /// Decide what a record's score becomes: an unusable value is stored `bad`
@@ -247,6 +298,7 @@ pub(crate) fn judge(record: &ScoreRecord, scale: Option<Scale>) -> StoredScore {
         status: "bad",
         reason: Some(reason),
         note: record.note.clone(),
+        raw_value: None,
     };
     let failed_status = record
         .reported_status
@@ -265,16 +317,17 @@ pub(crate) fn judge(record: &ScoreRecord, scale: Option<Scale>) -> StoredScore {
                 return bad(Some(*value), format!("scorer reported status '{status}'"));
             }
             if let Some(scale) = scale.filter(|scale| !scale.contains(*value)) {
-                return bad(
-                    None,
-                    format!("score {value} is outside the declared scale {scale}"),
-                );
+                return StoredScore {
+                    raw_value: Some(*value),
+                    ..bad(None, outside_scale_reason(*value, scale))
+                };
             }
             StoredScore {
                 score: Some(*value),
                 status: "ok",
                 reason: None,
                 note: record.note.clone(),
+                raw_value: None,
             }
         }
     }

@@ -14,6 +14,7 @@ use rusqlite::{params, Connection, OptionalExtension, Statement};
 use sha2::{Digest, Sha256};
 
 use super::points::{begin_change, stamp_change};
+use super::same_bytes::other_ingests;
 use super::{now_rfc3339, sql, Registry};
 use crate::digest::{hex, sha256_file};
 use crate::ingest::pipeline::{
@@ -96,8 +97,36 @@ impl Registry {
         } else {
             None
         };
+        let identity_value = options.identity(source, format);
+        let identity = identity_value.to_string();
+        let replace = options.on_conflict == ConflictPolicy::Replace;
+        let mut notes = Vec::new();
+        // Earlier ingests of these bytes with other options whose scorers
+        // are known only once this file's rows are read.
+        let mut check_after_read = Vec::new();
         let earlier_ingests = match &hashed_first {
-            Some(sha256) => earlier_ingests_of(&tx, sha256).map_err(sqlite)?,
+            Some(sha256) => {
+                let earlier =
+                    earlier_ingests_of(&tx, sha256, &identity, !replace).map_err(sqlite)?;
+                if earlier.is_empty() {
+                    for other in other_ingests(&tx, sha256, &identity).map_err(sqlite)? {
+                        if !other.names_scorers_like(&identity_value) {
+                            check_after_read.push(other);
+                        } else if replace {
+                            let superseded = other.supersede(&tx, file_id, None).map_err(sqlite)?;
+                            notes.push(format!(
+                                "superseded {superseded} live rows of the earlier ingest of these bytes"
+                            ));
+                        } else {
+                            return Err(IngestFileError::Conflict {
+                                path: path.clone(),
+                                message: other.refusal(&identity_value, None),
+                            });
+                        }
+                    }
+                }
+                earlier
+            }
             None => HashMap::new(),
         };
         tx.execute(
@@ -112,7 +141,8 @@ impl Registry {
                 source.label,
                 ingested_at,
                 crate::TOOL_VERSION,
-                options.scorer_version
+                options.scorer_version,
+                identity
             ],
         )
         .map_err(sqlite)?;
@@ -162,6 +192,34 @@ impl Registry {
         })
         .and_then(|()| pipeline.finish());
         let (_, result) = read.map_err(|e| e.into_file_error(&path))?;
+        let written: Vec<(i64, String)> = result
+            .scorers
+            .iter()
+            .map(|s| (s.entry.id, s.entry.registered_name.clone()))
+            .collect();
+        for other in &check_after_read {
+            let earlier_scorers = other.scorer_ids(&tx).map_err(sqlite)?;
+            let shared: Vec<&(i64, String)> = written
+                .iter()
+                .filter(|(id, _)| earlier_scorers.contains(id))
+                .collect();
+            if shared.is_empty() {
+                continue;
+            }
+            if !replace {
+                let names: Vec<String> = shared.iter().map(|(_, name)| name.clone()).collect();
+                return Err(IngestFileError::Conflict {
+                    path: path.clone(),
+                    message: other.refusal(&identity_value, Some(&names)),
+                });
+            }
+            for (id, _) in shared {
+                let superseded = other.supersede(&tx, file_id, Some(*id)).map_err(sqlite)?;
+                notes.push(format!(
+                    "superseded {superseded} live rows of the earlier ingest of these bytes"
+                ));
+            }
+        }
         let (sha256, size_bytes) = match hashed_first {
             Some(sha256) => (sha256, metadata.len()),
             None => tx
@@ -215,7 +273,7 @@ impl Registry {
             label: source.label.clone(),
             scorer_version: options.scorer_version.clone(),
             status,
-            notes: result.notes,
+            notes: notes.into_iter().chain(result.notes).collect(),
             warnings: result.warnings,
             preview: result.preview,
             scorer_details,
@@ -330,9 +388,16 @@ impl<R: Read> Read for HashingRead<R> {
 }
 
 /// Slug → first time these bytes were ingested for that scorer.
-fn earlier_ingests_of(tx: &Connection, sha256: &str) -> rusqlite::Result<HashMap<String, String>> {
+fn earlier_ingests_of(
+    tx: &Connection,
+    sha256: &str,
+    identity: &str,
+    include_unrecorded: bool,
+) -> rusqlite::Result<HashMap<String, String>> {
     let mut stmt = tx.prepare(sql::SCORERS_INGESTED_FROM_SHA256)?;
-    let rows = stmt.query_map([sha256], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let rows = stmt.query_map(params![sha256, identity, include_unrecorded], |row| {
+        Ok((row.get(0)?, row.get(1)?))
+    })?;
     rows.collect()
 }
 
@@ -536,6 +601,7 @@ impl SqliteStore<'_> {
                 row.frame_count,
                 self.file_id,
                 row.line as i64,
+                row.stored.raw_value,
             ])?;
             Ok::<_, rusqlite::Error>(self.tx.last_insert_rowid())
         };
@@ -653,6 +719,7 @@ impl SqliteStore<'_> {
             stmt.raw_bind_parameter(first + 9, row.frame_count)?;
             stmt.raw_bind_parameter(first + 10, self.file_id)?;
             stmt.raw_bind_parameter(first + 11, row.line as i64)?;
+            stmt.raw_bind_parameter(first + 12, row.stored.raw_value)?;
         }
         stmt.raw_execute()
     }

@@ -4,6 +4,7 @@
 //! [`memory`] the in-memory store of a one-shot `materialize`, and
 //! [`queries`] what the registry can tell about itself.
 
+pub mod corrections;
 pub mod exports;
 pub mod history;
 mod ingest;
@@ -11,6 +12,7 @@ pub(crate) mod memory;
 pub(crate) mod migrate;
 pub mod points;
 pub mod queries;
+mod same_bytes;
 mod sql;
 
 use std::path::{Path, PathBuf};

@@ -20,8 +20,8 @@ pub const ROLLBACK_FILE_SAVEPOINT: &str = "ROLLBACK TO ingest_file; RELEASE inge
 
 /// A new source file; its id is the seq of its ingest's point.
 pub const INSERT_SOURCE_FILE: &str = "INSERT INTO source_files \
-    (id, path, absolute_path, sha256, size_bytes, format, label, ingested_at, tool_version, scorer_version) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+    (id, path, absolute_path, sha256, size_bytes, format, label, ingested_at, tool_version, scorer_version, options) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
 /// Whether any file of this size was ingested (only such a file can hold
 /// the same bytes).
@@ -39,20 +39,40 @@ pub const SET_FILE_WARNINGS: &str = "UPDATE source_files SET warnings = ?2 WHERE
 pub const INSERT_SCORE_COMPONENT: &str =
     "INSERT INTO score_components (score_id, name, value) VALUES (?1, ?2, ?3)";
 
-/// Scorers that earlier ingests of the same bytes produced, with when.
+/// Scorers that earlier ingests of the same bytes with the same options
+/// (?2; with ?3, also files ingested before options were recorded)
+/// produced, with when.
 pub const SCORERS_INGESTED_FROM_SHA256: &str = "SELECT sc.slug, MIN(f.ingested_at) \
     FROM source_files f \
     JOIN source_file_scorers x ON x.source_file_id = f.id \
     JOIN scorers sc ON sc.id = x.scorer_id \
-    WHERE f.sha256 = ?1 GROUP BY sc.slug";
+    WHERE f.sha256 = ?1 AND f.retired_seq IS NULL AND (f.options = ?2 OR (f.options IS NULL AND ?3)) \
+    GROUP BY sc.slug";
+
+/// Supersede at point ?3 the live rows of file ?1 (of scorer ?4, if given):
+/// ?3 is the ingest of the same bytes that takes its place.
+pub const SUPERSEDE_LIVE_ROWS_OF_FILE: &str = "UPDATE scores \
+    SET superseded_at = ?2, superseded_by_file = ?3, superseded_seq = ?3 \
+    WHERE source_file_id = ?1 AND superseded_at IS NULL AND (?4 IS NULL OR scorer_id = ?4)";
+
+/// The scorers a file gave rows to.
+pub const FILE_SCORER_IDS: &str =
+    "SELECT scorer_id FROM source_file_scorers WHERE source_file_id = ?1 ORDER BY scorer_id";
+
+/// Earlier ingests of the same bytes ?1 with options other than ?2 (or
+/// none recorded), not retired.
+pub const OTHER_INGESTS_OF_SHA256: &str =
+    "SELECT id, path, ingested_at, options FROM source_files \
+    WHERE sha256 = ?1 AND retired_seq IS NULL AND (options IS NULL OR options <> ?2) ORDER BY id";
 
 /// How many rows a file gave one scorer, written once the file is read.
 pub const INSERT_SOURCE_FILE_SCORER: &str =
     "INSERT INTO source_file_scorers (source_file_id, scorer_id, rows) VALUES (?1, ?2, ?3)";
 
+/// A scorer by slug; a name merged into another scorer resolves to it.
 pub const SCORER_BY_SLUG: &str =
-    "SELECT id, name, scale_min, scale_max, higher_is_better, typical_min, typical_max \
-     FROM scorers WHERE slug = ?1";
+    "SELECT sc.id, sc.name, sc.scale_min, sc.scale_max, sc.higher_is_better, sc.typical_min, sc.typical_max \
+     FROM scorers a JOIN scorers sc ON sc.id = COALESCE(a.merged_into, a.id) WHERE a.slug = ?1";
 
 pub const INSERT_SCORER: &str = "INSERT INTO scorers (name, slug, created_at) VALUES (?1, ?2, ?3)";
 
@@ -67,17 +87,17 @@ pub const SET_SCORER_DIRECTION: &str = "UPDATE scorers SET higher_is_better = ?2
 /// The columns of a new score row, in the order [`insert_scores`] binds them.
 const SCORE_COLUMNS: &str = " INTO scores \
     (scorer_id, key, raw_key, key_field, score, status, reason, note, runtime_ms, frame_count, \
-     source_file_id, line) VALUES ";
+     source_file_id, line, raw_value) VALUES ";
 
 /// Parameters per score row of [`insert_scores`].
-pub const SCORE_PARAMS: usize = 12;
+pub const SCORE_PARAMS: usize = 13;
 
 /// Rows per multi-row INSERT of [`insert_scores`]: one statement per 64
 /// rows runs the VDBE program's setup once instead of 64 times, which is a
 /// quarter of the ingest time for scalar rows.
 pub const SCORE_BATCH: usize = 64;
 
-/// An INSERT of `rows` score rows (?1…?12 for the first, ?13… for the next).
+/// An INSERT of `rows` score rows (?1…?13 for the first, ?14… for the next).
 ///
 /// A batch (`rows > 1`) is `INSERT OR IGNORE`: a statement that may abort
 /// half-way makes SQLite copy every page it touches into a statement
@@ -330,6 +350,75 @@ pub const INSERT_TAG: &str =
     "INSERT INTO tags (name, seq, export_id, created_at) VALUES (?1, ?2, ?3, ?4)";
 
 pub const LIST_TAGS: &str = "SELECT name, seq, export_id, created_at FROM tags ORDER BY name";
+
+/// Files by id, sha256, path as given or absolute path, with their live
+/// rows (a file's live rows are found by scanning: corrections are rare).
+pub const FILES_MATCHING: &str = "SELECT f.id, f.path, f.sha256, f.ingested_at, f.retired_seq, \
+    (SELECT COUNT(*) FROM scores s WHERE s.source_file_id = f.id AND s.superseded_at IS NULL) \
+    FROM source_files f WHERE f.id = ?1 OR f.sha256 = ?2 OR f.path = ?2 OR f.absolute_path = ?2 \
+        OR f.absolute_path = ?3 ORDER BY f.id";
+
+/// The rows a file's ingest superseded whose keys the file still holds
+/// live: what `files retire --restore-previous` makes live again.
+pub const ROWS_SUPERSEDED_BY_FILE: &str = "SELECT p.id FROM scores p \
+    WHERE p.superseded_by_file = ?1 AND p.source_file_id <> ?1 \
+    AND EXISTS (SELECT 1 FROM scores r WHERE r.scorer_id = p.scorer_id AND r.key = p.key \
+        AND r.superseded_at IS NULL AND r.source_file_id = ?1) \
+    ORDER BY p.id";
+
+/// Supersede, at point ?2, every live row of file ?1 (no file supersedes them).
+pub const RETIRE_FILE_ROWS: &str = "UPDATE scores SET superseded_at = ?3, superseded_seq = ?2 \
+    WHERE source_file_id = ?1 AND superseded_at IS NULL";
+
+pub const SET_FILE_RETIRED: &str = "UPDATE source_files SET retired_seq = ?2 WHERE id = ?1";
+
+/// Supersede one row at point ?2 (a correction; no file supersedes it).
+pub const SUPERSEDE_ROW_AT: &str =
+    "UPDATE scores SET superseded_at = ?3, superseded_seq = ?2 WHERE id = ?1";
+
+/// A copy of row ?1 made live at point ?2, for scorer ?3, with the score,
+/// status, reason and raw value ?4…?7 (a correction keeps where the row
+/// came from: its file and line).
+pub const COPY_ROW: &str =
+    "INSERT INTO scores (scorer_id, key, raw_key, key_field, score, status, \
+    reason, note, runtime_ms, frame_count, source_file_id, line, raw_value, born_seq) \
+    SELECT ?3, key, raw_key, key_field, ?4, ?5, ?6, note, runtime_ms, frame_count, source_file_id, \
+        line, ?7, ?2 FROM scores WHERE id = ?1";
+
+pub const COPY_COMPONENTS: &str = "INSERT INTO score_components (score_id, name, value) \
+    SELECT ?2, name, value FROM score_components WHERE score_id = ?1";
+
+pub const COPY_FRAMES: &str =
+    "INSERT INTO frame_scores (score_id, frame_index, value, runtime_ms) \
+    SELECT ?2, frame_index, value, runtime_ms FROM frame_scores WHERE score_id = ?1";
+
+/// A row as a correction copies it: its scorer and what it holds.
+pub const ROW_FOR_COPY: &str =
+    "SELECT scorer_id, score, status, reason, raw_value FROM scores WHERE id = ?1";
+
+/// Scorer ?1's live rows, with what a new scale judges.
+pub const LIVE_ROWS_TO_JUDGE: &str = "SELECT id, score, status, reason, raw_value FROM scores \
+    WHERE scorer_id = ?1 AND superseded_at IS NULL";
+
+/// A scorer's settings, by slug (not following merges).
+pub const SCORER_SETTINGS: &str = "SELECT id, name, slug, scale_min, scale_max, higher_is_better, \
+    version, merged_into FROM scorers WHERE slug = ?1";
+
+pub const SET_SCORER_SETTINGS: &str = "UPDATE scorers SET scale_min = ?2, scale_max = ?3, \
+    higher_is_better = ?4, version = ?5 WHERE id = ?1";
+
+pub const RENAME_SCORER: &str = "UPDATE scorers SET name = ?2, slug = ?3 WHERE id = ?1";
+
+pub const MERGE_SCORER: &str = "UPDATE scorers SET merged_into = ?2 WHERE id = ?1";
+
+/// Keys live for both scorers ?1 and ?2.
+pub const KEYS_LIVE_FOR_BOTH: &str = "SELECT a.key FROM scores a JOIN scores b \
+    ON b.scorer_id = ?2 AND b.key = a.key AND b.superseded_at IS NULL \
+    WHERE a.scorer_id = ?1 AND a.superseded_at IS NULL ORDER BY a.key";
+
+/// Scorer ?1's live row ids.
+pub const LIVE_ROW_IDS: &str =
+    "SELECT id FROM scores WHERE scorer_id = ?1 AND superseded_at IS NULL ORDER BY key";
 
 /// The tables of a database, but SQLite's own.
 pub const USER_TABLES: &str =

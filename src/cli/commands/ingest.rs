@@ -19,7 +19,7 @@ use crate::Failure;
 /// `ingest`: each file in its own transaction; a refused file leaves the
 /// registry as it was and the others go on.
 pub fn ingest(registry_path: &Path, args: IngestArgs) -> Result<(), Failure> {
-    let options = IngestOptions {
+    let mut options = IngestOptions {
         suggest_conflict_flags: true,
         scorer_version: args.scorer_version,
         on_conflict: match (args.replace, args.ignore) {
@@ -30,6 +30,23 @@ pub fn ingest(registry_path: &Path, args: IngestArgs) -> Result<(), Failure> {
         strict: args.strict,
         ..args.read.options()
     };
+    // The same label on every file names one scorer: --scale is for it.
+    if options.scale_names.is_none() {
+        let labels: Vec<Option<String>> = args
+            .sources
+            .iter()
+            .map(|a| {
+                SourceSpec::parse(a)
+                    .label
+                    .map(|l| second_opinion::scorer::slug(&l))
+            })
+            .collect();
+        if let Some(Some(first)) = labels.first() {
+            if labels.iter().all(|l| l.as_ref() == Some(first)) {
+                options.scale_names = Some(first.clone());
+            }
+        }
+    }
     // A file whose format cannot be told is a usage mistake: report it
     // before the registry is created or touched. (Unreadable files are
     // reported per file by the ingest itself.)

@@ -7,30 +7,87 @@ use second_opinion::registry::{OpenMode, Registry};
 
 use second_opinion::history;
 
-use crate::cli::args::{ExportsArgs, ExportsCommand, ProvenanceArgs};
+use second_opinion::registry::corrections::ScorerSettings;
+
+use crate::cli::args::{
+    ExportsArgs, ExportsCommand, FilesArgs, FilesCommand, ProvenanceArgs, ScorersArgs,
+    ScorersCommand,
+};
 use crate::cli::render;
 use crate::Failure;
 
-/// `scorers`: the scorers the registry knows, with their row counts.
-pub fn scorers(registry_path: &Path, as_json: bool) -> Result<(), Failure> {
+/// `scorers`: the scorers the registry knows, with their row counts; and
+/// the corrections of a scorer (set, rename, merge).
+pub fn scorers(registry_path: &Path, args: ScorersArgs) -> Result<(), Failure> {
     let registry = Registry::open(registry_path, OpenMode::MustExist)?;
-    let scorers = registry.scorers()?;
-    if as_json {
-        return render::print_json(&scorers);
+    let correction = match args.command {
+        None => {
+            let scorers = registry.scorers()?;
+            if args.json {
+                return render::print_json(&scorers);
+            }
+            render::print_scorers(&scorers);
+            return Ok(());
+        }
+        Some(ScorersCommand::Set {
+            scorer,
+            scale,
+            higher_is_better,
+            lower_is_better,
+            version,
+        }) => {
+            if scale.is_none() && !higher_is_better && !lower_is_better && version.is_none() {
+                return Err(Failure::usage(
+                    "scorers set: give --scale, --higher-is-better, --lower-is-better or --version",
+                ));
+            }
+            let settings = ScorerSettings {
+                scale,
+                higher_is_better: match (higher_is_better, lower_is_better) {
+                    (true, _) => Some(true),
+                    (_, true) => Some(false),
+                    _ => None,
+                },
+                version,
+            };
+            registry.set_scorer(&scorer, &settings)?
+        }
+        Some(ScorersCommand::Rename { old, new }) => registry.rename_scorer(&old, &new)?,
+        Some(ScorersCommand::Merge { alias, into }) => registry.merge_scorer(&alias, &into)?,
+    };
+    if args.json {
+        return render::print_json(&correction);
     }
-    render::print_scorers(&scorers);
+    render::print_scorer_correction(&correction);
     Ok(())
 }
 
-/// `files`: the ingested files, with their hashes and scorers.
-pub fn files(registry_path: &Path, as_json: bool) -> Result<(), Failure> {
+/// `files`: the ingested files, with their hashes and scorers; and `files
+/// retire`.
+pub fn files(registry_path: &Path, args: FilesArgs) -> Result<(), Failure> {
     let registry = Registry::open(registry_path, OpenMode::MustExist)?;
-    let files = registry.files()?;
-    if as_json {
-        return render::print_json(&files);
+    match args.command {
+        None => {
+            let files = registry.files()?;
+            if args.json {
+                return render::print_json(&files);
+            }
+            render::print_files(&files);
+            Ok(())
+        }
+        Some(FilesCommand::Retire {
+            file,
+            restore_previous,
+            json,
+        }) => {
+            let retirement = registry.retire_file(&file, restore_previous)?;
+            if json {
+                return render::print_json(&retirement);
+            }
+            render::print_retirement(&retirement, restore_previous);
+            Ok(())
+        }
     }
-    render::print_files(&files);
-    Ok(())
 }
 
 /// `provenance`: the live score of a scorer and clip, and its history.

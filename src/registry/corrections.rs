@@ -1,0 +1,513 @@
+//! Corrections: retire a file, change a scorer's settings, rename or merge
+//! scorers. Each is one new point in time; nothing is deleted. Rows a
+//! correction changes are superseded at its point and, where they stay
+//! live in another form, copied with `born_seq` set to it, so an export as
+//! of any earlier point still reads what was live then.
+
+use rusqlite::{params, OptionalExtension};
+use serde::Serialize;
+
+use super::points::{begin_change, stamp_change};
+use super::{now_rfc3339, sql, Point, Registry, RegistryError};
+use crate::ingest::rules::outside_scale_reason;
+use crate::scorer::{slug, Scale};
+
+/// What `files retire` did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Retirement {
+    pub point: Point,
+    pub file_id: i64,
+    pub path: String,
+    pub sha256: String,
+    /// Live rows the file held, now superseded.
+    pub retired: u64,
+    /// Rows the file's ingest had superseded for keys it held live.
+    pub previous: u64,
+    /// Of those, made live again (`--restore-previous`).
+    pub restored: u64,
+}
+
+/// New settings for a scorer (`scorers set`); `None` keeps one as it is.
+#[derive(Clone, Debug, Default)]
+pub struct ScorerSettings {
+    pub scale: Option<Scale>,
+    pub higher_is_better: Option<bool>,
+    pub version: Option<String>,
+}
+
+/// What a scorer correction did.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScorerCorrection {
+    pub point: Point,
+    pub scorer: String,
+    /// What changed, in words.
+    pub changes: Vec<String>,
+    /// Live rows the new scale made bad, and made ok.
+    pub now_bad: u64,
+    pub now_ok: u64,
+    /// Live rows moved to another scorer (`merge`).
+    pub moved: u64,
+}
+
+/// A row as a correction copies it: scorer, score, status, reason, raw value.
+type RowForCopy = (i64, Option<f64>, String, Option<String>, Option<f64>);
+
+/// A file a `files retire` selector matched: id, path, sha256, ingested
+/// at, retired at, live rows.
+type FileMatch = (i64, String, String, String, Option<i64>, u64);
+
+/// A scorer as a correction reads it.
+struct ScorerRow {
+    id: i64,
+    name: String,
+    slug: String,
+    scale: Option<Scale>,
+    higher_is_better: Option<bool>,
+    version: Option<String>,
+    merged_into: Option<i64>,
+}
+
+impl Registry {
+    fn refused(&self, message: String) -> RegistryError {
+        RegistryError::Refused {
+            path: self.path.clone(),
+            message,
+        }
+    }
+
+    /// Run `work` in one write transaction that opens point `kind`; the
+    /// point is stamped as it commits. On error nothing is kept.
+    fn correction<T>(
+        &self,
+        kind: &str,
+        detail: serde_json::Value,
+        work: impl FnOnce(i64) -> Result<T, RegistryError>,
+    ) -> Result<(T, Point), RegistryError> {
+        let sqlite = |e| self.sqlite_error(e);
+        self.conn.execute_batch(sql::BEGIN_WRITE).map_err(sqlite)?;
+        let result = begin_change(&self.conn, kind, Some(&detail))
+            .map_err(sqlite)
+            .and_then(|seq| Ok((work(seq)?, seq)))
+            .and_then(|(value, seq)| {
+                stamp_change(&self.conn, seq).map_err(sqlite)?;
+                self.conn.execute_batch(sql::COMMIT).map_err(sqlite)?;
+                Ok((value, seq))
+            });
+        match result {
+            Ok((value, seq)) => Ok((value, self.resolve_point(&super::PointRef::Seq(seq))?)),
+            Err(e) => {
+                // The error matters more than a failed rollback, which SQLite
+                // completes when the connection closes anyway.
+                let _ = self.conn.execute_batch(sql::ROLLBACK);
+                Err(e)
+            }
+        }
+    }
+
+    /// Copy row `id` as a new live row at point `seq` (for `scorer_id`,
+    /// with `score`, `status`, `reason`, `raw_value`), its components and
+    /// frames with it; returns the copy's id.
+    fn copy_row(
+        &self,
+        id: i64,
+        seq: i64,
+        scorer_id: i64,
+        judged: (Option<f64>, &str, Option<&str>, Option<f64>),
+    ) -> rusqlite::Result<i64> {
+        let (score, status, reason, raw_value) = judged;
+        self.conn.prepare_cached(sql::COPY_ROW)?.execute(params![
+            id, seq, scorer_id, score, status, reason, raw_value
+        ])?;
+        let copy = self.conn.last_insert_rowid();
+        self.conn
+            .prepare_cached(sql::COPY_COMPONENTS)?
+            .execute([id, copy])?;
+        self.conn
+            .prepare_cached(sql::COPY_FRAMES)?
+            .execute([id, copy])?;
+        Ok(copy)
+    }
+
+    /// Row `id`'s scorer and what it holds.
+    fn row_for_copy(&self, id: i64) -> rusqlite::Result<RowForCopy> {
+        self.conn
+            .prepare_cached(sql::ROW_FOR_COPY)?
+            .query_row([id], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
+            })
+    }
+
+    fn supersede_row(&self, id: i64, seq: i64) -> rusqlite::Result<()> {
+        self.conn
+            .prepare_cached(sql::SUPERSEDE_ROW_AT)?
+            .execute(params![id, seq, now_rfc3339()])?;
+        Ok(())
+    }
+
+    /// `files retire`: supersede every live row `selector` (a file id, its
+    /// sha256, or its path as given or absolute) contributed. The rows it
+    /// had superseded stay superseded unless `restore_previous`.
+    pub fn retire_file(
+        &self,
+        selector: &str,
+        restore_previous: bool,
+    ) -> Result<Retirement, RegistryError> {
+        let sqlite = |e| self.sqlite_error(e);
+        let absolute = std::fs::canonicalize(selector)
+            .map(|p| p.display().to_string())
+            .unwrap_or_default();
+        let id: i64 = selector.parse().unwrap_or(-1);
+        let mut stmt = self.conn.prepare(sql::FILES_MATCHING).map_err(sqlite)?;
+        let matches: Vec<FileMatch> = stmt
+            .query_map(params![id, selector, absolute], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                    row.get(5)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(sqlite)?;
+        drop(stmt);
+        let live: Vec<&FileMatch> = matches.iter().filter(|m| m.5 > 0).collect();
+        let file = match (matches.as_slice(), live.as_slice()) {
+            ([], _) => {
+                return Err(RegistryError::NotFound {
+                    path: self.path.clone(),
+                    message: format!(
+                        "no ingested file is '{selector}' (give a file id, sha256 or path as `files` lists them)"
+                    ),
+                })
+            }
+            (_, [one]) => *one,
+            (all, []) => {
+                let (id, path, _, at, retired, _) = &all[all.len() - 1];
+                return Err(self.refused(match retired {
+                    Some(seq) => format!("file {id} ({path}) was retired at seq:{seq}: nothing to retire"),
+                    None => format!(
+                        "file {id} ({path}, ingested {at}) has no live rows (later files superseded them): \
+                         nothing to retire"
+                    ),
+                }));
+            }
+            (_, several) => {
+                let listed: Vec<String> = several
+                    .iter()
+                    .map(|(id, path, _, at, _, rows)| format!("{id} ({path}, {at}, {rows} live rows)"))
+                    .collect();
+                return Err(self.refused(format!(
+                    "'{selector}' matches several files with live rows: {}; give the file id",
+                    listed.join(", ")
+                )));
+            }
+        };
+        let (file_id, path, sha256) = (file.0, file.1.clone(), file.2.clone());
+        let detail = serde_json::json!({"file": file_id, "restore_previous": restore_previous});
+        let ((retired, previous, restored), point) = self.correction("retire", detail, |seq| {
+            let previous: Vec<i64> = self
+                .conn
+                .prepare(sql::ROWS_SUPERSEDED_BY_FILE)
+                .and_then(|mut stmt| {
+                    stmt.query_map([file_id], |row| row.get(0))?
+                        .collect::<Result<Vec<i64>, _>>()
+                })
+                .map_err(sqlite)?;
+            let retired = self
+                .conn
+                .execute(sql::RETIRE_FILE_ROWS, params![file_id, seq, now_rfc3339()])
+                .map_err(sqlite)?;
+            self.conn
+                .execute(sql::SET_FILE_RETIRED, params![file_id, seq])
+                .map_err(sqlite)?;
+            let mut restored = 0;
+            if restore_previous {
+                for id in &previous {
+                    let (scorer_id, score, status, reason, raw_value) =
+                        self.row_for_copy(*id).map_err(sqlite)?;
+                    self.copy_row(
+                        *id,
+                        seq,
+                        scorer_id,
+                        (score, &status, reason.as_deref(), raw_value),
+                    )
+                    .map_err(sqlite)?;
+                    restored += 1;
+                }
+            }
+            Ok((retired as u64, previous.len() as u64, restored))
+        })?;
+        Ok(Retirement {
+            point,
+            file_id,
+            path,
+            sha256,
+            retired,
+            previous,
+            restored,
+        })
+    }
+
+    fn scorer_row(&self, name: &str) -> Result<ScorerRow, RegistryError> {
+        self.conn
+            .query_row(sql::SCORER_SETTINGS, [slug(name)], |row| {
+                Ok(ScorerRow {
+                    id: row.get(0)?,
+                    name: row.get(1)?,
+                    slug: row.get(2)?,
+                    scale: row
+                        .get::<_, Option<f64>>(3)?
+                        .zip(row.get::<_, Option<f64>>(4)?)
+                        .map(|(min, max)| Scale { min, max }),
+                    higher_is_better: row.get(5)?,
+                    version: row.get(6)?,
+                    merged_into: row.get(7)?,
+                })
+            })
+            .optional()
+            .map_err(|e| self.sqlite_error(e))?
+            .ok_or_else(|| RegistryError::NotFound {
+                path: self.path.clone(),
+                message: format!("no scorer '{name}' (see `scorers`)"),
+            })
+    }
+
+    /// `scorers set`: new settings for a scorer, as a new point. A new
+    /// scale judges the live rows again: values it excludes become bad,
+    /// values an earlier scale excluded and it accepts become ok.
+    pub fn set_scorer(
+        &self,
+        name: &str,
+        settings: &ScorerSettings,
+    ) -> Result<ScorerCorrection, RegistryError> {
+        let scorer = self.scorer_row(name)?;
+        let mut changes = Vec::new();
+        if let Some(scale) = settings.scale.filter(|s| Some(*s) != scorer.scale) {
+            changes.push(format!(
+                "scale {} -> {scale}",
+                scorer.scale.map_or("none".to_string(), |s| s.to_string())
+            ));
+        }
+        if let Some(higher) = settings
+            .higher_is_better
+            .filter(|h| Some(*h) != scorer.higher_is_better)
+        {
+            changes.push(format!(
+                "direction -> {}",
+                if higher {
+                    "higher-is-better"
+                } else {
+                    "lower-is-better"
+                }
+            ));
+        }
+        if let Some(version) = settings
+            .version
+            .as_ref()
+            .filter(|v| Some(*v) != scorer.version.as_ref())
+        {
+            changes.push(format!("version -> {version}"));
+        }
+        if changes.is_empty() {
+            return Err(self.refused(format!(
+                "scorer '{}' already has these settings: nothing to change",
+                scorer.name
+            )));
+        }
+        let scale = settings.scale.or(scorer.scale);
+        let detail = serde_json::json!({"scorer": scorer.name, "set": changes});
+        let sqlite = |e| self.sqlite_error(e);
+        let ((now_bad, now_ok), point) = self.correction("scorer", detail, |seq| {
+            self.conn
+                .execute(
+                    sql::SET_SCORER_SETTINGS,
+                    params![
+                        scorer.id,
+                        scale.map(|s| s.min),
+                        scale.map(|s| s.max),
+                        settings.higher_is_better.or(scorer.higher_is_better),
+                        settings.version.clone().or(scorer.version.clone())
+                    ],
+                )
+                .map_err(sqlite)?;
+            let Some(scale) = settings.scale.filter(|s| Some(*s) != scorer.scale) else {
+                return Ok((0, 0));
+            };
+            self.judge_again(scorer.id, scale, seq).map_err(sqlite)
+        })?;
+        Ok(ScorerCorrection {
+            point,
+            scorer: scorer.name,
+            changes,
+            now_bad,
+            now_ok,
+            moved: 0,
+        })
+    }
+
+    /// Judge scorer `scorer_id`'s live rows against `scale` at point `seq`:
+    /// returns how many became bad and how many ok.
+    fn judge_again(&self, scorer_id: i64, scale: Scale, seq: i64) -> rusqlite::Result<(u64, u64)> {
+        type Live = (i64, Option<f64>, String, Option<String>, Option<f64>);
+        let rows: Vec<Live> = self
+            .conn
+            .prepare(sql::LIVE_ROWS_TO_JUDGE)?
+            .query_map([scorer_id], |row| {
+                Ok((
+                    row.get(0)?,
+                    row.get(1)?,
+                    row.get(2)?,
+                    row.get(3)?,
+                    row.get(4)?,
+                ))
+            })?
+            .collect::<Result<_, _>>()?;
+        let (mut now_bad, mut now_ok) = (0, 0);
+        for (id, score, status, _reason, raw_value) in rows {
+            match (status.as_str(), score, raw_value) {
+                ("ok", Some(value), _) if !scale.contains(value) => {
+                    self.supersede_row(id, seq)?;
+                    let reason = outside_scale_reason(value, scale);
+                    self.copy_row(
+                        id,
+                        seq,
+                        scorer_id,
+                        (None, "bad", Some(&reason), Some(value)),
+                    )?;
+                    now_bad += 1;
+                }
+                ("bad", None, Some(value)) if scale.contains(value) => {
+                    self.supersede_row(id, seq)?;
+                    self.copy_row(id, seq, scorer_id, (Some(value), "ok", None, None))?;
+                    now_ok += 1;
+                }
+                _ => {}
+            }
+        }
+        Ok((now_bad, now_ok))
+    }
+
+    /// `scorers rename`: a scorer's name (and so its column names) from
+    /// this point on.
+    pub fn rename_scorer(&self, old: &str, new: &str) -> Result<ScorerCorrection, RegistryError> {
+        let scorer = self.scorer_row(old)?;
+        let new_slug = slug(new);
+        if new_slug.is_empty() {
+            return Err(self.refused(format!(
+                "'{new}' has no letters or digits to name a scorer by"
+            )));
+        }
+        if new_slug != scorer.slug {
+            if let Ok(taken) = self.scorer_row(new) {
+                return Err(self.refused(format!(
+                    "scorer '{}' exists (slug {}); to make '{}' part of it use `scorers merge {} {}`",
+                    taken.name, taken.slug, scorer.name, scorer.name, taken.name
+                )));
+            }
+        } else if new == scorer.name {
+            return Err(self.refused(format!("scorer '{new}' already has that name")));
+        }
+        let detail = serde_json::json!({"scorer": scorer.name, "renamed_to": new});
+        let ((), point) = self.correction("scorer", detail, |_| {
+            self.conn
+                .execute(sql::RENAME_SCORER, params![scorer.id, new, new_slug])
+                .map_err(|e| self.sqlite_error(e))?;
+            Ok(())
+        })?;
+        Ok(ScorerCorrection {
+            point,
+            scorer: new.to_string(),
+            changes: vec![format!("name {} -> {new}", scorer.name)],
+            now_bad: 0,
+            now_ok: 0,
+            moved: 0,
+        })
+    }
+
+    /// `scorers merge ALIAS INTO`: ALIAS's live rows become INTO's, and the
+    /// name ALIAS resolves to INTO from then on. Keys live for both are
+    /// refused, as duplicates are at ingest.
+    pub fn merge_scorer(&self, alias: &str, into: &str) -> Result<ScorerCorrection, RegistryError> {
+        let from = self.scorer_row(alias)?;
+        let to = self.scorer_row(into)?;
+        if from.id == to.id {
+            return Err(self.refused(format!("'{alias}' and '{into}' are one scorer already")));
+        }
+        if let Some(target) = from.merged_into {
+            return Err(self.refused(format!(
+                "scorer '{}' was merged already (into scorer id {target})",
+                from.name
+            )));
+        }
+        if let (Some(a), Some(b)) = (from.scale, to.scale) {
+            if a != b {
+                return Err(self.refused(format!(
+                    "scorer '{}' has scale {a} and '{}' {b}: set one scale first (`scorers set {} --scale {b}`)",
+                    from.name, to.name, from.name
+                )));
+            }
+        }
+        let sqlite = |e| self.sqlite_error(e);
+        let both: Vec<String> = self
+            .conn
+            .prepare(sql::KEYS_LIVE_FOR_BOTH)
+            .and_then(|mut stmt| {
+                stmt.query_map([from.id, to.id], |row| row.get(0))?
+                    .collect::<Result<Vec<String>, _>>()
+            })
+            .map_err(sqlite)?;
+        if !both.is_empty() {
+            return Err(self.refused(format!(
+                "{} keys are live for both '{}' and '{}' (first: {}); a scorer has one live score per key: \
+                 retire or replace one side first",
+                both.len(),
+                from.name,
+                to.name,
+                both.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let detail = serde_json::json!({"scorer": from.name, "merged_into": to.name});
+        let (moved, point) = self.correction("scorer", detail, |seq| {
+            let ids: Vec<i64> = self
+                .conn
+                .prepare(sql::LIVE_ROW_IDS)
+                .and_then(|mut stmt| {
+                    stmt.query_map([from.id], |row| row.get(0))?
+                        .collect::<Result<Vec<i64>, _>>()
+                })
+                .map_err(sqlite)?;
+            for id in &ids {
+                let (_, score, status, reason, raw_value) =
+                    self.row_for_copy(*id).map_err(sqlite)?;
+                self.supersede_row(*id, seq).map_err(sqlite)?;
+                self.copy_row(
+                    *id,
+                    seq,
+                    to.id,
+                    (score, &status, reason.as_deref(), raw_value),
+                )
+                .map_err(sqlite)?;
+            }
+            self.conn
+                .execute(sql::MERGE_SCORER, params![from.id, to.id])
+                .map_err(sqlite)?;
+            Ok(ids.len() as u64)
+        })?;
+        Ok(ScorerCorrection {
+            point,
+            scorer: to.name.clone(),
+            changes: vec![format!("{} merged into {}", from.name, to.name)],
+            now_bad: 0,
+            now_ok: 0,
+            moved,
+        })
+    }
+}
