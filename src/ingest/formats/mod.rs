@@ -191,6 +191,14 @@ impl Format {
     }
 }
 
+/// Whether `"name"` appears as an object key (followed by `:`) in `text`,
+/// for detecting JSON layouts by their keys.
+pub(crate) fn has_key(text: &str, name: &str) -> bool {
+    let quoted = format!("\"{name}\"");
+    text.match_indices(&quoted)
+        .any(|(at, _)| text[at + quoted.len()..].trim_start().starts_with(':'))
+}
+
 /// Why detection failed: the file could not be read, or matched no single format.
 pub enum Detection {
     Io(std::io::Error),

@@ -32,6 +32,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{ClipFrames, LoggedMean};
+use crate::ingest::json::{message_without_location as message, RawFields};
 use crate::ingest::{ReadError, ReadOptions, RecordSink, ScoreReader};
 
 /// Reader for libvmaf JSON logs.
@@ -167,30 +168,6 @@ impl<'de> Deserialize<'de> for Metrics {
     }
 }
 
-/// An object's fields in file order, values kept raw so that their lines
-/// can be found (`pooled_metrics`, and one metric's statistics in it).
-struct RawFields<'a>(Vec<(String, &'a RawValue)>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for RawFields<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<RawFields<'a>, D::Error> {
-        struct FieldsVisitor<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for FieldsVisitor<'a> {
-            type Value = RawFields<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawFields<'a>, A::Error> {
-                let mut fields = Vec::new();
-                while let Some(entry) = map.next_entry::<String, &'a RawValue>()? {
-                    fields.push(entry);
-                }
-                Ok(RawFields(fields))
-            }
-        }
-        deserializer.deserialize_map(FieldsVisitor(std::marker::PhantomData))
-    }
-}
-
 /// The log with the comma of `"frames": [,` (first written frame not
 /// frame 0) turned into a space, or `None` when the log has no such comma.
 fn without_leading_frame_comma(text: &str) -> Option<String> {
@@ -207,13 +184,6 @@ fn without_leading_frame_comma(text: &str) -> Option<String> {
         fixed.replace_range(comma..comma + 1, " ");
         fixed
     })
-}
-
-/// serde_json's message without its own "at line L column C" (the caller
-/// gives the file's line).
-fn message(error: &serde_json::Error) -> String {
-    let text = error.to_string();
-    text.split(" at line ").next().unwrap_or(&text).to_string()
 }
 
 #[cfg(test)]
