@@ -9,7 +9,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{arg, sql_rows, Workspace};
+use common::{arg, assert_close, sql_rows, stored_components, stored_frames, Workspace};
 use serde_json::{json, Value};
 
 /// (format name, fixture path) for both layouts.
@@ -47,16 +47,6 @@ fn vif_frames() -> Vec<f64> {
     VIF_SCALES.iter().map(|scales| mean(scales)).collect()
 }
 
-fn assert_close(actual: &Value, expected: f64, what: &str) {
-    let actual = actual
-        .as_f64()
-        .unwrap_or_else(|| panic!("{what}: not a number: {actual}"));
-    assert!(
-        (actual - expected).abs() < 1e-9,
-        "{what}: {actual} != {expected}"
-    );
-}
-
 /// `ingest --report-json` of one file with extra arguments; the report's entry.
 fn ingest(ws: &Workspace, fixture: &Path, extra: &[&str]) -> Value {
     let report = ws.path("report.json");
@@ -79,41 +69,6 @@ fn scores(ws: &Workspace) -> Vec<Value> {
     )
 }
 
-/// The stored frames of `scorer`'s score, as (frame_index, value).
-fn frames(ws: &Workspace, scorer: &str) -> Vec<(i64, f64)> {
-    sql_rows(
-        ws,
-        &format!(
-            "SELECT f.frame_index, f.value FROM frame_scores f \
-             JOIN scores s ON s.id = f.score_id JOIN scorers c ON c.id = s.scorer_id \
-             WHERE c.name = '{scorer}' ORDER BY f.frame_index"
-        ),
-    )
-    .into_iter()
-    .map(|row| (row[0].as_i64().unwrap(), row[1].as_f64().unwrap()))
-    .collect()
-}
-
-/// The stored components of `scorer`'s score, by name.
-fn components(ws: &Workspace, scorer: &str) -> Vec<(String, f64)> {
-    sql_rows(
-        ws,
-        &format!(
-            "SELECT p.name, p.value FROM score_components p \
-             JOIN scores s ON s.id = p.score_id JOIN scorers c ON c.id = s.scorer_id \
-             WHERE c.name = '{scorer}' ORDER BY p.name"
-        ),
-    )
-    .into_iter()
-    .map(|row| {
-        (
-            row[0].as_str().unwrap().to_string(),
-            row[1].as_f64().unwrap(),
-        )
-    })
-    .collect()
-}
-
 fn rows(ws: &Workspace, name: &str) -> Vec<Value> {
     std::fs::read_to_string(ws.path(name))
         .unwrap()
@@ -123,17 +78,14 @@ fn rows(ws: &Workspace, name: &str) -> Vec<Value> {
 }
 
 fn assert_frames(ws: &Workspace, scorer: &str, expected: &[f64], format: &str) {
-    let stored = frames(ws, scorer);
+    let stored = stored_frames(ws, scorer);
     assert_eq!(
         stored.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
         [0, 1, 2, 3],
         "{format}: {scorer}'s frames are 0-based"
     );
     for ((_, value), expected) in stored.iter().zip(expected) {
-        assert!(
-            (value - expected).abs() < 1e-12,
-            "{format}: {scorer}: {stored:?}"
-        );
+        assert_close(&json!(value), *expected, &format!("{format}: {scorer}"));
     }
 }
 
@@ -178,17 +130,20 @@ fn each_metric_is_a_scorer_with_its_frames_and_components() {
         assert_frames(&ws, "ssim", &SSIM_AVG, format);
         assert_frames(&ws, "vif", &vif_frames(), format);
 
-        let psnr: Vec<String> = components(&ws, "psnr").into_iter().map(|c| c.0).collect();
+        let psnr: Vec<String> = stored_components(&ws, "psnr")
+            .into_iter()
+            .map(|c| c.0)
+            .collect();
         assert_eq!(
             psnr,
             ["mse_avg", "mse_u", "mse_v", "mse_y", "psnr_u", "psnr_v", "psnr_y"],
             "{format}: every submetric but the score"
         );
-        let vif = components(&ws, "vif");
+        let vif = stored_components(&ws, "vif");
         assert_eq!(vif.len(), 4, "{format}: {vif:?}");
         assert_eq!(vif[0].0, "scale_0");
-        assert!((vif[0].1 - mean(&[0.262, 0.263, 0.262, 0.264])).abs() < 1e-12);
-        let vmaf = components(&ws, "vmaf");
+        assert_close(&vif[0].1, mean(&[0.262, 0.263, 0.262, 0.264]), "scale_0");
+        let vmaf = stored_components(&ws, "vmaf");
         assert_eq!(
             vmaf.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(),
             ["integer_adm2", "integer_motion2", "integer_vif_scale0"]

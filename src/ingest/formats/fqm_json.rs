@@ -25,8 +25,6 @@
 
 use std::io::BufRead;
 
-use serde::de::{Deserializer, MapAccess, Visitor};
-use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
@@ -35,13 +33,16 @@ use super::fqm::{
 };
 use super::has_key;
 use crate::ingest::json::fields::describe;
-use crate::ingest::json::{json_error, message_without_location, RawFields};
+use crate::ingest::json::{json_error, message_without_location, Fields, RawFields};
 use crate::ingest::{read_document, LineCounter};
 use crate::ingest::{ReadError, ReadOptions, RecordSink, ScoreReader};
 use crate::nonfinite::{is_nonfinite_word, quote_nonfinite_words};
 
 /// Reader for ffmpeg-quality-metrics JSON results.
 pub struct FqmJsonReader;
+
+/// A frame: submetric names (and `n`) to values, in file order.
+type Frame = Fields<Value>;
 
 /// The key of `global`'s statistic checked against the frames.
 const GLOBAL_FIELD: &str = "global";
@@ -249,29 +250,6 @@ fn frame_value(value: &Value) -> Result<Option<f64>, String> {
         Value::Null => Ok(None),
         Value::String(word) if is_nonfinite_word(word) => Ok(None),
         other => Err(format!("must be a number, got {}", describe(other))),
-    }
-}
-
-/// A frame's fields in file order (a map would sort them and hide repeats).
-struct Frame(Vec<(String, Value)>);
-
-impl<'de> Deserialize<'de> for Frame {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Frame, D::Error> {
-        struct FrameVisitor;
-        impl<'de> Visitor<'de> for FrameVisitor {
-            type Value = Frame;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a frame: an object of submetric names to numbers")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Frame, A::Error> {
-                let mut fields = Vec::new();
-                while let Some(entry) = map.next_entry::<String, Value>()? {
-                    fields.push(entry);
-                }
-                Ok(Frame(fields))
-            }
-        }
-        deserializer.deserialize_map(FrameVisitor)
     }
 }
 

@@ -66,24 +66,29 @@ pub(crate) fn message_without_location(error: &serde_json::Error) -> String {
     text.split(" at line ").next().unwrap_or(&text).to_string()
 }
 
-/// An object's fields in file order, values kept raw so that their lines
-/// can be found (libvmaf's `pooled_metrics`, ffmpeg-quality-metrics' `global` …).
-pub(crate) struct RawFields<'a>(pub Vec<(String, &'a RawValue)>);
+/// An object's fields in file order (a map would sort them and hide a
+/// repeated name), each value as `V`: parsed (a frame's metrics), or raw so
+/// that its line can be found (libvmaf's `pooled_metrics`,
+/// ffmpeg-quality-metrics' `global` …).
+pub(crate) struct Fields<V>(pub Vec<(String, V)>);
 
-impl<'de: 'a, 'a> Deserialize<'de> for RawFields<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<RawFields<'a>, D::Error> {
-        struct FieldsVisitor<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for FieldsVisitor<'a> {
-            type Value = RawFields<'a>;
+/// [`Fields`] with their values unparsed.
+pub(crate) type RawFields<'a> = Fields<&'a RawValue>;
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Fields<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Fields<V>, D::Error> {
+        struct FieldsVisitor<V>(std::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for FieldsVisitor<V> {
+            type Value = Fields<V>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("an object")
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawFields<'a>, A::Error> {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<V>, A::Error> {
                 let mut fields = Vec::new();
-                while let Some(entry) = map.next_entry::<String, &'a RawValue>()? {
+                while let Some(entry) = map.next_entry::<String, V>()? {
                     fields.push(entry);
                 }
-                Ok(RawFields(fields))
+                Ok(Fields(fields))
             }
         }
         deserializer.deserialize_map(FieldsVisitor(std::marker::PhantomData))

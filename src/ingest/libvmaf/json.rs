@@ -27,12 +27,11 @@
 use crate::ingest::{read_document, LineCounter};
 use std::io::BufRead;
 
-use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{ClipFrames, LoggedMean};
-use crate::ingest::json::{message_without_location as message, RawFields};
+use crate::ingest::json::{message_without_location as message, Fields, RawFields};
 use crate::ingest::{ReadError, ReadOptions, RecordSink, ScoreReader};
 
 /// Reader for libvmaf JSON logs.
@@ -142,30 +141,8 @@ struct Log<'a> {
 struct Frame {
     #[serde(rename = "frameNum")]
     frame_num: Option<i64>,
-    metrics: Option<Metrics>,
-}
-
-/// A frame's metrics in file order (a map would sort them and hide repeats).
-struct Metrics(Vec<(String, Option<f64>)>);
-
-impl<'de> Deserialize<'de> for Metrics {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Metrics, D::Error> {
-        struct MetricsVisitor;
-        impl<'de> Visitor<'de> for MetricsVisitor {
-            type Value = Metrics;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an object of metric names to numbers or null")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Metrics, A::Error> {
-                let mut metrics = Vec::new();
-                while let Some(entry) = map.next_entry::<String, Option<f64>>()? {
-                    metrics.push(entry);
-                }
-                Ok(Metrics(metrics))
-            }
-        }
-        deserializer.deserialize_map(MetricsVisitor)
-    }
+    /// Metric names to numbers, or `null` for a non-finite value.
+    metrics: Option<Fields<Option<f64>>>,
 }
 
 /// The log with the comma of `"frames": [,` (first written frame not
