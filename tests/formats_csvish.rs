@@ -620,6 +620,7 @@ fn every_fixture_is_documented_next_to_it() {
         "pyiqa-csv",
         "maniqa-txt",
         "uvq-txt",
+        "ffmpeg-quality-metrics",
     ] {
         let readme = String::from_utf8(fixture(format, "README.md")).unwrap();
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"))

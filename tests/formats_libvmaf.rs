@@ -7,7 +7,10 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{arg, sql_rows, Run, Workspace};
+use common::{
+    arg, assert_close, sql_rows, stored_components as components, stored_frames as frames, Run,
+    Workspace,
+};
 use serde_json::{json, Value};
 
 /// (format name, fixture path) for every layout.
@@ -52,16 +55,6 @@ fn psnr_y_mean() -> f64 {
     mean(PSNR_Y_FRAMES.iter().filter_map(|(_, v)| *v))
 }
 
-fn assert_close(actual: &Value, expected: f64, what: &str) {
-    let actual = actual
-        .as_f64()
-        .unwrap_or_else(|| panic!("{what}: not a number: {actual}"));
-    assert!(
-        (actual - expected).abs() < 1e-9,
-        "{what}: {actual} != {expected}"
-    );
-}
-
 /// `ingest --report-json` of one file with extra arguments; the report's entry.
 fn ingest(ws: &Workspace, fixture: &Path, extra: &[&str]) -> (Run, Value) {
     let report = ws.path("report.json");
@@ -87,36 +80,6 @@ fn live_score(ws: &Workspace, scorer: &str) -> Value {
     );
     assert_eq!(rows.len(), 1, "{scorer}: {rows:?}");
     rows[0].clone()
-}
-
-/// The stored frames of `scorer`'s score, as (frame_index, value).
-fn frames(ws: &Workspace, scorer: &str) -> Vec<(i64, Option<f64>)> {
-    sql_rows(
-        ws,
-        &format!(
-            "SELECT f.frame_index, f.value FROM frame_scores f \
-             JOIN scores s ON s.id = f.score_id JOIN scorers c ON c.id = s.scorer_id \
-             WHERE c.name = '{scorer}' ORDER BY f.frame_index"
-        ),
-    )
-    .into_iter()
-    .map(|row| (row[0].as_i64().unwrap(), row[1].as_f64()))
-    .collect()
-}
-
-/// The stored components of `scorer`'s score, by name.
-fn components(ws: &Workspace, scorer: &str) -> Vec<(String, Value)> {
-    sql_rows(
-        ws,
-        &format!(
-            "SELECT p.name, p.value FROM score_components p \
-             JOIN scores s ON s.id = p.score_id JOIN scorers c ON c.id = s.scorer_id \
-             WHERE c.name = '{scorer}' ORDER BY p.name"
-        ),
-    )
-    .into_iter()
-    .map(|row| (row[0].as_str().unwrap().to_string(), row[1].clone()))
-    .collect()
 }
 
 #[test]

@@ -157,6 +157,7 @@ mod tests {
             raw_key: key.into(),
             scorer: None,
             scorer_hint: None,
+            metric: None,
             value,
             reported_status: None,
             runtime_ms: None,
@@ -164,6 +165,7 @@ mod tests {
             pooled_frames: 0,
             note: None,
             components: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 

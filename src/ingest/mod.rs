@@ -39,7 +39,8 @@ pub(crate) use input::{read_document, strip_bom, LineCounter};
 pub use json::FieldNames;
 pub(crate) use record::is_ok_status;
 pub use record::{
-    FrameRecord, RawScore, ReadError, ReadOptions, RecordSink, ScoreReader, ScoreRecord,
+    FrameRecord, RawScore, ReadError, ReadOptions, ReadWarning, RecordSink, ScoreReader,
+    ScoreRecord,
 };
 
 #[cfg(test)]

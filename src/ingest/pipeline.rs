@@ -182,6 +182,8 @@ pub(crate) struct FileIngest<'a, S: ScoreStore> {
     /// One entry per scorer (slug) the file's rows resolved to.
     scorers: Vec<FileScorer>,
     notes: Vec<String>,
+    /// What readers found wrong with their records' values, by scorer.
+    reader_warnings: Vec<Warning>,
     preview: Vec<PreviewRow>,
     /// Rows held back by `--frame-pattern` until their clips are complete.
     frame_groups: FrameGroups,
@@ -253,6 +255,7 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
             last_name: None,
             scorers: Vec::new(),
             notes: Vec::new(),
+            reader_warnings: Vec::new(),
             preview: Vec::new(),
             frame_groups: FrameGroups::default(),
         }
@@ -286,6 +289,7 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
     fn scorer_of(&mut self, record: &ScoreRecord) -> Result<u32, PipelineError> {
         let name = scorer_name_of(self.options.scorer.as_deref(), record, self.label)
             .map_err(|message| self.malformed(record.line, message))?;
+        let name = name.as_ref();
         if let Some(last) = self.last_name {
             if self.names[last as usize].0 == name {
                 return Ok(last);
@@ -336,6 +340,13 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
             return Ok(());
         }
         let (scorer_id, scale) = (scorer.entry.id, scorer.entry.scale);
+        for warning in &record.warnings {
+            self.reader_warnings.push(Warning {
+                scorer: scorer.entry.registered_name.clone(),
+                check: warning.check.to_string(),
+                message: warning.message.clone(),
+            });
+        }
         let normalised = match self.keys.key_of(&record) {
             Ok(key) => (key != record.raw_key.as_str()).then(|| key.into_owned()),
             Err(message) => return Err(self.malformed(record.line, message)),
@@ -400,7 +411,7 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
     /// The scorer name of a record as a string of its own.
     fn scorer_name(&self, record: &ScoreRecord) -> Result<String, PipelineError> {
         scorer_name_of(self.options.scorer.as_deref(), record, self.label)
-            .map(str::to_string)
+            .map(|name| name.into_owned())
             .map_err(|message| self.malformed(record.line, message))
     }
 
@@ -426,15 +437,17 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
             .map_err(|e| self.store_error(e))?;
         let mut scorers = self.scorers;
         scorers.sort_by(|a, b| a.entry.slug.cmp(&b.entry.slug));
-        let warnings = scorers
-            .iter()
-            .filter_map(|scorer| {
-                let entry = &scorer.entry;
-                let summary = scorer.summary.as_ref()?;
-                Some(summary.warnings(&entry.registered_name, entry.scale.or(entry.typical)))
-            })
-            .flatten()
-            .collect();
+        let mut warnings = self.reader_warnings;
+        warnings.extend(
+            scorers
+                .iter()
+                .filter_map(|scorer| {
+                    let entry = &scorer.entry;
+                    let summary = scorer.summary.as_ref()?;
+                    Some(summary.warnings(&entry.registered_name, entry.scale.or(entry.typical)))
+                })
+                .flatten(),
+        );
         Ok((
             self.store,
             FileIngestResult {

@@ -22,6 +22,11 @@ pub struct ScoreRecord {
     /// The scorer a format implies (`q-align` for Q-Align's evaluator
     /// output), used only when neither `--scorer`, the row nor a label names one.
     pub scorer_hint: Option<String>,
+    /// The metric this record holds, in a file holding several metrics
+    /// (ffmpeg-quality-metrics' `vmaf`, `psnr` …): each metric is a scorer of
+    /// its own, named by the metric, with the file's `--scorer` or LABEL=
+    /// as a prefix (`fqm-vmaf`) instead of a name for every row.
+    pub metric: Option<String>,
     /// The clip score, or why there is none.
     pub value: RawScore,
     /// What the row's own `status` field said, if it had one.
@@ -36,6 +41,19 @@ pub struct ScoreRecord {
     /// Named secondary values of multi-output scorers (DOVER's aesthetic and
     /// technical scores, libvmaf's other metrics …); `None` when unusable.
     pub components: Vec<(String, Option<f64>)>,
+    /// What the reader found wrong with the values without making the file
+    /// malformed (the scorer's own summary disagrees with its frames): kept
+    /// with the file as warnings of this record's scorer, which `--strict`
+    /// refuses.
+    pub warnings: Vec<ReadWarning>,
+}
+
+/// A reader's finding about one record's values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReadWarning {
+    /// Short name of the check (`global_mismatch`).
+    pub check: &'static str,
+    pub message: String,
 }
 
 /// A clip score as read: a finite number, or the reason it is unusable.

@@ -24,14 +24,26 @@ pub enum ConflictPolicy {
 
 /// The scorer a record belongs to: `--scorer`, the row's `competitor`,
 /// the file's label, then what the format implies.
+///
+/// A record of one metric among several in a file (ffmpeg-quality-metrics'
+/// `vmaf`, `psnr` …) is its metric's scorer, and `--scorer` or the label
+/// prefixes the metric (`fqm=run.json` → `fqm-vmaf`, `fqm-psnr`): naming
+/// every metric alike would make them duplicates of one another.
 pub(crate) fn scorer_name_of<'a>(
     flag: Option<&'a str>,
     record: &'a ScoreRecord,
     label: Option<&'a str>,
-) -> Result<&'a str, &'static str> {
+) -> Result<Cow<'a, str>, &'static str> {
+    if let Some(metric) = record.metric.as_deref() {
+        return Ok(match flag.or(label) {
+            Some(prefix) => Cow::Owned(format!("{prefix}-{metric}")),
+            None => Cow::Borrowed(metric),
+        });
+    }
     flag.or(record.scorer.as_deref())
         .or(label)
         .or(record.scorer_hint.as_deref())
+        .map(Cow::Borrowed)
         .ok_or(
             "no scorer name: the row has no `competitor` and the file no LABEL= \
              (write LABEL=PATH or pass --scorer)",
@@ -401,6 +413,7 @@ mod tests {
             raw_key: "/corpus/a.mp4".to_string(),
             scorer: None,
             scorer_hint: None,
+            metric: None,
             value,
             reported_status: status.map(str::to_string),
             runtime_ms: None,
@@ -408,7 +421,23 @@ mod tests {
             pooled_frames: 0,
             note: None,
             components: Vec::new(),
+            warnings: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_metric_of_a_multi_scorer_file_is_its_scorer_prefixed_by_the_label() {
+        let mut row = record(RawScore::Number(1.0), None);
+        row.scorer_hint = Some("hint".into());
+        assert_eq!(scorer_name_of(None, &row, Some("dover")).unwrap(), "dover");
+        row.metric = Some("psnr".into());
+        assert_eq!(scorer_name_of(None, &row, None).unwrap(), "psnr");
+        assert_eq!(scorer_name_of(None, &row, Some("fqm")).unwrap(), "fqm-psnr");
+        assert_eq!(
+            scorer_name_of(Some("run7"), &row, Some("fqm")).unwrap(),
+            "run7-psnr",
+            "--scorer prefixes too, over the label"
+        );
     }
 
     #[test]

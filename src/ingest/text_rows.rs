@@ -266,6 +266,7 @@ pub(crate) fn score_record(
         raw_key: raw_key.to_string(),
         scorer: None,
         scorer_hint: scorer_hint.map(str::to_string),
+        metric: None,
         value,
         reported_status: None,
         runtime_ms: None,
@@ -273,6 +274,7 @@ pub(crate) fn score_record(
         pooled_frames: 0,
         note: None,
         components,
+        warnings: Vec::new(),
     }
 }
 

@@ -212,3 +212,44 @@ pub fn ok(score: f64) -> (serde_json::Value, serde_json::Value) {
 pub fn missing() -> (serde_json::Value, serde_json::Value) {
     (serde_json::Value::Null, serde_json::json!("missing"))
 }
+
+/// Assert that `actual` is a number within 1e-9 of `expected`.
+pub fn assert_close(actual: &serde_json::Value, expected: f64, what: &str) {
+    let actual = actual
+        .as_f64()
+        .unwrap_or_else(|| panic!("{what}: not a number: {actual}"));
+    assert!(
+        (actual - expected).abs() < 1e-9,
+        "{what}: {actual} != {expected}"
+    );
+}
+
+/// The stored frames of `scorer`'s scores, as (frame_index, value).
+pub fn stored_frames(ws: &Workspace, scorer: &str) -> Vec<(i64, Option<f64>)> {
+    sql_rows(
+        ws,
+        &format!(
+            "SELECT f.frame_index, f.value FROM frame_scores f \
+             JOIN scores s ON s.id = f.score_id JOIN scorers c ON c.id = s.scorer_id \
+             WHERE c.name = '{scorer}' ORDER BY f.frame_index"
+        ),
+    )
+    .into_iter()
+    .map(|row| (row[0].as_i64().unwrap(), row[1].as_f64()))
+    .collect()
+}
+
+/// The stored components of `scorer`'s scores, by name.
+pub fn stored_components(ws: &Workspace, scorer: &str) -> Vec<(String, serde_json::Value)> {
+    sql_rows(
+        ws,
+        &format!(
+            "SELECT p.name, p.value FROM score_components p \
+             JOIN scores s ON s.id = p.score_id JOIN scorers c ON c.id = s.scorer_id \
+             WHERE c.name = '{scorer}' ORDER BY p.name"
+        ),
+    )
+    .into_iter()
+    .map(|row| (row[0].as_str().unwrap().to_string(), row[1].clone()))
+    .collect()
+}

@@ -300,6 +300,7 @@ impl Columns {
             raw_key: raw_key.to_string(),
             scorer: cell(self.competitor).map(str::to_string),
             scorer_hint: None,
+            metric: None,
             value: self.score(&header[self.score], &row[self.score]),
             reported_status: cell(self.status).map(str::to_string),
             runtime_ms,
@@ -307,6 +308,7 @@ impl Columns {
             pooled_frames: 0,
             note: None,
             components: Vec::new(),
+            warnings: Vec::new(),
         })
     }
 

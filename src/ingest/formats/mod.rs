@@ -1,9 +1,13 @@
 //! The scorer output formats: one file per format (the libvmaf logs in
-//! `../libvmaf/`), each a [`ScoreReader`], registered in [`Format`] by one
-//! line, and the detection that picks a format from a file's first bytes.
+//! `../libvmaf/`; what ffmpeg-quality-metrics' two layouts share in
+//! `fqm.rs`), each a [`ScoreReader`], registered in [`Format`] by one line,
+//! and the detection that picks a format from a file's first bytes.
 
 mod cover_csv;
 mod dover_csv;
+mod fqm;
+mod fqm_csv;
+mod fqm_json;
 mod generic_csv;
 mod json_doc;
 mod jsonl;
@@ -97,6 +101,8 @@ formats! {
     LibvmafJson => crate::ingest::libvmaf::json::LibvmafJsonReader,
     LibvmafCsv => crate::ingest::libvmaf::csv::LibvmafCsvReader,
     LibvmafXml => crate::ingest::libvmaf::xml::LibvmafXmlReader,
+    FqmJson => fqm_json::FqmJsonReader,
+    FqmCsv => fqm_csv::FqmCsvReader,
     QalignJson => qalign_json::QAlignJsonReader,
     UvqJson => uvq_json::UvqJsonReader,
     ScoreLine => score_line::ScoreLineReader,
@@ -189,6 +195,14 @@ impl Format {
             }),
         }
     }
+}
+
+/// Whether `"name"` appears as an object key (followed by `:`) in `text`,
+/// for detecting JSON layouts by their keys.
+pub(crate) fn has_key(text: &str, name: &str) -> bool {
+    let quoted = format!("\"{name}\"");
+    text.match_indices(&quoted)
+        .any(|(at, _)| text[at + quoted.len()..].trim_start().starts_with(':'))
 }
 
 /// Why detection failed: the file could not be read, or matched no single format.

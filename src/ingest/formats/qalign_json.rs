@@ -230,6 +230,7 @@ fn record_from_object(
         raw_key,
         scorer: None,
         scorer_hint: Some(SCORER_HINT.to_string()),
+        metric: None,
         value,
         reported_status: None,
         runtime_ms: None,
@@ -237,6 +238,7 @@ fn record_from_object(
         pooled_frames: 0,
         note: None,
         components,
+        warnings: Vec::new(),
     };
     Ok((record, has_only_logits))
 }

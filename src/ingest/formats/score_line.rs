@@ -259,6 +259,7 @@ impl ScoreReader for ScoreLineReader {
             raw_key: key,
             scorer: None,
             scorer_hint,
+            metric: None,
             value,
             reported_status: None,
             runtime_ms: None,
@@ -266,6 +267,7 @@ impl ScoreReader for ScoreLineReader {
             pooled_frames: 0,
             note: None,
             components: Vec::new(),
+            warnings: Vec::new(),
         })
     }
 }

@@ -34,6 +34,7 @@ use std::io::BufRead;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use super::has_key;
 use super::jsonl::looks_like_json_lines;
 use crate::ingest::json::fields::{describe, score_value};
 use crate::ingest::json::json_error;
@@ -123,13 +124,6 @@ impl ScoreReader for UvqJsonReader {
     }
 }
 
-/// Whether `"name"` appears as an object key (followed by `:`) in `text`.
-fn has_key(text: &str, name: &str) -> bool {
-    let quoted = format!("\"{name}\"");
-    text.match_indices(&quoted)
-        .any(|(at, _)| text[at + quoted.len()..].trim_start().starts_with(':'))
-}
-
 /// One result object of the document, for locating errors.
 struct Doc<'a> {
     document: &'a str,
@@ -165,6 +159,7 @@ impl Doc<'_> {
             raw_key,
             scorer: None,
             scorer_hint: Some(SCORER_HINT.to_string()),
+            metric: None,
             value: RawScore::Unusable(String::new()),
             reported_status: None,
             runtime_ms: None,
@@ -172,6 +167,7 @@ impl Doc<'_> {
             pooled_frames: 0,
             note: None,
             components: Vec::new(),
+            warnings: Vec::new(),
         };
         if let Some(score) = fields.get(UVQ15_SCORE) {
             self.uvq15(&mut record, score, fields, options)?;

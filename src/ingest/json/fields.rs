@@ -104,6 +104,7 @@ impl FieldNames {
             raw_key,
             scorer,
             scorer_hint: None,
+            metric: None,
             value,
             reported_status,
             runtime_ms,
@@ -111,6 +112,7 @@ impl FieldNames {
             pooled_frames,
             note,
             components: Vec::new(),
+            warnings: Vec::new(),
         })
     }
 

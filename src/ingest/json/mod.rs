@@ -5,6 +5,9 @@
 pub(crate) mod fields;
 pub(crate) mod row;
 
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::ReadError;
@@ -45,7 +48,6 @@ pub(crate) fn json_error(error: &serde_json::Error) -> String {
 /// `NaN`/`Infinity` quoted (see [`crate::nonfinite`]) when that is what failed.
 /// The error names the line where the original text stopped parsing.
 pub(crate) fn valid_json_document(text: &str) -> Result<std::borrow::Cow<'_, str>, ReadError> {
-    use serde_json::value::RawValue;
     match serde_json::from_str::<&RawValue>(text) {
         Ok(_) => Ok(std::borrow::Cow::Borrowed(text)),
         Err(error) => match nonfinite::quote_nonfinite_words(text) {
@@ -54,5 +56,41 @@ pub(crate) fn valid_json_document(text: &str) -> Result<std::borrow::Cow<'_, str
             }
             _ => Err(ReadError::at(error.line() as u64, json_error(&error))),
         },
+    }
+}
+
+/// serde_json's message without its own "at line L column C" (the caller
+/// gives the file's line).
+pub(crate) fn message_without_location(error: &serde_json::Error) -> String {
+    let text = error.to_string();
+    text.split(" at line ").next().unwrap_or(&text).to_string()
+}
+
+/// An object's fields in file order (a map would sort them and hide a
+/// repeated name), each value as `V`: parsed (a frame's metrics), or raw so
+/// that its line can be found (libvmaf's `pooled_metrics`,
+/// ffmpeg-quality-metrics' `global` …).
+pub(crate) struct Fields<V>(pub Vec<(String, V)>);
+
+/// [`Fields`] with their values unparsed.
+pub(crate) type RawFields<'a> = Fields<&'a RawValue>;
+
+impl<'de, V: Deserialize<'de>> Deserialize<'de> for Fields<V> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Fields<V>, D::Error> {
+        struct FieldsVisitor<V>(std::marker::PhantomData<V>);
+        impl<'de, V: Deserialize<'de>> Visitor<'de> for FieldsVisitor<V> {
+            type Value = Fields<V>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<V>, A::Error> {
+                let mut fields = Vec::new();
+                while let Some(entry) = map.next_entry::<String, V>()? {
+                    fields.push(entry);
+                }
+                Ok(Fields(fields))
+            }
+        }
+        deserializer.deserialize_map(FieldsVisitor(std::marker::PhantomData))
     }
 }

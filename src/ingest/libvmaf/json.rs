@@ -27,11 +27,11 @@
 use crate::ingest::{read_document, LineCounter};
 use std::io::BufRead;
 
-use serde::de::{Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{ClipFrames, LoggedMean};
+use crate::ingest::json::{message_without_location as message, Fields, RawFields};
 use crate::ingest::{ReadError, ReadOptions, RecordSink, ScoreReader};
 
 /// Reader for libvmaf JSON logs.
@@ -141,54 +141,8 @@ struct Log<'a> {
 struct Frame {
     #[serde(rename = "frameNum")]
     frame_num: Option<i64>,
-    metrics: Option<Metrics>,
-}
-
-/// A frame's metrics in file order (a map would sort them and hide repeats).
-struct Metrics(Vec<(String, Option<f64>)>);
-
-impl<'de> Deserialize<'de> for Metrics {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Metrics, D::Error> {
-        struct MetricsVisitor;
-        impl<'de> Visitor<'de> for MetricsVisitor {
-            type Value = Metrics;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an object of metric names to numbers or null")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Metrics, A::Error> {
-                let mut metrics = Vec::new();
-                while let Some(entry) = map.next_entry::<String, Option<f64>>()? {
-                    metrics.push(entry);
-                }
-                Ok(Metrics(metrics))
-            }
-        }
-        deserializer.deserialize_map(MetricsVisitor)
-    }
-}
-
-/// An object's fields in file order, values kept raw so that their lines
-/// can be found (`pooled_metrics`, and one metric's statistics in it).
-struct RawFields<'a>(Vec<(String, &'a RawValue)>);
-
-impl<'de: 'a, 'a> Deserialize<'de> for RawFields<'a> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<RawFields<'a>, D::Error> {
-        struct FieldsVisitor<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> Visitor<'de> for FieldsVisitor<'a> {
-            type Value = RawFields<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawFields<'a>, A::Error> {
-                let mut fields = Vec::new();
-                while let Some(entry) = map.next_entry::<String, &'a RawValue>()? {
-                    fields.push(entry);
-                }
-                Ok(RawFields(fields))
-            }
-        }
-        deserializer.deserialize_map(FieldsVisitor(std::marker::PhantomData))
-    }
+    /// Metric names to numbers, or `null` for a non-finite value.
+    metrics: Option<Fields<Option<f64>>>,
 }
 
 /// The log with the comma of `"frames": [,` (first written frame not
@@ -207,13 +161,6 @@ fn without_leading_frame_comma(text: &str) -> Option<String> {
         fixed.replace_range(comma..comma + 1, " ");
         fixed
     })
-}
-
-/// serde_json's message without its own "at line L column C" (the caller
-/// gives the file's line).
-fn message(error: &serde_json::Error) -> String {
-    let text = error.to_string();
-    text.split(" at line ").next().unwrap_or(&text).to_string()
 }
 
 #[cfg(test)]

@@ -95,11 +95,19 @@ pub(crate) struct ClipFrames {
 
 impl ClipFrames {
     pub fn new(options: &ReadOptions) -> ClipFrames {
-        ClipFrames {
-            model: options
+        ClipFrames::with_model(
+            options
                 .metric
                 .clone()
                 .unwrap_or_else(|| DEFAULT_MODEL_METRIC.to_string()),
+        )
+    }
+
+    /// Frames pooled on `model`, whatever `--metric` says (a file whose
+    /// format names the clip score of each of its metrics).
+    pub fn with_model(model: String) -> ClipFrames {
+        ClipFrames {
+            model,
             metrics: Vec::new(),
             metric_index: HashMap::new(),
             model_frames: Vec::new(),
@@ -192,7 +200,7 @@ impl ClipFrames {
         let Some(first_frame_line) = self.frame_lines.values().min().copied() else {
             return Err(ReadError::at(empty_line, "the log has no frames").into());
         };
-        let model = self.model.as_str();
+        let model = self.model.clone();
         if !self.model_seen {
             let available: Vec<&str> = self.metrics.iter().map(|m| m.name.as_str()).collect();
             let default = if options.metric.is_none() {
@@ -218,6 +226,51 @@ impl ClipFrames {
             ),
         });
 
+        let pooled = self.pool(sink);
+        if let (RawScore::Number(mean), Some(logged)) = (&pooled.value, logged_mean) {
+            match logged.value {
+                Some(logged_mean) if (logged_mean - mean).abs() > POOLED_MEAN_TOLERANCE => {
+                    sink.note(format!(
+                        "libvmaf's pooled mean of {model} on line {} is {logged_mean:.6}, but the mean of \
+                         the log's frames is {mean:.6} (off by {:.6}); the mean of the frames is stored",
+                        logged.line,
+                        (logged_mean - mean).abs()
+                    ))
+                }
+                Some(_) => {}
+                None => sink.note(format!(
+                    "libvmaf's pooled mean of {model} on line {} is not a number (a frame was NaN); \
+                     the mean of the {} usable frames is stored",
+                    logged.line, pooled.pooled_frames
+                )),
+            }
+        }
+
+        let record = ScoreRecord {
+            line: 1,
+            key_field: key_source.to_string(),
+            raw_key: key,
+            scorer: None,
+            scorer_hint: Some(model),
+            metric: None,
+            value: pooled.value,
+            reported_status: None,
+            runtime_ms: None,
+            pooled_frames: pooled.pooled_frames,
+            frames: pooled.frames,
+            note: pooled.note,
+            components: pooled.components,
+            warnings: Vec::new(),
+        };
+        sink.push(record)
+    }
+
+    /// The clip's score from its frames: the mean of the model metric over
+    /// the frames where it is finite, every frame kept, every other metric's
+    /// mean as a component. Unusable frames are noted (with the record and
+    /// to `sink`).
+    pub fn pool<S: RecordSink>(self, sink: &mut S) -> PooledClip {
+        let model = self.model.as_str();
         let total = self.model_frames.len();
         let finite: Vec<f64> = self.model_frames.iter().filter_map(|f| f.value).collect();
         let unusable: Vec<i64> = self
@@ -226,7 +279,7 @@ impl ClipFrames {
             .filter(|f| f.value.is_none())
             .map(|f| f.frame_index)
             .collect();
-        let (value, record_note) = if finite.is_empty() {
+        let (value, note) = if finite.is_empty() {
             let reason = format!("all {total} frames have no usable {model} value");
             (RawScore::Unusable(reason), None)
         } else {
@@ -240,33 +293,13 @@ impl ClipFrames {
             });
             (RawScore::Number(mean), note)
         };
-        if let Some(note) = &record_note {
+        if let Some(note) = &note {
             let absent = match self.frames_without_model {
                 0 => String::new(),
                 n => format!("; {n} of them do not write {model} at all"),
             };
             sink.note(format!("{note}{absent}"));
         }
-        if let (RawScore::Number(mean), Some(logged)) = (&value, logged_mean) {
-            match logged.value {
-                Some(pooled) if (pooled - mean).abs() > POOLED_MEAN_TOLERANCE => {
-                    sink.note(format!(
-                        "libvmaf's pooled mean of {model} on line {} is {pooled:.6}, but the mean of \
-                         the log's frames is {mean:.6} (off by {:.6}); the mean of the frames is stored",
-                        logged.line,
-                        (pooled - mean).abs()
-                    ))
-                }
-                Some(_) => {}
-                None => sink.note(format!(
-                    "libvmaf's pooled mean of {model} on line {} is not a number (a frame was NaN); \
-                     the mean of the {} usable frames is stored",
-                    logged.line,
-                    finite.len()
-                )),
-            }
-        }
-
         let components = self
             .metrics
             .iter()
@@ -276,22 +309,30 @@ impl ClipFrames {
                 (m.name.clone(), mean)
             })
             .collect();
-        let record = ScoreRecord {
-            line: 1,
-            key_field: key_source.to_string(),
-            raw_key: key,
-            scorer: None,
-            scorer_hint: Some(model.to_string()),
+        PooledClip {
             value,
-            reported_status: None,
-            runtime_ms: None,
             pooled_frames: finite.len() as u32,
             frames: self.model_frames,
-            note: record_note,
+            note,
             components,
-        };
-        sink.push(record)
+        }
     }
+}
+
+/// A clip's frames pooled into what its record holds.
+#[derive(Debug)]
+pub(crate) struct PooledClip {
+    /// The mean of the model metric over its finite frames, or why there is none.
+    pub value: RawScore,
+    /// How many frames the mean is over.
+    pub pooled_frames: u32,
+    /// The model metric on every frame, in file order.
+    pub frames: Vec<FrameRecord>,
+    /// The frames left out of the mean, for the record.
+    pub note: Option<String>,
+    /// Every other metric's mean over its finite frames, in the order the
+    /// file first names them.
+    pub components: Vec<(String, Option<f64>)>,
 }
 
 /// `frame 4` / `frames 4, 6` / `frames 4, 6, 8, 10, 12, …`.

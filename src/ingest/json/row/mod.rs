@@ -274,6 +274,7 @@ impl<'f> RowReader<'f> {
             raw_key,
             scorer,
             scorer_hint: None,
+            metric: None,
             value,
             reported_status,
             runtime_ms,
@@ -281,6 +282,7 @@ impl<'f> RowReader<'f> {
             pooled_frames,
             note,
             components: Vec::new(),
+            warnings: Vec::new(),
         })
     }
 }
