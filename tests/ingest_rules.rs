@@ -1097,6 +1097,7 @@ fn queries_report_scorers_files_and_provenance() {
             "raw_key": "/corpus/clip_a.yuv",
             "key_field": "name",
             "score": 72.0,
+            "raw_value": null,
             "status": "ok",
             "reason": null,
             "note": null,

@@ -370,6 +370,9 @@ pub fn print_provenance(entries: &[ProvenanceEntry], point: Option<&Point>) {
         if let Some(reason) = &entry.reason {
             say!("  reason:      {reason}");
         }
+        if let Some(raw) = entry.raw_value {
+            say!("  file wrote:  {raw}");
+        }
         if let Some(note) = &entry.note {
             say!("  note:        {note}");
         }

@@ -58,6 +58,9 @@ pub struct ProvenanceEntry {
     pub raw_key: String,
     pub key_field: String,
     pub score: Option<f64>,
+    /// The number the file wrote, when the score is empty because the
+    /// value was outside the scorer's scale.
+    pub raw_value: Option<f64>,
     pub status: String,
     pub reason: Option<String>,
     /// What the reader noted about the row (frames left out of the pool).
@@ -229,6 +232,7 @@ impl Registry {
                         label: row.get(15)?,
                         superseded_by: row.get(16)?,
                         scorer_version: row.get(17)?,
+                        raw_value: row.get(21)?,
                         live_from_seq: row.get(19)?,
                         live_until_seq: row.get(20)?,
                         live_at_point: point.map(|p| {

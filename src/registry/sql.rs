@@ -196,7 +196,7 @@ pub const SCORE_HISTORY: &str =
     "SELECT s.key, COALESCE(s.raw_key, s.key), s.key_field, s.score, s.status, s.reason, \
     s.runtime_ms, s.frame_count, s.line, f.ingested_at, s.superseded_at, \
     f.path, f.absolute_path, f.sha256, f.format, f.label, r.path, f.scorer_version, s.note, \
-    COALESCE(s.born_seq, s.source_file_id), s.superseded_seq \
+    COALESCE(s.born_seq, s.source_file_id), s.superseded_seq, s.raw_value \
     FROM scores s JOIN source_files f ON f.id = s.source_file_id \
     LEFT JOIN source_files r ON r.id = s.superseded_by_file \
     WHERE s.id IN ( \
