@@ -512,3 +512,102 @@ fn an_upgraded_registry_replays_the_exports_it_recorded_before() {
         ]
     );
 }
+
+#[test]
+fn the_scores_alone_as_a_table_at_any_point() {
+    let ws = Workspace::new();
+    ws.write(
+        "dover.jsonl",
+        dover_scores(&[])
+            .lines()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    ws.run(&["ingest", "dover.jsonl"]).ok();
+    ws.write(
+        "dover-fixed.jsonl",
+        dover_scores(&[1])
+            .lines()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    ws.run(&["ingest", "--replace", "dover-fixed.jsonl"]).ok();
+    let run = ws
+        .run(&[
+            "export",
+            "--scores-only",
+            "--out",
+            "now.csv",
+            "--tag",
+            "scores-now",
+        ])
+        .ok();
+    assert!(
+        run.stderr
+            .contains("3 scores written (scorers: DOVER) at seq:2"),
+        "{}",
+        run.stderr
+    );
+    ws.run(&[
+        "export",
+        "--scores-only",
+        "--out",
+        "then.csv",
+        "--as-of",
+        "seq:1",
+    ])
+    .ok();
+    let lines = |name: &str| -> Vec<String> {
+        std::fs::read_to_string(ws.path(name))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                // Up to the sha256: the ingest time differs per run.
+                l.split(',').take(8).collect::<Vec<_>>().join(",")
+            })
+            .collect()
+    };
+    assert_eq!(
+        lines("now.csv"),
+        [
+            "key,scorer,score,status,runtime_ms,frames,source_path,line",
+            "clip_000000.mp4,DOVER,40.0,ok,,0,dover-fixed.jsonl,1",
+            "clip_000001.mp4,DOVER,10.125,ok,,0,dover-fixed.jsonl,2",
+            "clip_000002.mp4,DOVER,40.125,ok,,0,dover-fixed.jsonl,3",
+        ]
+    );
+    assert_eq!(
+        lines("then.csv")[2],
+        "clip_000001.mp4,DOVER,40.0625,ok,,0,dover.jsonl,2"
+    );
+    // Parquet carries the point and the digests; the export replays.
+    ws.run(&[
+        "export",
+        "--scores-only",
+        "--out",
+        "then.parquet",
+        "--as-of",
+        "seq:1",
+    ])
+    .ok();
+    let file = std::fs::File::open(ws.path("then.parquet")).unwrap();
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    let metadata = reader.schema().metadata().clone();
+    assert_eq!(metadata["second_opinion.point"], "1");
+    let scorers: Value = serde_json::from_str(&metadata["second_opinion.scorers"]).unwrap();
+    assert_eq!(scorers["DOVER"]["live_rows"], json!(3));
+    ws.run(&["exports", "replay", "scores-now"]).ok();
+    // The join flags do not apply.
+    ws.run(&[
+        "export",
+        "--scores-only",
+        "--out",
+        "x.csv",
+        "--key-column",
+        "k",
+    ])
+    .fails_with(2);
+}

@@ -374,8 +374,16 @@ pub struct InspectArgs {
 #[derive(Args, Debug)]
 pub struct ExportArgs {
     /// The feature table (.parquet/.pq, .arrow/.feather/.ipc, .jsonl/.ndjson, .json, .csv).
-    #[arg(long, value_name = "TABLE")]
-    pub features: PathBuf,
+    #[arg(long, value_name = "TABLE", required_unless_present = "scores_only")]
+    pub features: Option<PathBuf>,
+
+    /// Write the registry's scores alone as a table (key, scorer, score,
+    /// status, runtime_ms, frames, source_path, line, source_sha256,
+    /// ingested_at, version), for a join elsewhere (DuckDB, Spark).
+    #[arg(long, conflicts_with_all = ["features", "key_column", "key_normalize", "frame_column",
+        "frame_base", "pool", "normalize", "no_components", "overwrite", "missing_policy",
+        "bad_policy", "frame_match", "max_frame_gap", "prefix", "report_json"])]
+    pub scores_only: bool,
 
     /// The output table; its format follows the extension unless --out-format says otherwise.
     #[arg(long, value_name = "PATH")]

@@ -9,7 +9,7 @@ use crate::digest::ScoreSetDigest;
 use crate::frames::StoredFrame;
 use crate::registry::exports::{At, LiveScorer};
 use crate::registry::memory::{IndexedScore, KeyIndex, MemoryScores};
-use crate::registry::{Point, Registry};
+use crate::registry::{Point, PointRef, Registry};
 use crate::scorer::{slug, Scale};
 
 use super::{ExportError, ExportOptions, ScorerExportCounts};
@@ -123,60 +123,8 @@ pub(super) fn load_indexes(
     options: &ExportOptions,
     per_frame: bool,
 ) -> Result<Loaded, ExportError> {
-    let latest = registry.latest_point()?;
-    let point = match &options.as_of {
-        Some(reference) => registry.resolve_point(reference)?,
-        None => latest.clone(),
-    };
-    // At the newest point the live rows are the rows live then: the
-    // common path reads the live-row index alone.
-    let at = if point.seq == latest.seq {
-        At::Live
-    } else {
-        At::Point(point.seq)
-    };
-    let live = registry.live_scorers(at)?;
-    let mut selected: Vec<LiveScorer> = match &options.scorers {
-        None => live,
-        Some(names) => {
-            let mut selected = Vec::new();
-            for name in names {
-                let wanted = slug(name);
-                match live.iter().find(|s| s.slug == wanted) {
-                    Some(scorer)
-                        if !selected.iter().any(|s: &LiveScorer| s.slug == scorer.slug) =>
-                    {
-                        selected.push(scorer.clone())
-                    }
-                    Some(_) => {}
-                    None => {
-                        let known: Vec<&str> = live.iter().map(|s| s.name.as_str()).collect();
-                        return Err(ExportError::Data(format!(
-                            "no live scores for scorer '{name}' in the registry{} (scorers with scores: {})",
-                            if at == At::Live { String::new() } else { format!(" at {point}") },
-                            if known.is_empty() { "none".to_string() } else { known.join(", ") }
-                        )));
-                    }
-                }
-            }
-            selected
-        }
-    };
-    // Columns come in slug order whatever order --scorers named them in,
-    // so the same selection always writes the same bytes.
-    selected.sort_by(|a, b| a.slug.cmp(&b.slug));
-    if selected.is_empty() {
-        return Err(ExportError::Data(match at {
-            At::Live => format!(
-                "registry {} holds no live scores: ingest score files first",
-                registry.path().display()
-            ),
-            At::Point(_) => format!(
-                "registry {} held no live scores at {point}",
-                registry.path().display()
-            ),
-        }));
-    }
+    let (point, at) = read_point(registry, options.as_of.as_ref())?;
+    let selected = selected_scorers(registry, options.scorers.as_deref(), at, &point)?;
     let source_files = registry.source_files()?;
     let mut sources: Vec<String> = Vec::new();
     // The sha256 of each interned source, for the digests.
@@ -302,4 +250,77 @@ pub(super) fn load_indexes(
         });
     }
     Ok((indexes, sources, Some(point)))
+}
+
+/// The point a read is at (`--as-of`, else the newest), and how to read
+/// it: at the newest point the live rows are the rows live then, so the
+/// common path reads the live-row index alone.
+pub(super) fn read_point(
+    registry: &Registry,
+    as_of: Option<&PointRef>,
+) -> Result<(Point, At), ExportError> {
+    let latest = registry.latest_point()?;
+    let point = match as_of {
+        Some(reference) => registry.resolve_point(reference)?,
+        None => latest.clone(),
+    };
+    let at = if point.seq == latest.seq {
+        At::Live
+    } else {
+        At::Point(point.seq)
+    };
+    Ok((point, at))
+}
+
+/// The scorers `names` selects (any spelling of a slug; all of them when
+/// `None`) among those with scores live `at` the read's point, in slug
+/// order whatever order they were named in, so the same selection always
+/// writes the same bytes.
+pub(super) fn selected_scorers(
+    registry: &Registry,
+    names: Option<&[String]>,
+    at: At,
+    point: &Point,
+) -> Result<Vec<LiveScorer>, ExportError> {
+    let live = registry.live_scorers(at)?;
+    let mut selected: Vec<LiveScorer> = match names {
+        None => live,
+        Some(names) => {
+            let mut selected = Vec::new();
+            for name in names {
+                let wanted = slug(name);
+                match live.iter().find(|s| s.slug == wanted) {
+                    Some(scorer)
+                        if !selected.iter().any(|s: &LiveScorer| s.slug == scorer.slug) =>
+                    {
+                        selected.push(scorer.clone())
+                    }
+                    Some(_) => {}
+                    None => {
+                        let known: Vec<&str> = live.iter().map(|s| s.name.as_str()).collect();
+                        return Err(ExportError::Data(format!(
+                            "no live scores for scorer '{name}' in the registry{} (scorers with scores: {})",
+                            if at == At::Live { String::new() } else { format!(" at {point}") },
+                            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                        )));
+                    }
+                }
+            }
+            selected
+        }
+    };
+    selected.sort_by(|a, b| a.slug.cmp(&b.slug));
+    if selected.is_empty() {
+        return Err(ExportError::Data(match at {
+            At::Live => format!(
+                "registry {} holds no live scores: ingest score files first",
+                registry.path().display()
+            ),
+            At::Point(_) => format!(
+                "registry {} held no live scores at {point}",
+                registry.path().display()
+            ),
+        }));
+    }
+    Ok(selected)
 }

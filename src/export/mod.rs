@@ -17,6 +17,7 @@ mod index;
 mod join;
 mod plan;
 mod publish;
+pub mod scores_only;
 mod verdict;
 
 use std::path::{Path, PathBuf};

@@ -43,6 +43,33 @@ impl Output {
         reader: &TableReader,
         plan: &ExportPlan,
     ) -> Result<Output, ExportError> {
+        Output::with_writer(out, |sink, shown| {
+            TableWriter::new(sink, format, reader, &plan.added, shown)
+        })
+    }
+
+    /// A temporary file in `out`'s directory, and a writer of `format` for
+    /// a table of `schema` made here (`export --scores-only`).
+    pub(super) fn for_schema(
+        out: &Path,
+        format: TableFormat,
+        schema: &arrow::datatypes::SchemaRef,
+    ) -> Result<Output, ExportError> {
+        Output::with_writer(out, |sink, shown| {
+            TableWriter::for_schema(sink, format, schema, shown)
+        })
+    }
+
+    fn with_writer(
+        out: &Path,
+        writer: impl FnOnce(
+            HashingWriter<BufWriter<File>>,
+            &str,
+        ) -> Result<
+            TableWriter<HashingWriter<BufWriter<File>>>,
+            crate::table::TableError,
+        >,
+    ) -> Result<Output, ExportError> {
         let directory = match out.parent() {
             Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
             _ => PathBuf::from("."),
@@ -59,7 +86,7 @@ impl Output {
             .map_err(|e| ExportError::Data(format!("{}: {e}", out.display())))?;
         let sink = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
         let shown = out.display().to_string();
-        let writer = TableWriter::new(sink, format, reader, &plan.added, &shown)?;
+        let writer = writer(sink, &shown)?;
         Ok(Output {
             temporary,
             writer,
@@ -202,7 +229,7 @@ fn drop_elsewhere<T: Send + 'static>(value: T) {
 }
 
 /// A writer that hashes and counts what passes through it.
-struct HashingWriter<W: Write> {
+pub(super) struct HashingWriter<W: Write> {
     inner: W,
     hasher: Sha256,
     bytes: u64,

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::export::{ExportError, ExportOptions};
+use crate::registry::exports::ExportRecord;
 use crate::registry::{Point, PointRef, Registry};
 use crate::table::TableFormat;
 
@@ -66,6 +67,9 @@ impl Replay {
 pub fn replay(registry: &Registry, request: &ReplayRequest) -> Result<Replay, ExportError> {
     let (id, point) = super::export_named(registry, &request.export)?;
     let record = registry.export_record(id)?;
+    if record.command == "scores-only" {
+        return replay_scores_only(registry, request, id, point, &record);
+    }
     let features = request
         .features
         .clone()
@@ -105,29 +109,10 @@ pub fn replay(registry: &Registry, request: &ReplayRequest) -> Result<Replay, Ex
     options.out_format = Some(format);
     // Written beside its destination (or among temporary files) and moved
     // there only once its content is known to match.
-    let directory = match &request.out {
-        Some(out) => match out.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-            _ => PathBuf::from("."),
-        },
-        None => std::env::temp_dir(),
-    };
-    let scratch = tempfile::Builder::new()
-        .prefix(".second-opinion-replay-")
-        .tempdir_in(&directory)
-        .map_err(|e| {
-            ExportError::Data(format!(
-                "{}: cannot write the replayed table: {e}",
-                directory.display()
-            ))
-        })?;
-    let replayed_path = scratch.path().join(
-        Path::new(&record.output_path)
-            .file_name()
-            .unwrap_or("replay".as_ref()),
-    );
+    let scratch = scratch_dir(request.out.as_deref())?;
+    let replayed_path = scratch_file(&scratch, &record);
     let summary = crate::export::export(registry, &features, &replayed_path, &options)?;
-    let mut replay = Replay {
+    let replay = Replay {
         export: id,
         point,
         features: shown,
@@ -141,22 +126,121 @@ pub fn replay(registry: &Registry, request: &ReplayRequest) -> Result<Replay, Ex
             .iter()
             .map(|s| DigestCheck {
                 name: s.name.clone(),
-                recorded: record
-                    .registry_state
-                    .get(&s.name)
-                    .and_then(|state| state.get("digest"))
-                    .and_then(|d| d.as_str())
-                    .map(str::to_string),
+                recorded: recorded_digest(&record, &s.name),
                 replayed: s.digest.clone(),
             })
             .collect(),
         written: None,
     };
-    if let (Some(out), true) = (&request.out, replay.reproduced()) {
-        std::fs::rename(&replayed_path, out).map_err(|e| {
+    keep_if_reproduced(replay, &replayed_path, request.out.as_deref())
+}
+
+/// Where a replay writes its table before it is checked.
+fn scratch_file(scratch: &tempfile::TempDir, record: &ExportRecord) -> PathBuf {
+    scratch.path().join(
+        Path::new(&record.output_path)
+            .file_name()
+            .unwrap_or("replay".as_ref()),
+    )
+}
+
+/// The scratch directory of a replay: beside `out`, or among temporary files.
+fn scratch_dir(out: Option<&Path>) -> Result<tempfile::TempDir, ExportError> {
+    let directory = match out {
+        Some(out) => match out.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => PathBuf::from("."),
+        },
+        None => std::env::temp_dir(),
+    };
+    tempfile::Builder::new()
+        .prefix(".second-opinion-replay-")
+        .tempdir_in(&directory)
+        .map_err(|e| {
+            ExportError::Data(format!(
+                "{}: cannot write the replayed table: {e}",
+                directory.display()
+            ))
+        })
+}
+
+/// Move the replayed table to `out` when it reproduced the export.
+fn keep_if_reproduced(
+    mut replay: Replay,
+    replayed: &Path,
+    out: Option<&Path>,
+) -> Result<Replay, ExportError> {
+    if let (Some(out), true) = (out, replay.reproduced()) {
+        std::fs::rename(replayed, out).map_err(|e| {
             ExportError::Data(format!("{}: cannot write the output: {e}", out.display()))
         })?;
         replay.written = Some(out.display().to_string());
     }
     Ok(replay)
+}
+
+/// Replay an `export --scores-only`: the scores at its point, written again.
+fn replay_scores_only(
+    registry: &Registry,
+    request: &ReplayRequest,
+    id: i64,
+    point: Point,
+    record: &ExportRecord,
+) -> Result<Replay, ExportError> {
+    let scorers: Option<Vec<String>> = record
+        .options
+        .get("scorers")
+        .and_then(|s| s.as_array())
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|n| n.as_str().map(str::to_string))
+                .collect()
+        });
+    let format = TableFormat::from_name(&record.output_format).ok_or_else(|| {
+        ExportError::Data(format!(
+            "export {id} wrote format '{}', which this version does not write",
+            record.output_format
+        ))
+    })?;
+    let scratch = scratch_dir(request.out.as_deref())?;
+    let replayed_path = scratch_file(&scratch, record);
+    let summary = crate::export::scores_only::export_scores_only(
+        registry,
+        &replayed_path,
+        Some(format),
+        scorers.as_deref(),
+        Some(&PointRef::Seq(point.seq)),
+    )?;
+    let replay = Replay {
+        export: id,
+        point,
+        features: "(scores only)".to_string(),
+        recorded_content: record.content_digest.clone(),
+        replayed_content: summary.content_digest.clone(),
+        bytes_match: summary.output_sha256 == record.output_sha256,
+        output_sha256: [record.output_sha256.clone(), summary.output_sha256.clone()],
+        recorded_tool_version: record.tool_version.clone(),
+        scorers: summary
+            .scorers
+            .iter()
+            .map(|(name, _, digest)| DigestCheck {
+                name: name.clone(),
+                recorded: recorded_digest(record, name),
+                replayed: digest.clone(),
+            })
+            .collect(),
+        written: None,
+    };
+    keep_if_reproduced(replay, &replayed_path, request.out.as_deref())
+}
+
+/// The digest export `record` recorded for scorer `name`.
+fn recorded_digest(record: &ExportRecord, name: &str) -> Option<String> {
+    record
+        .registry_state
+        .get(name)
+        .and_then(|state| state.get("digest"))
+        .and_then(|d| d.as_str())
+        .map(str::to_string)
 }

@@ -56,6 +56,22 @@ pub struct LiveScore {
     pub source_file_id: i64,
 }
 
+/// One row of `export --scores-only`.
+#[derive(Clone, Debug)]
+pub struct ScoresTableRow {
+    pub key: String,
+    pub score: Option<f64>,
+    pub status: String,
+    pub runtime_ms: Option<f64>,
+    pub frames: i64,
+    pub source_path: String,
+    pub line: i64,
+    pub source_sha256: String,
+    pub ingested_at: String,
+    pub version: Option<String>,
+    pub source_file_id: i64,
+}
+
 /// A source file's path as given at ingest, and its sha256.
 #[derive(Clone, Debug)]
 pub struct SourceFile {
@@ -255,6 +271,43 @@ impl Registry {
             )
             .and_then(|rows| rows.collect::<Result<Vec<String>, _>>());
         rows.map_err(|e| self.sqlite_error(e))
+    }
+
+    /// Hand `scorer`'s rows live `at` the read's point to `visit` in key
+    /// order, with where each came from (`export --scores-only`).
+    pub fn visit_scores_table(
+        &self,
+        scorer: &LiveScorer,
+        at: At,
+        mut visit: impl FnMut(ScoresTableRow),
+    ) -> Result<(), RegistryError> {
+        let (query, extra) = at.pick(sql::SCORES_TABLE_LIVE, sql::SCORES_TABLE_AT_POINT);
+        let mut stmt = self
+            .conn
+            .prepare_cached(query)
+            .map_err(|e| self.sqlite_error(e))?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(At::params(&extra, scorer.id)))
+            .map_err(|e| self.sqlite_error(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.sqlite_error(e))? {
+            let read = || -> rusqlite::Result<ScoresTableRow> {
+                Ok(ScoresTableRow {
+                    key: row.get(0)?,
+                    score: row.get(1)?,
+                    status: row.get(2)?,
+                    runtime_ms: row.get(3)?,
+                    frames: row.get(4)?,
+                    source_path: row.get(5)?,
+                    line: row.get(6)?,
+                    source_sha256: row.get(7)?,
+                    ingested_at: row.get(8)?,
+                    version: row.get(9)?,
+                    source_file_id: row.get(10)?,
+                })
+            };
+            visit(read().map_err(|e| self.sqlite_error(e))?);
+        }
+        Ok(())
     }
 
     /// Record an export, with its note, and name it `tag` when given (the

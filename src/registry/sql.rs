@@ -278,6 +278,30 @@ pub const FILES_AT_POINT: &str = concat!(
     ") GROUP BY f.id ORDER BY f.id"
 );
 
+/// The columns `export --scores-only` writes of a row, from `scores s`
+/// joined to its file `f`.
+macro_rules! scores_table_columns {
+    () => {
+        "SELECT s.key, s.score, s.status, s.runtime_ms, s.frame_count, f.path, s.line, f.sha256, \
+            f.ingested_at, f.scorer_version, s.source_file_id \
+         FROM scores s JOIN source_files f ON f.id = s.source_file_id "
+    };
+}
+
+/// Scorer ?1's live rows for `export --scores-only`, by key.
+pub const SCORES_TABLE_LIVE: &str = concat!(
+    scores_table_columns!(),
+    "WHERE s.scorer_id = ?1 AND s.superseded_at IS NULL ORDER BY s.key"
+);
+
+/// Scorer ?1's rows live at point ?2 for `export --scores-only`, by key.
+pub const SCORES_TABLE_AT_POINT: &str = concat!(
+    scores_table_columns!(),
+    "WHERE s.id IN (",
+    rows_at_point!(),
+    ") ORDER BY s.key"
+);
+
 /// Scorers with at least one live score, by slug.
 pub const LIVE_SCORERS: &str = "SELECT sc.id, sc.name, sc.slug, sc.scale_min, sc.scale_max, \
     sc.typical_min, sc.typical_max, sc.higher_is_better FROM scorers sc \

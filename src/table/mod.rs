@@ -459,6 +459,23 @@ impl<W: Write + Send + 'static> TableWriter<W> {
         }))
     }
 
+    /// A writer of `format` for Arrow batches of `schema` (a table made
+    /// here, not read: `export --scores-only`).
+    pub fn for_schema(
+        out: W,
+        format: TableFormat,
+        schema: &arrow::datatypes::SchemaRef,
+        path: &str,
+    ) -> Result<Self, TableError> {
+        Ok(TableWriter::Arrow(arrow_io::ArrowSink::new(
+            out,
+            format,
+            schema,
+            &[],
+            path,
+        )?))
+    }
+
     /// Write the rows of `batch` whose `keep` flag is set, with `added`.
     pub fn write(
         &mut self,

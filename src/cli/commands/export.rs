@@ -21,6 +21,12 @@ use crate::Failure;
 /// columns, and record the export in the registry.
 pub fn export(registry_path: &Path, args: ExportArgs) -> Result<(), Failure> {
     let registry = Registry::open(registry_path, OpenMode::MustExist)?;
+    if let Some(tag) = &args.tag {
+        registry.check_tag_free(tag)?;
+    }
+    let Some(features) = args.features.clone() else {
+        return export_scores_only(&registry, args);
+    };
     let options = ExportOptions {
         scorers: args.scorers,
         key_column: args.key_column,
@@ -40,16 +46,12 @@ pub fn export(registry_path: &Path, args: ExportArgs) -> Result<(), Failure> {
         per_frame: true,
         as_of: args.as_of,
     };
-    // A tag the record could not take is refused before anything is written.
-    if let Some(tag) = &args.tag {
-        registry.check_tag_free(tag)?;
-    }
     let report_error =
         |path: &Path, e| Failure::data(format!("{}: cannot write report: {e}", path.display()));
     // Refused before the export runs, not after it wrote the table.
     if let Some(path) = &args.report_json {
         let registry_files = registry_files(registry_path);
-        let mut inputs: Vec<(&str, &Path)> = vec![("--features", &args.features)];
+        let mut inputs: Vec<(&str, &Path)> = vec![("--features", &features)];
         inputs.extend(registry_files.iter().map(|(role, p)| (*role, p.as_path())));
         refuse_clashes(
             &[("--out", &args.out), ("--report-json", path)],
@@ -59,7 +61,7 @@ pub fn export(registry_path: &Path, args: ExportArgs) -> Result<(), Failure> {
         .map_err(Failure::usage)?;
         check_writable(path).map_err(|e| report_error(path, e))?;
     }
-    let summary = second_opinion::export::export(&registry, &args.features, &args.out, &options)?;
+    let summary = second_opinion::export::export(&registry, &features, &args.out, &options)?;
     // Shown before anything later can fail.
     render::print_export_warnings(&summary);
     if let Some(path) = &args.report_json {
@@ -75,6 +77,38 @@ pub fn export(registry_path: &Path, args: ExportArgs) -> Result<(), Failure> {
     let id = registry.record_export(&record, args.tag.as_deref())?;
     render::print_export_summary(&summary);
     render::print_export_recorded(id, &summary, args.tag.as_deref(), earlier.as_ref());
+    Ok(())
+}
+
+/// `export --scores-only`: the scores alone as a table, recorded as an
+/// export.
+fn export_scores_only(registry: &Registry, args: ExportArgs) -> Result<(), Failure> {
+    let summary = second_opinion::export::scores_only::export_scores_only(
+        registry,
+        &args.out,
+        args.out_format,
+        args.scorers.as_deref(),
+        args.as_of.as_ref(),
+    )?;
+    let mut record = summary.record(args.scorers.as_deref());
+    record.note = args.note;
+    let id = registry.record_export(&record, args.tag.as_deref())?;
+    let scorers: Vec<&str> = summary.scorers.iter().map(|s| s.0.as_str()).collect();
+    tell!(
+        "{}: {} scores written (scorers: {}) at {}",
+        summary.output_path,
+        summary.rows,
+        scorers.join(", "),
+        summary.point
+    );
+    tell!(
+        "recorded as export {id}{} (content {})",
+        args.tag
+            .as_deref()
+            .map(|t| format!(", tagged '{t}'"))
+            .unwrap_or_default(),
+        render::short_hash(&summary.content_digest)
+    );
     Ok(())
 }
 
