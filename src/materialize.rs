@@ -40,6 +40,9 @@ pub struct MaterializeRequest {
     pub overwrite: bool,
     /// Keep the scores in this registry instead of a throw-away one.
     pub registry: Option<PathBuf>,
+    /// With a registry: name the recorded export, and a note kept with it.
+    pub tag: Option<String>,
+    pub note: Option<String>,
     /// The command line and parsed arguments, for the audit's provenance.
     pub argv: Vec<String>,
     pub args: Value,
@@ -98,6 +101,10 @@ pub fn materialize(
         return Ok((summary, audit));
     };
     let mut registry = Registry::open(registry_path, OpenMode::CreateIfMissing)?;
+    // A tag the record could not take is refused before anything is written.
+    if let Some(tag) = &request.tag {
+        registry.check_tag_free(tag)?;
+    }
     // One transaction for the whole run: a kept registry gains the score
     // files only if the export succeeds too.
     let (summary, score_files) = registry.in_one_transaction(|registry| {
@@ -107,9 +114,9 @@ pub fn materialize(
             ..reference_export_options(request)
         };
         let summary = export(registry, &request.features, &request.out, &options)?;
-        if request.registry.is_some() {
-            registry.record_export(&summary.record("materialize"), None)?;
-        }
+        let mut record = summary.record("materialize");
+        record.note = request.note.clone();
+        registry.record_export(&record, request.tag.as_deref())?;
         Ok::<_, MaterializeError>((summary, score_files))
     })?;
     let audit = audit_json(request, &summary, score_files);

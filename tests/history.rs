@@ -611,3 +611,54 @@ fn the_scores_alone_as_a_table_at_any_point() {
     ])
     .fails_with(2);
 }
+
+#[test]
+fn materialize_into_a_registry_takes_a_tag_and_a_note() {
+    let ws = Workspace::new();
+    ws.write("features.csv", features(3));
+    ws.write(
+        "dover.jsonl",
+        dover_scores(&[])
+            .lines()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join("\n"),
+    );
+    let materialize = |extra: &[&str]| {
+        let mut args = vec![
+            "materialize",
+            "--features",
+            "features.csv",
+            "--scores",
+            "dover.jsonl",
+            "--out",
+            "out.csv",
+        ];
+        args.extend_from_slice(extra);
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_second-opinion"));
+        command
+            .current_dir(ws.dir.path())
+            .env_remove("SECOND_OPINION_REGISTRY")
+            .args(&args);
+        Run::from(command.output().unwrap())
+    };
+    let run = materialize(&["--tag", "t1"]).fails_with(2);
+    assert!(
+        run.stderr.contains("pass --registry PATH"),
+        "{}",
+        run.stderr
+    );
+    assert!(!ws.path("out.csv").exists());
+    let registry = ws.registry();
+    let registry = registry.to_str().unwrap();
+    materialize(&["--registry", registry, "--tag", "t1", "--note", "one-shot"]).ok();
+    let listed = ws.run(&["exports", "--json"]).ok().json();
+    assert_eq!(listed[0]["command"], json!("materialize"));
+    assert_eq!(listed[0]["tags"], json!(["t1"]));
+    assert_eq!(listed[0]["note"], json!("one-shot"));
+    // The tag is taken: refused before anything is written.
+    std::fs::remove_file(ws.path("out.csv")).unwrap();
+    materialize(&["--registry", registry, "--tag", "t1"]).fails_with(1);
+    assert!(!ws.path("out.csv").exists());
+    ws.run(&["exports", "replay", "t1"]).ok();
+}

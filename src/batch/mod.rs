@@ -281,6 +281,8 @@ fn materialize_request(
         prefix: config.prefix.clone(),
         overwrite: config.overwrite,
         registry: request.registry.clone(),
+        tag: None,
+        note: None,
         argv: request.argv.clone(),
         args: json!({
             "manifest": manifest.path.display().to_string(),

@@ -519,6 +519,14 @@ pub struct MaterializeArgs {
     /// Replace existing second-opinion columns.
     #[arg(long)]
     pub overwrite: bool,
+
+    /// With --registry: name the recorded export (see `exports tag`).
+    #[arg(long, value_name = "NAME", value_parser = tag_name)]
+    pub tag: Option<String>,
+
+    /// With --registry: a note kept with the recorded export.
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
 }
 
 #[derive(Args, Debug)]

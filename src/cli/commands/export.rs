@@ -116,6 +116,11 @@ fn export_scores_only(registry: &Registry, args: ExportArgs) -> Result<(), Failu
 /// in memory when `None`) and export them onto the table, as the reference
 /// script does.
 pub fn materialize(registry: Option<PathBuf>, args: MaterializeArgs) -> Result<(), Failure> {
+    if registry.is_none() && (args.tag.is_some() || args.note.is_some()) {
+        return Err(Failure::usage(
+            "materialize: --tag and --note name the export a registry records: pass --registry PATH",
+        ));
+    }
     let request = MaterializeRequest {
         scores: args.scores.iter().map(|s| SourceSpec::parse(s)).collect(),
         args: json!({
@@ -146,6 +151,8 @@ pub fn materialize(registry: Option<PathBuf>, args: MaterializeArgs) -> Result<(
         prefix: args.prefix,
         overwrite: args.overwrite,
         registry,
+        tag: args.tag,
+        note: args.note,
         argv: std::env::args().collect(),
     };
     let (summary, _audit) = second_opinion::materialize::materialize(&request)?;
