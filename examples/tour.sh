@@ -37,6 +37,15 @@ ROWS
 step "$bin" ingest fast-vqa="$work/fast-vqa.jsonl" --key-normalize basename
 step "$bin" export --features examples/features.jsonl --out "$work/features.second-opinion.jsonl"
 step "$bin" exports
+# The retrain story: name what the first model trained on, fix a scorer's
+# run, retrain, then compare the two or rebuild the first at any time.
+sed -e 's/"score": 43.2845/"score": 47.5/' -e 's/"score": 85.4521/"score": 80.0/' \
+    examples/scores/dover-mobile.jsonl > "$work/dover-mobile-rerun.jsonl"
+step "$bin" export --features examples/features.jsonl --out "$work/retrain-1.parquet" --tag retrain-1
+step "$bin" ingest --replace "$work/dover-mobile-rerun.jsonl"
+step "$bin" export --features examples/features.jsonl --out "$work/retrain-2.parquet" --tag retrain-2
+step "$bin" exports diff retrain-1 retrain-2 --rows
+step "$bin" exports replay retrain-1 --out "$work/retrain-1-again.parquet"
 # The reference script's command line, unchanged: one-shot, nothing kept.
 step "$bin" materialize --features examples/features.jsonl \
     --scores examples/scores/dover-mobile.jsonl --scores musiq=examples/scores/musiq.json \
