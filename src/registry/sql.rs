@@ -230,12 +230,16 @@ pub const SCORERS_AT_POINT: &str = "SELECT r.scorer_id, r.name, r.slug, r.scale_
             AND s.superseded_seq > ?1 AND COALESCE(s.born_seq, s.source_file_id) <= ?1)) \
     ORDER BY r.slug";
 
-/// The scores of scorer ?1 live at point ?2 (in no particular order).
-pub const SCORES_AT_POINT: &str = concat!(
-    "SELECT key, score, status, runtime_ms, frame_count, source_file_id FROM scores WHERE id IN (",
-    rows_at_point!(),
-    ")"
-);
+/// The scores of scorer ?1 live at point ?2 (in no particular order): the
+/// two index ranges read directly, each row once, with no set of ids
+/// built first.
+pub const SCORES_AT_POINT: &str = "SELECT key, score, status, runtime_ms, frame_count, source_file_id \
+    FROM scores WHERE scorer_id = ?1 AND superseded_at IS NULL \
+        AND COALESCE(born_seq, source_file_id) <= ?2 \
+    UNION ALL \
+    SELECT key, score, status, runtime_ms, frame_count, source_file_id \
+    FROM scores WHERE scorer_id = ?1 AND superseded_at IS NOT NULL \
+        AND superseded_seq > ?2 AND COALESCE(born_seq, source_file_id) <= ?2";
 
 /// The components of scorer ?1's scores live at point ?2.
 pub const COMPONENTS_AT_POINT: &str = concat!(
