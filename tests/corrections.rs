@@ -389,8 +389,16 @@ fn rename_and_merge_change_columns_from_their_point_on() {
             (Value::Null, json!("missing"))
         ]
     );
-    // A file naming the alias now goes to the scorer it was merged into.
-    ws.write("d.jsonl", jsonl("one-align", &[("k3", 5.0)]));
+    // A file naming the alias now goes to the scorer it was merged into,
+    // also when it names both.
+    ws.write(
+        "d.jsonl",
+        format!(
+            "{}{}",
+            jsonl("one-align", &[("k3", 5.0)]),
+            jsonl("Q-Align", &[("k4", 1.0)])
+        ),
+    );
     ws.run(&["ingest", "--scale", "1:5", "d.jsonl"]).ok();
     let (_, rows) = export(&ws, "e3.jsonl", &[]);
     assert_eq!(rows[2], (json!(5.0), json!("ok")));

@@ -570,9 +570,18 @@ impl ScoreStore for SqliteStore<'_> {
     }
 
     fn finish_file(&mut self, rows_per_scorer: &[(i64, u64)]) -> Result<(), StoreError> {
+        // Two names of one file can be one scorer (an alias merged into
+        // the other): one count per scorer.
+        let mut totals: Vec<(i64, u64)> = Vec::with_capacity(rows_per_scorer.len());
+        for &(scorer_id, rows) in rows_per_scorer {
+            match totals.iter_mut().find(|(id, _)| *id == scorer_id) {
+                Some((_, total)) => *total += rows,
+                None => totals.push((scorer_id, rows)),
+            }
+        }
         let mut stmt = self.tx.prepare_cached(sql::INSERT_SOURCE_FILE_SCORER)?;
-        for (scorer_id, rows) in rows_per_scorer {
-            stmt.execute(params![self.file_id, scorer_id, *rows as i64])?;
+        for (scorer_id, rows) in totals {
+            stmt.execute(params![self.file_id, scorer_id, rows as i64])?;
         }
         Ok(())
     }

@@ -233,7 +233,8 @@ pub const SCORERS_AT_POINT: &str = "SELECT r.scorer_id, r.name, r.slug, r.scale_
 /// The scores of scorer ?1 live at point ?2 (in no particular order): the
 /// two index ranges read directly, each row once, with no set of ids
 /// built first.
-pub const SCORES_AT_POINT: &str = "SELECT key, score, status, runtime_ms, frame_count, source_file_id \
+pub const SCORES_AT_POINT: &str =
+    "SELECT key, score, status, runtime_ms, frame_count, source_file_id \
     FROM scores WHERE scorer_id = ?1 AND superseded_at IS NULL \
         AND COALESCE(born_seq, source_file_id) <= ?2 \
     UNION ALL \
