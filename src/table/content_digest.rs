@@ -3,21 +3,26 @@
 //! names the writer's version inside it; the content does not change with
 //! it).
 //!
-//! Cells are hashed column by column, one running hash per column, so the
-//! digest does not depend on how the rows were split into batches. An
-//! Arrow column hashes its values' bytes as Arrow holds them (numbers bit
-//! for bit, NaN payloads included), strings and binaries as length and
-//! bytes, and the row numbers of its nulls apart from its values; types
-//! without a fixed byte form (lists, structs, …) hash each cell's display
-//! text. Rows of the text engine (JSON Lines, JSON, CSV onto a text table)
-//! hash each member's name and JSON text. The layout is versioned in the
-//! digest's first bytes; docs/reproducibility.md describes it.
+//! Cells are hashed column by column, each column as streams — its
+//! values and its validity — so the digest does not depend on how the rows
+//! were split into batches (and variable-width values a third: their
+//! lengths). Fixed-width values hash as Arrow holds them
+//! (numbers bit for bit, NaN payloads included; a null slot as zeros),
+//! strings and binaries as their lengths and their bytes, a dictionary as
+//! the values it stands for; types without a fixed byte form (lists,
+//! structs, …) hash each cell's display text. Rows of the text engine (JSON
+//! Lines, JSON, CSV onto a text table) hash each member's name and JSON
+//! text. The streams are hashed with XXH3-128 (an export writes gigabytes
+//! of cells; this keeps the digest at memory speed), and the schema, the
+//! row count and every stream's hash with sha256. The layout is versioned
+//! in the digest's first bytes; docs/reproducibility.md describes it.
 
-use arrow::array::{Array, AsArray};
-use arrow::datatypes::{DataType, Schema};
+use arrow::array::{Array, AsArray, GenericByteArray};
+use arrow::datatypes::{ArrowNativeType, ByteArrayType, DataType, Schema};
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use sha2::{Digest, Sha256};
+use xxhash_rust::xxh3::Xxh3;
 
 use super::json_rows::JsonRow;
 
@@ -30,18 +35,36 @@ pub struct ContentDigest {
 
 enum Kind {
     Arrow(Vec<ColumnDigest>),
-    Rows(Sha256),
+    Rows(Box<Xxh3>),
 }
 
-#[derive(Default)]
+/// One column's streams: values, validity, and the lengths of variable-
+/// width values. (XXH3's streaming state is large: boxed.)
 struct ColumnDigest {
-    values: Sha256,
-    nulls: Sha256,
+    values: Box<Xxh3>,
+    validity: Box<Xxh3>,
+    lengths: Box<Xxh3>,
+}
+
+impl Default for ColumnDigest {
+    fn default() -> Self {
+        ColumnDigest {
+            values: Box::new(Xxh3::new()),
+            validity: Box::new(Xxh3::new()),
+            lengths: Box::new(Xxh3::new()),
+        }
+    }
 }
 
 /// Feed a length-prefixed byte string.
 fn feed(hasher: &mut Sha256, bytes: &[u8]) {
     hasher.update((bytes.len() as u64).to_le_bytes());
+    hasher.update(bytes);
+}
+
+/// Feed a length-prefixed byte string to a stream.
+fn feed_stream(hasher: &mut Xxh3, bytes: &[u8]) {
+    hasher.update(&(bytes.len() as u64).to_le_bytes());
     hasher.update(bytes);
 }
 
@@ -83,7 +106,7 @@ impl ContentDigest {
         ContentDigest {
             header,
             rows: 0,
-            kind: Kind::Rows(Sha256::new()),
+            kind: Kind::Rows(Box::new(Xxh3::new())),
         }
     }
 
@@ -93,7 +116,7 @@ impl ContentDigest {
             unreachable!("an Arrow batch goes to an Arrow table's digest")
         };
         for (column, digest) in batch.columns().iter().zip(columns.iter_mut()) {
-            digest.add(column.as_ref(), self.rows);
+            digest.add(column.as_ref());
         }
         self.rows += batch.num_rows() as u64;
     }
@@ -103,10 +126,10 @@ impl ContentDigest {
         let Kind::Rows(hasher) = &mut self.kind else {
             unreachable!("a text row goes to a text table's digest")
         };
-        hasher.update((row.members.len() as u64).to_le_bytes());
+        hasher.update(&(row.members.len() as u64).to_le_bytes());
         for (name, value) in &row.members {
-            feed(hasher, name.as_bytes());
-            feed(hasher, value.get().as_bytes());
+            feed_stream(hasher, name.as_bytes());
+            feed_stream(hasher, value.get().as_bytes());
         }
         self.rows += 1;
     }
@@ -118,26 +141,42 @@ impl ContentDigest {
         match self.kind {
             Kind::Arrow(columns) => {
                 for column in columns {
-                    total.update(column.values.finalize());
-                    total.update(column.nulls.finalize());
+                    total.update(column.values.digest128().to_le_bytes());
+                    total.update(column.validity.digest128().to_le_bytes());
+                    total.update(column.lengths.digest128().to_le_bytes());
                 }
             }
-            Kind::Rows(rows) => total.update(rows.finalize()),
+            Kind::Rows(rows) => total.update(rows.digest128().to_le_bytes()),
         }
         crate::digest::hex(&total.finalize())
     }
 }
 
+/// A run of "valid" bytes, fed for arrays without nulls.
+const ALL_VALID: [u8; 4096] = [1; 4096];
+
 impl ColumnDigest {
-    /// Hash `array`, whose first row is row `first_row` of the table.
-    fn add(&mut self, array: &dyn Array, first_row: u64) {
-        if array.null_count() > 0 {
-            for row in 0..array.len() {
-                if array.is_null(row) {
-                    self.nulls.update((first_row + row as u64).to_le_bytes());
+    /// Hash `array`'s validity (one byte per row) and values.
+    fn add(&mut self, array: &dyn Array) {
+        match array.logical_nulls() {
+            None => {
+                let mut left = array.len();
+                while left > 0 {
+                    let run = left.min(ALL_VALID.len());
+                    self.validity.update(&ALL_VALID[..run]);
+                    left -= run;
                 }
             }
+            Some(nulls) => {
+                let bytes: Vec<u8> = nulls.iter().map(u8::from).collect();
+                self.validity.update(&bytes);
+            }
         }
+        self.add_values(array);
+    }
+
+    /// Hash `array`'s values (its validity is hashed apart).
+    fn add_values(&mut self, array: &dyn Array) {
         let data_type = array.data_type();
         match data_type {
             DataType::Null => {}
@@ -148,12 +187,20 @@ impl ColumnDigest {
                     .collect();
                 self.values.update(&bytes);
             }
-            DataType::Utf8 => self.strings(array.as_string::<i32>().iter()),
-            DataType::LargeUtf8 => self.strings(array.as_string::<i64>().iter()),
-            DataType::Utf8View => self.strings(array.as_string_view().iter()),
-            DataType::Binary => self.binaries(array.as_binary::<i32>().iter()),
-            DataType::LargeBinary => self.binaries(array.as_binary::<i64>().iter()),
-            DataType::BinaryView => self.binaries(array.as_binary_view().iter()),
+            DataType::Utf8 => self.bytes(array.as_string::<i32>()),
+            DataType::LargeUtf8 => self.bytes(array.as_string::<i64>()),
+            DataType::Binary => self.bytes(array.as_binary::<i32>()),
+            DataType::LargeBinary => self.bytes(array.as_binary::<i64>()),
+            DataType::Utf8View => {
+                for value in array.as_string_view().iter() {
+                    feed_stream(&mut self.values, value.unwrap_or_default().as_bytes());
+                }
+            }
+            DataType::BinaryView => {
+                for value in array.as_binary_view().iter() {
+                    feed_stream(&mut self.values, value.unwrap_or_default());
+                }
+            }
             DataType::Dictionary(_, value_type) => {
                 // The values the dictionary stands for, not its codes.
                 match arrow::compute::cast(array, value_type) {
@@ -166,24 +213,33 @@ impl ColumnDigest {
         }
     }
 
-    /// The values of `array` (its nulls are already hashed).
-    fn add_values(&mut self, array: &dyn Array) {
-        let mut values = ColumnDigest {
-            values: std::mem::take(&mut self.values),
-            nulls: Sha256::new(),
-        };
-        // Nulls of the decoded column were counted from the dictionary's.
-        values.add(array, 0);
-        self.values = values.values;
-    }
-
-    fn strings<'a>(&mut self, values: impl Iterator<Item = Option<&'a str>>) {
-        self.binaries(values.map(|v| v.map(str::as_bytes)));
-    }
-
-    fn binaries<'a>(&mut self, values: impl Iterator<Item = Option<&'a [u8]>>) {
-        for value in values.flatten() {
-            feed(&mut self.values, value);
+    /// Strings or binaries: every row's length (0 for a null), then the
+    /// bytes of the values.
+    fn bytes<T: ByteArrayType>(&mut self, array: &GenericByteArray<T>) {
+        let offsets = array.value_offsets();
+        let data = array.value_data();
+        let lengths: Vec<u64> = (0..array.len())
+            .map(|row| {
+                if array.is_valid(row) {
+                    (offsets[row + 1].as_usize() - offsets[row].as_usize()) as u64
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let mut length_bytes = Vec::with_capacity(lengths.len() * 8);
+        lengths
+            .iter()
+            .for_each(|l| length_bytes.extend_from_slice(&l.to_le_bytes()));
+        self.lengths.update(&length_bytes);
+        if array.null_count() == 0 {
+            let (first, last) = (offsets[0].as_usize(), offsets[array.len()].as_usize());
+            self.values.update(&data[first..last]);
+        } else {
+            for row in (0..array.len()).filter(|row| array.is_valid(*row)) {
+                self.values
+                    .update(&data[offsets[row].as_usize()..offsets[row + 1].as_usize()]);
+            }
         }
     }
 
@@ -197,14 +253,17 @@ impl ColumnDigest {
         let data = array.to_data();
         let start = data.offset() * width;
         let bytes = &data.buffers()[0].as_slice()[start..start + data.len() * width];
-        if array.null_count() == 0 {
-            self.values.update(bytes);
-            return;
-        }
-        let zeros = vec![0u8; width];
-        for (row, value) in bytes.chunks_exact(width).enumerate() {
-            self.values
-                .update(if array.is_valid(row) { value } else { &zeros });
+        match array.logical_nulls() {
+            None => self.values.update(bytes),
+            Some(nulls) => {
+                let mut masked = bytes.to_vec();
+                for (row, valid) in nulls.iter().enumerate() {
+                    if !valid {
+                        masked[row * width..(row + 1) * width].fill(0);
+                    }
+                }
+                self.values.update(&masked);
+            }
         }
     }
 
@@ -215,7 +274,7 @@ impl ColumnDigest {
             Ok(formatter) => {
                 for row in 0..array.len() {
                     if array.is_valid(row) {
-                        feed(
+                        feed_stream(
                             &mut self.values,
                             formatter.value(row).to_string().as_bytes(),
                         );
@@ -224,7 +283,7 @@ impl ColumnDigest {
             }
             Err(_) => {
                 // No display either: the type's debug form of the cells.
-                feed(&mut self.values, format!("{array:?}").as_bytes());
+                feed_stream(&mut self.values, format!("{array:?}").as_bytes());
             }
         }
     }
@@ -309,10 +368,10 @@ mod tests {
             .collect();
         let plain = StringArray::from(vec![Some("x"), None, Some("y"), Some("x")]);
         let mut a = ColumnDigest::default();
-        a.add(&dictionary, 0);
+        a.add(&dictionary);
         let mut b = ColumnDigest::default();
-        b.add(&plain, 0);
-        assert_eq!(a.values.finalize(), b.values.finalize());
-        assert_eq!(a.nulls.finalize(), b.nulls.finalize());
+        b.add(&plain);
+        assert_eq!(a.values.digest128(), b.values.digest128());
+        assert_eq!(a.validity.digest128(), b.validity.digest128());
     }
 }
