@@ -16,6 +16,8 @@
 //! and `FUZZ_SEED` starts the generator elsewhere. A failure prints the
 //! seed and input number that reproduce it.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -27,6 +29,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
+use common::mutation::{Rng, EXTREME_WORDS};
 use second_opinion::ingest::{detect_format, Format, IngestOptions, SourceSpec};
 use second_opinion::progress::NoProgress;
 use second_opinion::registry::{ConflictPolicy, Registry};
@@ -57,27 +60,6 @@ fn seed() -> u64 {
         .unwrap_or(0x5ec0_0d0f)
 }
 
-/// splitmix64: small, deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, bound: usize) -> usize {
-        (self.next() % bound.max(1) as u64) as usize
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
-        &items[self.below(items.len())]
-    }
-}
-
 /// Numbers that readers must take or refuse without surprise.
 const SPECIAL_NUMBERS: &[&str] = &[
     "NaN",
@@ -101,20 +83,6 @@ const SPECIAL_NUMBERS: &[&str] = &[
     ".5",
     "0x10",
     "1_000",
-];
-
-/// Words that stand for lengths and offsets in binary formats.
-const EXTREME_WORDS: &[u64] = &[
-    0,
-    1,
-    0x7f,
-    0xff,
-    0x7fff_ffff,
-    0x8000_0000,
-    0xffff_ffff,
-    500_000_000_000_000,
-    0x7fff_ffff_ffff_ffff,
-    0xffff_ffff_ffff_ffff,
 ];
 
 /// `bytes` put in at `at`, copied in bulk (an element-wise splice of a

@@ -16,42 +16,11 @@ use arrow::datatypes::{DataType, Field, Schema};
 use arrow::ipc::writer::{FileWriter, IpcWriteOptions};
 use arrow::ipc::CompressionType;
 
+use common::mutation::{Rng, EXTREME_WORDS};
 use common::{Run, Workspace};
 
 /// How many damaged copies of each table are exported.
 const MUTANTS_PER_TABLE: u64 = 120;
-
-/// splitmix64: a small deterministic generator, so every run damages the
-/// tables the same way and a failure names a reproducible mutant.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, bound: usize) -> usize {
-        (self.next() % bound.max(1) as u64) as usize
-    }
-}
-
-/// Values that make readers trust a length or an offset too far.
-const EXTREME_WORDS: &[u64] = &[
-    0,
-    1,
-    0x7f,
-    0xff,
-    0x7fff_ffff,
-    0x8000_0000,
-    0xffff_ffff,
-    500_000_000_000_000,
-    0x7fff_ffff_ffff_ffff,
-    0xffff_ffff_ffff_ffff,
-];
 
 /// One damaged copy of `table`.
 fn mutate(table: &[u8], rng: &mut Rng) -> Vec<u8> {
