@@ -8,6 +8,7 @@
 pub mod atomic_file;
 pub mod audit;
 pub mod batch;
+pub mod contained;
 pub mod digest;
 pub mod export;
 pub mod frames;

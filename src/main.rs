@@ -36,6 +36,9 @@ fn main() -> ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    // A reader's panic on a damaged table is contained and reported as an
+    // error naming the file; its panic message would only repeat it.
+    second_opinion::contained::quiet_contained_panics();
     let matches = Cli::command().get_matches();
     // materialize and batch keep their scores only when told on their
     // command line: a SECOND_OPINION_REGISTRY exported for ingest must not

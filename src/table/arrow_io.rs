@@ -17,11 +17,16 @@ use arrow::json::writer::{JsonArray, LineDelimited};
 use arrow::record_batch::RecordBatch;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::basic::Compression;
+use parquet::errors::ParquetError;
 use parquet::file::properties::WriterProperties;
+use parquet::file::reader::{ChunkReader, Length};
 use parquet::schema::types::ColumnPath;
 
 use super::content_digest::ContentDigest;
+use super::ipc_layout;
 use super::parquet_out::ParallelParquetWriter;
+use crate::contained::contain;
+
 use super::{
     json_rows, AddedColumns, AddedField, ColumnKind, ColumnUnion, ColumnValues, TableError,
     TableFormat, BATCH_ROWS,
@@ -38,55 +43,8 @@ pub struct ArrowSource {
 impl ArrowSource {
     pub fn open(path: &Path, format: TableFormat) -> Result<ArrowSource, TableError> {
         let shown = path.display().to_string();
-        let fail = |e: &dyn std::fmt::Display| TableError::file(&shown, e);
-        let file = File::open(path).map_err(|e| TableError::io(&shown, e))?;
-        let (schema, batches): (SchemaRef, Box<dyn Iterator<Item = _> + Send>) = match format {
-            TableFormat::Parquet => {
-                let builder =
-                    ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| fail(&e))?;
-                let schema = builder.schema().clone();
-                let reader: ParquetRecordBatchReader = builder
-                    .with_batch_size(BATCH_ROWS)
-                    .build()
-                    .map_err(|e| fail(&e))?;
-                (schema, Box::new(reader))
-            }
-            TableFormat::ArrowIpc => {
-                let reader = FileReader::try_new(file, None).map_err(|e| fail(&e))?;
-                (reader.schema(), Box::new(reader))
-            }
-            TableFormat::Jsonl => {
-                let mut input = BufReader::new(file);
-                let schema = infer_json(&mut input, &shown)?;
-                json_batches(input, schema, &shown)?
-            }
-            TableFormat::Json => {
-                let bytes = std::fs::read(path).map_err(|e| TableError::io(&shown, e))?;
-                let rows = json_rows::read_json_document(&bytes, &shown)?;
-                let mut lines = Vec::with_capacity(bytes.len());
-                for row in &rows {
-                    row.write_to(&mut lines)
-                        .map_err(|e| TableError::io(&shown, e))?;
-                    lines.push(b'\n');
-                }
-                let mut input = Cursor::new(lines);
-                let schema = infer_json(&mut input, &shown)?;
-                json_batches(input, schema, &shown)?
-            }
-            TableFormat::Csv => {
-                let mut file = file;
-                let format = arrow::csv::reader::Format::default().with_header(true);
-                let (schema, _) = format.infer_schema(&mut file, None).map_err(|e| fail(&e))?;
-                file.rewind().map_err(|e| TableError::io(&shown, e))?;
-                let schema = keep_leading_zeros_as_text(schema, path, &shown)?;
-                let reader = arrow::csv::ReaderBuilder::new(Arc::new(schema))
-                    .with_format(format)
-                    .with_batch_size(BATCH_ROWS)
-                    .build(file)
-                    .map_err(|e| fail(&e))?;
-                (reader.schema(), Box::new(reader))
-            }
-        };
+        let (schema, batches) = contain(|| open_batches(path, format, &shown))
+            .map_err(|panic| damaged(&shown, panic))??;
         Ok(ArrowSource {
             schema,
             batches,
@@ -99,11 +57,120 @@ impl ArrowSource {
     }
 
     pub fn next_batch(&mut self) -> Result<Option<RecordBatch>, TableError> {
-        self.batches
-            .next()
+        contain(|| self.batches.next())
+            .map_err(|panic| damaged(&self.path, panic))?
             .transpose()
             .map_err(|e| TableError::file(&self.path, e))
     }
+}
+
+/// The schema and batches of `path` read as `format`, `shown` in messages.
+fn open_batches(path: &Path, format: TableFormat, shown: &str) -> Result<Batches, TableError> {
+    let fail = |e: &dyn std::fmt::Display| TableError::file(shown, e);
+    let file = File::open(path).map_err(|e| TableError::io(shown, e))?;
+    let batches: Batches = match format {
+        TableFormat::Parquet => {
+            let builder = SizedFile::new(file)
+                .and_then(ParquetRecordBatchReaderBuilder::try_new)
+                .map_err(|e| fail(&e))?;
+            let schema = builder.schema().clone();
+            let reader: ParquetRecordBatchReader = builder
+                .with_batch_size(BATCH_ROWS)
+                .build()
+                .map_err(|e| fail(&e))?;
+            (schema, Box::new(reader))
+        }
+        TableFormat::ArrowIpc => {
+            let mut file = file;
+            ipc_layout::check(&mut file).map_err(|e| fail(&e))?;
+            let reader = FileReader::try_new(file, None).map_err(|e| fail(&e))?;
+            (reader.schema(), Box::new(reader))
+        }
+        TableFormat::Jsonl => {
+            let mut input = BufReader::new(file);
+            let schema = infer_json(&mut input, shown)?;
+            json_batches(input, schema, shown)?
+        }
+        TableFormat::Json => {
+            let bytes = std::fs::read(path).map_err(|e| TableError::io(shown, e))?;
+            let rows = json_rows::read_json_document(&bytes, shown)?;
+            let mut lines = Vec::with_capacity(bytes.len());
+            for row in &rows {
+                row.write_to(&mut lines)
+                    .map_err(|e| TableError::io(shown, e))?;
+                lines.push(b'\n');
+            }
+            let mut input = Cursor::new(lines);
+            let schema = infer_json(&mut input, shown)?;
+            json_batches(input, schema, shown)?
+        }
+        TableFormat::Csv => {
+            let mut file = file;
+            let format = arrow::csv::reader::Format::default().with_header(true);
+            let (schema, _) = format.infer_schema(&mut file, None).map_err(|e| fail(&e))?;
+            file.rewind().map_err(|e| TableError::io(shown, e))?;
+            let schema = keep_leading_zeros_as_text(schema, path, shown)?;
+            let reader = arrow::csv::ReaderBuilder::new(Arc::new(schema))
+                .with_format(format)
+                .with_batch_size(BATCH_ROWS)
+                .build(file)
+                .map_err(|e| fail(&e))?;
+            (reader.schema(), Box::new(reader))
+        }
+    };
+    Ok(batches)
+}
+
+/// A parquet file whose reads are checked against its size: parquet reads a
+/// column chunk or the metadata into a buffer of the length the file's
+/// metadata gives, reserved before reading, so a damaged length would be a
+/// request for petabytes (an abort) instead of an error.
+struct SizedFile {
+    file: File,
+    size: u64,
+}
+
+impl SizedFile {
+    fn new(file: File) -> Result<SizedFile, ParquetError> {
+        let size = file
+            .metadata()
+            .map_err(|e| ParquetError::External(Box::new(e)))?
+            .len();
+        Ok(SizedFile { file, size })
+    }
+}
+
+impl Length for SizedFile {
+    fn len(&self) -> u64 {
+        self.size
+    }
+}
+
+impl ChunkReader for SizedFile {
+    type T = <File as ChunkReader>::T;
+
+    fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
+        self.file.get_read(start)
+    }
+
+    fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<bytes::Bytes> {
+        let end = start.checked_add(length as u64);
+        if end.is_none_or(|end| end > self.size) {
+            return Err(ParquetError::EOF(format!(
+                "{length} bytes at offset {start} lie past the end of the file ({} bytes)",
+                self.size
+            )));
+        }
+        self.file.get_bytes(start, length)
+    }
+}
+
+/// A reader that panicked on damaged data, as the error it stands for.
+fn damaged(path: &str, panic: String) -> TableError {
+    TableError::file(
+        path,
+        format!("the table is damaged: its reader stopped with \"{panic}\""),
+    )
 }
 
 /// Infer the schema of JSON Lines, then rewind. Arrow's inference lists

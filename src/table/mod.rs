@@ -10,6 +10,7 @@
 mod arrow_io;
 pub mod content_digest;
 mod csv_rows;
+mod ipc_layout;
 mod json_rows;
 mod parquet_out;
 

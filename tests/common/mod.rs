@@ -2,6 +2,8 @@
 //! temporary directory with a registry of its own.
 #![allow(dead_code)]
 
+pub mod mutation;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -54,11 +54,9 @@ impl ScoreReader for FqmJsonReader {
 
     fn detect(head: &str, _extension: &str) -> Option<String> {
         let text = head.trim_start().strip_prefix('{')?.trim_start();
-        let first_key = text.strip_prefix('"')?.split('"').next()?;
-        let value = text[first_key.len() + 2..]
-            .trim_start()
-            .strip_prefix(':')?
-            .trim_start();
+        // A head cut inside the first key (or damaged) has no closing quote.
+        let (first_key, after_key) = text.strip_prefix('"')?.split_once('"')?;
+        let value = after_key.trim_start().strip_prefix(':')?.trim_start();
         let list_of_objects = value
             .strip_prefix('[')
             .is_some_and(|list| list.trim_start().starts_with('{'));
@@ -340,6 +338,9 @@ mod tests {
             "{\"rows\": [{\"n\": 1, \"score\": 2}]}",
             "[{\"vmaf\": [{\"n\": 1}]}]",
             "{\"name\": \"a\", \"n\": 3}",
+            // A head that ends inside its first key (found by tests/fuzz.rs).
+            "{\"m",
+            "{ \"",
         ] {
             assert!(FqmJsonReader::detect(other, "json").is_none(), "{other}");
         }
