@@ -30,6 +30,15 @@ fn dover_scores(changed: &[usize]) -> String {
     text
 }
 
+/// The first `rows` lines of [`dover_scores`].
+fn first_scores(changed: &[usize], rows: usize) -> String {
+    dover_scores(changed)
+        .lines()
+        .take(rows)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 fn features(rows: usize) -> String {
     let mut text = String::from("clip_id,vmaf,adm2\n");
     for clip in 0..rows {
@@ -257,14 +266,7 @@ fn a_retrain_is_reproduced_compared_and_replayed_after_a_replace() {
 fn a_replay_refuses_a_changed_table_and_a_changed_content() {
     let ws = Workspace::new();
     ws.write("features.csv", features(50));
-    ws.write(
-        "dover.jsonl",
-        dover_scores(&[])
-            .lines()
-            .take(50)
-            .collect::<Vec<_>>()
-            .join("\n"),
-    );
+    ws.write("dover.jsonl", first_scores(&[], 50));
     ws.run(&["ingest", "dover.jsonl"]).ok();
     ws.run(&[
         "export",
@@ -328,14 +330,7 @@ fn a_replay_refuses_a_changed_table_and_a_changed_content() {
 fn refs_that_name_nothing_say_what_exists() {
     let ws = Workspace::new();
     ws.write("features.csv", features(5));
-    ws.write(
-        "dover.jsonl",
-        dover_scores(&[])
-            .lines()
-            .take(5)
-            .collect::<Vec<_>>()
-            .join("\n"),
-    );
+    ws.write("dover.jsonl", first_scores(&[], 5));
     ws.run(&["ingest", "dover.jsonl"]).ok();
     ws.run(&["export", "--features", "features.csv", "--out", "out.csv"])
         .ok();
@@ -393,14 +388,7 @@ fn refs_that_name_nothing_say_what_exists() {
 fn tags_are_unique_and_immutable() {
     let ws = Workspace::new();
     ws.write("features.csv", features(5));
-    ws.write(
-        "dover.jsonl",
-        dover_scores(&[])
-            .lines()
-            .take(5)
-            .collect::<Vec<_>>()
-            .join("\n"),
-    );
+    ws.write("dover.jsonl", first_scores(&[], 5));
     ws.run(&["ingest", "dover.jsonl"]).ok();
     ws.run(&["exports", "tag", "before-export", "seq:1"]).ok();
     ws.run(&[
@@ -516,23 +504,9 @@ fn an_upgraded_registry_replays_the_exports_it_recorded_before() {
 #[test]
 fn the_scores_alone_as_a_table_at_any_point() {
     let ws = Workspace::new();
-    ws.write(
-        "dover.jsonl",
-        dover_scores(&[])
-            .lines()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join("\n"),
-    );
+    ws.write("dover.jsonl", first_scores(&[], 3));
     ws.run(&["ingest", "dover.jsonl"]).ok();
-    ws.write(
-        "dover-fixed.jsonl",
-        dover_scores(&[1])
-            .lines()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join("\n"),
-    );
+    ws.write("dover-fixed.jsonl", first_scores(&[1], 3));
     ws.run(&["ingest", "--replace", "dover-fixed.jsonl"]).ok();
     let run = ws
         .run(&[
@@ -616,14 +590,7 @@ fn the_scores_alone_as_a_table_at_any_point() {
 fn materialize_into_a_registry_takes_a_tag_and_a_note() {
     let ws = Workspace::new();
     ws.write("features.csv", features(3));
-    ws.write(
-        "dover.jsonl",
-        dover_scores(&[])
-            .lines()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join("\n"),
-    );
+    ws.write("dover.jsonl", first_scores(&[], 3));
     let materialize = |extra: &[&str]| {
         let mut args = vec![
             "materialize",

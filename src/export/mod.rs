@@ -378,13 +378,7 @@ pub fn export(
     out: &Path,
     options: &ExportOptions,
 ) -> Result<ExportSummary, ExportError> {
-    let registry_files = crate::atomic_file::registry_files(registry.path());
-    let protected: Vec<(&str, &Path)> = registry_files
-        .iter()
-        .map(|(role, path)| (*role, path.as_path()))
-        .collect();
-    crate::atomic_file::refuse_clashes(&[("--out", out)], &protected, &[])
-        .map_err(ExportError::Usage)?;
+    refuse_registry_as_output(registry, out)?;
     let opened = OpenedTable::open(features, out, options)?;
     export_opened(
         |per_frame| registry.read_snapshot(|r| load_indexes(r, options, per_frame)),
@@ -392,6 +386,31 @@ pub fn export(
         out,
         options,
     )
+}
+
+/// Refuse an output that is one of the registry's own files.
+fn refuse_registry_as_output(registry: &Registry, out: &Path) -> Result<(), ExportError> {
+    let registry_files = crate::atomic_file::registry_files(registry.path());
+    let protected: Vec<(&str, &Path)> = registry_files
+        .iter()
+        .map(|(role, path)| (*role, path.as_path()))
+        .collect();
+    crate::atomic_file::refuse_clashes(&[("--out", out)], &protected, &[])
+        .map_err(ExportError::Usage)
+}
+
+/// The output's format: `--out-format`, else the file name's.
+fn output_format(out: &Path, chosen: Option<TableFormat>) -> Result<TableFormat, ExportError> {
+    match chosen {
+        Some(format) => Ok(format),
+        None => TableFormat::from_path(out).ok_or_else(|| {
+            ExportError::Usage(format!(
+                "{}: cannot tell the output format from the file name; pass --out-format ({})",
+                out.display(),
+                TableFormat::names()
+            ))
+        }),
+    }
 }
 
 /// Export scores held in memory (`materialize` without a registry) onto a
@@ -437,16 +456,7 @@ impl OpenedTable {
                 TableFormat::names()
             ))
         })?;
-        let out_format = match options.out_format {
-            Some(format) => format,
-            None => TableFormat::from_path(out).ok_or_else(|| {
-                ExportError::Usage(format!(
-                    "{}: cannot tell the output format from the file name; pass --out-format ({})",
-                    out.display(),
-                    TableFormat::names()
-                ))
-            })?,
-        };
+        let out_format = output_format(out, options.out_format)?;
         if !features.is_file() {
             return Err(ExportError::Data(format!(
                 "{features_shown}: no such feature table"

@@ -164,23 +164,8 @@ pub fn export_scores_only(
     scorers: Option<&[String]>,
     as_of: Option<&PointRef>,
 ) -> Result<ScoresOnlySummary, ExportError> {
-    let format = match format {
-        Some(format) => format,
-        None => TableFormat::from_path(out).ok_or_else(|| {
-            ExportError::Usage(format!(
-                "{}: cannot tell the output format from the file name; pass --out-format ({})",
-                out.display(),
-                TableFormat::names()
-            ))
-        })?,
-    };
-    let registry_files = crate::atomic_file::registry_files(registry.path());
-    let protected: Vec<(&str, &Path)> = registry_files
-        .iter()
-        .map(|(role, path)| (*role, path.as_path()))
-        .collect();
-    crate::atomic_file::refuse_clashes(&[("--out", out)], &protected, &[])
-        .map_err(ExportError::Usage)?;
+    let format = super::output_format(out, format)?;
+    super::refuse_registry_as_output(registry, out)?;
     registry.read_snapshot(|registry| {
         let (point, at) = read_point(registry, as_of)?;
         let selected = selected_scorers(registry, scorers, at, &point)?;

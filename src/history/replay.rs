@@ -52,6 +52,35 @@ pub struct DigestCheck {
 }
 
 impl Replay {
+    /// The replay of export `id` (at `point`, onto `features`) as recorded
+    /// in `record`, given what the replay wrote (content digest, sha256)
+    /// and its per-scorer digests.
+    fn of(
+        (id, point, features): (i64, Point, String),
+        record: &ExportRecord,
+        (content, sha256): (&str, &str),
+        scorers: impl Iterator<Item = (String, String)>,
+    ) -> Replay {
+        Replay {
+            export: id,
+            point,
+            features,
+            recorded_content: record.content_digest.clone(),
+            replayed_content: content.to_string(),
+            bytes_match: sha256 == record.output_sha256,
+            output_sha256: [record.output_sha256.clone(), sha256.to_string()],
+            recorded_tool_version: record.tool_version.clone(),
+            scorers: scorers
+                .map(|(name, replayed)| DigestCheck {
+                    recorded: recorded_digest(record, &name),
+                    name,
+                    replayed,
+                })
+                .collect(),
+            written: None,
+        }
+    }
+
     /// Whether the replay reproduced the export's content: its content
     /// digest, or (for exports recorded before content digests) its bytes.
     pub fn reproduced(&self) -> bool {
@@ -112,26 +141,15 @@ pub fn replay(registry: &Registry, request: &ReplayRequest) -> Result<Replay, Ex
     let scratch = scratch_dir(request.out.as_deref())?;
     let replayed_path = scratch_file(&scratch, &record);
     let summary = crate::export::export(registry, &features, &replayed_path, &options)?;
-    let replay = Replay {
-        export: id,
-        point,
-        features: shown,
-        recorded_content: record.content_digest.clone(),
-        replayed_content: summary.content_digest.clone(),
-        bytes_match: summary.output_sha256 == record.output_sha256,
-        output_sha256: [record.output_sha256.clone(), summary.output_sha256.clone()],
-        recorded_tool_version: record.tool_version.clone(),
-        scorers: summary
+    let replay = Replay::of(
+        (id, point, shown),
+        &record,
+        (&summary.content_digest, &summary.output_sha256),
+        summary
             .scorers
             .iter()
-            .map(|s| DigestCheck {
-                name: s.name.clone(),
-                recorded: recorded_digest(&record, &s.name),
-                replayed: s.digest.clone(),
-            })
-            .collect(),
-        written: None,
-    };
+            .map(|s| (s.name.clone(), s.digest.clone())),
+    );
     keep_if_reproduced(replay, &replayed_path, request.out.as_deref())
 }
 
@@ -212,26 +230,15 @@ fn replay_scores_only(
         scorers.as_deref(),
         Some(&PointRef::Seq(point.seq)),
     )?;
-    let replay = Replay {
-        export: id,
-        point,
-        features: "(scores only)".to_string(),
-        recorded_content: record.content_digest.clone(),
-        replayed_content: summary.content_digest.clone(),
-        bytes_match: summary.output_sha256 == record.output_sha256,
-        output_sha256: [record.output_sha256.clone(), summary.output_sha256.clone()],
-        recorded_tool_version: record.tool_version.clone(),
-        scorers: summary
+    let replay = Replay::of(
+        (id, point, "(scores only)".to_string()),
+        record,
+        (&summary.content_digest, &summary.output_sha256),
+        summary
             .scorers
-            .iter()
-            .map(|(name, _, digest)| DigestCheck {
-                name: name.clone(),
-                recorded: recorded_digest(record, name),
-                replayed: digest.clone(),
-            })
-            .collect(),
-        written: None,
-    };
+            .into_iter()
+            .map(|(name, _, digest)| (name, digest)),
+    );
     keep_if_reproduced(replay, &replayed_path, request.out.as_deref())
 }
 

@@ -128,6 +128,17 @@ impl Registry {
         Ok(copy)
     }
 
+    /// The first column of every row `query` returns for `params`.
+    fn column<T: rusqlite::types::FromSql>(
+        &self,
+        query: &str,
+        params: &[i64],
+    ) -> rusqlite::Result<Vec<T>> {
+        let mut stmt = self.conn.prepare(query)?;
+        let values = stmt.query_map(rusqlite::params_from_iter(params), |row| row.get(0))?;
+        values.collect()
+    }
+
     /// Row `id`'s scorer and what it holds.
     fn row_for_copy(&self, id: i64) -> rusqlite::Result<RowForCopy> {
         self.conn
@@ -214,12 +225,7 @@ impl Registry {
         let detail = serde_json::json!({"file": file_id, "restore_previous": restore_previous});
         let ((retired, previous, restored), point) = self.correction("retire", detail, |seq| {
             let previous: Vec<i64> = self
-                .conn
-                .prepare(sql::ROWS_SUPERSEDED_BY_FILE)
-                .and_then(|mut stmt| {
-                    stmt.query_map([file_id], |row| row.get(0))?
-                        .collect::<Result<Vec<i64>, _>>()
-                })
+                .column(sql::ROWS_SUPERSEDED_BY_FILE, &[file_id])
                 .map_err(sqlite)?;
             let retired = self
                 .conn
@@ -457,12 +463,7 @@ impl Registry {
         }
         let sqlite = |e| self.sqlite_error(e);
         let both: Vec<String> = self
-            .conn
-            .prepare(sql::KEYS_LIVE_FOR_BOTH)
-            .and_then(|mut stmt| {
-                stmt.query_map([from.id, to.id], |row| row.get(0))?
-                    .collect::<Result<Vec<String>, _>>()
-            })
+            .column(sql::KEYS_LIVE_FOR_BOTH, &[from.id, to.id])
             .map_err(sqlite)?;
         if !both.is_empty() {
             return Err(self.refused(format!(
@@ -476,14 +477,7 @@ impl Registry {
         }
         let detail = serde_json::json!({"scorer": from.name, "merged_into": to.name});
         let (moved, point) = self.correction("scorer", detail, |seq| {
-            let ids: Vec<i64> = self
-                .conn
-                .prepare(sql::LIVE_ROW_IDS)
-                .and_then(|mut stmt| {
-                    stmt.query_map([from.id], |row| row.get(0))?
-                        .collect::<Result<Vec<i64>, _>>()
-                })
-                .map_err(sqlite)?;
+            let ids: Vec<i64> = self.column(sql::LIVE_ROW_IDS, &[from.id]).map_err(sqlite)?;
             for id in &ids {
                 let (_, score, status, reason, raw_value) =
                     self.row_for_copy(*id).map_err(sqlite)?;

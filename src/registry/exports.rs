@@ -171,7 +171,30 @@ impl Registry {
         at: At,
         mut visit: impl FnMut(LiveScore),
     ) -> Result<(), RegistryError> {
-        let (query, extra) = at.pick(sql::LIVE_SCORES_OF_SCORER, sql::SCORES_AT_POINT);
+        let queries = (sql::LIVE_SCORES_OF_SCORER, sql::SCORES_AT_POINT);
+        self.visit_scorer_rows(scorer, at, queries, |row| {
+            visit(LiveScore {
+                key: row.get(0)?,
+                score: row.get(1)?,
+                bad: row.get_ref(2)?.as_str()? == "bad",
+                runtime_ms: row.get(3)?,
+                frame_count: row.get(4)?,
+                source_file_id: row.get(5)?,
+            });
+            Ok(())
+        })
+    }
+
+    /// Run the live or the at-point form of a per-scorer query (`queries`)
+    /// for `scorer` and hand each row to `visit`, without collecting them.
+    fn visit_scorer_rows(
+        &self,
+        scorer: &LiveScorer,
+        at: At,
+        queries: (&'static str, &'static str),
+        mut visit: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<()>,
+    ) -> Result<(), RegistryError> {
+        let (query, extra) = at.pick(queries.0, queries.1);
         let mut stmt = self
             .conn
             .prepare_cached(query)
@@ -180,17 +203,7 @@ impl Registry {
             .query(rusqlite::params_from_iter(At::params(&extra, scorer.id)))
             .map_err(|e| self.sqlite_error(e))?;
         while let Some(row) = rows.next().map_err(|e| self.sqlite_error(e))? {
-            let read = || -> rusqlite::Result<LiveScore> {
-                Ok(LiveScore {
-                    key: row.get(0)?,
-                    score: row.get(1)?,
-                    bad: row.get_ref(2)?.as_str()? == "bad",
-                    runtime_ms: row.get(3)?,
-                    frame_count: row.get(4)?,
-                    source_file_id: row.get(5)?,
-                })
-            };
-            visit(read().map_err(|e| self.sqlite_error(e))?);
+            visit(row).map_err(|e| self.sqlite_error(e))?;
         }
         Ok(())
     }
@@ -204,26 +217,15 @@ impl Registry {
         at: At,
         mut visit: impl FnMut(&str, &str, Option<f64>),
     ) -> Result<(), RegistryError> {
-        let (query, extra) = at.pick(sql::LIVE_COMPONENTS_OF_SCORER, sql::COMPONENTS_AT_POINT);
-        let mut stmt = self
-            .conn
-            .prepare_cached(query)
-            .map_err(|e| self.sqlite_error(e))?;
-        let mut rows = stmt
-            .query(rusqlite::params_from_iter(At::params(&extra, scorer.id)))
-            .map_err(|e| self.sqlite_error(e))?;
-        while let Some(row) = rows.next().map_err(|e| self.sqlite_error(e))? {
-            let mut read = || -> rusqlite::Result<()> {
-                visit(
-                    row.get_ref(0)?.as_str()?,
-                    row.get_ref(1)?.as_str()?,
-                    row.get(2)?,
-                );
-                Ok(())
-            };
-            read().map_err(|e| self.sqlite_error(e))?;
-        }
-        Ok(())
+        let queries = (sql::LIVE_COMPONENTS_OF_SCORER, sql::COMPONENTS_AT_POINT);
+        self.visit_scorer_rows(scorer, at, queries, |row| {
+            visit(
+                row.get_ref(0)?.as_str()?,
+                row.get_ref(1)?.as_str()?,
+                row.get(2)?,
+            );
+            Ok(())
+        })
     }
 
     /// The stored frames of `scorer`'s scores live `at` the read's point:
@@ -235,42 +237,26 @@ impl Registry {
         at: At,
         mut visit: impl FnMut(&str, crate::frames::StoredFrame),
     ) -> Result<(), RegistryError> {
-        let (query, extra) = at.pick(sql::LIVE_FRAMES_OF_SCORER, sql::FRAMES_AT_POINT);
-        let mut stmt = self
-            .conn
-            .prepare_cached(query)
-            .map_err(|e| self.sqlite_error(e))?;
-        let mut rows = stmt
-            .query(rusqlite::params_from_iter(At::params(&extra, scorer.id)))
-            .map_err(|e| self.sqlite_error(e))?;
-        while let Some(row) = rows.next().map_err(|e| self.sqlite_error(e))? {
-            let mut read = || -> rusqlite::Result<()> {
-                visit(
-                    row.get_ref(0)?.as_str()?,
-                    (row.get(1)?, row.get(2)?, row.get(3)?),
-                );
-                Ok(())
-            };
-            read().map_err(|e| self.sqlite_error(e))?;
-        }
-        Ok(())
+        let queries = (sql::LIVE_FRAMES_OF_SCORER, sql::FRAMES_AT_POINT);
+        self.visit_scorer_rows(scorer, at, queries, |row| {
+            visit(
+                row.get_ref(0)?.as_str()?,
+                (row.get(1)?, row.get(2)?, row.get(3)?),
+            );
+            Ok(())
+        })
     }
 
     /// The `--scorer-version`s of the files `scorer`'s scores live `at` the
     /// read's point came from.
     pub fn live_versions(&self, scorer: &LiveScorer, at: At) -> Result<Vec<String>, RegistryError> {
-        let (query, extra) = at.pick(sql::LIVE_VERSIONS_OF_SCORER, sql::VERSIONS_AT_POINT);
-        let mut stmt = self
-            .conn
-            .prepare_cached(query)
-            .map_err(|e| self.sqlite_error(e))?;
-        let rows = stmt
-            .query_map(
-                rusqlite::params_from_iter(At::params(&extra, scorer.id)),
-                |row| row.get(0),
-            )
-            .and_then(|rows| rows.collect::<Result<Vec<String>, _>>());
-        rows.map_err(|e| self.sqlite_error(e))
+        let mut versions = Vec::new();
+        let queries = (sql::LIVE_VERSIONS_OF_SCORER, sql::VERSIONS_AT_POINT);
+        self.visit_scorer_rows(scorer, at, queries, |row| {
+            versions.push(row.get(0)?);
+            Ok(())
+        })?;
+        Ok(versions)
     }
 
     /// Hand `scorer`'s rows live `at` the read's point to `visit` in key
@@ -281,33 +267,23 @@ impl Registry {
         at: At,
         mut visit: impl FnMut(ScoresTableRow),
     ) -> Result<(), RegistryError> {
-        let (query, extra) = at.pick(sql::SCORES_TABLE_LIVE, sql::SCORES_TABLE_AT_POINT);
-        let mut stmt = self
-            .conn
-            .prepare_cached(query)
-            .map_err(|e| self.sqlite_error(e))?;
-        let mut rows = stmt
-            .query(rusqlite::params_from_iter(At::params(&extra, scorer.id)))
-            .map_err(|e| self.sqlite_error(e))?;
-        while let Some(row) = rows.next().map_err(|e| self.sqlite_error(e))? {
-            let read = || -> rusqlite::Result<ScoresTableRow> {
-                Ok(ScoresTableRow {
-                    key: row.get(0)?,
-                    score: row.get(1)?,
-                    status: row.get(2)?,
-                    runtime_ms: row.get(3)?,
-                    frames: row.get(4)?,
-                    source_path: row.get(5)?,
-                    line: row.get(6)?,
-                    source_sha256: row.get(7)?,
-                    ingested_at: row.get(8)?,
-                    version: row.get(9)?,
-                    source_file_id: row.get(10)?,
-                })
-            };
-            visit(read().map_err(|e| self.sqlite_error(e))?);
-        }
-        Ok(())
+        let queries = (sql::SCORES_TABLE_LIVE, sql::SCORES_TABLE_AT_POINT);
+        self.visit_scorer_rows(scorer, at, queries, |row| {
+            visit(ScoresTableRow {
+                key: row.get(0)?,
+                score: row.get(1)?,
+                status: row.get(2)?,
+                runtime_ms: row.get(3)?,
+                frames: row.get(4)?,
+                source_path: row.get(5)?,
+                line: row.get(6)?,
+                source_sha256: row.get(7)?,
+                ingested_at: row.get(8)?,
+                version: row.get(9)?,
+                source_file_id: row.get(10)?,
+            });
+            Ok(())
+        })
     }
 
     /// Record an export, with its note, and name it `tag` when given (the

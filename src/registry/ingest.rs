@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::io::{BufReader, Read};
 
-use rusqlite::{params, Connection, OptionalExtension, Statement};
+use rusqlite::{params, Connection, OptionalExtension, Statement, ToSql};
 use sha2::{Digest, Sha256};
 
 use super::points::{begin_change, stamp_change};
@@ -507,7 +507,9 @@ impl ScoreStore for SqliteStore<'_> {
         detail: RowDetail,
         settle: &mut dyn FnMut(&ScoreRow, Fate),
     ) -> Result<(), StoreError> {
-        if detail.is_empty() {
+        // A row keeping the number its file wrote outside the scale is
+        // written alone (the batches leave that column out).
+        if detail.is_empty() && row.stored.raw_value.is_none() {
             self.pending.push(row);
             if self.pending.len() == sql::SCORE_BATCH {
                 self.flush(settle)?;
@@ -597,21 +599,34 @@ impl SqliteStore<'_> {
         components: &[(String, Option<f64>)],
     ) -> Result<Option<(i64, Fate)>, StoreError> {
         let insert = || {
-            self.tx.prepare_cached(&self.row_insert)?.execute(params![
-                row.scorer_id,
-                row.key,
-                row.raw_key,
-                row.key_field,
-                row.stored.score,
-                row.stored.status,
-                row.stored.reason,
-                row.stored.note,
-                row.runtime_ms,
-                row.frame_count,
-                self.file_id,
-                row.line as i64,
-                row.stored.raw_value,
-            ])?;
+            let line = row.line as i64;
+            let columns: [&dyn ToSql; sql::SCORE_PARAMS] = [
+                &row.scorer_id,
+                &row.key,
+                &row.raw_key,
+                &row.key_field,
+                &row.stored.score,
+                &row.stored.status,
+                &row.stored.reason,
+                &row.stored.note,
+                &row.runtime_ms,
+                &row.frame_count,
+                &self.file_id,
+                &line,
+            ];
+            match &row.stored.raw_value {
+                None => self
+                    .tx
+                    .prepare_cached(&self.row_insert)?
+                    .execute(&columns[..])?,
+                Some(raw_value) => {
+                    let mut with_raw = columns.to_vec();
+                    with_raw.push(raw_value);
+                    self.tx
+                        .prepare_cached(sql::INSERT_SCORE_WITH_RAW_VALUE)?
+                        .execute(&with_raw[..])?
+                }
+            };
             Ok::<_, rusqlite::Error>(self.tx.last_insert_rowid())
         };
         match insert() {
@@ -728,7 +743,6 @@ impl SqliteStore<'_> {
             stmt.raw_bind_parameter(first + 9, row.frame_count)?;
             stmt.raw_bind_parameter(first + 10, self.file_id)?;
             stmt.raw_bind_parameter(first + 11, row.line as i64)?;
-            stmt.raw_bind_parameter(first + 12, row.stored.raw_value)?;
         }
         stmt.raw_execute()
     }

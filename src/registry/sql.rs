@@ -87,17 +87,24 @@ pub const SET_SCORER_DIRECTION: &str = "UPDATE scorers SET higher_is_better = ?2
 /// The columns of a new score row, in the order [`insert_scores`] binds them.
 const SCORE_COLUMNS: &str = " INTO scores \
     (scorer_id, key, raw_key, key_field, score, status, reason, note, runtime_ms, frame_count, \
-     source_file_id, line, raw_value) VALUES ";
+     source_file_id, line) VALUES ";
 
 /// Parameters per score row of [`insert_scores`].
-pub const SCORE_PARAMS: usize = 13;
+pub const SCORE_PARAMS: usize = 12;
+
+/// One score row with the number its file wrote outside the scorer's scale
+/// (rare: such rows are written alone, so the batches bind a parameter
+/// less per row).
+pub const INSERT_SCORE_WITH_RAW_VALUE: &str = "INSERT INTO scores \
+    (scorer_id, key, raw_key, key_field, score, status, reason, note, runtime_ms, frame_count, \
+     source_file_id, line, raw_value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
 
 /// Rows per multi-row INSERT of [`insert_scores`]: one statement per 64
 /// rows runs the VDBE program's setup once instead of 64 times, which is a
 /// quarter of the ingest time for scalar rows.
 pub const SCORE_BATCH: usize = 64;
 
-/// An INSERT of `rows` score rows (?1…?13 for the first, ?14… for the next).
+/// An INSERT of `rows` score rows (?1…?12 for the first, ?13… for the next).
 ///
 /// A batch (`rows > 1`) is `INSERT OR IGNORE`: a statement that may abort
 /// half-way makes SQLite copy every page it touches into a statement
