@@ -12,12 +12,23 @@
 -- * `scores.superseded_seq` is the point that superseded it.
 
 CREATE TABLE changes (
-    seq    INTEGER PRIMARY KEY,
-    at     TEXT    NOT NULL,     -- RFC 3339, UTC: when the change committed
-    kind   TEXT    NOT NULL,     -- ingest, retire, restore, scorer
-    detail TEXT                  -- JSON: what the correction changed
+    seq           INTEGER PRIMARY KEY,
+    at            TEXT    NOT NULL,  -- RFC 3339, UTC: when the change committed
+    kind          TEXT    NOT NULL,  -- ingest, retire, scorer
+    detail        TEXT,              -- JSON: what the correction changed
+    -- The largest scores.id when it committed. Score ids only grow and rows
+    -- are never deleted, so a row was born at or before this point exactly
+    -- when its id is at most this: an as-of read tests the id on the index
+    -- entry instead of reading the row.
+    last_score_id INTEGER NOT NULL DEFAULT 0
 );
-INSERT INTO changes (seq, at, kind) SELECT id, ingested_at, 'ingest' FROM source_files;
+CREATE TEMP TABLE file_last_score AS
+    SELECT source_file_id AS file, MAX(id) AS last FROM scores GROUP BY source_file_id;
+INSERT INTO changes (seq, at, kind, last_score_id)
+    SELECT f.id, f.ingested_at, 'ingest',
+           (SELECT COALESCE(MAX(last), 0) FROM file_last_score WHERE file <= f.id)
+    FROM source_files f;
+DROP TABLE file_last_score;
 
 ALTER TABLE scores ADD COLUMN born_seq INTEGER;        -- NULL: its file's seq
 ALTER TABLE scores ADD COLUMN superseded_seq INTEGER;  -- NULL while live

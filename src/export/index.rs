@@ -196,6 +196,13 @@ pub(super) fn load_indexes(
                     frames[*position].push(frame);
                 }
             })?;
+            // Each score's frames arrive in frame order; keep that a
+            // guarantee of this code, not of a query plan.
+            for clip in &mut frames {
+                if !clip.is_sorted_by_key(|(index, _, _)| *index) {
+                    clip.sort_by_key(|(index, _, _)| *index);
+                }
+            }
         }
         let pooled: Vec<Vec<Option<f64>>> = options
             .pool

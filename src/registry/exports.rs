@@ -229,8 +229,8 @@ impl Registry {
     }
 
     /// The stored frames of `scorer`'s scores live `at` the read's point:
-    /// `visit(key, (frame index, value, runtime))`, ordered by key then
-    /// frame index.
+    /// `visit(key, (frame index, value, runtime))`, a score's frames
+    /// together and in frame order.
     pub fn visit_live_frames(
         &self,
         scorer: &LiveScorer,

@@ -214,16 +214,25 @@ pub const SCORE_HISTORY: &str =
         SELECT id FROM scores WHERE ?3 AND scorer_id = ?1 AND raw_key = ?2) \
     ORDER BY s.superseded_at IS NOT NULL, s.id DESC";
 
-/// The ids of scorer ?1's rows live at point ?2: live now and born by ?2,
-/// or superseded after ?2 and born by ?2. Each half reads one of the two
-/// partial (scorer, key) indexes.
-macro_rules! rows_at_point {
-    () => {
-        "SELECT id FROM scores WHERE scorer_id = ?1 AND superseded_at IS NULL \
-            AND COALESCE(born_seq, source_file_id) <= ?2 \
-         UNION ALL \
-         SELECT id FROM scores WHERE scorer_id = ?1 AND superseded_at IS NOT NULL \
-            AND superseded_seq > ?2 AND COALESCE(born_seq, source_file_id) <= ?2"
+/// `$select` (a query over `scores s`, joined to what it needs, ending in
+/// WHERE) for scorer ?1's rows live at point ?2: the rows live now that
+/// were born by ?2, then the rows superseded after ?2 that were born by ?2,
+/// each half read through one of the two partial (scorer, key) indexes,
+/// each row once, with no set of ids built first. A row was born by ?2
+/// exactly when its id is at most the last score id at ?2 (ids only grow,
+/// rows are never deleted): a test on the index entry itself, so a row
+/// born later is skipped without being read.
+macro_rules! at_point {
+    ($select:expr) => {
+        concat!(
+            $select,
+            " s.scorer_id = ?1 AND s.superseded_at IS NULL \
+              AND s.id <= (SELECT last_score_id FROM changes WHERE seq = ?2) \
+             UNION ALL ",
+            $select,
+            " s.scorer_id = ?1 AND s.superseded_at IS NOT NULL AND s.superseded_seq > ?2 \
+              AND s.id <= (SELECT last_score_id FROM changes WHERE seq = ?2)"
+        )
     };
 }
 
@@ -232,62 +241,57 @@ pub const SCORERS_AT_POINT: &str = "SELECT r.scorer_id, r.name, r.slug, r.scale_
     r.typical_min, r.typical_max, r.higher_is_better FROM scorer_revisions r \
     WHERE r.seq = (SELECT MAX(seq) FROM scorer_revisions x WHERE x.scorer_id = r.scorer_id AND x.seq <= ?1) \
     AND (EXISTS (SELECT 1 FROM scores s WHERE s.scorer_id = r.scorer_id AND s.superseded_at IS NULL \
-            AND COALESCE(s.born_seq, s.source_file_id) <= ?1) \
+            AND s.id <= (SELECT last_score_id FROM changes WHERE seq = ?1)) \
         OR EXISTS (SELECT 1 FROM scores s WHERE s.scorer_id = r.scorer_id AND s.superseded_at IS NOT NULL \
-            AND s.superseded_seq > ?1 AND COALESCE(s.born_seq, s.source_file_id) <= ?1)) \
+            AND s.superseded_seq > ?1 AND s.id <= (SELECT last_score_id FROM changes WHERE seq = ?1))) \
     ORDER BY r.slug";
 
-/// The scores of scorer ?1 live at point ?2 (in no particular order): the
-/// two index ranges read directly, each row once, with no set of ids
-/// built first.
-pub const SCORES_AT_POINT: &str =
-    "SELECT key, score, status, runtime_ms, frame_count, source_file_id \
-    FROM scores WHERE scorer_id = ?1 AND superseded_at IS NULL \
-        AND COALESCE(born_seq, source_file_id) <= ?2 \
-    UNION ALL \
-    SELECT key, score, status, runtime_ms, frame_count, source_file_id \
-    FROM scores WHERE scorer_id = ?1 AND superseded_at IS NOT NULL \
-        AND superseded_seq > ?2 AND COALESCE(born_seq, source_file_id) <= ?2";
-
-/// The components of scorer ?1's scores live at point ?2.
-pub const COMPONENTS_AT_POINT: &str = concat!(
-    "SELECT s.key, c.name, c.value FROM score_components c JOIN scores s ON s.id = c.score_id \
-     WHERE s.id IN (",
-    rows_at_point!(),
-    ") ORDER BY c.name, s.key"
+/// The scores of scorer ?1 live at point ?2 (in no particular order).
+pub const SCORES_AT_POINT: &str = at_point!(
+    "SELECT s.key, s.score, s.status, s.runtime_ms, s.frame_count, s.source_file_id \
+     FROM scores s WHERE"
 );
 
-/// The frames of scorer ?1's scores live at point ?2, by key and frame index.
-pub const FRAMES_AT_POINT: &str = concat!(
-    "SELECT s.key, f.frame_index, f.value, f.runtime_ms FROM frame_scores f \
-     JOIN scores s ON s.id = f.score_id WHERE s.id IN (",
-    rows_at_point!(),
-    ") ORDER BY s.key, f.frame_index"
+/// The components of scorer ?1's scores live at point ?2, by name then key.
+pub const COMPONENTS_AT_POINT: &str = concat!(
+    "SELECT * FROM (",
+    at_point!(
+        "SELECT s.key, c.name, c.value FROM scores s \
+         JOIN score_components c ON c.score_id = s.id WHERE"
+    ),
+    ") ORDER BY 2, 1"
+);
+
+/// The frames of scorer ?1's scores live at point ?2: a score's frames
+/// together, in frame order (the primary key's); the scores in no
+/// particular order.
+pub const FRAMES_AT_POINT: &str = at_point!(
+    "SELECT s.key, f.frame_index, f.value, f.runtime_ms FROM scores s \
+     JOIN frame_scores f ON f.score_id = s.id WHERE"
 );
 
 /// The versions of the files scorer ?1's scores live at point ?2 came from.
 pub const VERSIONS_AT_POINT: &str = concat!(
-    "SELECT DISTINCT f.scorer_version FROM scores s JOIN source_files f ON f.id = s.source_file_id \
-     WHERE s.id IN (",
-    rows_at_point!(),
-    ") AND f.scorer_version IS NOT NULL ORDER BY 1"
+    "SELECT DISTINCT v FROM (",
+    at_point!(
+        "SELECT f.scorer_version AS v FROM scores s \
+         JOIN source_files f ON f.id = s.source_file_id WHERE f.scorer_version IS NOT NULL AND"
+    ),
+    ") ORDER BY 1"
 );
 
 /// Scorer ?1's rows live at point ?2 with where they came from.
-pub const ROWS_AT_POINT_WITH_SOURCE: &str = concat!(
+pub const ROWS_AT_POINT_WITH_SOURCE: &str = at_point!(
     "SELECT s.key, s.score, s.status, f.path, s.line FROM scores s \
-     JOIN source_files f ON f.id = s.source_file_id WHERE s.id IN (",
-    rows_at_point!(),
-    ")"
+     JOIN source_files f ON f.id = s.source_file_id WHERE"
 );
 
 /// Scorer ?1's rows live at point ?2, counted by file and status.
 pub const FILES_AT_POINT: &str = concat!(
     "SELECT f.id, f.path, f.sha256, f.ingested_at, f.scorer_version, \
-        SUM(s.status = 'ok'), SUM(s.status = 'bad') \
-     FROM scores s JOIN source_files f ON f.id = s.source_file_id WHERE s.id IN (",
-    rows_at_point!(),
-    ") GROUP BY f.id ORDER BY f.id"
+        SUM(r.status = 'ok'), SUM(r.status = 'bad') FROM (",
+    at_point!("SELECT s.source_file_id AS file, s.status FROM scores s WHERE"),
+    ") r JOIN source_files f ON f.id = r.file GROUP BY f.id ORDER BY f.id"
 );
 
 /// The columns `export --scores-only` writes of a row, from `scores s`
@@ -308,10 +312,9 @@ pub const SCORES_TABLE_LIVE: &str = concat!(
 
 /// Scorer ?1's rows live at point ?2 for `export --scores-only`, by key.
 pub const SCORES_TABLE_AT_POINT: &str = concat!(
-    scores_table_columns!(),
-    "WHERE s.id IN (",
-    rows_at_point!(),
-    ") ORDER BY s.key"
+    "SELECT * FROM (",
+    at_point!(concat!(scores_table_columns!(), "WHERE")),
+    ") ORDER BY 1"
 );
 
 /// Scorers with at least one live score, by slug.
@@ -371,8 +374,9 @@ pub const CHANGE_AT: &str = "SELECT at FROM changes WHERE seq = ?1";
 /// A new point; its seq is the row id.
 pub const INSERT_CHANGE: &str = "INSERT INTO changes (at, kind, detail) VALUES (?1, ?2, ?3)";
 
-/// A change's time, set again as it commits.
-pub const SET_CHANGE_AT: &str = "UPDATE changes SET at = ?2 WHERE seq = ?1";
+/// A change's time and its last score id, set again as it commits.
+pub const SET_CHANGE_AT: &str = "UPDATE changes SET at = ?2, \
+    last_score_id = (SELECT COALESCE(MAX(id), 0) FROM scores) WHERE seq = ?1";
 
 pub const EXPORT_SEQ: &str = "SELECT seq FROM exports WHERE id = ?1";
 
