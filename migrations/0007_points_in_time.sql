@@ -36,6 +36,9 @@ UPDATE scores SET superseded_seq = superseded_by_file WHERE superseded_at IS NOT
 -- A value outside the scorer's scale is stored bad with a NULL score; the
 -- number the file wrote is kept here, so a corrected scale can take it.
 ALTER TABLE scores ADD COLUMN raw_value REAL;
+-- The copies corrections made (rare), by the file their rows came from:
+-- `files` counts a file's live rows without reading every score.
+CREATE INDEX scores_copies_by_file ON scores (source_file_id) WHERE born_seq IS NOT NULL;
 
 -- `files retire`: the point that retired a file's rows. A retired file's
 -- bytes are no longer "already ingested".

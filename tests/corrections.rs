@@ -155,6 +155,25 @@ fn retiring_a_file_supersedes_its_rows_and_can_restore_what_it_replaced() {
         "{}",
         run.stdout
     );
+    // `files` counts the restored copy as a.jsonl's live row (its k1 stays
+    // superseded: the first b.jsonl replaced it, and only the second,
+    // which replaced nothing, was retired with --restore-previous).
+    let files = ws.run(&["files", "--json"]).ok().json();
+    let live_rows: Vec<(&Value, &Value)> = files
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (&f["path"], &f["live_rows"]))
+        .collect();
+    assert_eq!(
+        live_rows,
+        [
+            (&json!("a.jsonl"), &json!(1)),
+            (&json!("b.jsonl"), &json!(0)),
+            (&json!("b.jsonl"), &json!(0)),
+            (&json!("c.jsonl"), &json!(0))
+        ]
+    );
     let (_, restored_table) = export(&ws, "e3.jsonl", &[]);
     assert_eq!(restored_table[1], (json!(20.0), json!("ok")));
     let provenance = ws

@@ -179,10 +179,12 @@ pub const LIST_SCORERS: &str = "SELECT sc.name, sc.slug, sc.scale_min, sc.scale_
     FROM scorers sc ORDER BY sc.slug";
 
 /// Each file with its rows, live rows and scorers: rows from
-/// `source_file_scorers`, minus the superseded ones (their partial index).
+/// `source_file_scorers`, plus the copies corrections made of its rows,
+/// minus the superseded ones (each count read through a partial index).
 pub const LIST_FILES: &str =
     "SELECT f.id, f.path, f.absolute_path, f.sha256, f.size_bytes, f.format, f.label, \
-    f.ingested_at, f.tool_version, COALESCE(n.rows, 0), COALESCE(n.rows, 0) - COALESCE(o.rows, 0), \
+    f.ingested_at, f.tool_version, COALESCE(n.rows, 0), \
+    COALESCE(n.rows, 0) + COALESCE(c.rows, 0) - COALESCE(o.rows, 0), \
     (SELECT json_group_array(name) FROM (SELECT sc.name FROM source_file_scorers x \
         JOIN scorers sc ON sc.id = x.scorer_id WHERE x.source_file_id = f.id ORDER BY sc.name)) \
     FROM source_files f \
@@ -190,6 +192,8 @@ pub const LIST_FILES: &str =
         GROUP BY source_file_id) n ON n.source_file_id = f.id \
     LEFT JOIN (SELECT source_file_id, COUNT(*) AS rows FROM scores \
         WHERE superseded_at IS NOT NULL GROUP BY source_file_id) o ON o.source_file_id = f.id \
+    LEFT JOIN (SELECT source_file_id, COUNT(*) AS rows FROM scores \
+        WHERE born_seq IS NOT NULL GROUP BY source_file_id) c ON c.source_file_id = f.id \
     ORDER BY f.id";
 
 pub const SCORER_NAME_BY_SLUG: &str = "SELECT id, name FROM scorers WHERE slug = ?1";
