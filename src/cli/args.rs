@@ -228,10 +228,20 @@ pub enum ScorersCommand {
         version: Option<String>,
     },
     /// Rename a scorer (its columns take the new name from now on).
-    Rename { old: String, new: String },
+    Rename {
+        /// The scorer's name now (any spelling with the same slug).
+        old: String,
+        /// Its new name.
+        new: String,
+    },
     /// Make ALIAS part of INTO: ALIAS's live scores become INTO's, and files
     /// naming ALIAS are ingested as INTO from now on.
-    Merge { alias: String, into: String },
+    Merge {
+        /// The scorer that becomes another name of INTO.
+        alias: String,
+        /// The scorer that keeps the scores.
+        into: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -288,8 +298,10 @@ pub enum ExportsCommand {
     /// Per scorer, the keys added, removed and changed between two points
     /// (export ids, tags, seq:N or times); counts first.
     Diff {
+        /// The point to compare from: an export id, a tag, seq:N or an RFC 3339 time.
         #[arg(value_name = "A")]
         a: PointRef,
+        /// The point to compare to, named the same ways.
         #[arg(value_name = "B")]
         b: PointRef,
         /// List every added, removed and changed key with its old and new
