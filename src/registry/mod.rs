@@ -120,14 +120,22 @@ impl Registry {
         // existing registry keeps the page size it was created with.
         conn.pragma_update(None, "page_size", PAGE_SIZE)
             .map_err(sqlite)?;
-        let found = migrate::user_version(&conn).map_err(sqlite)?;
-        check_is_registry(&conn, found, mode).map_err(|e| match e {
+        // The version and the tables are read in one snapshot: another
+        // process creating this registry may commit its schema in between
+        // two separate reads (tables, but version 0 as first read).
+        conn.execute_batch(sql::BEGIN_READ).map_err(sqlite)?;
+        let checked = migrate::user_version(&conn)
+            .map_err(Refusal::Sqlite)
+            .and_then(|found| check_is_registry(&conn, found, mode).map(|()| found));
+        let ended = conn.execute_batch(sql::COMMIT);
+        let found = checked.map_err(|e| match e {
             Refusal::Sqlite(source) => sqlite(source),
             Refusal::Not(message) => RegistryError::NotARegistry {
                 path: path.to_path_buf(),
                 message,
             },
         })?;
+        ended.map_err(sqlite)?;
         if found > SCHEMA_VERSION {
             return Err(RegistryError::TooNew {
                 path: path.to_path_buf(),
