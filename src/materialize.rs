@@ -10,7 +10,8 @@ use serde_json::{json, Value};
 
 use crate::digest::sha256_file_with_size;
 use crate::export::{
-    export, export_scores_opened, ExportError, ExportOptions, ExportSummary, OpenedTable, RowPolicy,
+    export_scores_opened, prepare_export, ExportError, ExportOptions, ExportSummary, OpenedTable,
+    PreparedExport, RowPolicy,
 };
 use crate::ingest::pipeline::{FileIngest, PipelineError};
 use crate::ingest::{
@@ -66,6 +67,12 @@ pub enum MaterializeError {
         path: String,
         source: std::io::Error,
     },
+    /// Renaming the outputs into place failed part of the way.
+    #[error("{failure}{}", recorded.map(|id| format!(" (the export is recorded as {id})")).unwrap_or_default())]
+    Publish {
+        failure: crate::atomic_file::PartlyPublished,
+        recorded: Option<i64>,
+    },
 }
 
 impl MaterializeError {
@@ -80,6 +87,10 @@ impl MaterializeError {
 }
 
 /// Ingest the score files, export onto the feature table, write the audit.
+///
+/// Both outputs are written to temporaries first; with a registry, the
+/// scores and the export's record are committed next, and the outputs
+/// are renamed into place last (the record is confirmed after that).
 pub fn materialize(
     request: &MaterializeRequest,
 ) -> Result<(ExportSummary, Value), MaterializeError> {
@@ -91,13 +102,25 @@ pub fn materialize(
     if let Some(path) = &request.audit_json {
         crate::atomic_file::check_writable(path).map_err(|e| audit_error(path, e))?;
     }
+    let stage_audit = |audit: &Value| {
+        request
+            .audit_json
+            .as_deref()
+            .map(|path| {
+                crate::atomic_file::stage_json(path, audit).map_err(|e| audit_error(path, e))
+            })
+            .transpose()
+    };
     let Some(registry_path) = &request.registry else {
-        let (summary, score_files) = materialize_in_memory(request)?;
-        let audit = audit_json(request, &summary, score_files);
-        if let Some(path) = &request.audit_json {
-            crate::atomic_file::write_json_atomically(path, &audit)
-                .map_err(|e| audit_error(path, e))?;
-        }
+        let (prepared, score_files) = materialize_in_memory(request)?;
+        let audit = audit_json(request, &prepared.summary, score_files);
+        let staged_audit = stage_audit(&audit)?;
+        let (summary, table) = prepared.into_parts();
+        crate::atomic_file::publish_all(std::iter::once(table).chain(staged_audit).collect())
+            .map_err(|e| MaterializeError::Publish {
+                failure: e,
+                recorded: None,
+            })?;
         return Ok((summary, audit));
     };
     let mut registry = Registry::open(registry_path, OpenMode::CreateIfMissing)?;
@@ -105,25 +128,40 @@ pub fn materialize(
     if let Some(tag) = &request.tag {
         registry.check_tag_free(tag)?;
     }
+    let settled = registry.settle_pending_exports()?;
     // One transaction for the whole run: a kept registry gains the score
-    // files only if the export succeeds too.
-    let (summary, score_files) = registry.in_one_transaction(|registry| {
+    // files only if the export succeeds too, and its record is committed
+    // with them, before the outputs are put in place.
+    let (prepared, audit, staged_audit, id) = registry.in_one_transaction(|registry| {
         let (scorers, score_files) = ingest_scores(registry, request)?;
         let options = ExportOptions {
             scorers: Some(scorers),
             ..reference_export_options(request)
         };
-        let summary = export(registry, &request.features, &request.out, &options)?;
-        let mut record = summary.record("materialize");
+        let mut prepared = prepare_export(registry, &request.features, &request.out, &options)?;
+        prepared
+            .summary
+            .warnings
+            .extend(settled.iter().map(crate::export::recorded::settled_warning));
+        let audit = audit_json(request, &prepared.summary, score_files);
+        let staged_audit = stage_audit(&audit)?;
+        let mut record = prepared.summary.record("materialize");
         record.note = request.note.clone();
-        registry.record_export(&record, request.tag.as_deref())?;
-        Ok::<_, MaterializeError>((summary, score_files))
+        let id = registry.record_export(&record, request.tag.as_deref())?;
+        Ok::<_, MaterializeError>((prepared, audit, staged_audit, id))
     })?;
-    let audit = audit_json(request, &summary, score_files);
-    if let Some(path) = &request.audit_json {
-        crate::atomic_file::write_json_atomically(path, &audit)
-            .map_err(|e| audit_error(path, e))?;
-    }
+    crate::crash_point::crash_point("export-recorded");
+    let (summary, table) = prepared.into_parts();
+    crate::export::recorded::publish_recorded(
+        &registry,
+        id,
+        table,
+        staged_audit.into_iter().collect(),
+    )
+    .map_err(|failure| MaterializeError::Publish {
+        failure,
+        recorded: Some(id),
+    })?;
     Ok((summary, audit))
 }
 
@@ -183,7 +221,7 @@ fn reference_export_options(request: &MaterializeRequest) -> ExportOptions {
 /// error, are those of reading the files one by one.
 fn materialize_in_memory(
     request: &MaterializeRequest,
-) -> Result<(ExportSummary, Vec<Value>), MaterializeError> {
+) -> Result<(PreparedExport, Vec<Value>), MaterializeError> {
     let mut scores = MemoryScores::default();
     let mut score_files = Vec::new();
     let options = reference_export_options(request);
@@ -238,8 +276,8 @@ fn materialize_in_memory(
         Ok::<_, IngestFileError>(())
     })?;
     let opened = opening.join()?;
-    let summary = export_scores_opened(scores, opened, &request.out, &options)?;
-    Ok((summary, score_files))
+    let prepared = export_scores_opened(scores, opened, &request.out, &options)?;
+    Ok((prepared, score_files))
 }
 
 /// The ingest a one-shot run does, into memory or a kept registry: the

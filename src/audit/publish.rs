@@ -3,6 +3,8 @@
 
 use serde_json::{json, Value};
 
+use crate::atomic_file::{publish_all, stage, stage_json, Staged};
+
 use super::html::to_html;
 use super::report::{to_json, to_markdown};
 use super::{AuditError, AuditReport};
@@ -26,14 +28,16 @@ impl ReportPaths {
     }
 }
 
-/// Write every report atomically (parent folders created, as the reference
-/// does). `registry` is the registry file the run is recorded in, if any.
-pub fn write_reports(
+/// Every report, written to a temporary beside its path (parent folders
+/// created, as the reference does), to be put in place together with
+/// [`crate::atomic_file::publish_all`] once nothing else can fail.
+/// `registry` is the registry file the run is recorded in, if any.
+pub fn stage_reports(
     report: &AuditReport,
     paths: &ReportPaths,
     argv: Vec<String>,
     registry: Option<&std::path::Path>,
-) -> Result<(), AuditError> {
+) -> Result<Vec<Staged>, AuditError> {
     let provenance = json!({
         "schema": "second-opinion-run-provenance-v1",
         "entrypoint": "second-opinion audit",
@@ -54,22 +58,29 @@ pub fn write_reports(
     let failed = |path: &std::path::Path, e: std::io::Error| {
         AuditError::Data(format!("{}: cannot write report: {e}", path.display()))
     };
-    let mut outputs: Vec<&std::path::Path> = vec![&paths.json, &paths.markdown];
-    outputs.extend(paths.html.as_deref());
-    for path in &outputs {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| failed(path, e))?;
-        }
-    }
-    crate::atomic_file::write_json_atomically(&paths.json, &to_json(report, provenance))
-        .map_err(|e| failed(&paths.json, e))?;
+    let mut staged = vec![stage_json(&paths.json, &to_json(report, provenance))
+        .map_err(|e| failed(&paths.json, e))?];
     let markdown = to_markdown(report);
-    crate::atomic_file::write_atomically(&paths.markdown, |out| out.write_all(markdown.as_bytes()))
-        .map_err(|e| failed(&paths.markdown, e))?;
+    staged.push(
+        stage(&paths.markdown, |out| out.write_all(markdown.as_bytes()))
+            .map_err(|e| failed(&paths.markdown, e))?,
+    );
     if let Some(path) = &paths.html {
         let page = to_html(report);
-        crate::atomic_file::write_atomically(path, |out| out.write_all(page.as_bytes()))
-            .map_err(|e| failed(path, e))?;
+        staged
+            .push(stage(path, |out| out.write_all(page.as_bytes())).map_err(|e| failed(path, e))?);
     }
-    Ok(())
+    Ok(staged)
+}
+
+/// Write every report (see [`stage_reports`]): all of them, or none when
+/// one cannot be written.
+pub fn write_reports(
+    report: &AuditReport,
+    paths: &ReportPaths,
+    argv: Vec<String>,
+    registry: Option<&std::path::Path>,
+) -> Result<(), AuditError> {
+    let staged = stage_reports(report, paths, argv, registry)?;
+    publish_all(staged).map_err(|e| AuditError::Data(e.to_string()))
 }

@@ -14,7 +14,7 @@ use second_opinion::history::diff::Diff;
 use second_opinion::history::replay::Replay;
 use second_opinion::history::show::ExportShow;
 use second_opinion::registry::corrections::{Retirement, ScorerCorrection};
-use second_opinion::registry::exports::ExportRecord;
+use second_opinion::registry::exports::{ExportRecord, PublishState};
 use second_opinion::registry::queries::{FileSummary, ProvenanceEntry, ScorerSummary};
 use second_opinion::registry::Point;
 use second_opinion::registry::{FileOutcome, FileStatus, IngestFileError};
@@ -404,6 +404,21 @@ pub fn print_provenance(entries: &[ProvenanceEntry], point: Option<&Point>) {
     }
 }
 
+/// The temporaries of killed runs a command removed from its output
+/// folders, on stderr.
+pub fn print_swept(removed: &[std::path::PathBuf]) {
+    if removed.is_empty() {
+        return;
+    }
+    let shown: Vec<String> = removed.iter().map(|p| p.display().to_string()).collect();
+    tell!(
+        "second-opinion: removed {} temporary file{} left by killed runs: {}",
+        removed.len(),
+        if removed.len() == 1 { "" } else { "s" },
+        shown.join(", ")
+    );
+}
+
 /// What an export warns of, on stderr, as soon as it returns.
 pub fn print_export_warnings(summary: &ExportSummary) {
     for warning in &summary.warnings {
@@ -466,7 +481,10 @@ pub fn print_exports(exports: &[ExportRecord]) {
                     format!("seq:{seq}{}", if e.seq_inferred { "~" } else { "" })
                 }),
                 e.features_path.clone(),
-                e.output_path.clone(),
+                match e.state {
+                    PublishState::Published => e.output_path.clone(),
+                    state => format!("{} ({})", e.output_path, state.name()),
+                },
                 short_hash(&e.output_sha256),
                 e.output_rows.to_string(),
                 short_hash(&e.registry_digest),
@@ -606,6 +624,17 @@ pub fn print_export_show(shown: &ExportShow) {
         e.output_rows,
         e.output_sha256
     );
+    match e.state {
+        PublishState::Published => {}
+        PublishState::Pending => say!(
+            "  state:     pending: recorded, but its run has not confirmed the output is in place \
+             (a run still going, or one that stopped: the next export settles it)"
+        ),
+        PublishState::Abandoned => say!(
+            "  state:     abandoned: its run stopped before the output was in place; \
+             the file at the output path is not this export"
+        ),
+    }
     say!(
         "  content:   {}",
         e.content_digest

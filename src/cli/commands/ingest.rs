@@ -5,7 +5,9 @@ use std::path::Path;
 
 use serde_json::json;
 
-use second_opinion::atomic_file::{refuse_clashes, registry_files, write_json_atomically};
+use second_opinion::atomic_file::{
+    check_writable, refuse_clashes, registry_files, write_json_atomically,
+};
 use second_opinion::ingest::{detect_format, Detection};
 use second_opinion::progress::NoProgress;
 use second_opinion::registry::{
@@ -70,6 +72,14 @@ pub fn ingest(registry_path: &Path, args: IngestArgs) -> Result<(), Failure> {
             .collect();
         inputs.extend(registry_files.iter().map(|(role, p)| (*role, p.as_path())));
         refuse_clashes(&[("--report-json", report)], &inputs, &[]).map_err(Failure::usage)?;
+        // Files are committed one by one: a report that cannot be written
+        // must be found before the first of them.
+        check_writable(report).map_err(|e| {
+            Failure::data(format!(
+                "{}: cannot write report: {e}; nothing was ingested",
+                report.display()
+            ))
+        })?;
     }
     let mut registry = Registry::open(registry_path, OpenMode::CreateIfMissing)?;
     let mut entries = Vec::new();
@@ -104,9 +114,12 @@ pub fn ingest(registry_path: &Path, args: IngestArgs) -> Result<(), Failure> {
             "failed_files": failures.len(),
         });
         write_json_atomically(report_path, &report).map_err(|e| {
+            let ingested = entries.len() - failures.len();
             Failure::data(format!(
-                "{}: cannot write report: {e}",
-                report_path.display()
+                "{}: cannot write report: {e}; the {ingested} file{} ingested before stay in the registry \
+                 (ingest them again to get the report: they are skipped as already ingested)",
+                report_path.display(),
+                if ingested == 1 { "" } else { "s" },
             ))
         })?;
     }
