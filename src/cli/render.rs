@@ -246,9 +246,17 @@ pub fn print_inspection(outcome: &FileOutcome) {
 }
 
 /// `inspect`'s text for a file that would be refused.
-pub fn print_not_inspected(path: &Path, error: &IngestFileError) {
-    say!("{}: would not be ingested", path.display());
-    say!("problem: {error}");
+/// `inspect` of a file that would be refused: the format it was read as
+/// (when one was told) and the problem; the command's error line says that
+/// it would not be ingested.
+pub fn print_not_inspected(
+    error: &IngestFileError,
+    format: Option<(second_opinion::ingest::Format, String)>,
+) {
+    if let Some((format, why)) = format {
+        say!("format:   {} ({why})", format.name());
+    }
+    say!("problem:  {error}");
 }
 
 /// `scorers`: one row per scorer, then each scorer's warnings.
@@ -256,8 +264,11 @@ pub fn print_scorers(scorers: &[ScorerSummary]) {
     let rows = scorers
         .iter()
         .map(|s| {
-            let scale = match (s.scale_min, s.scale_max) {
-                (Some(min), Some(max)) => format!("{min}:{max}"),
+            // A typical range (known scorers without a hard scale) is not
+            // enforced: `~` sets it apart, as `inspect` says "typical range".
+            let scale = match (s.scale_min, s.scale_max, s.typical_min, s.typical_max) {
+                (Some(min), Some(max), _, _) => format!("{min}:{max}"),
+                (_, _, Some(min), Some(max)) => format!("~{min}:{max}"),
                 _ => "-".to_string(),
             };
             let direction = match s.higher_is_better {
