@@ -328,12 +328,13 @@ fn audit_table(
         .iter()
         .map(|c| classifier.classify(c))
         .collect();
-    let target = signals::infer_target(&data.columns, options.target.as_deref());
+    let choice = signals::choose_target(&data.columns, options.target.as_deref());
+    let target = choice.column.clone();
     let signal_audit = signals::audit_signals(
         &data,
         &classifier,
         &classes,
-        target.clone(),
+        choice,
         Thresholds {
             redundancy: options.redundancy_threshold,
             complement: options.complement_threshold,

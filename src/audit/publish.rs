@@ -12,8 +12,8 @@ use super::{AuditError, AuditReport};
 /// Where the reports go.
 #[derive(Clone, Debug)]
 pub struct ReportPaths {
-    pub json: std::path::PathBuf,
-    pub markdown: std::path::PathBuf,
+    pub json: Option<std::path::PathBuf>,
+    pub markdown: Option<std::path::PathBuf>,
     pub html: Option<std::path::PathBuf>,
 }
 
@@ -21,8 +21,8 @@ impl ReportPaths {
     /// The paths as recorded with the run and in the provenance.
     pub fn to_json(&self) -> Value {
         json!({
-            "json_report": self.json.display().to_string(),
-            "markdown_report": self.markdown.display().to_string(),
+            "json_report": self.json.as_ref().map(|p| p.display().to_string()),
+            "markdown_report": self.markdown.as_ref().map(|p| p.display().to_string()),
             "html_report": self.html.as_ref().map(|p| p.display().to_string()),
         })
     }
@@ -58,13 +58,16 @@ pub fn stage_reports(
     let failed = |path: &std::path::Path, e: std::io::Error| {
         AuditError::Data(format!("{}: cannot write report: {e}", path.display()))
     };
-    let mut staged = vec![stage_json(&paths.json, &to_json(report, provenance))
-        .map_err(|e| failed(&paths.json, e))?];
-    let markdown = to_markdown(report);
-    staged.push(
-        stage(&paths.markdown, |out| out.write_all(markdown.as_bytes()))
-            .map_err(|e| failed(&paths.markdown, e))?,
-    );
+    let mut staged = Vec::new();
+    if let Some(path) = &paths.json {
+        staged.push(stage_json(path, &to_json(report, provenance)).map_err(|e| failed(path, e))?);
+    }
+    if let Some(path) = &paths.markdown {
+        let markdown = to_markdown(report);
+        staged.push(
+            stage(path, |out| out.write_all(markdown.as_bytes())).map_err(|e| failed(path, e))?,
+        );
+    }
     if let Some(path) = &paths.html {
         let page = to_html(report);
         staged

@@ -591,6 +591,8 @@ pub struct BatchArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("reports")
+    .args(["out_json", "out_md", "out_html"]).required(true).multiple(true)))]
 pub struct AuditArgs {
     /// A feature table, optionally labelled (repeatable; the label defaults to the file's stem).
     #[arg(long = "input", value_name = "[LABEL=]TABLE", required = true)]
@@ -601,15 +603,17 @@ pub struct AuditArgs {
     #[arg(long, value_name = "COL")]
     pub target: Option<String>,
 
-    /// Write the JSON report here.
+    /// Write the JSON report here (at least one of --out-json, --out-md,
+    /// --out-html).
     #[arg(long, value_name = "PATH")]
-    pub out_json: PathBuf,
+    pub out_json: Option<PathBuf>,
 
     /// Write the Markdown report here.
     #[arg(long, value_name = "PATH")]
-    pub out_md: PathBuf,
+    pub out_md: Option<PathBuf>,
 
-    /// Also write a self-contained HTML page with scatter plots.
+    /// Write a self-contained HTML page (every section of the Markdown, and
+    /// scatter plots) here.
     #[arg(long, value_name = "PATH")]
     pub out_html: Option<PathBuf>,
 

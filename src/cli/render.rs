@@ -806,11 +806,20 @@ pub fn print_replay(replay: &Replay) {
 /// prints, then what changed per table with `--compare-last`.
 pub fn print_audit_summary(audited: &AuditReport, paths: &ReportPaths) {
     let count = |f: fn(&TableAudit) -> usize| audited.tables.iter().map(f).sum::<usize>();
-    let mut wrote = vec![
-        paths.json.display().to_string(),
-        paths.markdown.display().to_string(),
-    ];
-    wrote.extend(paths.html.iter().map(|p| p.display().to_string()));
+    let wrote: Vec<String> = [&paths.json, &paths.markdown, &paths.html]
+        .into_iter()
+        .flatten()
+        .map(|p| p.display().to_string())
+        .collect();
+    for table in &audited.tables {
+        if let Some(hint) = &table.signals.target_hint {
+            tell!(
+                "second-opinion: hint: {}: target {}: {hint}",
+                table.label,
+                table.signals.target.as_deref().unwrap_or("none")
+            );
+        }
+    }
     say!(
         "[signal-mix] tables={} missing_families={} weak_families={} wrote={}",
         audited.tables.len(),

@@ -47,11 +47,14 @@ pub fn audit(registry_path: &Path, args: AuditArgs) -> Result<(), Failure> {
         ridge_alpha: args.ridge_alpha,
         compare_last: args.compare_last,
     };
-    let mut outputs: Vec<(&str, &Path)> =
-        vec![("--out-json", &args.out_json), ("--out-md", &args.out_md)];
-    if let Some(html) = &args.out_html {
-        outputs.push(("--out-html", html));
-    }
+    let outputs: Vec<(&str, &Path)> = [
+        ("--out-json", &args.out_json),
+        ("--out-md", &args.out_md),
+        ("--out-html", &args.out_html),
+    ]
+    .into_iter()
+    .filter_map(|(role, path)| path.as_deref().map(|p| (role, p)))
+    .collect();
     let registry_files = registry_files(registry_path);
     let mut inputs: Vec<(&str, &Path)> = options
         .inputs
