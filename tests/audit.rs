@@ -852,3 +852,52 @@ fn any_one_report_is_enough_and_the_page_has_every_section() {
         .fails_with(2);
     assert!(run.stderr.contains("--out-json"), "{}", run.stderr);
 }
+
+#[test]
+fn a_ugc_audit_is_not_told_panel_and_encoder_context_are_missing() {
+    let ws = Workspace::new();
+    ws.write("features.jsonl", fixture(|_, _| {}));
+    audit(&ws, &["--input", "features.jsonl", "--target", "mos"]).ok();
+    let table = &report(&ws)["tables"][0];
+    for family in ["hdr_display_panel", "codec_encoder"] {
+        assert!(!table["family_health"][family].is_null(), "{family}");
+    }
+    audit(
+        &ws,
+        &[
+            "--input",
+            "features.jsonl",
+            "--target",
+            "mos",
+            "--families",
+            "ugc",
+            "--skip-family",
+            "saliency_roi",
+        ],
+    )
+    .ok();
+    let json = report(&ws);
+    let table = &json["tables"][0];
+    for left_out in ["hdr_display_panel", "codec_encoder", "saliency_roi"] {
+        for list in ["missing_families", "weak_families"] {
+            assert!(
+                !strings(&table[list]).contains(&left_out.to_string()),
+                "{left_out} in {list}"
+            );
+        }
+        assert!(table["family_health"][left_out].is_null(), "{left_out}");
+    }
+    assert_eq!(
+        strings(&json["skipped_families"]),
+        // In the families' own order.
+        ["saliency_roi", "hdr_display_panel", "codec_encoder"]
+    );
+    assert!(markdown(&ws).contains("Left out of this audit"));
+
+    let run = audit(&ws, &["--input", "features.jsonl", "--skip-family", "nope"]).fails_with(2);
+    assert!(
+        run.stderr.contains("--skip-family nope: no such family"),
+        "{}",
+        run.stderr
+    );
+}

@@ -373,6 +373,19 @@ pub fn to_html(report: &AuditReport) -> String {
         "</table><p class=\"note\">Counts: healthy signal columns / signal columns the family \
          matches (the target and scorers' bookkeeping columns are not signals).</p>",
     );
+    if !report.skipped_families.is_empty() {
+        let labels: Vec<String> = report
+            .skipped_families
+            .iter()
+            .map(|f| escape(&f.label))
+            .collect();
+        let _ = write!(
+            page,
+            "<p class=\"note\">Left out of this audit (<code>--families</code>, \
+             <code>--skip-family</code>): {}.</p>",
+            labels.join(", ")
+        );
+    }
 
     page.push_str("<h2>Recommended next actions</h2><ul>");
     let actions = super::report::recommended_actions(report);

@@ -24,6 +24,7 @@ pub fn to_json(report: &AuditReport, provenance: Value) -> Value {
         "tool_version": crate::TOOL_VERSION,
         "options": report.options_json(),
         "families": report.families,
+        "skipped_families": report.skipped_families.iter().map(|f| &f.key).collect::<Vec<_>>(),
         "tables": report.tables.iter().map(|t| table_json(report, t)).collect::<Vec<_>>(),
         "run_provenance": provenance,
     })
@@ -404,6 +405,22 @@ pub fn to_markdown(report: &AuditReport) -> String {
          scorers' bookkeeping columns are not signals)."
             .into(),
         "".into(),
+    ]);
+    if !report.skipped_families.is_empty() {
+        let labels: Vec<String> = report
+            .skipped_families
+            .iter()
+            .map(|f| cell(&f.label))
+            .collect();
+        lines.extend([
+            format!(
+                "Left out of this audit (`--families`, `--skip-family`): {}.",
+                labels.join(", ")
+            ),
+            "".into(),
+        ]);
+    }
+    lines.extend([
         "| Signal family | Question | Status by table | Candidate metrics not yet guaranteed |"
             .into(),
         "|---|---|---|---|".into(),

@@ -671,6 +671,36 @@ pub struct AuditArgs {
     /// Report what changed since the previous audit of each table label.
     #[arg(long)]
     pub compare_last: bool,
+
+    /// Which signal families apply: all (the reference's), or ugc
+    /// (user-generated content judged by viewers: leaves out the HDR
+    /// display/panel and codec/encoder families).
+    #[arg(long, default_value = "all", value_name = "SCOPE")]
+    pub families: FamilyScope,
+
+    /// Leave this family out of the audit (its key, as `families list`
+    /// shows it); repeat for more.
+    #[arg(long, value_name = "KEY")]
+    pub skip_family: Vec<String>,
+}
+
+/// The families an audit applies, by the kind of corpus.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum FamilyScope {
+    /// Every family.
+    All,
+    /// UGC judged by viewers: no panel metadata or encoder ladder to know.
+    Ugc,
+}
+
+impl FamilyScope {
+    /// The keys of the built-in families this scope leaves out.
+    pub fn skipped(self) -> &'static [&'static str] {
+        match self {
+            FamilyScope::All => &[],
+            FamilyScope::Ugc => &["hdr_display_panel", "codec_encoder"],
+        }
+    }
 }
 
 #[derive(Args, Debug)]

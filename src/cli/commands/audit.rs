@@ -46,6 +46,13 @@ pub fn audit(registry_path: &Path, args: AuditArgs) -> Result<(), Failure> {
         seed: args.seed,
         ridge_alpha: args.ridge_alpha,
         compare_last: args.compare_last,
+        skip_families: args
+            .families
+            .skipped()
+            .iter()
+            .map(|k| k.to_string())
+            .chain(args.skip_family.iter().cloned())
+            .collect(),
     };
     let outputs: Vec<(&str, &Path)> = [
         ("--out-json", &args.out_json),
