@@ -38,13 +38,37 @@ pub(super) struct Normalization {
 }
 
 impl Normalization {
+    /// The value on 0–100, higher better, to 12 significant digits: the
+    /// arithmetic would turn 49.13 on 0:100 into 49.129999999999995, and a
+    /// score on a 0–100 scale has nothing beyond its 12th digit to keep.
     pub(super) fn apply(self, value: f64) -> f64 {
         let share = 100.0 * (value - self.range.min) / (self.range.max - self.range.min);
-        if self.higher_is_better {
+        round_significant(if self.higher_is_better {
             share
         } else {
             100.0 - share
-        }
+        })
+    }
+}
+
+/// Exact powers of ten, 10⁰ to 10²².
+const POWERS_OF_TEN: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
+    1e17, 1e18, 1e19, 1e20, 1e21, 1e22,
+];
+
+/// `value` rounded to 12 significant digits: the double nearest to that
+/// decimal (an integer divided by an exact power of ten is correctly
+/// rounded), so it prints as its shortest form. Values too large or too
+/// small for that are kept as they are.
+fn round_significant(value: f64) -> f64 {
+    if value == 0.0 || !value.is_finite() {
+        return value;
+    }
+    let digits = 11 - value.abs().log10().floor() as i32;
+    match usize::try_from(digits).ok().and_then(|d| POWERS_OF_TEN.get(d)) {
+        Some(scale) => (value * scale).round() / scale,
+        None => value,
     }
 }
 
@@ -330,4 +354,26 @@ pub(super) fn selected_scorers(
         }));
     }
     Ok(selected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalised_scores_print_as_written() {
+        let on = |min, max, higher| Normalization {
+            range: Scale { min, max },
+            higher_is_better: higher,
+        };
+        // Each of these printed with a long tail before (7.000000000000001 …).
+        assert_eq!(on(0.0, 1.0, true).apply(0.07).to_string(), "7");
+        assert_eq!(on(0.0, 1.0, true).apply(0.56).to_string(), "56");
+        assert_eq!(on(1.0, 5.0, true).apply(1.05).to_string(), "1.25");
+        assert_eq!(on(1.0, 5.0, true).apply(1.19).to_string(), "4.75");
+        assert_eq!(on(1.0, 5.0, false).apply(1.33).to_string(), "91.75");
+        assert_eq!(on(0.0, 100.0, true).apply(49.13).to_string(), "49.13");
+        assert_eq!(round_significant(1e-300), 1e-300);
+        assert_eq!(round_significant(-0.30000000000000004), -0.3);
+    }
 }
