@@ -1445,3 +1445,70 @@ fn usage_errors_exit_2() {
         json!("jsonl")
     );
 }
+
+#[test]
+fn provenance_finds_a_clip_by_its_id_and_shows_every_scorer() {
+    let ws = Workspace::new();
+    ws.write(
+        "dover.jsonl",
+        "{\"path\": \"/corpus/A0004.mp4\", \"competitor\": \"dover\", \"score\": 61.5}\n\
+         {\"path\": \"/corpus/A0004.mkv\", \"competitor\": \"dover\", \"score\": 58.0}\n\
+         {\"path\": \"/corpus/A00040.mp4\", \"competitor\": \"dover\", \"score\": 40.0}\n",
+    );
+    ws.write(
+        "musiq.jsonl",
+        "{\"name\": \"A0004.mp4\", \"competitor\": \"musiq\", \"score\": 44.0}\n",
+    );
+    ws.run(&["ingest", "dover.jsonl", "musiq.jsonl"]).ok();
+    let keys = |entries: &Value| -> Vec<(String, String)> {
+        entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["scorer"].as_str().unwrap().to_string(),
+                    e["key"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    // A clip id without its extension finds every key of that stem.
+    let found = ws
+        .run(&[
+            "provenance",
+            "--scorer",
+            "dover",
+            "--key",
+            "A0004",
+            "--json",
+        ])
+        .ok()
+        .json();
+    assert_eq!(
+        keys(&found),
+        [
+            ("dover".to_string(), "A0004.mkv".to_string()),
+            ("dover".to_string(), "A0004.mp4".to_string())
+        ]
+    );
+    // Without --scorer: every scorer's score for the clip.
+    let every = ws
+        .run(&["provenance", "--key", "/elsewhere/A0004.mp4", "--json"])
+        .ok()
+        .json();
+    assert_eq!(
+        keys(&every),
+        [
+            ("dover".to_string(), "A0004.mp4".to_string()),
+            ("musiq".to_string(), "A0004.mp4".to_string())
+        ]
+    );
+    let none = ws.run(&["provenance", "--key", "Z9.mp4"]).fails_with(1);
+    assert!(
+        none.stderr
+            .contains("no scorer has a score for key 'Z9.mp4'"),
+        "{}",
+        none.stderr
+    );
+}

@@ -334,11 +334,14 @@ pub enum ExportsCommand {
 
 #[derive(Args, Debug)]
 pub struct ProvenanceArgs {
-    /// Scorer name (any spelling with the same slug).
+    /// Scorer name (any spelling with the same slug); without it, every
+    /// scorer's score for the clip.
     #[arg(long)]
-    pub scorer: String,
+    pub scorer: Option<String>,
 
-    /// Clip key: as stored, as written in the file, or a path whose basename or stem is the key.
+    /// Clip key: as stored, as written in the file, a path whose basename or
+    /// stem is the key, or a clip id without its extension (every stored key
+    /// of that stem is shown).
     #[arg(long)]
     pub key: String,
 

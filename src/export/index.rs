@@ -66,7 +66,10 @@ fn round_significant(value: f64) -> f64 {
         return value;
     }
     let digits = 11 - value.abs().log10().floor() as i32;
-    match usize::try_from(digits).ok().and_then(|d| POWERS_OF_TEN.get(d)) {
+    match usize::try_from(digits)
+        .ok()
+        .and_then(|d| POWERS_OF_TEN.get(d))
+    {
         Some(scale) => (value * scale).round() / scale,
         None => value,
     }

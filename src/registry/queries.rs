@@ -154,19 +154,21 @@ impl Registry {
         rows.map_err(|e| self.sqlite_error(e))
     }
 
-    /// The live row of (`scorer`, `key`) first, then its superseded history.
+    /// The live row of (`scorer`, `key`) first, then its superseded history;
+    /// without `scorer`, that of every scorer holding the clip (by slug).
     ///
     /// `scorer` may be spelled any way with the same slug. With
     /// `KeyNormalize::Auto`, `key` is tried as given (against normalised and
-    /// raw keys), then as its basename, then as its stem, so a full path, a
-    /// file name or a clip id all find the row. Any other normalisation is
-    /// applied to `key` exactly as at ingest.
+    /// raw keys), then as its basename, then as its stem, then as the stem
+    /// of stored keys (`A0004` finds `A0004.mp4`; every such key when there
+    /// are several), so a full path, a file name or a clip id all find the
+    /// row. Any other normalisation is applied to `key` exactly as at ingest.
     ///
     /// With `point` (`--as-of`), each entry says whether it was the live
     /// one at that point.
     pub fn provenance(
         &self,
-        scorer: &str,
+        scorer: Option<&str>,
         key: &str,
         key_normalize: KeyNormalize,
         point: Option<&super::Point>,
@@ -174,6 +176,22 @@ impl Registry {
         let not_found = |message: String| RegistryError::NotFound {
             path: self.path.clone(),
             message,
+        };
+        let Some(scorer) = scorer else {
+            let mut entries = Vec::new();
+            for (scorer_id, scorer_name) in self.all_scorers()? {
+                entries.extend(self.scorer_provenance(
+                    scorer_id,
+                    &scorer_name,
+                    key,
+                    key_normalize,
+                    point,
+                )?);
+            }
+            if entries.is_empty() {
+                return Err(not_found(format!("no scorer has a score for key '{key}'")));
+            }
+            return Ok(entries);
         };
         let (scorer_id, scorer_name): (i64, String) = self
             .conn
@@ -193,6 +211,24 @@ impl Registry {
                     }
                 ))
             })?;
+        let entries = self.scorer_provenance(scorer_id, &scorer_name, key, key_normalize, point)?;
+        if entries.is_empty() {
+            return Err(not_found(format!(
+                "no score for scorer '{scorer_name}' and key '{key}'"
+            )));
+        }
+        Ok(entries)
+    }
+
+    /// [`Registry::provenance`] of one scorer; empty when it has no such key.
+    fn scorer_provenance(
+        &self,
+        scorer_id: i64,
+        scorer_name: &str,
+        key: &str,
+        key_normalize: KeyNormalize,
+        point: Option<&super::Point>,
+    ) -> Result<Vec<ProvenanceEntry>, RegistryError> {
         let attempts: Vec<(String, bool)> = match key_normalize {
             KeyNormalize::Auto => vec![
                 (key.to_string(), false),
@@ -206,45 +242,47 @@ impl Registry {
             .conn
             .prepare(sql::SCORE_HISTORY)
             .map_err(|e| self.sqlite_error(e))?;
-        for (candidate, match_raw) in attempts {
-            let entries = stmt
-                .query_map(params![scorer_id, candidate, match_raw], |row| {
-                    let superseded_at: Option<String> = row.get(10)?;
-                    Ok(ProvenanceEntry {
-                        scorer: scorer_name.clone(),
-                        key: row.get(0)?,
-                        raw_key: row.get(1)?,
-                        key_field: row.get(2)?,
-                        score: row.get(3)?,
-                        status: row.get(4)?,
-                        reason: row.get(5)?,
-                        note: row.get(18)?,
-                        runtime_ms: row.get(6)?,
-                        frame_count: row.get(7)?,
-                        line: row.get(8)?,
-                        ingested_at: row.get(9)?,
-                        live: superseded_at.is_none(),
-                        superseded_at,
-                        path: row.get(11)?,
-                        absolute_path: row.get(12)?,
-                        sha256: row.get(13)?,
-                        format: row.get(14)?,
-                        label: row.get(15)?,
-                        superseded_by: row.get(16)?,
-                        scorer_version: row.get(17)?,
-                        raw_value: row.get(21)?,
-                        live_from_seq: row.get(19)?,
-                        live_until_seq: row.get(20)?,
-                        live_at_point: point.map(|p| {
-                            row.get::<_, i64>(19).is_ok_and(|from| from <= p.seq)
-                                && row
-                                    .get::<_, Option<i64>>(20)
-                                    .is_ok_and(|until| until.is_none_or(|u| u > p.seq))
-                        }),
-                    })
+        let history = |stmt: &mut rusqlite::Statement, candidate: &str, match_raw: bool| {
+            stmt.query_map(params![scorer_id, candidate, match_raw], |row| {
+                let superseded_at: Option<String> = row.get(10)?;
+                Ok(ProvenanceEntry {
+                    scorer: scorer_name.to_string(),
+                    key: row.get(0)?,
+                    raw_key: row.get(1)?,
+                    key_field: row.get(2)?,
+                    score: row.get(3)?,
+                    status: row.get(4)?,
+                    reason: row.get(5)?,
+                    note: row.get(18)?,
+                    runtime_ms: row.get(6)?,
+                    frame_count: row.get(7)?,
+                    line: row.get(8)?,
+                    ingested_at: row.get(9)?,
+                    live: superseded_at.is_none(),
+                    superseded_at,
+                    path: row.get(11)?,
+                    absolute_path: row.get(12)?,
+                    sha256: row.get(13)?,
+                    format: row.get(14)?,
+                    label: row.get(15)?,
+                    superseded_by: row.get(16)?,
+                    scorer_version: row.get(17)?,
+                    raw_value: row.get(21)?,
+                    live_from_seq: row.get(19)?,
+                    live_until_seq: row.get(20)?,
+                    live_at_point: point.map(|p| {
+                        row.get::<_, i64>(19).is_ok_and(|from| from <= p.seq)
+                            && row
+                                .get::<_, Option<i64>>(20)
+                                .is_ok_and(|until| until.is_none_or(|u| u > p.seq))
+                    }),
                 })
-                .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| self.sqlite_error(e))?;
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(|e| self.sqlite_error(e))
+        };
+        for (candidate, match_raw) in attempts {
+            let entries = history(&mut stmt, &candidate, match_raw)?;
             // A raw-key match can reach rows stored under different keys
             // (one scorer ingested with two normalisations): keep the rows
             // of the first key found, so this stays one key's history.
@@ -256,9 +294,38 @@ impl Registry {
                 return Ok(entries);
             }
         }
-        Err(not_found(format!(
-            "no score for scorer '{scorer_name}' and key '{key}'"
-        )))
+        // A clip id without its extension: every stored key of that stem.
+        if key_normalize != KeyNormalize::Auto {
+            return Ok(Vec::new());
+        }
+        let wanted = stem(basename(key));
+        let keys: Vec<String> = self
+            .conn
+            .prepare(sql::KEYS_FROM_STEM)
+            .and_then(|mut keys| {
+                keys.query_map(
+                    params![scorer_id, format!("{wanted}."), format!("{wanted}/")],
+                    |row| row.get(0),
+                )?
+                .collect()
+            })
+            .map_err(|e| self.sqlite_error(e))?;
+        let mut entries = Vec::new();
+        for stored in keys.iter().filter(|k| stem(k) == wanted) {
+            entries.extend(history(&mut stmt, stored, false)?);
+        }
+        Ok(entries)
+    }
+
+    /// Every scorer's id and name, by slug.
+    fn all_scorers(&self) -> Result<Vec<(i64, String)>, RegistryError> {
+        self.conn
+            .prepare(sql::ALL_SCORERS)
+            .and_then(|mut stmt| {
+                stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect()
+            })
+            .map_err(|e| self.sqlite_error(e))
     }
 
     fn scorer_names(&self) -> rusqlite::Result<Vec<String>> {

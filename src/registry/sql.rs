@@ -200,6 +200,17 @@ pub const SCORER_NAME_BY_SLUG: &str = "SELECT id, name FROM scorers WHERE slug =
 
 pub const ALL_SCORER_NAMES: &str = "SELECT name FROM scorers ORDER BY slug";
 
+pub const ALL_SCORERS: &str = "SELECT id, name FROM scorers ORDER BY slug";
+
+/// Scorer ?1's keys (live or superseded) in [?2, ?3): with ?2 = `stem.` and
+/// ?3 = `stem/`, the keys that start with `stem.`, read through the two
+/// partial (scorer, key) indexes.
+pub const KEYS_FROM_STEM: &str = "SELECT key FROM scores \
+    WHERE scorer_id = ?1 AND key >= ?2 AND key < ?3 AND superseded_at IS NULL \
+    UNION SELECT key FROM scores \
+    WHERE scorer_id = ?1 AND key >= ?2 AND key < ?3 AND superseded_at IS NOT NULL \
+    ORDER BY 1 LIMIT 1000";
+
 /// Every row (live and superseded) of a scorer whose key (or, with ?3, raw
 /// key) is ?2, live first, then newest first. The key is found through the
 /// live and the superseded partial indexes; only the raw-key match scans.

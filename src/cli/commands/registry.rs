@@ -98,8 +98,12 @@ pub fn provenance(registry_path: &Path, args: ProvenanceArgs) -> Result<(), Fail
         .as_ref()
         .map(|reference| registry.resolve_point(reference))
         .transpose()?;
-    let entries =
-        registry.provenance(&args.scorer, &args.key, args.key_normalize, point.as_ref())?;
+    let entries = registry.provenance(
+        args.scorer.as_deref(),
+        &args.key,
+        args.key_normalize,
+        point.as_ref(),
+    )?;
     if args.json {
         return render::print_json(&entries);
     }
