@@ -1861,3 +1861,74 @@ fn exports_are_deterministic_for_every_format() {
         }
     }
 }
+
+#[test]
+fn columns_chooses_what_each_scorer_writes() {
+    let ws = dover_workspace();
+    write_features(&ws, "features.jsonl");
+    ws.run(&[
+        "export",
+        "--features",
+        "features.jsonl",
+        "--out",
+        "lean.parquet",
+        "--columns",
+        "score,status",
+    ])
+    .ok();
+    let lean = read_arrow(&ws.path("lean.parquet"));
+    let names: Vec<String> = lean
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .filter(|n| n.starts_with("second_opinion_"))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "second_opinion_dover_mobile_score",
+            "second_opinion_dover_mobile_status"
+        ]
+    );
+    // score_norm alone asks for the normalised score.
+    ws.run(&[
+        "export",
+        "--features",
+        "features.jsonl",
+        "--out",
+        "norm.jsonl",
+        "--columns",
+        "score_norm",
+    ])
+    .ok();
+    let text = std::fs::read_to_string(ws.path("norm.jsonl")).unwrap();
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.contains("\"second_opinion_dover_mobile_score_norm\":72.5"),
+        "{first}"
+    );
+    assert!(
+        !first.contains("second_opinion_dover_mobile_score\""),
+        "{first}"
+    );
+    // Recorded, so a replay writes the same columns.
+    let replay = ws.run(&["exports", "replay", "1"]).ok();
+    assert!(replay.stdout.contains("content: matches"), "{}", replay.stdout);
+    let run = ws
+        .run(&[
+            "export",
+            "--features",
+            "features.jsonl",
+            "--out",
+            "x.jsonl",
+            "--columns",
+            "score,nope",
+        ])
+        .fails_with(2);
+    assert!(
+        run.stderr.contains("unknown column kind 'nope'"),
+        "{}",
+        run.stderr
+    );
+}

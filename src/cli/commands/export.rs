@@ -38,6 +38,7 @@ pub fn export(registry_path: &Path, args: ExportArgs) -> Result<(), Failure> {
         out_format: args.out_format,
         components: !args.no_components,
         normalize: args.normalize,
+        columns: args.columns,
         frame_column: args.frame_column,
         frame_base: args.frame_base,
         frame_match: args.frame_match,
