@@ -287,6 +287,7 @@ fn reference_ingest_options(request: &MaterializeRequest) -> IngestOptions {
     IngestOptions {
         fields: request.fields.clone(),
         key_normalize: request.key_normalize.unwrap_or_default(),
+        names_as_written: true,
         ..IngestOptions::default()
     }
 }

@@ -1914,7 +1914,11 @@ fn columns_chooses_what_each_scorer_writes() {
     );
     // Recorded, so a replay writes the same columns.
     let replay = ws.run(&["exports", "replay", "1"]).ok();
-    assert!(replay.stdout.contains("content: matches"), "{}", replay.stdout);
+    assert!(
+        replay.stdout.contains("content: matches"),
+        "{}",
+        replay.stdout
+    );
     let run = ws
         .run(&[
             "export",

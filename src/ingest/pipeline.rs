@@ -302,15 +302,42 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
         if let Some(message) = overlong_name_message(name) {
             return Err(self.malformed(record.line, message));
         }
-        let scorer_slug = slug(name);
-        if scorer_slug.is_empty() {
+        let spelled_slug = slug(name);
+        if spelled_slug.is_empty() {
             return Err(self.malformed(record.line, empty_slug_message(name)));
         }
-        check_flag_scale(name, &scorer_slug, &self.declared)
+        // A known alias is the scorer itself (`qalign` is `q-align`); the
+        // label as written stays on the file.
+        let alias = match self.options.names_as_written {
+            true => None,
+            false => crate::scorer::alias_of(&spelled_slug),
+        };
+        let (registered, scorer_slug) = match alias {
+            Some(scorer) => (scorer, slug(scorer)),
+            None => {
+                let resembles = match self.options.names_as_written {
+                    true => None,
+                    false => crate::scorer::resembles_known(&spelled_slug),
+                };
+                if let Some(known) = resembles {
+                    self.reader_warnings.push(Warning {
+                        scorer: name.to_string(),
+                        check: "unknown_name".to_string(),
+                        message: format!(
+                            "scorer '{name}' is not a known scorer but looks like '{known}': \
+                             if it is, name it so (LABEL=PATH or --scorer {known}) to get its \
+                             scale and one column block"
+                        ),
+                    });
+                }
+                (name, spelled_slug)
+            }
+        };
+        check_flag_scale(registered, &scorer_slug, &self.declared)
             .map_err(|message| self.store_error(StoreError::Conflict(message)))?;
         let entry = self
             .store
-            .scorer(name, &scorer_slug, &self.declared)
+            .scorer(registered, &scorer_slug, &self.declared)
             .map_err(|e| self.store_error(e))?;
         let slot = match self.scorers.iter().position(|s| s.entry.slug == entry.slug) {
             Some(slot) => slot,
