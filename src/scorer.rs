@@ -219,8 +219,9 @@ pub fn alias_of(name_slug: &str) -> Option<&'static str> {
 }
 
 /// A known scorer name or alias that `name_slug` (not itself one) looks
-/// like a misspelling of: the same letters without separators, or one
-/// letter added, left out, changed or two swapped, in a name of five or more.
+/// like a misspelling of: the same letters without separators, or, in a
+/// name of five or more letters and no digits, one letter added, left out,
+/// changed or two swapped (a digit marks a variant, `musiq2`, not a typo).
 pub fn resembles_known(name_slug: &str) -> Option<&'static str> {
     let bare = |s: &str| s.replace('_', "");
     let wanted = bare(name_slug);
@@ -236,7 +237,10 @@ pub fn resembles_known(name_slug: &str) -> Option<&'static str> {
         }
         let known = bare(&known_slug);
         if closest.is_none()
-            && (known == wanted || (wanted.len() >= 5 && one_edit_apart(&known, &wanted)))
+            && (known == wanted
+                || (wanted.len() >= 5
+                    && !wanted.chars().any(|c| c.is_ascii_digit())
+                    && one_edit_apart(&known, &wanted)))
         {
             closest = Some(spelling);
         }
@@ -329,6 +333,11 @@ mod tests {
         assert_eq!(resembles_known(&slug("q_allign")), Some("q-align"));
         assert_eq!(resembles_known(&slug("maniqa_kodiq")), Some("maniqa-koniq"));
         assert_eq!(resembles_known(&slug("my-metric")), None);
+        assert_eq!(
+            resembles_known(&slug("musiq2")),
+            None,
+            "a variant, not a typo"
+        );
         assert_eq!(resembles_known(&slug("muziq")), Some("musiq"));
         assert_eq!(resembles_known(&slug("dover")), None, "known");
         assert_eq!(resembles_known(&slug("fork-nr-metric")), None);

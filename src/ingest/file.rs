@@ -55,7 +55,8 @@ pub struct IngestOptions {
     pub preview_rows: usize,
     /// Name scorers as written, without resolving known aliases (`qalign`
     /// stays its own scorer): `materialize`, whose reference makes one
-    /// column block per spelling.
+    /// column block per spelling. Not part of a file's identity: bytes
+    /// `ingest` took are not ingested again by `materialize --registry`.
     pub names_as_written: bool,
 }
 
@@ -65,7 +66,7 @@ impl IngestOptions {
     /// bytes with the same identity are ingested once; with another, only
     /// by `--replace` (docs/reproducibility.md).
     pub fn identity(&self, source: &SourceSpec, format: Format) -> serde_json::Value {
-        let mut identity = serde_json::json!({
+        serde_json::json!({
             "format": format.name(),
             "label": source.label,
             "scorer": self.scorer,
@@ -77,13 +78,7 @@ impl IngestOptions {
             "scale": self.scale.map(|s| s.to_string()),
             "frame_pattern": self.frame_pattern.as_ref().map(|p| p.as_str()),
             "frame_base": self.frame_base,
-        });
-        // Only when set, so the identities of every ingest recorded before
-        // this option existed stay what they were.
-        if self.names_as_written {
-            identity["names_as_written"] = serde_json::Value::Bool(true);
-        }
-        identity
+        })
     }
 
     /// What a reader of `source` needs to know of these options.
