@@ -45,6 +45,9 @@ pub struct MaterializeRequest {
     /// `--scale MIN:MAX`: the scale of every scorer of the run (values
     /// outside it are still kept, as every value is, and warned of).
     pub scale: Option<Scale>,
+    /// Whether the caller takes `--scale` (the `materialize` command; a
+    /// `batch` manifest has no scale), so that messages may suggest it.
+    pub offers_scale_flag: bool,
     /// Keep the scores in this registry instead of a throw-away one.
     pub registry: Option<PathBuf>,
     /// With a registry: name the recorded export, and a note kept with it.
@@ -376,6 +379,7 @@ fn reference_ingest_options(request: &MaterializeRequest) -> IngestOptions {
         fields: request.fields.clone(),
         key_normalize: request.key_normalize.unwrap_or_default(),
         keep_values: true,
+        no_scale_flag: !request.offers_scale_flag,
         scale: request.scale,
         force_scale: request.scale.is_some(),
         ..IngestOptions::default()

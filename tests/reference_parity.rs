@@ -612,3 +612,31 @@ fn scorer_blocks_come_in_the_reference_order_with_its_source() {
         "the label is trimmed"
     );
 }
+
+#[test]
+fn batch_keeps_values_too_without_suggesting_a_flag_it_lacks() {
+    let ws = Workspace::new();
+    features(&ws, &["a", "b"]);
+    ws.write(
+        "qalign.jsonl",
+        "{\"video_id\":\"a\",\"competitor\":\"Q-Align\",\"score\":3.75}\n\
+         {\"video_id\":\"b\",\"competitor\":\"Q-Align\",\"score\":2.5}\n",
+    );
+    ws.write(
+        "batch.json",
+        json!({"tables": [{"id": "t", "features": "features.jsonl",
+                           "scores": ["qalign.jsonl"], "out": "out.jsonl",
+                           "audit_json": "audit.json"}]})
+        .to_string(),
+    );
+    let run = run_bare(&ws, &["batch", "--manifest", "batch.json"]).ok();
+    assert!(
+        run.stderr.contains("Q-Align: no fixed scale") && !run.stderr.contains("--scale"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        scored(&out_rows(&ws), "q_align"),
+        [(json!(3.75), json!("ok")), (json!(2.5), json!("ok"))]
+    );
+}

@@ -281,6 +281,7 @@ fn materialize_request(
         prefix: config.prefix.clone(),
         overwrite: config.overwrite,
         scale: None,
+        offers_scale_flag: false,
         registry: request.registry.clone(),
         tag: None,
         note: None,

@@ -318,7 +318,7 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
         let slot = match self.scorers.iter().position(|s| s.entry.slug == entry.slug) {
             Some(slot) => slot,
             None => {
-                if let Some(warning) = unknown_scale_warning(&entry) {
+                if let Some(warning) = unknown_scale_warning(&entry, !self.options.no_scale_flag) {
                     self.reader_warnings.push(warning);
                 }
                 self.scorers.push(FileScorer {
@@ -527,7 +527,10 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
     /// by a correction once its rows are stored (bad, each value kept).
     fn scale_fix(&self, entry: &StoreScorer, guess: &str) -> String {
         if self.options.keep_values {
-            return format!("pass --scale {guess}");
+            return match self.options.no_scale_flag {
+                false => format!("pass --scale {guess}"),
+                true => "its values are kept as written".to_string(),
+            };
         }
         if self.options.strict {
             let named_alone = self.declared.scale_names.as_deref() == Some(entry.slug.as_str());
@@ -559,14 +562,17 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
 /// What to tell of a scorer taken without a scale although its values
 /// depend on one (a Q-Align file read by `materialize`): kept with the
 /// file's warnings, so the scale is on record as unknown.
-fn unknown_scale_warning(entry: &StoreScorer) -> Option<Warning> {
+fn unknown_scale_warning(entry: &StoreScorer, offer_scale_flag: bool) -> Option<Warning> {
     let known = known_scorer(&entry.registered_name)?;
+    let offer = match offer_scale_flag {
+        true => " (pass --scale MIN:MAX to declare one)",
+        false => "",
+    };
     (known.bounds == Bounds::DependsOnRun && entry.scale.is_none()).then(|| Warning {
         scorer: entry.registered_name.clone(),
         check: "scale_unknown".to_string(),
         message: format!(
-            "no fixed scale ({}): every value kept as written, scale unknown \
-             (pass --scale MIN:MAX to declare one)",
+            "no fixed scale ({}): every value kept as written, scale unknown{offer}",
             known.note
         ),
     })

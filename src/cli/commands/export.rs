@@ -154,6 +154,7 @@ pub fn materialize(registry: Option<PathBuf>, args: MaterializeArgs) -> Result<(
         prefix: args.prefix,
         overwrite: args.overwrite,
         scale: args.scale,
+        offers_scale_flag: true,
         registry,
         tag: args.tag,
         note: args.note,
