@@ -1,15 +1,21 @@
 #!/usr/bin/env bash
 # A tour of second-opinion on the example data in this folder: builds the
 # binary, ingests three scorers' outputs into a fresh registry and asks the
-# registry what it holds. Run from anywhere: bash examples/tour.sh
+# registry what it holds, exports, retrains, materializes and audits.
+# Run from anywhere: bash examples/tour.sh
+# Everything it makes stays in tour-output/ at the repository's root
+# (git-ignored, emptied at the start of each tour).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/.."
-cargo build --release --quiet
+echo "== building second-opinion (release profile; the first build takes several minutes) ==" >&2
+cargo build --release
 bin=target/release/second-opinion
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+work=tour-output
+rm -rf "$work"
+mkdir -p "$work"
 export SECOND_OPINION_REGISTRY="$work/registry.db"
+trap 'echo; echo "== the tour left its registry, tables and reports in tour-output/ (open tour-output/audit.html in a browser) ==" >&2' EXIT
 
 step() { printf '\n$ %s\n' "$*"; "$@"; }
 
@@ -51,14 +57,15 @@ step "$bin" materialize --features examples/features.jsonl \
     --scores examples/scores/dover-mobile.jsonl --scores musiq=examples/scores/musiq.json \
     --out "$work/materialized.jsonl" --audit-json "$work/materialize-audit.json"
 # Several tables at once, from the reference's batch manifest: one report.
-cat > "$work/batch.json" <<MANIFEST
+# Paths in a manifest are relative to its folder (or to --base-dir).
+cat > "$work/batch.json" <<'MANIFEST'
 {"defaults": {"missing_policy": "mark"},
  "tables": [
-  {"id": "dover", "features": "$here/features.jsonl",
-   "scores": ["$here/scores/dover-mobile.jsonl"],
+  {"id": "dover", "features": "../examples/features.jsonl",
+   "scores": ["../examples/scores/dover-mobile.jsonl"],
    "out": "out/dover.jsonl", "audit_json": "out/dover.audit.json"},
-  {"id": "musiq", "features": "$here/features.jsonl",
-   "scores": ["musiq=$here/scores/musiq.json"], "out": "out/musiq.parquet"}
+  {"id": "musiq", "features": "../examples/features.jsonl",
+   "scores": ["musiq=../examples/scores/musiq.json"], "out": "out/musiq.parquet"}
  ]}
 MANIFEST
 step "$bin" batch --manifest "$work/batch.json" --report-md "$work/batch.md"

@@ -1,48 +1,268 @@
 //! Outputs are written to a temporary file in the target directory and
 //! renamed into place, so a failed or killed run never leaves a partial file
 //! and never truncates an existing one.
+//!
+//! A command with several outputs stages each of them first ([`Staged`]),
+//! does whatever may still fail (recording the export), and only then
+//! publishes them all ([`publish_all`]). A temporary is named after the
+//! process that writes it (`.second-opinion-<pid>@<host>.<random>.partial`),
+//! so a later run can tell the temporaries of a killed run from those of a
+//! run still writing, and remove them ([`sweep_stale_temporaries`]).
 
+use std::collections::HashSet;
+use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use tempfile::NamedTempFile;
+
+/// The start of every temporary file this tool writes.
+const TEMPORARY_PREFIX: &str = ".second-opinion-";
+
+/// The end of a temporary output.
+const TEMPORARY_SUFFIX: &str = ".partial";
+
+/// An output written to a temporary file beside its destination, not in
+/// place yet. Dropped without [`Staged::publish`], it removes the
+/// temporary, and the folders it created for it when they are still empty.
+pub struct Staged {
+    temporary: Option<NamedTempFile>,
+    path: PathBuf,
+    created_folders: Vec<PathBuf>,
+}
+
+impl Staged {
+    /// A new, empty temporary beside `path`: its missing folders are created
+    /// (as the reference scripts do), and stale temporaries of killed runs
+    /// in that folder are removed first.
+    pub fn begin(path: &Path) -> io::Result<Staged> {
+        let directory = folder_of(path);
+        let created_folders = create_folders(&directory)?;
+        let mut staged = Staged {
+            temporary: None,
+            path: path.to_path_buf(),
+            created_folders,
+        };
+        sweep_once(&directory);
+        let temporary = tempfile::Builder::new()
+            .prefix(&temporary_prefix())
+            .suffix(TEMPORARY_SUFFIX)
+            .tempfile_in(&directory)
+            .map_err(without_temporary_name)?;
+        staged.temporary = Some(temporary);
+        Ok(staged)
+    }
+
+    /// The destination.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Where the output is being written.
+    pub fn temporary_path(&self) -> &Path {
+        self.temporary().path()
+    }
+
+    /// A second handle on the temporary file, to write it.
+    pub fn reopen(&self) -> io::Result<File> {
+        self.temporary().reopen().map_err(without_temporary_name)
+    }
+
+    fn temporary(&self) -> &NamedTempFile {
+        self.temporary
+            .as_ref()
+            .expect("a staged output holds its temporary until published or dropped")
+    }
+
+    /// Sync the finished temporary and rename it to its destination. The
+    /// temporary is created private (0600); the output gets the permissions
+    /// of the file it replaces, or the usual 0644 for a new file.
+    pub fn publish(mut self) -> io::Result<()> {
+        let temporary = self
+            .temporary
+            .take()
+            .expect("a staged output is published once");
+        self.created_folders.clear();
+        publish(temporary, &self.path)
+    }
+
+    /// Like [`Staged::publish`], but only when nothing is at the
+    /// destination yet; returns whether it was put in place (when not, the
+    /// temporary is removed and what is there stays).
+    pub fn publish_if_absent(mut self) -> io::Result<bool> {
+        let temporary = self
+            .temporary
+            .take()
+            .expect("a staged output is published once");
+        temporary.as_file().sync_all()?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            temporary
+                .as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))?;
+        }
+        match temporary.persist_noclobber(&self.path) {
+            Ok(_) => {
+                self.created_folders.clear();
+                Ok(true)
+            }
+            Err(e) if e.error.kind() == io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(e.error),
+        }
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        drop(self.temporary.take());
+        // Deepest first; a folder someone else wrote into meanwhile stays.
+        for folder in self.created_folders.iter().rev() {
+            let _ = std::fs::remove_dir(folder);
+        }
+    }
+}
+
+/// Stage `path` with whatever `write` puts into the writer.
+pub fn stage(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<Staged> {
+    let staged = Staged::begin(path)?;
+    let mut writer = BufWriter::new(staged.reopen()?);
+    write(&mut writer)?;
+    writer.into_inner().map_err(|e| e.into_error())?;
+    Ok(staged)
+}
+
+/// Stage `value` as strict JSON (see [`write_json_atomically`]).
+pub fn stage_json(path: &Path, value: &serde_json::Value) -> io::Result<Staged> {
+    stage(path, |out| {
+        serde_json::to_writer_pretty(&mut *out, value)?;
+        out.write_all(b"\n")
+    })
+}
 
 /// Write `path` atomically with whatever `write` puts into the writer.
 pub fn write_atomically(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
-    let directory = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
-    let temporary = tempfile::Builder::new()
-        .prefix(".second-opinion-")
-        .suffix(".partial")
-        .tempfile_in(directory)?;
-    let mut writer = BufWriter::new(temporary);
-    write(&mut writer)?;
-    let temporary = writer.into_inner().map_err(|e| e.into_error())?;
-    publish(temporary, path)
+    stage(path, write)?.publish()
 }
 
-/// Fail early, before any work, when `path` could not be written: its
-/// directory must exist and take a new file. Reports are written last, so
-/// a report that cannot be written must not be discovered after the table.
+/// Outputs published before one failed: a rename can fail after the ones
+/// before it succeeded, and the user must know which files are new.
+#[derive(Debug)]
+pub struct PartlyPublished {
+    pub published: Vec<PathBuf>,
+    pub failed: PathBuf,
+    pub not_published: Vec<PathBuf>,
+    pub error: io::Error,
+}
+
+impl std::fmt::Display for PartlyPublished {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |paths: &[PathBuf]| {
+            paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        write!(
+            f,
+            "{}: cannot write it: {}",
+            self.failed.display(),
+            self.error
+        )?;
+        if !self.published.is_empty() {
+            write!(f, "; already written: {}", list(&self.published))?;
+        }
+        if !self.not_published.is_empty() {
+            write!(f, "; not written: {}", list(&self.not_published))?;
+        }
+        Ok(())
+    }
+}
+
+/// Publish staged outputs in order, stopping at the first that fails. A
+/// destination that became a folder since it was checked is found before
+/// anything is renamed (a rename onto a folder is the one failure a
+/// rename within one folder still has).
+pub fn publish_all(staged: Vec<Staged>) -> Result<(), PartlyPublished> {
+    if let Some(position) = staged.iter().position(|s| s.path().is_dir()) {
+        let failed = staged[position].path().to_path_buf();
+        return Err(PartlyPublished {
+            published: Vec::new(),
+            not_published: staged
+                .iter()
+                .map(|s| s.path().to_path_buf())
+                .filter(|p| *p != failed)
+                .collect(),
+            failed,
+            error: io::Error::new(io::ErrorKind::IsADirectory, "it names a folder, not a file"),
+        });
+    }
+    let mut published = Vec::new();
+    let mut rest = staged.into_iter();
+    while let Some(output) = rest.next() {
+        let path = output.path().to_path_buf();
+        if let Err(error) = output.publish() {
+            return Err(PartlyPublished {
+                published,
+                failed: path,
+                not_published: rest.map(|s| s.path().to_path_buf()).collect(),
+                error,
+            });
+        }
+        published.push(path);
+    }
+    Ok(())
+}
+
+/// Fail early, before any work, when `path` could not be written: it must
+/// not be a folder, and the nearest folder of it that exists must take a
+/// new file (the missing ones are created when the output is written).
+/// Reports are written last, so a report that cannot be written must not
+/// be discovered after the table.
 pub fn check_writable(path: &Path) -> io::Result<()> {
-    let directory = match path.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => parent,
-        _ => Path::new("."),
-    };
+    let spelled_as_folder = path
+        .as_os_str()
+        .to_string_lossy()
+        .ends_with(std::path::MAIN_SEPARATOR);
+    if spelled_as_folder || path.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::IsADirectory,
+            "it names a folder, not a file",
+        ));
+    }
+    let mut directory = folder_of(path);
+    while !directory.exists() {
+        match directory.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => directory = parent.to_path_buf(),
+            _ => directory = PathBuf::from("."),
+        }
+    }
+    if !directory.is_dir() {
+        return Err(io::Error::new(
+            io::ErrorKind::NotADirectory,
+            format!("{} is not a folder", directory.display()),
+        ));
+    }
     tempfile::Builder::new()
-        .prefix(".second-opinion-")
+        .prefix(&temporary_prefix())
         .suffix(".check")
-        .tempfile_in(directory)
+        .tempfile_in(&directory)
         .map(drop)
+        .map_err(without_temporary_name)
 }
 
-/// Sync a finished temporary file and rename it to `path`. The temporary is
-/// created private (0600); the output gets the permissions of the file it
-/// replaces, or the usual 0644 for a new file.
-pub fn publish(temporary: tempfile::NamedTempFile, path: &Path) -> io::Result<()> {
+/// Sync a finished temporary file and rename it to `path` (see
+/// [`Staged::publish`]).
+pub fn publish(temporary: NamedTempFile, path: &Path) -> io::Result<()> {
     temporary.as_file().sync_all()?;
     #[cfg(unix)]
     {
@@ -57,13 +277,168 @@ pub fn publish(temporary: tempfile::NamedTempFile, path: &Path) -> io::Result<()
     Ok(())
 }
 
+/// The folder a file is written in.
+fn folder_of(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Create `directory` and its missing parents; returns the folders created,
+/// outermost first.
+fn create_folders(directory: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut missing = Vec::new();
+    let mut folder = directory;
+    while !folder.as_os_str().is_empty() && !folder.exists() {
+        missing.push(folder.to_path_buf());
+        match folder.parent() {
+            Some(parent) => folder = parent,
+            None => break,
+        }
+    }
+    missing.reverse();
+    for (done, folder) in missing.iter().enumerate() {
+        if let Err(e) = std::fs::create_dir(folder) {
+            if e.kind() != io::ErrorKind::AlreadyExists {
+                for made in missing[..done].iter().rev() {
+                    let _ = std::fs::remove_dir(made);
+                }
+                return Err(e);
+            }
+        }
+    }
+    Ok(missing)
+}
+
+/// tempfile adds the temporary's name to its errors; the user named the
+/// output, not our temporary, so keep the cause alone.
+fn without_temporary_name(error: io::Error) -> io::Error {
+    if error.raw_os_error().is_some() || error.get_ref().is_none() {
+        return error;
+    }
+    let kind = error.kind();
+    let code = error
+        .get_ref()
+        .and_then(|inner| inner.source())
+        .and_then(|cause| cause.downcast_ref::<io::Error>())
+        .and_then(io::Error::raw_os_error);
+    match code {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::from(kind),
+    }
+}
+
+/// This process's temporaries start with this.
+fn temporary_prefix() -> String {
+    format!(
+        "{TEMPORARY_PREFIX}{}.",
+        crate::writer_process::this_process()
+    )
+}
+
+/// The writer (`pid@host`) of a temporary output named `name`: `Some(None)`
+/// for one of this tool's temporaries that names no writer (older
+/// versions), `None` for any other file.
+fn writer_of(name: &str) -> Option<Option<&str>> {
+    // A registry being created has its rollback journal beside it.
+    let name = name.strip_suffix("-journal").unwrap_or(name);
+    let inner = name
+        .strip_prefix(TEMPORARY_PREFIX)?
+        .strip_suffix(TEMPORARY_SUFFIX)?;
+    Some(
+        inner
+            .rsplit_once('.')
+            .map(|(writer, _random)| writer)
+            .filter(|writer| writer.contains('@')),
+    )
+}
+
+/// Remove, from `directory`, the temporary outputs of this tool whose runs
+/// are gone: those of a process of this machine that is no longer running,
+/// and any not written to for an hour. A user's own files never match the
+/// name pattern (see [`crate::writer_process::is_gone`]). Returns what was
+/// removed.
+pub fn sweep_stale_temporaries(directory: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(directory) else {
+        return Vec::new();
+    };
+    let now = SystemTime::now();
+    let mut removed = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(writer) = name.to_str().and_then(writer_of) else {
+            continue;
+        };
+        let Ok(metadata) = entry.metadata() else {
+            continue;
+        };
+        if !metadata.is_file() {
+            continue;
+        }
+        let idle = metadata
+            .modified()
+            .ok()
+            .and_then(|modified| now.duration_since(modified).ok())
+            .unwrap_or_default();
+        if crate::writer_process::is_gone(writer, idle)
+            && std::fs::remove_file(entry.path()).is_ok()
+        {
+            removed.push(entry.path());
+        }
+    }
+    removed.sort();
+    removed
+}
+
+/// The folders swept by this process, and what the sweeps removed.
+#[derive(Default)]
+struct Sweeps {
+    folders: HashSet<PathBuf>,
+    removed: Vec<PathBuf>,
+}
+
+static SWEEPS: Mutex<Option<Sweeps>> = Mutex::new(None);
+
+/// Sweep each folder once per process (see [`take_swept`]).
+fn sweep_once(directory: &Path) {
+    let key = directory
+        .canonicalize()
+        .unwrap_or_else(|_| directory.to_path_buf());
+    {
+        let mut sweeps = SWEEPS.lock().unwrap_or_else(|e| e.into_inner());
+        if !sweeps
+            .get_or_insert_with(Sweeps::default)
+            .folders
+            .insert(key)
+        {
+            return;
+        }
+    }
+    let removed = sweep_stale_temporaries(directory);
+    if !removed.is_empty() {
+        let mut sweeps = SWEEPS.lock().unwrap_or_else(|e| e.into_inner());
+        sweeps
+            .get_or_insert_with(Sweeps::default)
+            .removed
+            .extend(removed);
+    }
+}
+
+/// The stale temporaries this process removed so far (and forgets them),
+/// for the command to tell the user.
+pub fn take_swept() -> Vec<PathBuf> {
+    let mut sweeps = SWEEPS.lock().unwrap_or_else(|e| e.into_inner());
+    sweeps
+        .as_mut()
+        .map(|s| std::mem::take(&mut s.removed))
+        .unwrap_or_default()
+}
+
 /// Serialise `value` as strict JSON (sorted keys, no NaN: serde_json writes
 /// non-finite floats as `null`), pretty-printed with a final newline.
 pub fn write_json_atomically(path: &Path, value: &serde_json::Value) -> io::Result<()> {
-    write_atomically(path, |out| {
-        serde_json::to_writer_pretty(&mut *out, value)?;
-        out.write_all(b"\n")
-    })
+    stage_json(path, value)?.publish()
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod atomic_file;
 pub mod audit;
 pub mod batch;
 pub mod contained;
+pub mod crash_point;
 pub mod digest;
 pub mod export;
 pub mod frames;
@@ -22,6 +23,7 @@ pub mod registry;
 pub mod scorer;
 pub mod table;
 pub(crate) mod threads;
+pub mod writer_process;
 
 /// The version of this tool, recorded with every file it ingests.
 pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");

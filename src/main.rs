@@ -20,6 +20,7 @@ use second_opinion::registry::{IngestFileError, RegistryError, DEFAULT_REGISTRY}
 
 use cli::args::{Cli, Command};
 use cli::commands;
+use cli::render;
 
 /// Ingest parses on one thread and frees on another, millions of small
 /// strings a second: glibc's allocator spent 40% of W4 there, mimalloc's
@@ -67,6 +68,7 @@ fn main() -> ExitCode {
         Command::Audit(args) => commands::audit(&registry, args),
         Command::Families(args) => commands::families(&registry, args.command),
     };
+    render::print_swept(&second_opinion::atomic_file::take_swept());
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {

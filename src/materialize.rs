@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 
 use crate::digest::sha256_file_with_size;
 use crate::export::{
-    export, export_scores_opened, ExportError, ExportOptions, ExportSummary, OpenedTable, RowPolicy,
+    export_scores_opened, prepare_export, ExportError, ExportOptions, ExportSummary, OpenedTable,
+    PreparedExport, RowPolicy,
 };
 use crate::ingest::pipeline::{FileIngest, PipelineError};
 use crate::ingest::suspicious::Warning;
@@ -127,6 +128,12 @@ pub enum MaterializeError {
         path: String,
         source: std::io::Error,
     },
+    /// Renaming the outputs into place failed part of the way.
+    #[error("{failure}{}", recorded.map(|id| format!(" (the export is recorded as {id})")).unwrap_or_default())]
+    Publish {
+        failure: crate::atomic_file::PartlyPublished,
+        recorded: Option<i64>,
+    },
 }
 
 impl MaterializeError {
@@ -141,6 +148,11 @@ impl MaterializeError {
 }
 
 /// Ingest the score files, export onto the feature table, write the audit.
+///
+/// Both outputs are written to temporaries first; with a registry, the
+/// scores and the export's record are committed next, and the outputs
+/// are renamed into place last (the record is confirmed after that).
+///
 /// What reading the score files found (a scorer without a scale, values
 /// outside a scale) is in the summary's warnings, each naming its file,
 /// and in the audit's competitors.
@@ -160,14 +172,26 @@ pub fn materialize(
     if let Some(path) = &request.audit_json {
         crate::atomic_file::check_writable(path).map_err(|e| audit_error(path, e))?;
     }
+    let stage_audit = |audit: &Value| {
+        request
+            .audit_json
+            .as_deref()
+            .map(|path| {
+                crate::atomic_file::stage_json(path, audit).map_err(|e| audit_error(path, e))
+            })
+            .transpose()
+    };
     let Some(registry_path) = &request.registry else {
-        let (mut summary, read) = materialize_in_memory(request)?;
-        let audit = audit_json(request, &summary, &read);
+        let (prepared, read) = materialize_in_memory(request)?;
+        let audit = audit_json(request, &prepared.summary, &read);
+        let staged_audit = stage_audit(&audit)?;
+        let (mut summary, table) = prepared.into_parts();
+        crate::atomic_file::publish_all(std::iter::once(table).chain(staged_audit).collect())
+            .map_err(|e| MaterializeError::Publish {
+                failure: e,
+                recorded: None,
+            })?;
         read.tell(&mut summary);
-        if let Some(path) = &request.audit_json {
-            crate::atomic_file::write_json_atomically(path, &audit)
-                .map_err(|e| audit_error(path, e))?;
-        }
         return Ok((summary, audit));
     };
     let mut registry = Registry::open(registry_path, OpenMode::CreateIfMissing)?;
@@ -175,26 +199,41 @@ pub fn materialize(
     if let Some(tag) = &request.tag {
         registry.check_tag_free(tag)?;
     }
+    let settled = registry.settle_pending_exports()?;
     // One transaction for the whole run: a kept registry gains the score
-    // files only if the export succeeds too.
-    let (mut summary, read) = registry.in_one_transaction(|registry| {
+    // files only if the export succeeds too, and its record is committed
+    // with them, before the outputs are put in place.
+    let (prepared, audit, staged_audit, id, read) = registry.in_one_transaction(|registry| {
         let (scorers, read) = ingest_scores(registry, request)?;
         let options = ExportOptions {
             scorers: Some(scorers),
             ..reference_export_options(request)
         };
-        let summary = export(registry, &request.features, &request.out, &options)?;
-        let mut record = summary.record("materialize");
+        let mut prepared = prepare_export(registry, &request.features, &request.out, &options)?;
+        prepared
+            .summary
+            .warnings
+            .extend(settled.iter().map(crate::export::recorded::settled_warning));
+        let audit = audit_json(request, &prepared.summary, &read);
+        let staged_audit = stage_audit(&audit)?;
+        let mut record = prepared.summary.record("materialize");
         record.note = request.note.clone();
-        registry.record_export(&record, request.tag.as_deref())?;
-        Ok::<_, MaterializeError>((summary, read))
+        let id = registry.record_export(&record, request.tag.as_deref())?;
+        Ok::<_, MaterializeError>((prepared, audit, staged_audit, id, read))
     })?;
-    let audit = audit_json(request, &summary, &read);
+    crate::crash_point::crash_point("export-recorded");
+    let (mut summary, table) = prepared.into_parts();
+    crate::export::recorded::publish_recorded(
+        &registry,
+        id,
+        table,
+        staged_audit.into_iter().collect(),
+    )
+    .map_err(|failure| MaterializeError::Publish {
+        failure,
+        recorded: Some(id),
+    })?;
     read.tell(&mut summary);
-    if let Some(path) = &request.audit_json {
-        crate::atomic_file::write_json_atomically(path, &audit)
-            .map_err(|e| audit_error(path, e))?;
-    }
     Ok((summary, audit))
 }
 
@@ -310,7 +349,7 @@ impl ScoresRead {
 /// error, are those of reading the files one by one.
 fn materialize_in_memory(
     request: &MaterializeRequest,
-) -> Result<(ExportSummary, ScoresRead), MaterializeError> {
+) -> Result<(PreparedExport, ScoresRead), MaterializeError> {
     let mut scores = MemoryScores::default();
     let mut read = ScoresRead::default();
     let options = reference_export_options(request);
@@ -366,8 +405,8 @@ fn materialize_in_memory(
         Ok::<_, IngestFileError>(())
     })?;
     let opened = opening.join()?;
-    let summary = export_scores_opened(scores, opened, &request.out, &options)?;
-    Ok((summary, read))
+    let prepared = export_scores_opened(scores, opened, &request.out, &options)?;
+    Ok((prepared, read))
 }
 
 /// The ingest a one-shot run does, into memory or a kept registry: the

@@ -750,3 +750,154 @@ fn exit_codes() {
         .fails_with(2);
     assert!(arg(&ws.path("x")).ends_with('x'));
 }
+
+// ------------------------------------------------------ defaults for MOS work
+
+#[test]
+fn the_target_is_explained_and_a_mos_target_counts_vmaf_as_a_signal() {
+    let ws = Workspace::new();
+    ws.write("features.jsonl", fixture(|_, _| {}));
+    // Without --target the reference's order picks vmaf, says so, and
+    // points at the MOS column.
+    let run = audit(&ws, &["--input", "features.jsonl"]).ok();
+    let table = &report(&ws)["tables"][0];
+    assert_eq!(table["target"], "vmaf");
+    let reason = table["target_reason"].as_str().unwrap();
+    assert!(
+        reason.contains("first of the reference's target candidates"),
+        "{reason}"
+    );
+    let hint = table["target_hint"].as_str().unwrap();
+    assert!(hint.contains("--target mos"), "{hint}");
+    assert!(
+        run.stderr.contains("hint: features: target vmaf"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        markdown(&ws).contains("Hint: the table also has mos"),
+        "{}",
+        markdown(&ws)
+    );
+    let signals = strings(&table["signal_columns"]);
+    assert!(!signals.contains(&"vmaf".to_string()) && !signals.contains(&"mos".to_string()));
+
+    // Against viewers' scores, VMAF is evidence, not another target.
+    audit(&ws, &["--input", "features.jsonl", "--target", "mos"]).ok();
+    let table = &report(&ws)["tables"][0];
+    assert_eq!(table["target_reason"], "given by --target");
+    assert!(table["target_hint"].is_null());
+    let signals = strings(&table["signal_columns"]);
+    assert!(signals.contains(&"vmaf".to_string()), "{signals:?}");
+    assert!(!signals.contains(&"mos".to_string()), "{signals:?}");
+    assert!(
+        strings(&table["family_health"]["canonical_fr"]["healthy_columns"])
+            .contains(&"vmaf".to_string())
+    );
+    let correlated: Vec<&str> = table["target_correlations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["column"].as_str().unwrap())
+        .collect();
+    assert!(correlated.contains(&"vmaf"), "{correlated:?}");
+}
+
+#[test]
+fn coverage_counts_signal_columns_only() {
+    let ws = enriched("jsonl");
+    audit(&ws, &["--input", "enriched.jsonl", "--prefix", "so"]).ok();
+    let table = &report(&ws)["tables"][0];
+    let health = &table["family_health"]["no_reference_ugc"];
+    let healthy = health["healthy_columns"].as_array().unwrap().len();
+    let signals = health["numeric_columns"].as_array().unwrap().len();
+    let matched = health["matched_columns"].as_array().unwrap().len();
+    assert!(
+        matched > signals,
+        "the fixture has bookkeeping columns: {health}"
+    );
+    let shown = format!("`enriched`: covered ({healthy}/{signals})");
+    assert!(
+        markdown(&ws).contains(&shown),
+        "{shown} in {}",
+        markdown(&ws)
+    );
+}
+
+#[test]
+fn any_one_report_is_enough_and_the_page_has_every_section() {
+    let ws = Workspace::new();
+    ws.write("features.jsonl", fixture(|_, _| {}));
+    ws.run(&[
+        "audit",
+        "--input",
+        "features.jsonl",
+        "--out-html",
+        "page.html",
+    ])
+    .ok();
+    assert!(!ws.path("audit.json").exists() && !ws.path("audit.md").exists());
+    let page = std::fs::read_to_string(ws.path("page.html")).unwrap();
+    for section in [
+        "<h2>Recommended next actions</h2>",
+        "<h3>Complementary intersections</h3>",
+        "<h3>Redundant pairs</h3>",
+        "<h3>Strongest target signals</h3>",
+        "Target of <code>features</code>: the first of the reference",
+    ] {
+        assert!(page.contains(section), "{section}");
+    }
+    let run = ws
+        .run(&["audit", "--input", "features.jsonl"])
+        .fails_with(2);
+    assert!(run.stderr.contains("--out-json"), "{}", run.stderr);
+}
+
+#[test]
+fn a_ugc_audit_is_not_told_panel_and_encoder_context_are_missing() {
+    let ws = Workspace::new();
+    ws.write("features.jsonl", fixture(|_, _| {}));
+    audit(&ws, &["--input", "features.jsonl", "--target", "mos"]).ok();
+    let table = &report(&ws)["tables"][0];
+    for family in ["hdr_display_panel", "codec_encoder"] {
+        assert!(!table["family_health"][family].is_null(), "{family}");
+    }
+    audit(
+        &ws,
+        &[
+            "--input",
+            "features.jsonl",
+            "--target",
+            "mos",
+            "--families",
+            "ugc",
+            "--skip-family",
+            "saliency_roi",
+        ],
+    )
+    .ok();
+    let json = report(&ws);
+    let table = &json["tables"][0];
+    for left_out in ["hdr_display_panel", "codec_encoder", "saliency_roi"] {
+        for list in ["missing_families", "weak_families"] {
+            assert!(
+                !strings(&table[list]).contains(&left_out.to_string()),
+                "{left_out} in {list}"
+            );
+        }
+        assert!(table["family_health"][left_out].is_null(), "{left_out}");
+    }
+    assert_eq!(
+        strings(&json["skipped_families"]),
+        // In the families' own order.
+        ["saliency_roi", "hdr_display_panel", "codec_encoder"]
+    );
+    assert!(markdown(&ws).contains("Left out of this audit"));
+
+    let run = audit(&ws, &["--input", "features.jsonl", "--skip-family", "nope"]).fails_with(2);
+    assert!(
+        run.stderr.contains("--skip-family nope: no such family"),
+        "{}",
+        run.stderr
+    );
+}

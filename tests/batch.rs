@@ -9,9 +9,8 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
-use common::{arg, sql_rows, Run, Workspace};
+use common::{arg, sha256_hex, sql_rows, Run, Workspace};
 
 // ---------------------------------------------------------------- fixtures
 
@@ -118,13 +117,6 @@ fn files(ws: &Workspace) -> Vec<String> {
     walk(ws.dir.path(), ws.dir.path(), &mut found);
     found.sort();
     found
-}
-
-fn sha256_hex(path: &Path) -> String {
-    Sha256::digest(std::fs::read(path).unwrap())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Object keys in the order the text writes them, recursively.

@@ -20,9 +20,8 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::arrow::ArrowWriter;
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
-use common::{arg, Run, Workspace};
+use common::{arg, sha256_hex, Run, Workspace};
 
 // ---------------------------------------------------------------- fixtures
 
@@ -161,14 +160,6 @@ fn extension(path: &Path) -> String {
         .and_then(|e| e.to_str())
         .unwrap_or_default()
         .to_ascii_lowercase()
-}
-
-fn sha256_hex(path: &Path) -> String {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-    Sha256::digest(&bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 fn write_arrow(path: &Path, batch: &RecordBatch) {

@@ -49,10 +49,31 @@ fn inspect_reports_what_ingest_would_refuse_and_leaves_the_registry_alone() {
     let run = ws.run(&["inspect", "again.jsonl"]).fails_with(1);
     assert!(
         run.stdout.contains(
-            "problem: again.jsonl:1: duplicate score for competitor='DOVER-Mobile' key='a.mp4'"
+            "problem:  again.jsonl:1: duplicate score for competitor='DOVER-Mobile' key='a.mp4'"
         ),
         "{}",
         run.stdout
+    );
+    // The format it was read as once, and the refusal once (on stderr).
+    assert_eq!(run.stdout.matches("format:").count(), 1, "{}", run.stdout);
+    assert!(run.stdout.contains("format:   jsonl"), "{}", run.stdout);
+    let both = format!("{}{}", run.stdout, run.stderr);
+    assert_eq!(both.matches("would not be ingested").count(), 1, "{both}");
+    // inspect takes the flags it suggests, and previews what they would do.
+    assert!(run.stdout.contains("--replace"), "{}", run.stdout);
+    let replaced = ws.run(&["inspect", "again.jsonl", "--replace"]).ok();
+    assert!(
+        replaced
+            .stdout
+            .contains("1 rows ingested (0 bad, 1 replaced"),
+        "{}",
+        replaced.stdout
+    );
+    let ignored = ws.run(&["inspect", "again.jsonl", "--ignore"]).ok();
+    assert!(
+        ignored.stdout.contains("1 rows ignored"),
+        "{}",
+        ignored.stdout
     );
     let json = ws
         .run(&["inspect", "again.jsonl", "--json"])
@@ -66,4 +87,49 @@ fn inspect_reports_what_ingest_would_refuse_and_leaves_the_registry_alone() {
     );
     ws.run(&["inspect", "new.jsonl"]).ok();
     assert_eq!(ws.registry_snapshot(), before);
+}
+
+#[test]
+fn help_lists_the_values_of_enum_flags_and_speaks_of_its_own_command() {
+    let ws = Workspace::new();
+    let ingest = ws.run(&["ingest", "--help"]).ok();
+    assert!(
+        ingest
+            .stdout
+            .contains("[possible values: jsonl, json, dover-csv"),
+        "{}",
+        ingest.stdout
+    );
+    let export = ws.run(&["export", "--help"]).ok();
+    // Help wraps to the terminal: compare with whitespace folded.
+    let flat = export
+        .stdout
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    for listed in [
+        "[possible values: auto, raw, basename, stem",
+        "[possible values: mark, drop, fail]",
+        "[possible values: parquet, arrow, jsonl, json, csv]",
+    ] {
+        assert!(flat.contains(listed), "{listed}: {flat}");
+    }
+    // --registry is global: its help must not speak of other commands.
+    let registry_help: String = export
+        .stdout
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("--registry"))
+        .take(3)
+        .collect();
+    assert!(!registry_help.contains("materialize"), "{registry_help}");
+    let materialize = ws.run(&["help", "materialize"]).ok();
+    assert!(
+        materialize.stdout.contains("unless --registry"),
+        "{}",
+        materialize.stdout
+    );
+    let inspect = ws.run(&["inspect", "--help"]).ok();
+    for flag in ["--replace", "--ignore", "--strict"] {
+        assert!(inspect.stdout.contains(flag), "{flag}: {}", inspect.stdout);
+    }
 }

@@ -129,6 +129,8 @@ fn an_unwritable_report_fails_before_the_table_is_written() {
         "{\"video_id\": \"a\", \"competitor\": \"musiq\", \"score\": 1.0}\n",
     );
     ws.run(&["ingest", "s.jsonl"]).ok();
+    // Missing folders are created; a folder that is a file cannot be.
+    ws.write("plain.txt", "x");
     let run = ws
         .run(&[
             "export",
@@ -137,12 +139,11 @@ fn an_unwritable_report_fails_before_the_table_is_written() {
             "--out",
             "o.jsonl",
             "--report-json",
-            "no/such/dir/r.json",
+            "plain.txt/r.json",
         ])
         .fails_with(1);
     assert!(
-        run.stderr
-            .contains("no/such/dir/r.json: cannot write report"),
+        run.stderr.contains("plain.txt/r.json: cannot write report"),
         "{}",
         run.stderr
     );
@@ -158,12 +159,12 @@ fn an_unwritable_report_fails_before_the_table_is_written() {
             "--out",
             "m.jsonl",
             "--audit-json",
-            "no/such/dir/a.json",
+            "plain.txt/a.json",
         ])
         .fails_with(1);
     assert!(
         run.stderr
-            .contains("no/such/dir/a.json: cannot write the audit JSON"),
+            .contains("plain.txt/a.json: cannot write the audit JSON"),
         "{}",
         run.stderr
     );

@@ -58,6 +58,12 @@ fn known_scorers_get_their_documented_scale_and_direction() {
         json!(1),
         "1.3 is outside FAST-VQA's sigmoid"
     );
+    // The table shows the typical range too, marked as not enforced.
+    let table = ws.run(&["scorers"]).ok().stdout;
+    let niqe_line = table.lines().find(|l| l.starts_with("NIQE")).unwrap();
+    assert!(niqe_line.contains(" ~0:100 "), "{table}");
+    let fast_line = table.lines().find(|l| l.starts_with("FasterVQA")).unwrap();
+    assert!(fast_line.contains(" 0:1 "), "{table}");
 }
 
 #[test]

@@ -101,18 +101,44 @@ fn colour(value: f64, min: f64, max: f64) -> String {
     )
 }
 
-/// A compact tick label.
-fn tick(value: f64) -> String {
-    let magnitude = value.abs();
-    if magnitude != 0.0 && !(1e-3..1e5).contains(&magnitude) {
-        format!("{value:.2e}")
-    } else if magnitude >= 100.0 {
-        format!("{value:.0}")
-    } else if magnitude >= 1.0 {
-        format!("{value:.1}")
-    } else {
-        format!("{value:.3}")
+/// Round tick values for an axis over `min..max`: steps of 1, 2, 2.5 or 5
+/// times a power of ten, about five of them, labelled with as many
+/// decimals as the step needs (exponent notation for extreme magnitudes).
+fn nice_ticks(min: f64, max: f64) -> Vec<(f64, String)> {
+    let span = max - min;
+    if !(span.is_finite() && span > 0.0) {
+        return Vec::new();
     }
+    let rough = span / 5.0;
+    let power = 10f64.powf(rough.log10().floor());
+    let step = [1.0, 2.0, 2.5, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * power)
+        .find(|step| *step >= rough)
+        .unwrap_or(10.0 * power);
+    // 2.5 × 10^k needs one decimal more than 10^k below ten (2.5, 0.25).
+    let decimals = (-step.log10().floor()).max(0.0) as usize
+        + usize::from(step / power == 2.5 && power < 10.0);
+    let extreme = |v: f64| v != 0.0 && !(1e-3..1e6).contains(&v.abs());
+    let mut ticks = Vec::new();
+    let mut k = (min / step).ceil();
+    while k * step <= max + step * 1e-9 && ticks.len() < 12 {
+        // k·step, not a running sum: no accumulated rounding in the labels.
+        let value = k * step;
+        let value = if value.abs() < step * 1e-9 {
+            0.0
+        } else {
+            value
+        };
+        let label = if extreme(value) {
+            format!("{value:.1e}")
+        } else {
+            format!("{value:.decimals$}")
+        };
+        ticks.push((value, label));
+        k += 1.0;
+    }
+    ticks
 }
 
 /// The axis range of `values`, padded by 5% (a unit either side when flat).
@@ -160,9 +186,7 @@ fn scatter_svg(plot: &Scatter, fr_column: &str, target: Option<&str>, threshold:
         W - LEFT - RIGHT,
         H - TOP - BOTTOM
     );
-    for i in 0..=4 {
-        let f = i as f64 / 4.0;
-        let (xv, yv) = (x_min + f * (x_max - x_min), y_min + f * (y_max - y_min));
+    for (xv, label) in nice_ticks(x_min, x_max) {
         let _ = write!(
             svg,
             "<line x1=\"{0:.1}\" x2=\"{0:.1}\" y1=\"{1}\" y2=\"{2}\" stroke=\"#eee\"/>\
@@ -171,8 +195,10 @@ fn scatter_svg(plot: &Scatter, fr_column: &str, target: Option<&str>, threshold:
             TOP,
             H - BOTTOM,
             H - BOTTOM + 14.0,
-            escape(&tick(xv))
+            escape(&label)
         );
+    }
+    for (yv, label) in nice_ticks(y_min, y_max) {
         let _ = write!(
             svg,
             "<line x1=\"{0}\" x2=\"{1}\" y1=\"{2:.1}\" y2=\"{2:.1}\" stroke=\"#eee\"/>\
@@ -182,7 +208,7 @@ fn scatter_svg(plot: &Scatter, fr_column: &str, target: Option<&str>, threshold:
             y(yv),
             LEFT - 4.0,
             y(yv) + 3.5,
-            escape(&tick(yv))
+            escape(&label)
         );
     }
     let _ = write!(
@@ -301,6 +327,17 @@ pub fn to_html(report: &AuditReport) -> String {
         );
     }
     page.push_str("</table>");
+    for t in &report.tables {
+        let _ = write!(
+            page,
+            "<p>Target of <code>{}</code>: {}.</p>",
+            escape(&t.label),
+            escape(&t.signals.target_reason)
+        );
+        if let Some(hint) = &t.signals.target_hint {
+            let _ = write!(page, "<p class=\"note\">Hint: {}.</p>", escape(hint));
+        }
+    }
 
     page.push_str("<h2>Coverage matrix</h2><table><tr><th>Signal family</th><th>Question</th>");
     for t in &report.tables {
@@ -322,7 +359,7 @@ pub fn to_html(report: &AuditReport) -> String {
                     "{} ({}/{})",
                     h.status.name(),
                     h.healthy_columns.len(),
-                    h.matched_columns.len()
+                    h.numeric_columns.len()
                 ),
             ));
         }
@@ -332,7 +369,38 @@ pub fn to_html(report: &AuditReport) -> String {
             escape(&family.candidate_metrics.join(", "))
         );
     }
-    page.push_str("</table>");
+    page.push_str(
+        "</table><p class=\"note\">Counts: healthy signal columns / signal columns the family \
+         matches (the target and scorers' bookkeeping columns are not signals).</p>",
+    );
+    if !report.skipped_families.is_empty() {
+        let labels: Vec<String> = report
+            .skipped_families
+            .iter()
+            .map(|f| escape(&f.label))
+            .collect();
+        let _ = write!(
+            page,
+            "<p class=\"note\">Left out of this audit (<code>--families</code>, \
+             <code>--skip-family</code>): {}.</p>",
+            labels.join(", ")
+        );
+    }
+
+    page.push_str("<h2>Recommended next actions</h2><ul>");
+    let actions = super::report::recommended_actions(report);
+    if !actions
+        .iter()
+        .any(|a| matches!(a, super::report::Action::Family { .. }))
+    {
+        page.push_str(
+            "<li>No missing or weak signal families detected at the configured thresholds.</li>",
+        );
+    }
+    for action in &actions {
+        page.push_str(&action.to_html(escape));
+    }
+    page.push_str("</ul>");
 
     for table in &report.tables {
         table_section(report, table, &mut page);
@@ -363,6 +431,52 @@ fn table_section(report: &AuditReport, table: &TableAudit, page: &mut String) {
                 escape(report.family_label(&c.family)),
                 num(c.pearson),
                 num(c.spearman)
+            );
+        }
+        page.push_str("</table>");
+    }
+
+    page.push_str("<h3>Complementary intersections</h3>");
+    if table.signals.intersections.is_empty() {
+        page.push_str(
+            "<p>No cross-family low-correlation/high-target pairs met the current thresholds. \
+             That usually means the table is too narrow, the target is missing, or the current \
+             columns are mostly redundant.</p>",
+        );
+    } else {
+        page.push_str(
+            "<table><tr><th>Pair</th><th>Families</th><th>Pair r</th><th>Target |r| values</th></tr>",
+        );
+        for row in table.signals.intersections.iter().take(top_k) {
+            let _ = write!(
+                page,
+                "<tr><td><code>{}</code> × <code>{}</code></td><td>{} × {}</td>{}<td class=\"num\">{} / {}</td></tr>",
+                escape(&row.pair.left),
+                escape(&row.pair.right),
+                escape(report.family_label(&row.pair.left_family)),
+                escape(report.family_label(&row.pair.right_family)),
+                num(row.pair.pearson),
+                format_float(row.left_target_abs_pearson),
+                format_float(row.right_target_abs_pearson)
+            );
+        }
+        page.push_str("</table>");
+    }
+
+    page.push_str("<h3>Redundant pairs</h3>");
+    if table.signals.redundant_pairs.is_empty() {
+        page.push_str("<p>No redundant pairs crossed the configured threshold.</p>");
+    } else {
+        page.push_str("<table><tr><th>Pair</th><th>Families</th><th>Pearson</th></tr>");
+        for row in table.signals.redundant_pairs.iter().take(top_k) {
+            let _ = write!(
+                page,
+                "<tr><td><code>{}</code> × <code>{}</code></td><td>{} × {}</td>{}</tr>",
+                escape(&row.left),
+                escape(&row.right),
+                escape(report.family_label(&row.left_family)),
+                escape(report.family_label(&row.right_family)),
+                num(row.pearson)
             );
         }
         page.push_str("</table>");
@@ -626,6 +740,27 @@ mod tests {
         assert_eq!(
             escape("<a href=\"x\">&'"),
             "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+
+    #[test]
+    fn ticks_are_round_numbers() {
+        let labels = |min, max| -> Vec<String> {
+            nice_ticks(min, max).into_iter().map(|(_, l)| l).collect()
+        };
+        assert_eq!(labels(37.3, 96.8), ["40", "60", "80"]);
+        assert_eq!(labels(0.0, 100.0), ["0", "20", "40", "60", "80", "100"]);
+        assert_eq!(labels(1.0, 5.0), ["1", "2", "3", "4", "5"]);
+        assert_eq!(labels(0.0, 12.0), ["0.0", "2.5", "5.0", "7.5", "10.0"]);
+        assert_eq!(labels(0.412, 0.837), ["0.5", "0.6", "0.7", "0.8"]);
+        assert_eq!(
+            labels(-0.05, 1.05),
+            ["0.00", "0.25", "0.50", "0.75", "1.00"]
+        );
+        assert_eq!(labels(3.0, 3.0), Vec::<String>::new());
+        assert_eq!(
+            labels(1e-7, 5e-7),
+            ["1.0e-7", "2.0e-7", "3.0e-7", "4.0e-7", "5.0e-7"]
         );
     }
 

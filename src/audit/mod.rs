@@ -23,7 +23,7 @@ pub(crate) mod signals;
 mod sql;
 pub(crate) mod stats;
 
-pub use publish::{write_reports, ReportPaths};
+pub use publish::{stage_reports, write_reports, ReportPaths};
 
 use std::path::{Path, PathBuf};
 
@@ -108,6 +108,8 @@ pub struct AuditOptions {
     pub seed: u64,
     pub ridge_alpha: f64,
     pub compare_last: bool,
+    /// Keys of the families left out (`--families ugc`, `--skip-family`).
+    pub skip_families: Vec<String>,
 }
 
 impl Default for AuditOptions {
@@ -129,6 +131,7 @@ impl Default for AuditOptions {
             seed: 0,
             ridge_alpha: 1.0,
             compare_last: false,
+            skip_families: Vec::new(),
         }
     }
 }
@@ -193,10 +196,13 @@ pub struct TableAudit {
     pub changes: Option<Value>,
 }
 
-/// A whole run: the families used and every table's audit.
+/// A whole run: the families used (and those left out) and every table's
+/// audit.
 #[derive(Clone, Debug)]
 pub struct AuditReport {
     pub families: Vec<Family>,
+    /// Families the run left out (`--families`, `--skip-family`).
+    pub skipped_families: Vec<Family>,
     pub tables: Vec<TableAudit>,
     pub options: AuditOptions,
 }
@@ -221,6 +227,7 @@ impl AuditReport {
             "seed": o.seed,
             "ridge_alpha": o.ridge_alpha,
             "compare_last": o.compare_last,
+            "skip_families": o.skip_families,
         })
     }
 
@@ -244,7 +251,22 @@ fn hash_file(path: &Path) -> std::io::Result<(String, u64)> {
 /// Nothing is written: see [`report`], [`html`] and [`history::record`].
 pub fn audit(registry: &Registry, options: &AuditOptions) -> Result<AuditReport, AuditError> {
     options.check()?;
-    let families = families::load_families(registry)?;
+    let mut families = families::load_families(registry)?;
+    for key in &options.skip_families {
+        if !families.iter().any(|f| &f.key == key) {
+            let keys: Vec<&str> = families.iter().map(|f| f.key.as_str()).collect();
+            return Err(AuditError::Usage(format!(
+                "--skip-family {key}: no such family (families: {})",
+                keys.join(", ")
+            )));
+        }
+    }
+    let skipped: Vec<Family> = families
+        .iter()
+        .filter(|f| options.skip_families.contains(&f.key))
+        .cloned()
+        .collect();
+    families.retain(|f| !options.skip_families.contains(&f.key));
     let known_scorers = families::registry_scorers(registry)?;
     // Check every input before reading any, so a typo fails fast.
     let mut formats = Vec::with_capacity(options.inputs.len());
@@ -274,6 +296,7 @@ pub fn audit(registry: &Registry, options: &AuditOptions) -> Result<AuditReport,
     }
     Ok(AuditReport {
         families,
+        skipped_families: skipped,
         tables,
         options: options.clone(),
     })
@@ -328,12 +351,13 @@ fn audit_table(
         .iter()
         .map(|c| classifier.classify(c))
         .collect();
-    let target = signals::infer_target(&data.columns, options.target.as_deref());
+    let choice = signals::choose_target(&data.columns, options.target.as_deref());
+    let target = choice.column.clone();
     let signal_audit = signals::audit_signals(
         &data,
         &classifier,
         &classes,
-        target.clone(),
+        choice,
         Thresholds {
             redundancy: options.redundancy_threshold,
             complement: options.complement_threshold,

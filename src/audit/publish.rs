@@ -3,6 +3,8 @@
 
 use serde_json::{json, Value};
 
+use crate::atomic_file::{publish_all, stage, stage_json, Staged};
+
 use super::html::to_html;
 use super::report::{to_json, to_markdown};
 use super::{AuditError, AuditReport};
@@ -10,8 +12,8 @@ use super::{AuditError, AuditReport};
 /// Where the reports go.
 #[derive(Clone, Debug)]
 pub struct ReportPaths {
-    pub json: std::path::PathBuf,
-    pub markdown: std::path::PathBuf,
+    pub json: Option<std::path::PathBuf>,
+    pub markdown: Option<std::path::PathBuf>,
     pub html: Option<std::path::PathBuf>,
 }
 
@@ -19,21 +21,23 @@ impl ReportPaths {
     /// The paths as recorded with the run and in the provenance.
     pub fn to_json(&self) -> Value {
         json!({
-            "json_report": self.json.display().to_string(),
-            "markdown_report": self.markdown.display().to_string(),
+            "json_report": self.json.as_ref().map(|p| p.display().to_string()),
+            "markdown_report": self.markdown.as_ref().map(|p| p.display().to_string()),
             "html_report": self.html.as_ref().map(|p| p.display().to_string()),
         })
     }
 }
 
-/// Write every report atomically (parent folders created, as the reference
-/// does). `registry` is the registry file the run is recorded in, if any.
-pub fn write_reports(
+/// Every report, written to a temporary beside its path (parent folders
+/// created, as the reference does), to be put in place together with
+/// [`crate::atomic_file::publish_all`] once nothing else can fail.
+/// `registry` is the registry file the run is recorded in, if any.
+pub fn stage_reports(
     report: &AuditReport,
     paths: &ReportPaths,
     argv: Vec<String>,
     registry: Option<&std::path::Path>,
-) -> Result<(), AuditError> {
+) -> Result<Vec<Staged>, AuditError> {
     let provenance = json!({
         "schema": "second-opinion-run-provenance-v1",
         "entrypoint": "second-opinion audit",
@@ -54,22 +58,32 @@ pub fn write_reports(
     let failed = |path: &std::path::Path, e: std::io::Error| {
         AuditError::Data(format!("{}: cannot write report: {e}", path.display()))
     };
-    let mut outputs: Vec<&std::path::Path> = vec![&paths.json, &paths.markdown];
-    outputs.extend(paths.html.as_deref());
-    for path in &outputs {
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| failed(path, e))?;
-        }
+    let mut staged = Vec::new();
+    if let Some(path) = &paths.json {
+        staged.push(stage_json(path, &to_json(report, provenance)).map_err(|e| failed(path, e))?);
     }
-    crate::atomic_file::write_json_atomically(&paths.json, &to_json(report, provenance))
-        .map_err(|e| failed(&paths.json, e))?;
-    let markdown = to_markdown(report);
-    crate::atomic_file::write_atomically(&paths.markdown, |out| out.write_all(markdown.as_bytes()))
-        .map_err(|e| failed(&paths.markdown, e))?;
+    if let Some(path) = &paths.markdown {
+        let markdown = to_markdown(report);
+        staged.push(
+            stage(path, |out| out.write_all(markdown.as_bytes())).map_err(|e| failed(path, e))?,
+        );
+    }
     if let Some(path) = &paths.html {
         let page = to_html(report);
-        crate::atomic_file::write_atomically(path, |out| out.write_all(page.as_bytes()))
-            .map_err(|e| failed(path, e))?;
+        staged
+            .push(stage(path, |out| out.write_all(page.as_bytes())).map_err(|e| failed(path, e))?);
     }
-    Ok(())
+    Ok(staged)
+}
+
+/// Write every report (see [`stage_reports`]): all of them, or none when
+/// one cannot be written.
+pub fn write_reports(
+    report: &AuditReport,
+    paths: &ReportPaths,
+    argv: Vec<String>,
+    registry: Option<&std::path::Path>,
+) -> Result<(), AuditError> {
+    let staged = stage_reports(report, paths, argv, registry)?;
+    publish_all(staged).map_err(|e| AuditError::Data(e.to_string()))
 }

@@ -24,6 +24,7 @@ pub fn to_json(report: &AuditReport, provenance: Value) -> Value {
         "tool_version": crate::TOOL_VERSION,
         "options": report.options_json(),
         "families": report.families,
+        "skipped_families": report.skipped_families.iter().map(|f| &f.key).collect::<Vec<_>>(),
         "tables": report.tables.iter().map(|t| table_json(report, t)).collect::<Vec<_>>(),
         "run_provenance": provenance,
     })
@@ -128,6 +129,8 @@ fn table_json(report: &AuditReport, table: &TableAudit) -> Value {
         "columns": table.columns,
         "key_column": table.key_column,
         "target": signals.target,
+        "target_reason": signals.target_reason,
+        "target_hint": signals.target_hint,
         "numeric_columns": signals.numeric_columns,
         "signal_columns": signals.signal_columns,
         "family_columns": family_columns,
@@ -382,11 +385,42 @@ pub fn to_markdown(report: &AuditReport) -> String {
             table.signals.signal_columns.len()
         ));
     }
+    lines.push(String::new());
+    for table in &report.tables {
+        lines.push(format!(
+            "Target of {}: {}.",
+            code(&table.label),
+            cell(&table.signals.target_reason)
+        ));
+        if let Some(hint) = &table.signals.target_hint {
+            lines.push(format!("Hint: {}.", cell(hint)));
+        }
+    }
 
     lines.extend([
         "".into(),
         "## Coverage Matrix".into(),
         "".into(),
+        "Counts: healthy signal columns / signal columns the family matches (the target and \
+         scorers' bookkeeping columns are not signals)."
+            .into(),
+        "".into(),
+    ]);
+    if !report.skipped_families.is_empty() {
+        let labels: Vec<String> = report
+            .skipped_families
+            .iter()
+            .map(|f| cell(&f.label))
+            .collect();
+        lines.extend([
+            format!(
+                "Left out of this audit (`--families`, `--skip-family`): {}.",
+                labels.join(", ")
+            ),
+            "".into(),
+        ]);
+    }
+    lines.extend([
         "| Signal family | Question | Status by table | Candidate metrics not yet guaranteed |"
             .into(),
         "|---|---|---|---|".into(),
@@ -402,7 +436,7 @@ pub fn to_markdown(report: &AuditReport) -> String {
                     code(&table.label),
                     health.status.name(),
                     health.healthy_columns.len(),
-                    health.matched_columns.len()
+                    health.numeric_columns.len()
                 )
             })
             .collect();
@@ -540,6 +574,127 @@ pub fn to_markdown(report: &AuditReport) -> String {
     }
 
     lines.extend(["## Recommended Next Actions".into(), "".into()]);
+    let actions = recommended_actions(report);
+    if !actions.iter().any(|a| matches!(a, Action::Family { .. })) {
+        lines.push(
+            "- No missing or weak signal families detected at the configured thresholds.".into(),
+        );
+    }
+    lines.extend(actions.iter().map(Action::to_markdown));
+    lines.push("".into());
+
+    second_opinion_sections(report, &mut lines);
+    lines.push(String::new());
+    lines.join("\n")
+}
+
+/// One recommended next action: a family's recommendation (the
+/// reference's), or one the beyond-reference sections suggest.
+pub(crate) enum Action<'a> {
+    Family {
+        label: &'a str,
+        recommendation: &'a str,
+    },
+    LowCoverage {
+        scorer: &'a str,
+        table: &'a str,
+        ok: f64,
+        bad: f64,
+        missing: f64,
+    },
+    Disagreement {
+        table: &'a str,
+        rows: u64,
+        threshold: f64,
+    },
+}
+
+impl Action<'_> {
+    /// The Markdown list item (the reference's wording for families).
+    fn to_markdown(&self) -> String {
+        match *self {
+            Action::Family {
+                label,
+                recommendation,
+            } => format!("- **{label}**: {recommendation}"),
+            Action::LowCoverage {
+                scorer,
+                table,
+                ok,
+                bad,
+                missing,
+            } => format!(
+                "- **Second opinion {}** in {}: only {} of rows have an ok score \
+                 ({} bad, {} missing): ingest its remaining outputs and export again.",
+                code(scorer),
+                code(table),
+                format_share(ok),
+                format_share(bad),
+                format_share(missing)
+            ),
+            Action::Disagreement {
+                table,
+                rows,
+                threshold,
+            } => format!(
+                "- **Disagreement** in {}: {} rows where full-reference and no-reference/MOS \
+                 evidence rank the clip more than {:.2} apart: look at them before the retrain \
+                 (listed under Disagreement and Saturation).",
+                code(table),
+                rows,
+                threshold
+            ),
+        }
+    }
+
+    /// The same item as HTML, every user string escaped.
+    pub(crate) fn to_html(&self, escape: impl Fn(&str) -> String) -> String {
+        match *self {
+            Action::Family {
+                label,
+                recommendation,
+            } => format!(
+                "<li><strong>{}</strong>: {}</li>",
+                escape(label),
+                escape(recommendation)
+            ),
+            Action::LowCoverage {
+                scorer,
+                table,
+                ok,
+                bad,
+                missing,
+            } => format!(
+                "<li><strong>Second opinion <code>{}</code></strong> in <code>{}</code>: only {} of \
+                 rows have an ok score ({} bad, {} missing): ingest its remaining outputs and export \
+                 again.</li>",
+                escape(scorer),
+                escape(table),
+                format_share(ok),
+                format_share(bad),
+                format_share(missing)
+            ),
+            Action::Disagreement {
+                table,
+                rows,
+                threshold,
+            } => format!(
+                "<li><strong>Disagreement</strong> in <code>{}</code>: {} rows where full-reference \
+                 and no-reference/MOS evidence rank the clip more than {:.2} apart: look at them \
+                 before the retrain (listed under Disagreement and saturation).</li>",
+                escape(table),
+                rows,
+                threshold
+            ),
+        }
+    }
+}
+
+/// The recommended next actions: each missing or weak family's
+/// recommendation once (in table order), then what the beyond-reference
+/// sections suggest.
+pub(crate) fn recommended_actions(report: &AuditReport) -> Vec<Action<'_>> {
+    let mut actions = Vec::new();
     let mut seen: Vec<&str> = Vec::new();
     for table in &report.tables {
         let signals = &table.signals;
@@ -553,52 +708,34 @@ pub fn to_markdown(report: &AuditReport) -> String {
             }
             seen.push(key);
             if let Some(family) = report.family(key) {
-                lines.push(format!("- **{}**: {}", family.label, family.recommendation));
+                actions.push(Action::Family {
+                    label: &family.label,
+                    recommendation: &family.recommendation,
+                });
             }
         }
     }
-    if seen.is_empty() {
-        lines.push(
-            "- No missing or weak signal families detected at the configured thresholds.".into(),
-        );
-    }
-    lines.extend(second_opinion_actions(report));
-    lines.push("".into());
-
-    second_opinion_sections(report, &mut lines);
-    lines.push(String::new());
-    lines.join("\n")
-}
-
-/// Actions the beyond-reference sections suggest.
-fn second_opinion_actions(report: &AuditReport) -> Vec<String> {
-    let mut actions = Vec::new();
     let floor = report.options.min_finite_ratio;
     for table in &report.tables {
         for scorer in &table.second_opinion.scorers {
             let ok = scorer.share(scorer.ok);
             if ok < floor {
-                actions.push(format!(
-                    "- **Second opinion {}** in {}: only {} of rows have an ok score \
-                     ({} bad, {} missing): ingest its remaining outputs and export again.",
-                    code(&scorer.name),
-                    code(&table.label),
-                    format_share(ok),
-                    format_share(scorer.share(scorer.bad)),
-                    format_share(scorer.share(scorer.missing))
-                ));
+                actions.push(Action::LowCoverage {
+                    scorer: &scorer.name,
+                    table: &table.label,
+                    ok,
+                    bad: scorer.share(scorer.bad),
+                    missing: scorer.share(scorer.missing),
+                });
             }
         }
         if let Ok(d) = &table.second_opinion.disagreement {
             if d.rows_over_threshold > 0 {
-                actions.push(format!(
-                    "- **Disagreement** in {}: {} rows where full-reference and no-reference/MOS \
-                     evidence rank the clip more than {:.2} apart: look at them before the retrain \
-                     (listed under Disagreement and Saturation).",
-                    code(&table.label),
-                    d.rows_over_threshold,
-                    d.threshold
-                ));
+                actions.push(Action::Disagreement {
+                    table: &table.label,
+                    rows: d.rows_over_threshold as u64,
+                    threshold: d.threshold,
+                });
             }
         }
     }

@@ -22,6 +22,62 @@ pub const TARGET_CANDIDATES: &[&str] = &[
     "score",
 ];
 
+/// Full-reference targets among the candidates: with a subjective target
+/// they are signals, not other targets.
+const FR_TARGETS: &[&str] = &["vmaf", "vmaf_score"];
+
+/// Whether `target` is a subjective score (viewers' MOS or DMOS under any
+/// spelling: `mos`, `dmos`, `mos_raw_0_100`, `MOS_z` …).
+pub fn is_subjective(target: &str) -> bool {
+    target.to_lowercase().contains("mos")
+}
+
+/// The target of a table's audit, and why.
+#[derive(Clone, Debug, Default)]
+pub struct TargetChoice {
+    pub column: Option<String>,
+    /// How it was chosen, for the report.
+    pub reason: String,
+    /// When the reference's order chose a full-reference target while a
+    /// subjective one is there too: how to audit against that instead.
+    pub hint: Option<String>,
+}
+
+/// [`infer_target`], with the reason and a hint for MOS work.
+pub fn choose_target(columns: &[String], requested: Option<&str>) -> TargetChoice {
+    let column = infer_target(columns, requested);
+    let candidates = TARGET_CANDIDATES.join(", ");
+    let reason = match (requested, &column) {
+        (Some(_), Some(_)) => "given by --target".to_string(),
+        (Some(name), None) => format!("--target {name} names no column of the table: no target"),
+        (None, Some(_)) => {
+            format!("the first of the reference's target candidates present ({candidates})")
+        }
+        (None, None) => {
+            format!("none of the reference's target candidates ({candidates}) is a column")
+        }
+    };
+    let hint = match (requested, &column) {
+        (None, Some(chosen)) if !is_subjective(chosen) => columns
+            .iter()
+            .find(|c| {
+                TARGET_CANDIDATES.contains(&c.to_lowercase().as_str()) && is_subjective(c)
+            })
+            .map(|mos| {
+                format!(
+                    "the table also has {mos}: pass --target {mos} to audit against viewers' scores \
+                     (full-reference metrics such as {chosen} then count as signals)"
+                )
+            }),
+        _ => None,
+    };
+    TargetChoice {
+        column,
+        reason,
+        hint,
+    }
+}
+
 /// Columns that describe a clip rather than measure it.
 pub const METADATA_PATTERN: &str = "(^src$|sha|basename|path|filename|uuid|id$|timestamp|ingested|manifest|license|url|bucket|split|fold|corpus_version)";
 
@@ -98,6 +154,9 @@ pub struct Intersection {
 #[derive(Clone, Debug)]
 pub struct SignalAudit {
     pub target: Option<String>,
+    /// How the target was chosen, and a hint for MOS work.
+    pub target_reason: String,
+    pub target_hint: Option<String>,
     pub numeric_columns: Vec<String>,
     pub signal_columns: Vec<String>,
     /// Per family (by position): the columns it matches.
@@ -145,7 +204,10 @@ pub fn infer_target(columns: &[String], requested: Option<&str>) -> Option<Strin
 /// Whether `column` is a signal (given that it is numeric): not the target,
 /// not another target candidate when there is a target, not metadata, and
 /// not a scorer's bookkeeping column (`_status`, `_source`, `_runtime_ms`,
-/// `_frames`: the reference counts the numeric ones as signals).
+/// `_frames`: the reference counts the numeric ones as signals). Against a
+/// subjective target, the full-reference candidates (`vmaf`) are signals:
+/// a MOS model trains on them (the reference drops them; a deliberate
+/// difference).
 pub fn is_signal(
     column: &str,
     target: Option<&str>,
@@ -153,7 +215,9 @@ pub fn is_signal(
     class: &ColumnClass,
 ) -> bool {
     if let Some(target) = target {
-        if column == target || TARGET_CANDIDATES.contains(&column.to_lowercase().as_str()) {
+        let lower = column.to_lowercase();
+        let fr_against_mos = is_subjective(target) && FR_TARGETS.contains(&lower.as_str());
+        if column == target || (TARGET_CANDIDATES.contains(&lower.as_str()) && !fr_against_mos) {
             return false;
         }
     }
@@ -175,9 +239,14 @@ pub fn audit_signals(
     data: &TableData,
     classifier: &Classifier,
     classes: &[ColumnClass],
-    target: Option<String>,
+    choice: TargetChoice,
     thresholds: Thresholds,
 ) -> SignalAudit {
+    let TargetChoice {
+        column: target,
+        reason: target_reason,
+        hint: target_hint,
+    } = choice;
     let metadata = metadata_regex();
     let columns = &data.columns;
     let numeric_columns: Vec<String> = columns
@@ -334,6 +403,8 @@ pub fn audit_signals(
 
     SignalAudit {
         target,
+        target_reason,
+        target_hint,
         numeric_columns,
         signal_columns,
         family_columns,

@@ -80,6 +80,10 @@ pub enum BatchError {
         path: String,
         source: std::io::Error,
     },
+    /// Putting the reports in place failed part of the way (what was
+    /// written is named).
+    #[error("the batch report: {0}")]
+    Published(String),
 }
 
 impl BatchError {

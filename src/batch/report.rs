@@ -4,11 +4,13 @@
 use std::path::Path;
 
 use serde_json::{json, Value};
+use sha2::Digest;
 
 use super::{BatchError, BatchReport, BatchRequest, Manifest, TableRun, REPORT_SCHEMA};
 
-/// Write the reports `request` asks for: Markdown first, so the JSON's
-/// provenance can describe it as written.
+/// Write the reports `request` asks for, both or neither: each is staged,
+/// then both are put in place. The JSON's provenance describes the
+/// Markdown by the bytes staged for it.
 pub(super) fn write_reports(
     request: &BatchRequest,
     manifest: &Manifest,
@@ -18,21 +20,39 @@ pub(super) fn write_reports(
         path: path.display().to_string(),
         source,
     };
+    let mut staged = Vec::new();
+    let mut markdown_sha256 = None;
     if let Some(path) = &request.report_md {
         let markdown = to_markdown(report);
-        crate::atomic_file::write_atomically(path, |out| out.write_all(markdown.as_bytes()))
-            .map_err(|e| failed(path, e))?;
+        markdown_sha256 = Some(crate::digest::hex(&sha2::Sha256::digest(
+            markdown.as_bytes(),
+        )));
+        staged.push(
+            crate::atomic_file::stage(path, |out| out.write_all(markdown.as_bytes()))
+                .map_err(|e| failed(path, e))?,
+        );
     }
     if let Some(path) = &request.report_json {
-        crate::atomic_file::write_json_atomically(path, &to_json(request, manifest, report))
-            .map_err(|e| failed(path, e))?;
+        staged.push(
+            crate::atomic_file::stage_json(
+                path,
+                &to_json(request, manifest, report, markdown_sha256),
+            )
+            .map_err(|e| failed(path, e))?,
+        );
     }
-    Ok(())
+    // Both reports, or neither.
+    crate::atomic_file::publish_all(staged).map_err(|e| BatchError::Published(e.to_string()))
 }
 
 /// The JSON report: the reference's keys, each table's `summary` being the
 /// audit dict its `materialize` produced.
-pub(super) fn to_json(request: &BatchRequest, manifest: &Manifest, report: &BatchReport) -> Value {
+pub(super) fn to_json(
+    request: &BatchRequest,
+    manifest: &Manifest,
+    report: &BatchReport,
+    markdown_sha256: Option<String>,
+) -> Value {
     json!({
         "schema": REPORT_SCHEMA,
         "status": report.status(),
@@ -44,7 +64,7 @@ pub(super) fn to_json(request: &BatchRequest, manifest: &Manifest, report: &Batc
             "output_rows": report.output_rows(),
         },
         "tables": report.tables.iter().map(table_json).collect::<Vec<_>>(),
-        "run_provenance": provenance(request, manifest),
+        "run_provenance": provenance(request, manifest, markdown_sha256),
     })
 }
 
@@ -76,7 +96,11 @@ fn table_json(run: &TableRun) -> Value {
 /// name, paths described as `{exists, kind, path, sha256}` — with this
 /// tool's version and registry under keys of their own. The entrypoint is a
 /// plain string, as `materialize`'s is: the binary is not hashed.
-fn provenance(request: &BatchRequest, manifest: &Manifest) -> Value {
+fn provenance(
+    request: &BatchRequest,
+    manifest: &Manifest,
+    markdown_sha256: Option<String>,
+) -> Value {
     json!({
         "schema": "second-opinion-run-provenance-v1",
         "entrypoint": "second-opinion batch",
@@ -96,8 +120,13 @@ fn provenance(request: &BatchRequest, manifest: &Manifest) -> Value {
                 "path": path.display().to_string(),
                 "sha256": null,
             })),
-            // Written before the JSON, so described as it is.
-            "report_md": request.report_md.as_deref().map(|path| described(path, None)),
+            // Put in place with the JSON: described as the file it becomes.
+            "report_md": request.report_md.as_deref().map(|path| json!({
+                "exists": true,
+                "kind": "file",
+                "path": path.display().to_string(),
+                "sha256": markdown_sha256,
+            })),
         },
     })
 }

@@ -12,7 +12,7 @@ use second_opinion::frames::{FrameMatch, PoolStat};
 use second_opinion::ingest::frame_pattern::FramePattern;
 use second_opinion::ingest::{FieldNames, Format};
 use second_opinion::key::KeyNormalize;
-use second_opinion::registry::{IngestOptions, PointRef};
+use second_opinion::registry::{ConflictPolicy, IngestOptions, PointRef};
 use second_opinion::scorer::Scale;
 use second_opinion::table::TableFormat;
 
@@ -23,9 +23,8 @@ use super::enum_value::EnumValue;
 #[derive(Parser, Debug)]
 #[command(name = "second-opinion", version, about, max_term_width = 100)]
 pub struct Cli {
-    /// The score registry (an SQLite file, created on first ingest)
-    /// [default: second-opinion.db; materialize and batch: a throw-away
-    /// registry in memory, unless given on their command line].
+    /// The score registry: an SQLite file, created on first ingest
+    /// [default: second-opinion.db].
     #[arg(long, global = true, env = "SECOND_OPINION_REGISTRY")]
     pub registry: Option<PathBuf>,
 
@@ -53,10 +52,13 @@ pub enum Command {
     /// and notes; show, compare, tag or replay them.
     Exports(ExportsArgs),
     /// One-shot ingest + export, flag-compatible with the reference
-    /// materialize_second_opinion_features.py.
+    /// materialize_second_opinion_features.py. The scores are held in memory
+    /// and kept nowhere, unless --registry is given on its command line
+    /// (SECOND_OPINION_REGISTRY alone does not count).
     Materialize(MaterializeArgs),
     /// Many materialize runs from one manifest, with one report;
     /// flag-compatible with the reference batch_materialize_second_opinion_features.py.
+    /// Like materialize, keeps scores only with --registry on its command line.
     Batch(BatchArgs),
     /// Audit feature tables: signal-family coverage, correlations, second
     /// opinions, disagreement and retrain impact (JSON, Markdown, HTML).
@@ -80,19 +82,8 @@ pub struct IngestArgs {
     #[arg(long, value_name = "TEXT")]
     pub scorer_version: Option<String>,
 
-    /// Make new rows live over rows already live for the same scorer and key;
-    /// the old rows are kept as superseded history.
-    #[arg(long, conflicts_with = "ignore")]
-    pub replace: bool,
-
-    /// Keep rows already live for the same scorer and key; count the new ones as ignored.
-    #[arg(long)]
-    pub ignore: bool,
-
-    /// Refuse a file when any of its rows would be stored as bad, or when
-    /// its values look suspicious (all identical, off the scorer's scale, …).
-    #[arg(long)]
-    pub strict: bool,
+    #[command(flatten)]
+    pub rules: RuleArgs,
 
     /// Also write the per-file summary as JSON.
     #[arg(long, value_name = "PATH")]
@@ -103,7 +94,7 @@ pub struct IngestArgs {
 #[derive(Args, Debug)]
 pub struct ReadArgs {
     /// Read the files as this format instead of detecting it from the content.
-    #[arg(long, value_parser = format(), hide_possible_values = true)]
+    #[arg(long, value_parser = format())]
     pub format: Option<Format>,
 
     /// Name every row's scorer, over the payload's `competitor` and the label.
@@ -128,7 +119,7 @@ pub struct ReadArgs {
     pub score_field: Option<String>,
 
     /// How keys are normalised: auto (basename for path-like fields), raw, basename, stem.
-    #[arg(long, default_value = "auto", value_parser = key_normalize(), hide_possible_values = true)]
+    #[arg(long, default_value = "auto", value_parser = key_normalize())]
     pub key_normalize: KeyNormalize,
 
     /// Declare the scorer's scale; values outside it are stored as bad.
@@ -352,7 +343,7 @@ pub struct ProvenanceArgs {
     pub key: String,
 
     /// Normalise KEY like this before the lookup (auto tries it as given, then its basename, then its stem).
-    #[arg(long, default_value = "auto", value_parser = key_normalize(), hide_possible_values = true)]
+    #[arg(long, default_value = "auto", value_parser = key_normalize())]
     pub key_normalize: KeyNormalize,
 
     /// Also say which row was live at this point (an export id, a tag,
@@ -365,6 +356,36 @@ pub struct ProvenanceArgs {
     pub json: bool,
 }
 
+/// What an ingest does with rows already live and with bad rows: shared by
+/// `ingest` and `inspect` (which previews the same outcome).
+#[derive(Args, Debug)]
+pub struct RuleArgs {
+    /// Make new rows live over rows already live for the same scorer and key;
+    /// the old rows are kept as superseded history.
+    #[arg(long, conflicts_with = "ignore")]
+    pub replace: bool,
+
+    /// Keep rows already live for the same scorer and key; count the new ones as ignored.
+    #[arg(long)]
+    pub ignore: bool,
+
+    /// Refuse a file when any of its rows would be stored as bad, or when
+    /// its values look suspicious (all identical, off the scorer's scale, …).
+    #[arg(long)]
+    pub strict: bool,
+}
+
+impl RuleArgs {
+    /// The conflict policy the flags choose.
+    pub fn on_conflict(&self) -> ConflictPolicy {
+        match (self.replace, self.ignore) {
+            (true, _) => ConflictPolicy::Replace,
+            (_, true) => ConflictPolicy::Ignore,
+            _ => ConflictPolicy::Refuse,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct InspectArgs {
     /// The score file, optionally labelled with its scorer.
@@ -373,6 +394,10 @@ pub struct InspectArgs {
 
     #[command(flatten)]
     pub read: ReadArgs,
+
+    /// Preview the ingest with these rules (--replace, --ignore, --strict).
+    #[command(flatten)]
+    pub rules: RuleArgs,
 
     /// How many rows to show.
     #[arg(long, default_value = "5", value_name = "N")]
@@ -409,16 +434,16 @@ pub struct ExportArgs {
     #[arg(long, value_name = "COL")]
     pub key_column: Option<String>,
 
-    /// How the table's keys are normalised: auto, raw, basename, stem [default: auto].
-    #[arg(long, value_parser = key_normalize(), hide_possible_values = true)]
+    /// How the table's keys are normalised.
+    #[arg(long, value_parser = key_normalize())]
     pub key_normalize: Option<KeyNormalize>,
 
     /// Rows without a score: mark (keep, status missing), drop, or fail.
-    #[arg(long, default_value = "mark", value_parser = row_policy(), hide_possible_values = true)]
+    #[arg(long, default_value = "mark", value_parser = row_policy())]
     pub missing_policy: RowPolicy,
 
     /// Rows whose score is bad: mark (keep, status bad), drop, or fail.
-    #[arg(long, default_value = "mark", value_parser = row_policy(), hide_possible_values = true)]
+    #[arg(long, default_value = "mark", value_parser = row_policy())]
     pub bad_policy: RowPolicy,
 
     /// Column name prefix.
@@ -429,8 +454,8 @@ pub struct ExportArgs {
     #[arg(long)]
     pub overwrite: bool,
 
-    /// Output format (parquet, arrow, jsonl, json, csv) instead of the extension's.
-    #[arg(long, value_parser = table_format(), hide_possible_values = true)]
+    /// Output format instead of the extension's.
+    #[arg(long, value_parser = table_format())]
     pub out_format: Option<TableFormat>,
 
     /// Leave out the component columns of multi-output scorers (DOVER's
@@ -453,18 +478,17 @@ pub struct ExportArgs {
     #[arg(long, value_parser = clap::value_parser!(i64).range(0..=1))]
     pub frame_base: Option<i64>,
 
-    /// How a table frame finds a scored frame when the scorer sampled:
-    /// exact, nearest or previous.
-    #[arg(long, default_value = "exact", value_parser = frame_match(), hide_possible_values = true)]
+    /// How a table frame finds a scored frame when the scorer sampled.
+    #[arg(long, default_value = "exact", value_parser = frame_match())]
     pub frame_match: FrameMatch,
 
     /// The farthest a scored frame may be for nearest/previous [default: no limit].
     #[arg(long, value_name = "N")]
     pub max_frame_gap: Option<u64>,
 
-    /// Pool each clip's stored frames: mean, harmonic_mean, min, max,
-    /// median, p05, p10, p90, std (comma-separated) → <prefix>_<slug>_score_<stat>.
-    #[arg(long, value_delimiter = ',', value_parser = pool_stat(), hide_possible_values = true, value_name = "STATS")]
+    /// Pool each clip's stored frames into one column per statistic
+    /// (comma-separated) → <prefix>_<slug>_score_<stat>.
+    #[arg(long, value_delimiter = ',', value_parser = pool_stat(), value_name = "STATS")]
     pub pool: Vec<PoolStat>,
 
     /// Also write the export report as JSON.
@@ -517,11 +541,11 @@ pub struct MaterializeArgs {
     pub score_field: Option<String>,
 
     /// auto, raw, basename or stem, for table and score keys alike [default: auto].
-    #[arg(long, value_parser = key_normalize(), hide_possible_values = true)]
+    #[arg(long, value_parser = key_normalize())]
     pub key_normalize: Option<KeyNormalize>,
 
     /// mark, drop or fail.
-    #[arg(long, default_value = "mark", value_parser = row_policy(), hide_possible_values = true)]
+    #[arg(long, default_value = "mark", value_parser = row_policy())]
     pub missing_policy: RowPolicy,
 
     /// Column name prefix.
@@ -573,6 +597,8 @@ pub struct BatchArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("reports")
+    .args(["out_json", "out_md", "out_html"]).required(true).multiple(true)))]
 pub struct AuditArgs {
     /// A feature table, optionally labelled (repeatable; the label defaults to the file's stem).
     #[arg(long = "input", value_name = "[LABEL=]TABLE", required = true)]
@@ -583,15 +609,17 @@ pub struct AuditArgs {
     #[arg(long, value_name = "COL")]
     pub target: Option<String>,
 
-    /// Write the JSON report here.
+    /// Write the JSON report here (at least one of --out-json, --out-md,
+    /// --out-html).
     #[arg(long, value_name = "PATH")]
-    pub out_json: PathBuf,
+    pub out_json: Option<PathBuf>,
 
     /// Write the Markdown report here.
     #[arg(long, value_name = "PATH")]
-    pub out_md: PathBuf,
+    pub out_md: Option<PathBuf>,
 
-    /// Also write a self-contained HTML page with scatter plots.
+    /// Write a self-contained HTML page (every section of the Markdown, and
+    /// scatter plots) here.
     #[arg(long, value_name = "PATH")]
     pub out_html: Option<PathBuf>,
 
@@ -649,6 +677,36 @@ pub struct AuditArgs {
     /// Report what changed since the previous audit of each table label.
     #[arg(long)]
     pub compare_last: bool,
+
+    /// Which signal families apply: all (the reference's), or ugc
+    /// (user-generated content judged by viewers: leaves out the HDR
+    /// display/panel and codec/encoder families).
+    #[arg(long, default_value = "all", value_name = "SCOPE")]
+    pub families: FamilyScope,
+
+    /// Leave this family out of the audit (its key, as `families list`
+    /// shows it); repeat for more.
+    #[arg(long, value_name = "KEY")]
+    pub skip_family: Vec<String>,
+}
+
+/// The families an audit applies, by the kind of corpus.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum FamilyScope {
+    /// Every family.
+    All,
+    /// UGC judged by viewers: no panel metadata or encoder ladder to know.
+    Ugc,
+}
+
+impl FamilyScope {
+    /// The keys of the built-in families this scope leaves out.
+    pub fn skipped(self) -> &'static [&'static str] {
+        match self {
+            FamilyScope::All => &[],
+            FamilyScope::Ugc => &["hdr_display_panel", "codec_encoder"],
+        }
+    }
 }
 
 #[derive(Args, Debug)]

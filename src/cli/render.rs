@@ -14,7 +14,7 @@ use second_opinion::history::diff::Diff;
 use second_opinion::history::replay::Replay;
 use second_opinion::history::show::ExportShow;
 use second_opinion::registry::corrections::{Retirement, ScorerCorrection};
-use second_opinion::registry::exports::ExportRecord;
+use second_opinion::registry::exports::{ExportRecord, PublishState};
 use second_opinion::registry::queries::{FileSummary, ProvenanceEntry, ScorerSummary};
 use second_opinion::registry::Point;
 use second_opinion::registry::{FileOutcome, FileStatus, IngestFileError};
@@ -246,9 +246,17 @@ pub fn print_inspection(outcome: &FileOutcome) {
 }
 
 /// `inspect`'s text for a file that would be refused.
-pub fn print_not_inspected(path: &Path, error: &IngestFileError) {
-    say!("{}: would not be ingested", path.display());
-    say!("problem: {error}");
+/// `inspect` of a file that would be refused: the format it was read as
+/// (when one was told) and the problem; the command's error line says that
+/// it would not be ingested.
+pub fn print_not_inspected(
+    error: &IngestFileError,
+    format: Option<(second_opinion::ingest::Format, String)>,
+) {
+    if let Some((format, why)) = format {
+        say!("format:   {} ({why})", format.name());
+    }
+    say!("problem:  {error}");
 }
 
 /// `scorers`: one row per scorer, then each scorer's warnings.
@@ -256,8 +264,11 @@ pub fn print_scorers(scorers: &[ScorerSummary]) {
     let rows = scorers
         .iter()
         .map(|s| {
-            let scale = match (s.scale_min, s.scale_max) {
-                (Some(min), Some(max)) => format!("{min}:{max}"),
+            // A typical range (known scorers without a hard scale) is not
+            // enforced: `~` sets it apart, as `inspect` says "typical range".
+            let scale = match (s.scale_min, s.scale_max, s.typical_min, s.typical_max) {
+                (Some(min), Some(max), _, _) => format!("{min}:{max}"),
+                (_, _, Some(min), Some(max)) => format!("~{min}:{max}"),
                 _ => "-".to_string(),
             };
             let direction = match s.higher_is_better {
@@ -404,6 +415,21 @@ pub fn print_provenance(entries: &[ProvenanceEntry], point: Option<&Point>) {
     }
 }
 
+/// The temporaries of killed runs a command removed from its output
+/// folders, on stderr.
+pub fn print_swept(removed: &[std::path::PathBuf]) {
+    if removed.is_empty() {
+        return;
+    }
+    let shown: Vec<String> = removed.iter().map(|p| p.display().to_string()).collect();
+    tell!(
+        "second-opinion: removed {} temporary file{} left by killed runs: {}",
+        removed.len(),
+        if removed.len() == 1 { "" } else { "s" },
+        shown.join(", ")
+    );
+}
+
 /// What an export warns of, on stderr, as soon as it returns.
 pub fn print_export_warnings(summary: &ExportSummary) {
     for warning in &summary.warnings {
@@ -467,7 +493,10 @@ pub fn print_exports(exports: &[ExportRecord]) {
                     format!("seq:{seq}{}", if e.seq_inferred { "~" } else { "" })
                 }),
                 e.features_path.clone(),
-                e.output_path.clone(),
+                match e.state {
+                    PublishState::Published => e.output_path.clone(),
+                    state => format!("{} ({})", e.output_path, state.name()),
+                },
                 short_hash(&e.output_sha256),
                 e.output_rows.to_string(),
                 short_hash(&e.registry_digest),
@@ -607,6 +636,17 @@ pub fn print_export_show(shown: &ExportShow) {
         e.output_rows,
         e.output_sha256
     );
+    match e.state {
+        PublishState::Published => {}
+        PublishState::Pending => say!(
+            "  state:     pending: recorded, but its run has not confirmed the output is in place \
+             (a run still going, or one that stopped: the next export settles it)"
+        ),
+        PublishState::Abandoned => say!(
+            "  state:     abandoned: its run stopped before the output was in place; \
+             the file at the output path is not this export"
+        ),
+    }
     say!(
         "  content:   {}",
         e.content_digest
@@ -767,11 +807,20 @@ pub fn print_replay(replay: &Replay) {
 /// prints, then what changed per table with `--compare-last`.
 pub fn print_audit_summary(audited: &AuditReport, paths: &ReportPaths) {
     let count = |f: fn(&TableAudit) -> usize| audited.tables.iter().map(f).sum::<usize>();
-    let mut wrote = vec![
-        paths.json.display().to_string(),
-        paths.markdown.display().to_string(),
-    ];
-    wrote.extend(paths.html.iter().map(|p| p.display().to_string()));
+    let wrote: Vec<String> = [&paths.json, &paths.markdown, &paths.html]
+        .into_iter()
+        .flatten()
+        .map(|p| p.display().to_string())
+        .collect();
+    for table in &audited.tables {
+        if let Some(hint) = &table.signals.target_hint {
+            tell!(
+                "second-opinion: hint: {}: target {}: {hint}",
+                table.label,
+                table.signals.target.as_deref().unwrap_or("none")
+            );
+        }
+    }
     say!(
         "[signal-mix] tables={} missing_families={} weak_families={} wrote={}",
         audited.tables.len(),

@@ -17,6 +17,7 @@ mod index;
 mod join;
 mod plan;
 mod publish;
+pub mod recorded;
 pub mod scores_only;
 mod verdict;
 
@@ -27,7 +28,7 @@ use serde_json::{json, Value};
 
 use crate::frames::{FrameMatch, PoolStat};
 use crate::key::KeyNormalize;
-use crate::registry::exports::ExportRecord;
+use crate::registry::exports::{ExportRecord, PublishState};
 use crate::registry::memory::MemoryScores;
 use crate::registry::{Point, PointRef, Registry, RegistryError};
 use crate::table::{Batch, ColumnKind, ColumnUnion, TableError, TableFormat, TableReader};
@@ -36,7 +37,7 @@ use crate::threads::Background;
 use index::{load_indexes, memory_indexes, Loaded};
 use join::{Join, Prefetch};
 use plan::{ExportPlan, TableKeys};
-use publish::{summarize, Inputs, Output};
+use publish::{summarize, Inputs, Output, Written};
 use verdict::verdict;
 
 /// Key columns of feature tables the reference misses: the fork's corpora
@@ -373,6 +374,7 @@ impl ExportSummary {
             content_digest: Some(self.content_digest.clone()),
             note: None,
             tags: Vec::new(),
+            state: PublishState::Pending,
         }
     }
 }
@@ -384,6 +386,42 @@ pub fn export(
     out: &Path,
     options: &ExportOptions,
 ) -> Result<ExportSummary, ExportError> {
+    prepare_export(registry, features, out, options)?.publish()
+}
+
+/// An export whose table is written to a temporary file beside its output
+/// and summarised, but not in place yet: the caller does what may still
+/// fail (recording it, staging its reports), then publishes.
+pub struct PreparedExport {
+    pub summary: ExportSummary,
+    written: Written,
+    out: PathBuf,
+}
+
+impl PreparedExport {
+    /// Rename the table into place.
+    pub fn publish(self) -> Result<ExportSummary, ExportError> {
+        let out = self.out;
+        self.written.into_staged().publish().map_err(|e| {
+            ExportError::Data(format!("{}: cannot write the output: {e}", out.display()))
+        })?;
+        Ok(self.summary)
+    }
+
+    /// The summary, and the table to publish with the command's other outputs.
+    pub fn into_parts(self) -> (ExportSummary, crate::atomic_file::Staged) {
+        (self.summary, self.written.into_staged())
+    }
+}
+
+/// Export the registry onto `features` into a temporary beside `out`
+/// (see [`PreparedExport`]).
+pub fn prepare_export(
+    registry: &Registry,
+    features: &Path,
+    out: &Path,
+    options: &ExportOptions,
+) -> Result<PreparedExport, ExportError> {
     refuse_registry_as_output(registry, out)?;
     let opened = OpenedTable::open(features, out, options)?;
     export_opened(
@@ -428,7 +466,7 @@ pub fn export_scores_opened(
     opened: OpenedTable,
     out: &Path,
     options: &ExportOptions,
-) -> Result<ExportSummary, ExportError> {
+) -> Result<PreparedExport, ExportError> {
     export_opened(|_| memory_indexes(scores, options), opened, out, options)
 }
 
@@ -505,7 +543,7 @@ fn export_opened(
     opened: OpenedTable,
     out: &Path,
     options: &ExportOptions,
-) -> Result<ExportSummary, ExportError> {
+) -> Result<PreparedExport, ExportError> {
     let OpenedTable {
         features,
         features_shown,
@@ -542,7 +580,6 @@ fn export_opened(
     let features_size = std::fs::metadata(&features).map(|m| m.len()).unwrap_or(0);
     let (output_sha256, output_size) = (written.sha256.clone(), written.size);
     let content_digest = written.content_digest.clone();
-    written.publish(out)?;
     let counts = join.counts;
     let mut summary = summarize(
         indexes,
@@ -561,5 +598,9 @@ fn export_opened(
     summary.content_digest = content_digest;
     summary.point = point;
     summary.as_of = options.as_of.as_ref().map(|r| r.to_string());
-    Ok(summary)
+    Ok(PreparedExport {
+        summary,
+        written,
+        out: out.to_path_buf(),
+    })
 }

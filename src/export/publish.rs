@@ -5,11 +5,12 @@
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::json;
 use sha2::{Digest, Sha256};
-use tempfile::NamedTempFile;
+
+use crate::atomic_file::Staged;
 
 use crate::table::{AddedColumns, Batch, TableFormat, TableReader, TableWriter};
 
@@ -20,14 +21,14 @@ use super::{ExportError, ExportOptions, ExportSummary};
 
 /// The output being written: a temporary file beside `out`.
 pub(super) struct Output {
-    temporary: NamedTempFile,
+    temporary: Staged,
     writer: TableWriter<HashingWriter<BufWriter<File>>>,
     shown: String,
 }
 
 /// The output, written and hashed, waiting to be renamed into place.
-pub(super) struct Written {
-    temporary: NamedTempFile,
+pub struct Written {
+    temporary: Staged,
     pub sha256: String,
     pub size: u64,
     /// The digest of the table's schema and cells.
@@ -70,17 +71,9 @@ impl Output {
             crate::table::TableError,
         >,
     ) -> Result<Output, ExportError> {
-        let directory = match out.parent() {
-            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let temporary = tempfile::Builder::new()
-            .prefix(".second-opinion-")
-            .suffix(".partial")
-            .tempfile_in(&directory)
-            .map_err(|e| {
-                ExportError::Data(format!("{}: cannot create the output: {e}", out.display()))
-            })?;
+        let temporary = Staged::begin(out).map_err(|e| {
+            ExportError::Data(format!("{}: cannot create the output: {e}", out.display()))
+        })?;
         let file = temporary
             .reopen()
             .map_err(|e| ExportError::Data(format!("{}: {e}", out.display())))?;
@@ -122,11 +115,10 @@ impl Output {
 }
 
 impl Written {
-    /// Rename the output into place.
-    pub(super) fn publish(self, out: &Path) -> Result<(), ExportError> {
-        crate::atomic_file::publish(self.temporary, out).map_err(|e| {
-            ExportError::Data(format!("{}: cannot write the output: {e}", out.display()))
-        })
+    /// The output, to publish with other outputs of the same command
+    /// ([`crate::atomic_file::publish_all`]).
+    pub fn into_staged(self) -> Staged {
+        self.temporary
     }
 }
 

@@ -15,8 +15,9 @@ use arrow::record_batch::RecordBatch;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use crate::atomic_file::Staged;
 use crate::digest::ScoreSetDigest;
-use crate::registry::exports::{ExportRecord, ScoresTableRow};
+use crate::registry::exports::{ExportRecord, PublishState, ScoresTableRow};
 use crate::registry::{Point, PointRef, Registry};
 use crate::table::{AddedColumns, Batch, TableFormat};
 
@@ -78,6 +79,7 @@ impl ScoresOnlySummary {
             content_digest: Some(self.content_digest.clone()),
             note: None,
             tags: Vec::new(),
+            state: PublishState::Pending,
         }
     }
 }
@@ -164,6 +166,22 @@ pub fn export_scores_only(
     scorers: Option<&[String]>,
     as_of: Option<&PointRef>,
 ) -> Result<ScoresOnlySummary, ExportError> {
+    let (summary, staged) = prepare_scores_only(registry, out, format, scorers, as_of)?;
+    staged.publish().map_err(|e| {
+        ExportError::Data(format!("{}: cannot write the output: {e}", out.display()))
+    })?;
+    Ok(summary)
+}
+
+/// [`export_scores_only`] into a temporary beside `out`, not in place yet
+/// (see [`super::PreparedExport`]).
+pub fn prepare_scores_only(
+    registry: &Registry,
+    out: &Path,
+    format: Option<TableFormat>,
+    scorers: Option<&[String]>,
+    as_of: Option<&PointRef>,
+) -> Result<(ScoresOnlySummary, Staged), ExportError> {
     let format = super::output_format(out, format)?;
     super::refuse_registry_as_output(registry, out)?;
     registry.read_snapshot(|registry| {
@@ -264,8 +282,7 @@ pub fn export_scores_only(
         let written = output.finish()?;
         let (output_sha256, content_digest) =
             (written.sha256.clone(), written.content_digest.clone());
-        written.publish(out)?;
-        Ok(ScoresOnlySummary {
+        let summary = ScoresOnlySummary {
             output_path: out.display().to_string(),
             output_format: format,
             output_sha256,
@@ -275,6 +292,7 @@ pub fn export_scores_only(
             as_of: as_of.map(|r| r.to_string()),
             scorers: digests,
             registry_digest,
-        })
+        };
+        Ok((summary, written.into_staged()))
     })
 }

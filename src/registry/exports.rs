@@ -79,6 +79,46 @@ pub struct SourceFile {
     pub sha256: String,
 }
 
+/// Where an export's output stands. A record is written before its output
+/// is renamed into place and confirmed after, so a crash between the two
+/// leaves it pending until the next export settles it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PublishState {
+    /// Recorded; the output is not known to be in place yet.
+    Pending,
+    /// The output was put in place.
+    Published,
+    /// The run stopped before its output was in place.
+    Abandoned,
+}
+
+impl PublishState {
+    pub fn name(self) -> &'static str {
+        match self {
+            PublishState::Pending => "pending",
+            PublishState::Published => "published",
+            PublishState::Abandoned => "abandoned",
+        }
+    }
+
+    fn parse(text: &str) -> PublishState {
+        match text {
+            "pending" => PublishState::Pending,
+            "abandoned" => PublishState::Abandoned,
+            _ => PublishState::Published,
+        }
+    }
+}
+
+/// A pending export settled by [`Registry::settle_pending_exports`].
+#[derive(Clone, Debug)]
+pub struct Settled {
+    pub id: i64,
+    pub output_path: String,
+    pub state: PublishState,
+}
+
 /// An export as recorded in the registry.
 #[derive(Clone, Debug, Serialize)]
 pub struct ExportRecord {
@@ -110,6 +150,8 @@ pub struct ExportRecord {
     pub note: Option<String>,
     /// The tags that name this export.
     pub tags: Vec<String>,
+    /// Whether its output was put in place.
+    pub state: PublishState,
 }
 
 impl Registry {
@@ -288,7 +330,8 @@ impl Registry {
 
     /// Record an export, with its note, and name it `tag` when given (the
     /// record and the tag are written together or not at all); returns its
-    /// id.
+    /// id. The record is pending until [`Registry::confirm_export`]: write
+    /// it before the output is renamed into place, confirm it after.
     pub fn record_export(
         &self,
         export: &ExportRecord,
@@ -341,11 +384,79 @@ impl Registry {
                     export.seq,
                     export.as_of,
                     export.content_digest,
-                    export.note
+                    export.note,
+                    crate::writer_process::this_process()
                 ],
             )
             .map_err(|e| self.sqlite_error(e))?;
         Ok(self.conn.last_insert_rowid())
+    }
+
+    /// The export's output is in place.
+    pub fn confirm_export(&self, id: i64) -> Result<(), RegistryError> {
+        self.conn
+            .execute(sql::CONFIRM_EXPORT, params![id])
+            .map(drop)
+            .map_err(|e| self.sqlite_error(e))
+    }
+
+    /// The export's output was not put in place (its publishing failed).
+    pub fn abandon_export(&self, id: i64) -> Result<(), RegistryError> {
+        self.conn
+            .execute(sql::ABANDON_EXPORT, params![id, now_rfc3339()])
+            .map(drop)
+            .map_err(|e| self.sqlite_error(e))
+    }
+
+    /// Settle the exports a killed run left pending: published when the
+    /// file at the output path is the recorded output, abandoned when it
+    /// is not. A record whose run may still be going (its process runs on
+    /// this machine, or it is another machine's and less than an hour old)
+    /// is left alone. Returns what was settled.
+    pub fn settle_pending_exports(&self) -> Result<Vec<Settled>, RegistryError> {
+        let pending: Vec<(i64, String, String, String, Option<String>)> = self
+            .conn
+            .prepare(sql::PENDING_EXPORTS)
+            .and_then(|mut stmt| {
+                stmt.query_map([], |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                    ))
+                })?
+                .collect()
+            })
+            .map_err(|e| self.sqlite_error(e))?;
+        let now = chrono::Utc::now();
+        let mut settled = Vec::new();
+        for (id, created_at, output_path, output_sha256, recorded_by) in pending {
+            let idle = chrono::DateTime::parse_from_rfc3339(&created_at)
+                .ok()
+                .and_then(|at| (now - at.with_timezone(&chrono::Utc)).to_std().ok())
+                .unwrap_or_default();
+            if !crate::writer_process::is_gone(recorded_by.as_deref(), idle) {
+                continue;
+            }
+            let in_place = crate::digest::sha256_file(std::path::Path::new(&output_path))
+                .is_ok_and(|sha256| sha256 == output_sha256);
+            let state = if in_place {
+                PublishState::Published
+            } else {
+                PublishState::Abandoned
+            };
+            self.conn
+                .execute(sql::SETTLE_EXPORT, params![id, state.name(), now_rfc3339()])
+                .map_err(|e| self.sqlite_error(e))?;
+            settled.push(Settled {
+                id,
+                output_path,
+                state,
+            });
+        }
+        Ok(settled)
     }
 
     /// Refuse, before an export runs, a tag it could not take afterwards.
@@ -412,6 +523,7 @@ impl Registry {
                     content_digest: row.get(18)?,
                     note: row.get(19)?,
                     tags: Vec::new(),
+                    state: PublishState::parse(&row.get::<_, String>(20)?),
                 })
             })
             .and_then(|rows| rows.collect::<Result<Vec<_>, _>>());

@@ -49,6 +49,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0007_points_in_time",
         sql: include_str!("../../migrations/0007_points_in_time.sql"),
     },
+    Migration {
+        version: 8,
+        name: "0008_export_publication",
+        sql: include_str!("../../migrations/0008_export_publication.sql"),
+    },
 ];
 
 /// The schema version a registry has once this binary has opened it.

@@ -70,7 +70,7 @@ pub enum RegistryError {
         known: i64,
         tool: &'static str,
     },
-    #[error("registry {path}: {source}")]
+    #[error("registry {path}: {source}{}", disk_hint(path, source))]
     Sqlite {
         path: PathBuf,
         #[source]
@@ -85,6 +85,55 @@ pub enum RegistryError {
     /// The file is not a registry this tool may use; it was not modified.
     #[error("registry {path}: {message}; the file was not modified")]
     NotARegistry { path: PathBuf, message: String },
+}
+
+/// What a write error of SQLite most likely means for the user: a full
+/// disk says only "database or disk is full", or, in WAL mode, "disk I/O
+/// error"; say so, and that nothing was changed (the transaction rolled
+/// back).
+fn disk_hint(path: &Path, source: &rusqlite::Error) -> String {
+    let code = match source {
+        rusqlite::Error::SqliteFailure(e, _) => e.code,
+        _ => return String::new(),
+    };
+    let full = match code {
+        rusqlite::ErrorCode::DiskFull => true,
+        rusqlite::ErrorCode::SystemIoFailure => free_bytes(path).is_some_and(|free| free < 1 << 20),
+        _ => return String::new(),
+    };
+    if full {
+        " — the disk holding the registry is full: free space there and run the command again \
+         (the registry was not changed)"
+            .to_string()
+    } else {
+        " — check that the disk holding the registry is writable and healthy".to_string()
+    }
+}
+
+/// Bytes free for this user on the file system holding `path`.
+fn free_bytes(path: &Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let folder = match path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        };
+        let name = std::ffi::CString::new(folder.as_os_str().as_bytes()).ok()?;
+        let mut stats = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+        // SAFETY: `name` is a NUL-terminated path and `stats` is written
+        // by statvfs before it is read (only when it returns 0).
+        let stats = unsafe {
+            if libc::statvfs(name.as_ptr(), stats.as_mut_ptr()) != 0 {
+                return None;
+            }
+            stats.assume_init()
+        };
+        #[allow(clippy::unnecessary_cast)]
+        return Some(stats.f_bavail as u64 * stats.f_frsize as u64);
+    }
+    #[allow(unreachable_code)]
+    None
 }
 
 /// An open registry, migrated to [`SCHEMA_VERSION`].
@@ -106,6 +155,10 @@ impl Registry {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_URI;
         match mode {
+            OpenMode::CreateIfMissing if !path.exists() => {
+                create_atomically(path)?;
+                flags |= OpenFlags::SQLITE_OPEN_CREATE;
+            }
             OpenMode::CreateIfMissing => flags |= OpenFlags::SQLITE_OPEN_CREATE,
             OpenMode::MustExist if !path.exists() => {
                 return Err(RegistryError::Missing {
@@ -250,8 +303,40 @@ impl Registry {
     }
 }
 
-/// Switching the journal mode takes an exclusive lock and does not go
-/// through SQLite's busy handler, so wait for it here.
+/// Create a new registry at `path` whole or not at all: its schema is
+/// written into a temporary file beside it, which is renamed into place
+/// only when complete, so a full disk or a killed first ingest leaves no
+/// empty or half-made registry (a killed run's temporary is removed by a
+/// later export to that folder). When another process created the
+/// registry meanwhile, theirs is kept.
+fn create_atomically(path: &Path) -> Result<(), RegistryError> {
+    let failed = |source: std::io::Error| RegistryError::Sqlite {
+        path: path.to_path_buf(),
+        source: rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+            Some(format!("cannot create it: {source}")),
+        ),
+    };
+    let staged = crate::atomic_file::Staged::begin(path).map_err(failed)?;
+    {
+        let sqlite = |source| RegistryError::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut conn = Connection::open_with_flags(
+            staged.temporary_path(),
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(sqlite)?;
+        conn.pragma_update(None, "page_size", PAGE_SIZE)
+            .map_err(sqlite)?;
+        migrate::migrate_to(&mut conn, SCHEMA_VERSION).map_err(sqlite)?;
+        conn.close().map_err(|(_, e)| sqlite(e))?;
+    }
+    staged.publish_if_absent().map_err(failed)?;
+    Ok(())
+}
+
 /// Why [`check_is_registry`] refused.
 enum Refusal {
     Sqlite(rusqlite::Error),
@@ -311,6 +396,8 @@ fn check_is_registry(conn: &Connection, found: i64, mode: OpenMode) -> Result<()
     }
 }
 
+/// Switching the journal mode takes an exclusive lock and does not go
+/// through SQLite's busy handler, so wait for it here.
 fn retry_while_busy<T>(mut attempt: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
     let started = Instant::now();
     loop {

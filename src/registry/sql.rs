@@ -353,12 +353,24 @@ pub const SOURCE_FILE_PATHS: &str = "SELECT id, path, sha256 FROM source_files";
 pub const INSERT_EXPORT: &str = "INSERT INTO exports \
     (created_at, command, features_path, features_sha256, output_path, output_sha256, output_format, \
      input_rows, output_rows, scorers, options, registry_state, registry_digest, tool_version, \
-     seq, as_of, content_digest, note) \
-    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+     seq, as_of, content_digest, note, state, recorded_by) \
+    VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, 'pending', ?19)";
+
+pub const CONFIRM_EXPORT: &str = "UPDATE exports SET state = 'published' WHERE id = ?1";
+
+pub const ABANDON_EXPORT: &str =
+    "UPDATE exports SET state = 'abandoned', settled_at = ?2 WHERE id = ?1 AND state = 'pending'";
+
+/// Exports recorded but not confirmed (read through the partial index).
+pub const PENDING_EXPORTS: &str = "SELECT id, created_at, output_path, output_sha256, recorded_by \
+    FROM exports WHERE state = 'pending' ORDER BY id";
+
+pub const SETTLE_EXPORT: &str =
+    "UPDATE exports SET state = ?2, settled_at = ?3 WHERE id = ?1 AND state = 'pending'";
 
 pub const LIST_EXPORTS: &str = "SELECT id, created_at, command, features_path, features_sha256, output_path, \
     output_sha256, output_format, input_rows, output_rows, scorers, options, registry_state, registry_digest, \
-    tool_version, seq, seq_inferred, as_of, content_digest, note FROM exports ORDER BY id";
+    tool_version, seq, seq_inferred, as_of, content_digest, note, state FROM exports ORDER BY id";
 
 /// An export's record and its tag are written together.
 pub const BEGIN_RECORD_SAVEPOINT: &str = "SAVEPOINT record_export";

@@ -2,6 +2,7 @@
 //! temporary directory with a registry of its own.
 #![allow(dead_code)]
 
+pub mod disks;
 pub mod mutation;
 
 use std::path::{Path, PathBuf};
@@ -254,4 +255,14 @@ pub fn stored_components(ws: &Workspace, scorer: &str) -> Vec<(String, serde_jso
     .into_iter()
     .map(|row| (row[0].as_str().unwrap().to_string(), row[1].clone()))
     .collect()
+}
+
+/// The sha256 of a file, in hex.
+pub fn sha256_hex(path: &Path) -> String {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).expect("read file to hash");
+    sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use second_opinion::atomic_file::{refuse_clashes, registry_files};
+use second_opinion::atomic_file::{check_writable, publish_all, refuse_clashes, registry_files};
 use second_opinion::audit::families::{self, NewFamily};
 use second_opinion::audit::{self, AuditInput, AuditOptions};
 use second_opinion::registry::{OpenMode, Registry};
@@ -46,12 +46,22 @@ pub fn audit(registry_path: &Path, args: AuditArgs) -> Result<(), Failure> {
         seed: args.seed,
         ridge_alpha: args.ridge_alpha,
         compare_last: args.compare_last,
+        skip_families: args
+            .families
+            .skipped()
+            .iter()
+            .map(|k| k.to_string())
+            .chain(args.skip_family.iter().cloned())
+            .collect(),
     };
-    let mut outputs: Vec<(&str, &Path)> =
-        vec![("--out-json", &args.out_json), ("--out-md", &args.out_md)];
-    if let Some(html) = &args.out_html {
-        outputs.push(("--out-html", html));
-    }
+    let outputs: Vec<(&str, &Path)> = [
+        ("--out-json", &args.out_json),
+        ("--out-md", &args.out_md),
+        ("--out-html", &args.out_html),
+    ]
+    .into_iter()
+    .filter_map(|(role, path)| path.as_deref().map(|p| (role, p)))
+    .collect();
     let registry_files = registry_files(registry_path);
     let mut inputs: Vec<(&str, &Path)> = options
         .inputs
@@ -60,6 +70,11 @@ pub fn audit(registry_path: &Path, args: AuditArgs) -> Result<(), Failure> {
         .collect();
     inputs.extend(registry_files.iter().map(|(role, p)| (*role, p.as_path())));
     refuse_clashes(&outputs, &inputs, &[]).map_err(Failure::usage)?;
+    // Found before the tables are read, not after the reports are made.
+    for (_, path) in &outputs {
+        check_writable(path)
+            .map_err(|e| Failure::data(format!("{}: cannot write report: {e}", path.display())))?;
+    }
     let (registry, recorded) = audit_registry(registry_path)?;
     let audited = audit::audit(&registry, &options)?;
     let paths = audit::ReportPaths {
@@ -67,14 +82,29 @@ pub fn audit(registry_path: &Path, args: AuditArgs) -> Result<(), Failure> {
         markdown: args.out_md,
         html: args.out_html,
     };
-    audit::write_reports(
+    // Every report is written to a temporary, and the run recorded, before
+    // any report is put in place: a failure changes none of them.
+    let staged = audit::stage_reports(
         &audited,
         &paths,
         std::env::args().collect(),
         recorded.then_some(registry_path),
     )?;
-    if recorded {
-        let run = audit::history::record(&registry, &audited, &paths.to_json())?;
+    let run = match recorded {
+        true => Some(audit::history::record(
+            &registry,
+            &audited,
+            &paths.to_json(),
+        )?),
+        false => None,
+    };
+    publish_all(staged).map_err(|e| {
+        let run = run
+            .map(|run| format!(" (the audit run is recorded as {run})"))
+            .unwrap_or_default();
+        Failure::data(format!("{e}{run}"))
+    })?;
+    if let Some(run) = run {
         tell!("audit run {run} recorded in {}", registry_path.display());
     }
     render::print_audit_summary(&audited, &paths);

@@ -5,9 +5,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use second_opinion::atomic_file::{
-    check_writable, refuse_clashes, registry_files, write_json_atomically,
-};
+use second_opinion::atomic_file::{check_writable, refuse_clashes, registry_files, stage_json};
+use second_opinion::crash_point::crash_point;
+use second_opinion::export::recorded::{publish_recorded, settled_warning};
 use second_opinion::export::ExportOptions;
 use second_opinion::ingest::FieldNames;
 use second_opinion::materialize::{python_path, MaterializeRequest};
@@ -62,20 +62,33 @@ pub fn export(registry_path: &Path, args: ExportArgs) -> Result<(), Failure> {
         .map_err(Failure::usage)?;
         check_writable(path).map_err(|e| report_error(path, e))?;
     }
-    let summary = second_opinion::export::export(&registry, &features, &args.out, &options)?;
+    let settled = registry.settle_pending_exports()?;
+    let mut prepared =
+        second_opinion::export::prepare_export(&registry, &features, &args.out, &options)?;
+    prepared
+        .summary
+        .warnings
+        .extend(settled.iter().map(settled_warning));
     // Shown before anything later can fail.
-    render::print_export_warnings(&summary);
-    if let Some(path) = &args.report_json {
-        write_json_atomically(path, &summary.to_json()).map_err(|e| report_error(path, e))?;
-    }
+    render::print_export_warnings(&prepared.summary);
+    let report = match &args.report_json {
+        Some(path) => {
+            Some(stage_json(path, &prepared.summary.to_json()).map_err(|e| report_error(path, e))?)
+        }
+        None => None,
+    };
     let earlier = registry
         .exports()?
         .into_iter()
         .rev()
-        .find(|e| e.output_path == summary.output_path);
-    let mut record = summary.record("export");
+        .find(|e| e.output_path == prepared.summary.output_path);
+    let mut record = prepared.summary.record("export");
     record.note = args.note;
     let id = registry.record_export(&record, args.tag.as_deref())?;
+    crash_point("export-recorded");
+    let (summary, table) = prepared.into_parts();
+    publish_recorded(&registry, id, table, report.into_iter().collect())
+        .map_err(|e| Failure::data(format!("{e} (the export is recorded as {id})")))?;
     render::print_export_summary(&summary);
     render::print_export_recorded(id, &summary, args.tag.as_deref(), earlier.as_ref());
     Ok(())
@@ -84,7 +97,10 @@ pub fn export(registry_path: &Path, args: ExportArgs) -> Result<(), Failure> {
 /// `export --scores-only`: the scores alone as a table, recorded as an
 /// export.
 fn export_scores_only(registry: &Registry, args: ExportArgs) -> Result<(), Failure> {
-    let summary = second_opinion::export::scores_only::export_scores_only(
+    for settled in registry.settle_pending_exports()? {
+        tell!("second-opinion: warning: {}", settled_warning(&settled));
+    }
+    let (summary, table) = second_opinion::export::scores_only::prepare_scores_only(
         registry,
         &args.out,
         args.out_format,
@@ -94,6 +110,9 @@ fn export_scores_only(registry: &Registry, args: ExportArgs) -> Result<(), Failu
     let mut record = summary.record(args.scorers.as_deref());
     record.note = args.note;
     let id = registry.record_export(&record, args.tag.as_deref())?;
+    crash_point("export-recorded");
+    publish_recorded(registry, id, table, Vec::new())
+        .map_err(|e| Failure::data(format!("{e} (the export is recorded as {id})")))?;
     let scorers: Vec<&str> = summary.scorers.iter().map(|s| s.0.as_str()).collect();
     tell!(
         "{}: {} scores written (scorers: {}) at {}",

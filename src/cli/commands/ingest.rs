@@ -5,12 +5,12 @@ use std::path::Path;
 
 use serde_json::json;
 
-use second_opinion::atomic_file::{refuse_clashes, registry_files, write_json_atomically};
+use second_opinion::atomic_file::{
+    check_writable, refuse_clashes, registry_files, write_json_atomically,
+};
 use second_opinion::ingest::{detect_format, Detection};
 use second_opinion::progress::NoProgress;
-use second_opinion::registry::{
-    ConflictPolicy, IngestFileError, IngestOptions, OpenMode, Registry, SourceSpec,
-};
+use second_opinion::registry::{IngestFileError, IngestOptions, OpenMode, Registry, SourceSpec};
 
 use crate::cli::args::{IngestArgs, InspectArgs};
 use crate::cli::{progress, render};
@@ -22,12 +22,8 @@ pub fn ingest(registry_path: &Path, args: IngestArgs) -> Result<(), Failure> {
     let mut options = IngestOptions {
         suggest_conflict_flags: true,
         scorer_version: args.scorer_version,
-        on_conflict: match (args.replace, args.ignore) {
-            (true, _) => ConflictPolicy::Replace,
-            (_, true) => ConflictPolicy::Ignore,
-            _ => ConflictPolicy::Refuse,
-        },
-        strict: args.strict,
+        on_conflict: args.rules.on_conflict(),
+        strict: args.rules.strict,
         ..args.read.options()
     };
     // The same label on every file names one scorer: --scale is for it.
@@ -70,6 +66,14 @@ pub fn ingest(registry_path: &Path, args: IngestArgs) -> Result<(), Failure> {
             .collect();
         inputs.extend(registry_files.iter().map(|(role, p)| (*role, p.as_path())));
         refuse_clashes(&[("--report-json", report)], &inputs, &[]).map_err(Failure::usage)?;
+        // Files are committed one by one: a report that cannot be written
+        // must be found before the first of them.
+        check_writable(report).map_err(|e| {
+            Failure::data(format!(
+                "{}: cannot write report: {e}; nothing was ingested",
+                report.display()
+            ))
+        })?;
     }
     let mut registry = Registry::open(registry_path, OpenMode::CreateIfMissing)?;
     let mut entries = Vec::new();
@@ -104,9 +108,12 @@ pub fn ingest(registry_path: &Path, args: IngestArgs) -> Result<(), Failure> {
             "failed_files": failures.len(),
         });
         write_json_atomically(report_path, &report).map_err(|e| {
+            let ingested = entries.len() - failures.len();
             Failure::data(format!(
-                "{}: cannot write report: {e}",
-                report_path.display()
+                "{}: cannot write report: {e}; the {ingested} file{} ingested before stay in the registry \
+                 (ingest them again to get the report: they are skipped as already ingested)",
+                report_path.display(),
+                if ingested == 1 { "" } else { "s" },
             ))
         })?;
     }
@@ -130,10 +137,13 @@ pub fn ingest(registry_path: &Path, args: IngestArgs) -> Result<(), Failure> {
 /// format, keys, scorer, scale, first rows and every problem.
 pub fn inspect(registry_path: &Path, args: InspectArgs) -> Result<(), Failure> {
     let source = SourceSpec::parse(&args.source);
+    let forced = args.read.format;
     let options = IngestOptions {
         dry_run: true,
         preview_rows: args.rows,
         suggest_conflict_flags: true,
+        on_conflict: args.rules.on_conflict(),
+        strict: args.rules.strict,
         ..args.read.options()
     };
     // Judged against the registry when there is one (duplicates, scales),
@@ -170,7 +180,13 @@ pub fn inspect(registry_path: &Path, args: InspectArgs) -> Result<(), Failure> {
         }
         Err(error) => {
             if !args.json {
-                render::print_not_inspected(&source.path, &error);
+                // The format it was read as, when the failure came after
+                // the format was told.
+                let format = match forced {
+                    Some(format) => Some((format, "as --format says".to_string())),
+                    None => detect_format(&source.path).ok(),
+                };
+                render::print_not_inspected(&error, format);
             }
             let refused = format!("{}: would not be ingested", source.path.display());
             Err(Failure::from(error).reworded(refused))
