@@ -576,18 +576,22 @@ fn materialize_reference_case_and_audit_provenance() {
     assert_eq!(competitor["bad_rows"], 0);
     assert_eq!(audit["competitors"].as_object().unwrap().len(), 1);
 
-    let provenance = &audit["run_provenance"];
-    let logged: Vec<&str> = provenance["argv"]
+    // The reference's run_provenance (tests/reference_parity.rs checks it
+    // whole); this tool's hashes of every input and output beside it.
+    let reference = &audit["run_provenance"];
+    let logged: Vec<&str> = reference["argv"]
         .as_array()
         .expect("argv list")
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    assert_eq!(&logged[1..], &argv[..], "argv after the program name");
-    assert_eq!(provenance["args"]["features"], "features.jsonl");
-    assert_eq!(provenance["args"]["out"], "out.jsonl");
-    assert_eq!(provenance["args"]["scores"], json!(["scores.jsonl"]));
-    assert_eq!(provenance["args"]["missing_policy"], "mark");
+    assert_eq!(&logged[..], &argv[1..], "argv after the subcommand");
+    assert_eq!(reference["schema"], "ai-run-provenance-v1");
+    assert_eq!(reference["args"]["features"], "features.jsonl");
+    assert_eq!(reference["args"]["out"], "out.jsonl");
+    assert_eq!(reference["args"]["scores"], json!(["scores.jsonl"]));
+    assert_eq!(reference["args"]["missing_policy"], "mark");
+    let provenance = &audit["second_opinion_provenance"];
     assert_eq!(provenance["tool_version"], env!("CARGO_PKG_VERSION"));
 
     let mut hashed = BTreeMap::new();

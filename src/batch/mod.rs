@@ -284,6 +284,8 @@ fn materialize_request(
         missing_policy: config.missing_policy,
         prefix: config.prefix.clone(),
         overwrite: config.overwrite,
+        scale: None,
+        offers_scale_flag: false,
         registry: request.registry.clone(),
         tag: None,
         note: None,

@@ -566,6 +566,12 @@ pub struct MaterializeArgs {
     #[arg(long)]
     pub overwrite: bool,
 
+    /// Declare the scale of every scorer of the run (Q-Align's depends on
+    /// how it was run). Values are kept as written either way; those
+    /// outside the scale are warned of.
+    #[arg(long, value_name = "MIN:MAX", value_parser = Scale::parse)]
+    pub scale: Option<Scale>,
+
     /// With --registry: name the recorded export (see `exports tag`).
     #[arg(long, value_name = "NAME", value_parser = tag_name)]
     pub tag: Option<String>,

@@ -180,6 +180,9 @@ pub struct ExportOptions {
     /// Read the scores live at this earlier point (`--as-of`) instead of
     /// the live ones.
     pub as_of: Option<PointRef>,
+    /// Scorers' columns in the order of their names as written, as the
+    /// reference sorts its competitors (`materialize`); otherwise by slug.
+    pub reference_order: bool,
 }
 
 impl Default for ExportOptions {
@@ -203,6 +206,7 @@ impl Default for ExportOptions {
             pool: Vec::new(),
             per_frame: true,
             as_of: None,
+            reference_order: false,
         }
     }
 }
@@ -294,9 +298,11 @@ impl ExportOptions {
                 })
                 .transpose()?
                 .unwrap_or_default(),
-            // materialize joins per clip, as the reference does.
+            // materialize joins per clip and orders its scorers by name,
+            // as the reference does.
             per_frame: command != "materialize",
             as_of: None,
+            reference_order: command == "materialize",
         })
     }
 }
@@ -629,6 +635,10 @@ fn export_opened(
     } = opened;
     let keys = TableKeys::choose(&columns, options, &features_shown)?;
     let (mut indexes, sources, point) = load(keys.frame_column.is_some())?;
+    if options.reference_order {
+        // Python's `sorted()` of the names: by code point, as UTF-8 bytes sort.
+        indexes.sort_by(|a, b| a.counts.name.cmp(&b.counts.name));
+    }
     let plan = ExportPlan::new(&columns, keys, &indexes, options)?;
 
     let mut output = Output::create(out, out_format, &reader, &plan)?;

@@ -32,6 +32,14 @@ pub struct IngestOptions {
     pub on_conflict: ConflictPolicy,
     /// Refuse the whole file when any row would be stored `bad`.
     pub strict: bool,
+    /// Keep every finite value as written, as the reference does
+    /// (`materialize`): a known scorer whose scale depends on the run goes
+    /// without one (a note says so), and a value outside a scorer's scale
+    /// stays `ok`, with a note on the row and a warning for the file.
+    pub keep_values: bool,
+    /// The command has no `--scale` to offer (`batch`): what it is told
+    /// about a scale does not suggest one.
+    pub no_scale_flag: bool,
     /// `--scale MIN:MAX` declared for the file's scorers.
     pub scale: Option<Scale>,
     /// `--higher-is-better` / `--lower-is-better`.
