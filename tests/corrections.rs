@@ -353,9 +353,9 @@ fn normalisation_as_of_uses_the_direction_then_in_force() {
 #[test]
 fn rename_and_merge_change_columns_from_their_point_on() {
     let ws = workspace();
-    ws.write("a.jsonl", jsonl("qalign", &[("k1", 3.0)]));
-    ws.write("b.jsonl", jsonl("one-align", &[("k2", 4.0)]));
-    ws.write("c.jsonl", jsonl("one-align", &[("k1", 2.0)]));
+    ws.write("a.jsonl", jsonl("qa-koniq", &[("k1", 3.0)]));
+    ws.write("b.jsonl", jsonl("qa-live", &[("k2", 4.0)]));
+    ws.write("c.jsonl", jsonl("qa-live", &[("k1", 2.0)]));
     ws.run(&["ingest", "--scale", "1:5", "a.jsonl", "b.jsonl"])
         .ok();
     let columns = |name: &str| -> Vec<String> {
@@ -373,31 +373,31 @@ fn rename_and_merge_change_columns_from_their_point_on() {
     assert_eq!(
         columns("e1.jsonl"),
         [
-            "second_opinion_one_align_score",
-            "second_opinion_qalign_score"
+            "second_opinion_qa_koniq_score",
+            "second_opinion_qa_live_score"
         ]
     );
     // Keys live for both are refused, as duplicates are at ingest.
     ws.run(&["ingest", "--scale", "1:5", "c.jsonl"]).ok();
     let before = ws.registry_snapshot();
     let run = ws
-        .run(&["scorers", "merge", "one-align", "qalign"])
+        .run(&["scorers", "merge", "qa-live", "qa-koniq"])
         .fails_with(1);
     assert!(
         run.stderr
-            .contains("1 keys are live for both 'one-align' and 'qalign' (first: k1.mp4)"),
+            .contains("1 keys are live for both 'qa-live' and 'qa-koniq' (first: k1.mp4)"),
         "{}",
         run.stderr
     );
     assert_eq!(ws.registry_snapshot(), before);
     ws.run(&["files", "retire", "c.jsonl"]).ok();
-    let merged = ws.run(&["scorers", "merge", "one-align", "qalign"]).ok();
+    let merged = ws.run(&["scorers", "merge", "qa-live", "qa-koniq"]).ok();
     assert!(
         merged.stdout.contains("1 live scores moved"),
         "{}",
         merged.stdout
     );
-    ws.run(&["scorers", "rename", "qalign", "Q-Align"]).ok();
+    ws.run(&["scorers", "rename", "qa-koniq", "Q-Align"]).ok();
     let (_, rows) = export(&ws, "e2.jsonl", &[]);
     assert_eq!(columns("e2.jsonl"), ["second_opinion_q_align_score"]);
     assert_eq!(
@@ -408,13 +408,13 @@ fn rename_and_merge_change_columns_from_their_point_on() {
             (Value::Null, json!("missing"))
         ]
     );
-    // A file naming the alias now goes to the scorer it was merged into,
+    // A file naming the merged name now goes to the scorer it was merged into,
     // also when it names both.
     ws.write(
         "d.jsonl",
         format!(
             "{}{}",
-            jsonl("one-align", &[("k3", 5.0)]),
+            jsonl("qa-live", &[("k3", 5.0)]),
             jsonl("Q-Align", &[("k4", 1.0)])
         ),
     );

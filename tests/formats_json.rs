@@ -764,7 +764,7 @@ fn semicolon_csv_with_a_decimal_comma_is_a_bad_row_with_the_reason() {
         "a header of 2 semicolon-separated columns (path, score)"
     );
     assert_eq!(
-        scores_of(&ws, "clipiqa"),
+        scores_of(&ws, "clip_iqa"),
         vec![
             json!(["clip_a.mp4", "/corpus/clip_a.mp4", "path", 0.61, "ok", null, 0, 2]),
             json!([
@@ -781,7 +781,7 @@ fn semicolon_csv_with_a_decimal_comma_is_a_bad_row_with_the_reason() {
     );
     let features = write_features(&ws, "path", &["/corpus/clip_a.mp4", "/corpus/clip_b.mp4"]);
     assert_eq!(
-        exported(&export(&ws, &features), "clipiqa"),
+        exported(&export(&ws, &features), "clip_iqa"),
         vec![ok(0.61), bad()]
     );
 }
