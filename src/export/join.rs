@@ -29,7 +29,8 @@ const STATUS_MISSING: u32 = 2;
 pub(super) struct JoinCounts {
     pub input_rows: u64,
     pub output_rows: u64,
-    /// Rows whose key matched some scorer.
+    /// Rows whose key matched some scorer (a frame the scorer did not
+    /// score still counts: the key check compares keys, not frames).
     pub key_matches: u64,
     /// Per alternative of the plan, the rows it would have matched.
     pub alternative_matches: Vec<u64>,
@@ -100,7 +101,8 @@ impl<'p> Join<'p> {
         });
         let mut values: Vec<ColumnValues> = Vec::with_capacity(plan.added.len());
         let mut keep = vec![true; rows];
-        let mut any_match = vec![false; rows];
+        // Rows whose key some scorer knows, whether or not its frame matched.
+        let mut key_found = vec![false; rows];
         for index in indexes.iter_mut() {
             let mut score = Vec::with_capacity(rows);
             let mut status = Vec::with_capacity(rows);
@@ -111,6 +113,9 @@ impl<'p> Join<'p> {
                 .iter()
                 .map(|key| key.and_then(|key| index.by_key.get(key)).copied())
                 .collect();
+            for (row, run) in run_of_row.iter().enumerate() {
+                key_found[row] |= run_positions[*run as usize].is_some();
+            }
             // What each row takes: the clip's score, one of its frames, or nothing.
             let hits: Vec<Option<Hit>> = run_of_row
                 .iter()
@@ -149,7 +154,6 @@ impl<'p> Join<'p> {
                 let clip = &index.scores[position];
                 index.matched[position] = true;
                 index.counts.matched += 1;
-                any_match[row] = true;
                 let (value, row_runtime, bad) = match *hit {
                     Hit::Clip(_) => (clip.score, clip.runtime_ms, clip.bad),
                     Hit::Frame(_, frame) => {
@@ -212,7 +216,7 @@ impl<'p> Join<'p> {
                 ));
             }
         }
-        self.counts.key_matches += any_match.iter().filter(|m| **m).count() as u64;
+        self.counts.key_matches += key_found.iter().filter(|m| **m).count() as u64;
         count_alternatives(
             current,
             (&plan.key_column, &keys),
