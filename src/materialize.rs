@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
+use crate::command_line::CommandLine;
 use crate::digest::sha256_file_with_size;
 use crate::export::{
     export_scores_opened, prepare_export, ExportError, ExportOptions, ExportSummary, OpenedTable,
@@ -47,6 +48,8 @@ pub struct MaterializeRequest {
     /// The command line and parsed arguments, for the audit's provenance.
     pub argv: Vec<String>,
     pub args: Value,
+    /// `materialize`, or `batch` running a table: what messages suggest.
+    pub command_line: CommandLine,
 }
 
 /// Why `materialize` wrote nothing.
@@ -208,6 +211,7 @@ fn reference_export_options(request: &MaterializeRequest) -> ExportOptions {
         components: false,
         normalize: false,
         per_frame: false,
+        command_line: request.command_line,
         ..ExportOptions::default()
     }
 }
@@ -287,6 +291,7 @@ fn reference_ingest_options(request: &MaterializeRequest) -> IngestOptions {
     IngestOptions {
         fields: request.fields.clone(),
         key_normalize: request.key_normalize.unwrap_or_default(),
+        command_line: request.command_line,
         ..IngestOptions::default()
     }
 }
@@ -319,13 +324,14 @@ enum Parsed {
 fn parse_score_files(sources: &[&SourceSpec], options: &IngestOptions, out: &Handoff<Parsed>) {
     for source in sources {
         let path = source.path.display().to_string();
-        let (format, sha256, size_bytes, file) = match open_score_file(source, &path) {
-            Ok(opened) => opened,
-            Err(e) => {
-                let _ = out.send(Parsed::Failed(e));
-                return;
-            }
-        };
+        let (format, sha256, size_bytes, file) =
+            match open_score_file(source, &path, options.command_line) {
+                Ok(opened) => opened,
+                Err(e) => {
+                    let _ = out.send(Parsed::Failed(e));
+                    return;
+                }
+            };
         let opened = Parsed::Opened {
             format,
             sha256,
@@ -365,6 +371,7 @@ fn parse_score_files(sources: &[&SourceSpec], options: &IngestOptions, out: &Han
 fn open_score_file(
     source: &SourceSpec,
     path: &str,
+    command_line: CommandLine,
 ) -> Result<(Format, String, u64, File), IngestFileError> {
     let io = |source| IngestFileError::Io {
         path: path.to_string(),
@@ -375,6 +382,7 @@ fn open_score_file(
         Detection::Unknown(source) => IngestFileError::UnknownFormat {
             path: path.to_string(),
             source,
+            command_line,
         },
     })?;
     let (sha256, size_bytes) = sha256_file_with_size(&source.path).map_err(io)?;
@@ -546,6 +554,7 @@ fn audit_json(
         "key_normalize": summary.key_normalize.name(),
         "input_rows": summary.input_rows,
         "output_rows": summary.output_rows,
+        "trimmed_keys": summary.trimmed_keys,
         "missing_policy": request.missing_policy.name(),
         "competitors": competitors,
         "run_provenance": {

@@ -288,6 +288,7 @@ fn materialize_request(
         tag: None,
         note: None,
         argv: request.argv.clone(),
+        command_line: crate::command_line::CommandLine::Batch,
         args: json!({
             "manifest": manifest.path.display().to_string(),
             "table_id": spec.id,

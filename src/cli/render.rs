@@ -449,6 +449,13 @@ pub fn print_export_summary(summary: &ExportSummary) {
         summary.key_column,
         summary.key_normalize
     );
+    if summary.trimmed_keys > 0 {
+        tell!(
+            "  {} of {} keys had whitespace around them, trimmed before matching",
+            summary.trimmed_keys,
+            summary.input_rows
+        );
+    }
     for scorer in &summary.scorers {
         tell!(
             "  {}: {} matched, {} missing, {} bad; {} of {} scores matched no row{}",

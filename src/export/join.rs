@@ -34,6 +34,8 @@ pub(super) struct JoinCounts {
     pub key_matches: u64,
     /// Per alternative of the plan, the rows it would have matched.
     pub alternative_matches: Vec<u64>,
+    /// Rows whose key had whitespace around it (matched once trimmed).
+    pub trimmed_keys: u64,
 }
 
 /// The join of a table's batches, one after another.
@@ -83,11 +85,16 @@ impl<'p> Join<'p> {
         // Runs of rows with the same key (a per-frame table holds a clip's
         // frames one after another) are looked up once per scorer.
         let mut run_of_row: Vec<u32> = Vec::with_capacity(rows);
-        let mut run_keys: Vec<Option<&str>> = Vec::new();
+        // Per run, the key as written (trimmed) and normalised.
+        let mut run_keys: Vec<Option<(&str, &str)>> = Vec::new();
         for row in 0..rows {
-            let key = keys
-                .get(row)
-                .map(|raw| plan.resolved_normalize.apply_resolved(raw));
+            let key = keys.get(row).map(|raw| {
+                let trimmed = raw.trim();
+                if trimmed.len() != raw.len() {
+                    self.counts.trimmed_keys += 1;
+                }
+                (trimmed, plan.resolved_normalize.apply_resolved(raw))
+            });
             if run_keys.last() != Some(&key) {
                 run_keys.push(key);
             }
@@ -111,7 +118,18 @@ impl<'p> Join<'p> {
             let mut source = Vec::with_capacity(rows);
             let run_positions: Vec<Option<usize>> = run_keys
                 .iter()
-                .map(|key| key.and_then(|key| index.by_key.get(key)).copied())
+                .map(|key| {
+                    let (raw, key) = (*key)?;
+                    index
+                        .by_key
+                        .get(key)
+                        .or_else(|| {
+                            (plan.raw_fallback && raw != key)
+                                .then(|| index.by_key.get(raw))
+                                .flatten()
+                        })
+                        .copied()
+                })
                 .collect();
             for (row, run) in run_of_row.iter().enumerate() {
                 key_found[row] |= run_positions[*run as usize].is_some();

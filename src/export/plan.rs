@@ -2,6 +2,7 @@
 //! frame columns, the columns to add (refusing to overwrite existing ones),
 //! and the other ways of keying the table that the key check counts.
 
+use crate::command_line::CommandLine;
 use crate::frames::FRAME_COLUMNS;
 use crate::key::{find_candidate, KeyNormalize, REFERENCE_KEY_FIELDS};
 use crate::table::{AddedField, ColumnKind};
@@ -24,8 +25,7 @@ impl TableKeys {
         options: &ExportOptions,
         features_shown: &str,
     ) -> Result<TableKeys, ExportError> {
-        let key_column =
-            resolve_key_column(columns, options.key_column.as_deref(), features_shown)?;
+        let key_column = resolve_key_column(columns, options, features_shown)?;
         let frame_column = if options.per_frame {
             resolve_frame_column(columns, options.frame_column.as_deref(), features_shown)?
         } else {
@@ -44,6 +44,11 @@ pub(super) struct ExportPlan {
     pub key_normalize: KeyNormalize,
     /// The key column's normalisation, resolved once rather than per row.
     pub resolved_normalize: KeyNormalize,
+    /// `auto` that normalises the column's values: a value whose
+    /// normalised key no score has is looked up as written, so a table
+    /// keyed by the same full paths as the scores joins (the reference's
+    /// `auto` keeps `src` raw).
+    pub raw_fallback: bool,
     pub frame_column: Option<String>,
     /// How the table numbers frames (`n` counts from 1).
     pub frame_base: i64,
@@ -91,8 +96,11 @@ impl ExportPlan {
             )));
         }
         let alternatives = alternatives(columns, &key_column, key_normalize);
+        let resolved_normalize = key_normalize.resolve(&key_column);
         Ok(ExportPlan {
-            resolved_normalize: key_normalize.resolve(&key_column),
+            raw_fallback: key_normalize == KeyNormalize::Auto
+                && resolved_normalize != KeyNormalize::Raw,
+            resolved_normalize,
             key_column,
             key_normalize,
             frame_column,
@@ -183,18 +191,23 @@ fn key_candidates(columns: &[String]) -> Vec<String> {
 
 fn resolve_key_column(
     columns: &[String],
-    explicit: Option<&str>,
+    options: &ExportOptions,
     path: &str,
 ) -> Result<String, ExportError> {
-    match explicit {
+    let setting = options.command_line.setting_name("key-column");
+    match options.key_column.as_deref() {
         Some(name) if columns.iter().any(|c| c == name) => Ok(name.to_string()),
         Some(name) => Err(ExportError::Data(format!(
-            "{path}: no column '{name}' (--key-column); its columns: {}",
+            "{path}: no column '{name}' ({setting}); its columns: {}",
             columns.join(", ")
         ))),
         None => key_candidates(columns).into_iter().next().ok_or_else(|| {
+            let how = match options.command_line {
+                CommandLine::Batch => format!("set {setting} in the table's manifest entry"),
+                _ => format!("pass {setting}"),
+            };
             ExportError::Data(format!(
-                "{path}: cannot find a key column (looked for {}); pass --key-column",
+                "{path}: cannot find a key column (looked for {}); {how}",
                 REFERENCE_KEY_FIELDS
                     .iter()
                     .chain(EXTRA_TABLE_KEY_FIELDS)

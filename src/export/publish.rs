@@ -178,6 +178,7 @@ pub(super) fn summarize(
         key_normalize,
         input_rows: counts.input_rows,
         output_rows: counts.output_rows,
+        trimmed_keys: counts.trimmed_keys,
         registry_digest: crate::digest::hex(&digest.finalize()),
         content_digest: String::new(),
         point: None,

@@ -5,6 +5,7 @@
 //! reproducibility.md). Parquet and Arrow files carry the point and the
 //! per-scorer digests in their schema metadata.
 
+use crate::command_line::CommandLine;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -182,7 +183,7 @@ pub fn prepare_scores_only(
     scorers: Option<&[String]>,
     as_of: Option<&PointRef>,
 ) -> Result<(ScoresOnlySummary, Staged), ExportError> {
-    let format = super::output_format(out, format)?;
+    let format = super::output_format(out, format, CommandLine::Registry)?;
     super::refuse_registry_as_output(registry, out)?;
     registry.read_snapshot(|registry| {
         let (point, at) = read_point(registry, as_of)?;

@@ -11,6 +11,7 @@ use super::frame_pattern::FramePattern;
 use super::rules::ConflictPolicy;
 use super::suspicious::Warning;
 use super::{DetectError, FieldNames, Format, ReadError};
+use crate::command_line::CommandLine;
 use crate::key::KeyNormalize;
 use crate::scorer::Scale;
 
@@ -41,9 +42,11 @@ pub struct IngestOptions {
     /// The slug of the one scorer the command names (`--scorer`, or the
     /// same label on every file): `--scale` is meant for it.
     pub scale_names: Option<String>,
-    /// Whether a duplicate's message offers `--replace`/`--ignore` (the
-    /// `ingest` command has them; `materialize`, like its reference, does not).
-    pub suggest_conflict_flags: bool,
+    /// The command reading the file: what its messages suggest (a
+    /// duplicate's offers `--replace`/`--ignore` on `ingest`, not on
+    /// `materialize`, which like its reference has neither; an ambiguous
+    /// format offers `--format` where the command takes it).
+    pub command_line: CommandLine,
     /// `--frame-pattern`: rows named by extracted frames become frames of
     /// one clip score per clip.
     pub frame_pattern: Option<FramePattern>,
@@ -270,11 +273,13 @@ pub enum IngestFileError {
     /// An option the file was ingested with cannot be used (a usage error).
     #[error("{path}: {message}")]
     Option { path: String, message: String },
-    #[error("{path}: {source}")]
+    #[error("{path}: {}", .source.message(*.command_line))]
     UnknownFormat {
         path: String,
         #[source]
         source: DetectError,
+        /// The command that read it: whether `--format` may be suggested.
+        command_line: CommandLine,
     },
     #[error("{path}: {source}")]
     Io {

@@ -21,6 +21,7 @@ use super::rules::{
 };
 use super::suspicious::{ValueSummary, Warning};
 use super::{Format, FrameRecord, ReadError, RecordSink, ScoreRecord};
+use crate::command_line::CommandLine;
 use crate::scorer::{slug, Scale};
 
 /// A scorer as a store holds it, resolved for one file.
@@ -182,6 +183,8 @@ pub(crate) struct FileIngest<'a, S: ScoreStore> {
     /// One entry per scorer (slug) the file's rows resolved to.
     scorers: Vec<FileScorer>,
     notes: Vec<String>,
+    /// Rows whose key had whitespace around it (trimmed by the key rule).
+    trimmed_keys: u64,
     /// What readers found wrong with their records' values, by scorer.
     reader_warnings: Vec<Warning>,
     preview: Vec<PreviewRow>,
@@ -255,6 +258,7 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
             last_name: None,
             scorers: Vec::new(),
             notes: Vec::new(),
+            trimmed_keys: 0,
             reader_warnings: Vec::new(),
             preview: Vec::new(),
             frame_groups: FrameGroups::default(),
@@ -276,7 +280,7 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
                 path,
                 line: row.line,
                 scorer: self.names[row.spelling as usize].0.clone(),
-                other: duplicate_detail(&live, self.options.suggest_conflict_flags),
+                other: duplicate_detail(&live, self.options.command_line == CommandLine::Registry),
                 key: row.key,
             },
             StoreError::Conflict(message) => IngestFileError::Conflict { path, message },
@@ -346,6 +350,9 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
                 check: warning.check.to_string(),
                 message: warning.message.clone(),
             });
+        }
+        if record.raw_key.trim().len() != record.raw_key.len() {
+            self.trimmed_keys += 1;
         }
         let normalised = match self.keys.key_of(&record) {
             Ok(key) => (key != record.raw_key.as_str()).then(|| key.into_owned()),
@@ -438,6 +445,19 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
         let mut scorers = self.scorers;
         scorers.sort_by(|a, b| a.entry.slug.cmp(&b.entry.slug));
         let mut warnings = self.reader_warnings;
+        let mut notes = self.notes;
+        if self.trimmed_keys > 0 {
+            notes.push(format!(
+                "{} {} whitespace around {}, trimmed (the raw keys keep it)",
+                self.trimmed_keys,
+                if self.trimmed_keys == 1 {
+                    "key had"
+                } else {
+                    "keys had"
+                },
+                if self.trimmed_keys == 1 { "it" } else { "them" },
+            ));
+        }
         warnings.extend(
             scorers
                 .iter()
@@ -452,7 +472,7 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
             self.store,
             FileIngestResult {
                 scorers,
-                notes: self.notes,
+                notes,
                 preview: self.preview,
                 warnings,
             },

@@ -64,6 +64,7 @@ impl Registry {
                 Detection::Unknown(source) => IngestFileError::UnknownFormat {
                     path: path.clone(),
                     source,
+                    command_line: options.command_line,
                 },
             })?,
         };

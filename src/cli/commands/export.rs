@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use second_opinion::atomic_file::{check_writable, refuse_clashes, registry_files, stage_json};
+use second_opinion::command_line::CommandLine;
 use second_opinion::crash_point::crash_point;
 use second_opinion::export::recorded::{publish_recorded, settled_warning};
 use second_opinion::export::ExportOptions;
@@ -45,6 +46,7 @@ pub fn export(registry_path: &Path, args: ExportArgs) -> Result<(), Failure> {
         pool: args.pool,
         per_frame: true,
         as_of: args.as_of,
+        command_line: CommandLine::Registry,
     };
     let report_error =
         |path: &Path, e| Failure::data(format!("{}: cannot write report: {e}", path.display()));
@@ -173,6 +175,7 @@ pub fn materialize(registry: Option<PathBuf>, args: MaterializeArgs) -> Result<(
         tag: args.tag,
         note: args.note,
         argv: std::env::args().collect(),
+        command_line: CommandLine::Materialize,
     };
     let (summary, _audit) = second_opinion::materialize::materialize(&request)?;
     render::print_export_warnings(&summary);

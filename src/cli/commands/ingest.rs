@@ -8,6 +8,7 @@ use serde_json::json;
 use second_opinion::atomic_file::{
     check_writable, refuse_clashes, registry_files, write_json_atomically,
 };
+use second_opinion::command_line::CommandLine;
 use second_opinion::ingest::{detect_format, Detection};
 use second_opinion::progress::NoProgress;
 use second_opinion::registry::{IngestFileError, IngestOptions, OpenMode, Registry, SourceSpec};
@@ -20,7 +21,6 @@ use crate::Failure;
 /// registry as it was and the others go on.
 pub fn ingest(registry_path: &Path, args: IngestArgs) -> Result<(), Failure> {
     let mut options = IngestOptions {
-        suggest_conflict_flags: true,
         scorer_version: args.scorer_version,
         on_conflict: args.rules.on_conflict(),
         strict: args.rules.strict,
@@ -52,6 +52,7 @@ pub fn ingest(registry_path: &Path, args: IngestArgs) -> Result<(), Failure> {
                 return Err(IngestFileError::UnknownFormat {
                     path: source.path.display().to_string(),
                     source: source_error,
+                    command_line: CommandLine::Registry,
                 }
                 .into());
             }
@@ -141,7 +142,6 @@ pub fn inspect(registry_path: &Path, args: InspectArgs) -> Result<(), Failure> {
     let options = IngestOptions {
         dry_run: true,
         preview_rows: args.rows,
-        suggest_conflict_flags: true,
         on_conflict: args.rules.on_conflict(),
         strict: args.rules.strict,
         ..args.read.options()

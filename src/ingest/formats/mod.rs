@@ -18,6 +18,7 @@ mod score_line;
 mod uvq_json;
 mod uvq_txt;
 
+use crate::command_line::CommandLine;
 use std::fs::File;
 use std::io::{BufRead, Read};
 use std::path::Path;
@@ -109,7 +110,8 @@ formats! {
     Csv => generic_csv::CsvReader,
 }
 
-/// Why a file's format could not be chosen.
+/// Why a file's format could not be chosen. Its `Display` is what
+/// `ingest` says; [`DetectError::message`] what another command says.
 #[derive(Debug, thiserror::Error)]
 pub enum DetectError {
     #[error("cannot tell the format: it looks like {} (pass --format with one of them)", .candidates.join(" or "))]
@@ -119,6 +121,29 @@ pub enum DetectError {
         Format::names()
     )]
     Unknown,
+}
+
+impl DetectError {
+    /// The message for `command_line`: `--format` is suggested only to a
+    /// command that takes it (`materialize` and `batch` do not: their
+    /// score files must be told apart by their content).
+    pub fn message(&self, command_line: CommandLine) -> String {
+        if command_line.takes("format") {
+            return self.to_string();
+        }
+        let fix = "materialize cannot be told the format: `second-opinion ingest --format NAME` \
+                   reads it into a registry, and `materialize --registry` or `export` joins it";
+        match self {
+            DetectError::Ambiguous { candidates } => format!(
+                "cannot tell the format: it looks like {} ({fix})",
+                candidates.join(" or ")
+            ),
+            DetectError::Unknown => format!(
+                "cannot tell the format from the content (formats: {}; {fix})",
+                Format::names()
+            ),
+        }
+    }
 }
 
 impl Format {
