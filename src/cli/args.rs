@@ -620,21 +620,44 @@ pub struct AuditArgs {
     #[arg(long, value_name = "PATH")]
     pub out_html: Option<PathBuf>,
 
-    /// Rows listed per section.
-    #[arg(long, default_value_t = 12, value_name = "N")]
-    pub top_k: usize,
+    /// Rows listed per section (negative: all but that many, as Python's
+    /// `rows[:N]`).
+    #[arg(
+        long,
+        default_value_t = 12,
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
+    pub top_k: i64,
 
-    /// Pairs of signal columns with |r| at or above this are redundant.
-    #[arg(long, default_value_t = 0.95, value_name = "R")]
+    /// Pairs of signal columns with |r| at or above this are redundant (any
+    /// number, as the reference takes: above 1 finds none).
+    #[arg(
+        long,
+        default_value_t = 0.95,
+        value_name = "R",
+        allow_negative_numbers = true
+    )]
     pub redundancy_threshold: f64,
 
     /// Cross-family pairs with |r| at or below this (each |r| >= 0.20 with the
-    /// target) are complementary.
-    #[arg(long, default_value_t = 0.70, value_name = "R")]
+    /// target) are complementary (any number).
+    #[arg(
+        long,
+        default_value_t = 0.70,
+        value_name = "R",
+        allow_negative_numbers = true
+    )]
     pub complement_threshold: f64,
 
-    /// A column covers its family only with at least this share of finite values.
-    #[arg(long, default_value_t = 0.80, value_name = "RATIO")]
+    /// A column covers its family only with at least this share of finite
+    /// values (any number: above 1, no column does).
+    #[arg(
+        long,
+        default_value_t = 0.80,
+        value_name = "RATIO",
+        allow_negative_numbers = true
+    )]
     pub min_finite_ratio: f64,
 
     /// Prefix of the second-opinion columns.
