@@ -137,7 +137,7 @@ pub fn ingest(registry_path: &Path, args: IngestArgs) -> Result<(), Failure> {
 /// `inspect`: read one file as `ingest` would, write nothing, and show the
 /// format, keys, scorer, scale, first rows and every problem.
 pub fn inspect(registry_path: &Path, args: InspectArgs) -> Result<(), Failure> {
-    let source = SourceSpec::parse(&args.source);
+    let mut source = SourceSpec::parse(&args.source);
     let forced = args.read.format;
     let options = IngestOptions {
         dry_run: true,
@@ -146,6 +146,18 @@ pub fn inspect(registry_path: &Path, args: InspectArgs) -> Result<(), Failure> {
         strict: args.rules.strict,
         ..args.read.options()
     };
+    // A format that names its scorer (a DOVER CSV) is previewed as that
+    // scorer without a label; ingest still wants one (DOVER or DOVER-Mobile).
+    let provisional = match (&source.label, &options.scorer) {
+        (None, None) => options
+            .format
+            .or_else(|| detect_format(&source.path).ok().map(|(format, _)| format))
+            .and_then(|format| Some((format, format.scorer_family()?))),
+        _ => None,
+    };
+    if let Some((_, family)) = provisional {
+        source.label = Some(family.to_string());
+    }
     // Judged against the registry when there is one (duplicates, scales),
     // else against an empty one in memory: inspect never creates a file.
     let mut registry = if registry_path.exists() {
@@ -157,6 +169,7 @@ pub fn inspect(registry_path: &Path, args: InspectArgs) -> Result<(), Failure> {
     if args.json {
         let report = match &outcome {
             Ok(outcome) => json!({
+                "provisional_label": provisional.map(|(_, family)| family),
                 "would_ingest": true,
                 "file": outcome.to_json(),
                 "preview": outcome.preview,
@@ -175,6 +188,13 @@ pub fn inspect(registry_path: &Path, args: InspectArgs) -> Result<(), Failure> {
         Ok(outcome) => {
             if !args.json {
                 render::print_inspection(&outcome);
+                if let Some((format, family)) = provisional {
+                    say!(
+                        "label:    none given: previewed as '{family}', the scorer {} files come from; \
+                         `ingest` needs LABEL=PATH to say which model wrote it ({family}=PATH, or e.g. {family}-mobile=PATH)",
+                        format.name()
+                    );
+                }
             }
             Ok(())
         }

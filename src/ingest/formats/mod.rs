@@ -147,6 +147,17 @@ impl DetectError {
 }
 
 impl Format {
+    /// The scorer a format names although its rows do not say which of
+    /// its models wrote them: DOVER and DOVER-Mobile write the same CSV, so
+    /// `ingest` wants a `LABEL=`, and `inspect` without one previews the
+    /// file as this scorer.
+    pub fn scorer_family(self) -> Option<&'static str> {
+        match self {
+            Format::DoverCsv => Some("dover"),
+            _ => None,
+        }
+    }
+
     /// Every format name, for messages.
     pub fn names() -> String {
         Format::ALL
