@@ -50,6 +50,8 @@ pub struct MaterializeRequest {
     pub args: Value,
     /// `materialize`, or `batch` running a table: what messages suggest.
     pub command_line: CommandLine,
+    /// `--csv-safe`: formula-like text cells of a CSV output get a `'`.
+    pub csv_safe: bool,
 }
 
 /// Why `materialize` wrote nothing.
@@ -212,6 +214,7 @@ fn reference_export_options(request: &MaterializeRequest) -> ExportOptions {
         normalize: false,
         per_frame: false,
         command_line: request.command_line,
+        csv_safe: request.csv_safe,
         ..ExportOptions::default()
     }
 }

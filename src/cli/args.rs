@@ -511,6 +511,12 @@ pub struct ExportArgs {
     /// A note kept with the export record (what it was for).
     #[arg(long, value_name = "TEXT")]
     pub note: Option<String>,
+
+    /// CSV output: write text cells a spreadsheet would run as a formula
+    /// (starting with =, +, - or @, numbers aside) with a ' in front, as
+    /// OWASP advises. Off by default: cells pass through unchanged.
+    #[arg(long)]
+    pub csv_safe: bool,
 }
 
 #[derive(Args, Debug)]
@@ -566,6 +572,11 @@ pub struct MaterializeArgs {
     /// With --registry: a note kept with the recorded export.
     #[arg(long, value_name = "TEXT")]
     pub note: Option<String>,
+
+    /// CSV output: text cells a spreadsheet would run as a formula get a '
+    /// in front (see export --csv-safe). Off by default.
+    #[arg(long)]
+    pub csv_safe: bool,
 }
 
 #[derive(Args, Debug)]
@@ -591,6 +602,11 @@ pub struct BatchArgs {
     /// Stop at the first table that fails; the tables after it do not run.
     #[arg(long)]
     pub fail_fast: bool,
+
+    /// Every table's CSV output: text cells a spreadsheet would run as a
+    /// formula get a ' in front (see export --csv-safe). Off by default.
+    #[arg(long)]
+    pub csv_safe: bool,
 }
 
 #[derive(Args, Debug)]

@@ -128,6 +128,9 @@ pub struct ExportOptions {
     /// The command that runs the export: what its messages suggest, and
     /// how strict its key check is.
     pub command_line: CommandLine,
+    /// `--csv-safe`: text cells of a CSV output that a spreadsheet would
+    /// run as a formula get a `'` in front (see `table::csv_safe`).
+    pub csv_safe: bool,
 }
 
 impl Default for ExportOptions {
@@ -151,6 +154,7 @@ impl Default for ExportOptions {
             per_frame: true,
             as_of: None,
             command_line: CommandLine::Registry,
+            csv_safe: false,
         }
     }
 }
@@ -223,6 +227,7 @@ impl ExportOptions {
             // materialize joins per clip, as the reference does.
             per_frame: command != "materialize",
             as_of: None,
+            csv_safe: flag("csv_safe").unwrap_or(false),
             command_line: if command == "materialize" {
                 CommandLine::Materialize
             } else {

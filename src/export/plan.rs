@@ -49,6 +49,8 @@ pub(super) struct ExportPlan {
     /// keyed by the same full paths as the scores joins (the reference's
     /// `auto` keeps `src` raw).
     pub raw_fallback: bool,
+    /// `--csv-safe`: formula-like text cells of a CSV output get a `'`.
+    pub csv_safe: bool,
     pub frame_column: Option<String>,
     /// How the table numbers frames (`n` counts from 1).
     pub frame_base: i64,
@@ -101,6 +103,7 @@ impl ExportPlan {
             raw_fallback: key_normalize == KeyNormalize::Auto
                 && resolved_normalize != KeyNormalize::Raw,
             resolved_normalize,
+            csv_safe: options.csv_safe,
             key_column,
             key_normalize,
             frame_column,

@@ -47,6 +47,7 @@ pub fn export(registry_path: &Path, args: ExportArgs) -> Result<(), Failure> {
         per_frame: true,
         as_of: args.as_of,
         command_line: CommandLine::Registry,
+        csv_safe: args.csv_safe,
     };
     let report_error =
         |path: &Path, e| Failure::data(format!("{}: cannot write report: {e}", path.display()));
@@ -107,6 +108,7 @@ fn export_scores_only(registry: &Registry, args: ExportArgs) -> Result<(), Failu
         args.out_format,
         args.scorers.as_deref(),
         args.as_of.as_ref(),
+        args.csv_safe,
     )?;
     let mut record = summary.record(args.scorers.as_deref());
     record.note = args.note;
@@ -156,6 +158,7 @@ pub fn materialize(registry: Option<PathBuf>, args: MaterializeArgs) -> Result<(
             "missing_policy": args.missing_policy.name(),
             "prefix": args.prefix,
             "overwrite": args.overwrite,
+            "csv_safe": args.csv_safe,
             "registry": registry,
         }),
         features: args.features,
@@ -176,6 +179,7 @@ pub fn materialize(registry: Option<PathBuf>, args: MaterializeArgs) -> Result<(
         note: args.note,
         argv: std::env::args().collect(),
         command_line: CommandLine::Materialize,
+        csv_safe: args.csv_safe,
     };
     let (summary, _audit) = second_opinion::materialize::materialize(&request)?;
     render::print_export_warnings(&summary);
