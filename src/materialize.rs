@@ -15,9 +15,7 @@ use crate::export::{
     PreparedExport, RowPolicy,
 };
 use crate::ingest::pipeline::{FileIngest, PipelineError};
-use crate::ingest::{
-    detect_format, Detection, FieldNames, Format, ReadError, RecordSink, ScoreRecord,
-};
+use crate::ingest::{Detection, FieldNames, Format, ReadError, RecordSink, ScoreRecord};
 use crate::key::KeyNormalize;
 use crate::progress::NoProgress;
 use crate::registry::memory::{MemoryScores, MemoryStore};
@@ -327,14 +325,13 @@ enum Parsed {
 fn parse_score_files(sources: &[&SourceSpec], options: &IngestOptions, out: &Handoff<Parsed>) {
     for source in sources {
         let path = source.path.display().to_string();
-        let (format, sha256, size_bytes, file) =
-            match open_score_file(source, &path, options.command_line) {
-                Ok(opened) => opened,
-                Err(e) => {
-                    let _ = out.send(Parsed::Failed(e));
-                    return;
-                }
-            };
+        let (format, sha256, size_bytes, file) = match open_score_file(source, &path, options) {
+            Ok(opened) => opened,
+            Err(e) => {
+                let _ = out.send(Parsed::Failed(e));
+                return;
+            }
+        };
         let opened = Parsed::Opened {
             format,
             sha256,
@@ -374,13 +371,14 @@ fn parse_score_files(sources: &[&SourceSpec], options: &IngestOptions, out: &Han
 fn open_score_file(
     source: &SourceSpec,
     path: &str,
-    command_line: CommandLine,
+    options: &IngestOptions,
 ) -> Result<(Format, String, u64, File), IngestFileError> {
+    let command_line = options.command_line;
     let io = |source| IngestFileError::Io {
         path: path.to_string(),
         source,
     };
-    let (format, _) = detect_format(&source.path).map_err(|e| match e {
+    let (format, _) = options.detect_format(source).map_err(|e| match e {
         Detection::Io(e) => io(e),
         Detection::Unknown(source) => IngestFileError::UnknownFormat {
             path: path.to_string(),

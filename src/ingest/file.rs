@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::formats::settle;
 use super::frame_pattern::FramePattern;
 use super::rules::ConflictPolicy;
 use super::suspicious::Warning;
-use super::{DetectError, FieldNames, Format, ReadError};
+use super::{detect_format, DetectError, Detection, FieldNames, Format, ReadError};
 use crate::command_line::CommandLine;
 use crate::key::KeyNormalize;
 use crate::scorer::Scale;
@@ -59,6 +60,36 @@ pub struct IngestOptions {
 }
 
 impl IngestOptions {
+    /// The format of `source`: `--format`, else detected from the content;
+    /// formats that read the same `name,score` lines are settled by reading
+    /// the file with each (see `formats::settle`), with the label or
+    /// `--scorer` naming the scorer.
+    pub fn detect_format(&self, source: &SourceSpec) -> Result<(Format, String), Detection> {
+        if let Some(format) = self.format {
+            return Ok((format, "--format".to_string()));
+        }
+        match detect_format(&source.path) {
+            Err(Detection::Unknown(DetectError::Ambiguous { candidates })) => {
+                let candidates: Vec<Format> = candidates
+                    .iter()
+                    .filter_map(|name| Format::from_name(name))
+                    .collect();
+                let naming = settle::Naming {
+                    scorer: self.scorer.as_deref().or(source.label.as_deref()),
+                    key_normalize: self.key_normalize,
+                };
+                settle::settle(
+                    &source.path,
+                    &candidates,
+                    &naming,
+                    &self.read_options(source),
+                )
+                .map_err(Detection::Unknown)
+            }
+            other => other,
+        }
+    }
+
     /// The options that decide which rows `source`'s bytes become when read
     /// as `format`: with the bytes' sha256, a file's identity. The same
     /// bytes with the same identity are ingested once; with another, only

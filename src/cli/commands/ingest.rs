@@ -48,7 +48,7 @@ pub fn ingest(registry_path: &Path, args: IngestArgs) -> Result<(), Failure> {
     // reported per file by the ingest itself.)
     if options.format.is_none() {
         for source in args.sources.iter().map(|a| SourceSpec::parse(a)) {
-            if let Err(Detection::Unknown(source_error)) = detect_format(&source.path) {
+            if let Err(Detection::Unknown(source_error)) = options.detect_format(&source) {
                 return Err(IngestFileError::UnknownFormat {
                     path: source.path.display().to_string(),
                     source: source_error,

@@ -15,6 +15,7 @@ mod maniqa_txt;
 mod pyiqa_csv;
 mod qalign_json;
 mod score_line;
+pub(crate) mod settle;
 mod uvq_json;
 mod uvq_txt;
 
@@ -116,6 +117,13 @@ formats! {
 pub enum DetectError {
     #[error("cannot tell the format: it looks like {} (pass --format with one of them)", .candidates.join(" or "))]
     Ambiguous { candidates: Vec<&'static str> },
+    /// `name,score` lines whose names are bare numbers: not clip names.
+    #[error(
+        "cannot tell the format: the first column holds bare numbers, not clip names \
+         (pass --format with one of {} if it is a score file)",
+        .candidates.join(", ")
+    )]
+    NotClipNames { candidates: Vec<&'static str> },
     #[error(
         "cannot tell the format from the content; pass --format ({})",
         Format::names()
@@ -141,6 +149,11 @@ impl DetectError {
             DetectError::Unknown => format!(
                 "cannot tell the format from the content (formats: {}; {fix})",
                 Format::names()
+            ),
+            DetectError::NotClipNames { candidates } => format!(
+                "cannot tell the format: the first column holds bare numbers, not clip names \
+                 (formats that read such lines: {}; {fix})",
+                candidates.join(", ")
             ),
         }
     }
