@@ -490,4 +490,27 @@ fn suggestions_name_only_what_the_command_takes() {
         "{}",
         run.stderr
     );
+
+    // A score CSV without a key column: a flag for ingest and materialize,
+    // a manifest key for batch.
+    ws.write("odd.csv", "thing,score\na,1\n");
+    let run = ws.run(&["ingest", "nr=odd.csv"]).fails_with(1);
+    assert!(
+        run.stderr.contains("(name it with --score-key-field)"),
+        "{}",
+        run.stderr
+    );
+    ws.write(
+        "manifest.json",
+        serde_json::json!({"tables": [{"id": "t", "features": "features.jsonl",
+            "scores": ["nr=odd.csv"], "out": "batch_out.jsonl"}]})
+        .to_string(),
+    );
+    let run = one_shot(&ws, &["batch", "--manifest", "manifest.json"]).fails_with(1);
+    assert!(
+        run.stderr.contains("(name it with \"score_key_field\")")
+            && !run.stderr.contains("--score-key-field"),
+        "{}",
+        run.stderr
+    );
 }

@@ -122,6 +122,7 @@ impl IngestOptions {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
             scorer_version_given: self.scorer_version.is_some(),
+            command_line: self.command_line,
         }
     }
 }
