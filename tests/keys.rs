@@ -140,6 +140,14 @@ fn key_column_src_with_full_path_scores_joins_raw() {
     for extra in [&["--key-column", "src"][..], &[]] {
         let run = materialize(&ws, extra).ok();
         assert!(!run.stderr.contains("pass --"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains(
+                "warning: features.jsonl: 3 of 3 rows matched their scores by the src value \
+                 as written, not its basename"
+            ),
+            "{}",
+            run.stderr
+        );
         let rows = read_rows(&ws, "out.jsonl");
         assert_eq!(statuses(&rows, "nr"), ["ok", "ok", "ok"], "{extra:?}");
         assert_eq!(rows[1]["second_opinion_nr_score"], 2.5);
@@ -184,7 +192,7 @@ fn explicit_key_normalize_is_never_overruled_by_materialize() {
     let run = materialize(&ws, &["--key-normalize", "raw"]).ok();
     assert!(
         run.stderr.contains(
-            "warning: 0 of 3 keys matched with video_id/raw; \
+            "warning: features.jsonl: 0 of 3 keys matched with video_id/raw; \
              video_id/basename matches 3: pass --key-normalize basename"
         ),
         "{}",

@@ -36,6 +36,9 @@ pub(super) struct JoinCounts {
     pub alternative_matches: Vec<u64>,
     /// Rows whose key had whitespace around it (matched once trimmed).
     pub trimmed_keys: u64,
+    /// Rows some scorer matched only by the key as written (`auto`'s
+    /// fallback when the normalised key has no score).
+    pub raw_key_matches: u64,
 }
 
 /// The join of a table's batches, one after another.
@@ -110,30 +113,38 @@ impl<'p> Join<'p> {
         let mut keep = vec![true; rows];
         // Rows whose key some scorer knows, whether or not its frame matched.
         let mut key_found = vec![false; rows];
+        // Rows some scorer matched only through `auto`'s raw fallback.
+        let mut raw_found = vec![false; rows];
         for index in indexes.iter_mut() {
             let mut score = Vec::with_capacity(rows);
             let mut status = Vec::with_capacity(rows);
             let mut runtime = Vec::with_capacity(rows);
             let mut frames = Vec::with_capacity(rows);
             let mut source = Vec::with_capacity(rows);
-            let run_positions: Vec<Option<usize>> = run_keys
+            // Per run, the score's position and whether the raw key found it.
+            let run_positions: Vec<Option<(usize, bool)>> = run_keys
                 .iter()
                 .map(|key| {
                     let (raw, key) = (*key)?;
-                    index
-                        .by_key
-                        .get(key)
-                        .or_else(|| {
-                            (plan.raw_fallback && raw != key)
-                                .then(|| index.by_key.get(raw))
-                                .flatten()
-                        })
-                        .copied()
+                    match index.by_key.get(key) {
+                        Some(position) => Some((*position, false)),
+                        None if plan.raw_fallback && raw != key => {
+                            index.by_key.get(raw).map(|position| (*position, true))
+                        }
+                        None => None,
+                    }
                 })
                 .collect();
             for (row, run) in run_of_row.iter().enumerate() {
-                key_found[row] |= run_positions[*run as usize].is_some();
+                if let Some((_, via_raw)) = run_positions[*run as usize] {
+                    key_found[row] = true;
+                    raw_found[row] |= via_raw;
+                }
             }
+            let run_positions: Vec<Option<usize>> = run_positions
+                .into_iter()
+                .map(|found| found.map(|(position, _)| position))
+                .collect();
             // What each row takes: the clip's score, one of its frames, or nothing.
             let hits: Vec<Option<Hit>> = run_of_row
                 .iter()
@@ -235,6 +246,7 @@ impl<'p> Join<'p> {
             }
         }
         self.counts.key_matches += key_found.iter().filter(|m| **m).count() as u64;
+        self.counts.raw_key_matches += raw_found.iter().filter(|m| **m).count() as u64;
         count_alternatives(
             current,
             (&plan.key_column, &keys),

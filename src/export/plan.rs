@@ -12,6 +12,8 @@ use super::{ExportError, ExportOptions, COLUMN_SUFFIXES, EXTRA_TABLE_KEY_FIELDS}
 
 /// The table's key and frame columns, chosen from its column names.
 pub(super) struct TableKeys {
+    /// The feature table as given, for messages.
+    pub features_shown: String,
     pub key_column: String,
     /// `None`: a clip table (or per-frame joins were not asked for).
     pub frame_column: Option<String>,
@@ -32,6 +34,7 @@ impl TableKeys {
             None
         };
         Ok(TableKeys {
+            features_shown: features_shown.to_string(),
             key_column,
             frame_column,
         })
@@ -40,6 +43,8 @@ impl TableKeys {
 
 /// Everything the join needs besides the scores and the rows.
 pub(super) struct ExportPlan {
+    /// The feature table as given, for messages.
+    pub features_shown: String,
     pub key_column: String,
     pub key_normalize: KeyNormalize,
     /// The key column's normalisation, resolved once rather than per row.
@@ -74,6 +79,7 @@ impl ExportPlan {
         options: &ExportOptions,
     ) -> Result<ExportPlan, ExportError> {
         let TableKeys {
+            features_shown,
             key_column,
             frame_column,
         } = keys;
@@ -104,6 +110,7 @@ impl ExportPlan {
                 && resolved_normalize != KeyNormalize::Raw,
             resolved_normalize,
             csv_safe: options.csv_safe,
+            features_shown,
             key_column,
             key_normalize,
             frame_column,

@@ -4,7 +4,6 @@
 //! missing or bad rows.
 
 use crate::command_line::CommandLine;
-use crate::key::KeyNormalize;
 
 use super::index::ScorerIndex;
 use super::join::JoinCounts;
@@ -18,17 +17,19 @@ pub(super) fn verdict(
     indexes: &[ScorerIndex],
     options: &ExportOptions,
 ) -> Result<Vec<String>, ExportError> {
-    let warnings: Vec<String> = check_key_match(
-        counts.input_rows,
-        counts.key_matches,
-        &plan.key_column,
-        plan.resolved_normalize,
-        &plan.alternatives,
-        &counts.alternative_matches,
-        options,
-    )?
-    .into_iter()
-    .collect();
+    let mut warnings: Vec<String> = check_key_match(plan, counts, options)?
+        .into_iter()
+        .collect();
+    if counts.raw_key_matches > 0 {
+        warnings.push(format!(
+            "{}: {} of {} rows matched their scores by the {} value as written, not its {}",
+            plan.features_shown,
+            counts.raw_key_matches,
+            counts.input_rows,
+            plan.key_column,
+            plan.resolved_normalize.name(),
+        ));
+    }
     for (policy, what, count) in [
         (
             options.missing_policy,
@@ -61,14 +62,13 @@ pub(super) fn verdict(
 /// When nothing matches either way, every row is `missing`: the unmatched
 /// keys in the summary say why.
 fn check_key_match(
-    rows: u64,
-    matched: u64,
-    key_column: &str,
-    key_normalize: KeyNormalize,
-    alternatives: &[(String, KeyNormalize)],
-    alternative_matches: &[u64],
+    plan: &ExportPlan,
+    counts: &JoinCounts,
     options: &ExportOptions,
 ) -> Result<Option<String>, ExportError> {
+    let (rows, matched) = (counts.input_rows, counts.key_matches);
+    let (features_shown, key_column) = (&plan.features_shown, &plan.key_column);
+    let (alternatives, alternative_matches) = (&plan.alternatives, &counts.alternative_matches);
     if rows == 0 || matched * 2 >= rows {
         return Ok(None);
     }
@@ -91,8 +91,9 @@ fn check_key_match(
         .fix(&settings)
         .unwrap_or_else(|| "choose another key column or normalisation".to_string());
     let message = format!(
-        "{matched} of {rows} keys matched with {key_column}/{}; {column}/{} matches {count}: {fix}",
-        key_normalize.name(),
+        "{features_shown}: {matched} of {rows} keys matched with {key_column}/{}; \
+         {column}/{} matches {count}: {fix}",
+        plan.resolved_normalize.name(),
         normalize.name(),
     );
     let chosen_by_user = match options.command_line {
