@@ -522,3 +522,51 @@ fn suggestions_name_only_what_the_command_takes() {
         run.stderr
     );
 }
+
+/// A file that names no scorer: `ingest` offers `--scorer`, `materialize`
+/// (which has none) only the label, `batch` the label in the score entry.
+#[test]
+fn no_scorer_name_suggests_what_the_command_takes() {
+    let ws = Workspace::new();
+    ws.write("features.jsonl", "{\"video_id\":\"a\"}\n");
+    ws.write("anonymous.jsonl", "{\"video_id\":\"a\",\"score\":1}\n");
+    let run = ws.run(&["ingest", "anonymous.jsonl"]).fails_with(1);
+    assert!(
+        run.stderr
+            .contains("no LABEL= (write LABEL=PATH or pass --scorer)"),
+        "{}",
+        run.stderr
+    );
+    let run = one_shot(
+        &ws,
+        &[
+            "materialize",
+            "--features",
+            "features.jsonl",
+            "--scores",
+            "anonymous.jsonl",
+            "--out",
+            "out.jsonl",
+        ],
+    )
+    .fails_with(1);
+    assert!(
+        run.stderr.contains("no LABEL= (write LABEL=PATH)") && !run.stderr.contains("--scorer"),
+        "{}",
+        run.stderr
+    );
+    ws.write(
+        "manifest.json",
+        serde_json::json!({"tables": [{"id": "t", "features": "features.jsonl",
+            "scores": ["anonymous.jsonl"], "out": "batch_out.jsonl"}]})
+        .to_string(),
+    );
+    let run = one_shot(&ws, &["batch", "--manifest", "manifest.json"]).fails_with(1);
+    assert!(
+        run.stderr
+            .contains("no LABEL= (write the score entry as \"LABEL=PATH\")")
+            && !run.stderr.contains("--scorer"),
+        "{}",
+        run.stderr
+    );
+}

@@ -16,8 +16,8 @@ use super::file::{
 };
 use super::frame_pattern::FrameGroups;
 use super::rules::{
-    check_flag_scale, duplicate_detail, empty_slug_message, judge, overlong_name_message,
-    scorer_name_of, Declared, KeyRule, LiveOrigin, StoredScore,
+    check_flag_scale, duplicate_detail, empty_slug_message, judge, naming_hint,
+    overlong_name_message, scorer_name_of, Declared, KeyRule, LiveOrigin, StoredScore,
 };
 use super::suspicious::{ValueSummary, Warning};
 use super::{Format, FrameRecord, ReadError, RecordSink, ScoreRecord};
@@ -273,6 +273,14 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
         })
     }
 
+    /// A record no scorer name reached: say how this command names one.
+    fn unnamed(&self, line: u64, message: &str) -> PipelineError {
+        self.malformed(
+            line,
+            format!("{message} ({})", naming_hint(self.options.command_line)),
+        )
+    }
+
     fn store_error(&self, error: StoreError) -> PipelineError {
         let path = self.path.to_string();
         PipelineError::File(match error {
@@ -292,7 +300,7 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
     /// against the store on first sight.
     fn scorer_of(&mut self, record: &ScoreRecord) -> Result<u32, PipelineError> {
         let name = scorer_name_of(self.options.scorer.as_deref(), record, self.label)
-            .map_err(|message| self.malformed(record.line, message))?;
+            .map_err(|message| self.unnamed(record.line, message))?;
         let name = name.as_ref();
         if let Some(last) = self.last_name {
             if self.names[last as usize].0 == name {
@@ -303,7 +311,7 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
             self.last_name = Some(index);
             return Ok(index);
         }
-        if let Some(message) = overlong_name_message(name) {
+        if let Some(message) = overlong_name_message(name, self.options.command_line) {
             return Err(self.malformed(record.line, message));
         }
         let scorer_slug = slug(name);
@@ -419,7 +427,7 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
     fn scorer_name(&self, record: &ScoreRecord) -> Result<String, PipelineError> {
         scorer_name_of(self.options.scorer.as_deref(), record, self.label)
             .map(|name| name.into_owned())
-            .map_err(|message| self.malformed(record.line, message))
+            .map_err(|message| self.unnamed(record.line, message))
     }
 
     /// The reader is done: keep the clips `--frame-pattern` held back and
