@@ -570,3 +570,44 @@ fn no_scorer_name_suggests_what_the_command_takes() {
         run.stderr
     );
 }
+
+/// A libvmaf log without the default model: `ingest` offers `--metric`,
+/// `materialize` (which has none) says which command chooses it.
+#[test]
+fn a_missing_libvmaf_metric_suggests_what_the_command_takes() {
+    let ws = Workspace::new();
+    let log = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/libvmaf-json/bbb_crf28.json"
+    ))
+    .unwrap()
+    .replace("\"vmaf\"", "\"vmaf_b\"");
+    ws.write("clip_a.json", log);
+    ws.write("features.jsonl", "{\"video_id\":\"clip_a\"}\n");
+    let run = ws.run(&["ingest", "clip_a.json"]).fails_with(1);
+    assert!(
+        run.stderr.contains("choose the clip score with --metric"),
+        "{}",
+        run.stderr
+    );
+    let run = one_shot(
+        &ws,
+        &[
+            "materialize",
+            "--features",
+            "features.jsonl",
+            "--scores",
+            "clip_a.json",
+            "--out",
+            "out.jsonl",
+        ],
+    )
+    .fails_with(1);
+    assert!(
+        run.stderr
+            .contains("vmaf_b: `second-opinion ingest --metric NAME` chooses the clip score")
+            && !run.stderr.contains("with --metric"),
+        "{}",
+        run.stderr
+    );
+}
