@@ -32,6 +32,7 @@ const MATERIALIZE_FLAGS: &[&str] = &[
     "prefix",
     "overwrite",
     "registry",
+    "scale",
 ];
 
 /// The per-table settings of a batch manifest, by their flag names

@@ -2,9 +2,11 @@
 //! `materialize_second_opinion_features.py`, with its flags and its audit
 //! JSON, over an in-memory registry unless one is named.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde_json::{json, Value};
 
@@ -15,6 +17,7 @@ use crate::export::{
     PreparedExport, RowPolicy,
 };
 use crate::ingest::pipeline::{FileIngest, PipelineError};
+use crate::ingest::suspicious::Warning;
 use crate::ingest::{Detection, FieldNames, Format, ReadError, RecordSink, ScoreRecord};
 use crate::key::KeyNormalize;
 use crate::progress::NoProgress;
@@ -22,6 +25,7 @@ use crate::registry::memory::{MemoryScores, MemoryStore};
 use crate::registry::{
     IngestFileError, IngestOptions, OpenMode, Registry, RegistryError, SourceSpec,
 };
+use crate::scorer::Scale;
 use crate::threads::{Background, Feed, Handoff, Worker};
 
 /// Everything `materialize` was asked to do.
@@ -38,18 +42,72 @@ pub struct MaterializeRequest {
     pub missing_policy: RowPolicy,
     pub prefix: String,
     pub overwrite: bool,
+    /// `--scale MIN:MAX`: the scale of every scorer of the run (values
+    /// outside it are still kept, as every value is, and warned of).
+    pub scale: Option<Scale>,
     /// Keep the scores in this registry instead of a throw-away one.
     pub registry: Option<PathBuf>,
     /// With a registry: name the recorded export, and a note kept with it.
     pub tag: Option<String>,
     pub note: Option<String>,
-    /// The command line and parsed arguments, for the audit's provenance.
+    /// The command line after the subcommand, and the parsed arguments by
+    /// the reference's (Python) names, for the audit's `run_provenance`.
     pub argv: Vec<String>,
     pub args: Value,
     /// `materialize`, or `batch` running a table: what messages suggest.
     pub command_line: CommandLine,
     /// `--csv-safe`: formula-like text cells of a CSV output get a `'`.
     pub csv_safe: bool,
+}
+
+impl MaterializeRequest {
+    /// The request with each score file as the reference takes it: the
+    /// label trimmed (an empty one is none), the path as Python's `Path`
+    /// spells it (`./scores.jsonl` is `scores.jsonl`), which is what its
+    /// `_source` column and messages show.
+    fn as_reference_reads_it(&self) -> MaterializeRequest {
+        let scores = self
+            .scores
+            .iter()
+            .map(|source| SourceSpec {
+                label: source
+                    .label
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|label| !label.is_empty())
+                    .map(str::to_string),
+                path: PathBuf::from(python_path(&source.path)),
+            })
+            .collect();
+        MaterializeRequest {
+            scores,
+            ..self.clone()
+        }
+    }
+}
+
+/// A path as Python's `str(Path(text))` spells it: `.` components and
+/// repeated or trailing slashes dropped (`./a//b/` is `a/b`), a leading
+/// `//` kept as POSIX does, `..` kept, and the empty path `.`.
+pub fn python_path(path: &Path) -> String {
+    let text = path.to_string_lossy();
+    let root = if text.starts_with("//") && !text.starts_with("///") {
+        "//"
+    } else if text.starts_with('/') {
+        "/"
+    } else {
+        ""
+    };
+    let parts: Vec<&str> = text
+        .split('/')
+        .filter(|part| !part.is_empty() && *part != ".")
+        .collect();
+    let spelled = format!("{root}{}", parts.join("/"));
+    if spelled.is_empty() {
+        ".".to_string()
+    } else {
+        spelled
+    }
 }
 
 /// Why `materialize` wrote nothing.
@@ -94,9 +152,18 @@ impl MaterializeError {
 /// Both outputs are written to temporaries first; with a registry, the
 /// scores and the export's record are committed next, and the outputs
 /// are renamed into place last (the record is confirmed after that).
+///
+/// What reading the score files found (a scorer without a scale, values
+/// outside a scale) is in the summary's warnings, each naming its file,
+/// and in the audit's competitors.
 pub fn materialize(
     request: &MaterializeRequest,
 ) -> Result<(ExportSummary, Value), MaterializeError> {
+    let request = &request.as_reference_reads_it();
+    if request.audit_json.is_some() {
+        // The program's hash, for the audit, while the run reads.
+        std::thread::spawn(|| drop(entrypoint()));
+    }
     let audit_error = |path: &Path, source| MaterializeError::Audit {
         path: path.display().to_string(),
         source,
@@ -115,15 +182,16 @@ pub fn materialize(
             .transpose()
     };
     let Some(registry_path) = &request.registry else {
-        let (prepared, score_files) = materialize_in_memory(request)?;
-        let audit = audit_json(request, &prepared.summary, score_files);
+        let (prepared, read) = materialize_in_memory(request)?;
+        let audit = audit_json(request, &prepared.summary, &read);
         let staged_audit = stage_audit(&audit)?;
-        let (summary, table) = prepared.into_parts();
+        let (mut summary, table) = prepared.into_parts();
         crate::atomic_file::publish_all(std::iter::once(table).chain(staged_audit).collect())
             .map_err(|e| MaterializeError::Publish {
                 failure: e,
                 recorded: None,
             })?;
+        read.tell(&mut summary);
         return Ok((summary, audit));
     };
     let mut registry = Registry::open(registry_path, OpenMode::CreateIfMissing)?;
@@ -135,8 +203,8 @@ pub fn materialize(
     // One transaction for the whole run: a kept registry gains the score
     // files only if the export succeeds too, and its record is committed
     // with them, before the outputs are put in place.
-    let (prepared, audit, staged_audit, id) = registry.in_one_transaction(|registry| {
-        let (scorers, score_files) = ingest_scores(registry, request)?;
+    let (prepared, audit, staged_audit, id, read) = registry.in_one_transaction(|registry| {
+        let (scorers, read) = ingest_scores(registry, request)?;
         let options = ExportOptions {
             scorers: Some(scorers),
             ..reference_export_options(request)
@@ -146,15 +214,15 @@ pub fn materialize(
             .summary
             .warnings
             .extend(settled.iter().map(crate::export::recorded::settled_warning));
-        let audit = audit_json(request, &prepared.summary, score_files);
+        let audit = audit_json(request, &prepared.summary, &read);
         let staged_audit = stage_audit(&audit)?;
         let mut record = prepared.summary.record("materialize");
         record.note = request.note.clone();
         let id = registry.record_export(&record, request.tag.as_deref())?;
-        Ok::<_, MaterializeError>((prepared, audit, staged_audit, id))
+        Ok::<_, MaterializeError>((prepared, audit, staged_audit, id, read))
     })?;
     crate::crash_point::crash_point("export-recorded");
-    let (summary, table) = prepared.into_parts();
+    let (mut summary, table) = prepared.into_parts();
     crate::export::recorded::publish_recorded(
         &registry,
         id,
@@ -165,6 +233,7 @@ pub fn materialize(
         failure,
         recorded: Some(id),
     })?;
+    read.tell(&mut summary);
     Ok((summary, audit))
 }
 
@@ -213,7 +282,63 @@ fn reference_export_options(request: &MaterializeRequest) -> ExportOptions {
         per_frame: false,
         command_line: request.command_line,
         csv_safe: request.csv_safe,
+        reference_order: true,
         ..ExportOptions::default()
+    }
+}
+
+/// What reading a run's score files found, for the audit and the user.
+#[derive(Debug, Default)]
+struct ScoresRead {
+    /// Each file's provenance entry, in command-line order.
+    files: Vec<Value>,
+    /// Per scorer (as registered): the scale its values were judged
+    /// against (`None`: none known), and what was found about its values.
+    scorers: BTreeMap<String, ScorerRead>,
+    /// Every finding as the user is told it, naming its file.
+    messages: Vec<String>,
+}
+
+#[derive(Debug, Default)]
+struct ScorerRead {
+    scale: Option<String>,
+    warnings: Vec<String>,
+}
+
+impl ScoresRead {
+    /// Take what one file's read found.
+    fn add(
+        &mut self,
+        path: &str,
+        entry: Value,
+        notes: &[String],
+        warnings: &[Warning],
+        scales: impl IntoIterator<Item = (String, Option<String>)>,
+    ) {
+        self.files.push(entry);
+        for (name, scale) in scales {
+            self.scorers.entry(name).or_default().scale = scale;
+        }
+        for note in notes {
+            self.messages.push(format!("{path}: {note}"));
+        }
+        for warning in warnings {
+            self.messages
+                .push(format!("{path}: {}: {}", warning.scorer, warning.message));
+            self.scorers
+                .entry(warning.scorer.clone())
+                .or_default()
+                .warnings
+                .push(warning.message.clone());
+        }
+    }
+
+    /// Hand the findings to the caller with the export's own warnings,
+    /// first: they were found first.
+    fn tell(self, summary: &mut ExportSummary) {
+        let export_warnings = std::mem::take(&mut summary.warnings);
+        summary.warnings = self.messages;
+        summary.warnings.extend(export_warnings);
     }
 }
 
@@ -226,9 +351,9 @@ fn reference_export_options(request: &MaterializeRequest) -> ExportOptions {
 /// error, are those of reading the files one by one.
 fn materialize_in_memory(
     request: &MaterializeRequest,
-) -> Result<(PreparedExport, Vec<Value>), MaterializeError> {
+) -> Result<(PreparedExport, ScoresRead), MaterializeError> {
     let mut scores = MemoryScores::default();
-    let mut score_files = Vec::new();
+    let mut read = ScoresRead::default();
     let options = reference_export_options(request);
     let ingest_options = reference_ingest_options(request);
     // The feature table is opened (its schema inferred, for JSON Lines) while
@@ -268,9 +393,10 @@ fn materialize_in_memory(
                 source,
                 &ingest_options,
                 &mut feeds[position % readers],
+                &mut read,
             );
             match held {
-                Ok(entry) => score_files.push(entry),
+                Ok(()) => {}
                 Err(e) => {
                     feeds.into_iter().for_each(Feed::finish);
                     return Err(e);
@@ -282,17 +408,22 @@ fn materialize_in_memory(
     })?;
     let opened = opening.join()?;
     let prepared = export_scores_opened(scores, opened, &request.out, &options)?;
-    Ok((prepared, score_files))
+    Ok((prepared, read))
 }
 
 /// The ingest a one-shot run does, into memory or a kept registry: the
 /// reference's fields and key normalisation, duplicates refused without
-/// the registry's flags.
+/// the registry's flags, and every finite value kept as written, as the
+/// reference keeps it (`--scale`, when given, is every scorer's scale).
 fn reference_ingest_options(request: &MaterializeRequest) -> IngestOptions {
     IngestOptions {
         fields: request.fields.clone(),
         key_normalize: request.key_normalize.unwrap_or_default(),
         command_line: request.command_line,
+        names_as_written: true,
+        keep_values: true,
+        scale: request.scale,
+        force_scale: request.scale.is_some(),
         ..IngestOptions::default()
     }
 }
@@ -435,14 +566,15 @@ impl RecordSink for ForwardingSink<'_> {
 }
 
 /// Hold the records of one score file as its reading thread hands them
-/// over, through the ingest pipeline into the in-memory store; returns the
-/// file's provenance entry.
+/// over, through the ingest pipeline into the in-memory store; what the
+/// read found goes to `read`.
 fn hold_score_file<W: Worker>(
     scores: &mut MemoryScores,
     source: &SourceSpec,
     options: &IngestOptions,
     parsed: &mut Feed<Parsed, W>,
-) -> Result<Value, IngestFileError> {
+    read: &mut ScoresRead,
+) -> Result<(), IngestFileError> {
     let path = source.path.display().to_string();
     // The reading thread ends only after a failure it has sent, or by a
     // panic, which the feed re-raises.
@@ -477,27 +609,33 @@ fn hold_score_file<W: Worker>(
     if let Err(e) = ended {
         return Err(pipeline.fail(e).into_file_error(&path));
     }
-    pipeline
+    let (_, result) = pipeline
         .finish()
         .map_err(|e: PipelineError| e.into_file_error(&path))?;
-    Ok(json!({
+    let scales = result
+        .scorer_details()
+        .into_iter()
+        .map(|(name, detail)| (name, detail.scale));
+    let entry = json!({
         "role": "scores",
         "label": source.label,
         "path": path,
         "sha256": sha256,
         "size_bytes": size_bytes,
-    }))
+    });
+    read.add(&path, entry, &result.notes, &result.warnings, scales);
+    Ok(())
 }
 
 /// Ingest every `--scores` file; returns the scorers they named, in order,
-/// and each file's provenance entry for the audit.
+/// and what reading them found.
 fn ingest_scores(
     registry: &mut Registry,
     request: &MaterializeRequest,
-) -> Result<(Vec<String>, Vec<Value>), MaterializeError> {
+) -> Result<(Vec<String>, ScoresRead), MaterializeError> {
     let ingest_options = reference_ingest_options(request);
     let mut scorers: Vec<String> = Vec::new();
-    let mut score_files = Vec::new();
+    let mut read = ScoresRead::default();
     for source in &request.scores {
         let outcome = registry.ingest_file(source, &ingest_options, &NoProgress)?;
         for name in outcome.scorers.keys() {
@@ -505,38 +643,53 @@ fn ingest_scores(
                 scorers.push(name.clone());
             }
         }
-        score_files.push(json!({
+        let entry = json!({
             "role": "scores",
             "label": outcome.label,
             "path": outcome.path,
             "sha256": outcome.sha256,
             "size_bytes": outcome.size_bytes,
-        }));
+        });
+        let scales = outcome
+            .scorer_details
+            .iter()
+            .map(|(name, detail)| (name.clone(), detail.scale.clone()));
+        read.add(
+            &outcome.path,
+            entry,
+            &outcome.notes,
+            &outcome.warnings,
+            scales,
+        );
     }
-    Ok((scorers, score_files))
+    Ok((scorers, read))
 }
 
-/// The reference's audit JSON, with hashed inputs and outputs.
-fn audit_json(
-    request: &MaterializeRequest,
-    summary: &ExportSummary,
-    score_files: Vec<Value>,
-) -> Value {
+/// The reference's audit JSON: its keys and counts (`matched_rows` are
+/// the rows with an `ok` score, `bad_rows` those with a `bad` one), its
+/// `run_provenance` exactly, and beside them, under keys of this tool's
+/// own, what the reference does not say: each competitor's scale and
+/// warnings, its unmatched scores, and `second_opinion_provenance` with
+/// the sha256 and size of every input and output.
+fn audit_json(request: &MaterializeRequest, summary: &ExportSummary, read: &ScoresRead) -> Value {
     let competitors: serde_json::Map<String, Value> = summary
         .scorers
         .iter()
         .map(|s| {
+            let found = read.scorers.get(&s.name);
             (
                 s.name.clone(),
                 json!({
                     "competitor": s.name,
                     "column_prefix": s.column_prefix,
                     "scores_loaded": s.loaded,
-                    "matched_rows": s.matched,
+                    "matched_rows": s.matched - s.bad,
                     "missing_rows": s.missing,
                     "bad_rows": s.bad,
                     "unmatched_scores": s.unmatched,
                     "unmatched_keys": s.unmatched_keys,
+                    "scale": found.and_then(|f| f.scale.clone()),
+                    "warnings": found.map(|f| f.warnings.clone()).unwrap_or_default(),
                 }),
             )
         })
@@ -547,23 +700,40 @@ fn audit_json(
         "sha256": summary.features_sha256,
         "size_bytes": summary.features_size,
     })];
-    inputs.extend(score_files);
+    inputs.extend(read.files.iter().cloned());
+    let features = python_path(&request.features);
+    let out = python_path(&request.out);
+    let audit_json = request.audit_json.as_deref().map(python_path);
     json!({
-        "feature_table": summary.features_path,
-        "output": summary.output_path,
+        "feature_table": features,
+        "output": out,
         "key_column": summary.key_column,
         "key_normalize": summary.key_normalize.name(),
         "input_rows": summary.input_rows,
         "output_rows": summary.output_rows,
-        "trimmed_keys": summary.trimmed_keys,
         "missing_policy": request.missing_policy.name(),
         "competitors": competitors,
         "run_provenance": {
-            "schema": "second-opinion-run-provenance-v1",
-            "entrypoint": "second-opinion materialize",
-            "tool_version": crate::TOOL_VERSION,
+            "schema": "ai-run-provenance-v1",
+            "entrypoint": entrypoint(),
             "argv": request.argv,
             "args": request.args,
+            "inputs": {
+                "features": described(&request.features),
+                "scores": request.args.get("scores").cloned().unwrap_or_else(|| json!([])),
+            },
+            "outputs": {
+                "out": out,
+                "audit_json": audit_json,
+            },
+        },
+        "second_opinion_provenance": {
+            "schema": "second-opinion-run-provenance-v1",
+            "command": "second-opinion materialize",
+            "tool_version": crate::TOOL_VERSION,
+            "scale": request.scale.map(|s| s.to_string()),
+            "csv_safe": request.csv_safe,
+            "trimmed_keys": summary.trimmed_keys,
             "registry": request.registry.as_deref().map(Path::display).map(|p| p.to_string()),
             "registry_digest": summary.registry_digest,
             "inputs": inputs,
@@ -576,4 +746,37 @@ fn audit_json(
             }],
         },
     })
+}
+
+/// A path as the reference's provenance describes one: whether it
+/// exists, what it is, and a file's sha256 (only a file has one).
+fn described(path: &Path) -> Value {
+    let kind = match std::fs::metadata(path) {
+        Ok(meta) if meta.is_dir() => "directory",
+        Ok(_) => "file",
+        Err(_) => "missing",
+    };
+    let mut entry = json!({
+        "exists": kind != "missing",
+        "kind": kind,
+        "path": python_path(path),
+    });
+    if kind == "file" {
+        if let Ok(sha256) = crate::digest::sha256_file(path) {
+            entry["sha256"] = json!(sha256);
+        }
+    }
+    entry
+}
+
+/// The running program described as the reference describes its script
+/// (`{exists, kind, path, sha256}`), hashed once per process.
+fn entrypoint() -> Value {
+    static DESCRIBED: OnceLock<Value> = OnceLock::new();
+    DESCRIBED
+        .get_or_init(|| match std::env::current_exe() {
+            Ok(program) => described(&program),
+            Err(_) => json!({"exists": false, "kind": "missing", "path": "second-opinion"}),
+        })
+        .clone()
 }

@@ -199,9 +199,78 @@ pub const KNOWN_SCORERS: &[KnownScorer] = &[
     ),
 ];
 
+/// Other spellings of one scorer, as (alias, the scorer's name). Unlike
+/// the names of one [`KnownScorer`] (models of a family that share a
+/// scale, each its own scorer), an alias *is* the scorer: it takes the
+/// scorer's name, slug and column block.
+pub const SCORER_ALIASES: &[(&str, &str)] = &[
+    ("qalign", "q-align"),
+    ("one-align", "q-align"),
+    ("onealign", "q-align"),
+    ("clipiqa", "clip-iqa"),
+];
+
+/// The scorer a name is an alias of (by slug), if it is one.
+pub fn alias_of(name_slug: &str) -> Option<&'static str> {
+    SCORER_ALIASES
+        .iter()
+        .find(|(alias, _)| slug(alias) == name_slug)
+        .map(|(_, scorer)| *scorer)
+}
+
+/// A known scorer name or alias that `name_slug` (not itself one) looks
+/// like a misspelling of: the same letters without separators, or, in a
+/// name of five or more letters and no digits, one letter added, left out,
+/// changed or two swapped (a digit marks a variant, `musiq2`, not a typo).
+pub fn resembles_known(name_slug: &str) -> Option<&'static str> {
+    let bare = |s: &str| s.replace('_', "");
+    let wanted = bare(name_slug);
+    let spellings = KNOWN_SCORERS
+        .iter()
+        .flat_map(|k| k.names.iter().copied())
+        .chain(SCORER_ALIASES.iter().map(|(alias, _)| *alias));
+    let mut closest = None;
+    for spelling in spellings {
+        let known_slug = slug(spelling);
+        if known_slug == name_slug {
+            return None;
+        }
+        let known = bare(&known_slug);
+        if closest.is_none()
+            && (known == wanted
+                || (wanted.len() >= 5
+                    && !wanted.chars().any(|c| c.is_ascii_digit())
+                    && one_edit_apart(&known, &wanted)))
+        {
+            closest = Some(spelling);
+        }
+    }
+    closest
+}
+
+/// Whether `a` becomes `b` by one insertion, deletion, substitution or
+/// swap of neighbours.
+fn one_edit_apart(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    if a == b {
+        return false;
+    }
+    let prefix = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let (ra, rb) = (&a[prefix..], &b[prefix..]);
+    match ra.len().abs_diff(rb.len()) {
+        0 => {
+            ra[1..] == rb[1..]
+                || (ra.len() >= 2 && ra[0] == rb[1] && ra[1] == rb[0] && ra[2..] == rb[2..])
+        }
+        1 if ra.len() > rb.len() => ra[1..] == *rb,
+        1 => rb[1..] == *ra,
+        _ => false,
+    }
+}
+
 /// The known scorer a name refers to, by slug.
 pub fn known_scorer(name: &str) -> Option<&'static KnownScorer> {
-    let wanted = slug(name);
+    let wanted = slug(alias_of(&slug(name)).unwrap_or(name));
     KNOWN_SCORERS
         .iter()
         .find(|known| known.names.iter().any(|n| slug(n) == wanted))
@@ -251,6 +320,32 @@ impl std::fmt::Display for Scale {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn aliases_are_one_scorer_and_misspellings_are_noticed() {
+        assert_eq!(alias_of(&slug("qalign")), Some("q-align"));
+        assert_eq!(alias_of(&slug("One-Align")), Some("q-align"));
+        assert_eq!(
+            alias_of(&slug("Q-Align")),
+            None,
+            "the scorer's own spelling"
+        );
+        assert_eq!(resembles_known(&slug("q_allign")), Some("q-align"));
+        assert_eq!(resembles_known(&slug("maniqa_kodiq")), Some("maniqa-koniq"));
+        assert_eq!(resembles_known(&slug("my-metric")), None);
+        assert_eq!(
+            resembles_known(&slug("musiq2")),
+            None,
+            "a variant, not a typo"
+        );
+        assert_eq!(resembles_known(&slug("muziq")), Some("musiq"));
+        assert_eq!(resembles_known(&slug("dover")), None, "known");
+        assert_eq!(resembles_known(&slug("fork-nr-metric")), None);
+        assert!(one_edit_apart("qalign", "qaligns"));
+        assert!(one_edit_apart("qalign", "qailgn"));
+        assert!(!one_edit_apart("qalign", "qa"));
+    }
+
     use super::*;
 
     #[test]

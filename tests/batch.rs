@@ -348,6 +348,7 @@ fn each_table_writes_what_materialize_writes() {
     for audit in [&mut batch, &mut alone] {
         let fields = audit.as_object_mut().unwrap();
         fields.remove("run_provenance");
+        fields.remove("second_opinion_provenance");
         fields.remove("output");
     }
     assert_eq!(batch, alone);
@@ -808,7 +809,7 @@ fn a_registry_on_the_command_line_is_shared_by_every_table() {
     let report = read_json(&ws.path("r.json"));
     assert_eq!(report["run_provenance"]["registry"], arg(&ws.registry()));
     assert_eq!(
-        report["tables"][1]["summary"]["run_provenance"]["registry"],
+        report["tables"][1]["summary"]["second_opinion_provenance"]["registry"],
         arg(&ws.registry())
     );
 }

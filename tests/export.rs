@@ -576,18 +576,22 @@ fn materialize_reference_case_and_audit_provenance() {
     assert_eq!(competitor["bad_rows"], 0);
     assert_eq!(audit["competitors"].as_object().unwrap().len(), 1);
 
-    let provenance = &audit["run_provenance"];
-    let logged: Vec<&str> = provenance["argv"]
+    // The reference's run_provenance (tests/reference_parity.rs checks it
+    // whole); this tool's hashes of every input and output beside it.
+    let reference = &audit["run_provenance"];
+    let logged: Vec<&str> = reference["argv"]
         .as_array()
         .expect("argv list")
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    assert_eq!(&logged[1..], &argv[..], "argv after the program name");
-    assert_eq!(provenance["args"]["features"], "features.jsonl");
-    assert_eq!(provenance["args"]["out"], "out.jsonl");
-    assert_eq!(provenance["args"]["scores"], json!(["scores.jsonl"]));
-    assert_eq!(provenance["args"]["missing_policy"], "mark");
+    assert_eq!(&logged[..], &argv[1..], "argv after the subcommand");
+    assert_eq!(reference["schema"], "ai-run-provenance-v1");
+    assert_eq!(reference["args"]["features"], "features.jsonl");
+    assert_eq!(reference["args"]["out"], "out.jsonl");
+    assert_eq!(reference["args"]["scores"], json!(["scores.jsonl"]));
+    assert_eq!(reference["args"]["missing_policy"], "mark");
+    let provenance = &audit["second_opinion_provenance"];
     assert_eq!(provenance["tool_version"], env!("CARGO_PKG_VERSION"));
 
     let mut hashed = BTreeMap::new();
@@ -1860,4 +1864,79 @@ fn exports_are_deterministic_for_every_format() {
             );
         }
     }
+}
+
+#[test]
+fn columns_chooses_what_each_scorer_writes() {
+    let ws = dover_workspace();
+    write_features(&ws, "features.jsonl");
+    ws.run(&[
+        "export",
+        "--features",
+        "features.jsonl",
+        "--out",
+        "lean.parquet",
+        "--columns",
+        "score,status",
+    ])
+    .ok();
+    let lean = read_arrow(&ws.path("lean.parquet"));
+    let names: Vec<String> = lean
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .filter(|n| n.starts_with("second_opinion_"))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "second_opinion_dover_mobile_score",
+            "second_opinion_dover_mobile_status"
+        ]
+    );
+    // score_norm alone asks for the normalised score.
+    ws.run(&[
+        "export",
+        "--features",
+        "features.jsonl",
+        "--out",
+        "norm.jsonl",
+        "--columns",
+        "score_norm",
+    ])
+    .ok();
+    let text = std::fs::read_to_string(ws.path("norm.jsonl")).unwrap();
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.contains("\"second_opinion_dover_mobile_score_norm\":72.5"),
+        "{first}"
+    );
+    assert!(
+        !first.contains("second_opinion_dover_mobile_score\""),
+        "{first}"
+    );
+    // Recorded, so a replay writes the same columns.
+    let replay = ws.run(&["exports", "replay", "1"]).ok();
+    assert!(
+        replay.stdout.contains("content: matches"),
+        "{}",
+        replay.stdout
+    );
+    let run = ws
+        .run(&[
+            "export",
+            "--features",
+            "features.jsonl",
+            "--out",
+            "x.jsonl",
+            "--columns",
+            "score,nope",
+        ])
+        .fails_with(2);
+    assert!(
+        run.stderr.contains("unknown column kind 'nope'"),
+        "{}",
+        run.stderr
+    );
 }

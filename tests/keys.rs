@@ -357,7 +357,7 @@ fn keys_with_whitespace_around_them_match_trimmed_and_are_counted() {
     assert_eq!(rows[0]["video_id"], " a.mp4");
     let audit: Value =
         serde_json::from_str(&std::fs::read_to_string(ws.path("audit.json")).unwrap()).unwrap();
-    assert_eq!(audit["trimmed_keys"], 2);
+    assert_eq!(audit["second_opinion_provenance"]["trimmed_keys"], 2);
     assert_eq!(audit["competitors"]["nr"]["matched_rows"], 3);
 
     let run = ws

@@ -268,8 +268,10 @@ fn materialize_in_memory_and_through_a_registry_agree() {
     assert_eq!(memory, std::fs::read(ws.path("kept.jsonl")).unwrap());
     let text = String::from_utf8(memory).unwrap();
     assert!(
-        text.contains("\"second_opinion_dover_mobile_status\":\"bad\""),
-        "101 is outside DOVER's 0-100: {text}"
+        text.contains(
+            "\"second_opinion_dover_mobile_score\":101.0,\"second_opinion_dover_mobile_status\":\"ok\""
+        ),
+        "101 is outside DOVER's 0-100, and kept as the reference keeps it: {text}"
     );
     assert!(
         text.contains("\"second_opinion_fork_nr_metric_score\":72.0"),
@@ -279,8 +281,12 @@ fn materialize_in_memory_and_through_a_registry_agree() {
         let mut value: serde_json::Value =
             serde_json::from_slice(&std::fs::read(ws.path(name)).unwrap()).unwrap();
         let provenance = value["run_provenance"].as_object_mut().unwrap();
-        for volatile in ["argv", "args", "registry", "outputs"] {
+        for volatile in ["argv", "args", "outputs"] {
             provenance.remove(volatile);
+        }
+        let own = value["second_opinion_provenance"].as_object_mut().unwrap();
+        for volatile in ["registry", "outputs"] {
+            own.remove(volatile);
         }
         value.as_object_mut().unwrap().remove("output");
         value
@@ -363,7 +369,7 @@ fn a_scale_one_file_fixes_judges_later_files_alike_in_memory_and_in_a_registry()
     );
     let last = memory.lines().last().unwrap();
     assert!(
-        last.contains("\"second_opinion_myqa_status\":\"bad\""),
-        "3.5 is outside the 0:1 the first file fixed: {last}"
+        last.contains("\"second_opinion_myqa_score\":3.5,\"second_opinion_myqa_status\":\"ok\""),
+        "3.5 is outside the 0:1 the first file fixed, and kept as the reference keeps it: {last}"
     );
 }

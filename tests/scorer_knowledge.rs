@@ -287,3 +287,69 @@ fn export_reports_the_versions_each_scorer_came_from_in_slug_order() {
         "columns come in slug order whatever --scorers said: {line}"
     );
 }
+
+#[test]
+fn known_aliases_are_one_scorer_and_look_alikes_are_warned_about() {
+    let ws = Workspace::new();
+    for (file, label, key) in [
+        ("a.jsonl", "q-align", "c1"),
+        ("b.jsonl", "qalign", "c2"),
+        ("c.jsonl", "one-align", "c3"),
+    ] {
+        ws.write(
+            file,
+            format!("{{\"clip_id\": \"{key}\", \"score\": 0.5}}\n"),
+        );
+        ws.run(&["ingest", &format!("{label}={file}"), "--scale", "0:1"])
+            .ok();
+    }
+    let scorers = ws.run(&["scorers", "--json"]).ok().json();
+    let slugs: Vec<&str> = scorers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["slug"].as_str().unwrap())
+        .collect();
+    assert_eq!(slugs, ["q_align"]);
+    assert_eq!(scorer(&scorers, "q_align")["live_rows"], json!(3));
+    // The label as written stays on the file.
+    let files = ws.run(&["files", "--json"]).ok().json();
+    let labels: Vec<&str> = files
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels, ["q-align", "qalign", "one-align"]);
+
+    ws.write("d.jsonl", "{\"clip_id\": \"c4\", \"score\": 40.0}\n");
+    let run = ws.run(&["ingest", "muziq=d.jsonl"]).ok();
+    let shown = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        shown.contains("scorer 'muziq' is not a known scorer but looks like 'musiq'"),
+        "{shown}"
+    );
+
+    // materialize (no registry kept) keeps the reference's one block per
+    // spelling.
+    ws.write("features.jsonl", "{\"clip_id\": \"c2\"}\n");
+    common::Run::from(
+        std::process::Command::new(env!("CARGO_BIN_EXE_second-opinion"))
+            .current_dir(ws.dir.path())
+            .env_remove("SECOND_OPINION_REGISTRY")
+            .args([
+                "materialize",
+                "--features",
+                "features.jsonl",
+                "--scores",
+                "clipiqa=b.jsonl",
+                "--out",
+                "m.jsonl",
+            ])
+            .output()
+            .unwrap(),
+    )
+    .ok();
+    let out = std::fs::read_to_string(ws.path("m.jsonl")).unwrap();
+    assert!(out.contains("second_opinion_clipiqa_score"), "{out}");
+}

@@ -287,6 +287,7 @@ fn materialize_request(
         missing_policy: config.missing_policy,
         prefix: config.prefix.clone(),
         overwrite: config.overwrite,
+        scale: None,
         registry: request.registry.clone(),
         tag: None,
         note: None,

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use second_opinion::export::RowPolicy;
+use second_opinion::export::{ExportColumn, RowPolicy};
 use second_opinion::frames::{FrameMatch, PoolStat};
 use second_opinion::ingest::frame_pattern::FramePattern;
 use second_opinion::ingest::{FieldNames, Format};
@@ -422,7 +422,7 @@ pub struct ExportArgs {
     /// ingested_at, version), for a join elsewhere (DuckDB, Spark).
     #[arg(long, conflicts_with_all = ["features", "key_column", "key_normalize", "frame_column",
         "frame_base", "pool", "normalize", "no_components", "overwrite", "missing_policy",
-        "bad_policy", "frame_match", "max_frame_gap", "prefix", "report_json"])]
+        "bad_policy", "frame_match", "max_frame_gap", "prefix", "report_json", "columns"])]
     pub scores_only: bool,
 
     /// The output table; its format follows the extension unless --out-format says otherwise.
@@ -470,6 +470,13 @@ pub struct ExportArgs {
     /// better, from the scorer's scale and direction.
     #[arg(long)]
     pub normalize: bool,
+
+    /// Which columns to write per scorer (comma-separated) [default: score,
+    /// status, runtime_ms, frames, source and the components; score_norm
+    /// with --normalize].
+    #[arg(long, value_delimiter = ',', value_parser = export_column(), value_name = "KINDS",
+        conflicts_with = "no_components")]
+    pub columns: Option<Vec<ExportColumn>>,
 
     /// The table's frame column; with one, rows join on (key, frame)
     /// [default: the first of frame_idx, frame_index, frameNum, frame; `n`
@@ -564,6 +571,12 @@ pub struct MaterializeArgs {
     /// Replace existing second-opinion columns.
     #[arg(long)]
     pub overwrite: bool,
+
+    /// Declare the scale of every scorer of the run (Q-Align's depends on
+    /// how it was run). Values are kept as written either way; those
+    /// outside the scale are warned of.
+    #[arg(long, value_name = "MIN:MAX", value_parser = Scale::parse)]
+    pub scale: Option<Scale>,
 
     /// With --registry: name the recorded export (see `exports tag`).
     #[arg(long, value_name = "NAME", value_parser = tag_name)]
@@ -819,6 +832,10 @@ fn table_format() -> EnumValue<TableFormat> {
 
 fn frame_match() -> EnumValue<FrameMatch> {
     EnumValue::either("frame match")
+}
+
+fn export_column() -> EnumValue<ExportColumn> {
+    EnumValue::one_of("column kind")
 }
 
 fn pool_stat() -> EnumValue<PoolStat> {

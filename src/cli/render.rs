@@ -481,6 +481,7 @@ pub fn print_batch_table(run: &TableRun) {
     match &run.outcome {
         Ok(materialized) => {
             tell!("table {}: ok", run.spec.id);
+            print_export_warnings(&materialized.summary);
             print_export_summary(&materialized.summary);
         }
         Err(e) => tell!("second-opinion: table {}: {e}", run.spec.id),

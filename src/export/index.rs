@@ -107,7 +107,10 @@ pub(super) fn memory_indexes(
     scores: MemoryScores,
     options: &ExportOptions,
 ) -> Result<Loaded, ExportError> {
-    if options.normalize || !options.pool.is_empty() || options.per_frame {
+    if options.writes(super::ExportColumn::ScoreNorm)
+        || !options.pool.is_empty()
+        || options.per_frame
+    {
         return Err(ExportError::Usage(
             "scores held in memory export per clip, without --normalize or --pool".to_string(),
         ));
@@ -183,7 +186,7 @@ pub(super) fn load_indexes(
             });
         })?;
         let mut components: Vec<(String, Vec<Option<f64>>)> = Vec::new();
-        if options.components {
+        if options.writes(super::ExportColumn::Components) {
             registry.visit_live_components(&scorer, at, |key, name, value| {
                 let suffix = component_suffix(name);
                 if components.last().is_none_or(|(last, _)| *last != suffix) {
@@ -196,7 +199,7 @@ pub(super) fn load_indexes(
                 }
             })?;
         }
-        let normalization = if options.normalize {
+        let normalization = if options.writes(super::ExportColumn::ScoreNorm) {
             match (scorer.range, scorer.higher_is_better) {
                 (Some(range), Some(higher_is_better)) => Some(Normalization {
                     range,

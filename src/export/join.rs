@@ -16,7 +16,7 @@ use crate::threads::Feed;
 
 use super::index::ScorerIndex;
 use super::plan::ExportPlan;
-use super::{ExportError, ExportOptions, RowPolicy};
+use super::{ExportColumn, ExportError, ExportOptions, RowPolicy};
 
 /// Status and source columns are codes into shared strings: every row of
 /// such a column shares one of them.
@@ -214,17 +214,26 @@ impl<'p> Join<'p> {
                     .map(|v| v.map(|v| normalization.apply(v)))
                     .collect::<Vec<_>>()
             });
-            values.push(ColumnValues::Float(score));
-            values.push(ColumnValues::Text(TextColumn {
-                strings: self.statuses.clone(),
-                codes: status,
-            }));
-            values.push(ColumnValues::Float(runtime));
-            values.push(ColumnValues::Int(frames));
-            values.push(ColumnValues::Text(TextColumn {
-                strings: self.source_strings.clone(),
-                codes: source,
-            }));
+            let standard = [
+                ColumnValues::Float(score),
+                ColumnValues::Text(TextColumn {
+                    strings: self.statuses.clone(),
+                    codes: status,
+                }),
+                ColumnValues::Float(runtime),
+                ColumnValues::Int(frames),
+                ColumnValues::Text(TextColumn {
+                    strings: self.source_strings.clone(),
+                    codes: source,
+                }),
+            ];
+            values.extend(
+                standard
+                    .into_iter()
+                    .zip(ExportColumn::STANDARD)
+                    .filter(|(_, column)| options.writes(*column))
+                    .map(|(values, _)| values),
+            );
             if let Some(normalized) = normalized {
                 values.push(ColumnValues::Float(normalized));
             }

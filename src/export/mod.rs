@@ -54,6 +54,58 @@ pub const COLUMN_SUFFIXES: &[(&str, ColumnKind)] = &[
     ("source", ColumnKind::Text),
 ];
 
+/// A kind of column an export writes per scorer (`--columns`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportColumn {
+    #[value(name = "score")]
+    Score,
+    #[value(name = "status")]
+    Status,
+    #[value(name = "runtime_ms")]
+    RuntimeMs,
+    #[value(name = "frames")]
+    Frames,
+    #[value(name = "source")]
+    Source,
+    /// Multi-output scorers' components, one column each.
+    #[value(name = "components")]
+    Components,
+    /// The score on 0–100, higher better (as `--normalize`).
+    #[value(name = "score_norm")]
+    ScoreNorm,
+}
+
+impl ExportColumn {
+    /// The five standard columns, in the order [`COLUMN_SUFFIXES`] lists them.
+    pub const STANDARD: [ExportColumn; 5] = [
+        ExportColumn::Score,
+        ExportColumn::Status,
+        ExportColumn::RuntimeMs,
+        ExportColumn::Frames,
+        ExportColumn::Source,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ExportColumn::Score => "score",
+            ExportColumn::Status => "status",
+            ExportColumn::RuntimeMs => "runtime_ms",
+            ExportColumn::Frames => "frames",
+            ExportColumn::Source => "source",
+            ExportColumn::Components => "components",
+            ExportColumn::ScoreNorm => "score_norm",
+        }
+    }
+}
+
+impl FromStr for ExportColumn {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        <ExportColumn as clap::ValueEnum>::from_str(s, false)
+            .map_err(|_| format!("unknown column kind '{s}'"))
+    }
+}
+
 /// What to do with rows that lack a score (`missing`) or hold a bad one.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum RowPolicy {
@@ -107,6 +159,10 @@ pub struct ExportOptions {
     pub components: bool,
     /// Add `<prefix>_<slug>_score_norm`: 0–100, higher always better.
     pub normalize: bool,
+    /// `--columns`: which columns to write per scorer (`None`: the
+    /// reference's five, the components unless `components` is off, and
+    /// `score_norm` with `normalize`).
+    pub columns: Option<Vec<ExportColumn>>,
     /// The table's frame column (default: the first of [`FRAME_COLUMNS`]
     /// present); with one, rows join on (key, frame).
     pub frame_column: Option<String>,
@@ -131,6 +187,9 @@ pub struct ExportOptions {
     /// `--csv-safe`: text cells of a CSV output that a spreadsheet would
     /// run as a formula get a `'` in front (see `table::csv_safe`).
     pub csv_safe: bool,
+    /// Scorers' columns in the order of their names as written, as the
+    /// reference sorts its competitors (`materialize`); otherwise by slug.
+    pub reference_order: bool,
 }
 
 impl Default for ExportOptions {
@@ -146,6 +205,7 @@ impl Default for ExportOptions {
             out_format: None,
             components: true,
             normalize: false,
+            columns: None,
             frame_column: None,
             frame_base: None,
             frame_match: FrameMatch::Exact,
@@ -155,11 +215,23 @@ impl Default for ExportOptions {
             as_of: None,
             command_line: CommandLine::Registry,
             csv_safe: false,
+            reference_order: false,
         }
     }
 }
 
 impl ExportOptions {
+    /// Whether the export writes columns of `kind` (see [`ExportOptions::columns`]).
+    pub fn writes(&self, kind: ExportColumn) -> bool {
+        match (&self.columns, kind) {
+            (Some(chosen), ExportColumn::ScoreNorm) => self.normalize || chosen.contains(&kind),
+            (Some(chosen), _) => chosen.contains(&kind),
+            (None, ExportColumn::Components) => self.components,
+            (None, ExportColumn::ScoreNorm) => self.normalize,
+            (None, _) => true,
+        }
+    }
+
     /// The options an export recorded (`exports.options`), to run it
     /// again: every choice it made is in the record, the ones `auto`
     /// resolved included, so a replay joins exactly as the export did.
@@ -208,6 +280,17 @@ impl ExportOptions {
             },
             components: flag("components").unwrap_or(defaults.components),
             normalize: flag("normalize").unwrap_or(false),
+            columns: recorded
+                .get("columns")
+                .and_then(Value::as_array)
+                .map(|kinds| {
+                    kinds
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::parse)
+                        .collect::<Result<Vec<ExportColumn>, String>>()
+                })
+                .transpose()?,
             frame_column: text("frame_column"),
             frame_base: recorded.get("frame_base").and_then(Value::as_i64),
             frame_match: parsed(recorded, "frame_match")?.unwrap_or(defaults.frame_match),
@@ -224,7 +307,8 @@ impl ExportOptions {
                 })
                 .transpose()?
                 .unwrap_or_default(),
-            // materialize joins per clip, as the reference does.
+            // materialize joins per clip and orders its scorers by name,
+            // as the reference does.
             per_frame: command != "materialize",
             as_of: None,
             csv_safe: flag("csv_safe").unwrap_or(false),
@@ -233,6 +317,7 @@ impl ExportOptions {
             } else {
                 CommandLine::Registry
             },
+            reference_order: command == "materialize",
         })
     }
 }
@@ -579,6 +664,10 @@ fn export_opened(
     } = opened;
     let keys = TableKeys::choose(&columns, options, &features_shown)?;
     let (mut indexes, sources, point) = load(keys.frame_column.is_some())?;
+    if options.reference_order {
+        // Python's `sorted()` of the names: by code point, as UTF-8 bytes sort.
+        indexes.sort_by(|a, b| a.counts.name.cmp(&b.counts.name));
+    }
     let plan = ExportPlan::new(&columns, keys, &indexes, options)?;
 
     let mut output = Output::create(out, out_format, &reader, &plan)?;

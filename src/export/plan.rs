@@ -8,7 +8,7 @@ use crate::key::{find_candidate, KeyNormalize, REFERENCE_KEY_FIELDS};
 use crate::table::{AddedField, ColumnKind};
 
 use super::index::ScorerIndex;
-use super::{ExportError, ExportOptions, COLUMN_SUFFIXES, EXTRA_TABLE_KEY_FIELDS};
+use super::{ExportColumn, ExportError, ExportOptions, COLUMN_SUFFIXES, EXTRA_TABLE_KEY_FIELDS};
 
 /// The table's key and frame columns, chosen from its column names.
 pub(super) struct TableKeys {
@@ -132,7 +132,9 @@ fn added_fields(indexes: &[ScorerIndex], options: &ExportOptions) -> Vec<AddedFi
             let prefix = &index.counts.column_prefix;
             let standard = COLUMN_SUFFIXES
                 .iter()
-                .map(|(suffix, kind)| (suffix.to_string(), *kind));
+                .zip(ExportColumn::STANDARD)
+                .filter(|(_, column)| options.writes(*column))
+                .map(|((suffix, kind), _)| (suffix.to_string(), *kind));
             let norm = index
                 .normalization
                 .map(|_| ("score_norm".to_string(), ColumnKind::Float));

@@ -196,6 +196,7 @@ pub(super) fn summarize(
             "out_format": out_format.name(),
             "components": options.components,
             "normalize": options.normalize,
+            "columns": options.columns.as_ref().map(|kinds| kinds.iter().map(|k| k.name()).collect::<Vec<_>>()),
             "frame_column": frame_column,
             "frame_base": frame_column.as_ref().map(|_| frame_base),
             "frame_match": options.frame_match.name(),

@@ -34,6 +34,11 @@ pub struct IngestOptions {
     pub on_conflict: ConflictPolicy,
     /// Refuse the whole file when any row would be stored `bad`.
     pub strict: bool,
+    /// Keep every finite value as written, as the reference does
+    /// (`materialize`): a known scorer whose scale depends on the run goes
+    /// without one (a note says so), and a value outside a scorer's scale
+    /// stays `ok`, with a note on the row and a warning for the file.
+    pub keep_values: bool,
     /// `--scale MIN:MAX` declared for the file's scorers.
     pub scale: Option<Scale>,
     /// `--higher-is-better` / `--lower-is-better`.
@@ -57,6 +62,11 @@ pub struct IngestOptions {
     pub dry_run: bool,
     /// How many resolved rows to keep in the outcome (`inspect`).
     pub preview_rows: usize,
+    /// Name scorers as written, without resolving known aliases (`qalign`
+    /// stays its own scorer): `materialize`, whose reference makes one
+    /// column block per spelling. Not part of a file's identity: bytes
+    /// `ingest` took are not ingested again by `materialize --registry`.
+    pub names_as_written: bool,
 }
 
 impl IngestOptions {

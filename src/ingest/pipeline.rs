@@ -17,12 +17,13 @@ use super::file::{
 use super::frame_pattern::FrameGroups;
 use super::rules::{
     check_flag_scale, duplicate_detail, empty_slug_message, judge, naming_hint,
-    overlong_name_message, scorer_name_of, Declared, KeyRule, LiveOrigin, StoredScore,
+    outside_scale_reason, overlong_name_message, scorer_name_of, Declared, KeyRule, LiveOrigin,
+    StoredScore,
 };
-use super::suspicious::{ValueSummary, Warning};
-use super::{Format, FrameRecord, ReadError, RecordSink, ScoreRecord};
+use super::suspicious::{OutsideScale, ValueSummary, Warning};
+use super::{Format, FrameRecord, RawScore, ReadError, RecordSink, ScoreRecord};
 use crate::command_line::CommandLine;
-use crate::scorer::{slug, Scale};
+use crate::scorer::{known_scorer, slug, Bounds, Scale};
 
 /// A scorer as a store holds it, resolved for one file.
 #[derive(Clone, Debug)]
@@ -163,6 +164,8 @@ pub(crate) struct FileScorer {
     pub counts: ScorerCounts,
     /// The values stored `ok`, for the suspicious-output checks.
     summary: Option<ValueSummary>,
+    /// The values judged against the scorer's scale, and how many left it.
+    outside: OutsideScale,
 }
 
 /// One file's records through the rules into a store. See the module
@@ -245,6 +248,7 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
             declared: Declared {
                 scale_forced: options.force_scale,
                 scale_names: options.scale_names.clone(),
+                scale_may_be_unknown: options.keep_values,
                 ..Declared::new(
                     options.scale,
                     format.fixed_scale(),
@@ -314,23 +318,56 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
         if let Some(message) = overlong_name_message(name, self.options.command_line) {
             return Err(self.malformed(record.line, message));
         }
-        let scorer_slug = slug(name);
-        if scorer_slug.is_empty() {
+        let spelled_slug = slug(name);
+        if spelled_slug.is_empty() {
             return Err(self.malformed(record.line, empty_slug_message(name)));
         }
-        check_flag_scale(name, &scorer_slug, &self.declared)
+        // A known alias is the scorer itself (`qalign` is `q-align`); the
+        // label as written stays on the file.
+        let alias = match self.options.names_as_written {
+            true => None,
+            false => crate::scorer::alias_of(&spelled_slug),
+        };
+        let (registered, scorer_slug) = match alias {
+            Some(scorer) => (scorer, slug(scorer)),
+            None => {
+                let resembles = match self.options.names_as_written {
+                    true => None,
+                    false => crate::scorer::resembles_known(&spelled_slug),
+                };
+                if let Some(known) = resembles {
+                    self.reader_warnings.push(Warning {
+                        scorer: name.to_string(),
+                        check: "unknown_name".to_string(),
+                        message: format!(
+                            "scorer '{name}' is not a known scorer but looks like '{known}': \
+                             if it is, name it so (LABEL=PATH or --scorer {known}) to get its \
+                             scale and one column block"
+                        ),
+                    });
+                }
+                (name, spelled_slug)
+            }
+        };
+        check_flag_scale(registered, &scorer_slug, &self.declared)
             .map_err(|message| self.store_error(StoreError::Conflict(message)))?;
         let entry = self
             .store
-            .scorer(name, &scorer_slug, &self.declared)
+            .scorer(registered, &scorer_slug, &self.declared)
             .map_err(|e| self.store_error(e))?;
         let slot = match self.scorers.iter().position(|s| s.entry.slug == entry.slug) {
             Some(slot) => slot,
             None => {
+                if let Some(warning) =
+                    unknown_scale_warning(&entry, self.options.command_line.takes("scale"))
+                {
+                    self.reader_warnings.push(warning);
+                }
                 self.scorers.push(FileScorer {
                     entry,
                     counts: ScorerCounts::default(),
                     summary: None,
+                    outside: OutsideScale::default(),
                 });
                 self.scorers.len() - 1
             }
@@ -352,6 +389,11 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
             return Ok(());
         }
         let (scorer_id, scale) = (scorer.entry.id, scorer.entry.scale);
+        if let (RawScore::Number(value), Some(range)) =
+            (&record.value, scale.or(scorer.entry.typical))
+        {
+            scorer.outside.add(*value, range, record.line);
+        }
         for warning in &record.warnings {
             self.reader_warnings.push(Warning {
                 scorer: scorer.entry.registered_name.clone(),
@@ -366,7 +408,7 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
             Ok(key) => (key != record.raw_key.as_str()).then(|| key.into_owned()),
             Err(message) => return Err(self.malformed(record.line, message)),
         };
-        let stored = judge(&record, scale);
+        let stored = judge(&record, scale, self.options.keep_values);
         if self.preview.len() < self.options.preview_rows {
             self.preview.push(PreviewRow {
                 line: record.line,
@@ -383,7 +425,9 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
                 components: record.components.clone(),
             });
         }
-        if self.options.strict && stored.is_bad() {
+        // A value outside the scale is judged with the whole file's (see
+        // `outside_scale_findings`): the file may be on another scale.
+        if self.options.strict && stored.is_bad() && stored.raw_value.is_none() {
             let reason = stored.reason.as_deref().unwrap_or("bad row");
             return Err(
                 self.malformed(record.line, format!("{reason} (--strict refuses bad rows)"))
@@ -447,6 +491,7 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
             .filter(|s| s.counts.ingested > 0)
             .map(|s| (s.entry.id, s.counts.ingested))
             .collect();
+        let outside_warnings = self.outside_scale_findings()?;
         self.store
             .finish_file(&written)
             .map_err(|e| self.store_error(e))?;
@@ -466,6 +511,10 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
                 if self.trimmed_keys == 1 { "it" } else { "them" },
             ));
         }
+        // A file on another scale is said once, by its own warning.
+        let on_other_scale: Vec<String> =
+            outside_warnings.iter().map(|w| w.scorer.clone()).collect();
+        warnings.extend(outside_warnings);
         warnings.extend(
             scorers
                 .iter()
@@ -474,7 +523,8 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
                     let summary = scorer.summary.as_ref()?;
                     Some(summary.warnings(&entry.registered_name, entry.scale.or(entry.typical)))
                 })
-                .flatten(),
+                .flatten()
+                .filter(|w| !(w.check == "off_scale" && on_other_scale.contains(&w.scorer))),
         );
         Ok((
             self.store,
@@ -487,6 +537,76 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
         ))
     }
 
+    /// What the file's values outside their scorers' scales come to. Most
+    /// of them outside: the file is on another scale, a warning that names
+    /// the scale it looks like and the fix (and refuses the file under
+    /// `--strict`). A few outside: under `--strict`, the first refuses the
+    /// file at its line; when values are kept (`materialize`), a warning.
+    fn outside_scale_findings(&self) -> Result<Vec<Warning>, PipelineError> {
+        let mut warnings = Vec::new();
+        for scorer in &self.scorers {
+            let entry = &scorer.entry;
+            let outside = &scorer.outside;
+            let (Some(scale), Some((line, first))) = (entry.scale.or(entry.typical), outside.first)
+            else {
+                continue;
+            };
+            let name = &entry.registered_name;
+            let message = if outside.is_most() {
+                outside.most_message(name, scale, |guess| self.scale_fix(entry, guess))
+            } else if self.options.strict && entry.scale.is_some() {
+                return Err(self.malformed(
+                    line,
+                    format!(
+                        "{} (--strict refuses bad rows)",
+                        outside_scale_reason(first, scale)
+                    ),
+                ));
+            } else if self.options.keep_values {
+                format!(
+                    "{} of {} scores are outside {name}'s {scale}: kept as written \
+                     (the first at line {line}: {first})",
+                    outside.outside, outside.judged
+                )
+            } else {
+                continue;
+            };
+            warnings.push(Warning {
+                scorer: name.clone(),
+                check: "outside_scale".to_string(),
+                message,
+            });
+        }
+        Ok(warnings)
+    }
+
+    /// How to give a scorer the scale `guess` its file looks like: on
+    /// this command's line when the file is refused or its values kept;
+    /// by a correction once its rows are stored (bad, each value kept).
+    fn scale_fix(&self, entry: &StoreScorer, guess: &str) -> String {
+        if self.options.keep_values {
+            return match !self.options.command_line.takes("scale") {
+                false => format!("pass --scale {guess}"),
+                true => "its values are kept as written".to_string(),
+            };
+        }
+        if self.options.strict {
+            let named_alone = self.declared.scale_names.as_deref() == Some(entry.slug.as_str());
+            let documented = known_scorer(&entry.registered_name)
+                .is_some_and(|known| matches!(known.bounds, Bounds::Hard | Bounds::Typical));
+            let force = if documented && !named_alone && !self.declared.scale_forced {
+                " --force-scale"
+            } else {
+                ""
+            };
+            return format!("pass --scale {guess}{force}");
+        }
+        format!(
+            "the values are kept: `second-opinion scorers set '{}' --scale {guess}` judges them again",
+            entry.registered_name
+        )
+    }
+
     /// Stop after a reader's failure: the rows before the unreadable line
     /// are kept first, as one of them may already be the file's error.
     pub(crate) fn fail(&mut self, error: ReadError) -> PipelineError {
@@ -495,6 +615,25 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
             Err(e) => e,
         }
     }
+}
+
+/// What to tell of a scorer taken without a scale although its values
+/// depend on one (a Q-Align file read by `materialize`): kept with the
+/// file's warnings, so the scale is on record as unknown.
+fn unknown_scale_warning(entry: &StoreScorer, offer_scale_flag: bool) -> Option<Warning> {
+    let known = known_scorer(&entry.registered_name)?;
+    let offer = match offer_scale_flag {
+        true => " (pass --scale MIN:MAX to declare one)",
+        false => "",
+    };
+    (known.bounds == Bounds::DependsOnRun && entry.scale.is_none()).then(|| Warning {
+        scorer: entry.registered_name.clone(),
+        check: "scale_unknown".to_string(),
+        message: format!(
+            "no fixed scale ({}): every value kept as written, scale unknown{offer}",
+            known.note
+        ),
+    })
 }
 
 /// Count how a row ended.

@@ -97,6 +97,9 @@ pub(crate) struct Declared {
     /// (its slug).
     pub scale_forced: bool,
     pub scale_names: Option<String>,
+    /// A known scorer whose scale depends on the run may go without one
+    /// (`materialize`, which keeps every value as the reference does).
+    pub scale_may_be_unknown: bool,
 }
 
 impl Declared {
@@ -124,6 +127,7 @@ impl Declared {
             scale_from_flag,
             scale_forced: false,
             scale_names: None,
+            scale_may_be_unknown: false,
         }
     }
 }
@@ -173,7 +177,8 @@ pub(crate) struct ScorerDefaults {
 /// A new scorer takes the documented scale and direction of the known
 /// scorer its name refers to, unless the user (or the format) declared
 /// them. A known scorer whose scale depends on how it was run is refused
-/// when nothing declares one (`Err` says why).
+/// when nothing declares one (`Err` says why), unless its scale may stay
+/// unknown ([`Declared::scale_may_be_unknown`]).
 pub(crate) fn new_scorer_defaults(
     name: &str,
     declared: &Declared,
@@ -194,6 +199,7 @@ pub(crate) fn new_scorer_defaults(
         (None, Bounds::Hard) => (Some(range), None),
         (None, Bounds::Typical) => (None, Some(range)),
         (None, Bounds::Unbounded) => (None, None),
+        (None, Bounds::DependsOnRun) if declared.scale_may_be_unknown => (None, None),
         (None, Bounds::DependsOnRun) => {
             return Err(format!(
                 "scorer '{name}' has no fixed scale ({}): pass --scale MIN:MAX",
@@ -310,10 +316,17 @@ pub(crate) fn outside_scale_reason(value: f64, scale: Scale) -> String {
     format!("score {value} is outside the declared scale {scale}")
 }
 
+/// The note of a value outside its scorer's scale that is kept `ok`.
+pub(crate) fn kept_outside_note(value: f64, scale: Scale) -> String {
+    format!("score {value} is outside the scale {scale}: kept as written")
+}
+
 /// Decide what a record's score becomes: an unusable value is stored `bad`
 /// with no score; a row whose scorer reported a failure keeps its value but
-/// is `bad`; a value outside the declared scale is `bad` with no score.
-pub(crate) fn judge(record: &ScoreRecord, scale: Option<Scale>) -> StoredScore {
+/// is `bad`; a value outside the declared scale is `bad` with no score (the
+/// value kept in `raw_value`), or, when `keep_outside` (`materialize`, as
+/// the reference), `ok` with a note.
+pub(crate) fn judge(record: &ScoreRecord, scale: Option<Scale>, keep_outside: bool) -> StoredScore {
     let bad = |score, reason| StoredScore {
         score,
         status: "bad",
@@ -338,6 +351,19 @@ pub(crate) fn judge(record: &ScoreRecord, scale: Option<Scale>) -> StoredScore {
                 return bad(Some(*value), format!("scorer reported status '{status}'"));
             }
             if let Some(scale) = scale.filter(|scale| !scale.contains(*value)) {
+                if keep_outside {
+                    let note = match &record.note {
+                        Some(note) => format!("{note}; {}", kept_outside_note(*value, scale)),
+                        None => kept_outside_note(*value, scale),
+                    };
+                    return StoredScore {
+                        score: Some(*value),
+                        status: "ok",
+                        reason: None,
+                        note: Some(note),
+                        raw_value: None,
+                    };
+                }
                 return StoredScore {
                     raw_value: Some(*value),
                     ..bad(None, outside_scale_reason(*value, scale))
@@ -457,19 +483,28 @@ mod tests {
                 min: 0.0,
                 max: 100.0,
             }),
+            false,
         );
         assert_eq!((ok.score, ok.status, ok.reason), (Some(50.0), "ok", None));
-        let failed = judge(&record(RawScore::Number(50.0), Some("oom")), None);
+        let failed = judge(&record(RawScore::Number(50.0), Some("oom")), None, false);
         assert_eq!(
             (failed.score, failed.status, failed.reason.as_deref()),
             (Some(50.0), "bad", Some("scorer reported status 'oom'"))
         );
-        let outside = judge(
-            &record(RawScore::Number(101.0), None),
-            Some(Scale {
-                min: 0.0,
-                max: 100.0,
-            }),
+        let percent = Some(Scale {
+            min: 0.0,
+            max: 100.0,
+        });
+        let outside = judge(&record(RawScore::Number(101.0), None), percent, false);
+        assert_eq!(outside.raw_value, Some(101.0), "the value is kept");
+        let kept = judge(&record(RawScore::Number(101.0), None), percent, true);
+        assert_eq!(
+            (kept.score, kept.status, kept.note.as_deref()),
+            (
+                Some(101.0),
+                "ok",
+                Some("score 101 is outside the scale 0:100: kept as written")
+            )
         );
         assert_eq!(
             (outside.score, outside.status, outside.reason.as_deref()),
@@ -482,6 +517,7 @@ mod tests {
         let unusable = judge(
             &record(RawScore::Unusable("score is null".into()), None),
             None,
+            false,
         );
         assert_eq!((unusable.score, unusable.status), (None, "bad"));
         let both = judge(
@@ -490,6 +526,7 @@ mod tests {
                 Some("decode_error"),
             ),
             None,
+            false,
         );
         assert_eq!(
             both.reason.as_deref(),
@@ -512,6 +549,12 @@ mod tests {
         assert!(new_scorer_defaults("q-align", &none)
             .unwrap_err()
             .contains("pass --scale MIN:MAX"));
+        let unknown_ok = Declared {
+            scale_may_be_unknown: true,
+            ..Declared::default()
+        };
+        let qalign = new_scorer_defaults("Q-Align", &unknown_ok).unwrap();
+        assert_eq!((qalign.scale, qalign.typical), (None, None));
     }
 
     #[test]

@@ -21,7 +21,9 @@ const MIN_VALUES: u64 = 10;
 pub struct Warning {
     pub scorer: String,
     /// Short name of the check: `identical`, `nearly_identical`, `at_bounds`,
-    /// `off_scale`, `narrow`.
+    /// `off_scale`, `narrow`; `outside_scale` (most values outside the
+    /// scale, or any kept outside it) and `scale_unknown` (a scorer whose
+    /// scale depends on the run, taken without one) from the pipeline.
     pub check: String,
     pub message: String,
 }
@@ -153,6 +155,101 @@ impl ValueSummary {
     }
 }
 
+/// Scales scorers commonly write, narrowest first: what a file whose
+/// values leave its scorer's scale was probably written on.
+const USUAL_SCALES: &[Scale] = &[
+    Scale { min: 0.0, max: 1.0 },
+    Scale { min: 1.0, max: 5.0 },
+    Scale { min: 0.0, max: 5.0 },
+    Scale {
+        min: 1.0,
+        max: 10.0,
+    },
+    Scale {
+        min: 0.0,
+        max: 10.0,
+    },
+    Scale {
+        min: 0.0,
+        max: 100.0,
+    },
+];
+
+/// How many of a file's values for one scorer fall outside the scorer's
+/// scale (hard or typical), counted as the rows are judged: a file on
+/// another scale (fast-vqa written 0–100 instead of 0–1) is not a few bad
+/// rows but one mistake, said once, with the scale it looks like.
+#[derive(Clone, Debug)]
+pub struct OutsideScale {
+    /// Values judged against the scale.
+    pub judged: u64,
+    pub outside: u64,
+    /// The first value outside, and its line.
+    pub first: Option<(u64, f64)>,
+    min: f64,
+    max: f64,
+}
+
+impl Default for OutsideScale {
+    fn default() -> Self {
+        OutsideScale {
+            judged: 0,
+            outside: 0,
+            first: None,
+            min: f64::INFINITY,
+            max: f64::NEG_INFINITY,
+        }
+    }
+}
+
+impl OutsideScale {
+    pub fn add(&mut self, value: f64, scale: Scale, line: u64) {
+        self.judged += 1;
+        self.min = self.min.min(value);
+        self.max = self.max.max(value);
+        if !scale.contains(value) {
+            self.outside += 1;
+            self.first.get_or_insert((line, value));
+        }
+    }
+
+    /// Whether most of the values are outside: the file is on another
+    /// scale (a file of fewer than ten values says too little for that).
+    pub fn is_most(&self) -> bool {
+        self.judged >= MIN_VALUES && self.outside * 2 > self.judged
+    }
+
+    /// The narrowest usual scale, other than `scale`, holding every value.
+    pub fn looks_like(&self, scale: Scale) -> Option<Scale> {
+        USUAL_SCALES
+            .iter()
+            .copied()
+            .find(|usual| *usual != scale && usual.contains(self.min) && usual.contains(self.max))
+    }
+
+    /// `148525 of 150000 scores are outside fast-vqa's 0:1 — the file looks
+    /// like 0:100: <fix>`; `fix` is given the scale to pass (`MIN:MAX` when
+    /// no usual scale holds the values).
+    pub fn most_message(&self, scorer: &str, scale: Scale, fix: impl Fn(&str) -> String) -> String {
+        let head = format!(
+            "{} of {} scores are outside {scorer}'s {scale}",
+            self.outside, self.judged
+        );
+        match self.looks_like(scale) {
+            Some(guess) => format!(
+                "{head} — the file looks like {guess}: {}",
+                fix(&guess.to_string())
+            ),
+            None => format!(
+                "{head} — its values span {}..{}: {}",
+                self.min,
+                self.max,
+                fix("MIN:MAX")
+            ),
+        }
+    }
+}
+
 /// The most frequent value of a sorted slice and its count.
 fn mode(sorted: &[f64]) -> (f64, usize) {
     let mut best = (sorted[0], 0);
@@ -214,6 +311,29 @@ mod tests {
         assert_eq!(checks(&unit, Some(PERCENT)), ["narrow"]);
         let far = summary((0..100).map(|i| 500.0 + i as f64));
         assert_eq!(checks(&far, Some(PERCENT)), ["off_scale"]);
+    }
+
+    #[test]
+    fn a_file_on_another_scale_is_named() {
+        let unit = Scale { min: 0.0, max: 1.0 };
+        let mut outside = OutsideScale::default();
+        for i in 0..100 {
+            outside.add(0.5 + i as f64 * 0.9, unit, i + 1);
+        }
+        assert!(outside.is_most());
+        assert_eq!(outside.first, Some((2, 1.4)));
+        assert_eq!(
+            outside.most_message("fast-vqa", unit, |s| format!("pass --scale {s}")),
+            "99 of 100 scores are outside fast-vqa's 0:1 — the file looks like 0:100: pass --scale 0:100"
+        );
+        let mut mos = OutsideScale::default();
+        [1.2, 4.9, 3.3].iter().for_each(|v| mos.add(*v, unit, 1));
+        assert_eq!(mos.looks_like(unit), Some(Scale { min: 1.0, max: 5.0 }));
+        let mut wide = OutsideScale::default();
+        [-3.0, 500.0].iter().for_each(|v| wide.add(*v, unit, 1));
+        assert!(wide
+            .most_message("x", unit, |s| format!("pass --scale {s}"))
+            .ends_with("its values span -3..500: pass --scale MIN:MAX"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use second_opinion::crash_point::crash_point;
 use second_opinion::export::recorded::{publish_recorded, settled_warning};
 use second_opinion::export::ExportOptions;
 use second_opinion::ingest::FieldNames;
-use second_opinion::materialize::MaterializeRequest;
+use second_opinion::materialize::{python_path, MaterializeRequest};
 use second_opinion::registry::{OpenMode, Registry, SourceSpec};
 
 use crate::cli::args::{ExportArgs, MaterializeArgs};
@@ -39,6 +39,7 @@ pub fn export(registry_path: &Path, args: ExportArgs) -> Result<(), Failure> {
         out_format: args.out_format,
         components: !args.no_components,
         normalize: args.normalize,
+        columns: args.columns,
         frame_column: args.frame_column,
         frame_base: args.frame_base,
         frame_match: args.frame_match,
@@ -48,6 +49,7 @@ pub fn export(registry_path: &Path, args: ExportArgs) -> Result<(), Failure> {
         as_of: args.as_of,
         command_line: CommandLine::Registry,
         csv_safe: args.csv_safe,
+        reference_order: false,
     };
     let report_error =
         |path: &Path, e| Failure::data(format!("{}: cannot write report: {e}", path.display()));
@@ -144,13 +146,16 @@ pub fn materialize(registry: Option<PathBuf>, args: MaterializeArgs) -> Result<(
             "materialize: --tag and --note name the export a registry records: pass --registry PATH",
         ));
     }
+    // The reference's parsed options, by their Python names, paths as
+    // Python's `Path` spells them; this tool's own options are recorded
+    // beside them by `materialize`.
     let request = MaterializeRequest {
         scores: args.scores.iter().map(|s| SourceSpec::parse(s)).collect(),
         args: json!({
-            "features": args.features,
+            "features": python_path(&args.features),
             "scores": args.scores,
-            "out": args.out,
-            "audit_json": args.audit_json,
+            "out": python_path(&args.out),
+            "audit_json": args.audit_json.as_deref().map(python_path),
             "key_column": args.key_column,
             "score_key_field": args.score_key_field,
             "score_field": args.score_field,
@@ -158,8 +163,6 @@ pub fn materialize(registry: Option<PathBuf>, args: MaterializeArgs) -> Result<(
             "missing_policy": args.missing_policy.name(),
             "prefix": args.prefix,
             "overwrite": args.overwrite,
-            "csv_safe": args.csv_safe,
-            "registry": registry,
         }),
         features: args.features,
         out: args.out,
@@ -174,10 +177,11 @@ pub fn materialize(registry: Option<PathBuf>, args: MaterializeArgs) -> Result<(
         missing_policy: args.missing_policy,
         prefix: args.prefix,
         overwrite: args.overwrite,
+        scale: args.scale,
         registry,
         tag: args.tag,
         note: args.note,
-        argv: std::env::args().collect(),
+        argv: arguments_after("materialize"),
         command_line: CommandLine::Materialize,
         csv_safe: args.csv_safe,
     };
@@ -185,4 +189,15 @@ pub fn materialize(registry: Option<PathBuf>, args: MaterializeArgs) -> Result<(
     render::print_export_warnings(&summary);
     render::print_export_summary(&summary);
     Ok(())
+}
+
+/// The command line after the program and its subcommand, as the
+/// reference's provenance records its `argv` (global options given
+/// before the subcommand are not part of it).
+fn arguments_after(subcommand: &str) -> Vec<String> {
+    let arguments: Vec<String> = std::env::args().skip(1).collect();
+    match arguments.iter().position(|a| a == subcommand) {
+        Some(at) => arguments[at + 1..].to_vec(),
+        None => arguments,
+    }
 }

@@ -52,12 +52,47 @@ impl FieldNames {
         }
     }
 
-    /// The score fields tried, in order: `--score-field`, else the defaults.
+    /// The score fields tried, in order: `--score-field` first, then the
+    /// defaults. A row without the named field takes its score from the
+    /// usual fields, as the reference does (and says so in its note).
     pub(crate) fn score_candidates(&self) -> Vec<&str> {
         match &self.score {
-            Some(field) => vec![field.as_str()],
+            Some(field) => std::iter::once(field.as_str())
+                .chain(
+                    SCORE_FIELDS
+                        .iter()
+                        .copied()
+                        .filter(|name| !name.eq_ignore_ascii_case(field)),
+                )
+                .collect(),
             None => SCORE_FIELDS.to_vec(),
         }
+    }
+
+    /// What a row's note says about where its score and runtime came from:
+    /// a score read from another field than `--score-field`, and numbers
+    /// written as text (kept here as written).
+    pub(crate) fn value_notes(
+        &self,
+        score: Option<(&str, &Value)>,
+        runtime: Option<(&str, &Value)>,
+    ) -> Vec<String> {
+        let mut notes = Vec::new();
+        if let (Some(wanted), Some((field, _))) = (&self.score, score) {
+            if !field.eq_ignore_ascii_case(wanted) {
+                notes.push(format!(
+                    "the row has no '{wanted}' (--score-field): score read from '{field}'"
+                ));
+            }
+        }
+        for (field, value) in [score, runtime].into_iter().flatten() {
+            if let Value::String(text) = value {
+                if number_in_text(text).is_some() {
+                    notes.push(format!("{field} written as text {}", describe(value)));
+                }
+            }
+        }
+        notes
     }
 
     /// Read one row object that starts at `line`. The error is the message
@@ -90,14 +125,17 @@ impl FieldNames {
 
         let frames = self.frames(row)?;
         let score_candidates = self.score_candidates();
-        let (value, pooled_frames, note) = match lookup(row, summary, &score_candidates) {
+        let score = lookup(row, summary, &score_candidates);
+        let (value, pooled_frames, pool_note) = match score {
             Some((field, value)) => (score_value(field, value), 0, None),
             None => pool_frames(&frames, &score_candidates)?,
         };
-        let runtime_ms = match lookup(row, summary, RUNTIME_FIELDS) {
+        let runtime = lookup(row, summary, RUNTIME_FIELDS);
+        let runtime_ms = match runtime {
             Some((field, value)) => optional_number(field, value)?,
             None => frames_runtime(&frames),
         };
+        let note = join_notes(pool_note, self.value_notes(score, runtime));
         Ok(ScoreRecord {
             line,
             key_field,
@@ -248,13 +286,35 @@ pub(super) fn pool_frames(
     Ok((RawScore::Number(mean), finite as u32, note))
 }
 
-/// Interpret a score value. Anything but a finite JSON number is unusable;
-/// strings are never coerced, so `"72.5"` is reported, not guessed at.
+/// The row's note: the reader's (frames left out of a pool) and the
+/// value notes, in that order, joined by `; `.
+pub(crate) fn join_notes(first: Option<String>, more: Vec<String>) -> Option<String> {
+    let notes: Vec<String> = first.into_iter().chain(more).collect();
+    (!notes.is_empty()).then(|| notes.join("; "))
+}
+
+/// The finite number a string spells, read as Python's `float()` reads
+/// the reference's scores (`"72.5"`, `" 1e-3 "`); `None` for any other
+/// text, and for `"NaN"` or `"inf"`, which are no usable score.
+pub(crate) fn number_in_text(text: &str) -> Option<f64> {
+    text.trim().parse::<f64>().ok().filter(|v| v.is_finite())
+}
+
+/// Interpret a score value: a finite JSON number, or a string spelling
+/// one (`"72.5"`, as the reference's `float()` reads it; the row's note
+/// keeps the text). Anything else is unusable.
 pub(crate) fn score_value(field: &str, value: &Value) -> RawScore {
     match value {
         Value::Number(number) => match number.as_f64() {
             Some(v) if v.is_finite() => RawScore::Number(v),
             _ => RawScore::Unusable(format!("{field} must be a finite number, got {number}")),
+        },
+        Value::String(text) => match number_in_text(text) {
+            Some(v) => RawScore::Number(v),
+            None => RawScore::Unusable(format!(
+                "{field} must be a finite number, got {}",
+                describe(value)
+            )),
         },
         Value::Null => RawScore::Unusable(format!("{field} is null")),
         other => RawScore::Unusable(format!(
@@ -264,12 +324,14 @@ pub(crate) fn score_value(field: &str, value: &Value) -> RawScore {
     }
 }
 
-/// A runtime: a number, or nothing. NaN (as Python writes it) counts as
-/// nothing, because a missing timing must not cost the row its score.
+/// A runtime: a number (or a string spelling one, as for scores), or
+/// nothing. NaN (as Python writes it) counts as nothing, because a missing
+/// timing must not cost the row its score.
 pub(super) fn optional_number(field: &str, value: &Value) -> Result<Option<f64>, String> {
     match value {
         Value::Null => Ok(None),
         Value::Number(number) => Ok(number.as_f64().filter(|v| v.is_finite())),
+        Value::String(text) if number_in_text(text).is_some() => Ok(number_in_text(text)),
         Value::String(text) if crate::nonfinite::is_nonfinite_word(text) => Ok(None),
         other => Err(format!("{field} must be a number, got {}", describe(other))),
     }
@@ -505,7 +567,8 @@ mod tests {
         let fields = FieldNames::default();
         let cases = [
             (json!("NaN"), "score must be a finite number, got \"NaN\""),
-            (json!("72.5"), "score must be a finite number, got \"72.5\""),
+            (json!("fast"), "score must be a finite number, got \"fast\""),
+            (json!("inf"), "score must be a finite number, got \"inf\""),
             (json!(true), "score must be a finite number, got true"),
             (json!(null), "score is null"),
             (json!([1]), "score must be a finite number, got a list"),
@@ -514,6 +577,42 @@ mod tests {
             let record = read(&fields, json!({"clip_id": "a", "score": value})).unwrap();
             assert_eq!(record.value, RawScore::Unusable(reason.into()));
         }
+    }
+
+    #[test]
+    fn numbers_written_as_text_are_numbers_with_a_note() {
+        let fields = FieldNames::default();
+        let record = read(
+            &fields,
+            json!({"clip_id": "a", "score": " 72.5", "runtime_ms": "12.5"}),
+        )
+        .unwrap();
+        assert_eq!(record.value, RawScore::Number(72.5));
+        assert_eq!(record.runtime_ms, Some(12.5));
+        assert_eq!(
+            record.note.as_deref(),
+            Some("score written as text \" 72.5\"; runtime_ms written as text \"12.5\"")
+        );
+    }
+
+    #[test]
+    fn a_row_without_the_score_field_falls_back_to_the_usual_fields() {
+        let fields = FieldNames {
+            score: Some("dover_overall".into()),
+            ..Default::default()
+        };
+        let record = read(&fields, json!({"clip_id": "a", "score": 0.25})).unwrap();
+        assert_eq!(record.value, RawScore::Number(0.25));
+        assert_eq!(
+            record.note.as_deref(),
+            Some("the row has no 'dover_overall' (--score-field): score read from 'score'")
+        );
+        let named = read(
+            &fields,
+            json!({"clip_id": "a", "score": 9, "dover_overall": 0.5}),
+        )
+        .unwrap();
+        assert_eq!((named.value, named.note), (RawScore::Number(0.5), None));
     }
 
     #[test]

@@ -246,7 +246,7 @@ impl<'f> RowReader<'f> {
             .score
             .as_ref()
             .or_else(|| summary.and_then(|s| s.score.as_ref()));
-        let (value, pooled_frames, note) = match score {
+        let (value, pooled_frames, pool_note) = match score {
             Some((_, entry, value)) => (
                 fields::score_value(
                     &self.row.entries[usize::from(*entry)].name,
@@ -267,6 +267,29 @@ impl<'f> RowReader<'f> {
                 optional_number(&self.row.entries[usize::from(*entry)].name, value).ok()?
             }
             None => fields::frames_runtime(&frames),
+        };
+        // Notes only when a value could need one (the usual row has none).
+        let is_text =
+            |found: Option<&(u8, u8, Scalar<'_>)>| matches!(found, Some((_, _, Scalar::Str(_))));
+        let note = if self.fields.score.is_some() || is_text(score) || is_text(runtime) {
+            let named = |found: Option<&(u8, u8, Scalar<'_>)>| {
+                found.map(|(_, entry, value)| {
+                    (
+                        self.row.entries[usize::from(*entry)].name.as_str(),
+                        value.to_value(),
+                    )
+                })
+            };
+            let (score, runtime) = (named(score), named(runtime));
+            fields::join_notes(
+                pool_note,
+                self.fields.value_notes(
+                    score.as_ref().map(|(field, value)| (*field, value)),
+                    runtime.as_ref().map(|(field, value)| (*field, value)),
+                ),
+            )
+        } else {
+            pool_note
         };
         Some(ScoreRecord {
             line,
@@ -571,12 +594,24 @@ enum FrameValue {
     Other,
 }
 
+impl FrameValue {
+    /// A string: the number it spells (as `fields::score_value` reads
+    /// it), a non-finite word, or other text.
+    fn of_text(text: &str) -> FrameValue {
+        match fields::number_in_text(text).and_then(Number::from_f64) {
+            Some(number) => FrameValue::Number(number),
+            None if nonfinite::is_nonfinite_word(text) => FrameValue::NonfiniteWord,
+            None => FrameValue::Other,
+        }
+    }
+}
+
 impl From<&Scalar<'_>> for FrameValue {
     fn from(value: &Scalar<'_>) -> Self {
         match value {
             Scalar::Number(number) => FrameValue::Number(number.clone()),
             Scalar::Null => FrameValue::Null,
-            Scalar::Str(text) if nonfinite::is_nonfinite_word(text) => FrameValue::NonfiniteWord,
+            Scalar::Str(text) => FrameValue::of_text(text),
             _ => FrameValue::Other,
         }
     }
@@ -1114,17 +1149,25 @@ mod tests {
         fields.record_from_object(&row, 7)
     }
 
-    /// What the scanner tier alone reads, when it reads the row at all.
+    /// What the scanner tier alone reads, when it reads the row at all
+    /// (never with field names the fast tiers are not used for).
     fn by_scanner(fields: &FieldNames, text: &str) -> Option<ScoreRecord> {
         let mut reader = RowReader::new(fields);
+        if !reader.fast {
+            return None;
+        }
         let mut row = Row::new();
         scan::row(&reader, text, &mut row, &mut scan::Shapes::default())?;
         reader.resolve(&mut row, 7)
     }
 
-    /// What the serde-based tier alone reads, when it reads the row at all.
+    /// What the serde-based tier alone reads, when it reads the row at all
+    /// (never with field names the fast tiers are not used for).
     fn by_serde(fields: &FieldNames, text: &str) -> Option<ScoreRecord> {
         let mut reader = RowReader::new(fields);
+        if !reader.fast {
+            return None;
+        }
         let mut row = reader.parse(text).ok()??;
         reader.resolve(&mut row, 7)
     }
@@ -1517,8 +1560,8 @@ mod tests {
         // numbers as written and break the scanner's reading of them.
         let value: Value = serde_json::from_str("[7.50, -0, 1e2]").unwrap();
         assert_eq!(value.to_string(), "[7.5,-0.0,100.0]");
-        // Decimals as serde_json computes them, which is not always the
-        // nearest float: the scanner must give the same bits.
+        // Decimals as serde_json computes them with `float_roundtrip`: the
+        // nearest float, as Python's `float()`; the scanner gives the same bits.
         let fields = FieldNames::default();
         let mut seed = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..2000 {
@@ -1538,6 +1581,13 @@ mod tests {
                 continue;
             }
             assert!(agrees(&fields, &row).0, "{row}");
+            let nearest: f64 = format!("{sign}{number}").parse().unwrap();
+            let read = by_scanner(&fields, &row).expect("a plain row is scanned");
+            assert_eq!(
+                read.value,
+                RawScore::Number(nearest),
+                "{row}: not the nearest double"
+            );
         }
     }
 }

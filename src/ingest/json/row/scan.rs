@@ -7,8 +7,8 @@
 //! - strings: no backslash and no control character before the closing
 //!   quote (serde_json refuses the latter; the former needs unescaping);
 //! - numbers: `-?(0|[1-9][0-9]*)(\.[0-9]+)?` with at most 19 digits, so the
-//!   significand cannot overflow a `u64`, and converted with serde_json's
-//!   own arithmetic (see [`Scanner::number`]);
+//!   significand cannot overflow a `u64`, and converted to the nearest
+//!   `f64`, as serde_json with `float_roundtrip` does (see [`Scanner::number`]);
 //! - whitespace, literals, commas and colons exactly as JSON has them;
 //! - at most [`MAX_DEPTH`] levels of nesting, well inside serde_json's
 //!   recursion limit of 127.
@@ -24,18 +24,21 @@ use serde_json::Number;
 use super::{
     Class, Fields, FrameFields, FrameValue, Frames, NameTable, Row, RowReader, Scalar, Slot,
 };
-use crate::nonfinite::is_nonfinite_word;
 
 /// Nesting beyond this gives up: serde_json refuses 128 levels, and
 /// counting exactly to its limit is not worth it for rows this deep.
 const MAX_DEPTH: u32 = 100;
 
-/// Powers of ten as serde_json's table has them (`1e0` … `1e19` are exact
-/// in an `f64`), for the division that turns digits into a float.
+/// Powers of ten (`1e0` … `1e19`, each exact in an `f64`), for the
+/// division that turns digits into a float.
 const POW10: [f64; 20] = [
     1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16,
     1e17, 1e18, 1e19,
 ];
+
+/// The largest significand every smaller integer of which an `f64` holds
+/// exactly (2^53).
+const EXACT_SIGNIFICAND: u64 = 1 << 53;
 
 /// The high bit of each byte of `word` (read little-endian) that ends the
 /// plain part of a string: a quote, a backslash or a control character.
@@ -259,14 +262,14 @@ impl<'a> Scanner<'a> {
         Some(&self.text[start..end])
     }
 
-    /// The number starting at `pos`, as serde_json reads it without its
+    /// The number starting at `pos`, as serde_json reads it with its
     /// `float_roundtrip` feature: an integer is a `u64`, or an `i64` when
-    /// negative (`-0` is the float -0.0); a decimal is its digits as a
-    /// `u64` divided by the power of ten of its fraction. Exponents and
-    /// numbers of more than 19 digits give up.
+    /// negative (`-0` is the float -0.0); a decimal is the `f64` nearest to
+    /// its text. Exponents and numbers of more than 19 digits give up.
     #[inline]
     fn number(&mut self) -> Option<Number> {
         let bytes = self.text.as_bytes();
+        let start = self.pos;
         let mut pos = self.pos;
         let negative = bytes[pos] == b'-';
         pos += usize::from(negative);
@@ -324,7 +327,17 @@ impl<'a> Scanner<'a> {
                 Some(negated.into())
             };
         }
-        let magnitude = significand as f64 / POW10[fraction];
+        // Digits and power of ten both exact in an `f64` make the division
+        // exact (IEEE division rounds correctly); past 2^53, parse the text,
+        // which rounds correctly too. Either way the value is the nearest
+        // double, as Python's `float()` reads it.
+        let magnitude = if significand <= EXACT_SIGNIFICAND {
+            significand as f64 / POW10[fraction]
+        } else {
+            self.text[start + usize::from(negative)..pos]
+                .parse::<f64>()
+                .ok()?
+        };
         Number::from_f64(if negative { -magnitude } else { magnitude })
     }
 
@@ -356,10 +369,7 @@ impl<'a> Scanner<'a> {
     fn frame_value(&mut self) -> Option<FrameValue> {
         Some(match self.peek()? {
             b'-' | b'0'..=b'9' => FrameValue::Number(self.number()?),
-            b'"' => match is_nonfinite_word(self.string()?) {
-                true => FrameValue::NonfiniteWord,
-                false => FrameValue::Other,
-            },
+            b'"' => FrameValue::of_text(self.string()?),
             b'n' => self.literal("null").map(|()| FrameValue::Null)?,
             b't' => self.literal("true").map(|()| FrameValue::Other)?,
             b'f' => self.literal("false").map(|()| FrameValue::Other)?,
