@@ -35,7 +35,7 @@ pub enum KeyNormalize {
     /// `basename` for path-like fields, `raw` for the others.
     #[default]
     Auto,
-    /// The value as written.
+    /// The value as written (whitespace around it trimmed).
     Raw,
     /// The last path component, extension kept (`/a/clip.mp4` → `clip.mp4`).
     Basename,
@@ -88,7 +88,10 @@ impl KeyNormalize {
     /// field ([`KeyNormalize::resolve`]): what a loop over one column's
     /// values calls, so the field name is looked at once, not per value.
     /// `Auto` here means `Raw` (a resolved normalisation is never `Auto`).
+    /// Whitespace around the value (`" a.mp4"`) is trimmed first, in every
+    /// mode: a key is never told apart by blanks a spreadsheet added.
     pub fn apply_resolved(self, value: &str) -> &str {
+        let value = value.trim();
         match self {
             KeyNormalize::Basename => basename(value),
             KeyNormalize::Stem => stem(value),

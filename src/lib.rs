@@ -8,6 +8,7 @@
 pub mod atomic_file;
 pub mod audit;
 pub mod batch;
+pub mod command_line;
 pub mod contained;
 pub mod crash_point;
 pub mod digest;

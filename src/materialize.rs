@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 
 use serde_json::{json, Value};
 
+use crate::command_line::CommandLine;
 use crate::digest::sha256_file_with_size;
 use crate::export::{
     export_scores_opened, prepare_export, ExportError, ExportOptions, ExportSummary, OpenedTable,
@@ -17,9 +18,7 @@ use crate::export::{
 };
 use crate::ingest::pipeline::{FileIngest, PipelineError};
 use crate::ingest::suspicious::Warning;
-use crate::ingest::{
-    detect_format, Detection, FieldNames, Format, ReadError, RecordSink, ScoreRecord,
-};
+use crate::ingest::{Detection, FieldNames, Format, ReadError, RecordSink, ScoreRecord};
 use crate::key::KeyNormalize;
 use crate::progress::NoProgress;
 use crate::registry::memory::{MemoryScores, MemoryStore};
@@ -46,9 +45,6 @@ pub struct MaterializeRequest {
     /// `--scale MIN:MAX`: the scale of every scorer of the run (values
     /// outside it are still kept, as every value is, and warned of).
     pub scale: Option<Scale>,
-    /// Whether the caller takes `--scale` (the `materialize` command; a
-    /// `batch` manifest has no scale), so that messages may suggest it.
-    pub offers_scale_flag: bool,
     /// Keep the scores in this registry instead of a throw-away one.
     pub registry: Option<PathBuf>,
     /// With a registry: name the recorded export, and a note kept with it.
@@ -58,6 +54,10 @@ pub struct MaterializeRequest {
     /// the reference's (Python) names, for the audit's `run_provenance`.
     pub argv: Vec<String>,
     pub args: Value,
+    /// `materialize`, or `batch` running a table: what messages suggest.
+    pub command_line: CommandLine,
+    /// `--csv-safe`: formula-like text cells of a CSV output get a `'`.
+    pub csv_safe: bool,
 }
 
 impl MaterializeRequest {
@@ -280,6 +280,8 @@ fn reference_export_options(request: &MaterializeRequest) -> ExportOptions {
         components: false,
         normalize: false,
         per_frame: false,
+        command_line: request.command_line,
+        csv_safe: request.csv_safe,
         reference_order: true,
         ..ExportOptions::default()
     }
@@ -417,9 +419,9 @@ fn reference_ingest_options(request: &MaterializeRequest) -> IngestOptions {
     IngestOptions {
         fields: request.fields.clone(),
         key_normalize: request.key_normalize.unwrap_or_default(),
+        command_line: request.command_line,
         names_as_written: true,
         keep_values: true,
-        no_scale_flag: !request.offers_scale_flag,
         scale: request.scale,
         force_scale: request.scale.is_some(),
         ..IngestOptions::default()
@@ -454,7 +456,7 @@ enum Parsed {
 fn parse_score_files(sources: &[&SourceSpec], options: &IngestOptions, out: &Handoff<Parsed>) {
     for source in sources {
         let path = source.path.display().to_string();
-        let (format, sha256, size_bytes, file) = match open_score_file(source, &path) {
+        let (format, sha256, size_bytes, file) = match open_score_file(source, &path, options) {
             Ok(opened) => opened,
             Err(e) => {
                 let _ = out.send(Parsed::Failed(e));
@@ -500,16 +502,19 @@ fn parse_score_files(sources: &[&SourceSpec], options: &IngestOptions, out: &Han
 fn open_score_file(
     source: &SourceSpec,
     path: &str,
+    options: &IngestOptions,
 ) -> Result<(Format, String, u64, File), IngestFileError> {
+    let command_line = options.command_line;
     let io = |source| IngestFileError::Io {
         path: path.to_string(),
         source,
     };
-    let (format, _) = detect_format(&source.path).map_err(|e| match e {
+    let (format, _) = options.detect_format(source).map_err(|e| match e {
         Detection::Io(e) => io(e),
         Detection::Unknown(source) => IngestFileError::UnknownFormat {
             path: path.to_string(),
             source,
+            command_line,
         },
     })?;
     let (sha256, size_bytes) = sha256_file_with_size(&source.path).map_err(io)?;
@@ -727,6 +732,8 @@ fn audit_json(request: &MaterializeRequest, summary: &ExportSummary, read: &Scor
             "command": "second-opinion materialize",
             "tool_version": crate::TOOL_VERSION,
             "scale": request.scale.map(|s| s.to_string()),
+            "csv_safe": request.csv_safe,
+            "trimmed_keys": summary.trimmed_keys,
             "registry": request.registry.as_deref().map(Path::display).map(|p| p.to_string()),
             "registry_digest": summary.registry_digest,
             "inputs": inputs,

@@ -732,9 +732,16 @@ fn exit_codes() {
     ws.write("t.txt", "x");
     audit(&ws, &["--input", "t.txt"]).fails_with(2);
     audit(&ws, &["--input", "features.jsonl", "--folds", "1"]).fails_with(2);
+    // This tool's own threshold is a share; the reference's take any number
+    // (see reference_numeric_flags_take_any_number), but not a word.
     audit(
         &ws,
-        &["--input", "features.jsonl", "--min-finite-ratio", "2"],
+        &["--input", "features.jsonl", "--disagreement-threshold", "2"],
+    )
+    .fails_with(2);
+    audit(
+        &ws,
+        &["--input", "features.jsonl", "--min-finite-ratio", "most"],
     )
     .fails_with(2);
     ws.write("broken.jsonl", "{\"vmaf\": 1}\n{\"vmaf\": \n");
@@ -900,4 +907,52 @@ fn a_ugc_audit_is_not_told_panel_and_encoder_context_are_missing() {
         "{}",
         run.stderr
     );
+}
+
+/// The reference's numeric flags take what its argparse `float`/`int`
+/// flags take: `--redundancy-threshold 1.5` (no pair is redundant),
+/// `--min-finite-ratio 1.5` (no column covers a family), a negative
+/// `--complement-threshold`, and `--top-k -1` (every row but the last, as
+/// Python's `rows[:-1]`).
+#[test]
+fn reference_numeric_flags_take_any_number() {
+    let ws = Workspace::new();
+    ws.write("features.jsonl", fixture(|_, _| {}));
+    audit(
+        &ws,
+        &[
+            "--input",
+            "features.jsonl",
+            "--redundancy-threshold",
+            "1.5",
+            "--complement-threshold",
+            "-0.1",
+        ],
+    )
+    .ok();
+    let json = report(&ws);
+    assert_eq!(json["options"]["redundancy_threshold"], 1.5);
+    let table = &json["tables"][0];
+    assert_eq!(table["redundant_pairs"], json!([]));
+    assert_eq!(table["intersections"], json!([]));
+
+    audit(
+        &ws,
+        &["--input", "features.jsonl", "--min-finite-ratio", "1.5"],
+    )
+    .ok();
+    let table = &report(&ws)["tables"][0];
+    assert_eq!(status(table, "canonical_fr"), "weak");
+    assert_eq!(status(table, "structural_similarity"), "weak");
+
+    let table_lines = |top_k: &str| {
+        audit(&ws, &["--input", "features.jsonl", "--top-k", top_k]).ok();
+        markdown(&ws)
+            .lines()
+            .filter(|l| l.starts_with("| `"))
+            .count()
+    };
+    // The overview's one row per table stays whatever --top-k says.
+    let (none, but_last, all) = (table_lines("0"), table_lines("-1"), table_lines("100"));
+    assert!(none < but_last && but_last < all, "{none} {but_last} {all}");
 }

@@ -1578,7 +1578,7 @@ fn export_key_mismatch_names_the_fix() {
         .fails_with(1);
     assert!(
         run.stderr.contains(
-            "0 of 3 keys matched with src/basename; src/stem matches 3: pass --key-normalize stem"
+            "corpus.jsonl: 0 of 3 keys matched with src/basename; src/stem matches 3: pass --key-normalize stem"
         ),
         "{}",
         run.stderr
@@ -1631,7 +1631,7 @@ fn export_key_mismatch_names_the_fix() {
             "basename",
         ])
         .ok();
-    let warning = "second-opinion: warning: 0 of 3 keys matched with src/basename; \
+    let warning = "second-opinion: warning: corpus.jsonl: 0 of 3 keys matched with src/basename; \
                    src/stem matches 3: pass --key-normalize stem\n";
     assert!(run.stderr.starts_with(warning), "{}", run.stderr);
     assert!(ws.path("chosen.jsonl").exists());

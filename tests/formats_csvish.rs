@@ -637,3 +637,81 @@ fn every_fixture_is_documented_next_to_it() {
         }
     }
 }
+
+/// Formats that read the same `name,score` lines need no `--format` when
+/// the label names the scorer: every candidate stores the same rows, and
+/// the label says which format's scorer it is. A first column of bare
+/// numbers stays refused, listing the `--format` names.
+#[test]
+fn name_score_lines_are_settled_by_the_label() {
+    let ws = Workspace::new();
+    let maniqa = copy_fixture(&ws, "maniqa-txt", "output.txt");
+    let report = ingest_one(&ws, &[&format!("maniqa={maniqa}")]);
+    assert_eq!(report["format"], "maniqa-txt");
+    assert!(
+        report["format_reason"]
+            .as_str()
+            .unwrap()
+            .contains("read alike by pyiqa-csv, maniqa-txt, uvq-txt"),
+        "{report}"
+    );
+    assert_eq!(
+        scores_of(&ws, "maniqa"),
+        vec![
+            json!(["A0001.bmp", "A0001.bmp", "name", 0.6401, "ok"]),
+            json!(["A0002.bmp", "A0002.bmp", "name", 0.51236147, "ok"]),
+        ]
+    );
+    let uvq = copy_fixture(&ws, "uvq-txt", "results.txt");
+    assert_eq!(
+        ingest_one(&ws, &[&format!("uvq={uvq}")])["format"],
+        "uvq-txt"
+    );
+    // A metric pyiqa computes: the candidates agree, pyiqa's format is taken.
+    ws.write("frames.txt", "I03.bmp,12.5\nI04.bmp,75.75\n");
+    let report = ingest_one(&ws, &["musiq=frames.txt"]);
+    assert_eq!(report["format"], "pyiqa-csv");
+    assert_eq!(scores_of(&ws, "musiq").len(), 2);
+
+    // materialize takes the label the same way.
+    ws.write("features.jsonl", "{\"name\":\"/kadid/A0002.bmp\"}\n");
+    let run = common::Run::from(
+        std::process::Command::new(env!("CARGO_BIN_EXE_second-opinion"))
+            .current_dir(ws.dir.path())
+            .env_remove("SECOND_OPINION_REGISTRY")
+            .args([
+                "materialize",
+                "--features",
+                "features.jsonl",
+                "--out",
+                "out.jsonl",
+            ])
+            .arg("--scores")
+            .arg(format!("maniqa={maniqa}"))
+            .output()
+            .unwrap(),
+    )
+    .ok();
+    assert!(run.stderr.contains("maniqa: 1 matched"), "{}", run.stderr);
+
+    // Without a label the choice names the scorer: still refused.
+    let run = ws.run(&["ingest", &maniqa]).fails_with(2);
+    assert!(run.stderr.contains(AMBIGUOUS_TXT), "{}", run.stderr);
+    // Bare numbers are not clip names, whatever the label.
+    ws.write("numbers.txt", "1,3.5\n2,4.25\n");
+    for argument in ["numbers.txt", "musiq=numbers.txt"] {
+        let run = ws.run(&["ingest", argument]).fails_with(2);
+        assert!(
+            run.stderr.contains(
+                "the first column holds bare numbers, not clip names \
+                 (pass --format with one of pyiqa-csv, maniqa-txt, uvq-txt"
+            ),
+            "{}",
+            run.stderr
+        );
+    }
+    ingest_one(
+        &ws,
+        &["--format", "uvq-txt", "--scorer", "numbered", "numbers.txt"],
+    );
+}

@@ -133,3 +133,45 @@ fn help_lists_the_values_of_enum_flags_and_speaks_of_its_own_command() {
         assert!(inspect.stdout.contains(flag), "{flag}: {}", inspect.stdout);
     }
 }
+
+/// A DOVER CSV names its scorer by its layout: `inspect` previews it as
+/// `dover` without a label, and says `ingest` wants one (DOVER and
+/// DOVER-Mobile write the same file); a label given is used as it is.
+#[test]
+fn inspect_a_dover_csv_without_a_label() {
+    let ws = Workspace::new();
+    let fixture = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/dover-csv/demo.csv"
+    ))
+    .unwrap();
+    ws.write("dover.csv", fixture);
+    let run = ws.run(&["inspect", "dover.csv"]).ok();
+    for expected in [
+        "format:   dover-csv",
+        "scorer:   dover (slug dover; scale 0:100; higher is better)",
+        "dry run:  dover.csv: dover: 2 rows ingested (0 bad, 0 replaced, 0 ignored, 0 skipped)",
+        "label:    none given: previewed as 'dover'",
+        "dover-mobile=PATH",
+    ] {
+        assert!(
+            run.stdout.contains(expected),
+            "missing {expected:?} in\n{}",
+            run.stdout
+        );
+    }
+    assert!(!ws.registry().exists(), "inspect never creates a registry");
+    let json = ws.run(&["inspect", "dover.csv", "--json"]).ok().json();
+    assert_eq!(json["would_ingest"], true);
+    assert_eq!(json["provisional_label"], "dover");
+
+    let run = ws.run(&["inspect", "dover-mobile=dover.csv"]).ok();
+    assert!(
+        run.stdout.contains("scorer:   dover-mobile"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("label:"), "{}", run.stdout);
+    // ingest still wants the label.
+    ws.run(&["ingest", "dover.csv"]).fails_with(1);
+}

@@ -423,7 +423,10 @@ fn table_section(report: &AuditReport, table: &TableAudit, page: &mut String) {
         page.push_str(
             "<table><tr><th>Column</th><th>Family</th><th>Pearson</th><th>Spearman</th></tr>",
         );
-        for c in table.signals.target_correlations.iter().take(top_k) {
+        for c in table.signals.target_correlations.iter().take(super::listed(
+            table.signals.target_correlations.len(),
+            top_k,
+        )) {
             let _ = write!(
                 page,
                 "<tr><td><code>{}</code></td><td>{}</td>{}{}</tr>",
@@ -447,7 +450,12 @@ fn table_section(report: &AuditReport, table: &TableAudit, page: &mut String) {
         page.push_str(
             "<table><tr><th>Pair</th><th>Families</th><th>Pair r</th><th>Target |r| values</th></tr>",
         );
-        for row in table.signals.intersections.iter().take(top_k) {
+        for row in table
+            .signals
+            .intersections
+            .iter()
+            .take(super::listed(table.signals.intersections.len(), top_k))
+        {
             let _ = write!(
                 page,
                 "<tr><td><code>{}</code> × <code>{}</code></td><td>{} × {}</td>{}<td class=\"num\">{} / {}</td></tr>",
@@ -468,7 +476,12 @@ fn table_section(report: &AuditReport, table: &TableAudit, page: &mut String) {
         page.push_str("<p>No redundant pairs crossed the configured threshold.</p>");
     } else {
         page.push_str("<table><tr><th>Pair</th><th>Families</th><th>Pearson</th></tr>");
-        for row in table.signals.redundant_pairs.iter().take(top_k) {
+        for row in table
+            .signals
+            .redundant_pairs
+            .iter()
+            .take(super::listed(table.signals.redundant_pairs.len(), top_k))
+        {
             let _ = write!(
                 page,
                 "<tr><td><code>{}</code> × <code>{}</code></td><td>{} × {}</td>{}</tr>",

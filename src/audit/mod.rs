@@ -95,7 +95,9 @@ pub struct AuditOptions {
     /// The inputs as given on the command line.
     pub input_arguments: Vec<String>,
     pub target: Option<String>,
-    pub top_k: usize,
+    /// Rows listed per section; negative leaves out that many from the
+    /// end, as the reference's `rows[:top_k]` does.
+    pub top_k: i64,
     pub redundancy_threshold: f64,
     pub complement_threshold: f64,
     pub min_finite_ratio: f64,
@@ -136,15 +138,24 @@ impl Default for AuditOptions {
     }
 }
 
+/// How many of `len` rows a section lists for `top_k`, as Python's
+/// `rows[:top_k]` takes them: a negative `top_k` leaves out that many
+/// from the end.
+pub(crate) fn listed(len: usize, top_k: i64) -> usize {
+    if top_k >= 0 {
+        len.min(usize::try_from(top_k).unwrap_or(usize::MAX))
+    } else {
+        len.saturating_sub(usize::try_from(top_k.unsigned_abs()).unwrap_or(usize::MAX))
+    }
+}
+
 impl AuditOptions {
-    /// Refuse options that cannot mean anything.
+    /// Refuse options that cannot mean anything. The reference's own
+    /// thresholds (`--redundancy-threshold`, `--complement-threshold`,
+    /// `--min-finite-ratio`) take any number, as its `float` arguments do:
+    /// `--redundancy-threshold 1.5` finds no redundant pair.
     pub fn check(&self) -> Result<(), AuditError> {
-        let unit = [
-            ("--redundancy-threshold", self.redundancy_threshold),
-            ("--complement-threshold", self.complement_threshold),
-            ("--min-finite-ratio", self.min_finite_ratio),
-            ("--disagreement-threshold", self.disagreement_threshold),
-        ];
+        let unit = [("--disagreement-threshold", self.disagreement_threshold)];
         for (flag, value) in unit {
             if !(0.0..=1.0).contains(&value) {
                 return Err(AuditError::Usage(format!(
@@ -450,13 +461,32 @@ mod tests {
             ..AuditOptions::default()
         };
         assert!(options.check().is_ok());
+        // The reference's thresholds take any number, as its `float` flags.
+        for fine in [
+            AuditOptions {
+                min_finite_ratio: 1.5,
+                redundancy_threshold: 1.5,
+                complement_threshold: -0.2,
+                ..options.clone()
+            },
+            AuditOptions {
+                top_k: -2,
+                ..options.clone()
+            },
+        ] {
+            assert!(fine.check().is_ok());
+        }
+        assert_eq!(
+            [listed(5, 12), listed(5, 2), listed(5, -2), listed(5, -9)],
+            [5, 2, 3, 0]
+        );
         for bad in [
             AuditOptions {
                 folds: 1,
                 ..options.clone()
             },
             AuditOptions {
-                min_finite_ratio: 1.5,
+                disagreement_threshold: 1.5,
                 ..options.clone()
             },
             AuditOptions {

@@ -470,7 +470,10 @@ pub fn to_markdown(report: &AuditReport) -> String {
             "| Column | Family | Pearson | Spearman |".into(),
             "|---|---|---:|---:|".into(),
         ]);
-        for row in table.signals.target_correlations.iter().take(top_k) {
+        for row in table.signals.target_correlations.iter().take(super::listed(
+            table.signals.target_correlations.len(),
+            top_k,
+        )) {
             lines.push(format!(
                 "| {} | {} | {} | {} |",
                 code(&row.column),
@@ -495,7 +498,12 @@ pub fn to_markdown(report: &AuditReport) -> String {
             "| Pair | Families | Pair r | Target r values |".into(),
             "|---|---|---:|---|".into(),
         ]);
-        for row in table.signals.intersections.iter().take(top_k) {
+        for row in table
+            .signals
+            .intersections
+            .iter()
+            .take(super::listed(table.signals.intersections.len(), top_k))
+        {
             lines.push(format!(
                 "| {} × {} | {} × {} | {} | {} / {} |",
                 code(&row.pair.left),
@@ -531,7 +539,12 @@ pub fn to_markdown(report: &AuditReport) -> String {
             "| Pair | Families | Pearson |".into(),
             "|---|---|---:|".into(),
         ]);
-        for row in table.signals.redundant_pairs.iter().take(top_k) {
+        for row in table
+            .signals
+            .redundant_pairs
+            .iter()
+            .take(super::listed(table.signals.redundant_pairs.len(), top_k))
+        {
             lines.push(format!(
                 "| {} × {} | {} × {} | {} |",
                 code(&row.left),

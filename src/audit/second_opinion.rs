@@ -155,7 +155,7 @@ pub struct SecondOpinionOptions {
     pub fr_column: Option<String>,
     pub fr_ceiling: Option<f64>,
     pub disagreement_threshold: f64,
-    pub top_k: usize,
+    pub top_k: i64,
     pub min_finite_ratio: f64,
 }
 
@@ -456,7 +456,7 @@ fn disagreement(
     flagged.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()).then(a.0.cmp(&b.0)));
     let top_rows = flagged
         .iter()
-        .take(options.top_k)
+        .take(super::listed(flagged.len(), options.top_k))
         .map(|&(row, gap)| DisagreementRow {
             row,
             key: keys.and_then(|k| k[row].clone()),

@@ -41,6 +41,8 @@ pub struct BatchRequest {
     pub registry: Option<PathBuf>,
     /// The command line, for the provenance of the report and of each audit.
     pub argv: Vec<String>,
+    /// `--csv-safe` for every table's CSV output.
+    pub csv_safe: bool,
 }
 
 impl BatchRequest {
@@ -61,6 +63,7 @@ impl BatchRequest {
             "report_json": shown(&self.report_json),
             "report_md": shown(&self.report_md),
             "fail_fast": self.fail_fast,
+            "csv_safe": self.csv_safe,
             "registry": shown(&self.registry),
         })
     }
@@ -285,11 +288,12 @@ fn materialize_request(
         prefix: config.prefix.clone(),
         overwrite: config.overwrite,
         scale: None,
-        offers_scale_flag: false,
         registry: request.registry.clone(),
         tag: None,
         note: None,
         argv: request.argv.clone(),
+        command_line: crate::command_line::CommandLine::Batch,
+        csv_safe: request.csv_safe,
         args: json!({
             "manifest": manifest.path.display().to_string(),
             "table_id": spec.id,

@@ -518,6 +518,12 @@ pub struct ExportArgs {
     /// A note kept with the export record (what it was for).
     #[arg(long, value_name = "TEXT")]
     pub note: Option<String>,
+
+    /// CSV output: write text cells a spreadsheet would run as a formula
+    /// (starting with =, +, - or @, numbers aside) with a ' in front, as
+    /// OWASP advises. Off by default: cells pass through unchanged.
+    #[arg(long)]
+    pub csv_safe: bool,
 }
 
 #[derive(Args, Debug)]
@@ -579,6 +585,11 @@ pub struct MaterializeArgs {
     /// With --registry: a note kept with the recorded export.
     #[arg(long, value_name = "TEXT")]
     pub note: Option<String>,
+
+    /// CSV output: text cells a spreadsheet would run as a formula get a '
+    /// in front (see export --csv-safe). Off by default.
+    #[arg(long)]
+    pub csv_safe: bool,
 }
 
 #[derive(Args, Debug)]
@@ -604,6 +615,11 @@ pub struct BatchArgs {
     /// Stop at the first table that fails; the tables after it do not run.
     #[arg(long)]
     pub fail_fast: bool,
+
+    /// Every table's CSV output: text cells a spreadsheet would run as a
+    /// formula get a ' in front (see export --csv-safe). Off by default.
+    #[arg(long)]
+    pub csv_safe: bool,
 }
 
 #[derive(Args, Debug)]
@@ -633,21 +649,44 @@ pub struct AuditArgs {
     #[arg(long, value_name = "PATH")]
     pub out_html: Option<PathBuf>,
 
-    /// Rows listed per section.
-    #[arg(long, default_value_t = 12, value_name = "N")]
-    pub top_k: usize,
+    /// Rows listed per section (negative: all but that many, as Python's
+    /// `rows[:N]`).
+    #[arg(
+        long,
+        default_value_t = 12,
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
+    pub top_k: i64,
 
-    /// Pairs of signal columns with |r| at or above this are redundant.
-    #[arg(long, default_value_t = 0.95, value_name = "R")]
+    /// Pairs of signal columns with |r| at or above this are redundant (any
+    /// number, as the reference takes: above 1 finds none).
+    #[arg(
+        long,
+        default_value_t = 0.95,
+        value_name = "R",
+        allow_negative_numbers = true
+    )]
     pub redundancy_threshold: f64,
 
     /// Cross-family pairs with |r| at or below this (each |r| >= 0.20 with the
-    /// target) are complementary.
-    #[arg(long, default_value_t = 0.70, value_name = "R")]
+    /// target) are complementary (any number).
+    #[arg(
+        long,
+        default_value_t = 0.70,
+        value_name = "R",
+        allow_negative_numbers = true
+    )]
     pub complement_threshold: f64,
 
-    /// A column covers its family only with at least this share of finite values.
-    #[arg(long, default_value_t = 0.80, value_name = "RATIO")]
+    /// A column covers its family only with at least this share of finite
+    /// values (any number: above 1, no column does).
+    #[arg(
+        long,
+        default_value_t = 0.80,
+        value_name = "RATIO",
+        allow_negative_numbers = true
+    )]
     pub min_finite_ratio: f64,
 
     /// Prefix of the second-opinion columns.

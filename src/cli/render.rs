@@ -396,7 +396,7 @@ pub fn print_provenance(entries: &[ProvenanceEntry], point: Option<&Point>) {
         );
         say!(
             "  file:        {} sha256 {}",
-            entry.absolute_path,
+            shown_from_here(&entry.absolute_path),
             entry.sha256
         );
         say!("  ingested_at: {}", entry.ingested_at);
@@ -449,6 +449,13 @@ pub fn print_export_summary(summary: &ExportSummary) {
         summary.key_column,
         summary.key_normalize
     );
+    if summary.trimmed_keys > 0 {
+        tell!(
+            "  {} of {} keys had whitespace around them, trimmed before matching",
+            summary.trimmed_keys,
+            summary.input_rows
+        );
+    }
     for scorer in &summary.scorers {
         tell!(
             "  {}: {} matched, {} missing, {} bad; {} of {} scores matched no row{}",
@@ -853,4 +860,21 @@ pub fn print_families(families: &[Family]) {
             say!("   recommendation: {}", family.recommendation);
         }
     }
+}
+
+/// A file's absolute path as the user at the terminal would name it: relative
+/// to the working directory when the file lies under it (what a user sees
+/// from the repository root), else absolute. `--json` keeps it absolute.
+fn shown_from_here(absolute: &str) -> String {
+    let path = std::path::Path::new(absolute);
+    std::env::current_dir()
+        .ok()
+        .and_then(|here| {
+            let here = here.canonicalize().unwrap_or(here);
+            path.strip_prefix(&here)
+                .ok()
+                .map(|p| p.display().to_string())
+        })
+        .filter(|relative| !relative.is_empty())
+        .unwrap_or_else(|| absolute.to_string())
 }

@@ -29,10 +29,16 @@ const STATUS_MISSING: u32 = 2;
 pub(super) struct JoinCounts {
     pub input_rows: u64,
     pub output_rows: u64,
-    /// Rows whose key matched some scorer.
+    /// Rows whose key matched some scorer (a frame the scorer did not
+    /// score still counts: the key check compares keys, not frames).
     pub key_matches: u64,
     /// Per alternative of the plan, the rows it would have matched.
     pub alternative_matches: Vec<u64>,
+    /// Rows whose key had whitespace around it (matched once trimmed).
+    pub trimmed_keys: u64,
+    /// Rows some scorer matched only by the key as written (`auto`'s
+    /// fallback when the normalised key has no score).
+    pub raw_key_matches: u64,
 }
 
 /// The join of a table's batches, one after another.
@@ -82,11 +88,16 @@ impl<'p> Join<'p> {
         // Runs of rows with the same key (a per-frame table holds a clip's
         // frames one after another) are looked up once per scorer.
         let mut run_of_row: Vec<u32> = Vec::with_capacity(rows);
-        let mut run_keys: Vec<Option<&str>> = Vec::new();
+        // Per run, the key as written (trimmed) and normalised.
+        let mut run_keys: Vec<Option<(&str, &str)>> = Vec::new();
         for row in 0..rows {
-            let key = keys
-                .get(row)
-                .map(|raw| plan.resolved_normalize.apply_resolved(raw));
+            let key = keys.get(row).map(|raw| {
+                let trimmed = raw.trim();
+                if trimmed.len() != raw.len() {
+                    self.counts.trimmed_keys += 1;
+                }
+                (trimmed, plan.resolved_normalize.apply_resolved(raw))
+            });
             if run_keys.last() != Some(&key) {
                 run_keys.push(key);
             }
@@ -100,16 +111,39 @@ impl<'p> Join<'p> {
         });
         let mut values: Vec<ColumnValues> = Vec::with_capacity(plan.added.len());
         let mut keep = vec![true; rows];
-        let mut any_match = vec![false; rows];
+        // Rows whose key some scorer knows, whether or not its frame matched.
+        let mut key_found = vec![false; rows];
+        // Rows some scorer matched only through `auto`'s raw fallback.
+        let mut raw_found = vec![false; rows];
         for index in indexes.iter_mut() {
             let mut score = Vec::with_capacity(rows);
             let mut status = Vec::with_capacity(rows);
             let mut runtime = Vec::with_capacity(rows);
             let mut frames = Vec::with_capacity(rows);
             let mut source = Vec::with_capacity(rows);
-            let run_positions: Vec<Option<usize>> = run_keys
+            // Per run, the score's position and whether the raw key found it.
+            let run_positions: Vec<Option<(usize, bool)>> = run_keys
                 .iter()
-                .map(|key| key.and_then(|key| index.by_key.get(key)).copied())
+                .map(|key| {
+                    let (raw, key) = (*key)?;
+                    match index.by_key.get(key) {
+                        Some(position) => Some((*position, false)),
+                        None if plan.raw_fallback && raw != key => {
+                            index.by_key.get(raw).map(|position| (*position, true))
+                        }
+                        None => None,
+                    }
+                })
+                .collect();
+            for (row, run) in run_of_row.iter().enumerate() {
+                if let Some((_, via_raw)) = run_positions[*run as usize] {
+                    key_found[row] = true;
+                    raw_found[row] |= via_raw;
+                }
+            }
+            let run_positions: Vec<Option<usize>> = run_positions
+                .into_iter()
+                .map(|found| found.map(|(position, _)| position))
                 .collect();
             // What each row takes: the clip's score, one of its frames, or nothing.
             let hits: Vec<Option<Hit>> = run_of_row
@@ -149,7 +183,6 @@ impl<'p> Join<'p> {
                 let clip = &index.scores[position];
                 index.matched[position] = true;
                 index.counts.matched += 1;
-                any_match[row] = true;
                 let (value, row_runtime, bad) = match *hit {
                     Hit::Clip(_) => (clip.score, clip.runtime_ms, clip.bad),
                     Hit::Frame(_, frame) => {
@@ -221,7 +254,8 @@ impl<'p> Join<'p> {
                 ));
             }
         }
-        self.counts.key_matches += any_match.iter().filter(|m| **m).count() as u64;
+        self.counts.key_matches += key_found.iter().filter(|m| **m).count() as u64;
+        self.counts.raw_key_matches += raw_found.iter().filter(|m| **m).count() as u64;
         count_alternatives(
             current,
             (&plan.key_column, &keys),

@@ -26,6 +26,7 @@ use std::str::FromStr;
 
 use serde_json::{json, Value};
 
+use crate::command_line::CommandLine;
 use crate::frames::{FrameMatch, PoolStat};
 use crate::key::KeyNormalize;
 use crate::registry::exports::{ExportRecord, PublishState};
@@ -180,6 +181,12 @@ pub struct ExportOptions {
     /// Read the scores live at this earlier point (`--as-of`) instead of
     /// the live ones.
     pub as_of: Option<PointRef>,
+    /// The command that runs the export: what its messages suggest, and
+    /// how strict its key check is.
+    pub command_line: CommandLine,
+    /// `--csv-safe`: text cells of a CSV output that a spreadsheet would
+    /// run as a formula get a `'` in front (see `table::csv_safe`).
+    pub csv_safe: bool,
     /// Scorers' columns in the order of their names as written, as the
     /// reference sorts its competitors (`materialize`); otherwise by slug.
     pub reference_order: bool,
@@ -206,6 +213,8 @@ impl Default for ExportOptions {
             pool: Vec::new(),
             per_frame: true,
             as_of: None,
+            command_line: CommandLine::Registry,
+            csv_safe: false,
             reference_order: false,
         }
     }
@@ -302,6 +311,12 @@ impl ExportOptions {
             // as the reference does.
             per_frame: command != "materialize",
             as_of: None,
+            csv_safe: flag("csv_safe").unwrap_or(false),
+            command_line: if command == "materialize" {
+                CommandLine::Materialize
+            } else {
+                CommandLine::Registry
+            },
             reference_order: command == "materialize",
         })
     }
@@ -370,6 +385,8 @@ pub struct ExportSummary {
     pub key_normalize: KeyNormalize,
     pub input_rows: u64,
     pub output_rows: u64,
+    /// Rows whose key had whitespace around it, matched once trimmed.
+    pub trimmed_keys: u64,
     pub scorers: Vec<ScorerExportCounts>,
     pub registry_digest: String,
     /// The digest of the table written: its schema and every cell.
@@ -396,6 +413,7 @@ impl ExportSummary {
             "key_normalize": self.key_normalize.name(),
             "input_rows": self.input_rows,
             "output_rows": self.output_rows,
+            "trimmed_keys": self.trimmed_keys,
             "options": self.options,
             "registry_digest": self.registry_digest,
             "content_digest": self.content_digest,
@@ -523,12 +541,23 @@ fn refuse_registry_as_output(registry: &Registry, out: &Path) -> Result<(), Expo
 }
 
 /// The output's format: `--out-format`, else the file name's.
-fn output_format(out: &Path, chosen: Option<TableFormat>) -> Result<TableFormat, ExportError> {
+fn output_format(
+    out: &Path,
+    chosen: Option<TableFormat>,
+    command_line: CommandLine,
+) -> Result<TableFormat, ExportError> {
     match chosen {
         Some(format) => Ok(format),
         None => TableFormat::from_path(out).ok_or_else(|| {
+            let how = match command_line {
+                CommandLine::Registry => "pass --out-format",
+                // No --out-format: the output's extension says it.
+                CommandLine::Materialize | CommandLine::Batch => {
+                    "name the output with an extension of"
+                }
+            };
             ExportError::Usage(format!(
-                "{}: cannot tell the output format from the file name; pass --out-format ({})",
+                "{}: cannot tell the output format from the file name; {how} ({})",
                 out.display(),
                 TableFormat::names()
             ))
@@ -579,7 +608,7 @@ impl OpenedTable {
                 TableFormat::names()
             ))
         })?;
-        let out_format = output_format(out, options.out_format)?;
+        let out_format = output_format(out, options.out_format, options.command_line)?;
         if !features.is_file() {
             return Err(ExportError::Data(format!(
                 "{features_shown}: no such feature table"

@@ -2,6 +2,7 @@
 //! frame columns, the columns to add (refusing to overwrite existing ones),
 //! and the other ways of keying the table that the key check counts.
 
+use crate::command_line::CommandLine;
 use crate::frames::FRAME_COLUMNS;
 use crate::key::{find_candidate, KeyNormalize, REFERENCE_KEY_FIELDS};
 use crate::table::{AddedField, ColumnKind};
@@ -11,6 +12,8 @@ use super::{ExportColumn, ExportError, ExportOptions, COLUMN_SUFFIXES, EXTRA_TAB
 
 /// The table's key and frame columns, chosen from its column names.
 pub(super) struct TableKeys {
+    /// The feature table as given, for messages.
+    pub features_shown: String,
     pub key_column: String,
     /// `None`: a clip table (or per-frame joins were not asked for).
     pub frame_column: Option<String>,
@@ -24,14 +27,14 @@ impl TableKeys {
         options: &ExportOptions,
         features_shown: &str,
     ) -> Result<TableKeys, ExportError> {
-        let key_column =
-            resolve_key_column(columns, options.key_column.as_deref(), features_shown)?;
+        let key_column = resolve_key_column(columns, options, features_shown)?;
         let frame_column = if options.per_frame {
             resolve_frame_column(columns, options.frame_column.as_deref(), features_shown)?
         } else {
             None
         };
         Ok(TableKeys {
+            features_shown: features_shown.to_string(),
             key_column,
             frame_column,
         })
@@ -40,10 +43,19 @@ impl TableKeys {
 
 /// Everything the join needs besides the scores and the rows.
 pub(super) struct ExportPlan {
+    /// The feature table as given, for messages.
+    pub features_shown: String,
     pub key_column: String,
     pub key_normalize: KeyNormalize,
     /// The key column's normalisation, resolved once rather than per row.
     pub resolved_normalize: KeyNormalize,
+    /// `auto` that normalises the column's values: a value whose
+    /// normalised key no score has is looked up as written, so a table
+    /// keyed by the same full paths as the scores joins (the reference's
+    /// `auto` keeps `src` raw).
+    pub raw_fallback: bool,
+    /// `--csv-safe`: formula-like text cells of a CSV output get a `'`.
+    pub csv_safe: bool,
     pub frame_column: Option<String>,
     /// How the table numbers frames (`n` counts from 1).
     pub frame_base: i64,
@@ -67,6 +79,7 @@ impl ExportPlan {
         options: &ExportOptions,
     ) -> Result<ExportPlan, ExportError> {
         let TableKeys {
+            features_shown,
             key_column,
             frame_column,
         } = keys;
@@ -91,8 +104,13 @@ impl ExportPlan {
             )));
         }
         let alternatives = alternatives(columns, &key_column, key_normalize);
+        let resolved_normalize = key_normalize.resolve(&key_column);
         Ok(ExportPlan {
-            resolved_normalize: key_normalize.resolve(&key_column),
+            raw_fallback: key_normalize == KeyNormalize::Auto
+                && resolved_normalize != KeyNormalize::Raw,
+            resolved_normalize,
+            csv_safe: options.csv_safe,
+            features_shown,
             key_column,
             key_normalize,
             frame_column,
@@ -185,18 +203,23 @@ fn key_candidates(columns: &[String]) -> Vec<String> {
 
 fn resolve_key_column(
     columns: &[String],
-    explicit: Option<&str>,
+    options: &ExportOptions,
     path: &str,
 ) -> Result<String, ExportError> {
-    match explicit {
+    let setting = options.command_line.setting_name("key-column");
+    match options.key_column.as_deref() {
         Some(name) if columns.iter().any(|c| c == name) => Ok(name.to_string()),
         Some(name) => Err(ExportError::Data(format!(
-            "{path}: no column '{name}' (--key-column); its columns: {}",
+            "{path}: no column '{name}' ({setting}); its columns: {}",
             columns.join(", ")
         ))),
         None => key_candidates(columns).into_iter().next().ok_or_else(|| {
+            let how = match options.command_line {
+                CommandLine::Batch => format!("set {setting} in the table's manifest entry"),
+                _ => format!("pass {setting}"),
+            };
             ExportError::Data(format!(
-                "{path}: cannot find a key column (looked for {}); pass --key-column",
+                "{path}: cannot find a key column (looked for {}); {how}",
                 REFERENCE_KEY_FIELDS
                     .iter()
                     .chain(EXTRA_TABLE_KEY_FIELDS)

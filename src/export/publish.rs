@@ -45,7 +45,7 @@ impl Output {
         plan: &ExportPlan,
     ) -> Result<Output, ExportError> {
         Output::with_writer(out, |sink, shown| {
-            TableWriter::new(sink, format, reader, &plan.added, shown)
+            TableWriter::new(sink, format, reader, &plan.added, shown, plan.csv_safe)
         })
     }
 
@@ -55,9 +55,10 @@ impl Output {
         out: &Path,
         format: TableFormat,
         schema: &arrow::datatypes::SchemaRef,
+        csv_safe: bool,
     ) -> Result<Output, ExportError> {
         Output::with_writer(out, |sink, shown| {
-            TableWriter::for_schema(sink, format, schema, shown)
+            TableWriter::for_schema(sink, format, schema, shown, csv_safe)
         })
     }
 
@@ -178,6 +179,7 @@ pub(super) fn summarize(
         key_normalize,
         input_rows: counts.input_rows,
         output_rows: counts.output_rows,
+        trimmed_keys: counts.trimmed_keys,
         registry_digest: crate::digest::hex(&digest.finalize()),
         content_digest: String::new(),
         point: None,
@@ -190,6 +192,7 @@ pub(super) fn summarize(
             "bad_policy": options.bad_policy.name(),
             "prefix": options.prefix,
             "overwrite": options.overwrite,
+            "csv_safe": options.csv_safe,
             "out_format": out_format.name(),
             "components": options.components,
             "normalize": options.normalize,

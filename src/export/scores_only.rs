@@ -5,6 +5,7 @@
 //! reproducibility.md). Parquet and Arrow files carry the point and the
 //! per-scorer digests in their schema metadata.
 
+use crate::command_line::CommandLine;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -41,6 +42,8 @@ pub struct ScoresOnlySummary {
     /// Per scorer (slug order): name, live rows, digest.
     pub scorers: Vec<(String, u64, String)>,
     pub registry_digest: String,
+    /// Written with `--csv-safe`.
+    pub csv_safe: bool,
 }
 
 impl ScoresOnlySummary {
@@ -62,6 +65,7 @@ impl ScoresOnlySummary {
             options: json!({
                 "scorers": scorers_option,
                 "out_format": self.output_format.name(),
+                "csv_safe": self.csv_safe,
             }),
             registry_state: self
                 .scorers
@@ -165,8 +169,9 @@ pub fn export_scores_only(
     format: Option<TableFormat>,
     scorers: Option<&[String]>,
     as_of: Option<&PointRef>,
+    csv_safe: bool,
 ) -> Result<ScoresOnlySummary, ExportError> {
-    let (summary, staged) = prepare_scores_only(registry, out, format, scorers, as_of)?;
+    let (summary, staged) = prepare_scores_only(registry, out, format, scorers, as_of, csv_safe)?;
     staged.publish().map_err(|e| {
         ExportError::Data(format!("{}: cannot write the output: {e}", out.display()))
     })?;
@@ -181,8 +186,9 @@ pub fn prepare_scores_only(
     format: Option<TableFormat>,
     scorers: Option<&[String]>,
     as_of: Option<&PointRef>,
+    csv_safe: bool,
 ) -> Result<(ScoresOnlySummary, Staged), ExportError> {
-    let format = super::output_format(out, format)?;
+    let format = super::output_format(out, format, CommandLine::Registry)?;
     super::refuse_registry_as_output(registry, out)?;
     registry.read_snapshot(|registry| {
         let (point, at) = read_point(registry, as_of)?;
@@ -246,7 +252,7 @@ pub fn prepare_scores_only(
             ),
         ]);
         let schema = schema(metadata);
-        let mut output = Output::for_schema(out, format, &schema)?;
+        let mut output = Output::for_schema(out, format, &schema, csv_safe)?;
         let none = AddedColumns {
             names: Vec::new(),
             values: Vec::new(),
@@ -292,6 +298,7 @@ pub fn prepare_scores_only(
             as_of: as_of.map(|r| r.to_string()),
             scorers: digests,
             registry_digest,
+            csv_safe,
         };
         Ok((summary, written.into_staged()))
     })

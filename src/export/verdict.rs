@@ -3,7 +3,7 @@
 //! normalisation match far more), and does a `fail` policy refuse the
 //! missing or bad rows.
 
-use crate::key::KeyNormalize;
+use crate::command_line::CommandLine;
 
 use super::index::ScorerIndex;
 use super::join::JoinCounts;
@@ -17,17 +17,19 @@ pub(super) fn verdict(
     indexes: &[ScorerIndex],
     options: &ExportOptions,
 ) -> Result<Vec<String>, ExportError> {
-    let warnings: Vec<String> = check_key_match(
-        counts.input_rows,
-        counts.key_matches,
-        &plan.key_column,
-        plan.resolved_normalize,
-        &plan.alternatives,
-        &counts.alternative_matches,
-        options,
-    )?
-    .into_iter()
-    .collect();
+    let mut warnings: Vec<String> = check_key_match(plan, counts, options)?
+        .into_iter()
+        .collect();
+    if counts.raw_key_matches > 0 {
+        warnings.push(format!(
+            "{}: {} of {} rows matched their scores by the {} value as written, not its {}",
+            plan.features_shown,
+            counts.raw_key_matches,
+            counts.input_rows,
+            plan.key_column,
+            plan.resolved_normalize.name(),
+        ));
+    }
     for (policy, what, count) in [
         (
             options.missing_policy,
@@ -52,18 +54,21 @@ pub(super) fn verdict(
 }
 
 /// Stop when fewer than half of the rows matched and another column or
-/// normalisation would match far more, saying which flags fix it. When the
-/// user chose both the column and the normalisation, a warning is enough
-/// (returned).
+/// normalisation would match far more, saying how to fix it in the terms
+/// of the command that runs (`options.command_line`). When the user chose
+/// the keying, a warning is enough (returned): for `export` that takes both
+/// `--key-column` and `--key-normalize`, for `materialize` and `batch` an
+/// explicit `--key-normalize` alone, as the reference never overrules it.
+/// When nothing matches either way, every row is `missing`: the unmatched
+/// keys in the summary say why.
 fn check_key_match(
-    rows: u64,
-    matched: u64,
-    key_column: &str,
-    key_normalize: KeyNormalize,
-    alternatives: &[(String, KeyNormalize)],
-    alternative_matches: &[u64],
+    plan: &ExportPlan,
+    counts: &JoinCounts,
     options: &ExportOptions,
 ) -> Result<Option<String>, ExportError> {
+    let (rows, matched) = (counts.input_rows, counts.key_matches);
+    let (features_shown, key_column) = (&plan.features_shown, &plan.key_column);
+    let (alternatives, alternative_matches) = (&plan.alternatives, &counts.alternative_matches);
     if rows == 0 || matched * 2 >= rows {
         return Ok(None);
     }
@@ -75,18 +80,27 @@ fn check_key_match(
     let Some(((column, normalize), count)) = best else {
         return Ok(None);
     };
-    let mut fix = Vec::new();
+    let mut settings = Vec::new();
     if column != key_column {
-        fix.push(format!("--key-column {column}"));
+        settings.push(("key-column", column.as_str()));
     }
-    fix.push(format!("--key-normalize {}", normalize.name()));
+    settings.push(("key-normalize", normalize.name()));
+    // Every command that exports takes both settings.
+    let fix = options
+        .command_line
+        .fix(&settings)
+        .unwrap_or_else(|| "choose another key column or normalisation".to_string());
     let message = format!(
-        "{matched} of {rows} keys matched with {key_column}/{}; {column}/{} matches {count}: pass {}",
-        key_normalize.name(),
+        "{features_shown}: {matched} of {rows} keys matched with {key_column}/{}; \
+         {column}/{} matches {count}: {fix}",
+        plan.resolved_normalize.name(),
         normalize.name(),
-        fix.join(" ")
     );
-    if options.key_column.is_some() && options.key_normalize.is_some() {
+    let chosen_by_user = match options.command_line {
+        CommandLine::Registry => options.key_column.is_some() && options.key_normalize.is_some(),
+        CommandLine::Materialize | CommandLine::Batch => options.key_normalize.is_some(),
+    };
+    if chosen_by_user {
         return Ok(Some(message));
     }
     Err(ExportError::Data(message))

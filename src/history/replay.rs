@@ -229,6 +229,11 @@ fn replay_scores_only(
         Some(format),
         scorers.as_deref(),
         Some(&PointRef::Seq(point.seq)),
+        record
+            .options
+            .get("csv_safe")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false),
     )?;
     let replay = Replay::of(
         (id, point, "(scores only)".to_string()),

@@ -7,10 +7,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::formats::settle;
 use super::frame_pattern::FramePattern;
 use super::rules::ConflictPolicy;
 use super::suspicious::Warning;
-use super::{DetectError, FieldNames, Format, ReadError};
+use super::{detect_format, DetectError, Detection, FieldNames, Format, ReadError};
+use crate::command_line::CommandLine;
 use crate::key::KeyNormalize;
 use crate::scorer::Scale;
 
@@ -37,9 +39,6 @@ pub struct IngestOptions {
     /// without one (a note says so), and a value outside a scorer's scale
     /// stays `ok`, with a note on the row and a warning for the file.
     pub keep_values: bool,
-    /// The command has no `--scale` to offer (`batch`): what it is told
-    /// about a scale does not suggest one.
-    pub no_scale_flag: bool,
     /// `--scale MIN:MAX` declared for the file's scorers.
     pub scale: Option<Scale>,
     /// `--higher-is-better` / `--lower-is-better`.
@@ -49,9 +48,11 @@ pub struct IngestOptions {
     /// The slug of the one scorer the command names (`--scorer`, or the
     /// same label on every file): `--scale` is meant for it.
     pub scale_names: Option<String>,
-    /// Whether a duplicate's message offers `--replace`/`--ignore` (the
-    /// `ingest` command has them; `materialize`, like its reference, does not).
-    pub suggest_conflict_flags: bool,
+    /// The command reading the file: what its messages suggest (a
+    /// duplicate's offers `--replace`/`--ignore` on `ingest`, not on
+    /// `materialize`, which like its reference has neither; an ambiguous
+    /// format offers `--format` where the command takes it).
+    pub command_line: CommandLine,
     /// `--frame-pattern`: rows named by extracted frames become frames of
     /// one clip score per clip.
     pub frame_pattern: Option<FramePattern>,
@@ -69,6 +70,36 @@ pub struct IngestOptions {
 }
 
 impl IngestOptions {
+    /// The format of `source`: `--format`, else detected from the content;
+    /// formats that read the same `name,score` lines are settled by reading
+    /// the file with each (see `formats::settle`), with the label or
+    /// `--scorer` naming the scorer.
+    pub fn detect_format(&self, source: &SourceSpec) -> Result<(Format, String), Detection> {
+        if let Some(format) = self.format {
+            return Ok((format, "--format".to_string()));
+        }
+        match detect_format(&source.path) {
+            Err(Detection::Unknown(DetectError::Ambiguous { candidates })) => {
+                let candidates: Vec<Format> = candidates
+                    .iter()
+                    .filter_map(|name| Format::from_name(name))
+                    .collect();
+                let naming = settle::Naming {
+                    scorer: self.scorer.as_deref().or(source.label.as_deref()),
+                    key_normalize: self.key_normalize,
+                };
+                settle::settle(
+                    &source.path,
+                    &candidates,
+                    &naming,
+                    &self.read_options(source),
+                )
+                .map_err(Detection::Unknown)
+            }
+            other => other,
+        }
+    }
+
     /// The options that decide which rows `source`'s bytes become when read
     /// as `format`: with the bytes' sha256, a file's identity. The same
     /// bytes with the same identity are ingested once; with another, only
@@ -101,6 +132,7 @@ impl IngestOptions {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default(),
             scorer_version_given: self.scorer_version.is_some(),
+            command_line: self.command_line,
         }
     }
 }
@@ -283,11 +315,13 @@ pub enum IngestFileError {
     /// An option the file was ingested with cannot be used (a usage error).
     #[error("{path}: {message}")]
     Option { path: String, message: String },
-    #[error("{path}: {source}")]
+    #[error("{path}: {}", .source.message(*.command_line))]
     UnknownFormat {
         path: String,
         #[source]
         source: DetectError,
+        /// The command that read it: whether `--format` may be suggested.
+        command_line: CommandLine,
     },
     #[error("{path}: {source}")]
     Io {

@@ -16,11 +16,13 @@ use super::file::{
 };
 use super::frame_pattern::FrameGroups;
 use super::rules::{
-    check_flag_scale, duplicate_detail, empty_slug_message, judge, outside_scale_reason,
-    overlong_name_message, scorer_name_of, Declared, KeyRule, LiveOrigin, StoredScore,
+    check_flag_scale, duplicate_detail, empty_slug_message, judge, naming_hint,
+    outside_scale_reason, overlong_name_message, scorer_name_of, Declared, KeyRule, LiveOrigin,
+    StoredScore,
 };
 use super::suspicious::{OutsideScale, ValueSummary, Warning};
 use super::{Format, FrameRecord, RawScore, ReadError, RecordSink, ScoreRecord};
+use crate::command_line::CommandLine;
 use crate::scorer::{known_scorer, slug, Bounds, Scale};
 
 /// A scorer as a store holds it, resolved for one file.
@@ -184,6 +186,8 @@ pub(crate) struct FileIngest<'a, S: ScoreStore> {
     /// One entry per scorer (slug) the file's rows resolved to.
     scorers: Vec<FileScorer>,
     notes: Vec<String>,
+    /// Rows whose key had whitespace around it (trimmed by the key rule).
+    trimmed_keys: u64,
     /// What readers found wrong with their records' values, by scorer.
     reader_warnings: Vec<Warning>,
     preview: Vec<PreviewRow>,
@@ -258,6 +262,7 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
             last_name: None,
             scorers: Vec::new(),
             notes: Vec::new(),
+            trimmed_keys: 0,
             reader_warnings: Vec::new(),
             preview: Vec::new(),
             frame_groups: FrameGroups::default(),
@@ -272,6 +277,14 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
         })
     }
 
+    /// A record no scorer name reached: say how this command names one.
+    fn unnamed(&self, line: u64, message: &str) -> PipelineError {
+        self.malformed(
+            line,
+            format!("{message} ({})", naming_hint(self.options.command_line)),
+        )
+    }
+
     fn store_error(&self, error: StoreError) -> PipelineError {
         let path = self.path.to_string();
         PipelineError::File(match error {
@@ -279,7 +292,7 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
                 path,
                 line: row.line,
                 scorer: self.names[row.spelling as usize].0.clone(),
-                other: duplicate_detail(&live, self.options.suggest_conflict_flags),
+                other: duplicate_detail(&live, self.options.command_line == CommandLine::Registry),
                 key: row.key,
             },
             StoreError::Conflict(message) => IngestFileError::Conflict { path, message },
@@ -291,7 +304,7 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
     /// against the store on first sight.
     fn scorer_of(&mut self, record: &ScoreRecord) -> Result<u32, PipelineError> {
         let name = scorer_name_of(self.options.scorer.as_deref(), record, self.label)
-            .map_err(|message| self.malformed(record.line, message))?;
+            .map_err(|message| self.unnamed(record.line, message))?;
         let name = name.as_ref();
         if let Some(last) = self.last_name {
             if self.names[last as usize].0 == name {
@@ -302,7 +315,7 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
             self.last_name = Some(index);
             return Ok(index);
         }
-        if let Some(message) = overlong_name_message(name) {
+        if let Some(message) = overlong_name_message(name, self.options.command_line) {
             return Err(self.malformed(record.line, message));
         }
         let spelled_slug = slug(name);
@@ -345,7 +358,9 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
         let slot = match self.scorers.iter().position(|s| s.entry.slug == entry.slug) {
             Some(slot) => slot,
             None => {
-                if let Some(warning) = unknown_scale_warning(&entry, !self.options.no_scale_flag) {
+                if let Some(warning) =
+                    unknown_scale_warning(&entry, self.options.command_line.takes("scale"))
+                {
                     self.reader_warnings.push(warning);
                 }
                 self.scorers.push(FileScorer {
@@ -385,6 +400,9 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
                 check: warning.check.to_string(),
                 message: warning.message.clone(),
             });
+        }
+        if record.raw_key.trim().len() != record.raw_key.len() {
+            self.trimmed_keys += 1;
         }
         let normalised = match self.keys.key_of(&record) {
             Ok(key) => (key != record.raw_key.as_str()).then(|| key.into_owned()),
@@ -453,7 +471,7 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
     fn scorer_name(&self, record: &ScoreRecord) -> Result<String, PipelineError> {
         scorer_name_of(self.options.scorer.as_deref(), record, self.label)
             .map(|name| name.into_owned())
-            .map_err(|message| self.malformed(record.line, message))
+            .map_err(|message| self.unnamed(record.line, message))
     }
 
     /// The reader is done: keep the clips `--frame-pattern` held back and
@@ -480,6 +498,19 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
         let mut scorers = self.scorers;
         scorers.sort_by(|a, b| a.entry.slug.cmp(&b.entry.slug));
         let mut warnings = self.reader_warnings;
+        let mut notes = self.notes;
+        if self.trimmed_keys > 0 {
+            notes.push(format!(
+                "{} {} whitespace around {}, trimmed (the raw keys keep it)",
+                self.trimmed_keys,
+                if self.trimmed_keys == 1 {
+                    "key had"
+                } else {
+                    "keys had"
+                },
+                if self.trimmed_keys == 1 { "it" } else { "them" },
+            ));
+        }
         // A file on another scale is said once, by its own warning.
         let on_other_scale: Vec<String> =
             outside_warnings.iter().map(|w| w.scorer.clone()).collect();
@@ -499,7 +530,7 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
             self.store,
             FileIngestResult {
                 scorers,
-                notes: self.notes,
+                notes,
                 preview: self.preview,
                 warnings,
             },
@@ -554,7 +585,7 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
     /// by a correction once its rows are stored (bad, each value kept).
     fn scale_fix(&self, entry: &StoreScorer, guess: &str) -> String {
         if self.options.keep_values {
-            return match self.options.no_scale_flag {
+            return match !self.options.command_line.takes("scale") {
                 false => format!("pass --scale {guess}"),
                 true => "its values are kept as written".to_string(),
             };

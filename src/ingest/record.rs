@@ -99,6 +99,9 @@ pub struct ReadOptions {
     /// Whether `--scorer-version` says what wrote the file, so version
     /// pitfalls of a format need not be pointed out.
     pub scorer_version_given: bool,
+    /// The command reading the file: how a message names a setting
+    /// (`--score-key-field`, or a batch manifest's `"score_key_field"`).
+    pub command_line: crate::command_line::CommandLine,
 }
 
 impl ReadOptions {

@@ -7,6 +7,7 @@
 use std::borrow::Cow;
 
 use super::{is_ok_status, RawScore, ScoreRecord};
+use crate::command_line::CommandLine;
 use crate::key::KeyNormalize;
 use crate::scorer::{known_scorer, Bounds, Scale};
 
@@ -44,10 +45,7 @@ pub(crate) fn scorer_name_of<'a>(
         .or(label)
         .or(record.scorer_hint.as_deref())
         .map(Cow::Borrowed)
-        .ok_or(
-            "no scorer name: the row has no `competitor` and the file no LABEL= \
-             (write LABEL=PATH or pass --scorer)",
-        )
+        .ok_or("no scorer name: the row has no `competitor` and the file no LABEL=")
 }
 
 /// The longest scorer name (or label) taken, in characters: a name becomes
@@ -57,13 +55,24 @@ pub const MAX_SCORER_NAME_CHARS: usize = 256;
 /// The longest `--scorer-version` taken, in characters.
 pub const MAX_SCORER_VERSION_CHARS: usize = 4096;
 
+/// How the command in hand names a file's scorer, for messages: `ingest`
+/// also takes `--scorer`; `materialize` and `batch` only a label.
+pub(crate) fn naming_hint(command_line: CommandLine) -> &'static str {
+    match command_line {
+        CommandLine::Registry => "write LABEL=PATH or pass --scorer",
+        CommandLine::Materialize => "write LABEL=PATH",
+        CommandLine::Batch => "write the score entry as \"LABEL=PATH\"",
+    }
+}
+
 /// Why `name` cannot name a scorer for its length, if it cannot.
-pub(crate) fn overlong_name_message(name: &str) -> Option<String> {
+pub(crate) fn overlong_name_message(name: &str, command_line: CommandLine) -> Option<String> {
     let chars = name.chars().count();
     (chars > MAX_SCORER_NAME_CHARS).then(|| {
         format!(
             "scorer name of {chars} characters is longer than the limit of {MAX_SCORER_NAME_CHARS} \
-             (name it with LABEL=PATH or --scorer)"
+             ({})",
+            naming_hint(command_line)
         )
     })
 }

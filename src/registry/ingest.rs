@@ -25,8 +25,7 @@ use crate::ingest::rules::{
     ConflictPolicy, Declared, DuplicateAction, LiveOrigin, MAX_SCORER_VERSION_CHARS,
 };
 use crate::ingest::{
-    detect_format, read_on_thread, Detection, FileOutcome, FileStatus, IngestFileError,
-    IngestOptions, SourceSpec,
+    read_on_thread, Detection, FileOutcome, FileStatus, IngestFileError, IngestOptions, SourceSpec,
 };
 use crate::progress::{Progress, ProgressRead};
 use crate::scorer::Scale;
@@ -57,16 +56,14 @@ impl Registry {
             path: path.clone(),
             source,
         };
-        let (format, format_reason) = match options.format {
-            Some(format) => (format, "--format".to_string()),
-            None => detect_format(&source.path).map_err(|e| match e {
-                Detection::Io(e) => io(e),
-                Detection::Unknown(source) => IngestFileError::UnknownFormat {
-                    path: path.clone(),
-                    source,
-                },
-            })?,
-        };
+        let (format, format_reason) = options.detect_format(source).map_err(|e| match e {
+            Detection::Io(e) => io(e),
+            Detection::Unknown(source) => IngestFileError::UnknownFormat {
+                path: path.clone(),
+                source,
+                command_line: options.command_line,
+            },
+        })?;
         let metadata = std::fs::metadata(&source.path).map_err(io)?;
         if metadata.is_dir() {
             return Err(io(std::io::Error::other(

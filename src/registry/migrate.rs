@@ -54,6 +54,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0008_export_publication",
         sql: include_str!("../../migrations/0008_export_publication.sql"),
     },
+    Migration {
+        version: 9,
+        name: "0009_families_key_first",
+        sql: include_str!("../../migrations/0009_families_key_first.sql"),
+    },
 ];
 
 /// The schema version a registry has once this binary has opened it.

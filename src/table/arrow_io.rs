@@ -588,6 +588,9 @@ pub struct ArrowSink<W: Write + Send + 'static> {
     layout: Vec<Slot>,
     writer: Writer<W>,
     content: ContentDigest,
+    /// `--csv-safe` on a CSV output: the schema the cells are written
+    /// under (names made safe, text columns plain strings).
+    csv_safe: Option<SchemaRef>,
 }
 
 #[derive(Clone, Copy)]
@@ -612,6 +615,7 @@ impl<W: Write + Send + 'static> ArrowSink<W> {
         input: &SchemaRef,
         added: &[AddedField],
         path: &str,
+        csv_safe: bool,
     ) -> Result<Self, TableError> {
         let fail = |e: &dyn std::fmt::Display| TableError::file(path, e);
         let added_field = |field: &AddedField| {
@@ -691,12 +695,14 @@ impl<W: Write + Send + 'static> ArrowSink<W> {
                     .build(out),
             ),
         };
+        let csv_safe = (csv_safe && format == TableFormat::Csv).then(|| csv_safe_schema(&schema));
         Ok(ArrowSink {
             path: path.to_string(),
-            content: ContentDigest::arrow(&schema),
+            content: ContentDigest::arrow(csv_safe.as_ref().unwrap_or(&schema)),
             schema,
             layout,
             writer,
+            csv_safe,
         })
     }
 
@@ -719,6 +725,9 @@ impl<W: Write + Send + 'static> ArrowSink<W> {
         if keep.iter().any(|k| !k) {
             out = filter_record_batch(&out, &BooleanArray::from(keep.to_vec()))
                 .map_err(|e| fail(&e))?;
+        }
+        if let Some(schema) = &self.csv_safe {
+            out = csv_safe_batch(&out, schema).map_err(|e| fail(&e))?;
         }
         self.content.add_batch(&out);
         match &mut self.writer {
@@ -755,6 +764,65 @@ impl<W: Write + Send + 'static> ArrowSink<W> {
         }?;
         Ok((out, content))
     }
+}
+
+/// Whether a column holds text (`--csv-safe` looks at its cells).
+fn is_text(data_type: &DataType) -> bool {
+    match data_type {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Dictionary(_, values) => is_text(values),
+        _ => false,
+    }
+}
+
+/// The schema a `--csv-safe` CSV is written under: formula-like names get
+/// a `'`, text columns become plain strings (their cells are rewritten).
+fn csv_safe_schema(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<Arc<Field>> = schema
+        .fields()
+        .iter()
+        .map(|field| {
+            let data_type = if is_text(field.data_type()) {
+                DataType::Utf8
+            } else {
+                field.data_type().clone()
+            };
+            Arc::new(Field::new(
+                super::csv_safe::safe_cell(field.name()).as_ref(),
+                data_type,
+                field.is_nullable(),
+            ))
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// `batch` with every formula-like text cell prefixed by `'`, under
+/// `schema` ([`csv_safe_schema`]).
+fn csv_safe_batch(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|column| {
+            if !is_text(column.data_type()) {
+                return Ok(column.clone());
+            }
+            let text = cast(column, &DataType::Utf8)?;
+            let text = text
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .expect("cast to Utf8 gives a StringArray");
+            let safe: StringArray = text
+                .iter()
+                .map(|cell| cell.map(super::csv_safe::safe_cell))
+                .collect();
+            Ok(Arc::new(safe) as ArrayRef)
+        })
+        .collect::<Result<Vec<_>, arrow::error::ArrowError>>()?;
+    RecordBatch::try_new(schema.clone(), columns)
 }
 
 fn added_array(values: &ColumnValues) -> ArrayRef {

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use serde_json::value::RawValue;
 
+use super::csv_safe::safe_cell;
 use super::{JsonRow, TableError};
 
 /// Streams the rows of a CSV table with a header line.
@@ -100,13 +101,20 @@ pub struct CsvRowsWriter<W: Write> {
     /// placed in one pass however wide the table.
     positions: std::collections::HashMap<String, usize>,
     cells: Vec<String>,
+    /// `--csv-safe`: formula-like text cells get a `'` in front.
+    csv_safe: bool,
 }
 
 impl<W: Write> CsvRowsWriter<W> {
-    pub fn new(out: W, header: Vec<String>) -> Result<Self, csv::Error> {
+    pub fn new(out: W, header: Vec<String>, csv_safe: bool) -> Result<Self, csv::Error> {
         let mut writer = csv::WriterBuilder::new().from_writer(out);
-        writer.write_record(&header)?;
+        if csv_safe {
+            writer.write_record(header.iter().map(|name| safe_cell(name).into_owned()))?;
+        } else {
+            writer.write_record(&header)?;
+        }
         Ok(CsvRowsWriter {
+            csv_safe,
             writer,
             cells: vec![String::new(); header.len()],
             positions: header
@@ -122,7 +130,12 @@ impl<W: Write> CsvRowsWriter<W> {
         self.cells.iter_mut().for_each(String::clear);
         for (name, value) in &row.members {
             if let Some(position) = self.positions.get(name) {
-                self.cells[*position].push_str(&cell_text(value));
+                let text = cell_text(value);
+                if self.csv_safe {
+                    self.cells[*position].push_str(&safe_cell(&text));
+                } else {
+                    self.cells[*position].push_str(&text);
+                }
             }
         }
         self.writer.write_record(&self.cells)
@@ -162,7 +175,7 @@ mod tests {
         let batch = rows.next_batch(10).unwrap();
         assert_eq!(batch.len(), 2);
         assert_eq!(batch[1].key_text("note").as_deref(), Some("001"));
-        let mut writer = CsvRowsWriter::new(Vec::new(), rows.header().to_vec()).unwrap();
+        let mut writer = CsvRowsWriter::new(Vec::new(), rows.header().to_vec(), false).unwrap();
         for row in &batch {
             writer.write_row(row).unwrap();
         }

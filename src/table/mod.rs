@@ -10,6 +10,7 @@
 mod arrow_io;
 pub mod content_digest;
 mod csv_rows;
+pub mod csv_safe;
 mod ipc_layout;
 mod json_rows;
 mod parquet_out;
@@ -424,10 +425,11 @@ impl<W: Write + Send + 'static> TableWriter<W> {
         reader: &TableReader,
         added: &[AddedField],
         path: &str,
+        csv_safe: bool,
     ) -> Result<Self, TableError> {
         if let Some(schema) = reader.arrow_schema() {
             return Ok(TableWriter::Arrow(arrow_io::ArrowSink::new(
-                out, format, &schema, added, path,
+                out, format, &schema, added, path, csv_safe,
             )?));
         }
         let inner = match format {
@@ -445,7 +447,7 @@ impl<W: Write + Send + 'static> TableWriter<W> {
                     }
                 }
                 RowsSinkKind::Csv(
-                    csv_rows::CsvRowsWriter::new(out, header)
+                    csv_rows::CsvRowsWriter::new(out, header, csv_safe)
                         .map_err(|e| TableError::file(path, e))?,
                 )
             }
@@ -467,6 +469,7 @@ impl<W: Write + Send + 'static> TableWriter<W> {
         format: TableFormat,
         schema: &arrow::datatypes::SchemaRef,
         path: &str,
+        csv_safe: bool,
     ) -> Result<Self, TableError> {
         Ok(TableWriter::Arrow(arrow_io::ArrowSink::new(
             out,
@@ -474,6 +477,7 @@ impl<W: Write + Send + 'static> TableWriter<W> {
             schema,
             &[],
             path,
+            csv_safe,
         )?))
     }
 

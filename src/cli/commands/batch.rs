@@ -20,6 +20,7 @@ pub fn batch(registry: Option<PathBuf>, args: BatchArgs) -> Result<(), Failure> 
         report_json: args.report_json,
         report_md: args.report_md,
         fail_fast: args.fail_fast,
+        csv_safe: args.csv_safe,
         registry,
         argv: std::env::args().collect(),
     };

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use second_opinion::atomic_file::{check_writable, refuse_clashes, registry_files, stage_json};
+use second_opinion::command_line::CommandLine;
 use second_opinion::crash_point::crash_point;
 use second_opinion::export::recorded::{publish_recorded, settled_warning};
 use second_opinion::export::ExportOptions;
@@ -46,6 +47,8 @@ pub fn export(registry_path: &Path, args: ExportArgs) -> Result<(), Failure> {
         pool: args.pool,
         per_frame: true,
         as_of: args.as_of,
+        command_line: CommandLine::Registry,
+        csv_safe: args.csv_safe,
         reference_order: false,
     };
     let report_error =
@@ -107,6 +110,7 @@ fn export_scores_only(registry: &Registry, args: ExportArgs) -> Result<(), Failu
         args.out_format,
         args.scorers.as_deref(),
         args.as_of.as_ref(),
+        args.csv_safe,
     )?;
     let mut record = summary.record(args.scorers.as_deref());
     record.note = args.note;
@@ -174,11 +178,12 @@ pub fn materialize(registry: Option<PathBuf>, args: MaterializeArgs) -> Result<(
         prefix: args.prefix,
         overwrite: args.overwrite,
         scale: args.scale,
-        offers_scale_flag: true,
         registry,
         tag: args.tag,
         note: args.note,
         argv: arguments_after("materialize"),
+        command_line: CommandLine::Materialize,
+        csv_safe: args.csv_safe,
     };
     let (summary, _audit) = second_opinion::materialize::materialize(&request)?;
     render::print_export_warnings(&summary);

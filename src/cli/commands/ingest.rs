@@ -8,6 +8,7 @@ use serde_json::json;
 use second_opinion::atomic_file::{
     check_writable, refuse_clashes, registry_files, write_json_atomically,
 };
+use second_opinion::command_line::CommandLine;
 use second_opinion::ingest::{detect_format, Detection};
 use second_opinion::progress::NoProgress;
 use second_opinion::registry::{IngestFileError, IngestOptions, OpenMode, Registry, SourceSpec};
@@ -20,7 +21,6 @@ use crate::Failure;
 /// registry as it was and the others go on.
 pub fn ingest(registry_path: &Path, args: IngestArgs) -> Result<(), Failure> {
     let mut options = IngestOptions {
-        suggest_conflict_flags: true,
         scorer_version: args.scorer_version,
         on_conflict: args.rules.on_conflict(),
         strict: args.rules.strict,
@@ -48,10 +48,11 @@ pub fn ingest(registry_path: &Path, args: IngestArgs) -> Result<(), Failure> {
     // reported per file by the ingest itself.)
     if options.format.is_none() {
         for source in args.sources.iter().map(|a| SourceSpec::parse(a)) {
-            if let Err(Detection::Unknown(source_error)) = detect_format(&source.path) {
+            if let Err(Detection::Unknown(source_error)) = options.detect_format(&source) {
                 return Err(IngestFileError::UnknownFormat {
                     path: source.path.display().to_string(),
                     source: source_error,
+                    command_line: CommandLine::Registry,
                 }
                 .into());
             }
@@ -136,16 +137,27 @@ pub fn ingest(registry_path: &Path, args: IngestArgs) -> Result<(), Failure> {
 /// `inspect`: read one file as `ingest` would, write nothing, and show the
 /// format, keys, scorer, scale, first rows and every problem.
 pub fn inspect(registry_path: &Path, args: InspectArgs) -> Result<(), Failure> {
-    let source = SourceSpec::parse(&args.source);
+    let mut source = SourceSpec::parse(&args.source);
     let forced = args.read.format;
     let options = IngestOptions {
         dry_run: true,
         preview_rows: args.rows,
-        suggest_conflict_flags: true,
         on_conflict: args.rules.on_conflict(),
         strict: args.rules.strict,
         ..args.read.options()
     };
+    // A format that names its scorer (a DOVER CSV) is previewed as that
+    // scorer without a label; ingest still wants one (DOVER or DOVER-Mobile).
+    let provisional = match (&source.label, &options.scorer) {
+        (None, None) => options
+            .format
+            .or_else(|| detect_format(&source.path).ok().map(|(format, _)| format))
+            .and_then(|format| Some((format, format.scorer_family()?))),
+        _ => None,
+    };
+    if let Some((_, family)) = provisional {
+        source.label = Some(family.to_string());
+    }
     // Judged against the registry when there is one (duplicates, scales),
     // else against an empty one in memory: inspect never creates a file.
     let mut registry = if registry_path.exists() {
@@ -157,6 +169,7 @@ pub fn inspect(registry_path: &Path, args: InspectArgs) -> Result<(), Failure> {
     if args.json {
         let report = match &outcome {
             Ok(outcome) => json!({
+                "provisional_label": provisional.map(|(_, family)| family),
                 "would_ingest": true,
                 "file": outcome.to_json(),
                 "preview": outcome.preview,
@@ -175,6 +188,13 @@ pub fn inspect(registry_path: &Path, args: InspectArgs) -> Result<(), Failure> {
         Ok(outcome) => {
             if !args.json {
                 render::print_inspection(&outcome);
+                if let Some((format, family)) = provisional {
+                    say!(
+                        "label:    none given: previewed as '{family}', the scorer {} files come from; \
+                         `ingest` needs LABEL=PATH to say which model wrote it ({family}=PATH, or e.g. {family}-mobile=PATH)",
+                        format.name()
+                    );
+                }
             }
             Ok(())
         }

@@ -242,8 +242,9 @@ impl Columns {
                         format!("no key column '{field}' (--score-key-field) in the header")
                     }
                     None => format!(
-                        "no key column: the header has none of {} (name it with --score-key-field)",
-                        key_candidates.join(", ")
+                        "no key column: the header has none of {} (name it with {})",
+                        key_candidates.join(", "),
+                        options.command_line.setting_name("score-key-field")
                     ),
                 },
             )
@@ -256,8 +257,9 @@ impl Columns {
                         format!("no score column '{field}' (--score-field) in the header")
                     }
                     None => format!(
-                        "no score column: the header has none of {} (name it with --score-field)",
-                        score_candidates.join(", ")
+                        "no score column: the header has none of {} (name it with {})",
+                        score_candidates.join(", "),
+                        options.command_line.setting_name("score-field")
                     ),
                 },
             )

@@ -18,8 +18,10 @@
 //!
 //! Detection: these lines look exactly like UVQ's batch output and like a
 //! pyiqa file whose line ends were converted, so a `.txt` file of plain
-//! `name,score` lines is only a candidate, and `Format::detect` refuses it
-//! with the list of `--format` names. The one thing that would tell MANIQA
+//! `name,score` lines is only a candidate: `Format::detect` calls it
+//! ambiguous, and `formats::settle` chooses when the label names the scorer
+//! (every candidate then reads the same rows), else refuses it with the
+//! list of `--format` names. The one thing that would tell MANIQA
 //! apart, the file name `output.txt`, is not given to `detect`. Files with
 //! another extension are never claimed: MANIQA always writes `.txt`.
 

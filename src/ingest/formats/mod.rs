@@ -15,9 +15,11 @@ mod maniqa_txt;
 mod pyiqa_csv;
 mod qalign_json;
 mod score_line;
+pub(crate) mod settle;
 mod uvq_json;
 mod uvq_txt;
 
+use crate::command_line::CommandLine;
 use std::fs::File;
 use std::io::{BufRead, Read};
 use std::path::Path;
@@ -109,11 +111,19 @@ formats! {
     Csv => generic_csv::CsvReader,
 }
 
-/// Why a file's format could not be chosen.
+/// Why a file's format could not be chosen. Its `Display` is what
+/// `ingest` says; [`DetectError::message`] what another command says.
 #[derive(Debug, thiserror::Error)]
 pub enum DetectError {
     #[error("cannot tell the format: it looks like {} (pass --format with one of them)", .candidates.join(" or "))]
     Ambiguous { candidates: Vec<&'static str> },
+    /// `name,score` lines whose names are bare numbers: not clip names.
+    #[error(
+        "cannot tell the format: the first column holds bare numbers, not clip names \
+         (pass --format with one of {} if it is a score file)",
+        .candidates.join(", ")
+    )]
+    NotClipNames { candidates: Vec<&'static str> },
     #[error(
         "cannot tell the format from the content; pass --format ({})",
         Format::names()
@@ -121,7 +131,46 @@ pub enum DetectError {
     Unknown,
 }
 
+impl DetectError {
+    /// The message for `command_line`: `--format` is suggested only to a
+    /// command that takes it (`materialize` and `batch` do not: their
+    /// score files must be told apart by their content).
+    pub fn message(&self, command_line: CommandLine) -> String {
+        if command_line.takes("format") {
+            return self.to_string();
+        }
+        let fix = "materialize cannot be told the format: `second-opinion ingest --format NAME` \
+                   reads it into a registry, and `materialize --registry` or `export` joins it";
+        match self {
+            DetectError::Ambiguous { candidates } => format!(
+                "cannot tell the format: it looks like {} ({fix})",
+                candidates.join(" or ")
+            ),
+            DetectError::Unknown => format!(
+                "cannot tell the format from the content (formats: {}; {fix})",
+                Format::names()
+            ),
+            DetectError::NotClipNames { candidates } => format!(
+                "cannot tell the format: the first column holds bare numbers, not clip names \
+                 (formats that read such lines: {}; {fix})",
+                candidates.join(", ")
+            ),
+        }
+    }
+}
+
 impl Format {
+    /// The scorer a format names although its rows do not say which of
+    /// its models wrote them: DOVER and DOVER-Mobile write the same CSV, so
+    /// `ingest` wants a `LABEL=`, and `inspect` without one previews the
+    /// file as this scorer.
+    pub fn scorer_family(self) -> Option<&'static str> {
+        match self {
+            Format::DoverCsv => Some("dover"),
+            _ => None,
+        }
+    }
+
     /// Every format name, for messages.
     pub fn names() -> String {
         Format::ALL

@@ -20,9 +20,9 @@
 //!
 //! Detection: these lines look exactly like MANIQA's `output.txt` and like
 //! a pyiqa file whose line ends were converted, and the output file name
-//! is the user's, so UVQ is only ever a candidate and `Format::detect`
-//! refuses the file with the list of `--format` names: pass
-//! `--format uvq-txt`.
+//! is the user's, so UVQ is only ever a candidate: `formats::settle`
+//! chooses it for a file labelled `uvq=`, and without a label the file is
+//! refused with the list of `--format` names: pass `--format uvq-txt`.
 
 use std::io::BufRead;
 

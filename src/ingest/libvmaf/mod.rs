@@ -211,8 +211,14 @@ impl ClipFrames {
             return Err(ReadError::at(
                 first_frame_line,
                 format!(
-                    "no metric '{model}'{default} in the log; it has {}: choose the clip score with --metric",
-                    available.join(", ")
+                    "no metric '{model}'{default} in the log; it has {}: {}",
+                    available.join(", "),
+                    if options.command_line.takes("metric") {
+                        "choose the clip score with --metric"
+                    } else {
+                        // materialize and batch read libvmaf's default model only.
+                        "`second-opinion ingest --metric NAME` chooses the clip score"
+                    }
                 ),
             )
             .into());

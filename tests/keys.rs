@@ -1,0 +1,613 @@
+//! The key check and key matching of `export`, `materialize` and `batch`
+//! (issues 12 and 13): what stops an export, what only warns, keys with
+//! whitespace around them, per-frame tables, and messages that name only
+//! flags the command takes.
+
+mod common;
+
+use common::Workspace;
+use serde_json::Value;
+
+fn read_rows(ws: &Workspace, name: &str) -> Vec<Value> {
+    std::fs::read_to_string(ws.path(name))
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// Run the binary in the workspace without a registry: `materialize` and
+/// `batch` as the reference runs them, one-shot in memory.
+fn one_shot(ws: &Workspace, args: &[&str]) -> common::Run {
+    common::Run::from(
+        std::process::Command::new(env!("CARGO_BIN_EXE_second-opinion"))
+            .current_dir(ws.dir.path())
+            .env_remove("SECOND_OPINION_REGISTRY")
+            .args(args)
+            .output()
+            .expect("run second-opinion"),
+    )
+}
+
+fn statuses(rows: &[Value], slug: &str) -> Vec<String> {
+    rows.iter()
+        .map(|row| {
+            row[format!("second_opinion_{slug}_status")]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+// -------------------------------------------------- per-frame key check
+
+/// Scorers that scored 1 of 10 frames under `--frame-match exact`, one
+/// keyed by basename and one by stem: the other rows are `missing`, and
+/// the key check does not send the user to another normalisation (it used
+/// to, and following it cycled stem → basename → stem).
+#[test]
+fn per_frame_rows_without_a_scored_frame_do_not_trip_the_key_check() {
+    let ws = Workspace::new();
+    ws.write(
+        "by_name.jsonl",
+        "{\"name\":\"/runs/clip_a.mp4\",\"competitor\":\"by-name\",\
+          \"frames\":[{\"frame_idx\":0,\"score\":50.0}]}\n",
+    );
+    ws.write(
+        "by_id.jsonl",
+        "{\"clip_id\":\"clip_a\",\"competitor\":\"by-id\",\
+          \"frames\":[{\"frame_idx\":3,\"score\":60.0}]}\n",
+    );
+    ws.run(&["ingest", "by_name.jsonl", "by_id.jsonl"]).ok();
+    let table: String = (0..10)
+        .map(|frame| format!("{{\"src\":\"/data/clip_a.mp4\",\"frame_idx\":{frame}}}\n"))
+        .collect();
+    ws.write("frames.jsonl", table);
+    for (normalize, matched_slug, frame) in [
+        (None, "by_name", 0),
+        (Some("basename"), "by_name", 0),
+        (Some("stem"), "by_id", 3),
+    ] {
+        let mut args = vec![
+            "export",
+            "--features",
+            "frames.jsonl",
+            "--out",
+            "out.jsonl",
+            "--overwrite",
+            "--frame-match",
+            "exact",
+        ];
+        if let Some(normalize) = normalize {
+            args.extend(["--key-normalize", normalize]);
+        }
+        let run = ws.run(&args).ok();
+        assert!(!run.stderr.contains("--key-normalize"), "{}", run.stderr);
+        let rows = read_rows(&ws, "out.jsonl");
+        let mut expected = vec!["missing".to_string(); 10];
+        expected[frame] = "ok".to_string();
+        assert_eq!(statuses(&rows, matched_slug), expected, "{normalize:?}");
+    }
+}
+
+// ------------------------------------------------------------ the key check
+
+/// A table keyed by `src` full paths, scores keyed by the same full paths
+/// in a field `auto` keeps raw (`video_id`).
+fn full_path_workspace() -> Workspace {
+    let ws = Workspace::new();
+    ws.write(
+        "features.jsonl",
+        (1..=3)
+            .map(|n| format!("{{\"src\":\"/data/clip_{n}.mp4\",\"vmaf\":9{n}.0}}\n"))
+            .collect::<String>(),
+    );
+    ws.write(
+        "scores.jsonl",
+        (1..=3)
+            .map(|n| {
+                format!(
+                    "{{\"video_id\":\"/data/clip_{n}.mp4\",\"competitor\":\"nr\",\"score\":{n}.5}}\n"
+                )
+            })
+            .collect::<String>(),
+    );
+    ws
+}
+
+fn materialize(ws: &Workspace, extra: &[&str]) -> common::Run {
+    let mut args = vec![
+        "materialize",
+        "--features",
+        "features.jsonl",
+        "--scores",
+        "scores.jsonl",
+        "--out",
+        "out.jsonl",
+        "--overwrite",
+    ];
+    args.extend_from_slice(extra);
+    one_shot(ws, &args)
+}
+
+/// `--key-column src` with scores keyed by the same full paths joins on
+/// the raw values: the reference's `auto` keeps `src` raw, and so do the
+/// raw keys here when basenames match nothing.
+#[test]
+fn key_column_src_with_full_path_scores_joins_raw() {
+    let ws = full_path_workspace();
+    for extra in [&["--key-column", "src"][..], &[]] {
+        let run = materialize(&ws, extra).ok();
+        assert!(!run.stderr.contains("pass --"), "{}", run.stderr);
+        assert!(
+            run.stderr.contains(
+                "warning: features.jsonl: 3 of 3 rows matched their scores by the src value \
+                 as written, not its basename"
+            ),
+            "{}",
+            run.stderr
+        );
+        let rows = read_rows(&ws, "out.jsonl");
+        assert_eq!(statuses(&rows, "nr"), ["ok", "ok", "ok"], "{extra:?}");
+        assert_eq!(rows[1]["second_opinion_nr_score"], 2.5);
+    }
+    // The registry's own export too.
+    ws.run(&["ingest", "scores.jsonl"]).ok();
+    ws.run(&[
+        "export",
+        "--features",
+        "features.jsonl",
+        "--out",
+        "exported.jsonl",
+        "--key-column",
+        "src",
+    ])
+    .ok();
+    let rows = read_rows(&ws, "exported.jsonl");
+    assert_eq!(statuses(&rows, "nr"), ["ok", "ok", "ok"]);
+}
+
+/// An explicit `--key-normalize` is never overruled by `materialize`: the
+/// run goes on as asked, rows `missing`, with the fix as a warning. `export`
+/// stays stricter: exit 1 with the fix, unless `--key-column` is given too.
+#[test]
+fn explicit_key_normalize_is_never_overruled_by_materialize() {
+    let ws = Workspace::new();
+    ws.write(
+        "features.jsonl",
+        (1..=3)
+            .map(|n| format!("{{\"video_id\":\"/t/clip_{n}.mp4\"}}\n"))
+            .collect::<String>(),
+    );
+    // Scores keyed by basenames in a field every mode keeps as written.
+    ws.write(
+        "scores.jsonl",
+        (1..=3)
+            .map(|n| {
+                format!("{{\"clip_id\":\"clip_{n}.mp4\",\"competitor\":\"nr\",\"score\":{n}}}\n")
+            })
+            .collect::<String>(),
+    );
+    let run = materialize(&ws, &["--key-normalize", "raw"]).ok();
+    assert!(
+        run.stderr.contains(
+            "warning: features.jsonl: 0 of 3 keys matched with video_id/raw; \
+             video_id/basename matches 3: pass --key-normalize basename"
+        ),
+        "{}",
+        run.stderr
+    );
+    let rows = read_rows(&ws, "out.jsonl");
+    assert_eq!(statuses(&rows, "nr"), ["missing", "missing", "missing"]);
+
+    // export, the registry's own command, stays stricter.
+    ws.run(&["ingest", "scores.jsonl"]).ok();
+    let export = |extra: &[&str]| {
+        let mut args = vec![
+            "export",
+            "--features",
+            "features.jsonl",
+            "--out",
+            "e.jsonl",
+            "--overwrite",
+        ];
+        args.extend_from_slice(extra);
+        ws.run(&args)
+    };
+    let run = export(&["--key-normalize", "raw"]).fails_with(1);
+    assert!(
+        run.stderr
+            .contains("video_id/basename matches 3: pass --key-normalize basename"),
+        "{}",
+        run.stderr
+    );
+    assert!(!ws.path("e.jsonl").exists());
+    export(&["--key-normalize", "raw", "--key-column", "video_id"]).ok();
+}
+
+/// No normalisation matches anything: as the reference under `mark`, every
+/// row is `missing`, exit 0, and the unmatched keys are listed.
+#[test]
+fn nothing_matching_anywhere_marks_every_row_missing() {
+    let ws = full_path_workspace();
+    ws.write(
+        "scores.jsonl",
+        "{\"video_id\":\"other_1\",\"competitor\":\"nr\",\"score\":1}\n\
+         {\"video_id\":\"other_2\",\"competitor\":\"nr\",\"score\":2}\n",
+    );
+    for extra in [
+        &[][..],
+        &["--key-normalize", "stem"],
+        &["--key-column", "src"],
+    ] {
+        let run = materialize(&ws, &[extra, &["--audit-json", "audit.json"][..]].concat()).ok();
+        assert!(
+            run.stderr
+                .contains("2 of 2 scores matched no row (first: other_1, other_2)"),
+            "{}",
+            run.stderr
+        );
+        let rows = read_rows(&ws, "out.jsonl");
+        assert_eq!(statuses(&rows, "nr"), ["missing", "missing", "missing"]);
+        let audit: Value =
+            serde_json::from_str(&std::fs::read_to_string(ws.path("audit.json")).unwrap()).unwrap();
+        assert_eq!(audit["competitors"]["nr"]["missing_rows"], 3);
+    }
+}
+
+/// A flag that plainly fixes a bad join still stops `materialize` (exit 1,
+/// nothing written) and `batch`'s table, each naming the fix in its own
+/// terms: flags for `materialize`, manifest keys for `batch`.
+#[test]
+fn a_plain_fix_stops_the_run_in_the_commands_own_terms() {
+    let ws = Workspace::new();
+    ws.write(
+        "features.jsonl",
+        (1..=3)
+            .map(|n| format!("{{\"src\":\"/data/clip_{n}.mp4\"}}\n"))
+            .collect::<String>(),
+    );
+    ws.write(
+        "scores.jsonl",
+        (1..=3)
+            .map(|n| format!("{{\"clip_id\":\"clip_{n}\",\"competitor\":\"nr\",\"score\":{n}}}\n"))
+            .collect::<String>(),
+    );
+    let run = one_shot(
+        &ws,
+        &[
+            "materialize",
+            "--features",
+            "features.jsonl",
+            "--scores",
+            "scores.jsonl",
+            "--out",
+            "out.jsonl",
+        ],
+    )
+    .fails_with(1);
+    assert!(
+        run.stderr.contains(
+            "0 of 3 keys matched with src/basename; src/stem matches 3: pass --key-normalize stem"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!ws.path("out.jsonl").exists());
+
+    ws.write(
+        "manifest.json",
+        serde_json::json!({"tables": [{"id": "t", "features": "features.jsonl",
+            "scores": ["scores.jsonl"], "out": "batch_out.jsonl"}]})
+        .to_string(),
+    );
+    let run = one_shot(
+        &ws,
+        &[
+            "batch",
+            "--manifest",
+            "manifest.json",
+            "--report-json",
+            "report.json",
+        ],
+    )
+    .fails_with(1);
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.path("report.json")).unwrap()).unwrap();
+    let error = report["tables"][0]["error"].as_str().unwrap();
+    assert!(
+        error.ends_with(
+            "src/stem matches 3: set \"key_normalize\": \"stem\" in the table's manifest entry"
+        ),
+        "{error}"
+    );
+    assert!(!error.contains("--"), "{error}");
+    assert!(!run.stderr.contains("pass --"), "{}", run.stderr);
+}
+
+// ------------------------------------------------ whitespace around keys
+
+/// `" a.mp4"` in the table and `"b.mp4 "` in the scores match once
+/// trimmed; the table rows trimmed are counted in the summary, the report
+/// and the audit JSON, and ingest notes the score keys it trimmed.
+#[test]
+fn keys_with_whitespace_around_them_match_trimmed_and_are_counted() {
+    let ws = Workspace::new();
+    ws.write(
+        "features.jsonl",
+        "{\"video_id\":\" a.mp4\"}\n{\"video_id\":\"b.mp4\"}\n{\"video_id\":\"c.mp4\\t\"}\n",
+    );
+    ws.write(
+        "scores.jsonl",
+        "{\"video_id\":\"a.mp4\",\"competitor\":\"nr\",\"score\":1}\n\
+         {\"video_id\":\"b.mp4 \",\"competitor\":\"nr\",\"score\":2}\n\
+         {\"video_id\":\"c.mp4\",\"competitor\":\"nr\",\"score\":3}\n",
+    );
+    let run = materialize(&ws, &["--audit-json", "audit.json"]).ok();
+    assert!(
+        run.stderr
+            .contains("2 of 3 keys had whitespace around them, trimmed before matching"),
+        "{}",
+        run.stderr
+    );
+    let rows = read_rows(&ws, "out.jsonl");
+    assert_eq!(statuses(&rows, "nr"), ["ok", "ok", "ok"]);
+    // The table's values pass through as they were.
+    assert_eq!(rows[0]["video_id"], " a.mp4");
+    let audit: Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.path("audit.json")).unwrap()).unwrap();
+    assert_eq!(audit["second_opinion_provenance"]["trimmed_keys"], 2);
+    assert_eq!(audit["competitors"]["nr"]["matched_rows"], 3);
+
+    let run = ws
+        .run(&["ingest", "--report-json", "ingest.json", "scores.jsonl"])
+        .ok();
+    assert!(
+        run.stderr
+            .contains("1 key had whitespace around it, trimmed (the raw keys keep it)"),
+        "{}",
+        run.stderr
+    );
+    let raw: Vec<Value> = common::sql_rows(&ws, "SELECT key, raw_key FROM scores ORDER BY key");
+    assert_eq!(raw[1], serde_json::json!(["b.mp4", "b.mp4 "]));
+    let run = ws
+        .run(&[
+            "export",
+            "--features",
+            "features.jsonl",
+            "--out",
+            "e.jsonl",
+            "--report-json",
+            "export.json",
+        ])
+        .ok();
+    assert!(
+        run.stderr.contains("2 of 3 keys had whitespace"),
+        "{}",
+        run.stderr
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.path("export.json")).unwrap()).unwrap();
+    assert_eq!(report["trimmed_keys"], 2);
+    assert_eq!(report["scorers"]["nr"]["matched"], 3);
+}
+
+// ------------------------------- messages name only flags the command takes
+
+/// The suggestions that differ by command: `--format` (ingest only),
+/// `--out-format` (export only), `--key-column` (a manifest key in batch).
+#[test]
+fn suggestions_name_only_what_the_command_takes() {
+    let ws = Workspace::new();
+    // A file no format recognises.
+    ws.write("scores.txt", "just some words\nand more words\n");
+    ws.write("features.jsonl", "{\"video_id\":\"a\"}\n");
+    ws.write("nokey.jsonl", "{\"vmaf\":1.0}\n");
+    ws.write(
+        "good.jsonl",
+        "{\"video_id\":\"a\",\"competitor\":\"nr\",\"score\":1}\n",
+    );
+    let run = ws.run(&["ingest", "scores.txt"]).fails_with(2);
+    assert!(run.stderr.contains("pass --format ("), "{}", run.stderr);
+    let run = one_shot(
+        &ws,
+        &[
+            "materialize",
+            "--features",
+            "features.jsonl",
+            "--scores",
+            "scores.txt",
+            "--out",
+            "out.jsonl",
+        ],
+    )
+    .fails_with(2);
+    assert!(
+        run.stderr
+            .contains("scores.txt: cannot tell the format from the content")
+            && run.stderr.contains("second-opinion ingest --format NAME")
+            && !run.stderr.contains("pass --format"),
+        "{}",
+        run.stderr
+    );
+
+    // An output without a known extension.
+    let run = one_shot(
+        &ws,
+        &[
+            "materialize",
+            "--features",
+            "features.jsonl",
+            "--scores",
+            "good.jsonl",
+            "--out",
+            "out.table",
+        ],
+    )
+    .fails_with(2);
+    assert!(
+        run.stderr.contains("name the output with an extension of")
+            && !run.stderr.contains("--out-format"),
+        "{}",
+        run.stderr
+    );
+    ws.run(&["ingest", "good.jsonl"]).ok();
+    let run = ws
+        .run(&[
+            "export",
+            "--features",
+            "features.jsonl",
+            "--out",
+            "out.table",
+        ])
+        .fails_with(2);
+    assert!(run.stderr.contains("pass --out-format"), "{}", run.stderr);
+
+    // A table without a key column: a flag for materialize, a manifest key
+    // for batch.
+    let materialize_run = one_shot(
+        &ws,
+        &[
+            "materialize",
+            "--features",
+            "nokey.jsonl",
+            "--scores",
+            "good.jsonl",
+            "--out",
+            "out.jsonl",
+        ],
+    )
+    .fails_with(1);
+    assert!(
+        materialize_run.stderr.contains("; pass --key-column"),
+        "{}",
+        materialize_run.stderr
+    );
+    ws.write(
+        "manifest.json",
+        serde_json::json!({"tables": [{"id": "t", "features": "nokey.jsonl",
+            "scores": ["good.jsonl"], "out": "batch_out.jsonl"}]})
+        .to_string(),
+    );
+    let run = one_shot(&ws, &["batch", "--manifest", "manifest.json"]).fails_with(1);
+    assert!(
+        run.stderr
+            .contains("; set \"key_column\" in the table's manifest entry")
+            && !run.stderr.contains("--key-column"),
+        "{}",
+        run.stderr
+    );
+
+    // A score CSV without a key column: a flag for ingest and materialize,
+    // a manifest key for batch.
+    ws.write("odd.csv", "thing,score\na,1\n");
+    let run = ws.run(&["ingest", "nr=odd.csv"]).fails_with(1);
+    assert!(
+        run.stderr.contains("(name it with --score-key-field)"),
+        "{}",
+        run.stderr
+    );
+    ws.write(
+        "manifest.json",
+        serde_json::json!({"tables": [{"id": "t", "features": "features.jsonl",
+            "scores": ["nr=odd.csv"], "out": "batch_out.jsonl"}]})
+        .to_string(),
+    );
+    let run = one_shot(&ws, &["batch", "--manifest", "manifest.json"]).fails_with(1);
+    assert!(
+        run.stderr.contains("(name it with \"score_key_field\")")
+            && !run.stderr.contains("--score-key-field"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A file that names no scorer: `ingest` offers `--scorer`, `materialize`
+/// (which has none) only the label, `batch` the label in the score entry.
+#[test]
+fn no_scorer_name_suggests_what_the_command_takes() {
+    let ws = Workspace::new();
+    ws.write("features.jsonl", "{\"video_id\":\"a\"}\n");
+    ws.write("anonymous.jsonl", "{\"video_id\":\"a\",\"score\":1}\n");
+    let run = ws.run(&["ingest", "anonymous.jsonl"]).fails_with(1);
+    assert!(
+        run.stderr
+            .contains("no LABEL= (write LABEL=PATH or pass --scorer)"),
+        "{}",
+        run.stderr
+    );
+    let run = one_shot(
+        &ws,
+        &[
+            "materialize",
+            "--features",
+            "features.jsonl",
+            "--scores",
+            "anonymous.jsonl",
+            "--out",
+            "out.jsonl",
+        ],
+    )
+    .fails_with(1);
+    assert!(
+        run.stderr.contains("no LABEL= (write LABEL=PATH)") && !run.stderr.contains("--scorer"),
+        "{}",
+        run.stderr
+    );
+    ws.write(
+        "manifest.json",
+        serde_json::json!({"tables": [{"id": "t", "features": "features.jsonl",
+            "scores": ["anonymous.jsonl"], "out": "batch_out.jsonl"}]})
+        .to_string(),
+    );
+    let run = one_shot(&ws, &["batch", "--manifest", "manifest.json"]).fails_with(1);
+    assert!(
+        run.stderr
+            .contains("no LABEL= (write the score entry as \"LABEL=PATH\")")
+            && !run.stderr.contains("--scorer"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A libvmaf log without the default model: `ingest` offers `--metric`,
+/// `materialize` (which has none) says which command chooses it.
+#[test]
+fn a_missing_libvmaf_metric_suggests_what_the_command_takes() {
+    let ws = Workspace::new();
+    let log = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/libvmaf-json/bbb_crf28.json"
+    ))
+    .unwrap()
+    .replace("\"vmaf\"", "\"vmaf_b\"");
+    ws.write("clip_a.json", log);
+    ws.write("features.jsonl", "{\"video_id\":\"clip_a\"}\n");
+    let run = ws.run(&["ingest", "clip_a.json"]).fails_with(1);
+    assert!(
+        run.stderr.contains("choose the clip score with --metric"),
+        "{}",
+        run.stderr
+    );
+    let run = one_shot(
+        &ws,
+        &[
+            "materialize",
+            "--features",
+            "features.jsonl",
+            "--scores",
+            "clip_a.json",
+            "--out",
+            "out.jsonl",
+        ],
+    )
+    .fails_with(1);
+    assert!(
+        run.stderr
+            .contains("vmaf_b: `second-opinion ingest --metric NAME` chooses the clip score")
+            && !run.stderr.contains("with --metric"),
+        "{}",
+        run.stderr
+    );
+}
