@@ -307,9 +307,8 @@ fn materialize_with_a_registry_records_before_it_publishes() {
     let ws = Workspace::new();
     scored(&ws);
     ws.write("o.jsonl", "old table\n");
-    let output = Command::new(env!("CARGO_BIN_EXE_second-opinion"))
-        .current_dir(ws.dir.path())
-        .env_remove("SECOND_OPINION_REGISTRY")
+    let output = ws
+        .bare()
         .env("SECOND_OPINION_CRASH_AT", "export-recorded")
         .args([
             "materialize",
@@ -443,9 +442,7 @@ fn a_first_ingest_on_a_full_disk_leaves_no_registry() {
     scored(&ws);
     let registry = disk.path("r.db");
     let run = Run::from(
-        Command::new(env!("CARGO_BIN_EXE_second-opinion"))
-            .current_dir(ws.dir.path())
-            .env_remove("SECOND_OPINION_REGISTRY")
+        ws.bare()
             .arg("--registry")
             .arg(&registry)
             .args(["ingest", "s.jsonl"])
@@ -472,9 +469,7 @@ fn a_full_disk_under_the_registry_is_named() {
     let registry = disk.path("r.db");
     let ingest = |file: &str| {
         Run::from(
-            Command::new(env!("CARGO_BIN_EXE_second-opinion"))
-                .current_dir(ws.dir.path())
-                .env_remove("SECOND_OPINION_REGISTRY")
+            ws.bare()
                 .arg("--registry")
                 .arg(&registry)
                 .args(["ingest", file])

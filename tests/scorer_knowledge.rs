@@ -334,9 +334,7 @@ fn known_aliases_are_one_scorer_and_look_alikes_are_warned_about() {
     // spelling.
     ws.write("features.jsonl", "{\"clip_id\": \"c2\"}\n");
     common::Run::from(
-        std::process::Command::new(env!("CARGO_BIN_EXE_second-opinion"))
-            .current_dir(ws.dir.path())
-            .env_remove("SECOND_OPINION_REGISTRY")
+        ws.bare()
             .args([
                 "materialize",
                 "--features",

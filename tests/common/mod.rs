@@ -49,6 +49,16 @@ impl Workspace {
         command
     }
 
+    /// A command for the binary, run in the workspace with no registry
+    /// named (for `materialize`, or a registry given by the test).
+    pub fn bare(&self) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_second-opinion"));
+        command
+            .current_dir(self.dir.path())
+            .env_remove("SECOND_OPINION_REGISTRY");
+        command
+    }
+
     /// Run the binary with `args`.
     pub fn run(&self, args: &[&str]) -> Run {
         Run::from(
