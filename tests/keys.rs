@@ -611,3 +611,201 @@ fn a_missing_libvmaf_metric_suggests_what_the_command_takes() {
         run.stderr
     );
 }
+
+// ------------------------------------- several encodes of one source
+
+/// Scores of two encodes of one source (`crf23/A0001.mp4`,
+/// `crf35/A0001.mp4`) under absolute paths, as VMAF training corpora hold
+/// them, and a table naming them by a relative path.
+fn encodes_workspace() -> Workspace {
+    let ws = Workspace::new();
+    ws.write(
+        "scores.jsonl",
+        "{\"dis_path\":\"/mnt/nas/ugc/Video/crf23/A0001.mp4\",\"competitor\":\"nr\",\"score\":50.5}\n\
+         {\"dis_path\":\"/mnt/nas/ugc/Video/crf35/A0001.mp4\",\"competitor\":\"nr\",\"score\":40.5}\n",
+    );
+    ws.write(
+        "features.jsonl",
+        "{\"src\":\"Video/crf23/A0001.mp4\"}\n{\"src\":\"Video/crf35/A0001.mp4\"}\n",
+    );
+    ws
+}
+
+fn nr_scores(rows: &[Value]) -> Vec<Value> {
+    rows.iter()
+        .map(|row| row["second_opinion_nr_score"].clone())
+        .collect()
+}
+
+/// `--key-normalize tail:2` keeps the last two path components: the two
+/// encodes stay two keys through ingest, export (recorded, so a replay
+/// reproduces it), provenance, materialize and a batch manifest.
+#[test]
+fn tail_n_keeps_encodes_of_one_source_apart_everywhere() {
+    let ws = encodes_workspace();
+    ws.run(&["ingest", "--key-normalize", "tail:2", "scores.jsonl"])
+        .ok();
+    assert_eq!(
+        common::sql_rows(&ws, "SELECT key FROM scores ORDER BY key"),
+        [
+            serde_json::json!(["crf23/A0001.mp4"]),
+            serde_json::json!(["crf35/A0001.mp4"])
+        ]
+    );
+    ws.run(&[
+        "export",
+        "--features",
+        "features.jsonl",
+        "--out",
+        "out.jsonl",
+        "--key-normalize",
+        "tail:2",
+    ])
+    .ok();
+    let expected = [serde_json::json!(50.5), serde_json::json!(40.5)];
+    assert_eq!(nr_scores(&read_rows(&ws, "out.jsonl")), expected);
+    let replay = ws.run(&["exports", "replay", "1", "--json"]).ok().json();
+    assert_eq!(replay["recorded_content"], replay["replayed_content"]);
+    assert_eq!(replay["bytes_match"], serde_json::json!(true));
+
+    let provenance = ws
+        .run(&[
+            "provenance",
+            "--scorer",
+            "nr",
+            "--key",
+            "D:\\corpus\\crf35\\A0001.mp4",
+            "--key-normalize",
+            "tail:2",
+        ])
+        .ok();
+    assert!(
+        provenance.stdout.contains("40.5") && !provenance.stdout.contains("50.5"),
+        "{}",
+        provenance.stdout
+    );
+
+    materialize_encodes(&ws, &["--key-normalize", "tail:2"]).ok();
+    assert_eq!(nr_scores(&read_rows(&ws, "m.jsonl")), expected);
+
+    ws.write(
+        "manifest.json",
+        serde_json::json!({"tables": [{"id": "t", "features": "features.jsonl",
+            "scores": ["scores.jsonl"], "out": "batch_out.jsonl", "key_normalize": "tail:2"}]})
+        .to_string(),
+    );
+    one_shot(&ws, &["batch", "--manifest", "manifest.json"]).ok();
+    assert_eq!(nr_scores(&read_rows(&ws, "batch_out.jsonl")), expected);
+}
+
+fn materialize_encodes(ws: &Workspace, extra: &[&str]) -> common::Run {
+    let mut args = vec![
+        "materialize",
+        "--features",
+        "features.jsonl",
+        "--scores",
+        "scores.jsonl",
+        "--out",
+        "m.jsonl",
+        "--overwrite",
+    ];
+    args.extend_from_slice(extra);
+    one_shot(ws, &args)
+}
+
+/// `tail:0`, `tail:x` and friends are usage errors (exit 2) on every
+/// command, naming the accepted forms; a manifest is refused the same way.
+#[test]
+fn tail_n_refuses_what_is_not_a_count_of_components() {
+    let ws = encodes_workspace();
+    for value in ["tail:0", "tail:x", "tail:", "tail:-1", "tail:256"] {
+        for args in [
+            vec!["ingest", "--key-normalize", value, "scores.jsonl"],
+            vec![
+                "export",
+                "--features",
+                "features.jsonl",
+                "--out",
+                "out.jsonl",
+                "--key-normalize",
+                value,
+            ],
+            vec!["provenance", "--key", "a", "--key-normalize", value],
+        ] {
+            let run = ws.run(&args).fails_with(2);
+            assert!(
+                run.stderr
+                    .contains("(expected one of: auto, raw, basename, stem, tail:N)")
+                    && run.stderr.contains(&format!("'{value}'")),
+                "{args:?}: {}",
+                run.stderr
+            );
+        }
+        let run = materialize_encodes(&ws, &["--key-normalize", value]).fails_with(2);
+        assert!(run.stderr.contains("tail:N"), "{}", run.stderr);
+    }
+    ws.write(
+        "manifest.json",
+        serde_json::json!({"tables": [{"id": "t", "features": "features.jsonl",
+            "scores": ["scores.jsonl"], "out": "batch_out.jsonl", "key_normalize": "tail:0"}]})
+        .to_string(),
+    );
+    let run = one_shot(&ws, &["batch", "--manifest", "manifest.json"]).fails_with(2);
+    assert!(
+        run.stderr
+            .contains("key_normalize: key normalisation 'tail:0'"),
+        "{}",
+        run.stderr
+    );
+    let help = ws.run(&["export", "--help"]).ok();
+    let flat = help.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("[possible values: auto, raw, basename, stem, tail:N]"),
+        "{flat}"
+    );
+}
+
+/// The normalisation is part of a file's identity: the same bytes under
+/// `tail:3` are not "already ingested" as they were under `tail:2`.
+#[test]
+fn tail_n_is_part_of_a_files_identity() {
+    let ws = encodes_workspace();
+    ws.run(&["ingest", "--key-normalize", "tail:2", "scores.jsonl"])
+        .ok();
+    let again = ws
+        .run(&["ingest", "--key-normalize", "tail:2", "scores.jsonl"])
+        .ok();
+    assert!(
+        again.stderr.contains("already ingested"),
+        "{}",
+        again.stderr
+    );
+    let other = ws
+        .run(&["ingest", "--key-normalize", "tail:3", "scores.jsonl"])
+        .fails_with(1);
+    assert!(
+        other
+            .stderr
+            .contains("key_normalize tail:2 then, tail:3 now"),
+        "{}",
+        other.stderr
+    );
+    ws.run(&[
+        "ingest",
+        "--replace",
+        "--key-normalize",
+        "tail:3",
+        "scores.jsonl",
+    ])
+    .ok();
+    assert_eq!(
+        common::sql_rows(
+            &ws,
+            "SELECT key FROM scores WHERE superseded_at IS NULL ORDER BY key"
+        ),
+        [
+            serde_json::json!(["Video/crf23/A0001.mp4"]),
+            serde_json::json!(["Video/crf35/A0001.mp4"])
+        ]
+    );
+}

@@ -280,14 +280,14 @@ impl KeyRule {
             let resolved = self.normalize.resolve(&record.key_field);
             self.last_field = Some((record.key_field.clone(), resolved));
         }
-        let (_, resolved) = self.last_field.as_ref().expect("set above");
+        let resolved = self.last_field.as_ref().expect("set above").1;
         let key = resolved.apply_resolved(&record.raw_key);
         if key.trim().is_empty() {
             return Err(self
                 .normalize
                 .empty_key_message(&record.key_field, &record.raw_key));
         }
-        Ok(Cow::Borrowed(key))
+        Ok(key)
     }
 }
 
