@@ -809,3 +809,88 @@ fn tail_n_is_part_of_a_files_identity() {
         ]
     );
 }
+
+/// `--key-strip-prefix` takes a leading prefix off each key before it is
+/// normalised; a key without it is kept as written and counted in a note.
+/// The prefix is part of the file's identity.
+#[test]
+fn key_strip_prefix_strips_before_normalising_and_counts_the_misses() {
+    let ws = encodes_workspace();
+    ws.write(
+        "mixed.jsonl",
+        "{\"dis_path\":\"/mnt/nas/ugc/Video/crf23/A0001.mp4\",\"competitor\":\"nr\",\"score\":50.5}\n\
+         {\"dis_path\":\"/mnt/nas/ugc/Video/crf35/A0001.mp4\",\"competitor\":\"nr\",\"score\":40.5}\n\
+         {\"dis_path\":\"/scratch/B0002.mp4\",\"competitor\":\"nr\",\"score\":30.5}\n",
+    );
+    let run = ws
+        .run(&[
+            "ingest",
+            "--key-strip-prefix",
+            "/mnt/nas/ugc/",
+            "--key-normalize",
+            "raw",
+            "--report-json",
+            "report.json",
+            "mixed.jsonl",
+        ])
+        .ok();
+    let note = "1 key did not start with --key-strip-prefix '/mnt/nas/ugc/': kept as written";
+    assert!(
+        run.stdout.contains(note) || run.stderr.contains(note),
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.path("report.json")).unwrap()).unwrap();
+    assert!(
+        report["files"][0]["notes"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!(note)),
+        "{report}"
+    );
+    assert_eq!(
+        common::sql_rows(&ws, "SELECT key, raw_key FROM scores ORDER BY key"),
+        [
+            serde_json::json!(["/scratch/B0002.mp4", null]),
+            serde_json::json!([
+                "Video/crf23/A0001.mp4",
+                "/mnt/nas/ugc/Video/crf23/A0001.mp4"
+            ]),
+            serde_json::json!([
+                "Video/crf35/A0001.mp4",
+                "/mnt/nas/ugc/Video/crf35/A0001.mp4"
+            ]),
+        ]
+    );
+    ws.run(&[
+        "export",
+        "--features",
+        "features.jsonl",
+        "--out",
+        "out.jsonl",
+        "--key-normalize",
+        "raw",
+    ])
+    .ok();
+    assert_eq!(
+        nr_scores(&read_rows(&ws, "out.jsonl")),
+        [serde_json::json!(50.5), serde_json::json!(40.5)]
+    );
+    // Another prefix is another identity; none at all is too.
+    for other in [
+        &["--key-strip-prefix", "/mnt/nas/", "--key-normalize", "raw"][..],
+        &["--key-normalize", "raw"][..],
+    ] {
+        let mut args = vec!["ingest"];
+        args.extend_from_slice(other);
+        args.push("mixed.jsonl");
+        let run = ws.run(&args).fails_with(1);
+        assert!(
+            run.stderr.contains("key_strip_prefix /mnt/nas/ugc/ then"),
+            "{other:?}: {}",
+            run.stderr
+        );
+    }
+}

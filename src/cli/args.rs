@@ -123,6 +123,12 @@ pub struct ReadArgs {
     #[arg(long, default_value = "auto", value_parser = key_normalize())]
     pub key_normalize: KeyNormalize,
 
+    /// Strip this leading path prefix from every key before it is normalised
+    /// (`/mnt/nas/ugc/` turns `/mnt/nas/ugc/Video/crf23/A0001.mp4` into
+    /// `Video/crf23/A0001.mp4`); keys without it are kept and counted.
+    #[arg(long, value_name = "PREFIX")]
+    pub key_strip_prefix: Option<String>,
+
     /// Declare the scorer's scale; values outside it are stored as bad.
     #[arg(long, value_name = "MIN:MAX", value_parser = Scale::parse)]
     pub scale: Option<Scale>,
@@ -167,6 +173,7 @@ impl ReadArgs {
             frame_pattern: self.frame_pattern,
             frame_base: self.frame_base,
             key_normalize: self.key_normalize,
+            key_strip_prefix: self.key_strip_prefix.filter(|prefix| !prefix.is_empty()),
             scale_names: self.scorer.as_deref().map(second_opinion::scorer::slug),
             scorer: self.scorer,
             scale: self.scale,

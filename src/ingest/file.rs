@@ -29,6 +29,9 @@ pub struct IngestOptions {
     /// `--scorer-version`: what produced the file (checkpoint, commit, options).
     pub scorer_version: Option<String>,
     pub key_normalize: KeyNormalize,
+    /// `--key-strip-prefix`: a leading path prefix taken off every key
+    /// before it is normalised (a key without it is kept as written).
+    pub key_strip_prefix: Option<String>,
     /// `--scorer`: names every row, over the payload's `competitor` and the label.
     pub scorer: Option<String>,
     pub on_conflict: ConflictPolicy,
@@ -105,7 +108,7 @@ impl IngestOptions {
     /// bytes with the same identity are ingested once; with another, only
     /// by `--replace` (docs/reproducibility.md).
     pub fn identity(&self, source: &SourceSpec, format: Format) -> serde_json::Value {
-        serde_json::json!({
+        let mut identity = serde_json::json!({
             "format": format.name(),
             "label": source.label,
             "scorer": self.scorer,
@@ -117,7 +120,13 @@ impl IngestOptions {
             "scale": self.scale.map(|s| s.to_string()),
             "frame_pattern": self.frame_pattern.as_ref().map(|p| p.as_str()),
             "frame_base": self.frame_base,
-        })
+        });
+        // Only when set: the identities of files ingested without it (every
+        // file before the flag existed) stay what they were.
+        if let Some(prefix) = &self.key_strip_prefix {
+            identity["key_strip_prefix"] = serde_json::Value::from(prefix.as_str());
+        }
+        identity
     }
 
     /// What a reader of `source` needs to know of these options.

@@ -256,7 +256,7 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
                     options.higher_is_better,
                 )
             },
-            keys: KeyRule::new(options.key_normalize),
+            keys: KeyRule::new(options.key_normalize, options.key_strip_prefix.clone()),
             names: Vec::new(),
             name_index: HashMap::new(),
             last_name: None,
@@ -510,6 +510,15 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
                 },
                 if self.trimmed_keys == 1 { "it" } else { "them" },
             ));
+        }
+        if let Some(prefix) = &self.options.key_strip_prefix {
+            let without = self.keys.without_prefix;
+            if without > 0 {
+                notes.push(format!(
+                    "{without} {} not start with --key-strip-prefix '{prefix}': kept as written",
+                    if without == 1 { "key did" } else { "keys did" },
+                ));
+            }
         }
         // A file on another scale is said once, by its own warning.
         let on_other_scale: Vec<String> =

@@ -257,15 +257,37 @@ pub(crate) fn check_declared_direction(
 /// of a file nearly always take their key from one field.
 pub(crate) struct KeyRule {
     normalize: KeyNormalize,
+    /// `--key-strip-prefix`, taken off before the key is normalised.
+    strip_prefix: Option<String>,
+    /// Keys that did not start with `strip_prefix` (kept as written).
+    pub(crate) without_prefix: u64,
     /// The last key field and the normalisation it resolves to.
     last_field: Option<(String, KeyNormalize)>,
 }
 
 impl KeyRule {
-    pub(crate) fn new(normalize: KeyNormalize) -> KeyRule {
+    pub(crate) fn new(normalize: KeyNormalize, strip_prefix: Option<String>) -> KeyRule {
         KeyRule {
             normalize,
+            strip_prefix,
+            without_prefix: 0,
             last_field: None,
+        }
+    }
+
+    /// `raw_key` without `--key-strip-prefix` (and blanks around it), as
+    /// the normalisation reads it; counted when the prefix is not there.
+    fn stripped<'r>(&mut self, raw_key: &'r str) -> &'r str {
+        let trimmed = raw_key.trim();
+        let Some(prefix) = self.strip_prefix.as_deref() else {
+            return trimmed;
+        };
+        match trimmed.strip_prefix(prefix) {
+            Some(rest) => rest,
+            None => {
+                self.without_prefix += 1;
+                trimmed
+            }
         }
     }
 
@@ -281,7 +303,7 @@ impl KeyRule {
             self.last_field = Some((record.key_field.clone(), resolved));
         }
         let resolved = self.last_field.as_ref().expect("set above").1;
-        let key = resolved.apply_resolved(&record.raw_key);
+        let key = resolved.apply_resolved(self.stripped(&record.raw_key));
         if key.trim().is_empty() {
             return Err(self
                 .normalize
@@ -559,7 +581,7 @@ mod tests {
 
     #[test]
     fn key_rule_normalises_per_field_and_refuses_empty_keys() {
-        let mut rule = KeyRule::new(KeyNormalize::Auto);
+        let mut rule = KeyRule::new(KeyNormalize::Auto, None);
         assert_eq!(
             rule.key_of(&record(RawScore::Number(1.0), None)).unwrap(),
             "a.mp4"
