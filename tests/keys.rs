@@ -894,3 +894,60 @@ fn key_strip_prefix_strips_before_normalising_and_counts_the_misses() {
         );
     }
 }
+
+/// Two rows of one file whose paths differ but whose basenames do not are
+/// two encodes, not one clip scored twice: the refusal names both paths
+/// and lines and the shortest `tail:N` that keeps them apart.
+#[test]
+fn a_basename_collision_names_both_paths_and_the_tail_that_separates_them() {
+    let ws = encodes_workspace();
+    let before = ws.registry_snapshot();
+    let run = ws.run(&["ingest", "scores.jsonl"]).fails_with(1);
+    assert!(
+        run.stderr.contains(
+            "scores.jsonl:2: keys collide for competitor='nr': \
+             '/mnt/nas/ugc/Video/crf35/A0001.mp4' (line 2) and \
+             '/mnt/nas/ugc/Video/crf23/A0001.mp4' (line 1) are both 'A0001.mp4' under \
+             --key-normalize auto (basename for field 'dis_path'); \
+             pass --key-normalize tail:2 to keep them apart"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(ws.registry_snapshot(), before);
+
+    // Deeper: the encodes differ three components up.
+    ws.write(
+        "deep.jsonl",
+        "{\"dis_path\":\"/runs/a/crf23/A.mp4\",\"competitor\":\"nr\",\"score\":1}\n\
+         {\"dis_path\":\"/runs/b/crf23/A.mp4\",\"competitor\":\"nr\",\"score\":2}\n",
+    );
+    for normalize in ["basename", "tail:2"] {
+        let run = ws
+            .run(&["ingest", "--key-normalize", normalize, "deep.jsonl"])
+            .fails_with(1);
+        assert!(
+            run.stderr.contains(&format!(
+                "under --key-normalize {normalize}; pass --key-normalize tail:3"
+            )),
+            "{}",
+            run.stderr
+        );
+    }
+    ws.run(&["ingest", "--key-normalize", "tail:3", "deep.jsonl"])
+        .ok();
+
+    // The same clip written twice is still a plain duplicate.
+    ws.write(
+        "twice.jsonl",
+        "{\"dis_path\":\"/x/C.mp4\",\"competitor\":\"nr\",\"score\":1}\n\
+         {\"dis_path\":\"/x/C.mp4\",\"competitor\":\"nr\",\"score\":2}\n",
+    );
+    let run = ws.run(&["ingest", "twice.jsonl"]).fails_with(1);
+    assert!(
+        run.stderr
+            .contains("twice.jsonl:2: duplicate score for competitor='nr' key='C.mp4'"),
+        "{}",
+        run.stderr
+    );
+}

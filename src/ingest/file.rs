@@ -299,6 +299,29 @@ impl FileOutcome {
     }
 }
 
+/// Two rows of one file filed under one key although their keys differ as
+/// written: [`IngestFileError::KeyCollision`].
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{path}:{line}: keys collide for competitor='{scorer}': '{raw_key}' (line {line}) and \
+     '{first_raw_key}' (line {first_line}) are both '{key}' under --key-normalize {normalize}; \
+     pass --key-normalize {separating} to keep them apart"
+)]
+pub struct KeyCollision {
+    pub path: String,
+    pub line: u64,
+    pub scorer: String,
+    pub key: String,
+    pub raw_key: String,
+    pub first_line: u64,
+    pub first_raw_key: String,
+    /// The normalisation as the command line gave it, and what `auto`
+    /// stood for.
+    pub normalize: String,
+    /// The shortest `tail:N` giving the two rows different keys.
+    pub separating: String,
+}
+
 /// Why a file was not ingested. Every variant names the file, and the line
 /// where there is one; the registry is unchanged by any of them.
 #[derive(Debug, thiserror::Error)]
@@ -317,6 +340,11 @@ pub enum IngestFileError {
         key: String,
         other: String,
     },
+    /// Two rows whose keys differ as written but not once normalised
+    /// (`crf23/A0001.mp4` and `crf35/A0001.mp4` under basename): several
+    /// encodes of one source, which a longer key keeps apart.
+    #[error("{0}")]
+    KeyCollision(Box<KeyCollision>),
     #[error("{path}: {message}")]
     Conflict { path: String, message: String },
     #[error("{path}: suspicious output, refused by --strict: {message}")]

@@ -291,6 +291,29 @@ impl KeyRule {
         }
     }
 
+    /// The key normalisation `raw_key` read from `field` would have under
+    /// `normalize` instead, with this rule's prefix stripped: what a
+    /// collision's message compares.
+    pub(crate) fn key_under<'r>(
+        &self,
+        normalize: KeyNormalize,
+        field: &str,
+        raw_key: &'r str,
+    ) -> Cow<'r, str> {
+        let trimmed = raw_key.trim();
+        let stripped = self
+            .strip_prefix
+            .as_deref()
+            .and_then(|prefix| trimmed.strip_prefix(prefix))
+            .unwrap_or(trimmed);
+        normalize.apply(field, stripped)
+    }
+
+    /// The normalisation this rule applies to keys read from `field`.
+    pub(crate) fn resolved(&self, field: &str) -> KeyNormalize {
+        self.normalize.resolve(field)
+    }
+
     /// The key `record` is filed under, or why it cannot be (empty after
     /// normalisation).
     pub(crate) fn key_of<'r>(&mut self, record: &'r ScoreRecord) -> Result<Cow<'r, str>, String> {
@@ -411,6 +434,10 @@ pub(crate) struct LiveOrigin {
     pub ingested_at: Option<String>,
     /// It came from the very file being read.
     pub same_file: bool,
+    /// The key as that row's file wrote it, where the store keeps it (the
+    /// in-memory store of `materialize` does not): what tells a collision
+    /// of two paths from a clip scored twice.
+    pub raw_key: Option<String>,
 }
 
 /// What happens to a row whose (scorer, key) is live already.
@@ -617,6 +644,7 @@ mod tests {
             line: 2,
             ingested_at: Some("2026-01-01T00:00:00Z".to_string()),
             same_file: false,
+            raw_key: None,
         };
         assert!(duplicate_detail(&live, true).ends_with("--ignore to keep it)"));
         live.ingested_at = None;
