@@ -30,7 +30,7 @@ pub const EXTRA_SCORE_KEY_FIELDS: &[&str] =
     &["src", "video_name", "img_path", "image", "video", "key"];
 
 /// How a key is normalised before two keys are compared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum KeyNormalize {
     /// `basename` for path-like fields, `raw` for the others.
     #[default]
@@ -41,6 +41,10 @@ pub enum KeyNormalize {
     Basename,
     /// The last path component without its extension (`/a/clip.mp4` → `clip`).
     Stem,
+    /// The last N (≥ 1) path components joined with `/` (`tail:2`:
+    /// `/nas/crf23/A0001.mp4` → `crf23/A0001.mp4`): corpora with several
+    /// encodes per source, whose basenames collide.
+    Tail(u8),
 }
 
 impl KeyNormalize {
@@ -53,17 +57,20 @@ impl KeyNormalize {
         )
     }
 
-    /// Every accepted spelling, for messages and `--help`.
-    pub const NAMES: &'static [&'static str] = &["auto", "raw", "basename", "stem"];
+    /// Every accepted spelling, for messages and `--help` (`tail:N` with
+    /// any N from 1 to 255).
+    pub const NAMES: &'static [&'static str] = &["auto", "raw", "basename", "stem", "tail:N"];
 
-    /// The name used on the command line and in reports.
-    pub fn name(self) -> &'static str {
-        match self {
+    /// The name used on the command line, in reports and in recorded
+    /// exports (read back by `FromStr`).
+    pub fn name(self) -> Cow<'static, str> {
+        Cow::Borrowed(match self {
             KeyNormalize::Auto => "auto",
             KeyNormalize::Raw => "raw",
             KeyNormalize::Basename => "basename",
             KeyNormalize::Stem => "stem",
-        }
+            KeyNormalize::Tail(n) => return Cow::Owned(format!("tail:{n}")),
+        })
     }
 
     /// The concrete normalisation `auto` stands for when the key was read
@@ -81,7 +88,7 @@ impl KeyNormalize {
 
     /// Normalise `value`, read from `field`.
     pub fn apply<'a>(self, field: &str, value: &'a str) -> Cow<'a, str> {
-        Cow::Borrowed(self.resolve(field).apply_resolved(value))
+        self.resolve(field).apply_resolved(value)
     }
 
     /// Normalise `value` with a normalisation already resolved for its
@@ -90,19 +97,21 @@ impl KeyNormalize {
     /// `Auto` here means `Raw` (a resolved normalisation is never `Auto`).
     /// Whitespace around the value (`" a.mp4"`) is trimmed first, in every
     /// mode: a key is never told apart by blanks a spreadsheet added.
-    pub fn apply_resolved(self, value: &str) -> &str {
+    /// Borrowed unless `tail:N` has to rewrite separators (`a\b` → `a/b`).
+    pub fn apply_resolved(self, value: &str) -> Cow<'_, str> {
         let value = value.trim();
         match self {
-            KeyNormalize::Basename => basename(value),
-            KeyNormalize::Stem => stem(value),
-            KeyNormalize::Raw | KeyNormalize::Auto => value,
+            KeyNormalize::Basename => Cow::Borrowed(basename(value)),
+            KeyNormalize::Stem => Cow::Borrowed(stem(value)),
+            KeyNormalize::Tail(n) => tail(value, usize::from(n)),
+            KeyNormalize::Raw | KeyNormalize::Auto => Cow::Borrowed(value),
         }
     }
 }
 
 impl fmt::Display for KeyNormalize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.write_str(&self.name())
     }
 }
 
@@ -115,10 +124,24 @@ impl FromStr for KeyNormalize {
             "raw" => Ok(KeyNormalize::Raw),
             "basename" => Ok(KeyNormalize::Basename),
             "stem" => Ok(KeyNormalize::Stem),
-            other => Err(format!(
-                "unknown key normalisation '{other}' (expected one of: {})",
-                KeyNormalize::NAMES.join(", ")
-            )),
+            other => match other.strip_prefix("tail:") {
+                // Digits only: `tail:+2` and `tail: 2` are not spellings
+                // a replayed export should have to read back.
+                Some(n) => match n.parse::<u8>() {
+                    Ok(n) if n >= 1 && other.bytes().skip(5).all(|b| b.is_ascii_digit()) => {
+                        Ok(KeyNormalize::Tail(n))
+                    }
+                    _ => Err(format!(
+                        "key normalisation '{other}': N of tail:N must be a whole number \
+                         from 1 to 255 (expected one of: {})",
+                        KeyNormalize::NAMES.join(", ")
+                    )),
+                },
+                None => Err(format!(
+                    "unknown key normalisation '{other}' (expected one of: {})",
+                    KeyNormalize::NAMES.join(", ")
+                )),
+            },
         }
     }
 }
@@ -151,6 +174,30 @@ pub fn basename(value: &str) -> &str {
     match trimmed.rfind(['/', '\\']) {
         Some(at) => &trimmed[at + 1..],
         None => trimmed,
+    }
+}
+
+/// The last `n` components of a `/`- or `\`-separated path, joined with
+/// `/`, as `tail:N` reads them: separators at the end are ignored, as
+/// basename ignores them; empty and `.` components (`a//b`, `./a/b`) are not
+/// components. A path with fewer than `n` components gives all of them,
+/// without a leading separator (`/a.mp4` with `n` 2 → `a.mp4`), so a relative
+/// and an absolute spelling of the same tail compare equal.
+pub fn tail(value: &str, n: usize) -> Cow<'_, str> {
+    let trimmed = value.trim_end_matches(['/', '\\']);
+    let mut components: Vec<&str> = trimmed
+        .rsplit(['/', '\\'])
+        .filter(|component| !component.is_empty() && *component != ".")
+        .take(n)
+        .collect();
+    components.reverse();
+    let joined = components.join("/");
+    // Written with `/` already: the value's own text, not a copy.
+    match trimmed.strip_suffix(joined.as_str()) {
+        Some(rest) if rest.is_empty() || rest.ends_with(['/', '\\']) => {
+            Cow::Borrowed(&trimmed[rest.len()..])
+        }
+        _ => Cow::Owned(joined),
     }
 }
 
@@ -247,9 +294,31 @@ mod tests {
 
     #[test]
     fn key_normalize_parses_its_names() {
-        for name in KeyNormalize::NAMES {
+        for name in KeyNormalize::NAMES.iter().filter(|name| **name != "tail:N") {
             assert_eq!(name.parse::<KeyNormalize>().unwrap().name(), *name);
         }
         assert!("base".parse::<KeyNormalize>().is_err());
+        assert_eq!("tail:2".parse(), Ok(KeyNormalize::Tail(2)));
+        assert_eq!(KeyNormalize::Tail(12).name(), "tail:12");
+        for refused in [
+            "tail:0", "tail:x", "tail:", "tail:256", "tail:+2", "tail: 2", "tail",
+        ] {
+            let message = refused.parse::<KeyNormalize>().unwrap_err();
+            assert!(message.contains("tail:N"), "{refused}: {message}");
+        }
+    }
+
+    #[test]
+    fn tail_keeps_the_last_components_joined_with_slashes() {
+        let path = "/mnt/nas/ugc/Video/crf23/A0001.mp4";
+        assert_eq!(tail(path, 1), "A0001.mp4");
+        assert_eq!(tail(path, 2), "crf23/A0001.mp4");
+        assert!(matches!(tail(path, 2), Cow::Borrowed(_)));
+        assert_eq!(tail("C:\\runs\\crf23\\A.mp4", 2), "crf23/A.mp4");
+        assert_eq!(tail("crf23\\A.mp4", 2), "crf23/A.mp4");
+        assert_eq!(tail("/A.mp4", 2), "A.mp4");
+        assert_eq!(tail("./crf23//A.mp4/", 3), "crf23/A.mp4");
+        assert_eq!(tail("xcrf23/A.mp4", 1), "A.mp4");
+        assert_eq!(KeyNormalize::Tail(2).apply("video_id", " a/b/c "), "b/c");
     }
 }

@@ -553,7 +553,7 @@ fn policy_and_normalisation_values_are_refused_as_materialize_refuses_them() {
     assert_refused(
         &smoke_with(|m| m["tables"][1]["key_normalize"] = json!("path")),
         &[
-            r#"tables[1] (id "smoke_table_b"): key_normalize: unknown key normalisation 'path' (expected one of: auto, raw, basename, stem)"#,
+            r#"tables[1] (id "smoke_table_b"): key_normalize: unknown key normalisation 'path' (expected one of: auto, raw, basename, stem, tail:N)"#,
         ],
     );
     assert_refused(

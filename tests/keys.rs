@@ -611,3 +611,343 @@ fn a_missing_libvmaf_metric_suggests_what_the_command_takes() {
         run.stderr
     );
 }
+
+// ------------------------------------- several encodes of one source
+
+/// Scores of two encodes of one source (`crf23/A0001.mp4`,
+/// `crf35/A0001.mp4`) under absolute paths, as VMAF training corpora hold
+/// them, and a table naming them by a relative path.
+fn encodes_workspace() -> Workspace {
+    let ws = Workspace::new();
+    ws.write(
+        "scores.jsonl",
+        "{\"dis_path\":\"/mnt/nas/ugc/Video/crf23/A0001.mp4\",\"competitor\":\"nr\",\"score\":50.5}\n\
+         {\"dis_path\":\"/mnt/nas/ugc/Video/crf35/A0001.mp4\",\"competitor\":\"nr\",\"score\":40.5}\n",
+    );
+    ws.write(
+        "features.jsonl",
+        "{\"src\":\"Video/crf23/A0001.mp4\"}\n{\"src\":\"Video/crf35/A0001.mp4\"}\n",
+    );
+    ws
+}
+
+fn nr_scores(rows: &[Value]) -> Vec<Value> {
+    rows.iter()
+        .map(|row| row["second_opinion_nr_score"].clone())
+        .collect()
+}
+
+/// `--key-normalize tail:2` keeps the last two path components: the two
+/// encodes stay two keys through ingest, export (recorded, so a replay
+/// reproduces it), provenance, materialize and a batch manifest.
+#[test]
+fn tail_n_keeps_encodes_of_one_source_apart_everywhere() {
+    let ws = encodes_workspace();
+    ws.run(&["ingest", "--key-normalize", "tail:2", "scores.jsonl"])
+        .ok();
+    assert_eq!(
+        common::sql_rows(&ws, "SELECT key FROM scores ORDER BY key"),
+        [
+            serde_json::json!(["crf23/A0001.mp4"]),
+            serde_json::json!(["crf35/A0001.mp4"])
+        ]
+    );
+    ws.run(&[
+        "export",
+        "--features",
+        "features.jsonl",
+        "--out",
+        "out.jsonl",
+        "--key-normalize",
+        "tail:2",
+    ])
+    .ok();
+    let expected = [serde_json::json!(50.5), serde_json::json!(40.5)];
+    assert_eq!(nr_scores(&read_rows(&ws, "out.jsonl")), expected);
+    let replay = ws.run(&["exports", "replay", "1", "--json"]).ok().json();
+    assert_eq!(replay["recorded_content"], replay["replayed_content"]);
+    assert_eq!(replay["bytes_match"], serde_json::json!(true));
+
+    let provenance = ws
+        .run(&[
+            "provenance",
+            "--scorer",
+            "nr",
+            "--key",
+            "D:\\corpus\\crf35\\A0001.mp4",
+            "--key-normalize",
+            "tail:2",
+        ])
+        .ok();
+    assert!(
+        provenance.stdout.contains("40.5") && !provenance.stdout.contains("50.5"),
+        "{}",
+        provenance.stdout
+    );
+
+    materialize_encodes(&ws, &["--key-normalize", "tail:2"]).ok();
+    assert_eq!(nr_scores(&read_rows(&ws, "m.jsonl")), expected);
+
+    ws.write(
+        "manifest.json",
+        serde_json::json!({"tables": [{"id": "t", "features": "features.jsonl",
+            "scores": ["scores.jsonl"], "out": "batch_out.jsonl", "key_normalize": "tail:2"}]})
+        .to_string(),
+    );
+    one_shot(&ws, &["batch", "--manifest", "manifest.json"]).ok();
+    assert_eq!(nr_scores(&read_rows(&ws, "batch_out.jsonl")), expected);
+}
+
+fn materialize_encodes(ws: &Workspace, extra: &[&str]) -> common::Run {
+    let mut args = vec![
+        "materialize",
+        "--features",
+        "features.jsonl",
+        "--scores",
+        "scores.jsonl",
+        "--out",
+        "m.jsonl",
+        "--overwrite",
+    ];
+    args.extend_from_slice(extra);
+    one_shot(ws, &args)
+}
+
+/// `tail:0`, `tail:x` and friends are usage errors (exit 2) on every
+/// command, naming the accepted forms; a manifest is refused the same way.
+#[test]
+fn tail_n_refuses_what_is_not_a_count_of_components() {
+    let ws = encodes_workspace();
+    for value in ["tail:0", "tail:x", "tail:", "tail:-1", "tail:256"] {
+        for args in [
+            vec!["ingest", "--key-normalize", value, "scores.jsonl"],
+            vec![
+                "export",
+                "--features",
+                "features.jsonl",
+                "--out",
+                "out.jsonl",
+                "--key-normalize",
+                value,
+            ],
+            vec!["provenance", "--key", "a", "--key-normalize", value],
+        ] {
+            let run = ws.run(&args).fails_with(2);
+            assert!(
+                run.stderr
+                    .contains("(expected one of: auto, raw, basename, stem, tail:N)")
+                    && run.stderr.contains(&format!("'{value}'")),
+                "{args:?}: {}",
+                run.stderr
+            );
+        }
+        let run = materialize_encodes(&ws, &["--key-normalize", value]).fails_with(2);
+        assert!(run.stderr.contains("tail:N"), "{}", run.stderr);
+    }
+    ws.write(
+        "manifest.json",
+        serde_json::json!({"tables": [{"id": "t", "features": "features.jsonl",
+            "scores": ["scores.jsonl"], "out": "batch_out.jsonl", "key_normalize": "tail:0"}]})
+        .to_string(),
+    );
+    let run = one_shot(&ws, &["batch", "--manifest", "manifest.json"]).fails_with(2);
+    assert!(
+        run.stderr
+            .contains("key_normalize: key normalisation 'tail:0'"),
+        "{}",
+        run.stderr
+    );
+    let help = ws.run(&["export", "--help"]).ok();
+    let flat = help.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("[possible values: auto, raw, basename, stem, tail:N]"),
+        "{flat}"
+    );
+}
+
+/// The normalisation is part of a file's identity: the same bytes under
+/// `tail:3` are not "already ingested" as they were under `tail:2`.
+#[test]
+fn tail_n_is_part_of_a_files_identity() {
+    let ws = encodes_workspace();
+    ws.run(&["ingest", "--key-normalize", "tail:2", "scores.jsonl"])
+        .ok();
+    let again = ws
+        .run(&["ingest", "--key-normalize", "tail:2", "scores.jsonl"])
+        .ok();
+    assert!(
+        again.stderr.contains("already ingested"),
+        "{}",
+        again.stderr
+    );
+    let other = ws
+        .run(&["ingest", "--key-normalize", "tail:3", "scores.jsonl"])
+        .fails_with(1);
+    assert!(
+        other
+            .stderr
+            .contains("key_normalize tail:2 then, tail:3 now"),
+        "{}",
+        other.stderr
+    );
+    ws.run(&[
+        "ingest",
+        "--replace",
+        "--key-normalize",
+        "tail:3",
+        "scores.jsonl",
+    ])
+    .ok();
+    assert_eq!(
+        common::sql_rows(
+            &ws,
+            "SELECT key FROM scores WHERE superseded_at IS NULL ORDER BY key"
+        ),
+        [
+            serde_json::json!(["Video/crf23/A0001.mp4"]),
+            serde_json::json!(["Video/crf35/A0001.mp4"])
+        ]
+    );
+}
+
+/// `--key-strip-prefix` takes a leading prefix off each key before it is
+/// normalised; a key without it is kept as written and counted in a note.
+/// The prefix is part of the file's identity.
+#[test]
+fn key_strip_prefix_strips_before_normalising_and_counts_the_misses() {
+    let ws = encodes_workspace();
+    ws.write(
+        "mixed.jsonl",
+        "{\"dis_path\":\"/mnt/nas/ugc/Video/crf23/A0001.mp4\",\"competitor\":\"nr\",\"score\":50.5}\n\
+         {\"dis_path\":\"/mnt/nas/ugc/Video/crf35/A0001.mp4\",\"competitor\":\"nr\",\"score\":40.5}\n\
+         {\"dis_path\":\"/scratch/B0002.mp4\",\"competitor\":\"nr\",\"score\":30.5}\n",
+    );
+    let run = ws
+        .run(&[
+            "ingest",
+            "--key-strip-prefix",
+            "/mnt/nas/ugc/",
+            "--key-normalize",
+            "raw",
+            "--report-json",
+            "report.json",
+            "mixed.jsonl",
+        ])
+        .ok();
+    let note = "1 key did not start with --key-strip-prefix '/mnt/nas/ugc/': kept as written";
+    assert!(
+        run.stdout.contains(note) || run.stderr.contains(note),
+        "{}{}",
+        run.stdout,
+        run.stderr
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.path("report.json")).unwrap()).unwrap();
+    assert!(
+        report["files"][0]["notes"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!(note)),
+        "{report}"
+    );
+    assert_eq!(
+        common::sql_rows(&ws, "SELECT key, raw_key FROM scores ORDER BY key"),
+        [
+            serde_json::json!(["/scratch/B0002.mp4", null]),
+            serde_json::json!([
+                "Video/crf23/A0001.mp4",
+                "/mnt/nas/ugc/Video/crf23/A0001.mp4"
+            ]),
+            serde_json::json!([
+                "Video/crf35/A0001.mp4",
+                "/mnt/nas/ugc/Video/crf35/A0001.mp4"
+            ]),
+        ]
+    );
+    ws.run(&[
+        "export",
+        "--features",
+        "features.jsonl",
+        "--out",
+        "out.jsonl",
+        "--key-normalize",
+        "raw",
+    ])
+    .ok();
+    assert_eq!(
+        nr_scores(&read_rows(&ws, "out.jsonl")),
+        [serde_json::json!(50.5), serde_json::json!(40.5)]
+    );
+    // Another prefix is another identity; none at all is too.
+    for other in [
+        &["--key-strip-prefix", "/mnt/nas/", "--key-normalize", "raw"][..],
+        &["--key-normalize", "raw"][..],
+    ] {
+        let mut args = vec!["ingest"];
+        args.extend_from_slice(other);
+        args.push("mixed.jsonl");
+        let run = ws.run(&args).fails_with(1);
+        assert!(
+            run.stderr.contains("key_strip_prefix /mnt/nas/ugc/ then"),
+            "{other:?}: {}",
+            run.stderr
+        );
+    }
+}
+
+/// Two rows of one file whose paths differ but whose basenames do not are
+/// two encodes, not one clip scored twice: the refusal names both paths
+/// and lines and the shortest `tail:N` that keeps them apart.
+#[test]
+fn a_basename_collision_names_both_paths_and_the_tail_that_separates_them() {
+    let ws = encodes_workspace();
+    let before = ws.registry_snapshot();
+    let run = ws.run(&["ingest", "scores.jsonl"]).fails_with(1);
+    assert!(
+        run.stderr.contains(
+            "scores.jsonl:2: keys collide for competitor='nr': \
+             '/mnt/nas/ugc/Video/crf35/A0001.mp4' (line 2) and \
+             '/mnt/nas/ugc/Video/crf23/A0001.mp4' (line 1) are both 'A0001.mp4' under \
+             --key-normalize auto (basename for field 'dis_path'); \
+             pass --key-normalize tail:2 to keep them apart"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(ws.registry_snapshot(), before);
+
+    // Deeper: the encodes differ three components up.
+    ws.write(
+        "deep.jsonl",
+        "{\"dis_path\":\"/runs/a/crf23/A.mp4\",\"competitor\":\"nr\",\"score\":1}\n\
+         {\"dis_path\":\"/runs/b/crf23/A.mp4\",\"competitor\":\"nr\",\"score\":2}\n",
+    );
+    for normalize in ["basename", "tail:2"] {
+        let run = ws
+            .run(&["ingest", "--key-normalize", normalize, "deep.jsonl"])
+            .fails_with(1);
+        assert!(
+            run.stderr.contains(&format!(
+                "under --key-normalize {normalize}; pass --key-normalize tail:3"
+            )),
+            "{}",
+            run.stderr
+        );
+    }
+    ws.run(&["ingest", "--key-normalize", "tail:3", "deep.jsonl"])
+        .ok();
+
+    // The same clip written twice is still a plain duplicate.
+    ws.write(
+        "twice.jsonl",
+        "{\"dis_path\":\"/x/C.mp4\",\"competitor\":\"nr\",\"score\":1}\n\
+         {\"dis_path\":\"/x/C.mp4\",\"competitor\":\"nr\",\"score\":2}\n",
+    );
+    let run = ws.run(&["ingest", "twice.jsonl"]).fails_with(1);
+    assert!(
+        run.stderr
+            .contains("twice.jsonl:2: duplicate score for competitor='nr' key='C.mp4'"),
+        "{}",
+        run.stderr
+    );
+}

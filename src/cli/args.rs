@@ -16,7 +16,7 @@ use second_opinion::registry::{ConflictPolicy, IngestOptions, PointRef};
 use second_opinion::scorer::Scale;
 use second_opinion::table::TableFormat;
 
-use super::enum_value::EnumValue;
+use super::enum_value::{EnumValue, KeyNormalizeValue};
 
 /// A score registry for video-quality model training: ingest what
 /// no-reference and MOS scorers wrote, and find out where each score came from.
@@ -118,9 +118,16 @@ pub struct ReadArgs {
     #[arg(long, value_name = "FIELD")]
     pub score_field: Option<String>,
 
-    /// How keys are normalised: auto (basename for path-like fields), raw, basename, stem.
+    /// How keys are normalised: auto (basename for path-like fields), raw,
+    /// basename, stem, or tail:N (the last N path components, joined with /).
     #[arg(long, default_value = "auto", value_parser = key_normalize())]
     pub key_normalize: KeyNormalize,
+
+    /// Strip this leading path prefix from every key before it is normalised
+    /// (`/mnt/nas/ugc/` turns `/mnt/nas/ugc/Video/crf23/A0001.mp4` into
+    /// `Video/crf23/A0001.mp4`); keys without it are kept and counted.
+    #[arg(long, value_name = "PREFIX")]
+    pub key_strip_prefix: Option<String>,
 
     /// Declare the scorer's scale; values outside it are stored as bad.
     #[arg(long, value_name = "MIN:MAX", value_parser = Scale::parse)]
@@ -166,6 +173,7 @@ impl ReadArgs {
             frame_pattern: self.frame_pattern,
             frame_base: self.frame_base,
             key_normalize: self.key_normalize,
+            key_strip_prefix: self.key_strip_prefix.filter(|prefix| !prefix.is_empty()),
             scale_names: self.scorer.as_deref().map(second_opinion::scorer::slug),
             scorer: self.scorer,
             scale: self.scale,
@@ -556,7 +564,7 @@ pub struct MaterializeArgs {
     #[arg(long, value_name = "FIELD")]
     pub score_field: Option<String>,
 
-    /// auto, raw, basename or stem, for table and score keys alike [default: auto].
+    /// auto, raw, basename, stem or tail:N, for table and score keys alike [default: auto].
     #[arg(long, value_parser = key_normalize())]
     pub key_normalize: Option<KeyNormalize>,
 
@@ -818,8 +826,8 @@ fn tag_name(name: &str) -> Result<String, String> {
     second_opinion::registry::points::check_tag_name(name).map(|()| name.to_string())
 }
 
-fn key_normalize() -> EnumValue<KeyNormalize> {
-    EnumValue::one_of("key normalisation")
+fn key_normalize() -> KeyNormalizeValue {
+    KeyNormalizeValue
 }
 
 fn row_policy() -> EnumValue<RowPolicy> {

@@ -2,6 +2,7 @@
 //! scorer's index, the added columns' values built, the rows a `drop`
 //! policy leaves out marked, and the counts the verdict needs kept.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -89,7 +90,7 @@ impl<'p> Join<'p> {
         // frames one after another) are looked up once per scorer.
         let mut run_of_row: Vec<u32> = Vec::with_capacity(rows);
         // Per run, the key as written (trimmed) and normalised.
-        let mut run_keys: Vec<Option<(&str, &str)>> = Vec::new();
+        let mut run_keys: Vec<Option<(&str, Cow<'_, str>)>> = Vec::new();
         for row in 0..rows {
             let key = keys.get(row).map(|raw| {
                 let trimmed = raw.trim();
@@ -125,11 +126,12 @@ impl<'p> Join<'p> {
             let run_positions: Vec<Option<(usize, bool)>> = run_keys
                 .iter()
                 .map(|key| {
-                    let (raw, key) = (*key)?;
+                    let (raw, key) = key.as_ref()?;
+                    let key = key.as_ref();
                     match index.by_key.get(key) {
                         Some(position) => Some((*position, false)),
-                        None if plan.raw_fallback && raw != key => {
-                            index.by_key.get(raw).map(|position| (*position, true))
+                        None if plan.raw_fallback && *raw != key => {
+                            index.by_key.get(*raw).map(|position| (*position, true))
                         }
                         None => None,
                     }
@@ -358,7 +360,9 @@ fn count_alternatives(
                 Some((last, matched)) if last == raw => matched,
                 _ => {
                     let key = normalize.apply_resolved(raw);
-                    let matched = indexes.iter().any(|index| index.by_key.contains_key(key));
+                    let matched = indexes
+                        .iter()
+                        .any(|index| index.by_key.contains_key(key.as_ref()));
                     previous = Some((raw, matched));
                     matched
                 }

@@ -84,7 +84,8 @@ fn check_key_match(
     if column != key_column {
         settings.push(("key-column", column.as_str()));
     }
-    settings.push(("key-normalize", normalize.name()));
+    let normalize_name = normalize.name();
+    settings.push(("key-normalize", &normalize_name));
     // Every command that exports takes both settings.
     let fix = options
         .command_line

@@ -29,6 +29,9 @@ pub struct IngestOptions {
     /// `--scorer-version`: what produced the file (checkpoint, commit, options).
     pub scorer_version: Option<String>,
     pub key_normalize: KeyNormalize,
+    /// `--key-strip-prefix`: a leading path prefix taken off every key
+    /// before it is normalised (a key without it is kept as written).
+    pub key_strip_prefix: Option<String>,
     /// `--scorer`: names every row, over the payload's `competitor` and the label.
     pub scorer: Option<String>,
     pub on_conflict: ConflictPolicy,
@@ -105,7 +108,7 @@ impl IngestOptions {
     /// bytes with the same identity are ingested once; with another, only
     /// by `--replace` (docs/reproducibility.md).
     pub fn identity(&self, source: &SourceSpec, format: Format) -> serde_json::Value {
-        serde_json::json!({
+        let mut identity = serde_json::json!({
             "format": format.name(),
             "label": source.label,
             "scorer": self.scorer,
@@ -117,7 +120,13 @@ impl IngestOptions {
             "scale": self.scale.map(|s| s.to_string()),
             "frame_pattern": self.frame_pattern.as_ref().map(|p| p.as_str()),
             "frame_base": self.frame_base,
-        })
+        });
+        // Only when set: the identities of files ingested without it (every
+        // file before the flag existed) stay what they were.
+        if let Some(prefix) = &self.key_strip_prefix {
+            identity["key_strip_prefix"] = serde_json::Value::from(prefix.as_str());
+        }
+        identity
     }
 
     /// What a reader of `source` needs to know of these options.
@@ -290,6 +299,29 @@ impl FileOutcome {
     }
 }
 
+/// Two rows of one file filed under one key although their keys differ as
+/// written: [`IngestFileError::KeyCollision`].
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{path}:{line}: keys collide for competitor='{scorer}': '{raw_key}' (line {line}) and \
+     '{first_raw_key}' (line {first_line}) are both '{key}' under --key-normalize {normalize}; \
+     pass --key-normalize {separating} to keep them apart"
+)]
+pub struct KeyCollision {
+    pub path: String,
+    pub line: u64,
+    pub scorer: String,
+    pub key: String,
+    pub raw_key: String,
+    pub first_line: u64,
+    pub first_raw_key: String,
+    /// The normalisation as the command line gave it, and what `auto`
+    /// stood for.
+    pub normalize: String,
+    /// The shortest `tail:N` giving the two rows different keys.
+    pub separating: String,
+}
+
 /// Why a file was not ingested. Every variant names the file, and the line
 /// where there is one; the registry is unchanged by any of them.
 #[derive(Debug, thiserror::Error)]
@@ -308,6 +340,11 @@ pub enum IngestFileError {
         key: String,
         other: String,
     },
+    /// Two rows whose keys differ as written but not once normalised
+    /// (`crf23/A0001.mp4` and `crf35/A0001.mp4` under basename): several
+    /// encodes of one source, which a longer key keeps apart.
+    #[error("{0}")]
+    KeyCollision(Box<KeyCollision>),
     #[error("{path}: {message}")]
     Conflict { path: String, message: String },
     #[error("{path}: suspicious output, refused by --strict: {message}")]

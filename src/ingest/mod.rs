@@ -31,8 +31,8 @@ pub(crate) mod suspicious;
 pub(crate) mod text_rows;
 
 pub use file::{
-    FileOutcome, FileStatus, IngestFileError, IngestOptions, PreviewRow, ScorerCounts,
-    ScorerDetail, SourceSpec,
+    FileOutcome, FileStatus, IngestFileError, IngestOptions, KeyCollision, PreviewRow,
+    ScorerCounts, ScorerDetail, SourceSpec,
 };
 pub use formats::{detect_format, DetectError, Detection, Format, JsonDocReader, JsonlReader};
 pub(crate) use input::{read_document, strip_bom, LineCounter};

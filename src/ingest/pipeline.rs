@@ -12,7 +12,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::error::Error;
 
 use super::file::{
-    IngestFileError, IngestOptions, PreviewRow, ScorerCounts, ScorerDetail, SourceSpec,
+    IngestFileError, IngestOptions, KeyCollision, PreviewRow, ScorerCounts, ScorerDetail,
+    SourceSpec,
 };
 use super::frame_pattern::FrameGroups;
 use super::rules::{
@@ -23,6 +24,7 @@ use super::rules::{
 use super::suspicious::{OutsideScale, ValueSummary, Warning};
 use super::{Format, FrameRecord, RawScore, ReadError, RecordSink, ScoreRecord};
 use crate::command_line::CommandLine;
+use crate::key::KeyNormalize;
 use crate::scorer::{known_scorer, slug, Bounds, Scale};
 
 /// A scorer as a store holds it, resolved for one file.
@@ -256,7 +258,7 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
                     options.higher_is_better,
                 )
             },
-            keys: KeyRule::new(options.key_normalize),
+            keys: KeyRule::new(options.key_normalize, options.key_strip_prefix.clone()),
             names: Vec::new(),
             name_index: HashMap::new(),
             last_name: None,
@@ -288,6 +290,26 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
     fn store_error(&self, error: StoreError) -> PipelineError {
         let path = self.path.to_string();
         PipelineError::File(match error {
+            StoreError::Duplicate { row, live } if self.collision(&row, &live).is_some() => {
+                let (first_raw_key, separating) = self.collision(&row, &live).expect("checked");
+                let configured = self.options.key_normalize;
+                let resolved = self.keys.resolved(&row.key_field);
+                IngestFileError::KeyCollision(Box::new(KeyCollision {
+                    path,
+                    line: row.line,
+                    scorer: self.names[row.spelling as usize].0.clone(),
+                    raw_key: row.raw_key.clone().unwrap_or_else(|| row.key.clone()),
+                    key: row.key.clone(),
+                    first_line: live.line,
+                    first_raw_key,
+                    normalize: if configured == resolved {
+                        configured.name().into_owned()
+                    } else {
+                        format!("{configured} ({resolved} for field '{}')", row.key_field)
+                    },
+                    separating: separating.name().into_owned(),
+                }))
+            }
             StoreError::Duplicate { row, live } => IngestFileError::Duplicate {
                 path,
                 line: row.line,
@@ -297,6 +319,26 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
             },
             StoreError::Conflict(message) => IngestFileError::Conflict { path, message },
             StoreError::Backend(source) => IngestFileError::Store { path, source },
+        })
+    }
+
+    /// Whether a duplicate within one file is two paths normalised to one
+    /// key (`crf23/A0001.mp4`, `crf35/A0001.mp4` under basename) rather
+    /// than one clip scored twice: the first row's raw key, and the
+    /// shortest `tail:N` giving them different keys. Raw keys that no
+    /// tail tells apart (`a/x.mp4` and `a\x.mp4`) are the same clip.
+    fn collision(&self, row: &ScoreRow, live: &LiveOrigin) -> Option<(String, KeyNormalize)> {
+        let first = live.raw_key.as_deref().filter(|_| live.same_file)?;
+        let raw = row.raw_key.as_deref().unwrap_or(&row.key);
+        if first.trim() == raw.trim() {
+            return None;
+        }
+        (1..=u8::MAX).map(KeyNormalize::Tail).find_map(|tail| {
+            let keys = (
+                self.keys.key_under(tail, &row.key_field, first),
+                self.keys.key_under(tail, &row.key_field, raw),
+            );
+            (keys.0 != keys.1).then(|| (first.to_string(), tail))
         })
     }
 
@@ -510,6 +552,15 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
                 },
                 if self.trimmed_keys == 1 { "it" } else { "them" },
             ));
+        }
+        if let Some(prefix) = &self.options.key_strip_prefix {
+            let without = self.keys.without_prefix;
+            if without > 0 {
+                notes.push(format!(
+                    "{without} {} not start with --key-strip-prefix '{prefix}': kept as written",
+                    if without == 1 { "key did" } else { "keys did" },
+                ));
+            }
         }
         // A file on another scale is said once, by its own warning.
         let on_other_scale: Vec<String> =

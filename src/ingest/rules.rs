@@ -257,16 +257,61 @@ pub(crate) fn check_declared_direction(
 /// of a file nearly always take their key from one field.
 pub(crate) struct KeyRule {
     normalize: KeyNormalize,
+    /// `--key-strip-prefix`, taken off before the key is normalised.
+    strip_prefix: Option<String>,
+    /// Keys that did not start with `strip_prefix` (kept as written).
+    pub(crate) without_prefix: u64,
     /// The last key field and the normalisation it resolves to.
     last_field: Option<(String, KeyNormalize)>,
 }
 
 impl KeyRule {
-    pub(crate) fn new(normalize: KeyNormalize) -> KeyRule {
+    pub(crate) fn new(normalize: KeyNormalize, strip_prefix: Option<String>) -> KeyRule {
         KeyRule {
             normalize,
+            strip_prefix,
+            without_prefix: 0,
             last_field: None,
         }
+    }
+
+    /// `raw_key` without `--key-strip-prefix` (and blanks around it), as
+    /// the normalisation reads it; counted when the prefix is not there.
+    fn stripped<'r>(&mut self, raw_key: &'r str) -> &'r str {
+        let trimmed = raw_key.trim();
+        let Some(prefix) = self.strip_prefix.as_deref() else {
+            return trimmed;
+        };
+        match trimmed.strip_prefix(prefix) {
+            Some(rest) => rest,
+            None => {
+                self.without_prefix += 1;
+                trimmed
+            }
+        }
+    }
+
+    /// The key normalisation `raw_key` read from `field` would have under
+    /// `normalize` instead, with this rule's prefix stripped: what a
+    /// collision's message compares.
+    pub(crate) fn key_under<'r>(
+        &self,
+        normalize: KeyNormalize,
+        field: &str,
+        raw_key: &'r str,
+    ) -> Cow<'r, str> {
+        let trimmed = raw_key.trim();
+        let stripped = self
+            .strip_prefix
+            .as_deref()
+            .and_then(|prefix| trimmed.strip_prefix(prefix))
+            .unwrap_or(trimmed);
+        normalize.apply(field, stripped)
+    }
+
+    /// The normalisation this rule applies to keys read from `field`.
+    pub(crate) fn resolved(&self, field: &str) -> KeyNormalize {
+        self.normalize.resolve(field)
     }
 
     /// The key `record` is filed under, or why it cannot be (empty after
@@ -280,14 +325,14 @@ impl KeyRule {
             let resolved = self.normalize.resolve(&record.key_field);
             self.last_field = Some((record.key_field.clone(), resolved));
         }
-        let (_, resolved) = self.last_field.as_ref().expect("set above");
-        let key = resolved.apply_resolved(&record.raw_key);
+        let resolved = self.last_field.as_ref().expect("set above").1;
+        let key = resolved.apply_resolved(self.stripped(&record.raw_key));
         if key.trim().is_empty() {
             return Err(self
                 .normalize
                 .empty_key_message(&record.key_field, &record.raw_key));
         }
-        Ok(Cow::Borrowed(key))
+        Ok(key)
     }
 }
 
@@ -389,6 +434,10 @@ pub(crate) struct LiveOrigin {
     pub ingested_at: Option<String>,
     /// It came from the very file being read.
     pub same_file: bool,
+    /// The key as that row's file wrote it, where the store keeps it (the
+    /// in-memory store of `materialize` does not): what tells a collision
+    /// of two paths from a clip scored twice.
+    pub raw_key: Option<String>,
 }
 
 /// What happens to a row whose (scorer, key) is live already.
@@ -559,7 +608,7 @@ mod tests {
 
     #[test]
     fn key_rule_normalises_per_field_and_refuses_empty_keys() {
-        let mut rule = KeyRule::new(KeyNormalize::Auto);
+        let mut rule = KeyRule::new(KeyNormalize::Auto, None);
         assert_eq!(
             rule.key_of(&record(RawScore::Number(1.0), None)).unwrap(),
             "a.mp4"
@@ -595,6 +644,7 @@ mod tests {
             line: 2,
             ingested_at: Some("2026-01-01T00:00:00Z".to_string()),
             same_file: false,
+            raw_key: None,
         };
         assert!(duplicate_detail(&live, true).ends_with("--ignore to keep it)"));
         live.ingested_at = None;

@@ -632,7 +632,7 @@ impl SqliteStore<'_> {
             Err(_) => {}
         }
         // The live-row index refused it: find out whose row is live.
-        let (live_id, live_file, live_line, live_path, live_at) = self
+        let (live_id, live_file, live_line, live_path, live_at, live_raw_key) = self
             .tx
             .prepare_cached(sql::LIVE_SCORE_WITH_SOURCE)?
             .query_row(params![row.scorer_id, row.key], |r| {
@@ -642,6 +642,7 @@ impl SqliteStore<'_> {
                     r.get::<_, i64>(2)?,
                     r.get::<_, String>(3)?,
                     r.get::<_, String>(4)?,
+                    r.get::<_, String>(5)?,
                 ))
             })?;
         let same_file = live_file == self.file_id;
@@ -667,6 +668,7 @@ impl SqliteStore<'_> {
                 line: live_line as u64,
                 ingested_at: Some(live_at),
                 same_file,
+                raw_key: Some(live_raw_key),
             },
         })
     }

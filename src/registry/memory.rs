@@ -236,6 +236,7 @@ impl ScoreStore for MemoryStore<'_> {
                 path: held.path,
                 line: held.line,
                 ingested_at: None,
+                raw_key: None,
             },
             row: Box::new(ScoreRow { key, ..row }),
         })

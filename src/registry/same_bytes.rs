@@ -60,10 +60,15 @@ impl OtherIngest {
         };
         let differences: Vec<String> = match &self.options {
             None => vec!["options not recorded then".to_string()],
+            // Options either ingest has: one recorded only when set
+            // (`key_strip_prefix`) may be in one of them alone.
             Some(then) => identity
                 .as_object()
                 .into_iter()
+                .chain(then.as_object())
                 .flat_map(|map| map.keys())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
                 .filter(|name| identity.get(name.as_str()) != then.get(name.as_str()))
                 .map(|name| {
                     format!(

@@ -143,7 +143,7 @@ pub const LIVE_SCORE_ORIGIN: &str = "SELECT source_file_id, line FROM scores \
 
 /// The live row holding (scorer, key), and where it came from.
 pub const LIVE_SCORE_WITH_SOURCE: &str =
-    "SELECT s.id, s.source_file_id, s.line, f.path, f.ingested_at \
+    "SELECT s.id, s.source_file_id, s.line, f.path, f.ingested_at, COALESCE(s.raw_key, s.key) \
     FROM scores s JOIN source_files f ON f.id = s.source_file_id \
     WHERE s.scorer_id = ?1 AND s.key = ?2 AND s.superseded_at IS NULL";
 
