@@ -19,14 +19,19 @@ fn read_rows(ws: &Workspace, name: &str) -> Vec<Value> {
 /// Run the binary in the workspace without a registry: `materialize` and
 /// `batch` as the reference runs them, one-shot in memory.
 fn one_shot(ws: &Workspace, args: &[&str]) -> common::Run {
-    common::Run::from(
-        std::process::Command::new(env!("CARGO_BIN_EXE_second-opinion"))
-            .current_dir(ws.dir.path())
-            .env_remove("SECOND_OPINION_REGISTRY")
-            .args(args)
-            .output()
-            .expect("run second-opinion"),
-    )
+    ws.run_bare(args)
+}
+
+/// `batch` over a manifest of one table `t` (features, score entries),
+/// writing `batch_out.jsonl`.
+fn batch_one_table(ws: &Workspace, features: &str, scores: &[&str]) -> common::Run {
+    ws.write(
+        "manifest.json",
+        serde_json::json!({"tables": [{"id": "t", "features": features,
+            "scores": scores, "out": "batch_out.jsonl"}]})
+        .to_string(),
+    );
+    one_shot(ws, &["batch", "--manifest", "manifest.json"])
 }
 
 fn statuses(rows: &[Value], slug: &str) -> Vec<String> {
@@ -484,13 +489,7 @@ fn suggestions_name_only_what_the_command_takes() {
         "{}",
         materialize_run.stderr
     );
-    ws.write(
-        "manifest.json",
-        serde_json::json!({"tables": [{"id": "t", "features": "nokey.jsonl",
-            "scores": ["good.jsonl"], "out": "batch_out.jsonl"}]})
-        .to_string(),
-    );
-    let run = one_shot(&ws, &["batch", "--manifest", "manifest.json"]).fails_with(1);
+    let run = batch_one_table(&ws, "nokey.jsonl", &["good.jsonl"]).fails_with(1);
     assert!(
         run.stderr
             .contains("; set \"key_column\" in the table's manifest entry")
@@ -508,13 +507,7 @@ fn suggestions_name_only_what_the_command_takes() {
         "{}",
         run.stderr
     );
-    ws.write(
-        "manifest.json",
-        serde_json::json!({"tables": [{"id": "t", "features": "features.jsonl",
-            "scores": ["nr=odd.csv"], "out": "batch_out.jsonl"}]})
-        .to_string(),
-    );
-    let run = one_shot(&ws, &["batch", "--manifest", "manifest.json"]).fails_with(1);
+    let run = batch_one_table(&ws, "features.jsonl", &["nr=odd.csv"]).fails_with(1);
     assert!(
         run.stderr.contains("(name it with \"score_key_field\")")
             && !run.stderr.contains("--score-key-field"),
@@ -555,13 +548,7 @@ fn no_scorer_name_suggests_what_the_command_takes() {
         "{}",
         run.stderr
     );
-    ws.write(
-        "manifest.json",
-        serde_json::json!({"tables": [{"id": "t", "features": "features.jsonl",
-            "scores": ["anonymous.jsonl"], "out": "batch_out.jsonl"}]})
-        .to_string(),
-    );
-    let run = one_shot(&ws, &["batch", "--manifest", "manifest.json"]).fails_with(1);
+    let run = batch_one_table(&ws, "features.jsonl", &["anonymous.jsonl"]).fails_with(1);
     assert!(
         run.stderr
             .contains("no LABEL= (write the score entry as \"LABEL=PATH\")")

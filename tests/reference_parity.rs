@@ -7,7 +7,6 @@
 
 mod common;
 
-use std::process::Command;
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -16,14 +15,7 @@ use common::{Run, Workspace};
 
 /// Run the binary without `--registry` (materialize's throw-away registry).
 fn run_bare(ws: &Workspace, args: &[&str]) -> Run {
-    Run::from(
-        Command::new(env!("CARGO_BIN_EXE_second-opinion"))
-            .current_dir(ws.dir.path())
-            .env_remove("SECOND_OPINION_REGISTRY")
-            .args(args)
-            .output()
-            .expect("run second-opinion"),
-    )
+    ws.run_bare(args)
 }
 
 /// `materialize --features features.jsonl --scores <scores> --out out.jsonl

@@ -8,11 +8,7 @@ use std::process::Command;
 use common::Workspace;
 
 fn bare(ws: &Workspace) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_second-opinion"));
-    command
-        .current_dir(ws.dir.path())
-        .env_remove("SECOND_OPINION_REGISTRY");
-    command
+    ws.bare()
 }
 
 #[test]

@@ -59,6 +59,12 @@ impl Workspace {
         command
     }
 
+    /// Run the binary with `args` and no registry named: `materialize`
+    /// and `batch` one-shot in memory, as the reference runs them.
+    pub fn run_bare(&self, args: &[&str]) -> Run {
+        Run::from(self.bare().args(args).output().expect("run second-opinion"))
+    }
+
     /// Run the binary with `args`.
     pub fn run(&self, args: &[&str]) -> Run {
         Run::from(
