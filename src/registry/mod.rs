@@ -78,6 +78,13 @@ pub enum RegistryError {
     },
     #[error("registry {path}: {message}")]
     NotFound { path: PathBuf, message: String },
+    /// The file of a new registry could not be made or put in place.
+    #[error("registry {path}: cannot create it: {source}")]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// A change the registry's rules refuse (a tag that exists, …); nothing
     /// was written.
     #[error("registry {path}: {message}")]
@@ -310,12 +317,9 @@ impl Registry {
 /// later export to that folder). When another process created the
 /// registry meanwhile, theirs is kept.
 fn create_atomically(path: &Path) -> Result<(), RegistryError> {
-    let failed = |source: std::io::Error| RegistryError::Sqlite {
+    let failed = |source| RegistryError::Create {
         path: path.to_path_buf(),
-        source: rusqlite::Error::SqliteFailure(
-            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
-            Some(format!("cannot create it: {source}")),
-        ),
+        source,
     };
     let staged = crate::atomic_file::Staged::begin(path).map_err(failed)?;
     {
