@@ -7,7 +7,6 @@
 
 mod common;
 
-
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
