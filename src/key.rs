@@ -30,7 +30,7 @@ pub const EXTRA_SCORE_KEY_FIELDS: &[&str] =
     &["src", "video_name", "img_path", "image", "video", "key"];
 
 /// How a key is normalised before two keys are compared.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum KeyNormalize {
     /// `basename` for path-like fields, `raw` for the others.
     #[default]
@@ -143,6 +143,115 @@ impl FromStr for KeyNormalize {
                 )),
             },
         }
+    }
+}
+
+/// `--key-normalize` of an export: one normalisation for every scorer,
+/// per-scorer ones (`musiq=stem`), or both (`basename,musiq=stem`), for a
+/// registry whose scorers keyed the same clips differently.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyNormalizeSetting {
+    /// The normalisation of every scorer not named below (`None`: `auto`,
+    /// not chosen by the user).
+    pub default: Option<KeyNormalize>,
+    /// (scorer as written, its normalisation), in the order given.
+    pub per_scorer: Vec<(String, KeyNormalize)>,
+}
+
+impl KeyNormalizeSetting {
+    /// The setting of a single normalisation for every scorer.
+    pub fn every(normalize: Option<KeyNormalize>) -> KeyNormalizeSetting {
+        KeyNormalizeSetting {
+            default: normalize,
+            per_scorer: Vec::new(),
+        }
+    }
+
+    /// The normalisation chosen for the scorer with this slug (its own
+    /// entry, else the default), and whether the user chose it.
+    pub fn for_scorer(&self, slug: &str) -> (KeyNormalize, bool) {
+        match self.own(slug) {
+            Some(normalize) => (normalize, true),
+            None => (self.default.unwrap_or_default(), self.default.is_some()),
+        }
+    }
+
+    /// The scorer's own normalisation, when it has an entry.
+    pub fn own(&self, slug: &str) -> Option<KeyNormalize> {
+        self.per_scorer
+            .iter()
+            .find(|(name, _)| crate::scorer::slug(name) == slug)
+            .map(|(_, normalize)| *normalize)
+    }
+
+    /// The setting with `slug`'s own normalisation set to `normalize`,
+    /// as the command line spells it (the fix a key check suggests).
+    pub fn with_scorer(&self, slug: &str, normalize: KeyNormalize) -> KeyNormalizeSetting {
+        let mut setting = self.clone();
+        setting
+            .per_scorer
+            .retain(|(name, _)| crate::scorer::slug(name) != slug);
+        setting.per_scorer.push((slug.to_string(), normalize));
+        setting
+    }
+}
+
+impl fmt::Display for KeyNormalizeSetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .default
+            .map(|n| n.name().into_owned())
+            .into_iter()
+            .chain(
+                self.per_scorer
+                    .iter()
+                    .map(|(scorer, n)| format!("{scorer}={n}")),
+            )
+            .collect();
+        if parts.is_empty() {
+            f.write_str("auto")
+        } else {
+            f.write_str(&parts.join(","))
+        }
+    }
+}
+
+impl FromStr for KeyNormalizeSetting {
+    type Err = String;
+
+    /// `stem`, `musiq=stem,dover=basename` or `basename,musiq=stem`: at
+    /// most one entry without a scorer, each scorer named once.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut setting = KeyNormalizeSetting::default();
+        for part in s.split(',') {
+            let part = part.trim();
+            match part.split_once('=') {
+                Some((scorer, normalize)) => {
+                    let scorer = scorer.trim();
+                    let slug = crate::scorer::slug(scorer);
+                    if slug.is_empty() {
+                        return Err(format!("'{part}' names no scorer before '='"));
+                    }
+                    if setting
+                        .per_scorer
+                        .iter()
+                        .any(|(name, _)| crate::scorer::slug(name) == slug)
+                    {
+                        return Err(format!("scorer '{scorer}' is given twice"));
+                    }
+                    let normalize = normalize.trim().parse()?;
+                    setting.per_scorer.push((scorer.to_string(), normalize));
+                }
+                None if setting.default.is_some() => {
+                    return Err(format!(
+                        "'{s}' gives more than one normalisation for every scorer \
+                         (name the scorer of each other one: SCORER=NORMALISATION)"
+                    ))
+                }
+                None => setting.default = Some(part.parse()?),
+            }
+        }
+        Ok(setting)
     }
 }
 
@@ -320,5 +429,36 @@ mod tests {
         assert_eq!(tail("./crf23//A.mp4/", 3), "crf23/A.mp4");
         assert_eq!(tail("xcrf23/A.mp4", 1), "A.mp4");
         assert_eq!(KeyNormalize::Tail(2).apply("video_id", " a/b/c "), "b/c");
+    }
+
+    #[test]
+    fn key_normalize_settings_name_scorers() {
+        let setting: KeyNormalizeSetting = "basename, musiq=stem,Q-Align=tail:2".parse().unwrap();
+        assert_eq!(setting.default, Some(KeyNormalize::Basename));
+        assert_eq!(setting.for_scorer("musiq"), (KeyNormalize::Stem, true));
+        assert_eq!(setting.for_scorer("q_align"), (KeyNormalize::Tail(2), true));
+        assert_eq!(setting.for_scorer("dover"), (KeyNormalize::Basename, true));
+        assert_eq!(setting.to_string(), "basename,musiq=stem,Q-Align=tail:2");
+        let plain: KeyNormalizeSetting = "musiq=stem".parse().unwrap();
+        assert_eq!(plain.for_scorer("dover"), (KeyNormalize::Auto, false));
+        assert_eq!(
+            plain.with_scorer("musiq", KeyNormalize::Raw).to_string(),
+            "musiq=raw"
+        );
+        assert_eq!(
+            KeyNormalizeSetting::default()
+                .with_scorer("musiq", KeyNormalize::Stem)
+                .to_string(),
+            "musiq=stem"
+        );
+        for refused in [
+            "stem,raw",
+            "musiq=stem,musiq=raw",
+            "=stem",
+            "musiq=steam",
+            "",
+        ] {
+            assert!(refused.parse::<KeyNormalizeSetting>().is_err(), "{refused}");
+        }
     }
 }

@@ -271,7 +271,7 @@ fn reference_export_options(request: &MaterializeRequest) -> ExportOptions {
     ExportOptions {
         scorers: None,
         key_column: request.key_column.clone(),
-        key_normalize: request.key_normalize,
+        key_normalize: crate::key::KeyNormalizeSetting::every(request.key_normalize),
         missing_policy: request.missing_policy,
         bad_policy: RowPolicy::Mark,
         prefix: request.prefix.clone(),

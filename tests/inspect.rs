@@ -108,7 +108,8 @@ fn help_lists_the_values_of_enum_flags_and_speaks_of_its_own_command() {
         .collect::<Vec<_>>()
         .join(" ");
     for listed in [
-        "[possible values: auto, raw, basename, stem",
+        // Per scorer or for all: the values are in the text.
+        "How keys are compared: auto, raw, basename, stem or tail:N",
         "[possible values: mark, drop, fail]",
         "[possible values: parquet, arrow, jsonl, json, csv]",
     ] {

@@ -49,8 +49,10 @@ fn statuses(rows: &[Value], slug: &str) -> Vec<String> {
 
 /// Scorers that scored 1 of 10 frames under `--frame-match exact`, one
 /// keyed by basename and one by stem: the other rows are `missing`, and
-/// the key check does not send the user to another normalisation (it used
-/// to, and following it cycled stem → basename → stem).
+/// the key check compares keys, not frames, so the scorer whose key joins
+/// is never sent to another normalisation (it used to be, and following
+/// the advice cycled stem → basename → stem). The scorer whose key does
+/// not join gets its own fix, and with it both join.
 #[test]
 fn per_frame_rows_without_a_scored_frame_do_not_trip_the_key_check() {
     let ws = Workspace::new();
@@ -69,11 +71,7 @@ fn per_frame_rows_without_a_scored_frame_do_not_trip_the_key_check() {
         .map(|frame| format!("{{\"src\":\"/data/clip_a.mp4\",\"frame_idx\":{frame}}}\n"))
         .collect();
     ws.write("frames.jsonl", table);
-    for (normalize, matched_slug, frame) in [
-        (None, "by_name", 0),
-        (Some("basename"), "by_name", 0),
-        (Some("stem"), "by_id", 3),
-    ] {
+    let export = |normalize: Option<&str>| {
         let mut args = vec![
             "export",
             "--features",
@@ -87,13 +85,46 @@ fn per_frame_rows_without_a_scored_frame_do_not_trip_the_key_check() {
         if let Some(normalize) = normalize {
             args.extend(["--key-normalize", normalize]);
         }
-        let run = ws.run(&args).ok();
-        assert!(!run.stderr.contains("--key-normalize"), "{}", run.stderr);
-        let rows = read_rows(&ws, "out.jsonl");
+        ws.run(&args)
+    };
+    let run = export(None).fails_with(1);
+    assert!(
+        run.stderr.contains(
+            "frames.jsonl: scorer 'by-id' matched 0 of 10 rows with src/basename; \
+             src/stem matches 10: pass --key-normalize by_id=stem"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("'by-name'"), "{}", run.stderr);
+    let one_frame = |frame: usize| {
         let mut expected = vec!["missing".to_string(); 10];
         expected[frame] = "ok".to_string();
-        assert_eq!(statuses(&rows, matched_slug), expected, "{normalize:?}");
+        expected
+    };
+    // The fix, and `stem` for both (applied to both sides alike): each
+    // scorer joins its one frame, and nothing more is suggested.
+    for normalize in ["by_id=stem", "stem"] {
+        let run = export(Some(normalize)).ok();
+        assert!(!run.stderr.contains("pass --"), "{}", run.stderr);
+        let rows = read_rows(&ws, "out.jsonl");
+        assert_eq!(statuses(&rows, "by_name"), one_frame(0), "{normalize}");
+        assert_eq!(statuses(&rows, "by_id"), one_frame(3), "{normalize}");
     }
+    // `basename` chosen for both: by-id joins nothing, as asked, with the
+    // fix as a warning.
+    let run = export(Some("basename")).ok();
+    assert!(
+        run.stderr.contains(
+            "warning: frames.jsonl: scorer 'by-id' matched 0 of 10 rows with src/basename; \
+                       src/stem matches 10: pass --key-normalize basename,by_id=stem"
+        ),
+        "{}",
+        run.stderr
+    );
+    let rows = read_rows(&ws, "out.jsonl");
+    assert_eq!(statuses(&rows, "by_name"), one_frame(0));
+    assert_eq!(statuses(&rows, "by_id"), vec!["missing".to_string(); 10]);
 }
 
 // ------------------------------------------------------------ the key check
@@ -744,10 +775,16 @@ fn tail_n_refuses_what_is_not_a_count_of_components() {
         "{}",
         run.stderr
     );
-    let help = ws.run(&["export", "--help"]).ok();
+    let help = ws.run(&["ingest", "--help"]).ok();
     let flat = help.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
         flat.contains("[possible values: auto, raw, basename, stem, tail:N]"),
+        "{flat}"
+    );
+    let help = ws.run(&["export", "--help"]).ok();
+    let flat = help.stdout.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains("auto, raw, basename, stem or tail:N"),
         "{flat}"
     );
 }
@@ -902,6 +939,20 @@ fn a_basename_collision_names_both_paths_and_the_tail_that_separates_them() {
         run.stderr
     );
     assert_eq!(ws.registry_snapshot(), before);
+    // A one-shot materialize holds no registry, and says the same.
+    let run = materialize_encodes(&ws, &[]).fails_with(1);
+    assert!(
+        run.stderr.contains(
+            "scores.jsonl:2: keys collide for competitor='nr': \
+             '/mnt/nas/ugc/Video/crf35/A0001.mp4' (line 2) and \
+             '/mnt/nas/ugc/Video/crf23/A0001.mp4' (line 1) are both 'A0001.mp4' under \
+             --key-normalize auto (basename for field 'dis_path'); \
+             pass --key-normalize tail:2 to keep them apart"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!ws.path("m.jsonl").exists());
 
     // Deeper: the encodes differ three components up.
     ws.write(

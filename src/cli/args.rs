@@ -11,7 +11,7 @@ use second_opinion::export::{ExportColumn, RowPolicy};
 use second_opinion::frames::{FrameMatch, PoolStat};
 use second_opinion::ingest::frame_pattern::FramePattern;
 use second_opinion::ingest::{FieldNames, Format};
-use second_opinion::key::KeyNormalize;
+use second_opinion::key::{KeyNormalize, KeyNormalizeSetting};
 use second_opinion::registry::{ConflictPolicy, IngestOptions, PointRef};
 use second_opinion::scorer::Scale;
 use second_opinion::table::TableFormat;
@@ -445,9 +445,15 @@ pub struct ExportArgs {
     #[arg(long, value_name = "COL")]
     pub key_column: Option<String>,
 
-    /// How the table's keys are normalised.
-    #[arg(long, value_parser = key_normalize())]
-    pub key_normalize: Option<KeyNormalize>,
+    /// How keys are compared: auto, raw, basename, stem or tail:N, for
+    /// every scorer (`stem`) or per scorer (`musiq=stem,dover=basename`,
+    /// `basename,musiq=stem`). basename, stem and tail:N apply to the
+    /// table's keys and to the keys the scorers wrote alike; auto
+    /// (basename for path-like columns) and raw compare with the keys as
+    /// the registry stored them.
+    #[arg(long, value_name = "NORMALISATION|SCORER=NORMALISATION,…",
+        value_parser = |s: &str| s.parse::<KeyNormalizeSetting>())]
+    pub key_normalize: Option<KeyNormalizeSetting>,
 
     /// Rows without a score: mark (keep, status missing), drop, or fail.
     #[arg(long, default_value = "mark", value_parser = row_policy())]

@@ -458,8 +458,12 @@ pub fn print_export_summary(summary: &ExportSummary) {
     }
     for scorer in &summary.scorers {
         tell!(
-            "  {}: {} matched, {} missing, {} bad; {} of {} scores matched no row{}",
+            "  {}{}: {} matched, {} missing, {} bad; {} of {} scores matched no row{}",
             scorer.name,
+            scorer
+                .key_normalize
+                .as_ref()
+                .map_or(String::new(), |own| format!(" (keys {own})")),
             scorer.matched,
             scorer.missing,
             scorer.bad,

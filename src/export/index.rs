@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use crate::digest::ScoreSetDigest;
 use crate::frames::StoredFrame;
+use crate::key::KeyNormalize;
 use crate::registry::exports::{At, LiveScorer};
 use crate::registry::memory::{IndexedScore, KeyIndex, MemoryScores};
 use crate::registry::{Point, PointRef, Registry};
@@ -28,6 +29,25 @@ pub(super) struct ScorerIndex {
     pub(super) pooled: Vec<Vec<Option<f64>>>,
     /// Component column suffix → value per score position.
     pub(super) components: Vec<(String, Vec<Option<f64>>)>,
+    /// How the table's keys are normalised for this scorer (unresolved:
+    /// `auto` is resolved against the key column), and whether the user
+    /// chose it.
+    pub(super) keying: KeyNormalize,
+    pub(super) keying_chosen: bool,
+    /// Table rows whose key this scorer knows, whether or not a frame
+    /// matched: what its own key check counts.
+    pub(super) key_rows: u64,
+}
+
+/// Whether a normalisation chosen for an export applies to the keys the
+/// scorers wrote as well: `basename`, `stem` and `tail:N` do; `raw` means
+/// the registry's keys as stored (what ingest's own normalisation made of
+/// them, a stripped prefix included), and `auto` the same.
+pub(super) fn normalizes_registry_keys(normalize: KeyNormalize) -> bool {
+    matches!(
+        normalize,
+        KeyNormalize::Basename | KeyNormalize::Stem | KeyNormalize::Tail(_)
+    )
 }
 
 /// Maps a score to 0–100 with higher always better.
@@ -122,13 +142,19 @@ pub(super) fn memory_indexes(
         .into_iter()
         .map(|(slug, scorer)| {
             let digest = scorer.digest.finish(|source| &sources[source].1);
+            let (keying, keying_chosen) = options.key_normalize.for_scorer(&slug);
+            let own_keying = options.key_normalize.own(&slug).map(|n| n.to_string());
             ScorerIndex {
+                keying,
+                keying_chosen,
+                key_rows: 0,
                 counts: ScorerExportCounts {
                     column_prefix: format!("{}_{}", options.prefix, slug),
                     name: scorer.name,
                     slug,
                     loaded: scorer.scores.len() as u64,
                     digest,
+                    key_normalize: own_keying,
                     ..Default::default()
                 },
                 matched: vec![false; scorer.scores.len()],
@@ -155,6 +181,7 @@ pub(super) fn load_indexes(
 ) -> Result<Loaded, ExportError> {
     let (point, at) = read_point(registry, options.as_of.as_ref())?;
     let selected = selected_scorers(registry, options.scorers.as_deref(), at, &point)?;
+    refuse_unselected_keyings(options, &selected)?;
     let source_files = registry.source_files()?;
     let mut sources: Vec<String> = Vec::new();
     // The sha256 of each interned source, for the digests.
@@ -251,7 +278,15 @@ pub(super) fn load_indexes(
         if !per_frame {
             frames = Vec::new();
         }
+        let (keying, keying_chosen) = options.key_normalize.for_scorer(&scorer.slug);
+        if options.normalize_registry_keys && normalizes_registry_keys(keying) {
+            by_key = normalized_key_index(registry, &scorer, at, keying, by_key)?;
+        }
         let versions = registry.live_versions(&scorer, at)?;
+        let own_keying = options
+            .key_normalize
+            .own(&scorer.slug)
+            .map(|n| n.to_string());
         indexes.push(ScorerIndex {
             counts: ScorerExportCounts {
                 column_prefix: format!("{}_{}", options.prefix, scorer.slug),
@@ -264,6 +299,7 @@ pub(super) fn load_indexes(
                     .map(|(suffix, _)| suffix.clone())
                     .collect(),
                 versions,
+                key_normalize: own_keying,
                 normalized_with: normalization.map(|n| {
                     format!(
                         "{} {}",
@@ -284,9 +320,122 @@ pub(super) fn load_indexes(
             frames,
             pooled,
             components,
+            keying,
+            keying_chosen,
+            key_rows: 0,
         });
     }
     Ok((indexes, sources, Some(point)))
+}
+
+/// Refuse a per-scorer `--key-normalize` entry naming a scorer the export
+/// does not read: a misspelt name would otherwise quietly change nothing.
+fn refuse_unselected_keyings(
+    options: &ExportOptions,
+    selected: &[LiveScorer],
+) -> Result<(), ExportError> {
+    for (name, _) in &options.key_normalize.per_scorer {
+        let wanted = slug(name);
+        if !selected.iter().any(|s| s.slug == wanted) {
+            return Err(ExportError::Usage(format!(
+                "--key-normalize {name}=…: this export reads no scorer '{name}' (it reads: {})",
+                selected
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `by_key` (stored key → position) keyed instead by `normalize` applied
+/// to each key as its file wrote it, so the registry's side of the join is
+/// normalised as the table's is. Two scores whose keys become one are
+/// refused: which of them a row meant cannot be told.
+fn normalized_key_index(
+    registry: &Registry,
+    scorer: &LiveScorer,
+    at: At,
+    normalize: KeyNormalize,
+    by_key: KeyIndex,
+) -> Result<KeyIndex, ExportError> {
+    let mut normalized = KeyIndex::default();
+    normalized.reserve(by_key.len());
+    let mut collision: Option<String> = None;
+    registry.visit_live_key_forms(scorer, at, |stored, written, field| {
+        let Some(position) = by_key.get(stored) else {
+            return;
+        };
+        let key = normalize.resolve(field).apply_resolved(written);
+        match normalized.get(key.as_ref()) {
+            Some(other) if other != position => {
+                collision.get_or_insert_with(|| key.into_owned());
+            }
+            Some(_) => {}
+            None => {
+                normalized.insert(key.into_owned(), *position);
+            }
+        }
+    })?;
+    match collision {
+        None => Ok(normalized),
+        Some(key) => {
+            let mut written_as: Vec<String> = Vec::new();
+            registry.visit_live_key_forms(scorer, at, |_, written, field| {
+                if normalize.resolve(field).apply_resolved(written) == key.as_str() {
+                    written_as.push(written.to_string());
+                }
+            })?;
+            written_as.sort();
+            Err(ExportError::Data(collision_message(
+                &scorer.name,
+                &written_as,
+                &key,
+                normalize,
+            )))
+        }
+    }
+}
+
+fn quoted(key: &str) -> String {
+    format!("'{key}'")
+}
+
+/// Why `scorer`'s keys cannot be normalised with `normalize`: the keys
+/// `written` all become `key`. Suggests the shortest `tail:N` that tells
+/// the first two apart.
+pub(super) fn collision_message(
+    scorer: &str,
+    written: &[String],
+    key: &str,
+    normalize: KeyNormalize,
+) -> String {
+    let shown = match written {
+        [a, b] => format!("{} and {} are both", quoted(a), quoted(b)),
+        [a, b, rest @ ..] => format!(
+            "{}, {} and {} more are all",
+            quoted(a),
+            quoted(b),
+            rest.len()
+        ),
+        _ => "are".to_string(),
+    };
+    let fix = match written {
+        [a, b, ..] => (1..=255u8)
+            .find(|n| crate::key::tail(a, usize::from(*n)) != crate::key::tail(b, usize::from(*n)))
+            .map(KeyNormalize::Tail)
+            .filter(|n| *n != normalize)
+            .map_or("pass --key-normalize raw".to_string(), |n| {
+                format!("pass --key-normalize {n} (or {scorer}={n} for this scorer alone)")
+            }),
+        _ => "pass --key-normalize raw".to_string(),
+    };
+    format!(
+        "scorer '{scorer}': its keys {shown} '{key}' with --key-normalize {normalize}, \
+         so a table row cannot tell which it means: {fix}"
+    )
 }
 
 /// The point a read is at (`--as-of`, else the newest), and how to read

@@ -16,6 +16,7 @@ use crate::table::{
 use crate::threads::Feed;
 
 use super::index::ScorerIndex;
+use super::key_sample::KeySample;
 use super::plan::ExportPlan;
 use super::{ExportColumn, ExportError, ExportOptions, RowPolicy};
 
@@ -51,6 +52,8 @@ pub(super) struct Join<'p> {
     /// without a score.
     source_strings: Vec<Arc<str>>,
     pub counts: JoinCounts,
+    /// The first rows' candidate keys, for a scorer's own key check.
+    pub sample: KeySample,
 }
 
 impl<'p> Join<'p> {
@@ -73,6 +76,7 @@ impl<'p> Join<'p> {
                 alternative_matches: vec![0; plan.alternatives.len()],
                 ..JoinCounts::default()
             },
+            sample: KeySample::new(plan, options),
         }
     }
 
@@ -86,23 +90,36 @@ impl<'p> Join<'p> {
         let rows = current.num_rows();
         refuse_existing_in_rows(current, &plan.prefix_marker, &plan.added, options.overwrite)?;
         let keys = current.key_column(&plan.key_column);
+        self.sample.take(current, plan, &keys);
         // Runs of rows with the same key (a per-frame table holds a clip's
         // frames one after another) are looked up once per scorer.
         let mut run_of_row: Vec<u32> = Vec::with_capacity(rows);
-        // Per run, the key as written (trimmed) and normalised.
-        let mut run_keys: Vec<Option<(&str, Cow<'_, str>)>> = Vec::new();
+        // Per run, the key as written (trimmed).
+        let mut run_keys: Vec<Option<&str>> = Vec::new();
         for row in 0..rows {
             let key = keys.get(row).map(|raw| {
                 let trimmed = raw.trim();
                 if trimmed.len() != raw.len() {
                     self.counts.trimmed_keys += 1;
                 }
-                (trimmed, plan.resolved_normalize.apply_resolved(raw))
+                trimmed
             });
             if run_keys.last() != Some(&key) {
                 run_keys.push(key);
             }
             run_of_row.push((run_keys.len() - 1) as u32);
+        }
+        // Per normalisation some scorer's keys take, each run's key so
+        // normalised (computed once however many scorers share it).
+        let mut normalized_runs: Vec<(KeyNormalize, Vec<Option<Cow<'_, str>>>)> = Vec::new();
+        for keying in &plan.keyings {
+            if !normalized_runs.iter().any(|(n, _)| *n == keying.resolved) {
+                let keys = run_keys
+                    .iter()
+                    .map(|key| key.map(|key| keying.resolved.apply_resolved(key)))
+                    .collect();
+                normalized_runs.push((keying.resolved, keys));
+            }
         }
         let table_frames: Option<Vec<Option<i64>>> = plan.frame_column.as_ref().map(|column| {
             let frames = current.key_column(column);
@@ -116,22 +133,27 @@ impl<'p> Join<'p> {
         let mut key_found = vec![false; rows];
         // Rows some scorer matched only through `auto`'s raw fallback.
         let mut raw_found = vec![false; rows];
-        for index in indexes.iter_mut() {
+        for (index, keying) in indexes.iter_mut().zip(&plan.keyings) {
             let mut score = Vec::with_capacity(rows);
             let mut status = Vec::with_capacity(rows);
             let mut runtime = Vec::with_capacity(rows);
             let mut frames = Vec::with_capacity(rows);
             let mut source = Vec::with_capacity(rows);
+            let normalized = normalized_runs
+                .iter()
+                .find(|(n, _)| *n == keying.resolved)
+                .map(|(_, keys)| keys)
+                .expect("every keying's runs are normalised");
             // Per run, the score's position and whether the raw key found it.
             let run_positions: Vec<Option<(usize, bool)>> = run_keys
                 .iter()
-                .map(|key| {
-                    let (raw, key) = key.as_ref()?;
-                    let key = key.as_ref();
+                .zip(normalized)
+                .map(|(raw, key)| {
+                    let (raw, key) = ((*raw)?, key.as_deref()?);
                     match index.by_key.get(key) {
                         Some(position) => Some((*position, false)),
-                        None if plan.raw_fallback && *raw != key => {
-                            index.by_key.get(*raw).map(|position| (*position, true))
+                        None if keying.raw_fallback && raw != key => {
+                            index.by_key.get(raw).map(|position| (*position, true))
                         }
                         None => None,
                     }
@@ -141,6 +163,7 @@ impl<'p> Join<'p> {
                 if let Some((_, via_raw)) = run_positions[*run as usize] {
                     key_found[row] = true;
                     raw_found[row] |= via_raw;
+                    index.key_rows += 1;
                 }
             }
             let run_positions: Vec<Option<usize>> = run_positions

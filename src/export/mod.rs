@@ -15,6 +15,7 @@
 
 mod index;
 mod join;
+mod key_sample;
 mod plan;
 mod publish;
 pub mod recorded;
@@ -28,7 +29,7 @@ use serde_json::{json, Value};
 
 use crate::command_line::CommandLine;
 use crate::frames::{FrameMatch, PoolStat};
-use crate::key::KeyNormalize;
+use crate::key::{KeyNormalize, KeyNormalizeSetting};
 use crate::registry::exports::{ExportRecord, PublishState};
 use crate::registry::memory::MemoryScores;
 use crate::registry::{Point, PointRef, Registry, RegistryError};
@@ -148,8 +149,16 @@ pub struct ExportOptions {
     /// Scorer names (any spelling of the slug); `None`: every live scorer.
     pub scorers: Option<Vec<String>>,
     pub key_column: Option<String>,
-    /// `None` means `auto`, not chosen by the user.
-    pub key_normalize: Option<KeyNormalize>,
+    /// How keys are normalised, for every scorer or per scorer. A
+    /// normalisation chosen for a scorer (other than `auto` and `raw`)
+    /// applies to the registry's keys as written too, so both sides are
+    /// compared alike (see [`ExportOptions::normalize_registry_keys`]).
+    pub key_normalize: KeyNormalizeSetting,
+    /// Apply a chosen `basename`, `stem` or `tail:N` to the keys the
+    /// scorers wrote as well as to the table's. Exports recorded before
+    /// this existed compared the table's normalised keys with the keys as
+    /// the registry stored them; their replay keeps doing so.
+    pub normalize_registry_keys: bool,
     pub missing_policy: RowPolicy,
     pub bad_policy: RowPolicy,
     pub prefix: String,
@@ -197,7 +206,8 @@ impl Default for ExportOptions {
         ExportOptions {
             scorers: None,
             key_column: None,
-            key_normalize: None,
+            key_normalize: KeyNormalizeSetting::default(),
+            normalize_registry_keys: true,
             missing_policy: RowPolicy::Mark,
             bad_policy: RowPolicy::Mark,
             prefix: "second_opinion".to_string(),
@@ -266,7 +276,23 @@ impl ExportOptions {
                         .collect()
                 }),
             key_column: text("key_column"),
-            key_normalize: parsed(recorded, "key_normalize")?,
+            key_normalize: KeyNormalizeSetting {
+                default: parsed(recorded, "key_normalize")?,
+                per_scorer: match recorded.get("scorer_key_normalize") {
+                    None | Some(Value::Null) => Vec::new(),
+                    Some(Value::Object(entries)) => entries
+                        .iter()
+                        .map(|(scorer, name)| match name.as_str() {
+                            Some(name) => Ok((scorer.clone(), name.parse()?)),
+                            None => Err(format!("option scorer_key_normalize.{scorer} is {name}")),
+                        })
+                        .collect::<Result<_, String>>()?,
+                    Some(other) => {
+                        return Err(format!("option scorer_key_normalize is {other}, not a map"))
+                    }
+                },
+            },
+            normalize_registry_keys: flag("registry_keys_normalized").unwrap_or(false),
             missing_policy: parsed(recorded, "missing_policy")?.unwrap_or(defaults.missing_policy),
             bad_policy: parsed(recorded, "bad_policy")?.unwrap_or(defaults.bad_policy),
             prefix: text("prefix").unwrap_or(defaults.prefix),
@@ -369,6 +395,8 @@ pub struct ScorerExportCounts {
     pub versions: Vec<String>,
     /// The range and direction `--normalize` used.
     pub normalized_with: Option<String>,
+    /// The scorer's own `--key-normalize` (`musiq=stem`), when it has one.
+    pub key_normalize: Option<String>,
 }
 
 /// What an export did; becomes the report JSON and the `exports` record.
@@ -419,7 +447,7 @@ impl ExportSummary {
             "content_digest": self.content_digest,
             "point": self.point,
             "as_of": self.as_of,
-            "scorers": self.scorers.iter().map(|s| (s.name.clone(), json!({
+            "scorers": self.scorers.iter().map(|s| { let mut counts = json!({
                 "slug": s.slug,
                 "column_prefix": s.column_prefix,
                 "loaded": s.loaded,
@@ -432,7 +460,13 @@ impl ExportSummary {
                 "components": s.components,
                 "versions": s.versions,
                 "normalized_with": s.normalized_with,
-            }))).collect::<serde_json::Map<_, _>>(),
+            });
+                // Only a scorer with its own normalisation says so.
+                if let Some(own) = &s.key_normalize {
+                    counts["key_normalize"] = json!(own);
+                }
+                (s.name.clone(), counts)
+            }).collect::<serde_json::Map<_, _>>(),
             "tool_version": crate::TOOL_VERSION,
         })
     }
@@ -679,7 +713,7 @@ fn export_opened(
         output.write(current, &added, &keep)?;
         batch = batches.next_batch()?;
     }
-    let warnings = verdict(&plan, &join.counts, &indexes, options)?;
+    let warnings = verdict(&plan, &join.counts, &indexes, options, &join.sample)?;
 
     let written = output.finish()?;
     let features_sha256 = features_hash

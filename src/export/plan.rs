@@ -49,11 +49,6 @@ pub(super) struct ExportPlan {
     pub key_normalize: KeyNormalize,
     /// The key column's normalisation, resolved once rather than per row.
     pub resolved_normalize: KeyNormalize,
-    /// `auto` that normalises the column's values: a value whose
-    /// normalised key no score has is looked up as written, so a table
-    /// keyed by the same full paths as the scores joins (the reference's
-    /// `auto` keeps `src` raw).
-    pub raw_fallback: bool,
     /// `--csv-safe`: formula-like text cells of a CSV output get a `'`.
     pub csv_safe: bool,
     pub frame_column: Option<String>,
@@ -67,6 +62,30 @@ pub(super) struct ExportPlan {
     /// Other ways of keying the table, counted as the table streams, so a
     /// key mismatch can be explained with the fix.
     pub alternatives: Vec<(String, KeyNormalize)>,
+    /// Per score index, in order: how the table's keys are normalised for it.
+    pub keyings: Vec<Keying>,
+    /// The table's candidate key columns (the key column first): the
+    /// columns a scorer's own key check tries.
+    pub candidate_columns: Vec<String>,
+}
+
+/// How the table's key column is normalised for one scorer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Keying {
+    /// The normalisation resolved for the key column.
+    pub resolved: KeyNormalize,
+    /// `auto` that normalises: a key no score has is looked up as written.
+    pub raw_fallback: bool,
+}
+
+impl Keying {
+    fn new(normalize: KeyNormalize, key_column: &str) -> Keying {
+        let resolved = normalize.resolve(key_column);
+        Keying {
+            resolved,
+            raw_fallback: normalize == KeyNormalize::Auto && resolved != KeyNormalize::Raw,
+        }
+    }
 }
 
 impl ExportPlan {
@@ -83,7 +102,7 @@ impl ExportPlan {
             key_column,
             frame_column,
         } = keys;
-        let key_normalize = options.key_normalize.unwrap_or_default();
+        let key_normalize = options.key_normalize.default.unwrap_or_default();
         let frame_base = options
             .frame_base
             .unwrap_or(if frame_column.as_deref() == Some("n") {
@@ -104,11 +123,23 @@ impl ExportPlan {
             )));
         }
         let alternatives = alternatives(columns, &key_column, key_normalize);
-        let resolved_normalize = key_normalize.resolve(&key_column);
+        let default_keying = Keying::new(key_normalize, &key_column);
+        let keyings = indexes
+            .iter()
+            .map(|index| Keying::new(index.keying, &key_column))
+            .collect();
+        let candidate_columns = std::iter::once(key_column.clone())
+            .chain(key_candidates(columns))
+            .fold(Vec::new(), |mut all: Vec<String>, c| {
+                if !all.contains(&c) {
+                    all.push(c);
+                }
+                all
+            });
         Ok(ExportPlan {
-            raw_fallback: key_normalize == KeyNormalize::Auto
-                && resolved_normalize != KeyNormalize::Raw,
-            resolved_normalize,
+            resolved_normalize: default_keying.resolved,
+            keyings,
+            candidate_columns,
             csv_safe: options.csv_safe,
             features_shown,
             key_column,

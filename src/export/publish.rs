@@ -7,14 +7,15 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use serde_json::json;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::atomic_file::Staged;
+use crate::scorer::slug;
 
 use crate::table::{AddedColumns, Batch, TableFormat, TableReader, TableWriter};
 
-use super::index::ScorerIndex;
+use super::index::{normalizes_registry_keys, ScorerIndex};
 use super::join::JoinCounts;
 use super::plan::ExportPlan;
 use super::{ExportError, ExportOptions, ExportSummary};
@@ -167,6 +168,44 @@ pub(super) fn summarize(
         ..
     } = plan;
     let out_format = inputs.out_format;
+    let mut recorded_options = json!({
+        "scorers": options.scorers,
+        "key_column": options.key_column,
+        "key_normalize": key_normalize.name(),
+        "missing_policy": options.missing_policy.name(),
+        "bad_policy": options.bad_policy.name(),
+        "prefix": options.prefix,
+        "overwrite": options.overwrite,
+        "csv_safe": options.csv_safe,
+        "out_format": out_format.name(),
+        "components": options.components,
+        "normalize": options.normalize,
+        "columns": options.columns.as_ref().map(|kinds| kinds.iter().map(|k| k.name()).collect::<Vec<_>>()),
+        "frame_column": frame_column,
+        "frame_base": frame_column.as_ref().map(|_| frame_base),
+        "frame_match": options.frame_match.name(),
+        "max_frame_gap": options.max_frame_gap,
+        "pool": options.pool.iter().map(|s| s.name()).collect::<Vec<_>>(),
+    });
+    // Written only when used, so exports that do not use them record
+    // (and replay with) the options they always did.
+    if !options.key_normalize.per_scorer.is_empty() {
+        recorded_options["scorer_key_normalize"] = options
+            .key_normalize
+            .per_scorer
+            .iter()
+            .map(|(scorer, n)| (slug(scorer), Value::from(n.name())))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    }
+    if options.normalize_registry_keys
+        && options.command_line == crate::command_line::CommandLine::Registry
+        && indexes
+            .iter()
+            .any(|index| normalizes_registry_keys(index.keying))
+    {
+        recorded_options["registry_keys_normalized"] = Value::Bool(true);
+    }
     ExportSummary {
         features_path: inputs.features_shown,
         features_sha256: inputs.features_sha256,
@@ -184,25 +223,7 @@ pub(super) fn summarize(
         content_digest: String::new(),
         point: None,
         as_of: None,
-        options: json!({
-            "scorers": options.scorers,
-            "key_column": options.key_column,
-            "key_normalize": key_normalize.name(),
-            "missing_policy": options.missing_policy.name(),
-            "bad_policy": options.bad_policy.name(),
-            "prefix": options.prefix,
-            "overwrite": options.overwrite,
-            "csv_safe": options.csv_safe,
-            "out_format": out_format.name(),
-            "components": options.components,
-            "normalize": options.normalize,
-            "columns": options.columns.as_ref().map(|kinds| kinds.iter().map(|k| k.name()).collect::<Vec<_>>()),
-            "frame_column": frame_column,
-            "frame_base": frame_column.as_ref().map(|_| frame_base),
-            "frame_match": options.frame_match.name(),
-            "max_frame_gap": options.max_frame_gap,
-            "pool": options.pool.iter().map(|s| s.name()).collect::<Vec<_>>(),
-        }),
+        options: recorded_options,
         scorers: {
             let counts = indexes
                 .iter_mut()

@@ -250,6 +250,29 @@ impl Registry {
         Ok(())
     }
 
+    /// The keys of `scorer`'s scores live `at` the read's point, each as
+    /// stored, as its file wrote it and with the field it was read from:
+    /// `visit(stored, written, field)`, in no particular order. What an
+    /// export normalises when its normalisation is not the one the keys
+    /// were stored with.
+    pub fn visit_live_key_forms(
+        &self,
+        scorer: &LiveScorer,
+        at: At,
+        mut visit: impl FnMut(&str, &str, &str),
+    ) -> Result<(), RegistryError> {
+        let queries = (sql::LIVE_KEY_FORMS_OF_SCORER, sql::KEY_FORMS_AT_POINT);
+        self.visit_scorer_rows(scorer, at, queries, |row| {
+            let stored = row.get_ref(0)?.as_str()?;
+            let written = match row.get_ref(1)? {
+                rusqlite::types::ValueRef::Null => stored,
+                value => value.as_str()?,
+            };
+            visit(stored, written, row.get_ref(2)?.as_str()?);
+            Ok(())
+        })
+    }
+
     /// The named components of `scorer`'s scores live `at` the read's
     /// point: `visit(key, name, value)` for each, ordered by component
     /// name then key.

@@ -144,6 +144,10 @@ pub(crate) struct MemoryStore<'a> {
     source: u32,
     /// Scorer id (a position here) → its slug and registered name.
     scorers: Vec<(String, String)>,
+    /// (line, key as written) of this file's rows whose key normalisation
+    /// changed, in line order: a collision names both rows' keys as
+    /// written, as the registry's store does.
+    written_keys: Vec<(u64, String)>,
 }
 
 impl<'a> MemoryStore<'a> {
@@ -156,6 +160,7 @@ impl<'a> MemoryStore<'a> {
             sha256,
             source,
             scorers: Vec::new(),
+            written_keys: Vec::new(),
         }
     }
 }
@@ -208,6 +213,9 @@ impl ScoreStore for MemoryStore<'_> {
         settle: &mut dyn FnMut(&ScoreRow, Fate),
     ) -> Result<(), StoreError> {
         let (slug, name) = &self.scorers[row.scorer_id as usize];
+        if let Some(written) = &row.raw_key {
+            self.written_keys.push((row.line, written.clone()));
+        }
         // The key moves into the index; a refusal hands it back.
         let inserted = self.scores.insert(
             slug,
@@ -230,13 +238,23 @@ impl ScoreStore for MemoryStore<'_> {
         // A one-shot run refuses every duplicate, as the reference does
         // (materialize takes no --replace or --ignore): it has no history
         // to keep a superseded score in.
+        let same_file = held.path == self.path;
+        let raw_key = same_file.then(|| {
+            match self
+                .written_keys
+                .binary_search_by_key(&held.line, |(line, _)| *line)
+            {
+                Ok(at) => self.written_keys[at].1.clone(),
+                Err(_) => key.clone(),
+            }
+        });
         Err(StoreError::Duplicate {
             live: LiveOrigin {
-                same_file: held.path == self.path,
+                same_file,
                 path: held.path,
                 line: held.line,
                 ingested_at: None,
-                raw_key: None,
+                raw_key,
             },
             row: Box::new(ScoreRow { key, ..row }),
         })

@@ -267,6 +267,11 @@ pub const SCORES_AT_POINT: &str = at_point!(
      FROM scores s WHERE"
 );
 
+/// The keys of scorer ?1's scores live at point ?2: as stored, as the
+/// file wrote them (NULL: as stored) and the field they came from.
+pub const KEY_FORMS_AT_POINT: &str =
+    at_point!("SELECT s.key, s.raw_key, s.key_field FROM scores s WHERE");
+
 /// The components of scorer ?1's scores live at point ?2, by name then key.
 pub const COMPONENTS_AT_POINT: &str = concat!(
     "SELECT * FROM (",
@@ -358,6 +363,11 @@ pub const LIVE_VERSIONS_OF_SCORER: &str = "SELECT DISTINCT f.scorer_version \
 pub const LIVE_SCORES_OF_SCORER: &str =
     "SELECT key, score, status, runtime_ms, frame_count, source_file_id \
     FROM scores WHERE scorer_id = ?1 AND superseded_at IS NULL ORDER BY key";
+
+/// The keys of one scorer's live scores: as stored, as the file wrote
+/// them (NULL: as stored) and the field they came from.
+pub const LIVE_KEY_FORMS_OF_SCORER: &str = "SELECT key, raw_key, key_field \
+    FROM scores WHERE scorer_id = ?1 AND superseded_at IS NULL";
 
 pub const SOURCE_FILE_PATHS: &str = "SELECT id, path, sha256 FROM source_files";
 

@@ -31,7 +31,8 @@ pub fn export(registry_path: &Path, args: ExportArgs) -> Result<(), Failure> {
     let options = ExportOptions {
         scorers: args.scorers,
         key_column: args.key_column,
-        key_normalize: args.key_normalize,
+        key_normalize: args.key_normalize.unwrap_or_default(),
+        normalize_registry_keys: true,
         missing_policy: args.missing_policy,
         bad_policy: args.bad_policy,
         prefix: args.prefix,
