@@ -8,14 +8,15 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$here/.."
-echo "== building second-opinion (release profile; the first build takes several minutes) ==" >&2
+echo "== building second-opinion (release profile; the first build takes 10 minutes or more on two cores) ==" >&2
 cargo build --release
-bin=target/release/second-opinion
+# Where cargo put it: target/, or wherever CARGO_TARGET_DIR says.
+bin="${CARGO_TARGET_DIR:-target}/release/second-opinion"
 work=tour-output
 rm -rf "$work"
 mkdir -p "$work"
 export SECOND_OPINION_REGISTRY="$work/registry.db"
-trap 'echo; echo "== the tour left its registry, tables and reports in tour-output/ (open tour-output/audit.html in a browser) ==" >&2' EXIT
+trap 'status=$?; echo >&2; if [ "$status" = 0 ]; then echo "== the tour left its registry, tables and reports in tour-output/ (open tour-output/audit.html in a browser) ==" >&2; else echo "== the tour stopped with an error (exit $status); what it made so far is in tour-output/ ==" >&2; fi' EXIT
 
 step() { printf '\n$ %s\n' "$*"; "$@"; }
 
@@ -74,5 +75,5 @@ cat "$work/batch.md"
 step "$bin" audit --input "$work/features.second-opinion.parquet" \
     --out-json "$work/audit.json" --out-md "$work/audit.md" --out-html "$work/audit.html"
 sed -n '1,25p' "$work/audit.md"
-printf '\n$ head -c 600 materialized.jsonl\n'
+printf '\n$ head -n 1 %s\n' "$work/materialized.jsonl"
 head -n 1 "$work/materialized.jsonl"

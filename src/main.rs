@@ -40,6 +40,13 @@ fn main() -> ExitCode {
     // A reader's panic on a damaged table is contained and reported as an
     // error naming the file; its panic message would only repeat it.
     second_opinion::contained::quiet_contained_panics();
+    // An empty SECOND_OPINION_REGISTRY (`export SECOND_OPINION_REGISTRY=`)
+    // names no registry: clap would take it as a flag given no value and
+    // refuse every command, even one with --registry on its command line.
+    if std::env::var_os("SECOND_OPINION_REGISTRY").is_some_and(|v| v.is_empty()) {
+        // SAFETY: at startup, before any thread exists.
+        unsafe { std::env::remove_var("SECOND_OPINION_REGISTRY") };
+    }
     let matches = Cli::command().get_matches();
     // materialize and batch keep their scores only when told on their
     // command line: a SECOND_OPINION_REGISTRY exported for ingest must not

@@ -524,6 +524,31 @@ fn html_page_is_self_contained_with_one_plot_per_second_opinion() {
     assert_eq!(page.matches("<svg class=\"scatter\"").count(), 2);
     // q-align ranks every clip the other way: the far ends are ringed.
     assert!(page.contains("stroke=\"#d62728\" stroke-width=\"2\"><title>clip-00.mp4"));
+    // Each point's tooltip names every value once: the target here is the
+    // FR column on the x axis, so it is not repeated.
+    let titles: Vec<&str> = page
+        .split("<title>")
+        .skip(2)
+        .map(|t| t.split("</title>").next().unwrap())
+        .collect();
+    assert!(!titles.is_empty());
+    for title in titles {
+        let names: Vec<&str> = title
+            .split(", ")
+            .map(|part| {
+                part.rsplit(" · ")
+                    .next()
+                    .unwrap()
+                    .split(':')
+                    .next()
+                    .unwrap()
+            })
+            .collect();
+        let mut unique = names.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(names.len(), unique.len(), "{title}");
+    }
     assert!(page.contains("<tr class=\"disagree\">"));
     for fetch in ["<link", " src=", "url(http", "@import"] {
         assert!(!page.contains(fetch), "the page fetches something: {fetch}");

@@ -1193,7 +1193,8 @@ fn queries_on_a_missing_registry_fail_and_do_not_create_it() {
         assert_eq!(
             refused.stderr,
             format!(
-                "second-opinion: registry {}: no such file (ingest a score file first, or pass --registry)\n",
+                "second-opinion: registry {}: no such file (the first `ingest` creates it; \
+                 to use another registry, name it with --registry or SECOND_OPINION_REGISTRY)\n",
                 arg(&ws.registry())
             ),
             "{args:?}"
@@ -1201,6 +1202,16 @@ fn queries_on_a_missing_registry_fail_and_do_not_create_it() {
         let left: Vec<_> = std::fs::read_dir(ws.dir.path()).unwrap().collect();
         assert!(left.is_empty(), "{args:?} created {left:?}");
     }
+    // An empty SECOND_OPINION_REGISTRY names no registry: --registry on
+    // the command line still counts (clap used to refuse it, exit 2).
+    let output = ws
+        .command()
+        .env("SECOND_OPINION_REGISTRY", "")
+        .arg("scorers")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no such file"));
 }
 
 #[test]

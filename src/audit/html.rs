@@ -232,7 +232,7 @@ fn scatter_svg(plot: &Scatter, fr_column: &str, target: Option<&str>, threshold:
             let _ = write!(
                 svg,
                 "<circle cx=\"{:.2}\" cy=\"{:.2}\" r=\"{r}\" fill=\"{}\" fill-opacity=\"0.85\"{stroke}>\
-                 <title>{}{}: {}, {}: {}, {}: {}</title></circle>",
+                 <title>{}{}: {}, {}: {}{}</title></circle>",
                 x(point.0),
                 y(point.1),
                 colour(point.2, t_min, t_max),
@@ -244,8 +244,16 @@ fn scatter_svg(plot: &Scatter, fr_column: &str, target: Option<&str>, threshold:
                 format_float(point.0),
                 escape(&plot.column),
                 format_float(point.1),
-                escape(target.unwrap_or("target")),
-                format_float(point.2),
+                // The target is the x axis already when the FR column is it.
+                if target == Some(fr_column) {
+                    String::new()
+                } else {
+                    format!(
+                        ", {}: {}",
+                        escape(target.unwrap_or("target")),
+                        format_float(point.2)
+                    )
+                },
             );
         }
     }

@@ -222,8 +222,9 @@ pub enum ScorersCommand {
         /// Lower values are better.
         #[arg(long)]
         lower_is_better: bool,
-        /// What the scorer is (checkpoint, commit), shown with it.
-        #[arg(long, value_name = "TEXT")]
+        /// What the scorer is (checkpoint, commit), shown with it
+        /// (`--scorer-version`, as ingest spells it, works too).
+        #[arg(long, value_name = "TEXT", visible_alias = "scorer-version")]
         version: Option<String>,
     },
     /// Rename a scorer (its columns take the new name from now on).
@@ -784,13 +785,17 @@ pub enum FamiliesCommand {
     List(JsonFlag),
     /// Add a regex to a family (case-insensitive, searched anywhere in a column name).
     AddPattern {
+        /// The family's key, as `families list` shows it (`canonical_fr`).
         family: String,
+        /// The regex, as written (quote it for the shell).
         #[arg(allow_hyphen_values = true)]
         regex: String,
     },
     /// Remove a regex from a family.
     RemovePattern {
+        /// The family's key, as `families list` shows it (`canonical_fr`).
         family: String,
+        /// The regex, as written (quote it for the shell).
         #[arg(allow_hyphen_values = true)]
         regex: String,
     },

@@ -58,7 +58,10 @@ pub enum OpenMode {
 /// Failures of the registry itself, with its path.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
-    #[error("registry {path}: no such file (ingest a score file first, or pass --registry)")]
+    #[error(
+        "registry {path}: no such file (the first `ingest` creates it; to use another registry, \
+         name it with --registry or SECOND_OPINION_REGISTRY)"
+    )]
     Missing { path: PathBuf },
     #[error(
         "registry {path} has schema version {found}, but this second-opinion ({tool}) knows versions up to {known}: \
