@@ -204,6 +204,11 @@ fn a_normalisation_applies_to_the_registry_keys_too() {
         .ok()
         .json();
     assert_eq!(replay["bytes_match"], serde_json::json!(true), "{replay}");
+    // DOVER's keys are stored as basenames; tail:2 of the paths it wrote
+    // (`ugc/A0001.mp4`) is what the table's paths give too.
+    export(&ws, &["--key-normalize", "tail:2", "--scorers", "dover"]).ok();
+    let rows = read_rows(&ws, "out.jsonl");
+    assert_eq!(statuses(&rows, "dover"), all("ok"));
 }
 
 /// A per-scorer entry naming a scorer the export does not read is a
