@@ -41,6 +41,7 @@ use crate::ingest::{
 };
 use crate::progress::{Progress, ProgressRead};
 use crate::registry::now_rfc3339;
+use crate::registry::same_bytes::OtherIngest;
 use crate::scorer::Scale;
 
 /// Scalar rows per COPY into the staging table: large enough that the
@@ -143,26 +144,6 @@ impl PgBackend {
             .iter()
             .map(|row| (row.get(0), row.get(1)))
             .collect();
-        if earlier_ingests.is_empty() {
-            if let Some(other) = tx
-                .query(sql::OTHER_INGESTS_OF_SHA256, &[&sha256, &identity])
-                .map_err(store_error)?
-                .first()
-            {
-                // SQLite's rules for the same bytes under other options
-                // (supersede or refuse, scorer by scorer) are not ported yet.
-                return Err(IngestFileError::Conflict {
-                    path: path.clone(),
-                    message: format!(
-                        "these bytes were ingested before with other options ({} at {}); \
-                         ingesting the same bytes with other options is not yet available on a \
-                         PostgreSQL registry",
-                        other.get::<_, String>(0),
-                        other.get::<_, String>(1)
-                    ),
-                });
-            }
-        }
         let file_id: i64 = tx
             .query_one(
                 sql::INSERT_SOURCE_FILE,
@@ -181,6 +162,34 @@ impl PgBackend {
             )
             .map_err(store_error)?
             .get(0);
+        // Earlier ingests of these bytes with other options: as SQLite's
+        // (`registry/same_bytes.rs`), refused, or superseded by --replace;
+        // those whose scorers are known only once this file is read, after.
+        let mut notes = Vec::new();
+        let mut check_after_read = Vec::new();
+        if earlier_ingests.is_empty() {
+            for row in tx
+                .query(sql::OTHER_INGESTS_OF_SHA256, &[&sha256, &identity])
+                .map_err(store_error)?
+            {
+                let other_id: i64 = row.get(0);
+                let other = OtherIngest::new(row.get(1), row.get(2), row.get(3), row.get(4));
+                if !other.names_scorers_like(&identity_value) {
+                    check_after_read.push((other, other_id));
+                } else if replace {
+                    let superseded =
+                        supersede_file(&mut tx, other_id, file_id, None).map_err(store_error)?;
+                    notes.push(format!(
+                        "superseded {superseded} live rows of the earlier ingest of these bytes"
+                    ));
+                } else {
+                    return Err(IngestFileError::Conflict {
+                        path: path.clone(),
+                        message: other.refusal(&identity_value, None),
+                    });
+                }
+            }
+        }
         tx.batch_execute(sql::CREATE_STAGING).map_err(store_error)?;
 
         progress.begin(metadata.len());
@@ -219,6 +228,39 @@ impl PgBackend {
         .and_then(|()| pipeline.finish())
         .map_err(|e| e.into_file_error(&path))?;
         let mut tx = store.tx;
+        for (other, other_id) in &check_after_read {
+            let earlier_scorers: Vec<i64> = tx
+                .query(sql::FILE_SCORER_IDS, &[other_id])
+                .map_err(store_error)?
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+            let shared: Vec<&crate::ingest::pipeline::FileScorer> = result
+                .scorers
+                .iter()
+                .filter(|s| earlier_scorers.contains(&s.entry.id))
+                .collect();
+            if shared.is_empty() {
+                continue;
+            }
+            if !replace {
+                let names: Vec<String> = shared
+                    .iter()
+                    .map(|s| s.entry.registered_name.clone())
+                    .collect();
+                return Err(IngestFileError::Conflict {
+                    path: path.clone(),
+                    message: other.refusal(&identity_value, Some(&names)),
+                });
+            }
+            for scorer in shared {
+                let superseded = supersede_file(&mut tx, *other_id, file_id, Some(scorer.entry.id))
+                    .map_err(store_error)?;
+                notes.push(format!(
+                    "superseded {superseded} live rows of the earlier ingest of these bytes"
+                ));
+            }
+        }
 
         if !result.warnings.is_empty() {
             if options.strict {
@@ -264,7 +306,7 @@ impl PgBackend {
             label: source.label.clone(),
             scorer_version: options.scorer_version.clone(),
             status,
-            notes: result.notes,
+            notes: notes.into_iter().chain(result.notes).collect(),
             warnings: result.warnings,
             preview: result.preview,
             scorer_details,
@@ -289,6 +331,21 @@ fn stamp_point(tx: &mut Transaction<'_>, file_id: i64) -> Result<(), postgres::E
     tx.execute(sql::STAMP_SUPERSEDED, &[&file_id, &seq])?;
     tx.execute(sql::INSERT_CHANGE, &[&seq, &now_rfc3339(), &file_id])?;
     Ok(())
+}
+
+/// Supersede, for ingest `file_id`, the live rows of the earlier ingest
+/// `other_id` of the same bytes (those of `scorer_id`, if given); returns
+/// how many. Their point is stamped as this ingest commits.
+fn supersede_file(
+    tx: &mut Transaction<'_>,
+    other_id: i64,
+    file_id: i64,
+    scorer_id: Option<i64>,
+) -> Result<u64, postgres::Error> {
+    tx.execute(
+        sql::SUPERSEDE_LIVE_ROWS_OF_FILE,
+        &[&other_id, &now_rfc3339(), &file_id, &scorer_id],
+    )
 }
 
 /// The advisory-lock key of a file's bytes: the first 8 bytes of its

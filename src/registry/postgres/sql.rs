@@ -5,8 +5,11 @@
 
 // ---- opening
 
-pub const HAS_MIGRATIONS_TABLE: &str =
-    "SELECT to_regclass('second_opinion_migrations') IS NOT NULL";
+/// Read from the catalog as a table, in the statement's snapshot: a
+/// lookup by name (`to_regclass`) may answer from a cache that an advisory
+/// lock does not refresh, and miss the table another user just created.
+pub const HAS_MIGRATIONS_TABLE: &str = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables \
+    WHERE schemaname = current_schema() AND tablename = 'second_opinion_migrations')";
 
 pub const SCHEMA_VERSION: &str =
     "SELECT COALESCE(MAX(version), 0)::int8 FROM second_opinion_migrations";
@@ -42,9 +45,22 @@ pub const SCORERS_INGESTED_FROM_SHA256: &str = "SELECT sc.slug::text, MIN(f.inge
     WHERE f.sha256 = $1 AND f.retired_seq IS NULL AND (f.options = $2 OR (f.options IS NULL AND $3)) \
     GROUP BY sc.slug";
 
-/// Earlier ingests of the same bytes with other options.
-pub const OTHER_INGESTS_OF_SHA256: &str = "SELECT path, ingested_at FROM source_files \
-    WHERE sha256 = $1 AND retired_seq IS NULL AND (options IS NULL OR options <> $2) ORDER BY id";
+/// Earlier ingests of the same bytes $1 with options other than $2 (or
+/// none recorded), not retired, in commit order.
+pub const OTHER_INGESTS_OF_SHA256: &str =
+    "SELECT id, seq, path, ingested_at, options FROM source_files \
+    WHERE sha256 = $1 AND seq IS NOT NULL AND retired_seq IS NULL \
+    AND (options IS NULL OR options <> $2) ORDER BY seq";
+
+/// Supersede, for ingest $3, the live rows of file $1 (of scorer $4, if
+/// given): $3 holds the same bytes and takes its place.
+pub const SUPERSEDE_LIVE_ROWS_OF_FILE: &str = "UPDATE scores \
+    SET superseded_at = $2, superseded_by_file = $3 \
+    WHERE source_file_id = $1 AND superseded_at IS NULL AND ($4::int8 IS NULL OR scorer_id = $4)";
+
+/// The scorers a file gave rows to.
+pub const FILE_SCORER_IDS: &str =
+    "SELECT scorer_id FROM source_file_scorers WHERE source_file_id = $1 ORDER BY scorer_id";
 
 pub const INSERT_SOURCE_FILE: &str = "INSERT INTO source_files \
     (path, absolute_path, sha256, size_bytes, format, label, ingested_at, tool_version, scorer_version, options) \
