@@ -840,3 +840,60 @@ fn two_machines_ingesting_one_file_ingest_it_once() {
     assert_eq!(scorers[0]["live_rows"], 6000);
     assert_eq!(scorers[0]["files"], 3);
 }
+
+#[test]
+fn a_connection_dropped_mid_ingest_leaves_nothing_and_a_rerun_completes() {
+    let targets = targets("dropped");
+    let Some(pg) = postgres_of(&targets) else {
+        return;
+    };
+    let db = pg.db.as_ref().unwrap();
+    pg.write("setup.csv", "key,score\nz.mp4,0.9\n");
+    let mut rows = String::from("key,score\n");
+    for i in 0..5000 {
+        rows.push_str(&format!("c{i:05}.mp4,0.5\n"));
+    }
+    rows.push_str("k.mp4,0.2\n");
+    pg.write("big.csv", &rows);
+    pg.run(&["ingest", "DOVER=setup.csv"]).ok();
+    // Stop the ingest mid-transaction (waiting on an uncommitted row of
+    // its own last key), then end its server process.
+    let mut blocker = db.client();
+    let mut watcher = db.client();
+    let mut tx = blocker.transaction().unwrap();
+    tx.batch_execute(
+        "INSERT INTO scores (scorer_id, key, key_field, status, source_file_id, line) \
+         SELECT s.id, 'k.mp4', 'key', 'ok', f.id, 99 FROM scorers s, source_files f LIMIT 1",
+    )
+    .unwrap();
+    let ingest = pg.spawn(&["ingest", "DOVER=big.csv"]);
+    wait_for_lock_wait(&mut watcher, &db.name);
+    let ended: i64 = watcher
+        .query_one(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = $1 AND application_name = 'second-opinion'",
+            &[&db.name],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(ended, 1);
+    let output = ingest.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("big.csv") && stderr.contains("terminat"),
+        "{stderr}"
+    );
+    tx.rollback().unwrap();
+    let stored: i64 = watcher
+        .query_one("SELECT COUNT(*) FROM scores", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 1, "the file is all or nothing");
+    let rerun = pg.run(&["ingest", "DOVER=big.csv"]).ok();
+    assert!(
+        rerun.stderr.contains("5001 rows ingested"),
+        "{}",
+        rerun.stderr
+    );
+}

@@ -27,7 +27,7 @@ use postgres::error::SqlState;
 use postgres::types::Type;
 use postgres::Transaction;
 
-use super::{sql, PgBackend};
+use super::{sql, PgBackend, ServerError};
 use crate::digest::sha256_file;
 use crate::ingest::pipeline::{
     Fate, FileIngest, RowDetail, ScoreRow, ScoreStore, StoreError, StoreScorer,
@@ -122,7 +122,7 @@ impl PgBackend {
             .to_string();
         let store_error = |source: postgres::Error| IngestFileError::Store {
             path: path.clone(),
-            source: Box::new(source),
+            source: Box::new(ServerError(source)),
         };
         // The hash decides whether these bytes were ingested before, which
         // must be known (under the lock on it) before any row is kept.
@@ -358,8 +358,8 @@ fn sha_lock_key(sha256: &str) -> i64 {
 /// file again succeeds.
 fn is_transient(error: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
     error
-        .downcast_ref::<postgres::Error>()
-        .and_then(postgres::Error::code)
+        .downcast_ref::<ServerError>()
+        .and_then(|e| e.0.code())
         .is_some_and(|code| {
             *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE
         })
@@ -381,7 +381,7 @@ struct PgStore<'a, 'c> {
 
 impl From<postgres::Error> for StoreError {
     fn from(e: postgres::Error) -> Self {
-        StoreError::Backend(Box::new(e))
+        StoreError::Backend(Box::new(ServerError(e)))
     }
 }
 

@@ -68,6 +68,23 @@ pub fn describe(error: &postgres::Error) -> String {
     }
 }
 
+/// A server error as an ingest reports it: what the server said (see
+/// [`describe`]), the client's error kept as its source.
+#[derive(Debug)]
+pub(crate) struct ServerError(pub postgres::Error);
+
+impl std::fmt::Display for ServerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&describe(&self.0))
+    }
+}
+
+impl std::error::Error for ServerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
 /// An open PostgreSQL registry, migrated to [`PG_SCHEMA_VERSION`].
 pub(crate) struct PgBackend {
     client: Client,
