@@ -897,3 +897,51 @@ fn a_connection_dropped_mid_ingest_leaves_nothing_and_a_rerun_completes() {
         rerun.stderr
     );
 }
+
+#[test]
+fn machines_replacing_overlapping_keys_at_once_all_succeed() {
+    let targets = targets("overlap");
+    let Some(pg) = postgres_of(&targets) else {
+        return;
+    };
+    // Six files over the same 400 keys, in different orders: concurrent
+    // ingests wait on each other's rows and deadlock; the tool retries.
+    let keys = 400;
+    let files = 6;
+    let mut names = Vec::new();
+    for f in 0..files {
+        let mut rows = String::from("key,score\n");
+        for i in 0..keys {
+            let k = if f % 2 == 0 { i } else { keys - 1 - i };
+            // A multiplier prime to 400 permutes the keys.
+            let k = (k * [1, 3, 7, 9, 11, 13][f] + f) % keys;
+            rows.push_str(&format!("k{k:04}.mp4,{}.{f}\n", k % 90));
+        }
+        let name = format!("run{f}.csv");
+        pg.write(&name, &rows);
+        names.push(format!("DOVER={name}"));
+    }
+    let children: Vec<Child> = names
+        .iter()
+        .map(|label| pg.spawn(&["ingest", "--replace", label]))
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let scorers = pg.run(&["scorers", "--json"]).ok().json();
+    assert_eq!(scorers[0]["live_rows"], keys);
+    assert_eq!(scorers[0]["superseded_rows"], keys * (files - 1));
+    let files_seen = pg.run(&["files", "--json"]).ok().json();
+    let seqs: Vec<i64> = files_seen
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, (1..=files as i64).collect::<Vec<_>>());
+}
