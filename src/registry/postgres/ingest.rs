@@ -536,20 +536,30 @@ impl ScoreStore for PgStore<'_, '_> {
             }
             writer.finish()?;
         }
-        // Which rows were written, by (scorer, line, key), counted: rows
-        // of one line (a JSON array on one line) may repeat a key, and then
-        // the first in file order is the one written.
+        let before: i64 = self.tx.query_one(sql::LAST_SCORE_ID, &[])?.get(0);
+        let moved = self.tx.execute(sql::MOVE_STAGED, &[&self.file_id])?;
+        let all_written = moved as usize == rows.len();
+        // When some were left out: which rows were written, by (scorer,
+        // line, key), counted. Rows of one line (a JSON array on one line)
+        // may repeat a key, and then the first in file order is the one
+        // written. (Sending every row back from the move would cost the
+        // usual case, where all are written.)
         let mut written: HashMap<(i64, i64, String), usize> = HashMap::new();
-        for row in self.tx.query(sql::MOVE_STAGED, &[&self.file_id])? {
-            *written
-                .entry((row.get(0), row.get(1), row.get(2)))
-                .or_default() += 1;
+        if !all_written {
+            for row in self.tx.query(sql::MOVED_ROWS, &[&self.file_id, &before])? {
+                *written
+                    .entry((row.get(0), row.get(1), row.get(2)))
+                    .or_default() += 1;
+            }
         }
-        let all_written = written.values().sum::<usize>() == rows.len();
+        if all_written {
+            for row in &rows {
+                settle(row, Fate::Written);
+            }
+            return Ok(());
+        }
         for row in &rows {
-            let here = (row.scorer_id, row.line as i64, row.key.clone());
-            let fate = match written.get_mut(&here) {
-                _ if all_written => Fate::Written,
+            let fate = match written.get_mut(&(row.scorer_id, row.line as i64, row.key.clone())) {
                 Some(count) if *count > 0 => {
                     *count -= 1;
                     Fate::Written

@@ -61,6 +61,11 @@ pub fn describe(error: &postgres::Error) -> String {
             }
             text
         }
+        // The server went away (killed, restarted, network): the client
+        // may see only the closed socket, not the server's last word.
+        None if error.is_closed() => "the connection to the PostgreSQL server was lost \
+            (connection closed); nothing of the unfinished transaction was kept"
+            .to_string(),
         None => match std::error::Error::source(error) {
             Some(cause) => format!("{error} ({cause})"),
             None => error.to_string(),

@@ -99,11 +99,20 @@ pub const COPY_STAGING: &str = "COPY score_staging (n, line, scorer_id, key, raw
 
 /// Move the staged rows into `scores` in file order; a row the live-row
 /// index refuses is left out (and redone alone, where the conflict policy
-/// applies). Returns the places of the rows written.
+/// applies).
 pub const MOVE_STAGED: &str = "INSERT INTO scores (scorer_id, key, raw_key, key_field, score, status, \
     reason, note, runtime_ms, frame_count, source_file_id, line) \
     SELECT scorer_id, key, raw_key, key_field, score, status, reason, note, runtime_ms, frame_count, $1, line \
-    FROM score_staging ORDER BY n ON CONFLICT DO NOTHING RETURNING scorer_id, line, key::text";
+    FROM score_staging ORDER BY n ON CONFLICT DO NOTHING";
+
+/// The last score id handed out, by any session: the rows a later
+/// statement of this one writes all have larger ids.
+pub const LAST_SCORE_ID: &str = "SELECT last_value FROM scores_id_seq";
+
+/// The rows file $1 wrote after score id $2: those one move wrote, read
+/// only when it left some out.
+pub const MOVED_ROWS: &str =
+    "SELECT scorer_id, line, key::text FROM scores WHERE source_file_id = $1 AND id > $2";
 
 /// One row on its own; nothing when a row of its (scorer, key) is live.
 /// (An error would abort the whole transaction on PostgreSQL.)
