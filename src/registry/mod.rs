@@ -1,4 +1,5 @@
-//! The score registry: an embedded SQLite database.
+//! The score registry: an embedded SQLite database, or, named by a
+//! `postgresql://` URL, a PostgreSQL server ([`postgres`], in progress).
 //!
 //! Opening applies the migrations; `ingest` holds the ingest transaction,
 //! [`memory`] the in-memory store of a one-shot `materialize`, and
