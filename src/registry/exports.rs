@@ -158,6 +158,9 @@ impl Registry {
     /// Every scorer with at least one score live `at` the read's point,
     /// with the settings in force then.
     pub fn live_scorers(&self, at: At) -> Result<Vec<LiveScorer>, RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.live_scorers(at);
+        }
         let (query, params) = match at {
             At::Live => (sql::LIVE_SCORERS, Vec::new()),
             At::Point(seq) => (sql::SCORERS_AT_POINT, vec![seq]),
@@ -185,6 +188,9 @@ impl Registry {
 
     /// Every source file by id.
     pub fn source_files(&self) -> Result<HashMap<i64, SourceFile>, RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.source_files();
+        }
         let mut stmt = self
             .conn
             .prepare(sql::SOURCE_FILE_PATHS)
@@ -213,6 +219,9 @@ impl Registry {
         at: At,
         mut visit: impl FnMut(LiveScore),
     ) -> Result<(), RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.visit_live_scores(scorer, at, visit);
+        }
         let queries = (sql::LIVE_SCORES_OF_SCORER, sql::SCORES_AT_POINT);
         self.visit_scorer_rows(scorer, at, queries, |row| {
             visit(LiveScore {
@@ -282,6 +291,9 @@ impl Registry {
         at: At,
         mut visit: impl FnMut(&str, &str, Option<f64>),
     ) -> Result<(), RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.visit_live_components(scorer, at, visit);
+        }
         let queries = (sql::LIVE_COMPONENTS_OF_SCORER, sql::COMPONENTS_AT_POINT);
         self.visit_scorer_rows(scorer, at, queries, |row| {
             visit(
@@ -302,6 +314,9 @@ impl Registry {
         at: At,
         mut visit: impl FnMut(&str, crate::frames::StoredFrame),
     ) -> Result<(), RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.visit_live_frames(scorer, at, visit);
+        }
         let queries = (sql::LIVE_FRAMES_OF_SCORER, sql::FRAMES_AT_POINT);
         self.visit_scorer_rows(scorer, at, queries, |row| {
             visit(
@@ -315,6 +330,9 @@ impl Registry {
     /// The `--scorer-version`s of the files `scorer`'s scores live `at` the
     /// read's point came from.
     pub fn live_versions(&self, scorer: &LiveScorer, at: At) -> Result<Vec<String>, RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.live_versions(scorer, at);
+        }
         let mut versions = Vec::new();
         let queries = (sql::LIVE_VERSIONS_OF_SCORER, sql::VERSIONS_AT_POINT);
         self.visit_scorer_rows(scorer, at, queries, |row| {
@@ -332,6 +350,9 @@ impl Registry {
         at: At,
         mut visit: impl FnMut(ScoresTableRow),
     ) -> Result<(), RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.visit_scores_table(scorer, at, visit);
+        }
         let queries = (sql::SCORES_TABLE_LIVE, sql::SCORES_TABLE_AT_POINT);
         self.visit_scorer_rows(scorer, at, queries, |row| {
             visit(ScoresTableRow {
@@ -360,6 +381,9 @@ impl Registry {
         export: &ExportRecord,
         tag: Option<&str>,
     ) -> Result<i64, RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.record_export(export, tag);
+        }
         self.conn
             .execute_batch(sql::BEGIN_RECORD_SAVEPOINT)
             .map_err(|e| self.sqlite_error(e))?;
@@ -417,6 +441,9 @@ impl Registry {
 
     /// The export's output is in place.
     pub fn confirm_export(&self, id: i64) -> Result<(), RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.confirm_export(id);
+        }
         self.conn
             .execute(sql::CONFIRM_EXPORT, params![id])
             .map(drop)
@@ -425,6 +452,9 @@ impl Registry {
 
     /// The export's output was not put in place (its publishing failed).
     pub fn abandon_export(&self, id: i64) -> Result<(), RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.abandon_export(id);
+        }
         self.conn
             .execute(sql::ABANDON_EXPORT, params![id, now_rfc3339()])
             .map(drop)
@@ -437,6 +467,9 @@ impl Registry {
     /// this machine, or it is another machine's and less than an hour old)
     /// is left alone. Returns what was settled.
     pub fn settle_pending_exports(&self) -> Result<Vec<Settled>, RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.settle_pending_exports();
+        }
         let pending: Vec<(i64, String, String, String, Option<String>)> = self
             .conn
             .prepare(sql::PENDING_EXPORTS)
@@ -516,6 +549,9 @@ impl Registry {
 
     /// Every recorded export, oldest first.
     pub fn exports(&self) -> Result<Vec<ExportRecord>, RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.exports();
+        }
         let mut stmt = self
             .conn
             .prepare(sql::LIST_EXPORTS)

@@ -39,6 +39,9 @@ impl Registry {
         options: &IngestOptions,
         progress: &dyn Progress,
     ) -> Result<FileOutcome, IngestFileError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.ingest_file(source, options, progress);
+        }
         let path = source.path.display().to_string();
         if let Some(version) = &options.scorer_version {
             let chars = version.chars().count();

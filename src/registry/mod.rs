@@ -1,4 +1,5 @@
-//! The score registry: an embedded SQLite database.
+//! The score registry: an embedded SQLite database, or, named by a
+//! `postgresql://` URL, a PostgreSQL server ([`postgres`], in progress).
 //!
 //! Opening applies the migrations; `ingest` holds the ingest transaction,
 //! [`memory`] the in-memory store of a one-shot `materialize`, and
@@ -11,10 +12,12 @@ mod ingest;
 pub(crate) mod memory;
 pub(crate) mod migrate;
 pub mod points;
+pub mod postgres;
 pub mod queries;
 mod same_bytes;
 mod sql;
 
+use std::cell::{RefCell, RefMut};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -92,6 +95,14 @@ pub enum RegistryError {
     /// was written.
     #[error("registry {path}: {message}")]
     Refused { path: PathBuf, message: String },
+    /// The PostgreSQL server refused or failed (the path is the URL
+    /// without its password).
+    #[error("registry {path}: {}", postgres::describe(source))]
+    Postgres {
+        path: PathBuf,
+        #[source]
+        source: ::postgres::Error,
+    },
     /// The file is not a registry this tool may use; it was not modified.
     #[error("registry {path}: {message}; the file was not modified")]
     NotARegistry { path: PathBuf, message: String },
@@ -150,6 +161,11 @@ fn free_bytes(path: &Path) -> Option<u64> {
 pub struct Registry {
     conn: Connection,
     path: PathBuf,
+    /// The PostgreSQL server holding the registry, when `--registry` is a
+    /// `postgresql://` URL: the ported methods hand their work to it, and
+    /// `conn` is then an empty in-memory database, so a method not ported
+    /// fails on its missing tables instead of reading an empty registry.
+    pg: Option<Box<RefCell<postgres::PgBackend>>>,
 }
 
 impl Registry {
@@ -157,6 +173,20 @@ impl Registry {
     /// `path`, then apply pending migrations. A registry whose schema is newer
     /// than this binary is refused before anything is written to it.
     pub fn open(path: &Path, mode: OpenMode) -> Result<Registry, RegistryError> {
+        if postgres::is_postgres_url(path) {
+            let url = path.to_str().expect("a URL is UTF-8");
+            let backend = postgres::PgBackend::open(url, mode)?;
+            let path = backend.shown().to_path_buf();
+            let conn = Connection::open_in_memory().map_err(|source| RegistryError::Sqlite {
+                path: path.clone(),
+                source,
+            })?;
+            return Ok(Registry {
+                conn,
+                path,
+                pg: Some(Box::new(RefCell::new(backend))),
+            });
+        }
         let sqlite = |source| RegistryError::Sqlite {
             path: path.to_path_buf(),
             source,
@@ -221,6 +251,7 @@ impl Registry {
         Ok(Registry {
             conn,
             path: path.to_path_buf(),
+            pg: None,
         })
     }
 
@@ -236,7 +267,11 @@ impl Registry {
         conn.pragma_update(None, "foreign_keys", true)
             .map_err(sqlite)?;
         migrate::migrate_to(&mut conn, SCHEMA_VERSION).map_err(sqlite)?;
-        Ok(Registry { conn, path })
+        Ok(Registry {
+            conn,
+            path,
+            pg: None,
+        })
     }
 
     /// Run `work` inside one write transaction: everything it ingests (each
@@ -245,6 +280,14 @@ impl Registry {
         &mut self,
         work: impl FnOnce(&mut Registry) -> Result<T, E>,
     ) -> Result<T, E> {
+        if self.pg.is_some() {
+            return Err(E::from(RegistryError::Refused {
+                path: self.path.clone(),
+                message:
+                    "one transaction over many files is not yet available on a PostgreSQL registry"
+                        .to_string(),
+            }));
+        }
         // The files ingested inside run without per-row reference checks
         // (see `sql::FOREIGN_KEYS_OFF`); that can only change outside a
         // transaction.
@@ -277,6 +320,17 @@ impl Registry {
         &self,
         work: impl FnOnce(&Registry) -> Result<T, E>,
     ) -> Result<T, E> {
+        if let Some(pg) = &self.pg {
+            let began = pg.borrow_mut().begin_snapshot().map_err(E::from)?;
+            let result = work(self);
+            if began {
+                let ended = pg.borrow_mut().end_snapshot();
+                let value = result?;
+                ended.map_err(E::from)?;
+                return Ok(value);
+            }
+            return result;
+        }
         if !self.conn.is_autocommit() {
             return work(self);
         }
@@ -298,6 +352,16 @@ impl Registry {
     /// The registry's path as given.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The PostgreSQL backend, when the registry is on a server.
+    pub(crate) fn pg(&self) -> Option<RefMut<'_, postgres::PgBackend>> {
+        self.pg.as_ref().map(|pg| pg.borrow_mut())
+    }
+
+    /// Whether the registry is on a PostgreSQL server.
+    pub fn is_postgres(&self) -> bool {
+        self.pg.is_some()
     }
 
     /// The underlying connection, for queries this crate does not wrap.

@@ -175,6 +175,9 @@ pub(crate) fn stamp_change(conn: &rusqlite::Connection, seq: i64) -> rusqlite::R
 impl Registry {
     /// The newest point: what a read without `--as-of` sees.
     pub fn latest_point(&self) -> Result<Point, RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.latest_point();
+        }
         let latest = self
             .conn
             .query_row(sql::LATEST_CHANGE, [], |row| Ok((row.get(0)?, row.get(1)?)))
@@ -197,6 +200,9 @@ impl Registry {
     /// The point `reference` names in this registry; an error says what
     /// exists when it names nothing.
     pub fn resolve_point(&self, reference: &PointRef) -> Result<Point, RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.resolve_point(reference);
+        }
         let latest = self.latest_point()?;
         let not_found = |message: String| RegistryError::NotFound {
             path: self.path.clone(),
@@ -353,6 +359,9 @@ impl Registry {
 
     /// Every tag, by name.
     pub fn tags(&self) -> Result<Vec<Tag>, RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.tags();
+        }
         let mut stmt = self
             .conn
             .prepare(sql::LIST_TAGS)

@@ -90,6 +90,9 @@ pub struct ProvenanceEntry {
 impl Registry {
     /// Every scorer, by slug.
     pub fn scorers(&self) -> Result<Vec<ScorerSummary>, RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.scorers();
+        }
         let mut stmt = self
             .conn
             .prepare(sql::LIST_SCORERS)
@@ -120,6 +123,9 @@ impl Registry {
 
     /// Every ingested file, in ingest order.
     pub fn files(&self) -> Result<Vec<FileSummary>, RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.files();
+        }
         let mut stmt = self
             .conn
             .prepare(sql::LIST_FILES)

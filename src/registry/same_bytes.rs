@@ -40,6 +40,22 @@ pub(super) fn other_ingests(
 }
 
 impl OtherIngest {
+    /// An earlier ingest as another store read it: `id` is the number
+    /// users know the file by, `options` the recorded JSON.
+    pub(super) fn new(
+        id: i64,
+        path: String,
+        ingested_at: String,
+        options: Option<String>,
+    ) -> OtherIngest {
+        OtherIngest {
+            id,
+            path,
+            ingested_at,
+            options: options.and_then(|text| serde_json::from_str(&text).ok()),
+        }
+    }
+
     /// Whether it named its scorers as `identity` does (the same `--scorer`
     /// and label): then the same bytes give the same scorers, known before
     /// a row is read.

@@ -1,0 +1,713 @@
+//! One score file into a PostgreSQL registry, all of its rows or none: the
+//! PostgreSQL side of `registry/ingest.rs`. The rules are the pipeline's
+//! ([`FileIngest`]); this file keeps what it decided ([`PgStore`]).
+//!
+//! How it differs from SQLite, and why:
+//! * Scalar rows are held back and streamed into a temporary staging table
+//!   by binary COPY, then moved into `scores` by one `INSERT … ON CONFLICT
+//!   DO NOTHING` in file order. A row the live-row index refused is redone
+//!   alone, where the conflict policy (and its file:line message) applies,
+//!   as SQLite's batches do. On PostgreSQL an error aborts the whole
+//!   transaction, so no statement here relies on a constraint error.
+//! * "Already ingested" is race-free: the ingest locks its bytes' sha256
+//!   (an advisory lock held to its end) before looking for them, so of
+//!   two machines ingesting one file, the second waits, then finds the
+//!   first's and reports the file skipped.
+//! * A file's point is taken as it commits (`TAKE_POINT`), not when it
+//!   starts: see `migrations/postgres/0001_registry.sql`.
+//! * Deadlocks and serialisation failures between machines ingesting
+//!   overlapping keys are retried, the whole file again.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::BufReader;
+
+use postgres::binary_copy::BinaryCopyInWriter;
+use postgres::error::SqlState;
+use postgres::types::Type;
+use postgres::Transaction;
+
+use super::{sql, PgBackend, ServerError};
+use crate::digest::sha256_file;
+use crate::ingest::pipeline::{
+    Fate, FileIngest, RowDetail, ScoreRow, ScoreStore, StoreError, StoreScorer,
+};
+use crate::ingest::rules::{
+    check_declared_direction, check_declared_scale, duplicate_action, new_scorer_defaults,
+    ConflictPolicy, Declared, DuplicateAction, LiveOrigin, MAX_SCORER_VERSION_CHARS,
+};
+use crate::ingest::{
+    read_on_thread, Detection, FileOutcome, FileStatus, IngestFileError, IngestOptions, SourceSpec,
+};
+use crate::progress::{Progress, ProgressRead};
+use crate::registry::now_rfc3339;
+use crate::registry::same_bytes::OtherIngest;
+use crate::scorer::Scale;
+
+/// Scalar rows per COPY into the staging table: large enough that the
+/// round trips do not count, small enough to hold in memory.
+const STAGED_ROWS: usize = 50_000;
+
+/// How often a file is tried again after a deadlock or serialisation
+/// failure with another machine's ingest.
+const RETRIES: usize = 8;
+
+impl PgBackend {
+    /// Ingest one score file in one transaction; see the module docs.
+    pub(crate) fn ingest_file(
+        &mut self,
+        source: &SourceSpec,
+        options: &IngestOptions,
+        progress: &dyn Progress,
+    ) -> Result<FileOutcome, IngestFileError> {
+        let mut attempt = 0;
+        loop {
+            match self.ingest_once(source, options, progress) {
+                Err(IngestFileError::Store { source: e, .. })
+                    if attempt < RETRIES && is_transient(e.as_ref()) =>
+                {
+                    attempt += 1;
+                    // Back off a little, differently per process, so the
+                    // same two ingests do not collide again at once.
+                    let jitter = u64::from(std::process::id() % 7) * 10;
+                    std::thread::sleep(std::time::Duration::from_millis(
+                        20 * attempt as u64 + jitter,
+                    ));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn ingest_once(
+        &mut self,
+        source: &SourceSpec,
+        options: &IngestOptions,
+        progress: &dyn Progress,
+    ) -> Result<FileOutcome, IngestFileError> {
+        let path = source.path.display().to_string();
+        if let Some(version) = &options.scorer_version {
+            let chars = version.chars().count();
+            if chars > MAX_SCORER_VERSION_CHARS {
+                return Err(IngestFileError::Option {
+                    path,
+                    message: format!(
+                        "--scorer-version of {chars} characters is longer than the limit of \
+                         {MAX_SCORER_VERSION_CHARS}"
+                    ),
+                });
+            }
+        }
+        let io = |source| IngestFileError::Io {
+            path: path.clone(),
+            source,
+        };
+        let (format, format_reason) = options.detect_format(source).map_err(|e| match e {
+            Detection::Io(e) => io(e),
+            Detection::Unknown(source) => IngestFileError::UnknownFormat {
+                path: path.clone(),
+                source,
+                command_line: options.command_line,
+            },
+        })?;
+        let metadata = std::fs::metadata(&source.path).map_err(io)?;
+        if metadata.is_dir() {
+            return Err(io(std::io::Error::other(
+                "is a directory, not a score file",
+            )));
+        }
+        let absolute_path = std::fs::canonicalize(&source.path)
+            .map_err(io)?
+            .display()
+            .to_string();
+        let store_error = |source: postgres::Error| IngestFileError::Store {
+            path: path.clone(),
+            source: Box::new(ServerError(source)),
+        };
+        // The hash decides whether these bytes were ingested before, which
+        // must be known (under the lock on it) before any row is kept.
+        let sha256 = sha256_file(&source.path).map_err(io)?;
+        let identity_value = options.identity(source, format);
+        let identity = identity_value.to_string();
+        let replace = options.on_conflict == ConflictPolicy::Replace;
+        let ingested_at = now_rfc3339();
+
+        let mut tx = self.client.transaction().map_err(store_error)?;
+        tx.execute(sql::LOCK_SAME_BYTES, &[&sha_lock_key(&sha256)])
+            .map_err(store_error)?;
+        let earlier_ingests: HashMap<String, String> = tx
+            .query(
+                sql::SCORERS_INGESTED_FROM_SHA256,
+                &[&sha256, &identity, &!replace],
+            )
+            .map_err(store_error)?
+            .iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        let file_id: i64 = tx
+            .query_one(
+                sql::INSERT_SOURCE_FILE,
+                &[
+                    &path,
+                    &absolute_path,
+                    &sha256,
+                    &(metadata.len() as i64),
+                    &format.name(),
+                    &source.label,
+                    &ingested_at,
+                    &crate::TOOL_VERSION,
+                    &options.scorer_version,
+                    &identity,
+                ],
+            )
+            .map_err(store_error)?
+            .get(0);
+        // Earlier ingests of these bytes with other options: as SQLite's
+        // (`registry/same_bytes.rs`), refused, or superseded by --replace;
+        // those whose scorers are known only once this file is read, after.
+        let mut notes = Vec::new();
+        let mut check_after_read = Vec::new();
+        if earlier_ingests.is_empty() {
+            for row in tx
+                .query(sql::OTHER_INGESTS_OF_SHA256, &[&sha256, &identity])
+                .map_err(store_error)?
+            {
+                let other_id: i64 = row.get(0);
+                let other = OtherIngest::new(row.get(1), row.get(2), row.get(3), row.get(4));
+                if !other.names_scorers_like(&identity_value) {
+                    check_after_read.push((other, other_id));
+                } else if replace {
+                    let superseded =
+                        supersede_file(&mut tx, other_id, file_id, None).map_err(store_error)?;
+                    notes.push(format!(
+                        "superseded {superseded} live rows of the earlier ingest of these bytes"
+                    ));
+                } else {
+                    return Err(IngestFileError::Conflict {
+                        path: path.clone(),
+                        message: other.refusal(&identity_value, None),
+                    });
+                }
+            }
+        }
+        tx.batch_execute(sql::CREATE_STAGING).map_err(store_error)?;
+
+        progress.begin(metadata.len());
+        let file = File::open(&source.path).map_err(io)?;
+        let input = BufReader::with_capacity(
+            1 << 20,
+            ProgressRead {
+                inner: file,
+                progress,
+            },
+        );
+        let store = PgStore {
+            tx,
+            path: &path,
+            file_id,
+            ingested_at: &ingested_at,
+            earlier_ingests: &earlier_ingests,
+            on_conflict: options.on_conflict,
+            pending: Vec::with_capacity(STAGED_ROWS),
+        };
+        let mut pipeline = FileIngest::new(store, &path, source, options, format);
+        let read_options = options.read_options(source);
+        let (store, result) = read_on_thread(
+            format,
+            input,
+            &read_options,
+            &mut pipeline,
+            |mut input, read| {
+                // Read what the reader left unread too (a trailer), as the
+                // SQLite ingest does while hashing.
+                let read = read
+                    .and_then(|()| Ok(std::io::copy(&mut input, &mut std::io::sink()).map(drop)?));
+                (read, ())
+            },
+        )
+        .and_then(|()| pipeline.finish())
+        .map_err(|e| e.into_file_error(&path))?;
+        let mut tx = store.tx;
+        for (other, other_id) in &check_after_read {
+            let earlier_scorers: Vec<i64> = tx
+                .query(sql::FILE_SCORER_IDS, &[other_id])
+                .map_err(store_error)?
+                .iter()
+                .map(|row| row.get(0))
+                .collect();
+            let shared: Vec<&crate::ingest::pipeline::FileScorer> = result
+                .scorers
+                .iter()
+                .filter(|s| earlier_scorers.contains(&s.entry.id))
+                .collect();
+            if shared.is_empty() {
+                continue;
+            }
+            if !replace {
+                let names: Vec<String> = shared
+                    .iter()
+                    .map(|s| s.entry.registered_name.clone())
+                    .collect();
+                return Err(IngestFileError::Conflict {
+                    path: path.clone(),
+                    message: other.refusal(&identity_value, Some(&names)),
+                });
+            }
+            for scorer in shared {
+                let superseded = supersede_file(&mut tx, *other_id, file_id, Some(scorer.entry.id))
+                    .map_err(store_error)?;
+                notes.push(format!(
+                    "superseded {superseded} live rows of the earlier ingest of these bytes"
+                ));
+            }
+        }
+
+        if !result.warnings.is_empty() {
+            if options.strict {
+                let found: Vec<String> = result
+                    .warnings
+                    .iter()
+                    .map(|w| format!("{}: {}", w.scorer, w.message))
+                    .collect();
+                return Err(IngestFileError::Suspicious {
+                    path: path.clone(),
+                    message: found.join("; "),
+                });
+            }
+            let text = serde_json::to_string(&result.warnings).expect("warnings serialise");
+            tx.execute(sql::SET_FILE_WARNINGS, &[&file_id, &text])
+                .map_err(store_error)?;
+        }
+        let status = if result.rows_written() > 0 {
+            if options.dry_run {
+                tx.rollback().map_err(store_error)?;
+            } else {
+                stamp_point(&mut tx, file_id).map_err(store_error)?;
+                tx.commit().map_err(store_error)?;
+            }
+            FileStatus::Ingested
+        } else {
+            // Nothing new: leave no trace of this attempt.
+            tx.rollback().map_err(store_error)?;
+            let all_skipped = result.scorers.iter().all(|s| s.counts.ignored == 0);
+            match earlier_ingests.values().min() {
+                Some(at) if all_skipped => FileStatus::AlreadyIngested { at: at.clone() },
+                _ => FileStatus::NothingNew,
+            }
+        };
+        let scorer_details = result.scorer_details();
+        Ok(FileOutcome {
+            path,
+            absolute_path,
+            sha256,
+            size_bytes: metadata.len(),
+            format: format.name().to_string(),
+            format_reason,
+            label: source.label.clone(),
+            scorer_version: options.scorer_version.clone(),
+            status,
+            notes: notes.into_iter().chain(result.notes).collect(),
+            warnings: result.warnings,
+            preview: result.preview,
+            scorer_details,
+            scorers: result
+                .scorers
+                .into_iter()
+                .map(|s| (s.entry.registered_name, s.counts))
+                .collect(),
+        })
+    }
+}
+
+/// Give the ingest its point, last thing before it commits. The clock's
+/// row stays locked until the commit, so the ingest numbered N commits
+/// before any other is numbered N+1: a snapshot that sees point N+1 sees
+/// every point before it, and `--as-of seq:N` never shows a later point
+/// without an earlier one. (Numbers handed out as ingests start would not
+/// be in commit order: a long file started first commits last.)
+fn stamp_point(tx: &mut Transaction<'_>, file_id: i64) -> Result<(), postgres::Error> {
+    let seq: i64 = tx.query_one(sql::TAKE_POINT, &[])?.get(0);
+    tx.execute(sql::STAMP_FILE, &[&file_id, &seq])?;
+    tx.execute(sql::STAMP_SUPERSEDED, &[&file_id, &seq])?;
+    tx.execute(sql::INSERT_CHANGE, &[&seq, &now_rfc3339(), &file_id])?;
+    Ok(())
+}
+
+/// Supersede, for ingest `file_id`, the live rows of the earlier ingest
+/// `other_id` of the same bytes (those of `scorer_id`, if given); returns
+/// how many. Their point is stamped as this ingest commits.
+fn supersede_file(
+    tx: &mut Transaction<'_>,
+    other_id: i64,
+    file_id: i64,
+    scorer_id: Option<i64>,
+) -> Result<u64, postgres::Error> {
+    tx.execute(
+        sql::SUPERSEDE_LIVE_ROWS_OF_FILE,
+        &[&other_id, &now_rfc3339(), &file_id, &scorer_id],
+    )
+}
+
+/// The advisory-lock key of a file's bytes: the first 8 bytes of its
+/// sha256. Two different files sharing them only wait for each other.
+fn sha_lock_key(sha256: &str) -> i64 {
+    u64::from_str_radix(&sha256[..16.min(sha256.len())], 16).unwrap_or(0) as i64
+}
+
+/// A deadlock or serialisation failure with another ingest: trying the
+/// file again succeeds.
+fn is_transient(error: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+    error
+        .downcast_ref::<ServerError>()
+        .and_then(|e| e.0.code())
+        .is_some_and(|code| {
+            *code == SqlState::T_R_DEADLOCK_DETECTED || *code == SqlState::T_R_SERIALIZATION_FAILURE
+        })
+}
+
+/// The PostgreSQL registry as the pipeline's store, inside one file's
+/// transaction.
+struct PgStore<'a, 'c> {
+    tx: Transaction<'c>,
+    path: &'a str,
+    file_id: i64,
+    ingested_at: &'a str,
+    /// Slug → first time these bytes were ingested for that scorer.
+    earlier_ingests: &'a HashMap<String, String>,
+    on_conflict: ConflictPolicy,
+    /// Scalar rows not yet staged: at most [`STAGED_ROWS`].
+    pending: Vec<ScoreRow>,
+}
+
+impl From<postgres::Error> for StoreError {
+    fn from(e: postgres::Error) -> Self {
+        StoreError::Backend(Box::new(ServerError(e)))
+    }
+}
+
+impl ScoreStore for PgStore<'_, '_> {
+    fn scorer(
+        &mut self,
+        name: &str,
+        slug: &str,
+        declared: &Declared,
+    ) -> Result<StoreScorer, StoreError> {
+        let mut existing = self.tx.query_opt(sql::SCORER_BY_SLUG, &[&slug])?;
+        if existing.is_none() {
+            let defaults = new_scorer_defaults(name, declared).map_err(StoreError::Conflict)?;
+            // Another machine may register it meanwhile: then this inserts
+            // nothing, and the read below finds theirs.
+            self.tx.execute(
+                sql::INSERT_SCORER,
+                &[
+                    &name,
+                    &slug,
+                    &self.ingested_at,
+                    &defaults.scale.map(|s| s.min),
+                    &defaults.scale.map(|s| s.max),
+                    &defaults.typical.map(|s| s.min),
+                    &defaults.typical.map(|s| s.max),
+                    &defaults.higher_is_better,
+                ],
+            )?;
+            existing = self.tx.query_opt(sql::SCORER_BY_SLUG, &[&slug])?;
+        }
+        let row = existing.expect("registered above");
+        let id: i64 = row.get(0);
+        let registered_name: String = row.get(1);
+        let scale = row
+            .get::<_, Option<f64>>(2)
+            .zip(row.get::<_, Option<f64>>(3))
+            .map(|(min, max)| Scale { min, max });
+        let direction: Option<bool> = row.get(4);
+        let typical = row
+            .get::<_, Option<f64>>(5)
+            .zip(row.get::<_, Option<f64>>(6))
+            .map(|(min, max)| Scale { min, max });
+        check_declared_scale(&registered_name, scale, declared).map_err(StoreError::Conflict)?;
+        let scale = match (scale, declared.scale) {
+            (None, Some(declared)) => {
+                self.tx
+                    .execute(sql::SET_SCORER_SCALE, &[&id, &declared.min, &declared.max])?;
+                Some(declared)
+            }
+            (registered, _) => registered,
+        };
+        check_declared_direction(&registered_name, direction, declared)
+            .map_err(StoreError::Conflict)?;
+        if let (None, Some(higher)) = (direction, declared.higher_is_better) {
+            self.tx
+                .execute(sql::SET_SCORER_DIRECTION, &[&id, &higher])?;
+        }
+        Ok(StoreScorer {
+            id,
+            already_ingested: self.earlier_ingests.contains_key(slug),
+            slug: slug.to_string(),
+            registered_name,
+            scale,
+            typical,
+            higher_is_better: declared.higher_is_better.or(direction),
+        })
+    }
+
+    fn put(
+        &mut self,
+        row: ScoreRow,
+        detail: RowDetail,
+        settle: &mut dyn FnMut(&ScoreRow, Fate),
+    ) -> Result<(), StoreError> {
+        if detail.is_empty() && row.stored.raw_value.is_none() {
+            self.pending.push(row);
+            if self.pending.len() == STAGED_ROWS {
+                self.flush(settle)?;
+            }
+            return Ok(());
+        }
+        // Rows before this one first: fates are settled in file order.
+        self.flush(settle)?;
+        let Some((score_id, fate)) = self.insert_score(&row, &detail.components)? else {
+            settle(&row, Fate::Ignored);
+            return Ok(());
+        };
+        for (name, value) in &detail.components {
+            self.tx
+                .execute(sql::INSERT_SCORE_COMPONENT, &[&score_id, name, value])?;
+        }
+        if !detail.frames.is_empty() {
+            let statement = self.tx.prepare(sql::INSERT_FRAME_SCORE)?;
+            for frame in &detail.frames {
+                self.tx.execute(
+                    &statement,
+                    &[
+                        &score_id,
+                        &frame.frame_index,
+                        &frame.value,
+                        &frame.runtime_ms,
+                    ],
+                )?;
+            }
+        }
+        settle(&row, fate);
+        Ok(())
+    }
+
+    /// Stage the held-back rows by binary COPY, move them in one INSERT,
+    /// then redo alone, in file order, each row the live-row index refused.
+    fn flush(&mut self, settle: &mut dyn FnMut(&ScoreRow, Fate)) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(&mut self.pending);
+        self.tx.batch_execute(sql::CLEAR_STAGING)?;
+        {
+            let sink = self.tx.copy_in(sql::COPY_STAGING)?;
+            let types = [
+                Type::INT4,
+                Type::INT8,
+                Type::INT8,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::FLOAT8,
+                Type::TEXT,
+                Type::TEXT,
+                Type::TEXT,
+                Type::FLOAT8,
+                Type::INT4,
+            ];
+            let mut writer = BinaryCopyInWriter::new(sink, &types);
+            for (n, row) in rows.iter().enumerate() {
+                let (n, line) = (n as i32, row.line as i64);
+                let frame_count = row.frame_count as i32;
+                writer.write(&[
+                    &n,
+                    &line,
+                    &row.scorer_id,
+                    &row.key,
+                    &row.raw_key,
+                    &row.key_field,
+                    &row.stored.score,
+                    &row.stored.status,
+                    &row.stored.reason,
+                    &row.stored.note,
+                    &row.runtime_ms,
+                    &frame_count,
+                ])?;
+            }
+            writer.finish()?;
+        }
+        let before: i64 = self.tx.query_one(sql::LAST_SCORE_ID, &[])?.get(0);
+        let moved = self.tx.execute(sql::MOVE_STAGED, &[&self.file_id])?;
+        let all_written = moved as usize == rows.len();
+        // When some were left out: which rows were written, by (scorer,
+        // line, key), counted. Rows of one line (a JSON array on one line)
+        // may repeat a key, and then the first in file order is the one
+        // written. (Sending every row back from the move would cost the
+        // usual case, where all are written.)
+        let mut written: HashMap<(i64, i64, String), usize> = HashMap::new();
+        if !all_written {
+            for row in self.tx.query(sql::MOVED_ROWS, &[&self.file_id, &before])? {
+                *written
+                    .entry((row.get(0), row.get(1), row.get(2)))
+                    .or_default() += 1;
+            }
+        }
+        if all_written {
+            for row in &rows {
+                settle(row, Fate::Written);
+            }
+            return Ok(());
+        }
+        for row in &rows {
+            let fate = match written.get_mut(&(row.scorer_id, row.line as i64, row.key.clone())) {
+                Some(count) if *count > 0 => {
+                    *count -= 1;
+                    Fate::Written
+                }
+                _ => self
+                    .insert_score(row, &[])?
+                    .map_or(Fate::Ignored, |(_, fate)| fate),
+            };
+            settle(row, fate);
+        }
+        Ok(())
+    }
+
+    fn finish_file(&mut self, rows_per_scorer: &[(i64, u64)]) -> Result<(), StoreError> {
+        // Two names of one file can be one scorer: one count per scorer.
+        let mut totals: Vec<(i64, u64)> = Vec::with_capacity(rows_per_scorer.len());
+        for &(scorer_id, rows) in rows_per_scorer {
+            match totals.iter_mut().find(|(id, _)| *id == scorer_id) {
+                Some((_, total)) => *total += rows,
+                None => totals.push((scorer_id, rows)),
+            }
+        }
+        for (scorer_id, rows) in totals {
+            self.tx.execute(
+                sql::INSERT_SOURCE_FILE_SCORER,
+                &[&self.file_id, &scorer_id, &(rows as i64)],
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl PgStore<'_, '_> {
+    /// Insert one row on its own; on a (scorer, key) that is live already,
+    /// do what the conflict policy says. Returns the new row's id and how
+    /// it was written; `None` when `--ignore` kept the live row.
+    fn insert_score(
+        &mut self,
+        row: &ScoreRow,
+        components: &[(String, Option<f64>)],
+    ) -> Result<Option<(i64, Fate)>, StoreError> {
+        // The live row found may be superseded by another machine before
+        // it is locked: then the insert is tried again.
+        for _ in 0..RETRIES {
+            if let Some(id) = self.try_insert(row)? {
+                return Ok(Some((id, Fate::Written)));
+            }
+            let Some(live) = self
+                .tx
+                .query_opt(sql::LIVE_SCORE_WITH_SOURCE, &[&row.scorer_id, &row.key])?
+            else {
+                continue;
+            };
+            let (live_id, live_file, live_line): (i64, i64, i64) =
+                (live.get(0), live.get(1), live.get(2));
+            let same_file = live_file == self.file_id;
+            match duplicate_action(self.on_conflict, same_file) {
+                DuplicateAction::Refuse => {}
+                DuplicateAction::Ignore => return Ok(None),
+                DuplicateAction::Supersede => {
+                    let identical = self.holds_the_same(live_id, row, components)?;
+                    self.tx.execute(
+                        sql::SUPERSEDE_SCORE,
+                        &[&live_id, &self.ingested_at, &self.file_id],
+                    )?;
+                    let id = self.try_insert(row)?.ok_or_else(|| {
+                        StoreError::Conflict(format!(
+                            "line {}: the live row of '{}' changed while it was replaced",
+                            row.line, row.key
+                        ))
+                    })?;
+                    return Ok(Some((id, Fate::Replaced { identical })));
+                }
+            }
+            return Err(StoreError::Duplicate {
+                row: Box::new(row.clone()),
+                live: LiveOrigin {
+                    path: if same_file {
+                        self.path.to_string()
+                    } else {
+                        live.get(3)
+                    },
+                    line: live_line as u64,
+                    ingested_at: Some(live.get(4)),
+                    same_file,
+                    raw_key: Some(live.get(5)),
+                },
+            });
+        }
+        Err(StoreError::Conflict(format!(
+            "line {}: the live row of '{}' kept changing under other ingests",
+            row.line, row.key
+        )))
+    }
+
+    /// The row's id, or `None` when a row of its (scorer, key) is live.
+    fn try_insert(&mut self, row: &ScoreRow) -> Result<Option<i64>, StoreError> {
+        let (line, frame_count) = (row.line as i64, row.frame_count as i32);
+        Ok(self
+            .tx
+            .query_opt(
+                sql::INSERT_SCORE,
+                &[
+                    &row.scorer_id,
+                    &row.key,
+                    &row.raw_key,
+                    &row.key_field,
+                    &row.stored.score,
+                    &row.stored.status,
+                    &row.stored.reason,
+                    &row.stored.note,
+                    &row.runtime_ms,
+                    &frame_count,
+                    &self.file_id,
+                    &line,
+                    &row.stored.raw_value,
+                ],
+            )?
+            .map(|r| r.get(0)))
+    }
+
+    /// Whether live row `live_id` holds what `row` and its `components`
+    /// would: the same value (bit for bit), status, reason and components.
+    fn holds_the_same(
+        &mut self,
+        live_id: i64,
+        row: &ScoreRow,
+        components: &[(String, Option<f64>)],
+    ) -> Result<bool, StoreError> {
+        let live = self.tx.query_one(sql::SCORE_CONTENT, &[&live_id])?;
+        let (score, status, reason): (Option<f64>, String, Option<String>) =
+            (live.get(0), live.get(1), live.get(2));
+        let same_value = score.map(f64::to_bits) == row.stored.score.map(f64::to_bits);
+        if !same_value || status != row.stored.status || reason != row.stored.reason {
+            return Ok(false);
+        }
+        let live: Vec<(String, Option<f64>)> = self
+            .tx
+            .query(sql::SCORE_COMPONENTS, &[&live_id])?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let mut new: Vec<&(String, Option<f64>)> = components.iter().collect();
+        new.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(live.len() == new.len()
+            && live
+                .iter()
+                .zip(new)
+                .all(|(a, b)| a.0 == b.0 && a.1.map(f64::to_bits) == b.1.map(f64::to_bits)))
+    }
+}

@@ -1,0 +1,340 @@
+//! Named queries of the PostgreSQL registry. The schema lives in
+//! `migrations/postgres/`. `$1`, `$2`… are bound by the callers in
+//! `ingest.rs` and `reads.rs`; a per-scorer read takes the scorer as `$1`
+//! and, at a point, the point as `$2`.
+
+// ---- opening
+
+/// Read from the catalog as a table, in the statement's snapshot: a
+/// lookup by name (`to_regclass`) may answer from a cache that an advisory
+/// lock does not refresh, and miss the table another user just created.
+pub const HAS_MIGRATIONS_TABLE: &str = "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables \
+    WHERE schemaname = current_schema() AND tablename = 'second_opinion_migrations')";
+
+pub const SCHEMA_VERSION: &str =
+    "SELECT COALESCE(MAX(version), 0)::int8 FROM second_opinion_migrations";
+
+/// Held until the migrating transaction ends.
+pub const LOCK_FOR_MIGRATION: &str = "SELECT pg_advisory_xact_lock($1)::text";
+
+/// The tables of the schema the connection works in (its `search_path`).
+pub const USER_TABLES: &str = "SELECT table_name::text FROM information_schema.tables \
+    WHERE table_schema = current_schema() ORDER BY 1";
+
+pub const CREATE_MIGRATIONS_TABLE: &str = "CREATE TABLE second_opinion_migrations (\
+    version int8 PRIMARY KEY, name text NOT NULL, applied_at text NOT NULL, tool_version text NOT NULL)";
+
+pub const RECORD_MIGRATION: &str = "INSERT INTO second_opinion_migrations \
+    (version, name, applied_at, tool_version) VALUES ($1, $2, $3, $4)";
+
+/// An export's reads: one snapshot, which no ingest committing meanwhile
+/// changes.
+pub const BEGIN_SNAPSHOT: &str = "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+
+// ---- ingest
+
+/// Held until the ingest's transaction ends, keyed by the file's sha256:
+/// a second ingest of the same bytes waits for the first to commit, then
+/// sees it (READ COMMITTED reads what committed before each statement).
+pub const LOCK_SAME_BYTES: &str = "SELECT pg_advisory_xact_lock($1)::text";
+
+pub const SCORERS_INGESTED_FROM_SHA256: &str = "SELECT sc.slug::text, MIN(f.ingested_at) \
+    FROM source_files f \
+    JOIN source_file_scorers x ON x.source_file_id = f.id \
+    JOIN scorers sc ON sc.id = x.scorer_id \
+    WHERE f.sha256 = $1 AND f.retired_seq IS NULL AND (f.options = $2 OR (f.options IS NULL AND $3)) \
+    GROUP BY sc.slug";
+
+/// Earlier ingests of the same bytes $1 with options other than $2 (or
+/// none recorded), not retired, in commit order.
+pub const OTHER_INGESTS_OF_SHA256: &str =
+    "SELECT id, seq, path, ingested_at, options FROM source_files \
+    WHERE sha256 = $1 AND seq IS NOT NULL AND retired_seq IS NULL \
+    AND (options IS NULL OR options <> $2) ORDER BY seq";
+
+/// Supersede, for ingest $3, the live rows of file $1 (of scorer $4, if
+/// given): $3 holds the same bytes and takes its place.
+pub const SUPERSEDE_LIVE_ROWS_OF_FILE: &str = "UPDATE scores \
+    SET superseded_at = $2, superseded_by_file = $3 \
+    WHERE source_file_id = $1 AND superseded_at IS NULL AND ($4::int8 IS NULL OR scorer_id = $4)";
+
+/// The scorers a file gave rows to.
+pub const FILE_SCORER_IDS: &str =
+    "SELECT scorer_id FROM source_file_scorers WHERE source_file_id = $1 ORDER BY scorer_id";
+
+pub const INSERT_SOURCE_FILE: &str = "INSERT INTO source_files \
+    (path, absolute_path, sha256, size_bytes, format, label, ingested_at, tool_version, scorer_version, options) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
+
+pub const SET_FILE_WARNINGS: &str = "UPDATE source_files SET warnings = $2 WHERE id = $1";
+
+pub const SCORER_BY_SLUG: &str = "SELECT sc.id, sc.name::text, sc.scale_min, sc.scale_max, \
+    sc.higher_is_better, sc.typical_min, sc.typical_max \
+    FROM scorers a JOIN scorers sc ON sc.id = COALESCE(a.merged_into, a.id) WHERE a.slug = $1";
+
+/// A new scorer with the defaults the rules give it; another machine
+/// registering it at the same time makes this insert nothing.
+pub const INSERT_SCORER: &str = "INSERT INTO scorers \
+    (name, slug, created_at, scale_min, scale_max, typical_min, typical_max, higher_is_better) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (slug) DO NOTHING";
+
+pub const SET_SCORER_SCALE: &str =
+    "UPDATE scorers SET scale_min = $2, scale_max = $3 WHERE id = $1 AND scale_min IS NULL";
+
+pub const SET_SCORER_DIRECTION: &str =
+    "UPDATE scorers SET higher_is_better = $2 WHERE id = $1 AND higher_is_better IS NULL";
+
+/// The staging table of one batch of scalar rows, streamed in by binary
+/// COPY; `n` is the row's place in the batch (file order; lines can repeat
+/// when one line holds many records).
+pub const CREATE_STAGING: &str = "CREATE TEMP TABLE IF NOT EXISTS score_staging (\
+    n int4 NOT NULL, line int8 NOT NULL, scorer_id int8 NOT NULL, key text NOT NULL, raw_key text, \
+    key_field text NOT NULL, score float8, status text NOT NULL, reason text, note text, \
+    runtime_ms float8, frame_count int4 NOT NULL) ON COMMIT DROP";
+
+pub const CLEAR_STAGING: &str = "TRUNCATE score_staging";
+
+pub const COPY_STAGING: &str = "COPY score_staging (n, line, scorer_id, key, raw_key, key_field, \
+    score, status, reason, note, runtime_ms, frame_count) FROM STDIN (FORMAT binary)";
+
+/// Move the staged rows into `scores` in file order; a row the live-row
+/// index refuses is left out (and redone alone, where the conflict policy
+/// applies).
+pub const MOVE_STAGED: &str = "INSERT INTO scores (scorer_id, key, raw_key, key_field, score, status, \
+    reason, note, runtime_ms, frame_count, source_file_id, line) \
+    SELECT scorer_id, key, raw_key, key_field, score, status, reason, note, runtime_ms, frame_count, $1, line \
+    FROM score_staging ORDER BY n ON CONFLICT DO NOTHING";
+
+/// The last score id handed out, by any session: the rows a later
+/// statement of this one writes all have larger ids.
+pub const LAST_SCORE_ID: &str = "SELECT last_value FROM scores_id_seq";
+
+/// The rows file $1 wrote after score id $2: those one move wrote, read
+/// only when it left some out.
+pub const MOVED_ROWS: &str =
+    "SELECT scorer_id, line, key::text FROM scores WHERE source_file_id = $1 AND id > $2";
+
+/// One row on its own; nothing when a row of its (scorer, key) is live.
+/// (An error would abort the whole transaction on PostgreSQL.)
+pub const INSERT_SCORE: &str = "INSERT INTO scores (scorer_id, key, raw_key, key_field, score, status, \
+    reason, note, runtime_ms, frame_count, source_file_id, line, raw_value) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING RETURNING id";
+
+/// The live row of (scorer, key) and where it came from, locked so that
+/// no other ingest supersedes it meanwhile.
+pub const LIVE_SCORE_WITH_SOURCE: &str = "SELECT s.id, s.source_file_id, s.line, f.path, \
+    f.ingested_at, COALESCE(s.raw_key, s.key)::text \
+    FROM scores s JOIN source_files f ON f.id = s.source_file_id \
+    WHERE s.scorer_id = $1 AND s.key = $2 AND s.superseded_at IS NULL FOR UPDATE OF s";
+
+/// Supersede a live row; its point is stamped when this ingest commits.
+pub const SUPERSEDE_SCORE: &str =
+    "UPDATE scores SET superseded_at = $2, superseded_by_file = $3 WHERE id = $1";
+
+pub const SCORE_CONTENT: &str = "SELECT score, status, reason FROM scores WHERE id = $1";
+
+pub const SCORE_COMPONENTS: &str =
+    "SELECT name::text, value FROM score_components WHERE score_id = $1 ORDER BY name";
+
+pub const INSERT_SCORE_COMPONENT: &str =
+    "INSERT INTO score_components (score_id, name, value) VALUES ($1, $2, $3)";
+
+pub const INSERT_FRAME_SCORE: &str =
+    "INSERT INTO frame_scores (score_id, frame_index, value, runtime_ms) VALUES ($1, $2, $3, $4)";
+
+pub const INSERT_SOURCE_FILE_SCORER: &str =
+    "INSERT INTO source_file_scorers (source_file_id, scorer_id, rows) VALUES ($1, $2, $3)";
+
+/// The next point. The UPDATE keeps the clock's row locked until this
+/// transaction ends, so points are handed out in commit order.
+pub const TAKE_POINT: &str = "UPDATE registry_clock SET seq = seq + 1 RETURNING seq";
+
+pub const STAMP_FILE: &str = "UPDATE source_files SET seq = $2 WHERE id = $1";
+
+pub const STAMP_SUPERSEDED: &str =
+    "UPDATE scores SET superseded_seq = $2 WHERE superseded_by_file = $1 AND superseded_seq IS NULL";
+
+pub const INSERT_CHANGE: &str =
+    "INSERT INTO changes (seq, at, kind, file_id) VALUES ($1, $2, 'ingest', $3)";
+
+// ---- reads
+
+/// `$select` (over `scores s`, ending in WHERE) for scorer $1's rows live
+/// at point $2: born by $2 (its file's point, or a copy's own) and not
+/// superseded by $2.
+macro_rules! at_point {
+    ($select:expr) => {
+        concat!(
+            $select,
+            " s.scorer_id = $1 AND COALESCE(s.born_seq, \
+               (SELECT b.seq FROM source_files b WHERE b.id = s.source_file_id)) <= $2 \
+              AND (s.superseded_seq IS NULL OR s.superseded_seq > $2)"
+        )
+    };
+}
+
+pub const LIVE_SCORERS: &str =
+    "SELECT sc.id, sc.name::text, sc.slug::text, sc.scale_min, sc.scale_max, \
+    sc.typical_min, sc.typical_max, sc.higher_is_better FROM scorers sc \
+    WHERE EXISTS (SELECT 1 FROM scores s WHERE s.scorer_id = sc.id AND s.superseded_at IS NULL) \
+    ORDER BY sc.slug";
+
+/// Scorers with a score live at point $1. Their settings are today's:
+/// the settings' history (`scorers set`) is not kept here yet, and on
+/// this backend settings only change where an ingest declares one unset.
+pub const SCORERS_AT_POINT: &str =
+    "SELECT sc.id, sc.name::text, sc.slug::text, sc.scale_min, sc.scale_max, \
+    sc.typical_min, sc.typical_max, sc.higher_is_better FROM scorers sc \
+    WHERE EXISTS (SELECT 1 FROM scores s JOIN source_files b ON b.id = s.source_file_id \
+        WHERE s.scorer_id = sc.id AND COALESCE(s.born_seq, b.seq) <= $1 \
+        AND (s.superseded_seq IS NULL OR s.superseded_seq > $1)) \
+    ORDER BY sc.slug";
+
+pub const SOURCE_FILE_PATHS: &str = "SELECT id, path, sha256 FROM source_files";
+
+pub const LIVE_SCORES_OF_SCORER: &str = "SELECT key::text, score, status, runtime_ms, \
+    frame_count::int8, source_file_id FROM scores WHERE scorer_id = $1 AND superseded_at IS NULL \
+    ORDER BY key";
+
+pub const SCORES_AT_POINT: &str = at_point!(
+    "SELECT s.key::text, s.score, s.status, s.runtime_ms, s.frame_count::int8, s.source_file_id \
+     FROM scores s WHERE"
+);
+
+pub const LIVE_COMPONENTS_OF_SCORER: &str = "SELECT s.key::text, c.name::text, c.value \
+    FROM score_components c JOIN scores s ON s.id = c.score_id \
+    WHERE s.scorer_id = $1 AND s.superseded_at IS NULL ORDER BY c.name, s.key";
+
+pub const COMPONENTS_AT_POINT: &str = concat!(
+    "SELECT * FROM (",
+    at_point!(
+        "SELECT s.key::text, c.name::text, c.value FROM scores s \
+         JOIN score_components c ON c.score_id = s.id WHERE"
+    ),
+    ") q ORDER BY q.name COLLATE \"C\", q.key COLLATE \"C\""
+);
+
+pub const LIVE_FRAMES_OF_SCORER: &str = "SELECT s.key::text, f.frame_index, f.value, f.runtime_ms \
+    FROM frame_scores f JOIN scores s ON s.id = f.score_id \
+    WHERE s.scorer_id = $1 AND s.superseded_at IS NULL ORDER BY s.key, f.frame_index";
+
+pub const FRAMES_AT_POINT: &str = concat!(
+    "SELECT * FROM (",
+    at_point!(
+        "SELECT s.key::text, f.frame_index, f.value, f.runtime_ms FROM scores s \
+         JOIN frame_scores f ON f.score_id = s.id WHERE"
+    ),
+    ") q ORDER BY q.key COLLATE \"C\", q.frame_index"
+);
+
+pub const LIVE_VERSIONS_OF_SCORER: &str = "SELECT DISTINCT f.scorer_version COLLATE \"C\" \
+    FROM scores s JOIN source_files f ON f.id = s.source_file_id \
+    WHERE s.scorer_id = $1 AND s.superseded_at IS NULL AND f.scorer_version IS NOT NULL \
+    ORDER BY 1";
+
+pub const VERSIONS_AT_POINT: &str = concat!(
+    "SELECT DISTINCT q.v COLLATE \"C\" FROM (",
+    at_point!(
+        "SELECT f.scorer_version AS v FROM scores s \
+         JOIN source_files f ON f.id = s.source_file_id WHERE f.scorer_version IS NOT NULL AND"
+    ),
+    ") q ORDER BY 1"
+);
+
+macro_rules! scores_table_columns {
+    () => {
+        "SELECT s.key::text, s.score, s.status, s.runtime_ms, s.frame_count::int8, f.path, s.line, \
+            f.sha256, f.ingested_at, f.scorer_version, s.source_file_id \
+         FROM scores s JOIN source_files f ON f.id = s.source_file_id "
+    };
+}
+
+pub const SCORES_TABLE_LIVE: &str = concat!(
+    scores_table_columns!(),
+    "WHERE s.scorer_id = $1 AND s.superseded_at IS NULL ORDER BY s.key"
+);
+
+pub const SCORES_TABLE_AT_POINT: &str = concat!(
+    "SELECT * FROM (",
+    at_point!(concat!(scores_table_columns!(), "WHERE")),
+    ") q ORDER BY q.key COLLATE \"C\""
+);
+
+/// As SQLite's: each scorer with its live, ok, bad and superseded rows,
+/// its files, the versions and warnings of the files of its live rows.
+pub const LIST_SCORERS: &str = "SELECT sc.name::text, sc.slug::text, sc.scale_min, sc.scale_max, \
+    sc.higher_is_better, \
+    (SELECT COUNT(*) FROM scores s WHERE s.scorer_id = sc.id AND s.superseded_at IS NULL), \
+    (SELECT COUNT(*) FROM scores s WHERE s.scorer_id = sc.id AND s.superseded_at IS NULL AND s.status = 'ok'), \
+    (SELECT COUNT(*) FROM scores s WHERE s.scorer_id = sc.id AND s.superseded_at IS NULL AND s.status = 'bad'), \
+    (SELECT COUNT(*) FROM scores s WHERE s.scorer_id = sc.id AND s.superseded_at IS NOT NULL), \
+    (SELECT COUNT(*) FROM source_file_scorers x WHERE x.scorer_id = sc.id), \
+    sc.typical_min, sc.typical_max, \
+    ARRAY(SELECT DISTINCT f.scorer_version COLLATE \"C\" FROM scores s2 \
+        JOIN source_files f ON f.id = s2.source_file_id \
+        WHERE s2.scorer_id = sc.id AND s2.superseded_at IS NULL AND f.scorer_version IS NOT NULL ORDER BY 1), \
+    ARRAY(SELECT w FROM (SELECT f.warnings AS w, MIN(f.id) AS first FROM scores s3 \
+        JOIN source_files f ON f.id = s3.source_file_id \
+        WHERE s3.scorer_id = sc.id AND s3.superseded_at IS NULL AND f.warnings IS NOT NULL \
+        GROUP BY f.warnings) q ORDER BY first) \
+    FROM scorers sc ORDER BY sc.slug";
+
+/// As SQLite's; a file's number is its point (as SQLite's file ids are),
+/// not its internal id.
+pub const LIST_FILES: &str =
+    "SELECT f.seq, f.path, f.absolute_path, f.sha256, f.size_bytes, f.format, \
+    f.label, f.ingested_at, f.tool_version, COALESCE(n.rows, 0)::int8, \
+    (COALESCE(n.rows, 0) + COALESCE(c.rows, 0) - COALESCE(o.rows, 0))::int8, \
+    ARRAY(SELECT sc.name::text FROM source_file_scorers x \
+        JOIN scorers sc ON sc.id = x.scorer_id WHERE x.source_file_id = f.id ORDER BY sc.name) \
+    FROM source_files f \
+    LEFT JOIN (SELECT source_file_id, SUM(rows) AS rows FROM source_file_scorers \
+        GROUP BY source_file_id) n ON n.source_file_id = f.id \
+    LEFT JOIN (SELECT source_file_id, COUNT(*) AS rows FROM scores \
+        WHERE superseded_at IS NOT NULL GROUP BY source_file_id) o ON o.source_file_id = f.id \
+    LEFT JOIN (SELECT source_file_id, COUNT(*) AS rows FROM scores \
+        WHERE born_seq IS NOT NULL GROUP BY source_file_id) c ON c.source_file_id = f.id \
+    WHERE f.seq IS NOT NULL ORDER BY f.seq";
+
+// ---- points, exports and tags
+
+pub const LATEST_CHANGE: &str = "SELECT seq, at FROM changes ORDER BY seq DESC LIMIT 1";
+
+pub const LAST_CHANGE_AT_OR_BEFORE: &str = "SELECT MAX(seq) FROM changes WHERE at <= $1";
+
+pub const FIRST_CHANGE_AT: &str = "SELECT at FROM changes ORDER BY seq LIMIT 1";
+
+pub const CHANGE_AT: &str = "SELECT at FROM changes WHERE seq = $1";
+
+pub const EXPORT_SEQ: &str = "SELECT seq FROM exports WHERE id = $1";
+
+pub const EXPORT_ID_RANGE: &str = "SELECT MIN(id), MAX(id) FROM exports";
+
+pub const TAG_BY_NAME: &str = "SELECT seq, export_id FROM tags WHERE name = $1";
+
+pub const INSERT_TAG: &str =
+    "INSERT INTO tags (name, seq, export_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING";
+
+pub const LIST_TAGS: &str = "SELECT name::text, seq, export_id, created_at FROM tags ORDER BY name";
+
+pub const INSERT_EXPORT: &str = "INSERT INTO exports \
+    (created_at, command, features_path, features_sha256, output_path, output_sha256, output_format, \
+     input_rows, output_rows, scorers, options, registry_state, registry_digest, tool_version, \
+     seq, as_of, content_digest, note, state, recorded_by) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, 'pending', $19) \
+    RETURNING id";
+
+pub const CONFIRM_EXPORT: &str = "UPDATE exports SET state = 'published' WHERE id = $1";
+
+pub const ABANDON_EXPORT: &str =
+    "UPDATE exports SET state = 'abandoned', settled_at = $2 WHERE id = $1 AND state = 'pending'";
+
+pub const PENDING_EXPORTS: &str = "SELECT id, created_at, output_path, output_sha256, recorded_by \
+    FROM exports WHERE state = 'pending' ORDER BY id";
+
+pub const SETTLE_EXPORT: &str =
+    "UPDATE exports SET state = $2, settled_at = $3 WHERE id = $1 AND state = 'pending'";
+
+pub const LIST_EXPORTS: &str = "SELECT id, created_at, command, features_path, features_sha256, output_path, \
+    output_sha256, output_format, input_rows, output_rows, scorers, options, registry_state, registry_digest, \
+    tool_version, seq, seq_inferred, as_of, content_digest, note, state FROM exports ORDER BY id";

@@ -1,0 +1,950 @@
+//! One end-to-end suite for every registry backend (issue #17): each
+//! scenario runs the built binary against an SQLite registry file and a
+//! PostgreSQL registry, and asserts the same exit codes, messages and
+//! outputs on both.
+//!
+//! PostgreSQL comes from `SECOND_OPINION_TEST_POSTGRES`, a URL of a server
+//! on which the tests may create databases (`tests/postgres/cluster.sh
+//! start DIR` prints one); each test makes a database of its own, so the
+//! tests run in parallel. Without the variable the PostgreSQL half is
+//! skipped, with a note, unless `SECOND_OPINION_REQUIRE_POSTGRES=1` (CI),
+//! where that is a failure.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{Run, Workspace};
+use serde_json::Value;
+
+/// The server URL of the tests, if any (see the module docs).
+fn server_url() -> Option<String> {
+    match std::env::var("SECOND_OPINION_TEST_POSTGRES") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ => {
+            let required = std::env::var("SECOND_OPINION_REQUIRE_POSTGRES").as_deref() == Ok("1");
+            assert!(
+                !required,
+                "SECOND_OPINION_REQUIRE_POSTGRES=1 but SECOND_OPINION_TEST_POSTGRES is not set: \
+                 the PostgreSQL half of the suite would be skipped"
+            );
+            eprintln!(
+                "note: SECOND_OPINION_TEST_POSTGRES is not set: PostgreSQL scenarios skipped \
+                 (tests/postgres/cluster.sh start DIR prints a URL)"
+            );
+            None
+        }
+    }
+}
+
+/// `url` with its database replaced by `database`.
+fn with_database(url: &str, database: &str) -> String {
+    let (head, query) = match url.split_once('?') {
+        Some((head, query)) => (head, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = head.find("://").expect("a URL") + 3;
+    let base = match head[scheme_end..].find('/') {
+        Some(slash) => &head[..scheme_end + slash],
+        None => head,
+    };
+    format!("{base}/{database}{query}")
+}
+
+/// A database of the test's own, dropped when the test ends.
+struct Database {
+    server: String,
+    name: String,
+    url: String,
+}
+
+impl Database {
+    fn create(server: &str, test: &str) -> Database {
+        let name = format!("so_{}_{}", test, std::process::id());
+        let mut admin = postgres::Client::connect(server, postgres::NoTls)
+            .unwrap_or_else(|e| panic!("connect to {server}: {e}"));
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .expect("drop an old test database");
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create the test database");
+        Database {
+            server: server.to_string(),
+            url: with_database(server, &name),
+            name,
+        }
+    }
+
+    fn client(&self) -> postgres::Client {
+        postgres::Client::connect(&self.url, postgres::NoTls).expect("connect to the test database")
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = postgres::Client::connect(&self.server, postgres::NoTls) {
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+/// One registry of one backend, in a workspace of its own.
+struct Target {
+    backend: &'static str,
+    ws: Workspace,
+    /// What `--registry` is given.
+    location: String,
+    /// How messages name the registry.
+    shown: String,
+    db: Option<Database>,
+}
+
+impl Target {
+    fn run(&self, args: &[&str]) -> Run {
+        Run::from(
+            self.command()
+                .args(args)
+                .output()
+                .expect("run second-opinion"),
+        )
+    }
+
+    fn command(&self) -> Command {
+        let mut command = self.ws.bare();
+        command.arg("--registry").arg(&self.location);
+        command
+    }
+
+    fn spawn(&self, args: &[&str]) -> Child {
+        self.command()
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start second-opinion")
+    }
+
+    /// `text` with what differs between backends by design replaced:
+    /// the workspace, the registry's location, times.
+    fn normalised(&self, text: &str) -> String {
+        let times = regex::Regex::new(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z").unwrap();
+        let text = text
+            .replace(&self.shown, "<registry>")
+            .replace(&self.location, "<registry>")
+            .replace(&self.ws.dir.path().display().to_string(), "<ws>");
+        // The content digest of a scores-only table covers ingest times;
+        // table contents are compared by `same_file_on_all`.
+        let digests = regex::Regex::new(r"\(content [0-9a-f]{12}\)").unwrap();
+        let text = times.replace_all(&text, "<time>");
+        digests
+            .replace_all(&text, "(content <digest>)")
+            .into_owned()
+    }
+
+    fn write(&self, name: &str, bytes: impl AsRef<[u8]>) {
+        self.ws.write(name, bytes);
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.ws.path(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    }
+}
+
+/// The registries a scenario runs against: SQLite always, PostgreSQL when
+/// a server is given.
+fn targets(test: &str) -> Vec<Target> {
+    let ws = Workspace::new();
+    let location = ws.registry().display().to_string();
+    let mut targets = vec![Target {
+        backend: "sqlite",
+        shown: location.clone(),
+        location,
+        ws,
+        db: None,
+    }];
+    if let Some(server) = server_url() {
+        let db = Database::create(&server, test);
+        targets.push(Target {
+            backend: "postgres",
+            ws: Workspace::new(),
+            location: db.url.clone(),
+            shown: second_opinion::registry::postgres::shown_url(&db.url),
+            db: Some(db),
+        });
+    }
+    targets
+}
+
+/// Run `args` on every target; assert each exits `code` and that all say
+/// the same (normalised stdout and stderr). Returns the runs.
+fn same_on_all(targets: &[Target], args: &[&str], code: i32) -> Vec<Run> {
+    let runs: Vec<Run> = targets.iter().map(|t| t.run(args)).collect();
+    let first = &targets[0];
+    for (target, run) in targets.iter().zip(&runs) {
+        assert_eq!(
+            run.code, code,
+            "{} {:?}: expected exit {code}\nstdout:\n{}\nstderr:\n{}",
+            target.backend, args, run.stdout, run.stderr
+        );
+        assert_eq!(
+            target.normalised(&run.stdout),
+            first.normalised(&runs[0].stdout),
+            "{:?}: stdout of {} differs from {}",
+            args,
+            target.backend,
+            first.backend
+        );
+        assert_eq!(
+            target.normalised(&run.stderr),
+            first.normalised(&runs[0].stderr),
+            "{:?}: stderr of {} differs from {}",
+            args,
+            target.backend,
+            first.backend
+        );
+    }
+    runs
+}
+
+/// Every target holds the same output file `name` (its times aside).
+fn same_file_on_all(targets: &[Target], name: &str) -> String {
+    let first = targets[0].normalised(&targets[0].read(name));
+    for target in &targets[1..] {
+        assert_eq!(
+            target.normalised(&target.read(name)),
+            first,
+            "{name} of {} differs from sqlite's",
+            target.backend
+        );
+    }
+    first
+}
+
+fn write_all(targets: &[Target], name: &str, bytes: &str) {
+    for target in targets {
+        target.write(name, bytes);
+    }
+}
+
+fn postgres_of(targets: &[Target]) -> Option<&Target> {
+    targets.iter().find(|t| t.db.is_some())
+}
+
+#[test]
+fn ingest_rules_and_their_messages_are_the_same() {
+    let targets = targets("rules");
+    write_all(&targets, "dover1.csv", "key,score\na.mp4,0.5\nb.mp4,0.7\n");
+    write_all(&targets, "dover2.csv", "key,score\na.mp4,0.6\nc.mp4,0.1\n");
+    write_all(&targets, "dover3.csv", "key,score\nc.mp4,0.2\nd.mp4,0.3\n");
+    write_all(&targets, "twice.csv", "key,score\ne.mp4,0.2\ne.mp4,0.3\n");
+    write_all(&targets, "broken.csv", "key,score\nf.mp4,0.2\ng.mp4\n");
+    // A file with many rows: several COPY batches are not needed for the
+    // rules, but the staged path (and its file order) is.
+    let mut many = String::from("key,score\n");
+    for i in 0..3000 {
+        many.push_str(&format!("clip{i:05}.mp4,{}\n", (i % 97) as f64 / 100.0));
+    }
+    many.push_str("clip00042.mp4,0.5\n");
+    write_all(&targets, "many.csv", &many);
+
+    same_on_all(&targets, &["ingest", "DOVER=dover1.csv"], 0);
+    same_on_all(&targets, &["ingest", "DOVER=dover1.csv"], 0);
+    let refused = same_on_all(&targets, &["ingest", "DOVER=dover2.csv"], 1);
+    assert!(
+        refused[0].stderr.contains("dover2.csv:2:"),
+        "{}",
+        refused[0].stderr
+    );
+    let ignored = same_on_all(&targets, &["ingest", "--ignore", "DOVER=dover2.csv"], 0);
+    assert!(
+        ignored[0].stderr.contains("1 ignored"),
+        "{}",
+        ignored[0].stderr
+    );
+    let replaced = same_on_all(&targets, &["ingest", "--replace", "DOVER=dover3.csv"], 0);
+    assert!(
+        replaced[0].stderr.contains("1 replaced"),
+        "{}",
+        replaced[0].stderr
+    );
+    let twice = same_on_all(&targets, &["ingest", "--replace", "DOVER=twice.csv"], 1);
+    assert!(
+        twice[0].stderr.contains("twice.csv:3:"),
+        "{}",
+        twice[0].stderr
+    );
+    let broken = same_on_all(&targets, &["ingest", "DOVER=broken.csv"], 1);
+    assert!(
+        broken[0].stderr.contains("broken.csv:3"),
+        "{}",
+        broken[0].stderr
+    );
+    let many = same_on_all(&targets, &["ingest", "DOVER=many.csv"], 1);
+    assert!(
+        many[0].stderr.contains("many.csv:3002:"),
+        "{}",
+        many[0].stderr
+    );
+    same_on_all(
+        &targets,
+        &[
+            "ingest",
+            "--scorer",
+            "DOVER",
+            "--scale",
+            "0:1",
+            "dover1.csv",
+        ],
+        1,
+    );
+
+    // The same bytes under other options: refused, then read again in
+    // place of the earlier ingest with --replace.
+    same_on_all(
+        &targets,
+        &["ingest", "--key-strip-prefix", "x/", "DOVER=dover3.csv"],
+        1,
+    );
+    let again = same_on_all(
+        &targets,
+        &[
+            "ingest",
+            "--replace",
+            "--key-strip-prefix",
+            "x/",
+            "DOVER=dover3.csv",
+        ],
+        0,
+    );
+    assert!(
+        again[0].stderr.contains("superseded 2 live rows"),
+        "{}",
+        again[0].stderr
+    );
+    let scorers = same_on_all(&targets, &["scorers", "--json"], 0);
+    let scorers: Value = serde_json::from_str(&scorers[0].stdout).unwrap();
+    assert_eq!(scorers[0]["live_rows"], 4);
+    assert_eq!(scorers[0]["superseded_rows"], 3);
+    same_on_all(&targets, &["scorers"], 0);
+    same_on_all(&targets, &["files", "--json"], 0);
+    same_on_all(&targets, &["files"], 0);
+}
+
+#[test]
+fn exports_live_as_of_and_scores_only_are_the_same() {
+    let targets = targets("exports");
+    write_all(&targets, "dover1.csv", "key,score\na.mp4,0.5\nb.mp4,0.7\n");
+    write_all(&targets, "dover2.csv", "key,score\na.mp4,0.6\nc.mp4,0.1\n");
+    write_all(&targets, "musiq.csv", "key,score\nb.mp4,41.5\nc.mp4,nan\n");
+    write_all(
+        &targets,
+        "clips.csv",
+        "key,size\na.mp4,1\nb.mp4,2\nc.mp4,3\nd.mp4,4\n",
+    );
+    let vmaf = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/libvmaf-json/bbb_crf28.json"),
+    )
+    .unwrap();
+    write_all(&targets, "bbb_crf28.json", &vmaf);
+    write_all(&targets, "frames.jsonl", "{\"key\": \"bbb_crf28\"}\n");
+
+    same_on_all(&targets, &["ingest", "DOVER=dover1.csv"], 0);
+    same_on_all(&targets, &["ingest", "MUSIQ=musiq.csv"], 0);
+    same_on_all(&targets, &["ingest", "--replace", "DOVER=dover2.csv"], 0);
+    same_on_all(&targets, &["ingest", "bbb_crf28.json"], 0);
+
+    same_on_all(
+        &targets,
+        &["export", "--features", "clips.csv", "--out", "live.csv"],
+        0,
+    );
+    same_file_on_all(&targets, "live.csv");
+    same_on_all(
+        &targets,
+        &[
+            "export",
+            "--features",
+            "clips.csv",
+            "--out",
+            "p1.csv",
+            "--as-of",
+            "seq:1",
+            "--tag",
+            "first",
+        ],
+        0,
+    );
+    let at_first = same_file_on_all(&targets, "p1.csv");
+    assert!(at_first.contains("a.mp4,1,0.5,ok"), "{at_first}");
+    same_on_all(
+        &targets,
+        &[
+            "export",
+            "--features",
+            "clips.csv",
+            "--out",
+            "p2.csv",
+            "--as-of",
+            "first",
+        ],
+        0,
+    );
+    assert_eq!(same_file_on_all(&targets, "p2.csv"), at_first);
+    same_on_all(
+        &targets,
+        &[
+            "export",
+            "--features",
+            "clips.csv",
+            "--out",
+            "p3.csv",
+            "--as-of",
+            "seq:2",
+        ],
+        0,
+    );
+    same_file_on_all(&targets, "p3.csv");
+    same_on_all(
+        &targets,
+        &[
+            "export",
+            "--features",
+            "clips.csv",
+            "--out",
+            "p4.csv",
+            "--as-of",
+            "seq:9",
+        ],
+        1,
+    );
+    same_on_all(
+        &targets,
+        &[
+            "export",
+            "--features",
+            "clips.csv",
+            "--out",
+            "p4.csv",
+            "--as-of",
+            "nosuch",
+        ],
+        1,
+    );
+    same_on_all(
+        &targets,
+        &[
+            "export",
+            "--features",
+            "clips.csv",
+            "--out",
+            "p5.csv",
+            "--as-of",
+            "3",
+        ],
+        0,
+    );
+    same_file_on_all(&targets, "p5.csv");
+    same_on_all(
+        &targets,
+        &["export", "--scores-only", "--out", "scores.csv"],
+        0,
+    );
+    same_file_on_all(&targets, "scores.csv");
+    same_on_all(
+        &targets,
+        &[
+            "export",
+            "--scores-only",
+            "--out",
+            "scores1.jsonl",
+            "--as-of",
+            "seq:2",
+        ],
+        0,
+    );
+    same_file_on_all(&targets, "scores1.jsonl");
+    // Components and frames (libvmaf), live and at a point.
+    same_on_all(
+        &targets,
+        &[
+            "export",
+            "--features",
+            "frames.jsonl",
+            "--out",
+            "vmaf.jsonl",
+        ],
+        0,
+    );
+    same_file_on_all(&targets, "vmaf.jsonl");
+    same_on_all(
+        &targets,
+        &[
+            "export",
+            "--features",
+            "frames.jsonl",
+            "--out",
+            "vmaf4.jsonl",
+            "--as-of",
+            "seq:4",
+        ],
+        0,
+    );
+    same_file_on_all(&targets, "vmaf4.jsonl");
+    same_on_all(
+        &targets,
+        &[
+            "export",
+            "--features",
+            "clips.csv",
+            "--out",
+            "x.csv",
+            "--tag",
+            "first",
+        ],
+        1,
+    );
+}
+
+#[test]
+fn commands_not_ported_are_refused_on_postgres() {
+    let targets = targets("refused");
+    let Some(pg) = postgres_of(&targets) else {
+        return;
+    };
+    pg.write("dover.csv", "key,score\na.mp4,0.5\n");
+    pg.run(&["ingest", "DOVER=dover.csv"]).ok();
+    for args in [
+        vec!["inspect", "dover.csv"],
+        vec!["exports"],
+        vec!["provenance", "--key", "a.mp4"],
+        vec!["scorers", "set", "DOVER", "--scale", "0:1"],
+        vec!["files", "retire", "1"],
+        vec!["families", "list"],
+    ] {
+        let run = pg.run(&args).fails_with(2);
+        let command = args[0];
+        assert!(
+            run.stderr.contains(&format!("`{command}"))
+                && run
+                    .stderr
+                    .contains("not yet available on a PostgreSQL registry"),
+            "{args:?}: {}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn a_password_is_never_shown_or_recorded() {
+    let targets = targets("password");
+    let Some(pg) = postgres_of(&targets) else {
+        return;
+    };
+    let secret = "hunter2-Secret";
+    // The test server trusts its socket, so any password is accepted.
+    let url = pg
+        .location
+        .replacen("://postgres@", &format!("://postgres:{secret}@"), 1);
+    assert!(url.contains(secret), "{url}");
+    pg.write("dover.csv", "key,score\na.mp4,0.5\nb.mp4,0.7\n");
+    pg.write("dup.csv", "key,score\na.mp4,0.6\n");
+    pg.write("clips.csv", "key\na.mp4\nb.mp4\n");
+    let run = |args: &[&str]| {
+        Run::from(
+            pg.ws
+                .bare()
+                .arg("--registry")
+                .arg(&url)
+                .args(args)
+                .output()
+                .unwrap(),
+        )
+    };
+    let env_run = |args: &[&str]| {
+        Run::from(
+            pg.ws
+                .bare()
+                .env("SECOND_OPINION_REGISTRY", &url)
+                .args(args)
+                .output()
+                .unwrap(),
+        )
+    };
+    let runs = vec![
+        run(&["ingest", "DOVER=dover.csv"]).ok(),
+        run(&["ingest", "DOVER=dup.csv"]).fails_with(1),
+        run(&[
+            "export",
+            "--features",
+            "clips.csv",
+            "--out",
+            "out.csv",
+            "--report-json",
+            "r.json",
+        ])
+        .ok(),
+        env_run(&["scorers", "--json"]).ok(),
+        env_run(&["exports"]).fails_with(2),
+        run(&["export", "--features", "nosuch.csv", "--out", "o.csv"]).fails_with(1),
+    ];
+    for run in &runs {
+        assert!(
+            !run.stdout.contains(secret) && !run.stderr.contains(secret),
+            "{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+    // The registry is named in messages without it.
+    assert!(runs[5].stderr.contains("nosuch.csv"), "{}", runs[5].stderr);
+    for file in ["out.csv", "r.json"] {
+        assert!(!pg.read(file).contains(secret), "{file}");
+    }
+    // Nothing recorded in the registry holds it.
+    let mut client = pg.db.as_ref().unwrap().client();
+    let dump: String = client
+        .query_one(
+            "SELECT string_agg(t::text, ' ') FROM (SELECT e::text AS t FROM exports e \
+             UNION ALL SELECT f::text FROM source_files f UNION ALL SELECT c::text FROM changes c) x",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert!(dump.contains("out.csv") && !dump.contains(secret), "{dump}");
+    // A server that refuses the login names the user, not the password.
+    let wrong = url.replace("postgres:", "nosuchuser:");
+    let refused = Run::from(
+        pg.ws
+            .bare()
+            .arg("--registry")
+            .arg(&wrong)
+            .args(["scorers"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(
+        !refused.stderr.contains(secret) && refused.stderr.contains("nosuchuser"),
+        "{}",
+        refused.stderr
+    );
+}
+
+#[test]
+fn the_schema_is_tracked_and_a_newer_one_refused() {
+    let targets = targets("schema");
+    let Some(pg) = postgres_of(&targets) else {
+        return;
+    };
+    let empty = pg.run(&["scorers"]).fails_with(1);
+    assert!(
+        empty
+            .stderr
+            .contains("an empty database, not a registry yet"),
+        "{}",
+        empty.stderr
+    );
+    pg.write("dover.csv", "key,score\na.mp4,0.5\n");
+    pg.run(&["ingest", "DOVER=dover.csv"]).ok();
+    let mut client = pg.db.as_ref().unwrap().client();
+    let versions: Vec<i64> = client
+        .query(
+            "SELECT version FROM second_opinion_migrations ORDER BY version",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(
+        versions,
+        vec![second_opinion::registry::postgres::PG_SCHEMA_VERSION]
+    );
+    client
+        .batch_execute("INSERT INTO second_opinion_migrations VALUES (99, 'future', 'x', 'x')")
+        .unwrap();
+    let refused = pg.run(&["scorers"]).fails_with(1);
+    assert!(
+        refused.stderr.contains("has schema version 99")
+            && refused.stderr.contains("upgrade second-opinion"),
+        "{}",
+        refused.stderr
+    );
+    // A database of something else is not made a registry.
+    let other = Database::create(&pg.db.as_ref().unwrap().server, "schema_other");
+    other
+        .client()
+        .batch_execute("CREATE TABLE invoices (id int)")
+        .unwrap();
+    let run = Run::from(
+        pg.ws
+            .bare()
+            .arg("--registry")
+            .arg(&other.url)
+            .args(["ingest", "DOVER=dover.csv"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("a database of something else (tables invoices)"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Wait until a session of the test database waits on a lock.
+fn wait_for_lock_wait(client: &mut postgres::Client, database: &str) {
+    let started = Instant::now();
+    loop {
+        let waiting: i64 = client
+            .query_one(
+                "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'",
+                &[&database],
+            )
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no ingest came to wait"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn points_are_in_commit_order_when_ingests_overlap() {
+    let targets = targets("commit_order");
+    let Some(pg) = postgres_of(&targets) else {
+        return;
+    };
+    let db = pg.db.as_ref().unwrap();
+    pg.write("setup.csv", "key,score\nz.mp4,0.9\n");
+    pg.write("slow.csv", "key,score\nx.mp4,0.1\nk.mp4,0.2\n");
+    pg.write("quick.csv", "key,score\nq.mp4,50\n");
+    pg.write("clips.csv", "key\nk.mp4\nq.mp4\nx.mp4\nz.mp4\n");
+    pg.run(&["ingest", "DOVER=setup.csv"]).ok();
+    // Hold an uncommitted live row for (DOVER, k.mp4): the slow ingest,
+    // which starts first (and so gets the lower file id), waits on it
+    // mid-transaction while the quick one commits.
+    let mut blocker = db.client();
+    let mut watcher = db.client();
+    let mut tx = blocker.transaction().unwrap();
+    tx.batch_execute(
+        "INSERT INTO scores (scorer_id, key, key_field, status, source_file_id, line) \
+         SELECT s.id, 'k.mp4', 'key', 'ok', f.id, 99 FROM scorers s, source_files f LIMIT 1",
+    )
+    .unwrap();
+    let slow = pg.spawn(&["ingest", "DOVER=slow.csv"]);
+    wait_for_lock_wait(&mut watcher, &db.name);
+    pg.run(&["ingest", "MUSIQ=quick.csv"]).ok();
+    tx.rollback().unwrap();
+    let slow = slow.wait_with_output().unwrap();
+    assert!(
+        slow.status.success(),
+        "{}",
+        String::from_utf8_lossy(&slow.stderr)
+    );
+
+    let order: Vec<(String, i64, i64)> = watcher
+        .query("SELECT path, id, seq FROM source_files ORDER BY seq", &[])
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    assert_eq!(
+        order.iter().map(|o| o.0.as_str()).collect::<Vec<_>>(),
+        ["setup.csv", "quick.csv", "slow.csv"]
+    );
+    assert!(
+        order[2].1 < order[1].1,
+        "the slow file started first: {order:?}"
+    );
+    // seq:2 is the quick file's commit: the slow file's rows are not in it.
+    pg.run(&[
+        "export",
+        "--features",
+        "clips.csv",
+        "--out",
+        "p2.csv",
+        "--as-of",
+        "seq:2",
+    ])
+    .ok();
+    let p2 = pg.read("p2.csv");
+    assert!(
+        p2.contains("50.0,ok,,0,quick.csv") && p2.contains("z.mp4,0.9,ok"),
+        "{p2}"
+    );
+    assert!(!p2.contains("slow.csv"), "{p2}");
+    pg.run(&[
+        "export",
+        "--features",
+        "clips.csv",
+        "--out",
+        "p3.csv",
+        "--as-of",
+        "seq:3",
+    ])
+    .ok();
+    assert!(pg.read("p3.csv").contains("x.mp4,0.1,ok,,0,slow.csv"));
+}
+
+#[test]
+fn two_machines_ingesting_one_file_ingest_it_once() {
+    let targets = targets("same_file");
+    let Some(pg) = postgres_of(&targets) else {
+        return;
+    };
+    for round in 0..3 {
+        let mut rows = String::from("key,score\n");
+        for i in 0..2000 {
+            rows.push_str(&format!("r{round}c{i}.mp4,0.{i}\n"));
+        }
+        let name = format!("scores{round}.csv");
+        pg.write(&name, &rows);
+        let label = format!("DOVER={name}");
+        let children: Vec<Child> = (0..2).map(|_| pg.spawn(&["ingest", &label])).collect();
+        let outputs: Vec<_> = children
+            .into_iter()
+            .map(|c| c.wait_with_output().unwrap())
+            .collect();
+        let said: Vec<String> = outputs
+            .iter()
+            .map(|o| {
+                assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+                String::from_utf8_lossy(&o.stderr).into_owned()
+            })
+            .collect();
+        let ingested = said
+            .iter()
+            .filter(|s| s.contains("2000 rows ingested"))
+            .count();
+        let skipped = said
+            .iter()
+            .filter(|s| s.contains("already ingested"))
+            .count();
+        assert_eq!((ingested, skipped), (1, 1), "{said:?}");
+    }
+    let scorers = pg.run(&["scorers", "--json"]).ok().json();
+    assert_eq!(scorers[0]["live_rows"], 6000);
+    assert_eq!(scorers[0]["files"], 3);
+}
+
+#[test]
+fn a_connection_dropped_mid_ingest_leaves_nothing_and_a_rerun_completes() {
+    let targets = targets("dropped");
+    let Some(pg) = postgres_of(&targets) else {
+        return;
+    };
+    let db = pg.db.as_ref().unwrap();
+    pg.write("setup.csv", "key,score\nz.mp4,0.9\n");
+    let mut rows = String::from("key,score\n");
+    for i in 0..5000 {
+        rows.push_str(&format!("c{i:05}.mp4,0.5\n"));
+    }
+    rows.push_str("k.mp4,0.2\n");
+    pg.write("big.csv", &rows);
+    pg.run(&["ingest", "DOVER=setup.csv"]).ok();
+    // Stop the ingest mid-transaction (waiting on an uncommitted row of
+    // its own last key), then end its server process.
+    let mut blocker = db.client();
+    let mut watcher = db.client();
+    let mut tx = blocker.transaction().unwrap();
+    tx.batch_execute(
+        "INSERT INTO scores (scorer_id, key, key_field, status, source_file_id, line) \
+         SELECT s.id, 'k.mp4', 'key', 'ok', f.id, 99 FROM scorers s, source_files f LIMIT 1",
+    )
+    .unwrap();
+    let ingest = pg.spawn(&["ingest", "DOVER=big.csv"]);
+    wait_for_lock_wait(&mut watcher, &db.name);
+    let ended: i64 = watcher
+        .query_one(
+            "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity \
+             WHERE datname = $1 AND application_name = 'second-opinion'",
+            &[&db.name],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(ended, 1);
+    let output = ingest.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        // The server's last word, or only the closed socket.
+        stderr.contains("big.csv")
+            && (stderr.contains("terminating connection")
+                || stderr.contains("connection was lost")),
+        "{stderr}"
+    );
+    tx.rollback().unwrap();
+    let stored: i64 = watcher
+        .query_one("SELECT COUNT(*) FROM scores", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(stored, 1, "the file is all or nothing");
+    let rerun = pg.run(&["ingest", "DOVER=big.csv"]).ok();
+    assert!(
+        rerun.stderr.contains("5001 rows ingested"),
+        "{}",
+        rerun.stderr
+    );
+}
+
+#[test]
+fn machines_replacing_overlapping_keys_at_once_all_succeed() {
+    let targets = targets("overlap");
+    let Some(pg) = postgres_of(&targets) else {
+        return;
+    };
+    // Six files over the same 400 keys, in different orders: concurrent
+    // ingests wait on each other's rows and deadlock; the tool retries.
+    let keys = 400;
+    let files = 6;
+    let mut names = Vec::new();
+    for f in 0..files {
+        let mut rows = String::from("key,score\n");
+        for i in 0..keys {
+            let k = if f % 2 == 0 { i } else { keys - 1 - i };
+            // A multiplier prime to 400 permutes the keys.
+            let k = (k * [1, 3, 7, 9, 11, 13][f] + f) % keys;
+            rows.push_str(&format!("k{k:04}.mp4,{}.{f}\n", k % 90));
+        }
+        let name = format!("run{f}.csv");
+        pg.write(&name, &rows);
+        names.push(format!("DOVER={name}"));
+    }
+    let children: Vec<Child> = names
+        .iter()
+        .map(|label| pg.spawn(&["ingest", "--replace", label]))
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let scorers = pg.run(&["scorers", "--json"]).ok().json();
+    assert_eq!(scorers[0]["live_rows"], keys);
+    assert_eq!(scorers[0]["superseded_rows"], keys * (files - 1));
+    let files_seen = pg.run(&["files", "--json"]).ok().json();
+    let seqs: Vec<i64> = files_seen
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, (1..=files as i64).collect::<Vec<_>>());
+}
