@@ -948,3 +948,64 @@ fn machines_replacing_overlapping_keys_at_once_all_succeed() {
         .collect();
     assert_eq!(seqs, (1..=files as i64).collect::<Vec<_>>());
 }
+
+/// The per-scorer key check and a normalisation applied to the keys the
+/// scorers wrote: the same refusals, fixes and tables on both backends.
+#[test]
+fn key_checks_and_normalised_registry_keys_are_the_same() {
+    let targets = targets("keys");
+    write_all(
+        &targets,
+        "dover.jsonl",
+        "{\"path\":\"/mnt/ugc/A1.mp4\",\"competitor\":\"dover\",\"score\":50.5}\n\
+         {\"path\":\"/mnt/ugc/A2.mp4\",\"competitor\":\"dover\",\"score\":40.5}\n",
+    );
+    write_all(
+        &targets,
+        "musiq.jsonl",
+        "{\"name\":\"A1.png\",\"competitor\":\"musiq\",\"score\":61.25}\n\
+         {\"name\":\"A2.png\",\"competitor\":\"musiq\",\"score\":33.0}\n",
+    );
+    write_all(
+        &targets,
+        "clips.jsonl",
+        "{\"src\":\"/data/ugc/A1.mp4\"}\n{\"src\":\"/data/ugc/A2.mp4\"}\n",
+    );
+    same_on_all(&targets, &["ingest", "dover.jsonl", "musiq.jsonl"], 0);
+    let refused = same_on_all(
+        &targets,
+        &["export", "--features", "clips.jsonl", "--out", "out.jsonl"],
+        1,
+    );
+    assert!(
+        refused[0]
+            .stderr
+            .contains("pass --key-normalize musiq=stem"),
+        "{}",
+        refused[0].stderr
+    );
+    for normalize in ["musiq=stem", "stem", "tail:2"] {
+        let name = format!("out-{}.jsonl", normalize.replace([':', '='], "-"));
+        same_on_all(
+            &targets,
+            &[
+                "export",
+                "--features",
+                "clips.jsonl",
+                "--out",
+                &name,
+                "--key-normalize",
+                normalize,
+                "--scorers",
+                if normalize == "tail:2" {
+                    "dover"
+                } else {
+                    "dover,musiq"
+                },
+            ],
+            0,
+        );
+        let table = same_file_on_all(&targets, &name);
+        assert!(!table.contains("\"missing\""), "{normalize}: {table}");
+    }
+}

@@ -270,6 +270,9 @@ impl Registry {
         at: At,
         mut visit: impl FnMut(&str, &str, &str),
     ) -> Result<(), RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.visit_live_key_forms(scorer, at, visit);
+        }
         let queries = (sql::LIVE_KEY_FORMS_OF_SCORER, sql::KEY_FORMS_AT_POINT);
         self.visit_scorer_rows(scorer, at, queries, |row| {
             let stored = row.get_ref(0)?.as_str()?;

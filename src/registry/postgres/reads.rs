@@ -113,6 +113,18 @@ impl PgBackend {
         })
     }
 
+    pub(crate) fn visit_live_key_forms(
+        &mut self,
+        scorer: &LiveScorer,
+        at: At,
+        mut visit: impl FnMut(&str, &str, &str),
+    ) -> Result<(), RegistryError> {
+        let queries = (sql::LIVE_KEY_FORMS_OF_SCORER, sql::KEY_FORMS_AT_POINT);
+        self.visit_scorer(scorer, at, queries, |row| {
+            visit(row.get(0), row.get(1), row.get(2))
+        })
+    }
+
     pub(crate) fn visit_live_components(
         &mut self,
         scorer: &LiveScorer,

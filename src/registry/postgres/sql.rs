@@ -201,6 +201,16 @@ pub const SCORES_AT_POINT: &str = at_point!(
      FROM scores s WHERE"
 );
 
+/// The keys of scorer $1's live scores: as stored, as the file wrote
+/// them and the field they came from.
+pub const LIVE_KEY_FORMS_OF_SCORER: &str = "SELECT key::text, COALESCE(raw_key, key)::text, \
+    key_field::text FROM scores WHERE scorer_id = $1 AND superseded_at IS NULL";
+
+/// The same for scorer $1's scores live at point $2.
+pub const KEY_FORMS_AT_POINT: &str = at_point!(
+    "SELECT s.key::text, COALESCE(s.raw_key, s.key)::text, s.key_field::text FROM scores s WHERE"
+);
+
 pub const LIVE_COMPONENTS_OF_SCORER: &str = "SELECT s.key::text, c.name::text, c.value \
     FROM score_components c JOIN scores s ON s.id = c.score_id \
     WHERE s.scorer_id = $1 AND s.superseded_at IS NULL ORDER BY c.name, s.key";
