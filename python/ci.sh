@@ -10,13 +10,20 @@ cd "$(dirname "$0")/.."
 venv="${1:-${CARGO_TARGET_DIR:-target}/python-ci-venv}"
 
 python3 -m venv "$venv"
+# maturin's build backend runs the `maturin` of the PATH: the venv's.
+export PATH="$(cd "$venv" && pwd)/bin:$PATH"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r python/requirements-dev.txt
+# The Spark recipe's test runs where a Java runtime is installed (it is
+# skipped, and pyspark not downloaded, where there is none).
+if command -v java >/dev/null 2>&1; then
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r python/requirements-spark.txt
+fi
 # The extension is built by maturin through pip, into the Cargo target
-# folder shared with the rest of the build (no rebuild of the library).
+# folder shared with the rest of the build.
 # No build isolation: the pinned maturin above builds it.
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-build-isolation ./python
 
-binary="${CARGO_TARGET_DIR:-target}/release/second-opinion"
+binary="${SECOND_OPINION_BIN:-${CARGO_TARGET_DIR:-target}/release/second-opinion}"
 if [ ! -x "$binary" ]; then
     cargo build --release --locked --bin second-opinion
 fi

@@ -237,3 +237,15 @@ def test_calls_release_the_gil(cli, features):
     stop.set()
     thread.join()
     assert len(ticks) > 5
+
+
+def test_export_of_a_duckdb_relation(cli, features):
+    duckdb = pytest.importorskip("duckdb")
+    registry = ingested(cli)
+    expected = cli_export(cli)
+    connection = duckdb.connect()
+    relation = connection.sql("SELECT * FROM features")  # the local pyarrow Table, by name
+    table = registry.export(relation, record=False)
+    added = [n for n in expected.column_names if n.startswith("second_opinion_")]
+    assert table.select(added).equals(expected.select(added))
+    assert table.column("video_id").to_pylist() == expected.column("video_id").to_pylist()
