@@ -187,10 +187,17 @@ impl NativeRegistry {
         let sources: Vec<SourceSpec> = paths.iter().map(|p| SourceSpec::parse(p)).collect();
         // Refused before the registry is created, as the command does.
         py.detach(|| options.prepare_for(&sources).map_err(Failure::from))?;
-        self.with(py, OpenMode::CreateIfMissing, |registry| {
+        let (answer, interrupted) = self.with(py, OpenMode::CreateIfMissing, |registry| {
             let mut entries = Vec::new();
             let mut refused = Vec::new();
+            let mut interrupted = None;
             for source in &sources {
+                // Ctrl-C between files: each file is its own transaction,
+                // so the files before stay ingested and none is half-done.
+                if let Err(signal) = Python::attach(|py| py.check_signals()) {
+                    interrupted = Some(signal);
+                    break;
+                }
                 match registry.ingest_file(source, &options, &second_opinion::progress::NoProgress)
                 {
                     Ok(outcome) => entries.push(outcome.to_json()),
@@ -202,13 +209,18 @@ impl NativeRegistry {
             }
             let closing =
                 (!refused.is_empty()).then(|| IngestFileError::summarize(&refused, sources.len()));
-            json_text(&json!({
+            let answer = json_text(&json!({
                 "files": entries,
                 "failed_files": refused.len(),
                 "message": closing.as_ref().map(|(message, _)| message),
                 "usage": closing.map(|(_, usage)| usage).unwrap_or(false),
-            }))
-        })
+            }))?;
+            Ok((answer, interrupted))
+        })?;
+        match interrupted {
+            Some(signal) => Err(signal),
+            None => Ok(answer),
+        }
     }
 
     /// `export`: the registry joined onto `features` (a path or an Arrow

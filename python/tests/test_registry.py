@@ -249,3 +249,32 @@ def test_export_of_a_duckdb_relation(cli, features):
     added = [n for n in expected.column_names if n.startswith("second_opinion_")]
     assert table.select(added).equals(expected.select(added))
     assert table.column("video_id").to_pylist() == expected.column("video_id").to_pylist()
+
+
+def test_ctrl_c_between_files_leaves_whole_files(workspace):
+    """A KeyboardInterrupt during a long ingest stops it between files:
+    every file in the registry is there whole (each is its own
+    transaction), none half-written."""
+    import os
+    import signal
+
+    paths = []
+    for i in range(300):
+        path = workspace / f"part{i:03}.jsonl"
+        path.write_text(f'{{"video_id": "c{i}a.mp4", "score": 1}}\n{{"video_id": "c{i}b.mp4", "score": 2}}\n')
+        paths.append(f"s=part{i:03}.jsonl")
+    registry = so.Registry("py.db")
+    # The registry is created first, so the interrupt falls among the files.
+    registry.ingest(paths[0], format="jsonl")
+    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        # format= given: no detection pass before the first file.
+        registry.ingest(*paths[1:], format="jsonl")
+        # Ingest finished before the timer: wait for the interrupt here.
+        threading.Event().wait(5)
+    timer.join()
+    files = registry.files()
+    assert 1 <= len(files) <= 300
+    live = {row["key"] for row in registry.scores().to_pylist()}
+    assert len(live) == 2 * len(files)
