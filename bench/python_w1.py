@@ -9,7 +9,7 @@ polars on in-memory frames — all timed from one Python process.
 BIN is a release build of `second-opinion`; the package must be installed
 (`pip install ./python`, a release build). Generates only W1 (bench/generate.py's
 generator, same seed, so the same files as bench/run) under DIR (default
-bench/data-python-w1), ingests its five score files into a fresh registry,
+target/bench/python-w1, git-ignored), ingests its five score files into a fresh registry,
 then times each tool REPS times and prints the medians as a Markdown table.
 No export is recorded (`record=False`; the CLI's export records one, a few
 milliseconds). Every tool's output is checked to agree on the added columns.
@@ -78,7 +78,8 @@ def main() -> int:
     parser.add_argument("binary")
     parser.add_argument("--scale", default="small")
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--dir", default=os.path.join(os.path.dirname(__file__), "data-python-w1"))
+    parser.add_argument("--dir", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                      os.pardir, "target", "bench", "python-w1"))
     args = parser.parse_args()
 
     sizes = generate.sizes_for(args.scale)
