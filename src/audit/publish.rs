@@ -28,17 +28,16 @@ impl ReportPaths {
     }
 }
 
-/// Every report, written to a temporary beside its path (parent folders
-/// created, as the reference does), to be put in place together with
-/// [`crate::atomic_file::publish_all`] once nothing else can fail.
-/// `registry` is the registry file the run is recorded in, if any.
-pub fn stage_reports(
+/// The run's provenance, as the JSON report carries it: what was asked
+/// (`argv`, the options), the tables read (with their hashes), where the
+/// reports go, and the registry the run is recorded in, if any.
+pub fn run_provenance(
     report: &AuditReport,
     paths: &ReportPaths,
     argv: Vec<String>,
     registry: Option<&std::path::Path>,
-) -> Result<Vec<Staged>, AuditError> {
-    let provenance = json!({
+) -> Value {
+    json!({
         "schema": "second-opinion-run-provenance-v1",
         "entrypoint": "second-opinion audit",
         "tool_version": crate::TOOL_VERSION,
@@ -54,7 +53,20 @@ pub fn stage_reports(
             "format": t.format.name(),
         })).collect::<Vec<_>>(),
         "outputs": paths.to_json(),
-    });
+    })
+}
+
+/// Every report, written to a temporary beside its path (parent folders
+/// created, as the reference does), to be put in place together with
+/// [`crate::atomic_file::publish_all`] once nothing else can fail.
+/// `registry` is the registry file the run is recorded in, if any.
+pub fn stage_reports(
+    report: &AuditReport,
+    paths: &ReportPaths,
+    argv: Vec<String>,
+    registry: Option<&std::path::Path>,
+) -> Result<Vec<Staged>, AuditError> {
+    let provenance = run_provenance(report, paths, argv, registry);
     let failed = |path: &std::path::Path, e: std::io::Error| {
         AuditError::Data(format!("{}: cannot write report: {e}", path.display()))
     };

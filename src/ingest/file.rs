@@ -73,6 +73,38 @@ pub struct IngestOptions {
 }
 
 impl IngestOptions {
+    /// What `ingest` settles before it opens the registry, for any caller
+    /// (the command line, the Python package): the same label on every file
+    /// names one scorer, which `--scale` is then meant for; and a file
+    /// whose format cannot be told is a usage mistake, refused before the
+    /// registry is created or touched. (Unreadable files are reported per
+    /// file by the ingest itself.)
+    pub fn prepare_for(&mut self, sources: &[SourceSpec]) -> Result<(), IngestFileError> {
+        if self.scale_names.is_none() {
+            let labels: Vec<Option<String>> = sources
+                .iter()
+                .map(|s| s.label.as_deref().map(crate::scorer::slug))
+                .collect();
+            if let Some(Some(first)) = labels.first() {
+                if labels.iter().all(|l| l.as_ref() == Some(first)) {
+                    self.scale_names = Some(first.clone());
+                }
+            }
+        }
+        if self.format.is_none() {
+            for source in sources {
+                if let Err(Detection::Unknown(source_error)) = self.detect_format(source) {
+                    return Err(IngestFileError::UnknownFormat {
+                        path: source.path.display().to_string(),
+                        source: source_error,
+                        command_line: CommandLine::Registry,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The format of `source`: `--format`, else detected from the content;
     /// formats that read the same `name,score` lines are settled by reading
     /// the file with each (see `formats::settle`), with the label or
@@ -382,6 +414,28 @@ impl IngestFileError {
             self,
             IngestFileError::UnknownFormat { .. } | IngestFileError::Option { .. }
         )
+    }
+}
+
+impl IngestFileError {
+    /// The entry of a file that was not ingested, in an ingest report
+    /// (`ingest --report-json`'s `files[]`, the Python `IngestReport`),
+    /// beside the entries of the ingested files (`FileOutcome::to_json`).
+    pub fn report_entry(&self, source: &SourceSpec) -> serde_json::Value {
+        serde_json::json!({
+            "path": source.path.display().to_string(),
+            "label": source.label,
+            "status": "failed",
+            "error": self.to_string(),
+        })
+    }
+
+    /// The message an ingest of `total` files ends with when some were
+    /// refused, and whether it is a usage mistake: only when every refused
+    /// file was one.
+    pub fn summarize(refused: &[IngestFileError], total: usize) -> (String, bool) {
+        let message = format!("{} of {total} files not ingested", refused.len());
+        (message, refused.iter().all(IngestFileError::is_usage))
     }
 }
 

@@ -8,8 +8,7 @@ use serde_json::json;
 use second_opinion::atomic_file::{
     check_writable, refuse_clashes, registry_files, write_json_atomically,
 };
-use second_opinion::command_line::CommandLine;
-use second_opinion::ingest::{detect_format, Detection};
+use second_opinion::ingest::detect_format;
 use second_opinion::progress::NoProgress;
 use second_opinion::registry::{IngestFileError, IngestOptions, OpenMode, Registry, SourceSpec};
 
@@ -26,40 +25,9 @@ pub fn ingest(registry_path: &Path, args: IngestArgs) -> Result<(), Failure> {
         strict: args.rules.strict,
         ..args.read.options()
     };
-    // The same label on every file names one scorer: --scale is for it.
-    if options.scale_names.is_none() {
-        let labels: Vec<Option<String>> = args
-            .sources
-            .iter()
-            .map(|a| {
-                SourceSpec::parse(a)
-                    .label
-                    .map(|l| second_opinion::scorer::slug(&l))
-            })
-            .collect();
-        if let Some(Some(first)) = labels.first() {
-            if labels.iter().all(|l| l.as_ref() == Some(first)) {
-                options.scale_names = Some(first.clone());
-            }
-        }
-    }
-    // A file whose format cannot be told is a usage mistake: report it
-    // before the registry is created or touched. (Unreadable files are
-    // reported per file by the ingest itself.)
-    if options.format.is_none() {
-        for source in args.sources.iter().map(|a| SourceSpec::parse(a)) {
-            if let Err(Detection::Unknown(source_error)) = options.detect_format(&source) {
-                return Err(IngestFileError::UnknownFormat {
-                    path: source.path.display().to_string(),
-                    source: source_error,
-                    command_line: CommandLine::Registry,
-                }
-                .into());
-            }
-        }
-    }
+    let sources: Vec<SourceSpec> = args.sources.iter().map(|a| SourceSpec::parse(a)).collect();
+    options.prepare_for(&sources)?;
     if let Some(report) = &args.report_json {
-        let sources: Vec<SourceSpec> = args.sources.iter().map(|a| SourceSpec::parse(a)).collect();
         let registry_files = registry_files(registry_path);
         let mut inputs: Vec<(&str, &Path)> = sources
             .iter()
@@ -79,8 +47,7 @@ pub fn ingest(registry_path: &Path, args: IngestArgs) -> Result<(), Failure> {
     let mut registry = Registry::open(registry_path, OpenMode::CreateIfMissing)?;
     let mut entries = Vec::new();
     let mut failures = Vec::new();
-    for argument in &args.sources {
-        let source = SourceSpec::parse(argument);
+    for source in sources {
         let progress = progress::file_bar(&source);
         let outcome = registry.ingest_file(&source, &options, &progress::BytesBar(&progress));
         progress.finish_and_clear();
@@ -91,12 +58,7 @@ pub fn ingest(registry_path: &Path, args: IngestArgs) -> Result<(), Failure> {
             }
             Err(error) => {
                 render::report_not_ingested(&source.path, &error);
-                entries.push(json!({
-                    "path": source.path.display().to_string(),
-                    "label": source.label,
-                    "status": "failed",
-                    "error": error.to_string(),
-                }));
+                entries.push(error.report_entry(&source));
                 failures.push(error);
             }
         }
@@ -121,17 +83,12 @@ pub fn ingest(registry_path: &Path, args: IngestArgs) -> Result<(), Failure> {
     if failures.is_empty() {
         return Ok(());
     }
-    let message = format!(
-        "{} of {} files not ingested",
-        failures.len(),
-        args.sources.len()
-    );
-    // A usage mistake only when every refused file was one.
-    if failures.iter().all(IngestFileError::is_usage) {
-        Err(Failure::usage(message))
+    let (message, usage) = IngestFileError::summarize(&failures, args.sources.len());
+    Err(if usage {
+        Failure::usage(message)
     } else {
-        Err(Failure::data(message))
-    }
+        Failure::data(message)
+    })
 }
 
 /// `inspect`: read one file as `ingest` would, write nothing, and show the

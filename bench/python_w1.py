@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""W1 from Python (issue 16): `Registry.export` of the W1 feature table held
+in memory as a pyarrow Table, against the command line's `export` of the
+same table from parquet, and against the same join written idiomatically in
+polars on in-memory frames — all timed from one Python process.
+
+    python3 bench/python_w1.py BIN [--scale small|full|FACTOR] [--reps N] [--dir DIR]
+
+BIN is a release build of `second-opinion`; the package must be installed
+(`pip install ./python`, a release build). Generates only W1 (bench/generate.py's
+generator, same seed, so the same files as bench/run) under DIR (default
+target/bench/python-w1, git-ignored), ingests its five score files into a fresh registry,
+then times each tool REPS times and prints the medians as a Markdown table.
+No export is recorded (`record=False`; the CLI's export records one, a few
+milliseconds). Every tool's output is checked to agree on the added columns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import generate  # noqa: E402
+
+import second_opinion as so  # noqa: E402
+
+
+def timed(reps, call):
+    times = []
+    result = None
+    for _ in range(reps):
+        start = time.perf_counter()
+        result = call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def polars_join(features: pl.DataFrame, scores: pl.DataFrame, slugs: dict) -> pl.DataFrame:
+    """The join as a polars user writes it: the key's basename, then one
+    left join per scorer keeping the table's order, missing rows marked."""
+    joined = features.lazy().with_columns(
+        pl.col("src").str.split("/").list.last().alias("__key")
+    )
+    for name in sorted(slugs, key=slugs.get):
+        base = "second_opinion_%s_" % slugs[name]
+        part = (
+            scores.lazy()
+            .filter(pl.col("scorer") == name)
+            .select(
+                pl.col("key"),
+                pl.col("score").alias(base + "score"),
+                pl.col("status").alias(base + "status"),
+                pl.col("runtime_ms").alias(base + "runtime_ms"),
+                pl.col("frames").alias(base + "frames"),
+                pl.col("source_path").alias(base + "source"),
+            )
+        )
+        joined = joined.join(part, left_on="__key", right_on="key", how="left",
+                             maintain_order="left").with_columns(
+            pl.col(base + "status").fill_null("missing"),
+            pl.col(base + "frames").fill_null(0),
+            pl.col(base + "source").fill_null(""),
+        )
+    return joined.drop("__key").collect()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("binary")
+    parser.add_argument("--scale", default="small")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--dir", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                      os.pardir, "target", "bench", "python-w1"))
+    args = parser.parse_args()
+
+    sizes = generate.sizes_for(args.scale)
+    root = os.path.abspath(args.dir)
+    if not os.path.exists(os.path.join(root, "w1", "features.parquet")):
+        generate.generate_w1(root, sizes, np.random.default_rng(20260700 + 1))
+    w1 = os.path.join(root, "w1")
+    registry_path = os.path.join(root, "registry.db")
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(registry_path + suffix):
+            os.remove(registry_path + suffix)
+    specs = ["%s=%s" % (s, os.path.join(w1, "scores", s + ".jsonl")) for s in generate.W1_SCORERS]
+    options = dict(key_column="src", key_normalize="basename")
+
+    table = pq.read_table(os.path.join(w1, "features.parquet"))
+    with so.Registry(registry_path) as registry:
+        registry.ingest(*specs)
+        slugs = {s["name"]: s["slug"] for s in registry.scorers()}
+        scores = pl.from_arrow(registry.scores())
+        features = pl.from_arrow(table)
+
+        py_time, py_out = timed(args.reps, lambda: registry.export(table, record=False, **options))
+        out = os.path.join(root, "cli-out.parquet")
+        command = [args.binary, "--registry", registry_path, "export", "--features",
+                   os.path.join(w1, "features.parquet"), "--out", out, "--overwrite",
+                   "--key-column", "src", "--key-normalize", "basename"]
+        cli_time, _ = timed(args.reps, lambda: subprocess.run(command, check=True,
+                                                               capture_output=True))
+        polars_time, polars_out = timed(args.reps, lambda: polars_join(features, scores, slugs))
+
+    cli_out = pq.read_table(out)
+    added = [n for n in py_out.column_names if n.startswith("second_opinion_")]
+    for name in added:
+        mine = py_out.column(name).to_pylist()
+        assert mine == cli_out.column(name).to_pylist(), name
+        assert mine == polars_out.get_column(name).to_list(), name
+
+    rows, cols = table.num_rows, table.num_columns
+    print("W1 from Python: %s rows x %d columns, %d scorers, median of %d" %
+          (format(rows, ","), cols, len(slugs), args.reps))
+    print()
+    print("| tool | seconds | ÷ Registry.export |")
+    print("|---|---:|---:|")
+    for name, seconds in (("Registry.export (pyarrow Table in memory)", py_time),
+                          ("CLI export (parquet → parquet)", cli_time),
+                          ("polars idiomatic join (in memory)", polars_time)):
+        print("| %s | %.3f | %.2f× |" % (name, seconds, seconds / py_time))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
