@@ -19,6 +19,10 @@ Layout under DIR (paths are relative: every tool is run from DIR, so the
     w3/features.parquet                      clip_id, frame_idx, 10 float32 columns
     w3/scores/<scorer>.jsonl                 3 clip-level scorers
     w4/scores.jsonl                          scalar score rows, one scorer
+    w4/paths.jsonl                           the same count of rows keyed by absolute paths
+                                             (`filename`), as scorers write them (issue 18)
+    w4/paths.csv                             the rows of paths.jsonl as a `name,score` table
+                                             (pyiqa-style names and scores, with a header)
 """
 
 import argparse
@@ -30,7 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-GENERATOR_VERSION = 3
+GENERATOR_VERSION = 4
 
 # Full sizes, as issue 7 states them.
 FULL = {
@@ -219,6 +223,38 @@ def generate_w4(root, sz, rng):
             )
 
 
+def generate_w4_paths(root, sz, rng):
+    """W4 on realistic rows (issue 18): scorers write the clip's absolute
+    path, so every key is normalised (to its basename) and the file's
+    spelling is kept apart. The CSV holds the same names and scores."""
+    d = os.path.join(root, "w4")
+    os.makedirs(d, exist_ok=True)
+    n = sz["w4_rows"]
+    chunk = 500_000
+    with open(os.path.join(d, "paths.jsonl"), "w", newline="\n") as jsonl, open(
+        os.path.join(d, "paths.csv"), "w", newline="\n"
+    ) as csv:
+        csv.write("name,score\n")
+        for start in range(0, n, chunk):
+            stop = min(n, start + chunk)
+            scores = np.round(rng.uniform(5.0, 95.0, stop - start), 6).tolist()
+            runs = np.round(rng.uniform(1.0, 40.0, stop - start), 1).tolist()
+            jsonl.write(
+                "".join(
+                    '{"filename": "/corpus/ugc/%s", "competitor": "%s", "score": %r, '
+                    '"runtime_ms": %r}\n'
+                    % (clip_name(start + i), W4_SCORER, scores[i], runs[i])
+                    for i in range(stop - start)
+                )
+            )
+            csv.write(
+                "".join(
+                    "/corpus/ugc/%s,%r\n" % (clip_name(start + i), scores[i])
+                    for i in range(stop - start)
+                )
+            )
+
+
 def generate(root, scale):
     sz = sizes_for(scale)
     stamp_path = os.path.join(root, "generated.json")
@@ -239,7 +275,8 @@ def generate(root, scale):
         os.remove(stamp_path)
     # One seeded generator per workload: the files of one workload do not
     # depend on the sizes of another.
-    for seed, step in enumerate((generate_w1, generate_w2, generate_w3, generate_w4), 1):
+    steps = (generate_w1, generate_w2, generate_w3, generate_w4, generate_w4_paths)
+    for seed, step in enumerate(steps, 1):
         step(root, sz, np.random.default_rng(20260700 + seed))
     with open(stamp_path, "w") as f:
         json.dump(stamp, f, indent=1, sort_keys=True)

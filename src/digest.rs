@@ -109,6 +109,47 @@ impl ScoreSetDigest {
     }
 }
 
+/// A reader hashing the bytes read through it, so a file is hashed while
+/// it is parsed instead of in a read of its own. Without a hasher it only
+/// passes the bytes on (the hash was taken before).
+pub(crate) struct HashingRead<R> {
+    inner: R,
+    hasher: Option<Sha256>,
+    bytes: u64,
+}
+
+impl<R: Read> HashingRead<R> {
+    /// Hash what is read from `inner` when `hash` is true.
+    pub(crate) fn new(inner: R, hash: bool) -> Self {
+        HashingRead {
+            inner,
+            hasher: hash.then(Sha256::new),
+            bytes: 0,
+        }
+    }
+
+    /// Read what the parser left unread too (a trailer), then the sha256
+    /// (lower-case hex) and size of all the bytes, if hashing.
+    pub(crate) fn finish(mut self) -> std::io::Result<Option<(String, u64)>> {
+        if self.hasher.is_some() {
+            std::io::copy(&mut self, &mut std::io::sink())?;
+        }
+        let bytes = self.bytes;
+        Ok(self.hasher.map(|hasher| (hex(&hasher.finalize()), bytes)))
+    }
+}
+
+impl<R: Read> Read for HashingRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..read]);
+            self.bytes += read as u64;
+        }
+        Ok(read)
+    }
+}
+
 /// The sha256 of a file.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     sha256_file_with_size(path).map(|(digest, _)| digest)
@@ -154,6 +195,19 @@ mod tests {
             ScoreSetDigest::default().finish(|_| ""),
             hex(&Sha256::digest(b""))
         );
+    }
+
+    #[test]
+    fn hashing_read_hashes_the_bytes_read_and_those_left() {
+        let bytes = b"line one\nline two\n";
+        let mut reader = HashingRead::new(&bytes[..], true);
+        let mut first = [0u8; 5];
+        reader.read_exact(&mut first).unwrap();
+        assert_eq!(
+            reader.finish().unwrap(),
+            Some((hex(&Sha256::digest(bytes)), bytes.len() as u64))
+        );
+        assert_eq!(HashingRead::new(&bytes[..], false).finish().unwrap(), None);
     }
 
     #[test]

@@ -28,7 +28,35 @@ use cli::render;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+extern "C" {
+    /// mimalloc's `mi_option_set`, from the library the `mimalloc` crate links.
+    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+}
+
+/// `mi_option_purge_decommits` in mimalloc's `mi_option_e` (the same in
+/// mimalloc 2 and 3).
+const MI_OPTION_PURGE_DECOMMITS: std::ffi::c_int = 5;
+
+/// Let mimalloc give freed memory back lazily (`MADV_FREE`) instead of
+/// decommitting it (`MADV_DONTNEED`) 10 ms after it is freed. A
+/// `materialize` frees and allocates its parquet writer's column buffers
+/// over and over: decommitted, each reuse faulted ~120 MB of zeroed pages
+/// back in (29 000 minor faults a W1 run), and how many depended on
+/// how the threads were scheduled against the purge timer, so the system
+/// time of identical runs swung from 0.15 s to 1.26 s (issue 18). Lazily
+/// freed pages are reused without a fault (4 000–6 000 a run) and the
+/// kernel still takes them back under memory pressure. `MIMALLOC_PURGE_DECOMMITS`
+/// in the environment still decides, for measuring.
+fn allocator_options() {
+    if std::env::var_os("MIMALLOC_PURGE_DECOMMITS").is_none() {
+        // SAFETY: sets one of mimalloc's integer options, by its documented
+        // index, before any other thread exists.
+        unsafe { mi_option_set(MI_OPTION_PURGE_DECOMMITS, 0) };
+    }
+}
+
 fn main() -> ExitCode {
+    allocator_options();
     // Rust ignores SIGPIPE, so printing into a closed pipe (`… | head`)
     // would panic; like other command-line tools, end quietly instead.
     #[cfg(unix)]

@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use serde_json::{json, Value};
 
 use crate::command_line::CommandLine;
-use crate::digest::sha256_file_with_size;
+use crate::digest::{sha256_file_with_size, HashingRead};
 use crate::export::{
     export_scores_opened, prepare_export, ExportError, ExportOptions, ExportSummary, OpenedTable,
     PreparedExport, RowPolicy,
@@ -371,13 +371,15 @@ fn materialize_in_memory(
         // Parsing costs more than holding: two readers take the files in
         // turn (file i goes to reader i % readers), each into its own feed,
         // and this thread takes the feeds in file order.
+        let hash_first = files_hashed_first(&request.scores);
         let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
         let readers = request.scores.len().clamp(1, parallel.clamp(1, 2));
         let mut feeds: Vec<_> = (0..readers)
             .map(|reader| {
-                let files: Vec<&SourceSpec> = request
+                let files: Vec<(&SourceSpec, bool)> = request
                     .scores
                     .iter()
+                    .zip(hash_first.iter().copied())
                     .skip(reader)
                     .step_by(readers)
                     .collect();
@@ -428,6 +430,31 @@ fn reference_ingest_options(request: &MaterializeRequest) -> IngestOptions {
     }
 }
 
+/// Which score files are hashed before they are read: those whose size
+/// another file of the run shares. A store must know whether a file holds
+/// the same bytes as one read before it (it is then read once) when the
+/// file's first scorer is registered; only a file of the same size can,
+/// so every other file is hashed as it is parsed, in the one read of its
+/// bytes (issue 18: the second read was 30% of W2). A file whose size
+/// cannot be read is hashed first, where its error is reported.
+fn files_hashed_first(sources: &[SourceSpec]) -> Vec<bool> {
+    let sizes: Vec<Option<u64>> = sources
+        .iter()
+        .map(|source| std::fs::metadata(&source.path).ok().map(|m| m.len()))
+        .collect();
+    sizes
+        .iter()
+        .enumerate()
+        .map(|(position, size)| {
+            size.is_none()
+                || sizes
+                    .iter()
+                    .enumerate()
+                    .any(|(other, other_size)| other != position && other_size == size)
+        })
+        .collect()
+}
+
 /// Batches of parsed records the reading thread may run ahead by.
 const PARSED_QUEUE: usize = 16;
 
@@ -439,34 +466,40 @@ enum Parsed {
     /// A file about to be read.
     Opened {
         format: Format,
-        sha256: String,
-        size_bytes: u64,
+        /// The sha256 and size, when the file was hashed before its read.
+        hashed_first: Option<Hashed>,
     },
     /// Records of the file, in file order.
     Records(Vec<ScoreRecord>),
-    /// The end of the file, or the error that ended its reading (then no
-    /// later file is read).
-    Finished(Result<(), ReadError>),
+    /// The end of the file with its sha256 and size when it was hashed as
+    /// it was read, or the error that ended its reading (then no later
+    /// file is read).
+    Finished(Result<Option<Hashed>, ReadError>),
     /// The file could not be recognised, hashed or opened; no later file is read.
     Failed(IngestFileError),
 }
 
 /// A reading thread: detect, hash, open and parse each of its score files
 /// in order, stopping at the first failure or when the receiver is gone.
-fn parse_score_files(sources: &[&SourceSpec], options: &IngestOptions, out: &Handoff<Parsed>) {
-    for source in sources {
+fn parse_score_files(
+    sources: &[(&SourceSpec, bool)],
+    options: &IngestOptions,
+    out: &Handoff<Parsed>,
+) {
+    for &(source, hash_first) in sources {
         let path = source.path.display().to_string();
-        let (format, sha256, size_bytes, file) = match open_score_file(source, &path, options) {
+        let (format, hashed_first, file) = match open_score_file(source, &path, options, hash_first)
+        {
             Ok(opened) => opened,
             Err(e) => {
                 let _ = out.send(Parsed::Failed(e));
                 return;
             }
         };
+        let hash_while_reading = hashed_first.is_none();
         let opened = Parsed::Opened {
             format,
-            sha256,
-            size_bytes,
+            hashed_first,
         };
         if out.send(opened).is_err() {
             return;
@@ -476,13 +509,12 @@ fn parse_score_files(sources: &[&SourceSpec], options: &IngestOptions, out: &Han
             out,
             records: Vec::with_capacity(PARSED_BATCH),
         };
-        let read = format.read(
-            &mut BufReader::with_capacity(1 << 20, file),
-            &read_options,
-            &mut sink,
-        );
+        let mut input =
+            BufReader::with_capacity(1 << 20, HashingRead::new(file, hash_while_reading));
+        let read = format.read(&mut input, &read_options, &mut sink);
         let ended = match read {
-            Ok(()) => Ok(()),
+            // Hash what the reader left unread too (a trailer).
+            Ok(()) => input.into_inner().finish().map_err(ReadError::from),
             Err(Forwarding::Read(e)) => Err(e),
             Err(Forwarding::Closed) => return,
         };
@@ -497,13 +529,17 @@ fn parse_score_files(sources: &[&SourceSpec], options: &IngestOptions, out: &Han
     }
 }
 
-/// Detect the format of a score file, hash it and open it, failing as an
-/// ingest does.
+/// A file's sha256 (lower-case hex) and size.
+type Hashed = (String, u64);
+
+/// Detect the format of a score file, hash it when `hash_first` and open
+/// it, failing as an ingest does.
 fn open_score_file(
     source: &SourceSpec,
     path: &str,
     options: &IngestOptions,
-) -> Result<(Format, String, u64, File), IngestFileError> {
+    hash_first: bool,
+) -> Result<(Format, Option<Hashed>, File), IngestFileError> {
     let command_line = options.command_line;
     let io = |source| IngestFileError::Io {
         path: path.to_string(),
@@ -517,9 +553,13 @@ fn open_score_file(
             command_line,
         },
     })?;
-    let (sha256, size_bytes) = sha256_file_with_size(&source.path).map_err(io)?;
+    let hashed_first = if hash_first {
+        Some(sha256_file_with_size(&source.path).map_err(io)?)
+    } else {
+        None
+    };
     let file = File::open(&source.path).map_err(io)?;
-    Ok((format, sha256, size_bytes, file))
+    Ok((format, hashed_first, file))
 }
 
 /// Why the reading thread's sink stopped.
@@ -582,16 +622,19 @@ fn hold_score_file<W: Worker>(
         path: path.clone(),
         source: std::io::Error::other("the score-file reader stopped"),
     };
-    let (format, sha256, size_bytes) = match parsed.next().ok_or_else(stopped)? {
+    let (format, hashed_first) = match parsed.next().ok_or_else(stopped)? {
         Parsed::Opened {
             format,
-            sha256,
-            size_bytes,
-        } => (format, sha256, size_bytes),
+            hashed_first,
+        } => (format, hashed_first),
         Parsed::Failed(e) => return Err(e),
         Parsed::Records(_) | Parsed::Finished(_) => return Err(stopped()),
     };
-    let store = MemoryStore::new(scores, &path, &sha256);
+    let store = MemoryStore::new(
+        scores,
+        &path,
+        hashed_first.as_ref().map(|(sha256, _)| &**sha256),
+    );
     let mut pipeline = FileIngest::new(store, &path, source, options, format);
     let ended = loop {
         match parsed.next().ok_or_else(stopped)? {
@@ -606,12 +649,18 @@ fn hold_score_file<W: Worker>(
             Parsed::Opened { .. } | Parsed::Failed(_) => return Err(stopped()),
         }
     };
-    if let Err(e) = ended {
-        return Err(pipeline.fail(e).into_file_error(&path));
-    }
-    let (_, result) = pipeline
+    let hashed_while_read = match ended {
+        Ok(hashed) => hashed,
+        Err(e) => return Err(pipeline.fail(e).into_file_error(&path)),
+    };
+    let (store, result) = pipeline
         .finish()
         .map_err(|e: PipelineError| e.into_file_error(&path))?;
+    let source_id = store.source();
+    let (sha256, size_bytes) = hashed_first
+        .or(hashed_while_read)
+        .expect("a file is hashed before or while it is read");
+    scores.set_sha256(source_id, &sha256);
     let scales = result
         .scorer_details()
         .into_iter()

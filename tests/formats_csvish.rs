@@ -51,7 +51,7 @@ fn scores_of(ws: &Workspace, slug: &str) -> Vec<Value> {
     sql_rows(
         ws,
         &format!(
-            "SELECT s.key, COALESCE(s.raw_key, s.key), s.key_field, s.score, s.status FROM scores s \
+            "SELECT s.key, COALESCE(s.raw_key, (SELECT p.prefix FROM raw_key_prefixes p WHERE p.id = s.raw_key_prefix) || s.key, s.key), s.key_field, s.score, s.status FROM scores s \
              JOIN scorers c ON c.id = s.scorer_id \
              WHERE c.slug = '{slug}' AND s.superseded_at IS NULL ORDER BY s.line"
         ),

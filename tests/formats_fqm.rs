@@ -63,7 +63,7 @@ fn ingest(ws: &Workspace, fixture: &Path, extra: &[&str]) -> Value {
 fn scores(ws: &Workspace) -> Vec<Value> {
     sql_rows(
         ws,
-        "SELECT c.name, s.key, COALESCE(s.raw_key, s.key), s.score, s.status, s.frame_count, s.line \
+        "SELECT c.name, s.key, COALESCE(s.raw_key, (SELECT p.prefix FROM raw_key_prefixes p WHERE p.id = s.raw_key_prefix) || s.key, s.key), s.score, s.status, s.frame_count, s.line \
          FROM scores s JOIN scorers c ON c.id = s.scorer_id \
          WHERE s.superseded_at IS NULL ORDER BY c.name",
     )

@@ -72,7 +72,7 @@ fn live_score(ws: &Workspace, scorer: &str) -> Value {
     let rows = sql_rows(
         ws,
         &format!(
-            "SELECT s.key, COALESCE(s.raw_key, s.key), s.score, s.status, \
+            "SELECT s.key, COALESCE(s.raw_key, (SELECT p.prefix FROM raw_key_prefixes p WHERE p.id = s.raw_key_prefix) || s.key, s.key), s.score, s.status, \
              COALESCE(s.reason, 'note: ' || s.note), s.frame_count \
              FROM scores s JOIN scorers c ON c.id = s.scorer_id \
              WHERE c.name = '{scorer}' AND s.superseded_at IS NULL"

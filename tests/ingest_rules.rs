@@ -107,7 +107,7 @@ fn scalar_row_is_stored_with_slug_score_runtime_and_no_frames() {
     assert_eq!(
         sql_rows(
             &ws,
-            "SELECT key, COALESCE(raw_key, key), key_field, score, status, reason, runtime_ms, frame_count, \
+            "SELECT key, COALESCE(raw_key, (SELECT prefix FROM raw_key_prefixes WHERE id = raw_key_prefix) || key, key), key_field, score, status, reason, runtime_ms, frame_count, \
              line, superseded_at FROM scores"
         ),
         vec![json!([
@@ -153,7 +153,7 @@ fn wrapper_payload_pools_frames_and_stores_every_frame() {
     assert_eq!(
         sql_rows(
             &ws,
-            "SELECT sc.name, sc.slug, s.key, COALESCE(s.raw_key, s.key), s.key_field, s.score, s.status, \
+            "SELECT sc.name, sc.slug, s.key, COALESCE(s.raw_key, (SELECT p.prefix FROM raw_key_prefixes p WHERE p.id = s.raw_key_prefix) || s.key, s.key), s.key_field, s.score, s.status, \
              s.runtime_ms, s.frame_count, s.line \
              FROM scores s JOIN scorers sc ON sc.id = s.scorer_id"
         ),
@@ -245,7 +245,7 @@ fn jsonl_tolerates_bom_crlf_and_blank_lines_and_keeps_line_numbers() {
     assert_eq!(
         sql_rows(
             &ws,
-            "SELECT s.key, COALESCE(s.raw_key, s.key), s.score, s.line, f.format FROM scores s \
+            "SELECT s.key, COALESCE(s.raw_key, (SELECT p.prefix FROM raw_key_prefixes p WHERE p.id = s.raw_key_prefix) || s.key, s.key), s.score, s.line, f.format FROM scores s \
              JOIN source_files f ON f.id = s.source_file_id ORDER BY s.id"
         ),
         vec![
@@ -268,7 +268,7 @@ fn keys_stay_strings() {
     assert_eq!(
         sql_rows(
             &ws,
-            "SELECT key, COALESCE(raw_key, key), typeof(key) FROM scores ORDER BY line"
+            "SELECT key, COALESCE(raw_key, (SELECT prefix FROM raw_key_prefixes WHERE id = raw_key_prefix) || key, key), typeof(key) FROM scores ORDER BY line"
         ),
         vec![json!(["001", "001", "text"]), json!(["7", "7", "text"])]
     );
@@ -320,7 +320,7 @@ fn key_normalize_modes() {
     assert_eq!(
         sql_rows(
             &ws,
-            "SELECT sc.name, s.key, COALESCE(s.raw_key, s.key) FROM scores s JOIN scorers sc ON sc.id = s.scorer_id \
+            "SELECT sc.name, s.key, COALESCE(s.raw_key, (SELECT p.prefix FROM raw_key_prefixes p WHERE p.id = s.raw_key_prefix) || s.key, s.key) FROM scores s JOIN scorers sc ON sc.id = s.scorer_id \
              ORDER BY s.id"
         ),
         vec![

@@ -133,8 +133,8 @@ pub(crate) trait ScoreStore {
     fn flush(&mut self, settle: &mut dyn FnMut(&ScoreRow, Fate)) -> Result<(), StoreError>;
 
     /// The file is read: record how many rows it gave each scorer
-    /// (`(scorer id, rows)`, scorers that gained rows only).
-    fn finish_file(&mut self, rows_per_scorer: &[(i64, u64)]) -> Result<(), StoreError>;
+    /// (`(scorer id, rows, of which bad)`, scorers that gained rows only).
+    fn finish_file(&mut self, rows_per_scorer: &[(i64, u64, u64)]) -> Result<(), StoreError>;
 }
 
 /// Why the pipeline stopped: the reader's failure, or the file's.
@@ -527,11 +527,11 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
             }
         }
         self.flush()?;
-        let written: Vec<(i64, u64)> = self
+        let written: Vec<(i64, u64, u64)> = self
             .scorers
             .iter()
             .filter(|s| s.counts.ingested > 0)
-            .map(|s| (s.entry.id, s.counts.ingested))
+            .map(|s| (s.entry.id, s.counts.ingested, s.counts.bad))
             .collect();
         let outside_warnings = self.outside_scale_findings()?;
         self.store

@@ -120,6 +120,9 @@ impl Registry {
         ])?;
         let copy = self.conn.last_insert_rowid();
         self.conn
+            .prepare_cached(sql::COUNT_COPIED_ROW)?
+            .execute([copy])?;
+        self.conn
             .prepare_cached(sql::COPY_COMPONENTS)?
             .execute([id, copy])?;
         self.conn

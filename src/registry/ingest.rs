@@ -8,15 +8,14 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{BufReader, Read};
+use std::io::BufReader;
 
 use rusqlite::{params, Connection, OptionalExtension, Statement, ToSql};
-use sha2::{Digest, Sha256};
 
 use super::points::{begin_change, stamp_change};
 use super::same_bytes::other_ingests;
 use super::{now_rfc3339, sql, Registry};
-use crate::digest::{hex, sha256_file};
+use crate::digest::{sha256_file, HashingRead};
 use crate::ingest::pipeline::{
     Fate, FileIngest, PipelineError, RowDetail, ScoreRow, ScoreStore, StoreError, StoreScorer,
 };
@@ -149,14 +148,13 @@ impl Registry {
 
         progress.begin(metadata.len());
         let file = File::open(&source.path).map_err(io)?;
-        let hashing = HashingRead {
-            inner: ProgressRead {
+        let hashing = HashingRead::new(
+            ProgressRead {
                 inner: file,
                 progress,
             },
-            hasher: hashed_first.is_none().then(Sha256::new),
-            bytes: 0,
-        };
+            hashed_first.is_none(),
+        );
         let input = BufReader::with_capacity(1 << 20, hashing);
         let store = SqliteStore {
             tx: &tx,
@@ -168,6 +166,7 @@ impl Registry {
             pending: Vec::with_capacity(sql::SCORE_BATCH),
             batch_insert: None,
             row_insert: sql::insert_scores(1),
+            raw_key_prefixes: HashMap::new(),
         };
         let mut pipeline = FileIngest::new(store, &path, source, options, format);
         let read_options = options.read_options(source);
@@ -176,11 +175,12 @@ impl Registry {
             input,
             &read_options,
             &mut pipeline,
-            |mut input, read| {
+            |input, read| {
                 // Hash what the reader left unread too (a trailer).
-                let read = read
-                    .and_then(|()| Ok(std::io::copy(&mut input, &mut std::io::sink()).map(drop)?));
-                (read, input.into_inner().digest())
+                match read.and_then(|()| Ok(input.into_inner().finish()?)) {
+                    Ok(digest) => (Ok(()), digest),
+                    Err(e) => (Err(e), None),
+                }
             },
         )
         .and_then(|hashed_while_read| {
@@ -360,33 +360,6 @@ fn same_size_ingested(tx: &Connection, size: u64) -> rusqlite::Result<bool> {
     tx.query_row(sql::FILE_OF_SIZE_EXISTS, [size as i64], |row| row.get(0))
 }
 
-/// The file as the reader thread reads it, hashed on the way unless its
-/// hash was needed (and taken) before the read.
-struct HashingRead<R> {
-    inner: R,
-    hasher: Option<Sha256>,
-    bytes: u64,
-}
-
-impl<R> HashingRead<R> {
-    /// The sha256 (lower-case hex) and size of the bytes read, if hashing.
-    fn digest(self) -> Option<(String, u64)> {
-        let bytes = self.bytes;
-        self.hasher.map(|hasher| (hex(&hasher.finalize()), bytes))
-    }
-}
-
-impl<R: Read> Read for HashingRead<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let read = self.inner.read(buf)?;
-        if let Some(hasher) = &mut self.hasher {
-            hasher.update(&buf[..read]);
-            self.bytes += read as u64;
-        }
-        Ok(read)
-    }
-}
-
 /// Slug → first time these bytes were ingested for that scorer.
 fn earlier_ingests_of(
     tx: &Connection,
@@ -416,11 +389,19 @@ struct SqliteStore<'a> {
     /// Scalar rows not yet written: at most [`sql::SCORE_BATCH`].
     pending: Vec<ScoreRow>,
     /// The INSERT of a full batch, prepared once for the whole file (a
-    /// cached statement would clear its 768 bindings and hash its text on
+    /// cached statement would clear its 832 bindings and hash its text on
     /// every return to the cache), and the INSERT of one row.
     batch_insert: Option<Statement<'a>>,
     row_insert: String,
+    /// The directories of raw keys seen in this file, by their id in
+    /// `raw_key_prefixes`.
+    raw_key_prefixes: HashMap<String, i64>,
 }
+
+/// The most directories one file adds to `raw_key_prefixes`: a file whose
+/// every row lies in a directory of its own gains nothing by naming them,
+/// so past this many its rows keep their raw keys whole.
+const MAX_NEW_RAW_KEY_PREFIXES: usize = 4096;
 
 impl ScoreStore for SqliteStore<'_> {
     fn scorer(
@@ -517,7 +498,8 @@ impl ScoreStore for SqliteStore<'_> {
             return Ok(());
         }
         self.flush(settle)?;
-        let Some((score_id, fate)) = self.insert_score(&row, &detail.components)? else {
+        let prefix = self.raw_key_prefix(&row)?;
+        let Some((score_id, fate)) = self.insert_score(&row, prefix, &detail.components)? else {
             settle(&row, Fate::Ignored);
             return Ok(());
         };
@@ -551,17 +533,21 @@ impl ScoreStore for SqliteStore<'_> {
             return Ok(());
         }
         let mut rows = std::mem::take(&mut self.pending);
+        let prefixes = rows
+            .iter()
+            .map(|row| self.raw_key_prefix(row))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
         let written = if rows.len() == sql::SCORE_BATCH {
-            self.insert_batch(&rows)?
+            self.insert_batch(&rows, &prefixes)?
         } else {
             0
         };
         let all_written = written == rows.len();
-        for row in &rows {
+        for (row, prefix) in rows.iter().zip(&prefixes) {
             let fate = if all_written || (written > 0 && self.is_live_here(row)?) {
                 Fate::Written
             } else {
-                self.insert_score(row, &[])?
+                self.insert_score(row, *prefix, &[])?
                     .map_or(Fate::Ignored, |(_, fate)| fate)
             };
             settle(row, fate);
@@ -571,19 +557,31 @@ impl ScoreStore for SqliteStore<'_> {
         Ok(())
     }
 
-    fn finish_file(&mut self, rows_per_scorer: &[(i64, u64)]) -> Result<(), StoreError> {
+    fn finish_file(&mut self, rows_per_scorer: &[(i64, u64, u64)]) -> Result<(), StoreError> {
         // Two names of one file can be one scorer (an alias merged into
         // the other): one count per scorer.
-        let mut totals: Vec<(i64, u64)> = Vec::with_capacity(rows_per_scorer.len());
-        for &(scorer_id, rows) in rows_per_scorer {
-            match totals.iter_mut().find(|(id, _)| *id == scorer_id) {
-                Some((_, total)) => *total += rows,
-                None => totals.push((scorer_id, rows)),
+        let mut totals: Vec<(i64, u64, u64)> = Vec::with_capacity(rows_per_scorer.len());
+        for &(scorer_id, rows, bad) in rows_per_scorer {
+            match totals.iter_mut().find(|(id, _, _)| *id == scorer_id) {
+                Some((_, total, total_bad)) => {
+                    *total += rows;
+                    *total_bad += bad;
+                }
+                None => totals.push((scorer_id, rows, bad)),
             }
         }
         let mut stmt = self.tx.prepare_cached(sql::INSERT_SOURCE_FILE_SCORER)?;
-        for (scorer_id, rows) in totals {
+        for &(scorer_id, rows, _) in &totals {
             stmt.execute(params![self.file_id, scorer_id, rows as i64])?;
+        }
+        let mut stmt = self.tx.prepare_cached(sql::COUNT_FILE_ROWS)?;
+        for (scorer_id, rows, bad) in totals {
+            stmt.execute(params![
+                self.file_id,
+                scorer_id,
+                (rows - bad) as i64,
+                bad as i64
+            ])?;
         }
         Ok(())
     }
@@ -596,14 +594,16 @@ impl SqliteStore<'_> {
     fn insert_score(
         &self,
         row: &ScoreRow,
+        raw_key_prefix: Option<i64>,
         components: &[(String, Option<f64>)],
     ) -> Result<Option<(i64, Fate)>, StoreError> {
+        let raw_key = row.raw_key.as_ref().filter(|_| raw_key_prefix.is_none());
         let insert = || {
             let line = row.line as i64;
             let columns: [&dyn ToSql; sql::SCORE_PARAMS] = [
                 &row.scorer_id,
                 &row.key,
-                &row.raw_key,
+                &raw_key,
                 &row.key_field,
                 &row.stored.score,
                 &row.stored.status,
@@ -613,6 +613,7 @@ impl SqliteStore<'_> {
                 &row.frame_count,
                 &self.file_id,
                 &line,
+                &raw_key_prefix,
             ];
             match &row.stored.raw_value {
                 None => self
@@ -724,18 +725,59 @@ impl SqliteStore<'_> {
         Ok(origin == Some((self.file_id, row.line as i64)))
     }
 
+    /// The id of the directory `row`'s raw key holds before its key (a
+    /// path normalised to its basename), named in `raw_key_prefixes` on
+    /// first sight; `None` when the raw key is stored whole.
+    fn raw_key_prefix(&mut self, row: &ScoreRow) -> rusqlite::Result<Option<i64>> {
+        let Some(prefix) = row
+            .raw_key
+            .as_deref()
+            .and_then(|raw| raw.strip_suffix(row.key.as_str()))
+            .filter(|prefix| !prefix.is_empty())
+        else {
+            return Ok(None);
+        };
+        if let Some(id) = self.raw_key_prefixes.get(prefix) {
+            return Ok(Some(*id));
+        }
+        if self.raw_key_prefixes.len() >= MAX_NEW_RAW_KEY_PREFIXES {
+            return Ok(None);
+        }
+        let known = self
+            .tx
+            .prepare_cached(sql::RAW_KEY_PREFIX_ID)?
+            .query_row([prefix], |r| r.get(0))
+            .optional()?;
+        let id = match known {
+            Some(id) => id,
+            None => {
+                self.tx
+                    .prepare_cached(sql::INSERT_RAW_KEY_PREFIX)?
+                    .execute([prefix])?;
+                self.tx.last_insert_rowid()
+            }
+        };
+        self.raw_key_prefixes.insert(prefix.to_string(), id);
+        Ok(Some(id))
+    }
+
     /// Write a full batch in one `INSERT OR IGNORE`; returns how many rows
-    /// it wrote (the others were refused by a constraint).
-    fn insert_batch(&mut self, rows: &[ScoreRow]) -> rusqlite::Result<usize> {
+    /// it wrote (the others were refused by a constraint). `prefixes` are
+    /// the rows' raw-key directories ([`SqliteStore::raw_key_prefix`]).
+    fn insert_batch(
+        &mut self,
+        rows: &[ScoreRow],
+        prefixes: &[Option<i64>],
+    ) -> rusqlite::Result<usize> {
         if self.batch_insert.is_none() {
             self.batch_insert = Some(self.tx.prepare(&sql::insert_scores(sql::SCORE_BATCH))?);
         }
         let stmt = self.batch_insert.as_mut().expect("prepared above");
-        for (index, row) in rows.iter().enumerate() {
+        for (index, (row, prefix)) in rows.iter().zip(prefixes).enumerate() {
             let first = index * sql::SCORE_PARAMS + 1;
             stmt.raw_bind_parameter(first, row.scorer_id)?;
             stmt.raw_bind_parameter(first + 1, &row.key)?;
-            stmt.raw_bind_parameter(first + 2, &row.raw_key)?;
+            stmt.raw_bind_parameter(first + 2, row.raw_key.as_ref().filter(|_| prefix.is_none()))?;
             stmt.raw_bind_parameter(first + 3, &row.key_field)?;
             stmt.raw_bind_parameter(first + 4, row.stored.score)?;
             stmt.raw_bind_parameter(first + 5, row.stored.status)?;
@@ -745,6 +787,7 @@ impl SqliteStore<'_> {
             stmt.raw_bind_parameter(first + 9, row.frame_count)?;
             stmt.raw_bind_parameter(first + 10, self.file_id)?;
             stmt.raw_bind_parameter(first + 11, row.line as i64)?;
+            stmt.raw_bind_parameter(first + 12, *prefix)?;
         }
         stmt.raw_execute()
     }

@@ -47,6 +47,11 @@ impl MemoryScores {
         (self.sources.len() - 1) as u32
     }
 
+    /// Record the sha256 of source `source`, hashed as it was read.
+    pub(crate) fn set_sha256(&mut self, source: u32, sha256: &str) {
+        self.sources[source as usize].1 = sha256.to_string();
+    }
+
     /// Whether `slug` already holds scores from another file (not
     /// `except`) with these bytes.
     pub fn holds_bytes(&self, slug: &str, sha256: &str, except: u32) -> bool {
@@ -140,7 +145,9 @@ pub(crate) struct IndexedScore {
 pub(crate) struct MemoryStore<'a> {
     scores: &'a mut MemoryScores,
     path: &'a str,
-    sha256: &'a str,
+    /// `None` when the file is hashed as it is read: no other file of the
+    /// run has its size, so none holds its bytes.
+    sha256: Option<&'a str>,
     source: u32,
     /// Scorer id (a position here) → its slug and registered name.
     scorers: Vec<(String, String)>,
@@ -151,9 +158,15 @@ pub(crate) struct MemoryStore<'a> {
 }
 
 impl<'a> MemoryStore<'a> {
-    /// The store of the file at `path` with these bytes (`sha256`).
-    pub(crate) fn new(scores: &'a mut MemoryScores, path: &'a str, sha256: &'a str) -> Self {
-        let source = scores.add_source(path, sha256);
+    /// The store of the file at `path` with these bytes (`sha256`, when
+    /// known before the read; else set with [`MemoryScores::set_sha256`]
+    /// once it is read).
+    pub(crate) fn new(
+        scores: &'a mut MemoryScores,
+        path: &'a str,
+        sha256: Option<&'a str>,
+    ) -> Self {
+        let source = scores.add_source(path, sha256.unwrap_or_default());
         MemoryStore {
             scores,
             path,
@@ -162,6 +175,13 @@ impl<'a> MemoryStore<'a> {
             scorers: Vec::new(),
             written_keys: Vec::new(),
         }
+    }
+}
+
+impl MemoryStore<'_> {
+    /// This file's source id in [`MemoryScores`].
+    pub(crate) fn source(&self) -> u32 {
+        self.source
     }
 }
 
@@ -174,7 +194,9 @@ impl ScoreStore for MemoryStore<'_> {
     ) -> Result<StoreScorer, StoreError> {
         // A score file named twice is read once, as ingest skips
         // re-ingested bytes.
-        let already_ingested = self.scores.holds_bytes(slug, self.sha256, self.source);
+        let already_ingested = self
+            .sha256
+            .is_some_and(|sha256| self.scores.holds_bytes(slug, sha256, self.source));
         // Registered and checked as the SQLite store does: defaults on first
         // sight, then a declaration must agree, and fills in what is unset.
         let (registered_name, mut defaults) = match self.scores.registered.get(slug) {
@@ -264,7 +286,7 @@ impl ScoreStore for MemoryStore<'_> {
         Ok(())
     }
 
-    fn finish_file(&mut self, _rows_per_scorer: &[(i64, u64)]) -> Result<(), StoreError> {
+    fn finish_file(&mut self, _rows_per_scorer: &[(i64, u64, u64)]) -> Result<(), StoreError> {
         Ok(())
     }
 }

@@ -59,6 +59,16 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0009_families_key_first",
         sql: include_str!("../../migrations/0009_families_key_first.sql"),
     },
+    Migration {
+        version: 10,
+        name: "0010_live_row_counts",
+        sql: include_str!("../../migrations/0010_live_row_counts.sql"),
+    },
+    Migration {
+        version: 11,
+        name: "0011_raw_key_prefixes",
+        sql: include_str!("../../migrations/0011_raw_key_prefixes.sql"),
+    },
 ];
 
 /// The schema version a registry has once this binary has opened it.

@@ -87,24 +87,38 @@ pub const SET_SCORER_DIRECTION: &str = "UPDATE scorers SET higher_is_better = ?2
 /// The columns of a new score row, in the order [`insert_scores`] binds them.
 const SCORE_COLUMNS: &str = " INTO scores \
     (scorer_id, key, raw_key, key_field, score, status, reason, note, runtime_ms, frame_count, \
-     source_file_id, line) VALUES ";
+     source_file_id, line, raw_key_prefix) VALUES ";
 
 /// Parameters per score row of [`insert_scores`].
-pub const SCORE_PARAMS: usize = 12;
+pub const SCORE_PARAMS: usize = 13;
+
+/// The key of `scores s` as its file wrote it (`0011_raw_key_prefixes.sql`).
+macro_rules! raw_key_of_s {
+    () => {
+        "COALESCE(s.raw_key, \
+            (SELECT p.prefix FROM raw_key_prefixes p WHERE p.id = s.raw_key_prefix) || s.key, s.key)"
+    };
+}
+
+/// A directory (the part of a raw key before the key) by its text.
+pub const RAW_KEY_PREFIX_ID: &str = "SELECT id FROM raw_key_prefixes WHERE prefix = ?1";
+
+pub const INSERT_RAW_KEY_PREFIX: &str = "INSERT INTO raw_key_prefixes (prefix) VALUES (?1)";
 
 /// One score row with the number its file wrote outside the scorer's scale
 /// (rare: such rows are written alone, so the batches bind a parameter
 /// less per row).
 pub const INSERT_SCORE_WITH_RAW_VALUE: &str = "INSERT INTO scores \
     (scorer_id, key, raw_key, key_field, score, status, reason, note, runtime_ms, frame_count, \
-     source_file_id, line, raw_value) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)";
+     source_file_id, line, raw_key_prefix, raw_value) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)";
 
 /// Rows per multi-row INSERT of [`insert_scores`]: one statement per 64
 /// rows runs the VDBE program's setup once instead of 64 times, which is a
 /// quarter of the ingest time for scalar rows.
 pub const SCORE_BATCH: usize = 64;
 
-/// An INSERT of `rows` score rows (?1…?12 for the first, ?13… for the next).
+/// An INSERT of `rows` score rows (?1…?13 for the first, ?14… for the next).
 ///
 /// A batch (`rows > 1`) is `INSERT OR IGNORE`: a statement that may abort
 /// half-way makes SQLite copy every page it touches into a statement
@@ -142,10 +156,12 @@ pub const LIVE_SCORE_ORIGIN: &str = "SELECT source_file_id, line FROM scores \
     WHERE scorer_id = ?1 AND key = ?2 AND superseded_at IS NULL";
 
 /// The live row holding (scorer, key), and where it came from.
-pub const LIVE_SCORE_WITH_SOURCE: &str =
-    "SELECT s.id, s.source_file_id, s.line, f.path, f.ingested_at, COALESCE(s.raw_key, s.key) \
-    FROM scores s JOIN source_files f ON f.id = s.source_file_id \
-    WHERE s.scorer_id = ?1 AND s.key = ?2 AND s.superseded_at IS NULL";
+pub const LIVE_SCORE_WITH_SOURCE: &str = concat!(
+    "SELECT s.id, s.source_file_id, s.line, f.path, f.ingested_at, ",
+    raw_key_of_s!(),
+    " FROM scores s JOIN source_files f ON f.id = s.source_file_id \
+    WHERE s.scorer_id = ?1 AND s.key = ?2 AND s.superseded_at IS NULL"
+);
 
 /// Supersede a live row at point ?3 (an ingest's point is its file's id).
 pub const SUPERSEDE_SCORE: &str = "UPDATE scores \
@@ -159,42 +175,56 @@ pub const SCORE_COMPONENTS: &str =
     "SELECT name, value FROM score_components WHERE score_id = ?1 ORDER BY name";
 
 /// Each scorer with its live, ok, bad and superseded rows and its files.
-/// Every count reads one index range (live rows, superseded rows, the
-/// file table), never the whole scores table.
+/// Every count reads the kept counts (`live_row_counts`, one row per file
+/// and scorer) or the file table, never the scores table: the answer
+/// costs the same at any registry size.
 pub const LIST_SCORERS: &str = "SELECT sc.name, sc.slug, sc.scale_min, sc.scale_max, sc.higher_is_better, \
-    (SELECT COUNT(*) FROM scores s WHERE s.scorer_id = sc.id AND s.superseded_at IS NULL), \
-    (SELECT COUNT(*) FROM scores s WHERE s.scorer_id = sc.id AND s.superseded_at IS NULL \
-        AND s.status = 'ok'), \
-    (SELECT COUNT(*) FROM scores s WHERE s.scorer_id = sc.id AND s.superseded_at IS NULL \
-        AND s.status = 'bad'), \
-    (SELECT COUNT(*) FROM scores s WHERE s.scorer_id = sc.id AND s.superseded_at IS NOT NULL), \
+    (SELECT COALESCE(SUM(n.ok_rows + n.bad_rows), 0) FROM live_row_counts n WHERE n.scorer_id = sc.id), \
+    (SELECT COALESCE(SUM(n.ok_rows), 0) FROM live_row_counts n WHERE n.scorer_id = sc.id), \
+    (SELECT COALESCE(SUM(n.bad_rows), 0) FROM live_row_counts n WHERE n.scorer_id = sc.id), \
+    (SELECT COALESCE(SUM(n.superseded_rows), 0) FROM live_row_counts n WHERE n.scorer_id = sc.id), \
     (SELECT COUNT(*) FROM source_file_scorers x WHERE x.scorer_id = sc.id), \
     sc.typical_min, sc.typical_max, \
-    (SELECT json_group_array(v) FROM (SELECT DISTINCT f.scorer_version AS v FROM scores s2 \
-        JOIN source_files f ON f.id = s2.source_file_id \
-        WHERE s2.scorer_id = sc.id AND s2.superseded_at IS NULL AND f.scorer_version IS NOT NULL ORDER BY v)), \
-    (SELECT json_group_array(w) FROM (SELECT DISTINCT f.warnings AS w FROM scores s3 \
-        JOIN source_files f ON f.id = s3.source_file_id \
-        WHERE s3.scorer_id = sc.id AND s3.superseded_at IS NULL AND f.warnings IS NOT NULL ORDER BY f.id)) \
+    (SELECT json_group_array(v) FROM (SELECT DISTINCT f.scorer_version AS v FROM live_row_counts n2 \
+        JOIN source_files f ON f.id = n2.source_file_id \
+        WHERE n2.scorer_id = sc.id AND n2.ok_rows + n2.bad_rows > 0 AND f.scorer_version IS NOT NULL \
+        ORDER BY v)), \
+    (SELECT json_group_array(w) FROM (SELECT DISTINCT f.warnings AS w FROM live_row_counts n3 \
+        JOIN source_files f ON f.id = n3.source_file_id \
+        WHERE n3.scorer_id = sc.id AND n3.ok_rows + n3.bad_rows > 0 AND f.warnings IS NOT NULL \
+        ORDER BY f.id)) \
     FROM scorers sc ORDER BY sc.slug";
 
 /// Each file with its rows, live rows and scorers: rows from
-/// `source_file_scorers`, plus the copies corrections made of its rows,
-/// minus the superseded ones (each count read through a partial index).
+/// `source_file_scorers`, live rows (its own and the copies corrections
+/// made of them) from the kept counts.
 pub const LIST_FILES: &str =
     "SELECT f.id, f.path, f.absolute_path, f.sha256, f.size_bytes, f.format, f.label, \
-    f.ingested_at, f.tool_version, COALESCE(n.rows, 0), \
-    COALESCE(n.rows, 0) + COALESCE(c.rows, 0) - COALESCE(o.rows, 0), \
+    f.ingested_at, f.tool_version, COALESCE(n.rows, 0), COALESCE(l.rows, 0), \
     (SELECT json_group_array(name) FROM (SELECT sc.name FROM source_file_scorers x \
         JOIN scorers sc ON sc.id = x.scorer_id WHERE x.source_file_id = f.id ORDER BY sc.name)) \
     FROM source_files f \
     LEFT JOIN (SELECT source_file_id, SUM(rows) AS rows FROM source_file_scorers \
         GROUP BY source_file_id) n ON n.source_file_id = f.id \
-    LEFT JOIN (SELECT source_file_id, COUNT(*) AS rows FROM scores \
-        WHERE superseded_at IS NOT NULL GROUP BY source_file_id) o ON o.source_file_id = f.id \
-    LEFT JOIN (SELECT source_file_id, COUNT(*) AS rows FROM scores \
-        WHERE born_seq IS NOT NULL GROUP BY source_file_id) c ON c.source_file_id = f.id \
+    LEFT JOIN (SELECT source_file_id, SUM(ok_rows + bad_rows) AS rows FROM live_row_counts \
+        GROUP BY source_file_id) l ON l.source_file_id = f.id \
     ORDER BY f.id";
+
+/// Add a file's new live rows of one scorer to the kept counts (?1 file,
+/// ?2 scorer, ?3 ok rows, ?4 bad rows). Added, not set: rows of the file
+/// superseded while it was read (by a later row of the same file) were
+/// already taken off by the trigger of `0010_live_row_counts.sql`.
+pub const COUNT_FILE_ROWS: &str =
+    "INSERT INTO live_row_counts (source_file_id, scorer_id, ok_rows, bad_rows, superseded_rows) \
+    VALUES (?1, ?2, ?3, ?4, 0) ON CONFLICT (source_file_id, scorer_id) DO UPDATE SET \
+    ok_rows = ok_rows + excluded.ok_rows, bad_rows = bad_rows + excluded.bad_rows";
+
+/// Add row ?1, a correction's new live copy, to the kept counts.
+pub const COUNT_COPIED_ROW: &str =
+    "INSERT INTO live_row_counts (source_file_id, scorer_id, ok_rows, bad_rows, superseded_rows) \
+    SELECT source_file_id, scorer_id, status = 'ok', status = 'bad', 0 FROM scores WHERE id = ?1 \
+    ON CONFLICT (source_file_id, scorer_id) DO UPDATE SET \
+    ok_rows = ok_rows + excluded.ok_rows, bad_rows = bad_rows + excluded.bad_rows";
 
 pub const SCORER_NAME_BY_SLUG: &str = "SELECT id, name FROM scorers WHERE slug = ?1";
 
@@ -214,8 +244,10 @@ pub const KEYS_FROM_STEM: &str = "SELECT key FROM scores \
 /// Every row (live and superseded) of a scorer whose key (or, with ?3, raw
 /// key) is ?2, live first, then newest first. The key is found through the
 /// live and the superseded partial indexes; only the raw-key match scans.
-pub const SCORE_HISTORY: &str =
-    "SELECT s.key, COALESCE(s.raw_key, s.key), s.key_field, s.score, s.status, s.reason, \
+pub const SCORE_HISTORY: &str = concat!(
+    "SELECT s.key, ",
+    raw_key_of_s!(),
+    ", s.key_field, s.score, s.status, s.reason, \
     s.runtime_ms, s.frame_count, s.line, f.ingested_at, s.superseded_at, \
     f.path, f.absolute_path, f.sha256, f.format, f.label, r.path, f.scorer_version, s.note, \
     COALESCE(s.born_seq, s.source_file_id), s.superseded_seq, s.raw_value \
@@ -226,8 +258,11 @@ pub const SCORE_HISTORY: &str =
         UNION ALL \
         SELECT id FROM scores WHERE scorer_id = ?1 AND key = ?2 AND superseded_at IS NOT NULL \
         UNION ALL \
-        SELECT id FROM scores WHERE ?3 AND scorer_id = ?1 AND raw_key = ?2) \
-    ORDER BY s.superseded_at IS NOT NULL, s.id DESC";
+        SELECT s.id FROM scores s WHERE ?3 AND s.scorer_id = ?1 AND ",
+    raw_key_of_s!(),
+    " = ?2) \
+    ORDER BY s.superseded_at IS NOT NULL, s.id DESC"
+);
 
 /// `$select` (a query over `scores s`, joined to what it needs, ending in
 /// WHERE) for scorer ?1's rows live at point ?2: the rows live now that
@@ -429,9 +464,10 @@ pub const INSERT_TAG: &str =
 pub const LIST_TAGS: &str = "SELECT name, seq, export_id, created_at FROM tags ORDER BY name";
 
 /// Files by id, sha256, path as given or absolute path, with their live
-/// rows (a file's live rows are found by scanning: corrections are rare).
+/// rows (from the kept counts).
 pub const FILES_MATCHING: &str = "SELECT f.id, f.path, f.sha256, f.ingested_at, f.retired_seq, \
-    (SELECT COUNT(*) FROM scores s WHERE s.source_file_id = f.id AND s.superseded_at IS NULL) \
+    (SELECT COALESCE(SUM(n.ok_rows + n.bad_rows), 0) FROM live_row_counts n \
+        WHERE n.source_file_id = f.id) \
     FROM source_files f WHERE f.id = ?1 OR f.sha256 = ?2 OR f.path = ?2 OR f.absolute_path = ?2 \
         OR f.absolute_path = ?3 ORDER BY f.id";
 
@@ -458,9 +494,9 @@ pub const SUPERSEDE_ROW_AT: &str =
 /// came from: its file and line).
 pub const COPY_ROW: &str =
     "INSERT INTO scores (scorer_id, key, raw_key, key_field, score, status, \
-    reason, note, runtime_ms, frame_count, source_file_id, line, raw_value, born_seq) \
+    reason, note, runtime_ms, frame_count, source_file_id, line, raw_value, born_seq, raw_key_prefix) \
     SELECT ?3, key, raw_key, key_field, ?4, ?5, ?6, note, runtime_ms, frame_count, source_file_id, \
-        line, ?7, ?2 FROM scores WHERE id = ?1";
+        line, ?7, ?2, raw_key_prefix FROM scores WHERE id = ?1";
 
 pub const COPY_COMPONENTS: &str = "INSERT INTO score_components (score_id, name, value) \
     SELECT ?2, name, value FROM score_components WHERE score_id = ?1";

@@ -77,7 +77,8 @@ impl ScoreReader for CsvReader {
         sink: &mut S,
     ) -> Result<(), S::Error> {
         let mut records = RecordLines::new(input);
-        let Some((header_line, header_bytes)) = records.next_record()? else {
+        let mut header_bytes = Vec::new();
+        let Some(header_line) = records.next_record(&mut header_bytes)? else {
             return Err(ReadError::at(1, "empty file").into());
         };
         let extension = std::path::Path::new(&options.file_name)
@@ -89,16 +90,20 @@ impl ScoreReader for CsvReader {
         // names the missing column.
         let (delimiter, _) = sniff_delimiter(&String::from_utf8_lossy(&header_bytes), &extension)
             .unwrap_or((b',', "comma"));
-        let header = parse_record(&header_bytes, delimiter, header_line)?;
+        let mut header = Cells::default();
+        parse_record(&header_bytes, delimiter, header_line, &mut header)?;
         let columns = Columns::find(&header, options, delimiter, header_line)?;
         sink.note(format!(
             "key from column '{}', score from column '{}'",
-            &header[columns.key], &header[columns.score]
+            header.cell(columns.key),
+            header.cell(columns.score)
         ));
 
         let mut rows = 0u64;
-        while let Some((line, bytes)) = records.next_record()? {
-            let row = parse_record(&bytes, delimiter, line)?;
+        let mut bytes = Vec::new();
+        let mut row = Cells::default();
+        while let Some(line) = records.next_record(&mut bytes)? {
+            parse_record(&bytes, delimiter, line, &mut row)?;
             if row.len() != header.len() {
                 return Err(ReadError::at(
                     line,
@@ -137,14 +142,15 @@ impl<'a> RecordLines<'a> {
         RecordLines { input, line: 0 }
     }
 
-    /// The next record that is not blank, as raw bytes, and its first line.
-    fn next_record(&mut self) -> Result<Option<(u64, Vec<u8>)>, ReadError> {
-        let mut bytes = Vec::new();
+    /// The next record that is not blank, as raw bytes into `bytes` (a
+    /// buffer the caller keeps, so a row costs no allocation), and its
+    /// first line.
+    fn next_record(&mut self, bytes: &mut Vec<u8>) -> Result<Option<u64>, ReadError> {
         loop {
             bytes.clear();
             let start = self.line + 1;
             loop {
-                if self.input.read_until(b'\n', &mut bytes)? == 0 {
+                if self.input.read_until(b'\n', bytes)? == 0 {
                     break;
                 }
                 self.line += 1;
@@ -159,14 +165,89 @@ impl<'a> RecordLines<'a> {
                 return Ok(None);
             }
             if !bytes.iter().all(u8::is_ascii_whitespace) {
-                return Ok(Some((start, bytes)));
+                return Ok(Some(start));
             }
         }
     }
 }
 
-/// The cells of one record, trimmed, as text.
-fn parse_record(bytes: &[u8], delimiter: u8, line: u64) -> Result<StringRecord, ReadError> {
+/// The trimmed cells of one record: its text and each cell's range in it.
+/// One is kept for the whole file and refilled row by row.
+#[derive(Default)]
+struct Cells {
+    text: String,
+    bounds: Vec<(usize, usize)>,
+}
+
+impl Cells {
+    fn len(&self) -> usize {
+        self.bounds.len()
+    }
+
+    fn cell(&self, column: usize) -> &str {
+        let (start, end) = self.bounds[column];
+        &self.text[start..end]
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        (0..self.len()).map(|column| self.cell(column))
+    }
+}
+
+/// The cells of one record, trimmed, as text, into `cells`.
+///
+/// A record without quotes (and without a bare `\r`, which the `csv`
+/// crate takes for a line end) is split here, in place: building a `csv`
+/// reader for every record cost several times the rest of the row's
+/// reading (issue 18). Any other record is read by the `csv` crate, so
+/// quoting is read exactly as it reads it; both trim ASCII whitespace.
+fn parse_record(
+    bytes: &[u8],
+    delimiter: u8,
+    line: u64,
+    cells: &mut Cells,
+) -> Result<(), ReadError> {
+    cells.text.clear();
+    cells.bounds.clear();
+    let end = bytes
+        .iter()
+        .rposition(|b| *b != b'\n' && *b != b'\r')
+        .map_or(0, |last| last + 1);
+    let body = &bytes[..end];
+    if body.contains(&b'"') || body.contains(&b'\r') {
+        return parse_quoted_record(bytes, delimiter, line, cells);
+    }
+    let text = std::str::from_utf8(body).map_err(|e| {
+        let column = body[..e.valid_up_to()]
+            .iter()
+            .filter(|b| **b == delimiter)
+            .count();
+        invalid_utf8(line, column)
+    })?;
+    cells.text.push_str(text);
+    let mut start = 0;
+    for field in body.split(|b| *b == delimiter) {
+        let lead = field.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        let trail = field[lead..]
+            .iter()
+            .rev()
+            .take_while(|b| b.is_ascii_whitespace())
+            .count();
+        cells
+            .bounds
+            .push((start + lead, start + field.len() - trail));
+        start += field.len() + 1;
+    }
+    Ok(())
+}
+
+/// A record with quotes (or a bare `\r`), read by the `csv` crate.
+fn parse_quoted_record(
+    bytes: &[u8],
+    delimiter: u8,
+    line: u64,
+    cells: &mut Cells,
+) -> Result<(), ReadError> {
     let mut reader = ReaderBuilder::new()
         .delimiter(delimiter)
         .has_headers(false)
@@ -178,12 +259,19 @@ fn parse_record(bytes: &[u8], delimiter: u8, line: u64) -> Result<StringRecord, 
     reader
         .read_byte_record(&mut record)
         .map_err(|e| ReadError::at(line, e.to_string()))?;
-    StringRecord::from_byte_record(record).map_err(|e| {
-        ReadError::at(
-            line,
-            format!("invalid UTF-8 in column {}", e.utf8_error().field() + 1),
-        )
-    })
+    let record = StringRecord::from_byte_record(record)
+        .map_err(|e| invalid_utf8(line, e.utf8_error().field()))?;
+    for field in record.iter() {
+        let start = cells.text.len();
+        cells.text.push_str(field);
+        cells.bounds.push((start, cells.text.len()));
+    }
+    Ok(())
+}
+
+/// Invalid UTF-8 in the cell of 0-based `column`.
+fn invalid_utf8(line: u64, column: usize) -> ReadError {
+    ReadError::at(line, format!("invalid UTF-8 in column {}", column + 1))
 }
 
 /// The delimiter occurring most often outside quotes in the header line.
@@ -222,7 +310,7 @@ struct Columns {
 
 impl Columns {
     fn find(
-        header: &StringRecord,
+        header: &Cells,
         options: &ReadOptions,
         delimiter: u8,
         line: u64,
@@ -274,25 +362,21 @@ impl Columns {
         })
     }
 
-    fn record(
-        &self,
-        header: &StringRecord,
-        row: &StringRecord,
-        line: u64,
-    ) -> Result<ScoreRecord, String> {
-        let key_field = &header[self.key];
-        let raw_key = &row[self.key];
+    fn record(&self, header: &Cells, row: &Cells, line: u64) -> Result<ScoreRecord, String> {
+        let key_field = header.cell(self.key);
+        let raw_key = row.cell(self.key);
         if raw_key.is_empty() {
             return Err(format!("empty key in column '{key_field}'"));
         }
-        let cell = |column: Option<usize>| column.map(|c| &row[c]).filter(|text| !text.is_empty());
+        let cell =
+            |column: Option<usize>| column.map(|c| row.cell(c)).filter(|text| !text.is_empty());
         let runtime_ms = match cell(self.runtime) {
             None => None,
             Some(text) if is_nonfinite_word(text) => None,
             Some(text) => Some(text.parse::<f64>().map_err(|_| {
                 format!(
                     "{} must be a number, got \"{text}\"",
-                    &header[self.runtime.unwrap_or(0)]
+                    header.cell(self.runtime.unwrap_or(0))
                 )
             })?),
         };
@@ -303,7 +387,7 @@ impl Columns {
             scorer: cell(self.competitor).map(str::to_string),
             scorer_hint: None,
             metric: None,
-            value: self.score(&header[self.score], &row[self.score]),
+            value: self.score(header.cell(self.score), row.cell(self.score)),
             reported_status: cell(self.status).map(str::to_string),
             runtime_ms,
             frames: Vec::new(),
@@ -453,6 +537,39 @@ mod tests {
         );
         let (_, message) = error_of::<CsvReader>(b"clip_id,value\nx,1\n");
         assert!(message.starts_with("no score column"), "{message}");
+    }
+
+    #[test]
+    fn unquoted_records_split_here_as_the_csv_crate_splits_them() {
+        let records: &[&[u8]] = &[
+            b"a,b\n",
+            b" a , b \r\n",
+            b"a,,\n",
+            b",\n",
+            b"x\t y \t\r\r\n",
+            b"/corpus/ugc/clip_0000001.mp4,43.123456",
+            b"caf\xc3\xa9;1,5\n",
+            b"a\x0b,b\x0c\n",
+        ];
+        for bytes in records {
+            for delimiter in [b',', b'\t', b';'] {
+                let (mut here, mut by_crate) = (Cells::default(), Cells::default());
+                parse_record(bytes, delimiter, 1, &mut here).unwrap();
+                parse_quoted_record(bytes, delimiter, 1, &mut by_crate).unwrap();
+                assert_eq!(
+                    here.iter().collect::<Vec<_>>(),
+                    by_crate.iter().collect::<Vec<_>>(),
+                    "{:?}",
+                    String::from_utf8_lossy(bytes)
+                );
+            }
+        }
+        let mut cells = Cells::default();
+        for bytes in [&b"a,b\xff,c\n"[..], b"a,\xffb\n"] {
+            let here = parse_record(bytes, b',', 7, &mut cells).unwrap_err();
+            let by_crate = parse_quoted_record(bytes, b',', 7, &mut cells).unwrap_err();
+            assert_eq!(here.to_string(), by_crate.to_string());
+        }
     }
 
     #[test]
