@@ -303,9 +303,12 @@ pub const SCORES_AT_POINT: &str = at_point!(
 );
 
 /// The keys of scorer ?1's scores live at point ?2: as stored, as the
-/// file wrote them (NULL: as stored) and the field they came from.
-pub const KEY_FORMS_AT_POINT: &str =
-    at_point!("SELECT s.key, s.raw_key, s.key_field FROM scores s WHERE");
+/// file wrote them and the field they came from.
+pub const KEY_FORMS_AT_POINT: &str = at_point!(concat!(
+    "SELECT s.key, ",
+    raw_key_of_s!(),
+    ", s.key_field FROM scores s WHERE"
+));
 
 /// The components of scorer ?1's scores live at point ?2, by name then key.
 pub const COMPONENTS_AT_POINT: &str = concat!(
@@ -400,9 +403,12 @@ pub const LIVE_SCORES_OF_SCORER: &str =
     FROM scores WHERE scorer_id = ?1 AND superseded_at IS NULL ORDER BY key";
 
 /// The keys of one scorer's live scores: as stored, as the file wrote
-/// them (NULL: as stored) and the field they came from.
-pub const LIVE_KEY_FORMS_OF_SCORER: &str = "SELECT key, raw_key, key_field \
-    FROM scores WHERE scorer_id = ?1 AND superseded_at IS NULL";
+/// them and the field they came from.
+pub const LIVE_KEY_FORMS_OF_SCORER: &str = concat!(
+    "SELECT s.key, ",
+    raw_key_of_s!(),
+    ", s.key_field FROM scores s WHERE s.scorer_id = ?1 AND s.superseded_at IS NULL"
+);
 
 pub const SOURCE_FILE_PATHS: &str = "SELECT id, path, sha256 FROM source_files";
 

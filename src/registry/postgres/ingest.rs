@@ -573,10 +573,12 @@ impl ScoreStore for PgStore<'_, '_> {
         Ok(())
     }
 
-    fn finish_file(&mut self, rows_per_scorer: &[(i64, u64)]) -> Result<(), StoreError> {
+    fn finish_file(&mut self, rows_per_scorer: &[(i64, u64, u64)]) -> Result<(), StoreError> {
         // Two names of one file can be one scorer: one count per scorer.
+        // The bad rows' count is not kept here: this backend's `scorers`
+        // and `files` count live rows with the server's own indexes.
         let mut totals: Vec<(i64, u64)> = Vec::with_capacity(rows_per_scorer.len());
-        for &(scorer_id, rows) in rows_per_scorer {
+        for &(scorer_id, rows, _bad) in rows_per_scorer {
             match totals.iter_mut().find(|(id, _)| *id == scorer_id) {
                 Some((_, total)) => *total += rows,
                 None => totals.push((scorer_id, rows)),
