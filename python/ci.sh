@@ -24,7 +24,11 @@ fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-build-isolation ./python
 
 binary="${SECOND_OPINION_BIN:-${CARGO_TARGET_DIR:-target}/release/second-opinion}"
-if [ ! -x "$binary" ]; then
+if [ -z "${SECOND_OPINION_BIN:-}" ]; then
+    # Up to date with this checkout (a no-op when it is): a binary left
+    # by an older build would compare the package with another version.
     cargo build --release --locked --bin second-opinion
 fi
+# Absolute: the tests run the binary from temporary folders of their own.
+binary="$(cd "$(dirname "$binary")" && pwd)/$(basename "$binary")"
 SECOND_OPINION_BIN="$binary" "$venv/bin/python" -m pytest -q python/tests
