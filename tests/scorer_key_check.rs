@@ -288,3 +288,36 @@ fn the_key_check_finds_the_path_suffix_that_joins() {
         run.stderr
     );
 }
+
+/// A table longer than the key check's sample: the better keying is
+/// counted over the table's first 20,000 rows, and the message says so
+/// (a count over the sample beside a count over the whole table would
+/// otherwise read as a contradiction).
+#[test]
+fn a_table_longer_than_the_sample_says_the_count_is_of_its_first_rows() {
+    const ROWS: usize = 25_000;
+    let ws = Workspace::new();
+    ws.write(
+        "features.jsonl",
+        (1..=ROWS)
+            .map(|n| format!("{{\"src\":\"/mnt/ugc/B{n:05}.mp4\",\"vmaf\":80.5}}\n"))
+            .collect::<String>(),
+    );
+    ws.write(
+        "musiq.csv",
+        (1..=ROWS)
+            .map(|n| format!("B{n:05}.png,61.25\n"))
+            .collect::<String>(),
+    );
+    ws.run(&["ingest", "musiq=musiq.csv"]).ok();
+    let run = export(&ws, &[]).fails_with(1);
+    assert!(
+        run.stderr.contains(&format!(
+            "features.jsonl: scorer 'musiq' matched 0 of {ROWS} rows with src/basename; \
+             src/stem matches 20000 of the first 20000 rows: pass --key-normalize stem"
+        )),
+        "{}",
+        run.stderr
+    );
+    assert!(!ws.path("out.jsonl").exists());
+}
