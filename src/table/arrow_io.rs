@@ -29,7 +29,7 @@ use crate::contained::contain;
 
 use super::{
     json_rows, AddedColumns, AddedField, ColumnKind, ColumnUnion, ColumnValues, TableError,
-    TableFormat, BATCH_ROWS,
+    TableFormat, BATCH_BYTES, BATCH_ROWS,
 };
 
 /// A table read as Arrow record batches.
@@ -74,8 +74,9 @@ fn open_batches(path: &Path, format: TableFormat, shown: &str) -> Result<Batches
                 .and_then(ParquetRecordBatchReaderBuilder::try_new)
                 .map_err(|e| fail(&e))?;
             let schema = builder.schema().clone();
+            let rows = batch_rows(&schema);
             let reader: ParquetRecordBatchReader = builder
-                .with_batch_size(BATCH_ROWS)
+                .with_batch_size(rows)
                 .build()
                 .map_err(|e| fail(&e))?;
             (schema, Box::new(reader))
@@ -110,9 +111,10 @@ fn open_batches(path: &Path, format: TableFormat, shown: &str) -> Result<Batches
             let (schema, _) = format.infer_schema(&mut file, None).map_err(|e| fail(&e))?;
             file.rewind().map_err(|e| TableError::io(shown, e))?;
             let schema = keep_leading_zeros_as_text(schema, path, shown)?;
+            let rows = batch_rows(&schema);
             let reader = arrow::csv::ReaderBuilder::new(Arc::new(schema))
                 .with_format(format)
-                .with_batch_size(BATCH_ROWS)
+                .with_batch_size(rows)
                 .build(file)
                 .map_err(|e| fail(&e))?;
             (reader.schema(), Box::new(reader))
@@ -537,6 +539,43 @@ fn has_leading_zero(cell: &str) -> bool {
     digits.len() > 1 && digits[0] == b'0' && digits[1].is_ascii_digit()
 }
 
+/// Rows per batch for a table of `schema`: [`BATCH_ROWS`], or fewer when
+/// that many rows of its columns would pass [`BATCH_BYTES`] (a table a
+/// hundred text columns wide), so memory follows a batch, not the
+/// table's width times 65,536 rows.
+fn batch_rows(schema: &Schema) -> usize {
+    (BATCH_BYTES / row_bytes(schema)).clamp(1024, BATCH_ROWS)
+}
+
+/// Rows per parquet row group written: [`ROW_GROUP_ROWS`], or fewer when
+/// that many rows would pass [`ROW_GROUP_BYTES`]. The writer holds a row
+/// group's encoded pages until it is complete, so for a wide table of text
+/// a row-count limit alone costs most of a gigabyte; tables of up to about
+/// a thousand bytes a row (every measured feature table) keep
+/// [`ROW_GROUP_ROWS`].
+fn row_group_rows(schema: &Schema) -> usize {
+    (ROW_GROUP_BYTES / row_bytes(schema)).clamp(8192, ROW_GROUP_ROWS)
+}
+
+/// Rows per parquet row group, at most.
+const ROW_GROUP_ROWS: usize = 1 << 17;
+
+/// What a row group written may hold, roughly (see [`row_group_rows`]).
+const ROW_GROUP_BYTES: usize = 128 << 20;
+
+/// The bytes a row of `schema` takes in Arrow, roughly: fixed-width values
+/// their width, text and other variable-width values 36 (a value of 32
+/// bytes and its offset). Worked out from the schema alone, so a table is
+/// always cut into the same batches and row groups.
+fn row_bytes(schema: &Schema) -> usize {
+    let bytes: usize = schema
+        .fields()
+        .iter()
+        .map(|field| field.data_type().primitive_width().unwrap_or(36))
+        .sum();
+    bytes.max(1)
+}
+
 type Batches = (
     SchemaRef,
     Box<dyn Iterator<Item = Result<RecordBatch, arrow::error::ArrowError>> + Send>,
@@ -547,9 +586,10 @@ fn json_batches<R: std::io::BufRead + Send + 'static>(
     schema: Schema,
     path: &str,
 ) -> Result<Batches, TableError> {
+    let rows = batch_rows(&schema);
     let schema = Arc::new(schema);
     let reader = arrow::json::ReaderBuilder::new(schema.clone())
-        .with_batch_size(BATCH_ROWS)
+        .with_batch_size(rows)
         .build(input)
         .map_err(|e| TableError::file(path, e))?;
     Ok((schema, Box::new(reader)))
@@ -655,7 +695,7 @@ impl<W: Write + Send + 'static> ArrowSink<W> {
                 // repeat, so floats are written plain.
                 let mut properties = WriterProperties::builder()
                     .set_compression(Compression::SNAPPY)
-                    .set_max_row_group_row_count(Some(1 << 17));
+                    .set_max_row_group_row_count(Some(row_group_rows(&schema)));
                 for field in schema.fields() {
                     if matches!(
                         field.data_type(),
@@ -846,6 +886,30 @@ mod tests {
         let mut input = Cursor::new(text.as_bytes().to_vec());
         let two = infer_json_two_passes(&mut input, "t.jsonl").map_err(|e| e.to_string());
         (one, two)
+    }
+
+    /// Feature tables of numbers keep 65,536-row batches and 131,072-row
+    /// row groups (the bytes written so far); a table a hundred text
+    /// columns wide is cut finer, so memory does not follow its width.
+    #[test]
+    fn wide_tables_are_cut_into_smaller_batches_and_row_groups() {
+        let table = |floats: usize, texts: usize| {
+            let mut fields = vec![Field::new("src", DataType::Utf8, true)];
+            fields
+                .extend((0..floats).map(|i| Field::new(format!("f{i}"), DataType::Float64, true)));
+            fields.extend((0..texts).map(|i| Field::new(format!("t{i}"), DataType::Utf8, true)));
+            Schema::new(fields)
+        };
+        let features = table(40, 0);
+        assert_eq!(batch_rows(&features), BATCH_ROWS);
+        assert_eq!(row_group_rows(&features), ROW_GROUP_ROWS);
+        let wide = table(0, 100);
+        assert!(batch_rows(&wide) * row_bytes(&wide) <= BATCH_BYTES);
+        assert!(batch_rows(&wide) < BATCH_ROWS / 4);
+        assert!(row_group_rows(&wide) * row_bytes(&wide) <= ROW_GROUP_BYTES);
+        assert!(row_group_rows(&wide) < ROW_GROUP_ROWS / 2);
+        // However wide, a batch keeps at least a thousand rows.
+        assert_eq!(batch_rows(&table(0, 100_000)), 1024);
     }
 
     #[test]

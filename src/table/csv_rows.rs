@@ -49,8 +49,9 @@ impl CsvRows {
     }
 
     pub fn next_batch(&mut self, size: usize) -> Result<Vec<JsonRow>, TableError> {
-        let mut rows = Vec::with_capacity(size.min(1 << 16));
-        while rows.len() < size {
+        let mut rows = Vec::with_capacity(size.min(1 << 12));
+        let mut cost = 0;
+        while rows.len() < size && cost < super::BATCH_BYTES {
             if !self
                 .reader
                 .read_record(&mut self.record)
@@ -70,6 +71,7 @@ impl CsvRows {
                     )
                 })
                 .collect();
+            cost += super::row_cost(self.record.as_slice().len(), self.record.len());
             rows.push(JsonRow { members });
         }
         Ok(rows)

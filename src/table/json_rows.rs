@@ -131,10 +131,12 @@ impl<R: BufRead> JsonlRows<R> {
         }
     }
 
-    /// Up to `size` rows; an empty vector at the end of the table.
+    /// Up to `size` rows, fewer when they reach [`super::BATCH_BYTES`]; an
+    /// empty vector at the end of the table.
     pub fn next_batch(&mut self, size: usize) -> Result<Vec<JsonRow>, TableError> {
-        let mut rows = Vec::with_capacity(size.min(1 << 16));
-        while rows.len() < size {
+        let mut rows = Vec::with_capacity(size.min(1 << 12));
+        let mut cost = 0;
+        while rows.len() < size && cost < super::BATCH_BYTES {
             self.buffer.clear();
             let read = self
                 .input
@@ -153,9 +155,10 @@ impl<R: BufRead> JsonlRows<R> {
             }
             let text = std::str::from_utf8(bytes)
                 .map_err(|_| TableError::at(&self.path, self.line, "invalid UTF-8"))?;
-            rows.push(
-                parse_row(text.trim_end()).map_err(|m| TableError::at(&self.path, self.line, m))?,
-            );
+            let row =
+                parse_row(text.trim_end()).map_err(|m| TableError::at(&self.path, self.line, m))?;
+            cost += super::row_cost(bytes.len(), row.members.len());
+            rows.push(row);
         }
         Ok(rows)
     }
@@ -272,6 +275,45 @@ mod tests {
         assert_eq!(row.key_text("z").as_deref(), Some("1.50"));
         assert_eq!(row.key_text("n"), None);
         assert_eq!(row.key_text("o"), None);
+    }
+
+    /// A batch of wide rows ends at the memory budget, not at the row
+    /// count asked for, and no row is lost or repeated between batches.
+    #[test]
+    fn wide_rows_come_in_batches_bounded_by_memory() {
+        let cells: String = (0..100)
+            .map(|c| format!(",\"t{c:03}\":\"v{c:08}\""))
+            .collect();
+        let table: String = (0..20_000)
+            .map(|n| format!("{{\"src\":\"clip_{n:07}\"{cells}}}\n"))
+            .collect();
+        let mut reader = JsonlRows::new(table.as_bytes(), "wide.jsonl");
+        let mut sizes = Vec::new();
+        loop {
+            let rows = reader.next_batch(super::super::BATCH_ROWS).unwrap();
+            if rows.is_empty() {
+                break;
+            }
+            assert_eq!(
+                rows[0].key_text("src").unwrap(),
+                format!("clip_{:07}", sizes.iter().sum::<usize>())
+            );
+            sizes.push(rows.len());
+        }
+        assert_eq!(sizes.iter().sum::<usize>(), 20_000);
+        let per_row = super::super::row_cost(table.len() / 20_000, 101);
+        let most = super::super::BATCH_BYTES / per_row + 1;
+        assert!(
+            sizes.len() > 1 && sizes.iter().all(|&n| n <= most),
+            "{sizes:?}"
+        );
+        // Narrow rows still come 65,536 at a time.
+        let narrow: String = (0..70_000).map(|n| format!("{{\"k\":{n}}}\n")).collect();
+        let mut reader = JsonlRows::new(narrow.as_bytes(), "narrow.jsonl");
+        assert_eq!(
+            reader.next_batch(super::super::BATCH_ROWS).unwrap().len(),
+            65_536
+        );
     }
 
     #[test]

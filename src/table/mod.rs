@@ -23,8 +23,22 @@ use arrow::record_batch::RecordBatch;
 
 pub use json_rows::{key_text, JsonRow};
 
-/// Rows per batch read from a table.
+/// Rows per batch read from a table, at most.
 pub const BATCH_ROWS: usize = 65_536;
+
+/// What one batch of a table read row by row (JSON Lines, CSV) may hold
+/// in memory, roughly: a batch also ends when its rows reach this, so a
+/// table of a hundred text columns streams in batches of a few thousand
+/// rows instead of 65,536 rows × 100 cells (half a gigabyte each, and
+/// three are in flight: read ahead, joined, written).
+pub const BATCH_BYTES: usize = 32 << 20;
+
+/// The memory a row read as text takes, roughly: its text, and for each
+/// cell the member's name, the boxed value and their allocations.
+pub(crate) fn row_cost(text_bytes: usize, cells: usize) -> usize {
+    const PER_CELL: usize = 64;
+    text_bytes + cells * PER_CELL
+}
 
 /// A feature-table format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
