@@ -34,10 +34,11 @@ use crate::ingest::pipeline::{
 };
 use crate::ingest::rules::{
     check_declared_direction, check_declared_scale, duplicate_action, new_scorer_defaults,
-    ConflictPolicy, Declared, DuplicateAction, LiveOrigin, MAX_SCORER_VERSION_CHARS,
+    ConflictPolicy, Declared, DuplicateAction, LiveOrigin,
 };
 use crate::ingest::{
-    read_on_thread, Detection, FileOutcome, FileStatus, IngestFileError, IngestOptions, SourceSpec,
+    read_on_thread, FileOutcome, FileStatus, IngestFileError, IngestOptions, PreparedFile,
+    SourceSpec,
 };
 use crate::progress::{Progress, ProgressRead};
 use crate::registry::now_rfc3339;
@@ -85,41 +86,17 @@ impl PgBackend {
         options: &IngestOptions,
         progress: &dyn Progress,
     ) -> Result<FileOutcome, IngestFileError> {
-        let path = source.path.display().to_string();
-        if let Some(version) = &options.scorer_version {
-            let chars = version.chars().count();
-            if chars > MAX_SCORER_VERSION_CHARS {
-                return Err(IngestFileError::Option {
-                    path,
-                    message: format!(
-                        "--scorer-version of {chars} characters is longer than the limit of \
-                         {MAX_SCORER_VERSION_CHARS}"
-                    ),
-                });
-            }
-        }
+        let PreparedFile {
+            path,
+            absolute_path,
+            size_bytes,
+            format,
+            format_reason,
+        } = options.prepare_file(source)?;
         let io = |source| IngestFileError::Io {
             path: path.clone(),
             source,
         };
-        let (format, format_reason) = options.detect_format(source).map_err(|e| match e {
-            Detection::Io(e) => io(e),
-            Detection::Unknown(source) => IngestFileError::UnknownFormat {
-                path: path.clone(),
-                source,
-                command_line: options.command_line,
-            },
-        })?;
-        let metadata = std::fs::metadata(&source.path).map_err(io)?;
-        if metadata.is_dir() {
-            return Err(io(std::io::Error::other(
-                "is a directory, not a score file",
-            )));
-        }
-        let absolute_path = std::fs::canonicalize(&source.path)
-            .map_err(io)?
-            .display()
-            .to_string();
         let store_error = |source: postgres::Error| IngestFileError::Store {
             path: path.clone(),
             source: Box::new(ServerError(source)),
@@ -151,7 +128,7 @@ impl PgBackend {
                     &path,
                     &absolute_path,
                     &sha256,
-                    &(metadata.len() as i64),
+                    &(size_bytes as i64),
                     &format.name(),
                     &source.label,
                     &ingested_at,
@@ -192,7 +169,7 @@ impl PgBackend {
         }
         tx.batch_execute(sql::CREATE_STAGING).map_err(store_error)?;
 
-        progress.begin(metadata.len());
+        progress.begin(size_bytes);
         let file = File::open(&source.path).map_err(io)?;
         let input = BufReader::with_capacity(
             1 << 20,
@@ -300,7 +277,7 @@ impl PgBackend {
             path,
             absolute_path,
             sha256,
-            size_bytes: metadata.len(),
+            size_bytes,
             format: format.name().to_string(),
             format_reason,
             label: source.label.clone(),
