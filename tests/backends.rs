@@ -662,9 +662,12 @@ fn the_schema_is_tracked_and_a_newer_one_refused() {
         .iter()
         .map(|r| r.get(0))
         .collect();
+    // Every migration of migrations/postgres/, once, the newest last.
+    assert_eq!(versions.first(), Some(&1), "{versions:?}");
     assert_eq!(
-        versions,
-        vec![second_opinion::registry::postgres::PG_SCHEMA_VERSION]
+        versions.last(),
+        Some(&second_opinion::registry::postgres::PG_SCHEMA_VERSION),
+        "{versions:?}"
     );
     client
         .batch_execute("INSERT INTO second_opinion_migrations VALUES (99, 'future', 'x', 'x')")
@@ -1008,4 +1011,189 @@ fn key_checks_and_normalised_registry_keys_are_the_same() {
         let table = same_file_on_all(&targets, &name);
         assert!(!table.contains("\"missing\""), "{normalize}: {table}");
     }
+}
+
+/// `registry copy`: a registry with corrections, superseded rows, frames,
+/// components, exports (one as of an earlier point) and a tag, copied
+/// SQLite → PostgreSQL → SQLite (and SQLite → SQLite), answers every
+/// question the same, and every export replays on the copy with the same
+/// digests. A target that is not empty is refused, untouched.
+#[test]
+fn registry_copy_keeps_everything_both_ways() {
+    let targets = targets("copy");
+    let sqlite = &targets[0];
+    sqlite.write(
+        "dover.jsonl",
+        "{\"key\":\"a.mp4\",\"score\":3.1}\n{\"key\":\"b.mp4\",\"score\":2.5}\n\
+         {\"key\":\"c.mp4\",\"score\":4.0}\n",
+    );
+    sqlite.write(
+        "dover_fix.jsonl",
+        "{\"key\":\"a.mp4\",\"score\":3.3}\n{\"key\":\"d.mp4\",\"score\":1.5}\n",
+    );
+    // Path keys: SQLite keeps their directory once (raw_key_prefixes).
+    sqlite.write(
+        "musiq.csv",
+        "path,score\n/corpus/x/a.mp4,0.7\n/corpus/x/b.mp4,0.8\n/corpus/x/c.mp4,bad\n",
+    );
+    sqlite.write(
+        "qa.jsonl",
+        "{\"key\":\"a.mp4\",\"score\":3.1,\"frames\":[{\"frame\":0,\"score\":3.0},{\"frame\":1,\"score\":3.2}]}\n\
+         {\"key\":\"b.mp4\",\"score\":2.0,\"frames\":[{\"frame\":0,\"score\":2.0}]}\n",
+    );
+    sqlite.write("vmaf.json", common_vmaf_log());
+    sqlite.write(
+        "feat.csv",
+        "key,width\na.mp4,1\nb.mp4,2\nc.mp4,3\nd.mp4,4\n",
+    );
+    let steps: &[&[&str]] = &[
+        &["ingest", "DOVER=dover.jsonl"],
+        &["ingest", "MUSIQ=musiq.csv"],
+        &["export", "--features", "feat.csv", "--out", "out1.csv"],
+        &["ingest", "--replace", "DOVER=dover_fix.jsonl"],
+        &["ingest", "--scale", "1:5", "qalign=qa.jsonl"],
+        &["ingest", "--key", "a.mp4", "vmaf.json"],
+        &["scorers", "set", "DOVER", "--version", "dover-v2"],
+        &["export", "--features", "feat.csv", "--out", "out2.csv"],
+        &[
+            "export",
+            "--features",
+            "feat.csv",
+            "--out",
+            "out3.csv",
+            "--as-of",
+            "1",
+        ],
+        &["exports", "tag", "first", "1"],
+    ];
+    for step in steps {
+        sqlite.run(step).ok();
+    }
+    let questions: &[&[&str]] = &[
+        &["exports", "--json"],
+        &["scorers", "--json"],
+        &["files", "--json"],
+        &["provenance", "--key", "a.mp4", "--json"],
+        &["provenance", "--key", "a.mp4", "--as-of", "first", "--json"],
+        &["exports", "show", "first", "--json"],
+    ];
+    let answers = |location: &str| -> Vec<String> {
+        questions
+            .iter()
+            .map(|question| {
+                let run = sqlite
+                    .ws
+                    .run_bare(&[&["--registry", location][..], question].concat());
+                assert_eq!(run.code, 0, "{question:?} on {location}: {}", run.stderr);
+                run.stdout
+            })
+            .collect()
+    };
+    let original = answers(&sqlite.location);
+    let export_ids = 1..=3;
+
+    // Where the copy goes through: PostgreSQL when a server is given.
+    let through_db = server_url().map(|server| Database::create(&server, "copy_into"));
+    let (through, through_shown) = match &through_db {
+        Some(db) => {
+            // A password in the URL (the test server trusts the socket):
+            // never printed.
+            let with_password = db.url.replacen("postgres@", "postgres:s3cret-pw@", 1);
+            (
+                with_password,
+                second_opinion::registry::postgres::shown_url(&db.url),
+            )
+        }
+        None => {
+            let path = sqlite.ws.path("through.db").display().to_string();
+            (path.clone(), path)
+        }
+    };
+    let there = sqlite
+        .ws
+        .run_bare(&["registry", "copy", &sqlite.location, &through])
+        .ok();
+    assert!(!there.stdout.contains("s3cret"), "{}", there.stdout);
+    assert!(there.stdout.contains(&through_shown), "{}", there.stdout);
+    let back = sqlite.ws.path("back.db").display().to_string();
+    let again = sqlite
+        .ws
+        .run_bare(&["registry", "copy", "--json", &through, &back])
+        .ok();
+    let summary = again.json();
+    assert!(!again.stdout.contains("s3cret"), "{}", again.stdout);
+    assert_eq!(summary["rows"]["exports"], 3);
+    assert_eq!(summary["rows"]["tags"], 1);
+    assert_eq!(summary["rows"]["frame_scores"], 5);
+    assert_eq!(
+        answers(&back),
+        original,
+        "the registry after the round trip"
+    );
+    if through_db.is_some() {
+        // What PostgreSQL answers itself of the copy.
+        for question in [&["scorers", "--json"][..], &["files", "--json"]] {
+            let on_sqlite = sqlite.run(question).ok().stdout;
+            let on_postgres = sqlite
+                .ws
+                .run_bare(&[&["--registry", through.as_str()][..], question].concat())
+                .ok()
+                .stdout;
+            assert_eq!(
+                on_postgres, on_sqlite,
+                "{question:?} on the PostgreSQL copy"
+            );
+        }
+    }
+    for id in export_ids {
+        let id = id.to_string();
+        let out = format!("replay{id}.csv");
+        let replay = sqlite
+            .ws
+            .run_bare(&["--registry", &back, "exports", "replay", &id, "--out", &out])
+            .ok();
+        assert!(
+            replay.stdout.contains("bytes: match") && replay.stdout.contains("content: matches"),
+            "replay of export {id} on the copy:\n{}",
+            replay.stdout
+        );
+    }
+
+    // SQLite → SQLite as well.
+    let twin = sqlite.ws.path("twin.db").display().to_string();
+    sqlite
+        .ws
+        .run_bare(&["registry", "copy", &sqlite.location, &twin])
+        .ok();
+    assert_eq!(answers(&twin), original, "the SQLite copy");
+
+    // A target that holds a registry already: refused, exit 2, untouched.
+    let before = sqlite.ws.registry_snapshot();
+    let refused = sqlite
+        .ws
+        .run_bare(&["registry", "copy", &twin, &sqlite.location]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("is not empty") && refused.stderr.contains("nothing was written"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(sqlite.ws.registry_snapshot(), before);
+    let refused = sqlite.ws.run_bare(&["registry", "copy", &back, &through]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(!refused.stderr.contains("s3cret"), "{}", refused.stderr);
+    // A source that does not exist: nothing is made.
+    let missing = sqlite.ws.path("none.db").display().to_string();
+    let nowhere = sqlite.ws.path("nowhere.db");
+    let failed =
+        sqlite
+            .ws
+            .run_bare(&["registry", "copy", &missing, &nowhere.display().to_string()]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(!nowhere.exists());
+}
+
+/// A libvmaf JSON log of one clip, two frames: per-frame components.
+fn common_vmaf_log() -> &'static str {
+    r#"{"version":"2.3.1","frames":[{"frameNum":0,"metrics":{"vmaf":90.0,"psnr_y":40.0}},{"frameNum":1,"metrics":{"vmaf":92.0,"psnr_y":41.0}}],"pooled_metrics":{"vmaf":{"mean":91.0},"psnr_y":{"mean":40.5}}}"#
 }
