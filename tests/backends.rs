@@ -869,7 +869,17 @@ fn a_connection_dropped_mid_ingest_leaves_nothing_and_a_rerun_completes() {
          SELECT s.id, 'k.mp4', 'key', 'ok', f.id, 99 FROM scorers s, source_files f LIMIT 1",
     )
     .unwrap();
-    let ingest = pg.spawn(&["ingest", "DOVER=big.csv"]);
+    // With a password in the URL (the test server trusts its socket),
+    // which the message must not show.
+    let with_password = db.url.replacen("postgres@", "postgres:s3cret-pw@", 1);
+    let ingest = pg
+        .ws
+        .bare()
+        .args(["--registry", &with_password, "ingest", "DOVER=big.csv"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     wait_for_lock_wait(&mut watcher, &db.name);
     let ended: i64 = watcher
         .query_one(
@@ -887,16 +897,133 @@ fn a_connection_dropped_mid_ingest_leaves_nothing_and_a_rerun_completes() {
         // The server's last word, or only the closed socket.
         stderr.contains("big.csv")
             && (stderr.contains("terminating connection")
-                || stderr.contains("connection was lost")),
+                || stderr.contains("PostgreSQL server was lost")),
         "{stderr}"
     );
+    // Which registry went away, without the password.
+    assert!(stderr.contains(&pg.shown), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
     tx.rollback().unwrap();
     let stored: i64 = watcher
         .query_one("SELECT COUNT(*) FROM scores", &[])
         .unwrap()
         .get(0);
     assert_eq!(stored, 1, "the file is all or nothing");
+    let files: i64 = watcher
+        .query_one("SELECT COUNT(*) FROM source_files", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(files, 1, "no record of the file either");
     let rerun = pg.run(&["ingest", "DOVER=big.csv"]).ok();
+    assert!(
+        rerun.stderr.contains("5001 rows ingested"),
+        "{}",
+        rerun.stderr
+    );
+}
+
+/// A throw-away server of one test's own (`tests/postgres/cluster.sh`),
+/// which the test may stop and start; stopped when dropped.
+struct OwnServer {
+    dir: tempfile::TempDir,
+}
+
+impl OwnServer {
+    fn script() -> &'static str {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/postgres/cluster.sh")
+    }
+
+    fn start() -> (OwnServer, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let server = OwnServer { dir };
+        let url = server.cluster("start");
+        (server, url)
+    }
+
+    fn cluster(&self, action: &str) -> String {
+        let output = Command::new(Self::script())
+            .arg(action)
+            .arg(self.dir.path())
+            .output()
+            .expect("run cluster.sh");
+        assert!(
+            output.status.success(),
+            "cluster.sh {action}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = Command::new(Self::script())
+            .arg("stop")
+            .arg(self.dir.path())
+            .output();
+    }
+}
+
+/// The server itself stopped while a file is being ingested (its other
+/// way of going away): exit 1 naming the registry, nothing of the file
+/// kept, and once the server is back a rerun ingests it.
+#[test]
+fn a_server_stopped_mid_ingest_leaves_nothing_and_a_rerun_completes() {
+    if server_url().is_none() {
+        return;
+    }
+    let (server, url) = OwnServer::start();
+    let ws = Workspace::new();
+    ws.write("setup.csv", "key,score\nz.mp4,0.9\n");
+    let mut rows = String::from("key,score\n");
+    for i in 0..5000 {
+        rows.push_str(&format!("c{i:05}.mp4,0.5\n"));
+    }
+    rows.push_str("k.mp4,0.2\n");
+    ws.write("big.csv", &rows);
+    let run = |args: &[&str]| ws.run_bare(&[&["--registry", url.as_str()][..], args].concat());
+    run(&["ingest", "DOVER=setup.csv"]).ok();
+    let mut blocker = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut watcher = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut tx = blocker.transaction().unwrap();
+    tx.batch_execute(
+        "INSERT INTO scores (scorer_id, key, key_field, status, source_file_id, line) \
+         SELECT s.id, 'k.mp4', 'key', 'ok', f.id, 99 FROM scorers s, source_files f LIMIT 1",
+    )
+    .unwrap();
+    let ingest = ws
+        .bare()
+        .args(["--registry", &url, "ingest", "DOVER=big.csv"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_lock_wait(&mut watcher, "postgres");
+    server.cluster("stop");
+    drop(tx);
+    let output = ingest.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("big.csv")
+            && stderr.contains(&second_opinion::registry::postgres::shown_url(&url))
+            && (stderr.contains("terminating connection")
+                || stderr.contains("PostgreSQL server was lost")),
+        "{stderr}"
+    );
+    assert_eq!(server.cluster("start"), url);
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let counts: (i64, i64) = {
+        let row = client
+            .query_one(
+                "SELECT (SELECT COUNT(*) FROM scores), (SELECT COUNT(*) FROM source_files)",
+                &[],
+            )
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert_eq!(counts, (1, 1), "the file is all or nothing");
+    let rerun = run(&["ingest", "DOVER=big.csv"]).ok();
     assert!(
         rerun.stderr.contains("5001 rows ingested"),
         "{}",

@@ -45,6 +45,25 @@ use crate::registry::now_rfc3339;
 use crate::registry::same_bytes::OtherIngest;
 use crate::scorer::Scale;
 
+/// A store failure with the registry it happened on.
+#[derive(Debug)]
+struct OnRegistry {
+    registry: String,
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl std::fmt::Display for OnRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.registry, self.source)
+    }
+}
+
+impl std::error::Error for OnRegistry {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.source.as_ref())
+    }
+}
+
 /// Scalar rows per COPY into the staging table: large enough that the
 /// round trips do not count, small enough to hold in memory.
 const STAGED_ROWS: usize = 50_000;
@@ -75,8 +94,24 @@ impl PgBackend {
                         20 * attempt as u64 + jitter,
                     ));
                 }
-                other => return other,
+                // A failure of the server names the registry (without its
+                // password): with many machines and registries, which one
+                // went away is the first thing to know.
+                other => return other.map_err(|e| self.naming_registry(e)),
             }
+        }
+    }
+
+    fn naming_registry(&self, error: IngestFileError) -> IngestFileError {
+        match error {
+            IngestFileError::Store { path, source } => IngestFileError::Store {
+                path,
+                source: Box::new(OnRegistry {
+                    registry: self.shown.display().to_string(),
+                    source,
+                }),
+            },
+            other => other,
         }
     }
 
