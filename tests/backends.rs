@@ -1324,3 +1324,302 @@ fn registry_copy_keeps_everything_both_ways() {
 fn common_vmaf_log() -> &'static str {
     r#"{"version":"2.3.1","frames":[{"frameNum":0,"metrics":{"vmaf":90.0,"psnr_y":40.0}},{"frameNum":1,"metrics":{"vmaf":92.0,"psnr_y":41.0}}],"pooled_metrics":{"vmaf":{"mean":91.0},"psnr_y":{"mean":40.5}}}"#
 }
+
+/// The load scenario of #17: 16 machines ingest 200 small files between
+/// them (overlapping keys, `--ignore`; one scorer's files `--replace`), while
+/// exports, live and as of a point, run in a loop. Every ingest succeeds
+/// (deadlocks between them are retried inside the tool, never shown), no
+/// row is lost, every export is the registry at its point (a state between
+/// whole files: an as-of export of that point afterwards writes the same
+/// bytes, and its per-scorer counts are the rows live at that point), and
+/// the final registry holds the live scores a serial run of the same
+/// files gives. Copied to SQLite, it replays every export.
+#[test]
+fn sixteen_machines_and_exports_at_once_equal_a_serial_run() {
+    let targets = targets("load");
+    let Some(pg) = postgres_of(&targets) else {
+        return;
+    };
+    const MACHINES: usize = 16;
+    const FILES: usize = 200;
+    const KEYS: usize = 300;
+    const ROWS: usize = 40;
+    const SCORERS: [&str; 4] = ["load_a", "load_b", "load_c", "load_fix"];
+    // A score is a function of its scorer and key, so overlapping files
+    // agree (kept once with --ignore; with --replace each file's row is a
+    // new live row), and the live scores do not depend on the commit order.
+    let value = |scorer: usize, key: usize| ((scorer * 131 + key * 17) % 1000) as f64 / 10.0;
+    let mut files: Vec<(usize, String)> = Vec::new();
+    for f in 0..FILES {
+        let scorer = f % SCORERS.len();
+        let start = (f * 37) % KEYS;
+        let mut keys: Vec<usize> = (0..ROWS).map(|i| (start + i) % KEYS).collect();
+        // Opposite orders: concurrent files wait on each other's rows.
+        if f % 2 == 1 {
+            keys.reverse();
+        }
+        let mut text = String::from("key,score\n");
+        for key in keys {
+            text.push_str(&format!("k{key:03}.mp4,{}\n", value(scorer, key)));
+        }
+        let name = format!("f{f:03}.csv");
+        pg.write(&name, &text);
+        files.push((scorer, format!("{}={name}", SCORERS[scorer])));
+    }
+    let mut clips = String::from("key\n");
+    for key in 0..KEYS {
+        clips.push_str(&format!("k{key:03}.mp4\n"));
+    }
+    pg.write("clips.csv", &clips);
+    // What a machine runs: its plain files, then its corrections.
+    let commands_of = |chosen: &mut dyn Iterator<Item = &(usize, String)>| {
+        let (fixes, plain): (Vec<_>, Vec<_>) = chosen.partition(|(scorer, _)| *scorer == 3);
+        let mut commands: Vec<Vec<String>> = Vec::new();
+        for (replace, group) in [(false, plain), (true, fixes)] {
+            if group.is_empty() {
+                continue;
+            }
+            let policy = if replace { "--replace" } else { "--ignore" };
+            let mut args = vec!["ingest".to_string(), policy.to_string()];
+            args.extend(group.into_iter().map(|(_, label)| label.clone()));
+            commands.push(args);
+        }
+        commands
+    };
+
+    let db = pg.db.as_ref().unwrap();
+    let started = Instant::now();
+    let machines: Vec<std::thread::JoinHandle<Vec<Run>>> = (0..MACHINES)
+        .map(|m| {
+            let commands = commands_of(&mut files.iter().skip(m).step_by(MACHINES));
+            let command = pg.command();
+            let program = command.get_program().to_owned();
+            let base: Vec<std::ffi::OsString> = command.get_args().map(|a| a.to_owned()).collect();
+            let dir = pg.ws.dir.path().to_path_buf();
+            let envs: Vec<(std::ffi::OsString, Option<std::ffi::OsString>)> = command
+                .get_envs()
+                .map(|(k, v)| (k.to_owned(), v.map(|v| v.to_owned())))
+                .collect();
+            std::thread::spawn(move || {
+                commands
+                    .iter()
+                    .map(|args| {
+                        let mut run = Command::new(&program);
+                        run.current_dir(&dir).args(&base).args(args);
+                        for (key, value) in &envs {
+                            match value {
+                                Some(value) => run.env(key, value),
+                                None => run.env_remove(key),
+                            };
+                        }
+                        Run::from(run.output().unwrap())
+                    })
+                    .collect()
+            })
+        })
+        .collect();
+    // Exports in a loop while the machines ingest: live ones, and now and
+    // then one as of the point half way to the newest.
+    let mut client = db.client();
+    // The first export once the first file has committed.
+    while client
+        .query_one("SELECT seq FROM registry_clock", &[])
+        .map_or(true, |row| row.get::<_, i64>(0) == 0)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no ingest committed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut made = 0;
+    let mut as_of_made = 0;
+    while made < 6 || machines.iter().any(|m| !m.is_finished()) {
+        let out = format!("e{made:02}.csv");
+        let mut args = vec!["export", "--features", "clips.csv", "--out", &out];
+        let point;
+        if made % 3 == 2 {
+            let newest: i64 = client
+                .query_one("SELECT seq FROM registry_clock", &[])
+                .unwrap()
+                .get(0);
+            if newest > 0 {
+                point = format!("seq:{}", (newest + 1) / 2);
+                args.extend(["--as-of", &point]);
+                as_of_made += 1;
+            }
+        }
+        pg.run(&args).ok();
+        made += 1;
+        // Enough to overlap the ingests; CI has two cores.
+        if made >= 10 {
+            break;
+        }
+    }
+    for machine in machines {
+        for run in machine.join().unwrap() {
+            assert_eq!(run.code, 0, "an ingest failed:\n{}", run.stderr);
+            assert!(
+                !run.stderr.contains("deadlock") && !run.stderr.contains("serializ"),
+                "{}",
+                run.stderr
+            );
+        }
+    }
+    let took = started.elapsed();
+    assert!(
+        made >= 6 && as_of_made >= 2,
+        "{made} exports, {as_of_made} as of"
+    );
+
+    // Every export is the registry at its point: counts and bytes.
+    let exports: Vec<(i64, i64, String, String)> = client
+        .query(
+            "SELECT id, seq, output_path, registry_state FROM exports ORDER BY id",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(exports.len(), made);
+    for (id, seq, output, state) in &exports {
+        let state: Value = serde_json::from_str(state).unwrap();
+        let live_at: Vec<(String, i64)> = client
+            .query(
+                "SELECT sc.name, COUNT(*) FROM scores s JOIN scorers sc ON sc.id = s.scorer_id \
+                 JOIN source_files f ON f.id = s.source_file_id \
+                 WHERE COALESCE(s.born_seq, f.seq) <= $1 \
+                   AND (s.superseded_seq IS NULL OR s.superseded_seq > $1) \
+                 GROUP BY sc.name ORDER BY sc.name",
+                &[seq],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        for (scorer, rows) in &live_at {
+            assert_eq!(
+                state[scorer]["live_rows"].as_i64(),
+                Some(*rows),
+                "export {id} at seq:{seq}: {scorer}"
+            );
+        }
+        assert_eq!(
+            state.as_object().unwrap().len(),
+            live_at.len(),
+            "export {id}"
+        );
+        let again = format!("again{id}.csv");
+        let point = format!("seq:{seq}");
+        pg.run(&[
+            "export",
+            "--features",
+            "clips.csv",
+            "--out",
+            &again,
+            "--as-of",
+            &point,
+        ])
+        .ok();
+        assert_eq!(
+            pg.read(&again),
+            pg.read(output),
+            "export {id} is not the registry at seq:{seq}"
+        );
+    }
+
+    // The same files, one after another, into a registry of their own.
+    let serial_db = Database::create(&db.server, "load_serial");
+    for args in commands_of(&mut files.iter()) {
+        let run = Run::from(
+            pg.ws
+                .bare()
+                .arg("--registry")
+                .arg(&serial_db.url)
+                .args(&args)
+                .output()
+                .unwrap(),
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    let live = |client: &mut postgres::Client| -> Vec<(String, String, Option<f64>, String)> {
+        client
+            .query(
+                "SELECT sc.name, s.key, s.score, s.status FROM scores s \
+                 JOIN scorers sc ON sc.id = s.scorer_id WHERE s.superseded_at IS NULL \
+                 ORDER BY 1, 2",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect()
+    };
+    let totals = |client: &mut postgres::Client| -> Vec<(String, i64, i64)> {
+        client
+            .query(
+                "SELECT sc.name, COUNT(*), COUNT(*) FILTER (WHERE s.superseded_at IS NOT NULL) \
+                 FROM scores s JOIN scorers sc ON sc.id = s.scorer_id GROUP BY 1 ORDER BY 1",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect()
+    };
+    let concurrent = live(&mut client);
+    assert_eq!(concurrent, live(&mut serial_db.client()));
+    assert_eq!(totals(&mut client), totals(&mut serial_db.client()));
+    // No row lost: every key each scorer's files name is live, and each of
+    // load_fix's rows was kept (the earlier ones superseded).
+    let named: Vec<std::collections::BTreeSet<usize>> = (0..SCORERS.len())
+        .map(|scorer| {
+            (0..FILES)
+                .filter(|f| f % SCORERS.len() == scorer)
+                .flat_map(|f| (0..ROWS).map(move |i| (f * 37 % KEYS + i) % KEYS))
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        concurrent.len(),
+        named.iter().map(|keys| keys.len()).sum::<usize>()
+    );
+    let fix_rows = (FILES / SCORERS.len() * ROWS) as i64;
+    let fix_keys = named[3].len() as i64;
+    assert!(
+        totals(&mut client).contains(&("load_fix".to_string(), fix_rows, fix_rows - fix_keys)),
+        "{:?}",
+        totals(&mut client)
+    );
+    // Moved to SQLite, the registry the machines made (ids in start order,
+    // points in commit order) replays every export with the same bytes.
+    let copy = pg.ws.path("load-copy.db").display().to_string();
+    pg.ws
+        .run_bare(&["registry", "copy", &pg.location, &copy])
+        .ok();
+    for (id, _, _, _) in &exports {
+        let id = id.to_string();
+        let out = format!("replayed{id}.csv");
+        let replay = pg
+            .ws
+            .run_bare(&["--registry", &copy, "exports", "replay", &id, "--out", &out])
+            .ok();
+        assert!(
+            replay.stdout.contains("bytes: match"),
+            "export {id} on the SQLite copy:\n{}",
+            replay.stdout
+        );
+    }
+    let deadlocks: i64 = client
+        .query_one(
+            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    eprintln!(
+        "load: {MACHINES} machines, {FILES} files, {made} exports in {took:.1?}; \
+         {deadlocks} deadlocks retried by the tool"
+    );
+}
