@@ -1325,6 +1325,67 @@ fn common_vmaf_log() -> &'static str {
     r#"{"version":"2.3.1","frames":[{"frameNum":0,"metrics":{"vmaf":90.0,"psnr_y":40.0}},{"frameNum":1,"metrics":{"vmaf":92.0,"psnr_y":41.0}}],"pooled_metrics":{"vmaf":{"mean":91.0},"psnr_y":{"mean":40.5}}}"#
 }
 
+/// A deadlock between an ingest and another transaction: the server ends
+/// the ingest's transaction, and the tool runs the file again instead of
+/// showing the error. (The other session waits longer before it checks
+/// for a deadlock, so the ingest is the one the server picks.)
+#[test]
+fn a_deadlock_is_retried_inside_the_tool() {
+    let targets = targets("deadlock");
+    let Some(pg) = postgres_of(&targets) else {
+        return;
+    };
+    let db = pg.db.as_ref().unwrap();
+    pg.write("setup.csv", "key,score\nz.mp4,0.9\n");
+    pg.write("pair.csv", "key,score\na.mp4,0.1\nb.mp4,0.2\n");
+    pg.run(&["ingest", "DOVER=setup.csv"]).ok();
+    let deadlocks = |client: &mut postgres::Client| -> i64 {
+        client
+            .batch_execute("SELECT pg_stat_clear_snapshot()")
+            .unwrap();
+        client
+            .query_one(
+                "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()",
+                &[],
+            )
+            .unwrap()
+            .get(0)
+    };
+    let mut watcher = db.client();
+    let before = deadlocks(&mut watcher);
+    let mut blocker = db.client();
+    blocker
+        .batch_execute("SET deadlock_timeout = '30s'")
+        .unwrap();
+    let mut tx = blocker.transaction().unwrap();
+    let insert = |key: &str| {
+        format!(
+            "INSERT INTO scores (scorer_id, key, key_field, status, source_file_id, line) \
+             SELECT s.id, '{key}', 'key', 'ok', f.id, 99 FROM scorers s, source_files f LIMIT 1"
+        )
+    };
+    // The ingest writes a.mp4, then waits for b.mp4, which the blocker
+    // holds; the blocker then waits for a.mp4: a cycle.
+    tx.batch_execute(&insert("b.mp4")).unwrap();
+    let ingest = pg.spawn(&["ingest", "DOVER=pair.csv"]);
+    wait_for_lock_wait(&mut watcher, &db.name);
+    tx.batch_execute(&insert("a.mp4")).unwrap();
+    tx.rollback().unwrap();
+    let output = ingest.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("deadlock"), "{stderr}");
+    assert!(stderr.contains("2 rows ingested"), "{stderr}");
+    let started = Instant::now();
+    while deadlocks(&mut watcher) == before {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the server saw no deadlock"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The load scenario of #17: 16 machines ingest 200 small files between
 /// them (overlapping keys, `--ignore`; one scorer's files `--replace`), while
 /// exports, live and as of a point, run in a loop. Every ingest succeeds
