@@ -1294,6 +1294,47 @@ fn registry_copy_keeps_everything_both_ways() {
         .ok();
     assert_eq!(answers(&twin), original, "the SQLite copy");
 
+    // A source that names rows it does not hold fails the copy part way:
+    // no file, and a PostgreSQL target keeps nothing.
+    {
+        let damaged = rusqlite::Connection::open(&twin).unwrap();
+        damaged
+            .execute_batch(
+                "PRAGMA foreign_keys = OFF; \
+                 INSERT INTO score_components (score_id, name, value) VALUES (99999, 'orphan', 1.0)",
+            )
+            .unwrap();
+    }
+    let nowhere = sqlite.ws.path("damaged-copy.db");
+    let failed = sqlite
+        .ws
+        .run_bare(&["registry", "copy", &twin, &nowhere.display().to_string()]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(
+        failed
+            .stderr
+            .contains("a row of score_components names a missing row of scores")
+            && failed.stderr.contains("nothing was written"),
+        "{}",
+        failed.stderr
+    );
+    assert!(!nowhere.exists());
+    if let Some(server) = server_url() {
+        let empty = Database::create(&server, "copy_damaged");
+        let failed = sqlite.ws.run_bare(&["registry", "copy", &twin, &empty.url]);
+        assert_eq!(failed.code, 1, "{}", failed.stderr);
+        let kept: i64 = empty
+            .client()
+            .query_one(
+                "SELECT (SELECT COUNT(*) FROM scorers) + (SELECT COUNT(*) FROM scores) \
+                 + (SELECT COUNT(*) FROM source_files)",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(kept, 0, "a failed copy keeps nothing");
+    }
+
     // A target that holds a registry already: refused, exit 2, untouched.
     let before = sqlite.ws.registry_snapshot();
     let refused = sqlite

@@ -38,6 +38,9 @@ pub enum CopyError {
          new or empty registry; nothing was written"
     )]
     NotEmpty { path: PathBuf, holds: String },
+    /// The source names rows it does not hold (a damaged registry).
+    #[error("registry {path}: {message}; nothing was written to the target")]
+    Inconsistent { path: PathBuf, message: String },
     /// A value of the source does not fit the target's column.
     #[error("registry {path}: {table}.{column}: {message}; nothing was written to the target")]
     Value {
@@ -346,9 +349,8 @@ fn copy_into_sqlite(
                 check
                     .query_map([], |row| {
                         Ok(format!(
-                            "{} row {} names a missing {} row",
+                            "a row of {} names a missing row of {}",
                             row.get::<_, String>(0)?,
-                            row.get::<_, Option<i64>>(1)?.unwrap_or_default(),
                             row.get::<_, String>(2)?
                         ))
                     })?
@@ -356,11 +358,13 @@ fn copy_into_sqlite(
             })
             .map_err(sqlite)?;
         if let Some(first) = broken.first() {
-            return Err(CopyError::Value {
-                path: to.to_path_buf(),
-                table: "(references)",
-                column: "(any)",
-                message: format!("{first} ({} such rows in the source)", broken.len()),
+            return Err(CopyError::Inconsistent {
+                path: source.registry.path().to_path_buf(),
+                message: format!(
+                    "{first} ({} such row{} in all)",
+                    broken.len(),
+                    if broken.len() == 1 { "" } else { "s" }
+                ),
             });
         }
         conn.execute_batch(super::sql::COMMIT).map_err(sqlite)?;
@@ -559,4 +563,63 @@ impl ToSql for Cell {
     }
 
     to_sql_checked!();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn score_row(raw_key: Value, prefix: Value) -> Vec<Value> {
+        let mut row = vec![Value::Null; tables::SCORES.columns.len()];
+        row[tables::SCORES_KEY] = Value::Text("a.mp4".into());
+        row[tables::SCORES_RAW_KEY] = raw_key;
+        row[tables::SCORES_RAW_KEY_PREFIX] = prefix;
+        row
+    }
+
+    #[test]
+    fn a_key_as_written_is_made_whole_from_its_directory() {
+        let prefixes = std::collections::HashMap::from([(7, "/corpus/x/".to_string())]);
+        assert_eq!(
+            whole_raw_key(&score_row(Value::Null, Value::Integer(7)), &prefixes),
+            Value::Text("/corpus/x/a.mp4".into())
+        );
+        // A raw key stored whole wins; no prefix means the key as written.
+        assert_eq!(
+            whole_raw_key(
+                &score_row(Value::Text("A.MP4 ".into()), Value::Null),
+                &prefixes
+            ),
+            Value::Text("A.MP4 ".into())
+        );
+        assert_eq!(
+            whole_raw_key(&score_row(Value::Null, Value::Null), &prefixes),
+            Value::Null
+        );
+    }
+
+    #[test]
+    fn values_take_the_postgres_kind_of_their_column() {
+        assert!(matches!(
+            Cell::of(Value::Integer(1), Kind::Bool),
+            Ok(Cell::Bool(Some(true)))
+        ));
+        assert!(matches!(
+            Cell::of(Value::Integer(3), Kind::Float8),
+            Ok(Cell::Float8(Some(v))) if v == 3.0
+        ));
+        assert!(Cell::of(Value::Integer(2), Kind::Bool).is_err());
+        assert!(Cell::of(Value::Integer(i64::MAX), Kind::Int4).is_err());
+        assert!(Cell::of(Value::Text("x".into()), Kind::Int8).is_err());
+    }
+
+    #[test]
+    fn every_table_is_read_in_its_key_order_and_content_tables_are_copied() {
+        for name in CONTENT_TABLES {
+            assert!(TABLES.iter().any(|t| t.name == *name), "{name}");
+        }
+        for table in TABLES {
+            assert!(sql::select_as_is(table).ends_with(table.order_by));
+        }
+    }
 }
