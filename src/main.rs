@@ -90,6 +90,8 @@ fn main() -> ExitCode {
     // others are refused before anything connects (issue #17).
     let uses_registry = match &cli.command {
         Command::Materialize(_) | Command::Batch(_) => registry_on_command_line,
+        // It names its registries itself.
+        Command::Registry(_) => false,
         _ => true,
     };
     if uses_registry && second_opinion::registry::postgres::is_postgres_url(&registry) {
@@ -125,6 +127,7 @@ fn main() -> ExitCode {
         }
         Command::Audit(args) => commands::audit(&registry, args),
         Command::Families(args) => commands::families(&registry, args.command),
+        Command::Registry(args) => commands::registry(args),
     };
     render::print_swept(&second_opinion::atomic_file::take_swept());
     match result {
@@ -234,6 +237,15 @@ impl From<AuditError> for Failure {
 
 /// The registry's errors are all data: one that is missing, too new for
 /// this tool, or unreadable.
+impl From<second_opinion::registry::copy::CopyError> for Failure {
+    fn from(e: second_opinion::registry::copy::CopyError) -> Failure {
+        Failure {
+            usage: e.is_usage(),
+            message: e.to_string(),
+        }
+    }
+}
+
 impl From<RegistryError> for Failure {
     fn from(e: RegistryError) -> Failure {
         Failure::data(e)

@@ -662,9 +662,12 @@ fn the_schema_is_tracked_and_a_newer_one_refused() {
         .iter()
         .map(|r| r.get(0))
         .collect();
+    // Every migration of migrations/postgres/, once, the newest last.
+    assert_eq!(versions.first(), Some(&1), "{versions:?}");
     assert_eq!(
-        versions,
-        vec![second_opinion::registry::postgres::PG_SCHEMA_VERSION]
+        versions.last(),
+        Some(&second_opinion::registry::postgres::PG_SCHEMA_VERSION),
+        "{versions:?}"
     );
     client
         .batch_execute("INSERT INTO second_opinion_migrations VALUES (99, 'future', 'x', 'x')")
@@ -866,7 +869,17 @@ fn a_connection_dropped_mid_ingest_leaves_nothing_and_a_rerun_completes() {
          SELECT s.id, 'k.mp4', 'key', 'ok', f.id, 99 FROM scorers s, source_files f LIMIT 1",
     )
     .unwrap();
-    let ingest = pg.spawn(&["ingest", "DOVER=big.csv"]);
+    // With a password in the URL (the test server trusts its socket),
+    // which the message must not show.
+    let with_password = db.url.replacen("postgres@", "postgres:s3cret-pw@", 1);
+    let ingest = pg
+        .ws
+        .bare()
+        .args(["--registry", &with_password, "ingest", "DOVER=big.csv"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     wait_for_lock_wait(&mut watcher, &db.name);
     let ended: i64 = watcher
         .query_one(
@@ -884,16 +897,133 @@ fn a_connection_dropped_mid_ingest_leaves_nothing_and_a_rerun_completes() {
         // The server's last word, or only the closed socket.
         stderr.contains("big.csv")
             && (stderr.contains("terminating connection")
-                || stderr.contains("connection was lost")),
+                || stderr.contains("PostgreSQL server was lost")),
         "{stderr}"
     );
+    // Which registry went away, without the password.
+    assert!(stderr.contains(&pg.shown), "{stderr}");
+    assert!(!stderr.contains("s3cret"), "{stderr}");
     tx.rollback().unwrap();
     let stored: i64 = watcher
         .query_one("SELECT COUNT(*) FROM scores", &[])
         .unwrap()
         .get(0);
     assert_eq!(stored, 1, "the file is all or nothing");
+    let files: i64 = watcher
+        .query_one("SELECT COUNT(*) FROM source_files", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(files, 1, "no record of the file either");
     let rerun = pg.run(&["ingest", "DOVER=big.csv"]).ok();
+    assert!(
+        rerun.stderr.contains("5001 rows ingested"),
+        "{}",
+        rerun.stderr
+    );
+}
+
+/// A throw-away server of one test's own (`tests/postgres/cluster.sh`),
+/// which the test may stop and start; stopped when dropped.
+struct OwnServer {
+    dir: tempfile::TempDir,
+}
+
+impl OwnServer {
+    fn script() -> &'static str {
+        concat!(env!("CARGO_MANIFEST_DIR"), "/tests/postgres/cluster.sh")
+    }
+
+    fn start() -> (OwnServer, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let server = OwnServer { dir };
+        let url = server.cluster("start");
+        (server, url)
+    }
+
+    fn cluster(&self, action: &str) -> String {
+        let output = Command::new(Self::script())
+            .arg(action)
+            .arg(self.dir.path())
+            .output()
+            .expect("run cluster.sh");
+        assert!(
+            output.status.success(),
+            "cluster.sh {action}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        let _ = Command::new(Self::script())
+            .arg("stop")
+            .arg(self.dir.path())
+            .output();
+    }
+}
+
+/// The server itself stopped while a file is being ingested (its other
+/// way of going away): exit 1 naming the registry, nothing of the file
+/// kept, and once the server is back a rerun ingests it.
+#[test]
+fn a_server_stopped_mid_ingest_leaves_nothing_and_a_rerun_completes() {
+    if server_url().is_none() {
+        return;
+    }
+    let (server, url) = OwnServer::start();
+    let ws = Workspace::new();
+    ws.write("setup.csv", "key,score\nz.mp4,0.9\n");
+    let mut rows = String::from("key,score\n");
+    for i in 0..5000 {
+        rows.push_str(&format!("c{i:05}.mp4,0.5\n"));
+    }
+    rows.push_str("k.mp4,0.2\n");
+    ws.write("big.csv", &rows);
+    let run = |args: &[&str]| ws.run_bare(&[&["--registry", url.as_str()][..], args].concat());
+    run(&["ingest", "DOVER=setup.csv"]).ok();
+    let mut blocker = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut watcher = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let mut tx = blocker.transaction().unwrap();
+    tx.batch_execute(
+        "INSERT INTO scores (scorer_id, key, key_field, status, source_file_id, line) \
+         SELECT s.id, 'k.mp4', 'key', 'ok', f.id, 99 FROM scorers s, source_files f LIMIT 1",
+    )
+    .unwrap();
+    let ingest = ws
+        .bare()
+        .args(["--registry", &url, "ingest", "DOVER=big.csv"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_lock_wait(&mut watcher, "postgres");
+    server.cluster("stop");
+    drop(tx);
+    let output = ingest.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("big.csv")
+            && stderr.contains(&second_opinion::registry::postgres::shown_url(&url))
+            && (stderr.contains("terminating connection")
+                || stderr.contains("PostgreSQL server was lost")),
+        "{stderr}"
+    );
+    assert_eq!(server.cluster("start"), url);
+    let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let counts: (i64, i64) = {
+        let row = client
+            .query_one(
+                "SELECT (SELECT COUNT(*) FROM scores), (SELECT COUNT(*) FROM source_files)",
+                &[],
+            )
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert_eq!(counts, (1, 1), "the file is all or nothing");
+    let rerun = run(&["ingest", "DOVER=big.csv"]).ok();
     assert!(
         rerun.stderr.contains("5001 rows ingested"),
         "{}",
@@ -1008,4 +1138,590 @@ fn key_checks_and_normalised_registry_keys_are_the_same() {
         let table = same_file_on_all(&targets, &name);
         assert!(!table.contains("\"missing\""), "{normalize}: {table}");
     }
+}
+
+/// `registry copy`: a registry with corrections, superseded rows, frames,
+/// components, exports (one as of an earlier point) and a tag, copied
+/// SQLite → PostgreSQL → SQLite (and SQLite → SQLite), answers every
+/// question the same, and every export replays on the copy with the same
+/// digests. A target that is not empty is refused, untouched.
+#[test]
+fn registry_copy_keeps_everything_both_ways() {
+    let targets = targets("copy");
+    let sqlite = &targets[0];
+    sqlite.write(
+        "dover.jsonl",
+        "{\"key\":\"a.mp4\",\"score\":3.1}\n{\"key\":\"b.mp4\",\"score\":2.5}\n\
+         {\"key\":\"c.mp4\",\"score\":4.0}\n",
+    );
+    sqlite.write(
+        "dover_fix.jsonl",
+        "{\"key\":\"a.mp4\",\"score\":3.3}\n{\"key\":\"d.mp4\",\"score\":1.5}\n",
+    );
+    // Path keys: SQLite keeps their directory once (raw_key_prefixes).
+    sqlite.write(
+        "musiq.csv",
+        "path,score\n/corpus/x/a.mp4,0.7\n/corpus/x/b.mp4,0.8\n/corpus/x/c.mp4,bad\n",
+    );
+    sqlite.write(
+        "qa.jsonl",
+        "{\"key\":\"a.mp4\",\"score\":3.1,\"frames\":[{\"frame\":0,\"score\":3.0},{\"frame\":1,\"score\":3.2}]}\n\
+         {\"key\":\"b.mp4\",\"score\":2.0,\"frames\":[{\"frame\":0,\"score\":2.0}]}\n",
+    );
+    sqlite.write("vmaf.json", common_vmaf_log());
+    sqlite.write(
+        "feat.csv",
+        "key,width\na.mp4,1\nb.mp4,2\nc.mp4,3\nd.mp4,4\n",
+    );
+    let steps: &[&[&str]] = &[
+        &["ingest", "DOVER=dover.jsonl"],
+        &["ingest", "MUSIQ=musiq.csv"],
+        &["export", "--features", "feat.csv", "--out", "out1.csv"],
+        &["ingest", "--replace", "DOVER=dover_fix.jsonl"],
+        &["ingest", "--scale", "1:5", "qalign=qa.jsonl"],
+        &["ingest", "--key", "a.mp4", "vmaf.json"],
+        &["scorers", "set", "DOVER", "--version", "dover-v2"],
+        &["export", "--features", "feat.csv", "--out", "out2.csv"],
+        &[
+            "export",
+            "--features",
+            "feat.csv",
+            "--out",
+            "out3.csv",
+            "--as-of",
+            "1",
+        ],
+        &["exports", "tag", "first", "1"],
+    ];
+    for step in steps {
+        sqlite.run(step).ok();
+    }
+    let questions: &[&[&str]] = &[
+        &["exports", "--json"],
+        &["scorers", "--json"],
+        &["files", "--json"],
+        &["provenance", "--key", "a.mp4", "--json"],
+        &["provenance", "--key", "a.mp4", "--as-of", "first", "--json"],
+        &["exports", "show", "first", "--json"],
+    ];
+    let answers = |location: &str| -> Vec<String> {
+        questions
+            .iter()
+            .map(|question| {
+                let run = sqlite
+                    .ws
+                    .run_bare(&[&["--registry", location][..], question].concat());
+                assert_eq!(run.code, 0, "{question:?} on {location}: {}", run.stderr);
+                run.stdout
+            })
+            .collect()
+    };
+    let original = answers(&sqlite.location);
+    let export_ids = 1..=3;
+
+    // Where the copy goes through: PostgreSQL when a server is given.
+    let through_db = server_url().map(|server| Database::create(&server, "copy_into"));
+    let (through, through_shown) = match &through_db {
+        Some(db) => {
+            // A password in the URL (the test server trusts the socket):
+            // never printed.
+            let with_password = db.url.replacen("postgres@", "postgres:s3cret-pw@", 1);
+            (
+                with_password,
+                second_opinion::registry::postgres::shown_url(&db.url),
+            )
+        }
+        None => {
+            let path = sqlite.ws.path("through.db").display().to_string();
+            (path.clone(), path)
+        }
+    };
+    let there = sqlite
+        .ws
+        .run_bare(&["registry", "copy", &sqlite.location, &through])
+        .ok();
+    assert!(!there.stdout.contains("s3cret"), "{}", there.stdout);
+    assert!(there.stdout.contains(&through_shown), "{}", there.stdout);
+    let back = sqlite.ws.path("back.db").display().to_string();
+    let again = sqlite
+        .ws
+        .run_bare(&["registry", "copy", "--json", &through, &back])
+        .ok();
+    let summary = again.json();
+    assert!(!again.stdout.contains("s3cret"), "{}", again.stdout);
+    assert_eq!(summary["rows"]["exports"], 3);
+    assert_eq!(summary["rows"]["tags"], 1);
+    assert_eq!(summary["rows"]["frame_scores"], 5);
+    assert_eq!(
+        answers(&back),
+        original,
+        "the registry after the round trip"
+    );
+    if through_db.is_some() {
+        // What PostgreSQL answers itself of the copy.
+        for question in [&["scorers", "--json"][..], &["files", "--json"]] {
+            let on_sqlite = sqlite.run(question).ok().stdout;
+            let on_postgres = sqlite
+                .ws
+                .run_bare(&[&["--registry", through.as_str()][..], question].concat())
+                .ok()
+                .stdout;
+            assert_eq!(
+                on_postgres, on_sqlite,
+                "{question:?} on the PostgreSQL copy"
+            );
+        }
+    }
+    for id in export_ids {
+        let id = id.to_string();
+        let out = format!("replay{id}.csv");
+        let replay = sqlite
+            .ws
+            .run_bare(&["--registry", &back, "exports", "replay", &id, "--out", &out])
+            .ok();
+        assert!(
+            replay.stdout.contains("bytes: match") && replay.stdout.contains("content: matches"),
+            "replay of export {id} on the copy:\n{}",
+            replay.stdout
+        );
+    }
+
+    // SQLite → SQLite as well.
+    let twin = sqlite.ws.path("twin.db").display().to_string();
+    sqlite
+        .ws
+        .run_bare(&["registry", "copy", &sqlite.location, &twin])
+        .ok();
+    assert_eq!(answers(&twin), original, "the SQLite copy");
+
+    // A source that names rows it does not hold fails the copy part way:
+    // no file, and a PostgreSQL target keeps nothing.
+    {
+        let damaged = rusqlite::Connection::open(&twin).unwrap();
+        damaged
+            .execute_batch(
+                "PRAGMA foreign_keys = OFF; \
+                 INSERT INTO score_components (score_id, name, value) VALUES (99999, 'orphan', 1.0)",
+            )
+            .unwrap();
+    }
+    let nowhere = sqlite.ws.path("damaged-copy.db");
+    let failed = sqlite
+        .ws
+        .run_bare(&["registry", "copy", &twin, &nowhere.display().to_string()]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(
+        failed
+            .stderr
+            .contains("a row of score_components names a missing row of scores")
+            && failed.stderr.contains("nothing was written"),
+        "{}",
+        failed.stderr
+    );
+    assert!(!nowhere.exists());
+    if let Some(server) = server_url() {
+        let empty = Database::create(&server, "copy_damaged");
+        let failed = sqlite.ws.run_bare(&["registry", "copy", &twin, &empty.url]);
+        assert_eq!(failed.code, 1, "{}", failed.stderr);
+        let kept: i64 = empty
+            .client()
+            .query_one(
+                "SELECT (SELECT COUNT(*) FROM scorers) + (SELECT COUNT(*) FROM scores) \
+                 + (SELECT COUNT(*) FROM source_files)",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(kept, 0, "a failed copy keeps nothing");
+    }
+
+    // A target that holds a registry already: refused, exit 2, untouched.
+    let before = sqlite.ws.registry_snapshot();
+    let refused = sqlite
+        .ws
+        .run_bare(&["registry", "copy", &twin, &sqlite.location]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("is not empty") && refused.stderr.contains("nothing was written"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(sqlite.ws.registry_snapshot(), before);
+    let refused = sqlite.ws.run_bare(&["registry", "copy", &back, &through]);
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(!refused.stderr.contains("s3cret"), "{}", refused.stderr);
+    // A source that does not exist: nothing is made.
+    let missing = sqlite.ws.path("none.db").display().to_string();
+    let nowhere = sqlite.ws.path("nowhere.db");
+    let failed =
+        sqlite
+            .ws
+            .run_bare(&["registry", "copy", &missing, &nowhere.display().to_string()]);
+    assert_eq!(failed.code, 1, "{}", failed.stderr);
+    assert!(!nowhere.exists());
+}
+
+/// A libvmaf JSON log of one clip, two frames: per-frame components.
+fn common_vmaf_log() -> &'static str {
+    r#"{"version":"2.3.1","frames":[{"frameNum":0,"metrics":{"vmaf":90.0,"psnr_y":40.0}},{"frameNum":1,"metrics":{"vmaf":92.0,"psnr_y":41.0}}],"pooled_metrics":{"vmaf":{"mean":91.0},"psnr_y":{"mean":40.5}}}"#
+}
+
+/// A deadlock between an ingest and another transaction: the server ends
+/// the ingest's transaction, and the tool runs the file again instead of
+/// showing the error. (The other session waits longer before it checks
+/// for a deadlock, so the ingest is the one the server picks.)
+#[test]
+fn a_deadlock_is_retried_inside_the_tool() {
+    let targets = targets("deadlock");
+    let Some(pg) = postgres_of(&targets) else {
+        return;
+    };
+    let db = pg.db.as_ref().unwrap();
+    pg.write("setup.csv", "key,score\nz.mp4,0.9\n");
+    pg.write("pair.csv", "key,score\na.mp4,0.1\nb.mp4,0.2\n");
+    pg.run(&["ingest", "DOVER=setup.csv"]).ok();
+    let deadlocks = |client: &mut postgres::Client| -> i64 {
+        client
+            .batch_execute("SELECT pg_stat_clear_snapshot()")
+            .unwrap();
+        client
+            .query_one(
+                "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()",
+                &[],
+            )
+            .unwrap()
+            .get(0)
+    };
+    let mut watcher = db.client();
+    let before = deadlocks(&mut watcher);
+    let mut blocker = db.client();
+    blocker
+        .batch_execute("SET deadlock_timeout = '30s'")
+        .unwrap();
+    let mut tx = blocker.transaction().unwrap();
+    let insert = |key: &str| {
+        format!(
+            "INSERT INTO scores (scorer_id, key, key_field, status, source_file_id, line) \
+             SELECT s.id, '{key}', 'key', 'ok', f.id, 99 FROM scorers s, source_files f LIMIT 1"
+        )
+    };
+    // The ingest writes a.mp4, then waits for b.mp4, which the blocker
+    // holds; the blocker then waits for a.mp4: a cycle.
+    tx.batch_execute(&insert("b.mp4")).unwrap();
+    let ingest = pg.spawn(&["ingest", "DOVER=pair.csv"]);
+    wait_for_lock_wait(&mut watcher, &db.name);
+    tx.batch_execute(&insert("a.mp4")).unwrap();
+    tx.rollback().unwrap();
+    let output = ingest.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("deadlock"), "{stderr}");
+    assert!(stderr.contains("2 rows ingested"), "{stderr}");
+    let started = Instant::now();
+    while deadlocks(&mut watcher) == before {
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the server saw no deadlock"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The load scenario of #17: 16 machines ingest 200 small files between
+/// them (overlapping keys, `--ignore`; one scorer's files `--replace`), while
+/// exports, live and as of a point, run in a loop. Every ingest succeeds
+/// (deadlocks between them are retried inside the tool, never shown), no
+/// row is lost, every export is the registry at its point (a state between
+/// whole files: an as-of export of that point afterwards writes the same
+/// bytes, and its per-scorer counts are the rows live at that point), and
+/// the final registry holds the live scores a serial run of the same
+/// files gives. Copied to SQLite, it replays every export.
+#[test]
+fn sixteen_machines_and_exports_at_once_equal_a_serial_run() {
+    let targets = targets("load");
+    let Some(pg) = postgres_of(&targets) else {
+        return;
+    };
+    const MACHINES: usize = 16;
+    const FILES: usize = 200;
+    const KEYS: usize = 300;
+    const ROWS: usize = 40;
+    const SCORERS: [&str; 4] = ["load_a", "load_b", "load_c", "load_fix"];
+    // A score is a function of its scorer and key, so overlapping files
+    // agree (kept once with --ignore; with --replace each file's row is a
+    // new live row), and the live scores do not depend on the commit order.
+    let value = |scorer: usize, key: usize| ((scorer * 131 + key * 17) % 1000) as f64 / 10.0;
+    let mut files: Vec<(usize, String)> = Vec::new();
+    for f in 0..FILES {
+        let scorer = f % SCORERS.len();
+        let start = (f * 37) % KEYS;
+        let mut keys: Vec<usize> = (0..ROWS).map(|i| (start + i) % KEYS).collect();
+        // Opposite orders: concurrent files wait on each other's rows.
+        if f % 2 == 1 {
+            keys.reverse();
+        }
+        let mut text = String::from("key,score\n");
+        for key in keys {
+            text.push_str(&format!("k{key:03}.mp4,{}\n", value(scorer, key)));
+        }
+        let name = format!("f{f:03}.csv");
+        pg.write(&name, &text);
+        files.push((scorer, format!("{}={name}", SCORERS[scorer])));
+    }
+    let mut clips = String::from("key\n");
+    for key in 0..KEYS {
+        clips.push_str(&format!("k{key:03}.mp4\n"));
+    }
+    pg.write("clips.csv", &clips);
+    // What a machine runs: its plain files, then its corrections.
+    let commands_of = |chosen: &mut dyn Iterator<Item = &(usize, String)>| {
+        let (fixes, plain): (Vec<_>, Vec<_>) = chosen.partition(|(scorer, _)| *scorer == 3);
+        let mut commands: Vec<Vec<String>> = Vec::new();
+        for (replace, group) in [(false, plain), (true, fixes)] {
+            if group.is_empty() {
+                continue;
+            }
+            let policy = if replace { "--replace" } else { "--ignore" };
+            let mut args = vec!["ingest".to_string(), policy.to_string()];
+            args.extend(group.into_iter().map(|(_, label)| label.clone()));
+            commands.push(args);
+        }
+        commands
+    };
+
+    let db = pg.db.as_ref().unwrap();
+    let started = Instant::now();
+    let machines: Vec<std::thread::JoinHandle<Vec<Run>>> = (0..MACHINES)
+        .map(|m| {
+            let commands = commands_of(&mut files.iter().skip(m).step_by(MACHINES));
+            let command = pg.command();
+            let program = command.get_program().to_owned();
+            let base: Vec<std::ffi::OsString> = command.get_args().map(|a| a.to_owned()).collect();
+            let dir = pg.ws.dir.path().to_path_buf();
+            let envs: Vec<(std::ffi::OsString, Option<std::ffi::OsString>)> = command
+                .get_envs()
+                .map(|(k, v)| (k.to_owned(), v.map(|v| v.to_owned())))
+                .collect();
+            std::thread::spawn(move || {
+                commands
+                    .iter()
+                    .map(|args| {
+                        let mut run = Command::new(&program);
+                        run.current_dir(&dir).args(&base).args(args);
+                        for (key, value) in &envs {
+                            match value {
+                                Some(value) => run.env(key, value),
+                                None => run.env_remove(key),
+                            };
+                        }
+                        Run::from(run.output().unwrap())
+                    })
+                    .collect()
+            })
+        })
+        .collect();
+    // Exports in a loop while the machines ingest: live ones, and now and
+    // then one as of the point half way to the newest.
+    let mut client = db.client();
+    // The first export once the first file has committed.
+    while client
+        .query_one("SELECT seq FROM registry_clock", &[])
+        .map_or(true, |row| row.get::<_, i64>(0) == 0)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no ingest committed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut made = 0;
+    let mut as_of_made = 0;
+    while made < 6 || machines.iter().any(|m| !m.is_finished()) {
+        let out = format!("e{made:02}.csv");
+        let mut args = vec!["export", "--features", "clips.csv", "--out", &out];
+        let point;
+        if made % 3 == 2 {
+            let newest: i64 = client
+                .query_one("SELECT seq FROM registry_clock", &[])
+                .unwrap()
+                .get(0);
+            if newest > 0 {
+                point = format!("seq:{}", (newest + 1) / 2);
+                args.extend(["--as-of", &point]);
+                as_of_made += 1;
+            }
+        }
+        pg.run(&args).ok();
+        made += 1;
+        // Enough to overlap the ingests; CI has two cores.
+        if made >= 10 {
+            break;
+        }
+    }
+    for machine in machines {
+        for run in machine.join().unwrap() {
+            assert_eq!(run.code, 0, "an ingest failed:\n{}", run.stderr);
+            assert!(
+                !run.stderr.contains("deadlock") && !run.stderr.contains("serializ"),
+                "{}",
+                run.stderr
+            );
+        }
+    }
+    let took = started.elapsed();
+    assert!(
+        made >= 6 && as_of_made >= 2,
+        "{made} exports, {as_of_made} as of"
+    );
+
+    // Every export is the registry at its point: counts and bytes.
+    let exports: Vec<(i64, i64, String, String)> = client
+        .query(
+            "SELECT id, seq, output_path, registry_state FROM exports ORDER BY id",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(exports.len(), made);
+    for (id, seq, output, state) in &exports {
+        let state: Value = serde_json::from_str(state).unwrap();
+        let live_at: Vec<(String, i64)> = client
+            .query(
+                "SELECT sc.name, COUNT(*) FROM scores s JOIN scorers sc ON sc.id = s.scorer_id \
+                 JOIN source_files f ON f.id = s.source_file_id \
+                 WHERE COALESCE(s.born_seq, f.seq) <= $1 \
+                   AND (s.superseded_seq IS NULL OR s.superseded_seq > $1) \
+                 GROUP BY sc.name ORDER BY sc.name",
+                &[seq],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        for (scorer, rows) in &live_at {
+            assert_eq!(
+                state[scorer]["live_rows"].as_i64(),
+                Some(*rows),
+                "export {id} at seq:{seq}: {scorer}"
+            );
+        }
+        assert_eq!(
+            state.as_object().unwrap().len(),
+            live_at.len(),
+            "export {id}"
+        );
+        let again = format!("again{id}.csv");
+        let point = format!("seq:{seq}");
+        pg.run(&[
+            "export",
+            "--features",
+            "clips.csv",
+            "--out",
+            &again,
+            "--as-of",
+            &point,
+        ])
+        .ok();
+        assert_eq!(
+            pg.read(&again),
+            pg.read(output),
+            "export {id} is not the registry at seq:{seq}"
+        );
+    }
+
+    // The same files, one after another, into a registry of their own.
+    let serial_db = Database::create(&db.server, "load_serial");
+    for args in commands_of(&mut files.iter()) {
+        let run = Run::from(
+            pg.ws
+                .bare()
+                .arg("--registry")
+                .arg(&serial_db.url)
+                .args(&args)
+                .output()
+                .unwrap(),
+        );
+        assert_eq!(run.code, 0, "{}", run.stderr);
+    }
+    let live = |client: &mut postgres::Client| -> Vec<(String, String, Option<f64>, String)> {
+        client
+            .query(
+                "SELECT sc.name, s.key, s.score, s.status FROM scores s \
+                 JOIN scorers sc ON sc.id = s.scorer_id WHERE s.superseded_at IS NULL \
+                 ORDER BY 1, 2",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect()
+    };
+    let totals = |client: &mut postgres::Client| -> Vec<(String, i64, i64)> {
+        client
+            .query(
+                "SELECT sc.name, COUNT(*), COUNT(*) FILTER (WHERE s.superseded_at IS NOT NULL) \
+                 FROM scores s JOIN scorers sc ON sc.id = s.scorer_id GROUP BY 1 ORDER BY 1",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect()
+    };
+    let concurrent = live(&mut client);
+    assert_eq!(concurrent, live(&mut serial_db.client()));
+    assert_eq!(totals(&mut client), totals(&mut serial_db.client()));
+    // No row lost: every key each scorer's files name is live, and each of
+    // load_fix's rows was kept (the earlier ones superseded).
+    let named: Vec<std::collections::BTreeSet<usize>> = (0..SCORERS.len())
+        .map(|scorer| {
+            (0..FILES)
+                .filter(|f| f % SCORERS.len() == scorer)
+                .flat_map(|f| (0..ROWS).map(move |i| (f * 37 % KEYS + i) % KEYS))
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        concurrent.len(),
+        named.iter().map(|keys| keys.len()).sum::<usize>()
+    );
+    let fix_rows = (FILES / SCORERS.len() * ROWS) as i64;
+    let fix_keys = named[3].len() as i64;
+    assert!(
+        totals(&mut client).contains(&("load_fix".to_string(), fix_rows, fix_rows - fix_keys)),
+        "{:?}",
+        totals(&mut client)
+    );
+    // Moved to SQLite, the registry the machines made (ids in start order,
+    // points in commit order) replays every export with the same bytes.
+    let copy = pg.ws.path("load-copy.db").display().to_string();
+    pg.ws
+        .run_bare(&["registry", "copy", &pg.location, &copy])
+        .ok();
+    for (id, _, _, _) in &exports {
+        let id = id.to_string();
+        let out = format!("replayed{id}.csv");
+        let replay = pg
+            .ws
+            .run_bare(&["--registry", &copy, "exports", "replay", &id, "--out", &out])
+            .ok();
+        assert!(
+            replay.stdout.contains("bytes: match"),
+            "export {id} on the SQLite copy:\n{}",
+            replay.stdout
+        );
+    }
+    let deadlocks: i64 = client
+        .query_one(
+            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    eprintln!(
+        "load: {MACHINES} machines, {FILES} files, {made} exports in {took:.1?}; \
+         {deadlocks} deadlocks retried by the tool"
+    );
 }

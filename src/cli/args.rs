@@ -66,6 +66,35 @@ pub enum Command {
     Audit(AuditArgs),
     /// List or edit the signal families the audit classifies columns with.
     Families(FamiliesArgs),
+    /// Work on whole registries: copy one, SQLite or PostgreSQL, into another.
+    Registry(RegistryArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RegistryArgs {
+    #[command(subcommand)]
+    pub command: RegistryCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RegistryCommand {
+    /// Copy a whole registry (files, scorers and their settings history,
+    /// scores with their history, frames, components, exports, tags,
+    /// signal families) into a new or empty one: an SQLite file or a
+    /// postgresql:// URL, either way. All or nothing; --registry is not
+    /// used.
+    Copy {
+        /// The registry to copy: an SQLite file or a postgresql:// URL.
+        #[arg(value_name = "FROM")]
+        from: PathBuf,
+        /// The registry to create: a file that does not exist yet, or an
+        /// empty registry (a PostgreSQL database without one, say).
+        #[arg(value_name = "TO")]
+        to: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Args, Debug)]

@@ -882,3 +882,23 @@ fn shown_from_here(absolute: &str) -> String {
         .filter(|relative| !relative.is_empty())
         .unwrap_or_else(|| absolute.to_string())
 }
+
+/// What `registry copy` moved, in one line per kind of row.
+pub fn print_copy_summary(summary: &second_opinion::registry::copy::CopySummary) {
+    println!("copied {} into {}", summary.from, summary.to);
+    for (table, what) in [
+        ("scorers", "scorers"),
+        ("scorer_revisions", "scorer settings revisions"),
+        ("source_files", "files"),
+        ("changes", "points in time"),
+        ("scores", "score rows (live and superseded)"),
+        ("frame_scores", "frame values"),
+        ("score_components", "components"),
+        ("exports", "exports"),
+        ("tags", "tags"),
+        ("signal_families", "signal families"),
+        ("audit_runs", "audit runs"),
+    ] {
+        println!("  {:>10} {what}", summary.rows_of(table));
+    }
+}

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::formats::settle;
 use super::frame_pattern::FramePattern;
-use super::rules::ConflictPolicy;
+use super::rules::{ConflictPolicy, MAX_SCORER_VERSION_CHARS};
 use super::suspicious::Warning;
 use super::{detect_format, DetectError, Detection, FieldNames, Format, ReadError};
 use crate::command_line::CommandLine;
@@ -159,6 +159,59 @@ impl IngestOptions {
             identity["key_strip_prefix"] = serde_json::Value::from(prefix.as_str());
         }
         identity
+    }
+
+    /// What every store checks and learns of `source` before it opens the
+    /// file's transaction: `--scorer-version` within its limit, the format
+    /// (given or detected), and the file itself (a readable file, not a
+    /// directory, its absolute path and size). Nothing is read into a
+    /// store here, so a refusal leaves the registry untouched.
+    pub(crate) fn prepare_file(
+        &self,
+        source: &SourceSpec,
+    ) -> Result<PreparedFile, IngestFileError> {
+        let path = source.path.display().to_string();
+        if let Some(version) = &self.scorer_version {
+            let chars = version.chars().count();
+            if chars > MAX_SCORER_VERSION_CHARS {
+                return Err(IngestFileError::Option {
+                    path,
+                    message: format!(
+                        "--scorer-version of {chars} characters is longer than the limit of \
+                         {MAX_SCORER_VERSION_CHARS}"
+                    ),
+                });
+            }
+        }
+        let io = |source| IngestFileError::Io {
+            path: path.clone(),
+            source,
+        };
+        let (format, format_reason) = self.detect_format(source).map_err(|e| match e {
+            Detection::Io(e) => io(e),
+            Detection::Unknown(source) => IngestFileError::UnknownFormat {
+                path: path.clone(),
+                source,
+                command_line: self.command_line,
+            },
+        })?;
+        let metadata = std::fs::metadata(&source.path).map_err(io)?;
+        if metadata.is_dir() {
+            return Err(io(std::io::Error::other(
+                "is a directory, not a score file",
+            )));
+        }
+        let absolute_path = std::fs::canonicalize(&source.path)
+            .map_err(io)?
+            .display()
+            .to_string();
+        Ok(PreparedFile {
+            path,
+            absolute_path,
+            size_bytes: metadata.len(),
+            format,
+            format_reason,
+        })
     }
 
     /// What a reader of `source` needs to know of these options.
@@ -352,6 +405,19 @@ pub struct KeyCollision {
     pub normalize: String,
     /// The shortest `tail:N` giving the two rows different keys.
     pub separating: String,
+}
+
+/// A score file as [`IngestOptions::prepare_file`] found it, before any
+/// store reads it.
+pub(crate) struct PreparedFile {
+    /// The path as given, which every message names.
+    pub path: String,
+    pub absolute_path: String,
+    /// The size when checked (the ingest's hash covers the bytes it reads).
+    pub size_bytes: u64,
+    pub format: Format,
+    /// Why the format was chosen (`--format`, or what detection saw).
+    pub format_reason: String,
 }
 
 /// Why a file was not ingested. Every variant names the file, and the line

@@ -21,10 +21,11 @@ use crate::ingest::pipeline::{
 };
 use crate::ingest::rules::{
     check_declared_direction, check_declared_scale, duplicate_action, new_scorer_defaults,
-    ConflictPolicy, Declared, DuplicateAction, LiveOrigin, MAX_SCORER_VERSION_CHARS,
+    ConflictPolicy, Declared, DuplicateAction, LiveOrigin,
 };
 use crate::ingest::{
-    read_on_thread, Detection, FileOutcome, FileStatus, IngestFileError, IngestOptions, SourceSpec,
+    read_on_thread, FileOutcome, FileStatus, IngestFileError, IngestOptions, PreparedFile,
+    SourceSpec,
 };
 use crate::progress::{Progress, ProgressRead};
 use crate::scorer::Scale;
@@ -41,41 +42,17 @@ impl Registry {
         if let Some(mut pg) = self.pg() {
             return pg.ingest_file(source, options, progress);
         }
-        let path = source.path.display().to_string();
-        if let Some(version) = &options.scorer_version {
-            let chars = version.chars().count();
-            if chars > MAX_SCORER_VERSION_CHARS {
-                return Err(IngestFileError::Option {
-                    path,
-                    message: format!(
-                        "--scorer-version of {chars} characters is longer than the limit of \
-                         {MAX_SCORER_VERSION_CHARS}"
-                    ),
-                });
-            }
-        }
+        let PreparedFile {
+            path,
+            absolute_path,
+            size_bytes,
+            format,
+            format_reason,
+        } = options.prepare_file(source)?;
         let io = |source| IngestFileError::Io {
             path: path.clone(),
             source,
         };
-        let (format, format_reason) = options.detect_format(source).map_err(|e| match e {
-            Detection::Io(e) => io(e),
-            Detection::Unknown(source) => IngestFileError::UnknownFormat {
-                path: path.clone(),
-                source,
-                command_line: options.command_line,
-            },
-        })?;
-        let metadata = std::fs::metadata(&source.path).map_err(io)?;
-        if metadata.is_dir() {
-            return Err(io(std::io::Error::other(
-                "is a directory, not a score file",
-            )));
-        }
-        let absolute_path = std::fs::canonicalize(&source.path)
-            .map_err(io)?
-            .display()
-            .to_string();
         let sqlite = |source: rusqlite::Error| IngestFileError::Store {
             path: path.clone(),
             source: Box::new(source),
@@ -91,7 +68,7 @@ impl Registry {
         // hash is taken from the bytes as they are parsed instead (one read
         // of the file, not two). The write lock is held, so no other ingest
         // can add such a file meanwhile.
-        let hashed_first = if same_size_ingested(&tx, metadata.len()).map_err(sqlite)? {
+        let hashed_first = if same_size_ingested(&tx, size_bytes).map_err(sqlite)? {
             Some(sha256_file(&source.path).map_err(io)?)
         } else {
             None
@@ -135,7 +112,7 @@ impl Registry {
                 path,
                 absolute_path,
                 hashed_first.as_deref().unwrap_or_default(),
-                metadata.len() as i64,
+                size_bytes as i64,
                 format.name(),
                 source.label,
                 ingested_at,
@@ -146,7 +123,7 @@ impl Registry {
         )
         .map_err(sqlite)?;
 
-        progress.begin(metadata.len());
+        progress.begin(size_bytes);
         let file = File::open(&source.path).map_err(io)?;
         let hashing = HashingRead::new(
             ProgressRead {
@@ -221,7 +198,7 @@ impl Registry {
             }
         }
         let (sha256, size_bytes) = match hashed_first {
-            Some(sha256) => (sha256, metadata.len()),
+            Some(sha256) => (sha256, size_bytes),
             None => tx
                 .query_row(sql::FILE_SHA256_AND_SIZE, [file_id], |row| {
                     Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64))

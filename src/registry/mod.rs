@@ -5,6 +5,7 @@
 //! [`memory`] the in-memory store of a one-shot `materialize`, and
 //! [`queries`] what the registry can tell about itself.
 
+pub mod copy;
 pub mod corrections;
 pub mod exports;
 pub mod history;

@@ -13,4 +13,4 @@ pub use audit::{audit, families};
 pub use batch::batch;
 pub use export::{export, materialize};
 pub use ingest::{ingest, inspect};
-pub use registry::{exports, files, provenance, scorers};
+pub use registry::{exports, files, provenance, registry, scorers};

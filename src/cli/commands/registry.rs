@@ -1,5 +1,5 @@
 //! The commands that only read the registry: `scorers`, `files`,
-//! `provenance` and `exports`.
+//! `provenance` and `exports`; and `registry copy`, which reads one whole.
 
 use std::path::Path;
 
@@ -10,8 +10,8 @@ use second_opinion::history;
 use second_opinion::registry::corrections::ScorerSettings;
 
 use crate::cli::args::{
-    ExportsArgs, ExportsCommand, FilesArgs, FilesCommand, ProvenanceArgs, ScorersArgs,
-    ScorersCommand,
+    ExportsArgs, ExportsCommand, FilesArgs, FilesCommand, ProvenanceArgs, RegistryArgs,
+    RegistryCommand, ScorersArgs, ScorersCommand,
 };
 use crate::cli::render;
 use crate::Failure;
@@ -178,6 +178,20 @@ pub fn exports(registry_path: &Path, args: ExportsArgs) -> Result<(), Failure> {
             } else {
                 Err(Failure::already_shown())
             }
+        }
+    }
+}
+
+/// `registry copy FROM TO`: a whole registry into a new or empty one.
+pub fn registry(args: RegistryArgs) -> Result<(), Failure> {
+    match args.command {
+        RegistryCommand::Copy { from, to, json } => {
+            let summary = second_opinion::registry::copy::copy_registry(&from, &to)?;
+            if json {
+                return render::print_json(&summary);
+            }
+            render::print_copy_summary(&summary);
+            Ok(())
         }
     }
 }

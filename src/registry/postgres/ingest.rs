@@ -34,15 +34,35 @@ use crate::ingest::pipeline::{
 };
 use crate::ingest::rules::{
     check_declared_direction, check_declared_scale, duplicate_action, new_scorer_defaults,
-    ConflictPolicy, Declared, DuplicateAction, LiveOrigin, MAX_SCORER_VERSION_CHARS,
+    ConflictPolicy, Declared, DuplicateAction, LiveOrigin,
 };
 use crate::ingest::{
-    read_on_thread, Detection, FileOutcome, FileStatus, IngestFileError, IngestOptions, SourceSpec,
+    read_on_thread, FileOutcome, FileStatus, IngestFileError, IngestOptions, PreparedFile,
+    SourceSpec,
 };
 use crate::progress::{Progress, ProgressRead};
 use crate::registry::now_rfc3339;
 use crate::registry::same_bytes::OtherIngest;
 use crate::scorer::Scale;
+
+/// A store failure with the registry it happened on.
+#[derive(Debug)]
+struct OnRegistry {
+    registry: String,
+    source: Box<dyn std::error::Error + Send + Sync>,
+}
+
+impl std::fmt::Display for OnRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.registry, self.source)
+    }
+}
+
+impl std::error::Error for OnRegistry {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self.source.as_ref())
+    }
+}
 
 /// Scalar rows per COPY into the staging table: large enough that the
 /// round trips do not count, small enough to hold in memory.
@@ -74,8 +94,24 @@ impl PgBackend {
                         20 * attempt as u64 + jitter,
                     ));
                 }
-                other => return other,
+                // A failure of the server names the registry (without its
+                // password): with many machines and registries, which one
+                // went away is the first thing to know.
+                other => return other.map_err(|e| self.naming_registry(e)),
             }
+        }
+    }
+
+    fn naming_registry(&self, error: IngestFileError) -> IngestFileError {
+        match error {
+            IngestFileError::Store { path, source } => IngestFileError::Store {
+                path,
+                source: Box::new(OnRegistry {
+                    registry: self.shown.display().to_string(),
+                    source,
+                }),
+            },
+            other => other,
         }
     }
 
@@ -85,41 +121,17 @@ impl PgBackend {
         options: &IngestOptions,
         progress: &dyn Progress,
     ) -> Result<FileOutcome, IngestFileError> {
-        let path = source.path.display().to_string();
-        if let Some(version) = &options.scorer_version {
-            let chars = version.chars().count();
-            if chars > MAX_SCORER_VERSION_CHARS {
-                return Err(IngestFileError::Option {
-                    path,
-                    message: format!(
-                        "--scorer-version of {chars} characters is longer than the limit of \
-                         {MAX_SCORER_VERSION_CHARS}"
-                    ),
-                });
-            }
-        }
+        let PreparedFile {
+            path,
+            absolute_path,
+            size_bytes,
+            format,
+            format_reason,
+        } = options.prepare_file(source)?;
         let io = |source| IngestFileError::Io {
             path: path.clone(),
             source,
         };
-        let (format, format_reason) = options.detect_format(source).map_err(|e| match e {
-            Detection::Io(e) => io(e),
-            Detection::Unknown(source) => IngestFileError::UnknownFormat {
-                path: path.clone(),
-                source,
-                command_line: options.command_line,
-            },
-        })?;
-        let metadata = std::fs::metadata(&source.path).map_err(io)?;
-        if metadata.is_dir() {
-            return Err(io(std::io::Error::other(
-                "is a directory, not a score file",
-            )));
-        }
-        let absolute_path = std::fs::canonicalize(&source.path)
-            .map_err(io)?
-            .display()
-            .to_string();
         let store_error = |source: postgres::Error| IngestFileError::Store {
             path: path.clone(),
             source: Box::new(ServerError(source)),
@@ -151,7 +163,7 @@ impl PgBackend {
                     &path,
                     &absolute_path,
                     &sha256,
-                    &(metadata.len() as i64),
+                    &(size_bytes as i64),
                     &format.name(),
                     &source.label,
                     &ingested_at,
@@ -192,7 +204,7 @@ impl PgBackend {
         }
         tx.batch_execute(sql::CREATE_STAGING).map_err(store_error)?;
 
-        progress.begin(metadata.len());
+        progress.begin(size_bytes);
         let file = File::open(&source.path).map_err(io)?;
         let input = BufReader::with_capacity(
             1 << 20,
@@ -300,7 +312,7 @@ impl PgBackend {
             path,
             absolute_path,
             sha256,
-            size_bytes: metadata.len(),
+            size_bytes,
             format: format.name().to_string(),
             format_reason,
             label: source.label.clone(),

@@ -24,14 +24,21 @@ pub use settings::{is_postgres_url, shown_url};
 use super::{OpenMode, RegistryError};
 
 /// The schema versions of `migrations/postgres/`, in order.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "0001_registry",
-    include_str!("../../../migrations/postgres/0001_registry.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "0001_registry",
+        include_str!("../../../migrations/postgres/0001_registry.sql"),
+    ),
+    (
+        3,
+        "0003_copy_whole_registry",
+        include_str!("../../../migrations/postgres/0003_copy_whole_registry.sql"),
+    ),
+];
 
 /// The newest schema version this binary knows on PostgreSQL.
-pub const PG_SCHEMA_VERSION: i64 = 1;
+pub const PG_SCHEMA_VERSION: i64 = 3;
 
 /// The advisory lock two first-time users of one database take around
 /// migrating it, so one creates the schema and the other finds it made.
@@ -123,6 +130,12 @@ impl PgBackend {
         };
         backend.migrate(mode)?;
         Ok(backend)
+    }
+
+    /// The connection, for `registry copy`, which reads and writes the
+    /// tables row for row.
+    pub(crate) fn client(&mut self) -> &mut Client {
+        &mut self.client
     }
 
     /// The URL as shown.
