@@ -337,9 +337,10 @@ fn ingest_rules_and_their_messages_are_the_same() {
 }
 
 /// PostgreSQL copies a file's scalar rows straight into `scores` until one
-/// meets a live row, then settles that batch and the rest of the file row
-/// by row (`postgres/ingest.rs`): a conflict after whole batches went
-/// straight in is found and settled as SQLite settles it.
+/// meets a live row; then it settles the rows the staged way, from that
+/// batch on when the refused copy was the first (under a savepoint), else
+/// from the file's start in a new attempt (`postgres/ingest.rs`). Either
+/// way a conflict is found and settled as SQLite settles it.
 #[test]
 fn conflicts_after_rows_went_straight_in_are_settled_alike() {
     let targets = targets("straight");
@@ -366,6 +367,13 @@ fn conflicts_after_rows_went_straight_in_are_settled_alike() {
         refused[0].stderr
     );
     same_on_all(&targets, &["ingest", "DOVER=first.csv"], 0);
+    // The first batch refused: a key of it is live.
+    let rerun = same_on_all(&targets, &["ingest", "--ignore", "DOVER=repeated.csv"], 0);
+    assert!(
+        rerun[0].stderr.contains("0 rows ingested") || rerun[0].stderr.contains("nothing new"),
+        "{}",
+        rerun[0].stderr
+    );
     // New keys for a whole batch, then keys live already, then new ones.
     let mixed = format!(
         "key,score\n{}{}{}",
