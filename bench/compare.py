@@ -104,13 +104,19 @@ def compare_tables(outputs, key_columns, expected_rows, expected_columns, prefix
 
 
 def registry_digest(path, query):
-    """(rows, order-independent digest) of the rows `query` returns."""
-    conn = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+    """(rows, order-independent digest) of the rows `query` returns; `path`
+    is an SQLite file, or a PostgreSQL URL."""
+    if path.startswith(("postgres://", "postgresql://")):
+        import psycopg
+
+        conn = psycopg.connect(path)
+    else:
+        conn = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
     try:
         rows, total = 0, 0
         for row in conn.execute(query):
             rows += 1
-            total = (total + hash(row)) & 0xFFFFFFFFFFFFFFFF
+            total = (total + hash(tuple(row))) & 0xFFFFFFFFFFFFFFFF
         return rows, total
     finally:
         conn.close()
@@ -122,7 +128,7 @@ def compare_registries(outputs, expected_rows):
     for tool, path, query in outputs:
         try:
             digests.append((tool,) + registry_digest(path, query))
-        except sqlite3.Error as e:
+        except Exception as e:  # sqlite3's or psycopg's
             problems.append("%s: cannot read %s: %s" % (tool, path, e))
     for tool, rows, digest in digests:
         if rows != expected_rows:

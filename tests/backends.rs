@@ -336,6 +336,68 @@ fn ingest_rules_and_their_messages_are_the_same() {
     same_on_all(&targets, &["files"], 0);
 }
 
+/// PostgreSQL copies a file's scalar rows straight into `scores` until one
+/// meets a live row; then it settles the rows the staged way, from that
+/// batch on when the refused copy was the first (under a savepoint), else
+/// from the file's start in a new attempt (`postgres/ingest.rs`). Either
+/// way a conflict is found and settled as SQLite settles it.
+#[test]
+fn conflicts_after_rows_went_straight_in_are_settled_alike() {
+    let targets = targets("straight");
+    // More rows than one batch of 50,000, so the conflicts below come
+    // after a batch was copied straight in.
+    let batch = 50_000;
+    let keys = |prefix: &str, n: usize| -> String {
+        (0..n)
+            .map(|i| format!("{prefix}{i:06}.mp4,{}\n", (i % 89) as f64 / 100.0))
+            .collect()
+    };
+    let first = format!("key,score\n{}", keys("a", batch + 20));
+    write_all(&targets, "first.csv", &first);
+    // A key of the first batch again, in the second: refused, naming both
+    // lines, and nothing of the file kept.
+    let repeated = format!("{first}a000007.mp4,0.5\n");
+    write_all(&targets, "repeated.csv", &repeated);
+    let refused = same_on_all(&targets, &["ingest", "DOVER=repeated.csv"], 1);
+    assert!(
+        refused[0]
+            .stderr
+            .contains(&format!("repeated.csv:{}:", batch + 22)),
+        "{}",
+        refused[0].stderr
+    );
+    same_on_all(&targets, &["ingest", "DOVER=first.csv"], 0);
+    // The first batch refused: a key of it is live.
+    let rerun = same_on_all(&targets, &["ingest", "--ignore", "DOVER=repeated.csv"], 0);
+    assert!(
+        rerun[0].stderr.contains("0 rows ingested") || rerun[0].stderr.contains("nothing new"),
+        "{}",
+        rerun[0].stderr
+    );
+    // New keys for a whole batch, then keys live already, then new ones.
+    let mixed = format!(
+        "key,score\n{}{}{}",
+        keys("b", batch),
+        keys("a", 10),
+        keys("c", 10)
+    );
+    write_all(&targets, "mixed.csv", &mixed);
+    same_on_all(&targets, &["ingest", "DOVER=mixed.csv"], 1);
+    let ignored = same_on_all(&targets, &["ingest", "--ignore", "DOVER=mixed.csv"], 0);
+    assert!(
+        ignored[0]
+            .stderr
+            .contains(&format!("{} rows ingested", batch + 10))
+            && ignored[0].stderr.contains("10 ignored"),
+        "{}",
+        ignored[0].stderr
+    );
+    let scorers = same_on_all(&targets, &["scorers", "--json"], 0);
+    let scorers: Value = serde_json::from_str(&scorers[0].stdout).unwrap();
+    assert_eq!(scorers[0]["live_rows"], 2 * batch + 30);
+    same_on_all(&targets, &["files", "--json"], 0);
+}
+
 #[test]
 fn exports_live_as_of_and_scores_only_are_the_same() {
     let targets = targets("exports");

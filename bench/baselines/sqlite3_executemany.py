@@ -41,36 +41,39 @@ def first(row, candidates):
     return next((c for c in candidates if c in row), None)
 
 
-def main():
-    db, path = sys.argv[1], sys.argv[2]
+def rows_of(path):
+    """(scorer, key, score, status, runtime_ms, source, line) of each row of
+    a JSON Lines score file; the key, score and runtime fields are found once,
+    from the first row."""
     with open(path, encoding="utf-8") as f:
         head = json.loads(f.readline())
     key, score, runtime = first(head, KEY_FIELDS), first(head, SCORE_FIELDS), first(head, RUNTIME_FIELDS)
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            row = json.loads(line)
+            status = str(row.get("status") or "ok").strip().lower()
+            yield (
+                row["competitor"],
+                str(row[key]),
+                row.get(score),
+                "ok" if status in ("ok", "pass", "success") else "bad",
+                row.get(runtime) if runtime else None,
+                path,
+                line_no,
+            )
 
-    def rows():
-        with open(path, encoding="utf-8") as f:
-            for line_no, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                row = json.loads(line)
-                status = str(row.get("status") or "ok").strip().lower()
-                yield (
-                    row["competitor"],
-                    str(row[key]),
-                    row.get(score),
-                    "ok" if status in ("ok", "pass", "success") else "bad",
-                    row.get(runtime) if runtime else None,
-                    path,
-                    line_no,
-                )
 
+def main():
+    db, path = sys.argv[1], sys.argv[2]
     conn = sqlite3.connect(db)
     conn.execute(SCHEMA)
     with conn:
         conn.executemany(
             "INSERT INTO scores (scorer, key, score, status, runtime_ms, source, line) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            rows(),
+            rows_of(path),
         )
     count = conn.execute("SELECT count(*) FROM scores").fetchone()[0]
     conn.close()

@@ -97,6 +97,15 @@ pub const CLEAR_STAGING: &str = "TRUNCATE score_staging";
 pub const COPY_STAGING: &str = "COPY score_staging (n, line, scorer_id, key, raw_key, key_field, \
     score, status, reason, note, runtime_ms, frame_count) FROM STDIN (FORMAT binary)";
 
+/// Scalar rows straight into `scores`, in file order, while none has met
+/// a live row (`postgres/ingest.rs`): the live-row index refuses the copy
+/// at the first that does.
+pub const COPY_SCORES: &str = "COPY scores (scorer_id, key, raw_key, key_field, score, status, \
+    reason, note, runtime_ms, frame_count, source_file_id, line) FROM STDIN (FORMAT binary)";
+
+/// The live-row index's name, as a refusal by it names it.
+pub const LIVE_ROW_INDEX: &str = "scores_live_scorer_key";
+
 /// Move the staged rows into `scores` in file order; a row the live-row
 /// index refuses is left out (and redone alone, where the conflict policy
 /// applies).
