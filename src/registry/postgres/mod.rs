@@ -43,7 +43,10 @@ const MIGRATION_LOCK: i64 = 0x2d6f_7069_6e69_6f6e;
 pub fn ported(command: &str, subcommand: Option<&str>) -> bool {
     matches!(
         (command, subcommand),
-        ("ingest" | "export" | "scorers" | "files", None)
+        (
+            "ingest" | "inspect" | "export" | "scorers" | "files" | "provenance",
+            None
+        ) | ("exports", _)
     )
 }
 

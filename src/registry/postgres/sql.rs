@@ -348,3 +348,44 @@ pub const SETTLE_EXPORT: &str =
 pub const LIST_EXPORTS: &str = "SELECT id, created_at, command, features_path, features_sha256, output_path, \
     output_sha256, output_format, input_rows, output_rows, scorers, options, registry_state, registry_digest, \
     tool_version, seq, seq_inferred, as_of, content_digest, note, state FROM exports ORDER BY id";
+
+pub const TAG_DETAILS: &str = "SELECT seq, export_id, created_at FROM tags WHERE name = $1";
+
+// ---- history: what was live at a point (exports show, diff)
+
+/// Scorer $1's rows live at point $2 with where they came from.
+pub const ROWS_AT_POINT_WITH_SOURCE: &str = at_point!(
+    "SELECT s.key::text, s.score, s.status, f.path, s.line FROM scores s \
+     JOIN source_files f ON f.id = s.source_file_id WHERE"
+);
+
+/// Scorer $1's rows live at point $2, counted by file and status; a
+/// file's number is its point, as `files` shows it.
+pub const FILES_AT_POINT: &str = concat!(
+    "SELECT f.seq, f.path, f.sha256, f.ingested_at, f.scorer_version, \
+        COUNT(*) FILTER (WHERE r.status = 'ok'), COUNT(*) FILTER (WHERE r.status = 'bad') FROM (",
+    at_point!("SELECT s.source_file_id AS file, s.status FROM scores s WHERE"),
+    ") r JOIN source_files f ON f.id = r.file GROUP BY f.id ORDER BY f.seq"
+);
+
+// ---- provenance
+
+pub const SCORER_NAME_BY_SLUG: &str = "SELECT id, name::text FROM scorers WHERE slug = $1";
+
+pub const ALL_SCORERS: &str = "SELECT id, name::text FROM scorers ORDER BY slug";
+
+/// Scorer $1's keys (live or superseded) in [$2, $3).
+pub const KEYS_FROM_STEM: &str = "SELECT DISTINCT key::text FROM scores \
+    WHERE scorer_id = $1 AND key >= $2 AND key < $3 ORDER BY 1 LIMIT 1000";
+
+/// As SQLite's: every row of scorer $1 whose key (or, with $3, raw key)
+/// is $2, live first, then newest first; a row's points are its file's
+/// (or a copy's own) and its superseder's.
+pub const SCORE_HISTORY: &str = "SELECT s.key::text, COALESCE(s.raw_key, s.key)::text, \
+    s.key_field, s.score, s.status, s.reason, s.runtime_ms, s.frame_count::int8, s.line, \
+    f.ingested_at, s.superseded_at, f.path, f.absolute_path, f.sha256, f.format, f.label, r.path, \
+    f.scorer_version, s.note, COALESCE(s.born_seq, f.seq), s.superseded_seq, s.raw_value \
+    FROM scores s JOIN source_files f ON f.id = s.source_file_id \
+    LEFT JOIN source_files r ON r.id = s.superseded_by_file \
+    WHERE s.scorer_id = $1 AND (s.key = $2 OR ($3 AND COALESCE(s.raw_key, s.key) = $2)) \
+    ORDER BY s.superseded_at IS NOT NULL, s.id DESC";
