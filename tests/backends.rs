@@ -520,9 +520,9 @@ fn commands_not_ported_are_refused_on_postgres() {
     pg.write("dover.csv", "key,score\na.mp4,0.5\n");
     pg.run(&["ingest", "DOVER=dover.csv"]).ok();
     for args in [
-        vec!["scorers", "set", "DOVER", "--scale", "0:1"],
-        vec!["files", "retire", "1"],
         vec!["families", "list"],
+        vec!["audit", "--input", "clips.csv", "--out-json", "a.json"],
+        vec!["batch", "--manifest", "m.json"],
     ] {
         let run = pg.run(&args).fails_with(2);
         let command = args[0];
@@ -667,7 +667,7 @@ fn the_schema_is_tracked_and_a_newer_one_refused() {
         .collect();
     assert_eq!(
         versions,
-        vec![second_opinion::registry::postgres::PG_SCHEMA_VERSION]
+        (1..=second_opinion::registry::postgres::PG_SCHEMA_VERSION).collect::<Vec<_>>()
     );
     client
         .batch_execute("INSERT INTO second_opinion_migrations VALUES (99, 'future', 'x', 'x')")
@@ -1164,4 +1164,137 @@ fn provenance_and_inspect_are_the_same() {
     same_on_all(&targets, &["inspect", "DOVER=missing.csv"], 1);
     same_on_all(&targets, &["files"], 0);
     same_on_all(&targets, &["scorers"], 0);
+}
+
+#[test]
+fn corrections_and_their_points_are_the_same() {
+    let targets = with_history("corrections");
+    // files retire: by number, path and sha256; errors.
+    same_on_all(&targets, &["files", "retire", "99"], 1);
+    same_on_all(&targets, &["files", "retire", "nosuch.csv"], 1);
+    same_on_all(&targets, &["files", "retire", "3", "--restore-previous"], 0);
+    same_on_all(&targets, &["files", "retire", "dover2.csv"], 1);
+    same_on_all(&targets, &["files", "retire", "3", "--json"], 1);
+    same_on_all(&targets, &["files"], 0);
+    same_on_all(&targets, &["scorers"], 0);
+    same_on_all(&targets, &["provenance", "--key", "a.mp4"], 0);
+    // scorers set: a scale that makes values bad, then the same again.
+    same_on_all(&targets, &["scorers", "set", "DOVER"], 2);
+    same_on_all(&targets, &["scorers", "set", "nosuch", "--scale", "0:1"], 1);
+    same_on_all(
+        &targets,
+        &["scorers", "set", "DOVER", "--scale", "0:0.6"],
+        0,
+    );
+    same_on_all(
+        &targets,
+        &["scorers", "set", "DOVER", "--scale", "0:0.6"],
+        1,
+    );
+    same_on_all(
+        &targets,
+        &[
+            "scorers",
+            "--json",
+            "set",
+            "MUSIQ",
+            "--lower-is-better",
+            "--version",
+            "v2",
+        ],
+        0,
+    );
+    // rename and merge, with their refusals.
+    same_on_all(&targets, &["scorers", "rename", "MUSIQ", "dover"], 1);
+    same_on_all(&targets, &["scorers", "rename", "MUSIQ", "MUSIQ"], 1);
+    same_on_all(&targets, &["scorers", "rename", "MUSIQ", "MUSIQ-koniq"], 0);
+    same_on_all(&targets, &["scorers", "merge", "MUSIQ-koniq", "DOVER"], 1);
+    write_all(&targets, "qalign.csv", "key,score\nd.mp4,3.5\n");
+    write_all(&targets, "qalign2.csv", "key,score\ne.mp4,2.5\n");
+    same_on_all(
+        &targets,
+        &[
+            "ingest",
+            "--scale",
+            "0:5",
+            "--higher-is-better",
+            "inhouse=qalign.csv",
+        ],
+        0,
+    );
+    same_on_all(
+        &targets,
+        &[
+            "ingest",
+            "--scale",
+            "0:5",
+            "--higher-is-better",
+            "inhouse-b=qalign2.csv",
+        ],
+        0,
+    );
+    same_on_all(&targets, &["scorers", "merge", "inhouse-b", "inhouse"], 0);
+    same_on_all(&targets, &["scorers", "merge", "inhouse-b", "inhouse"], 1);
+    same_on_all(&targets, &["scorers", "merge", "DOVER", "DOVER"], 1);
+    same_on_all(&targets, &["scorers", "--json"], 0);
+    same_on_all(&targets, &["files", "--json"], 0);
+    // Every point reads the settings and rows in force then.
+    for point in 1..=10 {
+        let out = format!("at{point}.csv");
+        let reference = format!("seq:{point}");
+        same_on_all(
+            &targets,
+            &[
+                "export",
+                "--features",
+                "clips.csv",
+                "--out",
+                &out,
+                "--as-of",
+                &reference,
+                "--normalize",
+            ],
+            0,
+        );
+        same_file_on_all(&targets, &out);
+        let scores = format!("scores{point}.csv");
+        same_on_all(
+            &targets,
+            &[
+                "export",
+                "--scores-only",
+                "--out",
+                &scores,
+                "--as-of",
+                &reference,
+            ],
+            0,
+        );
+        same_file_on_all(&targets, &scores);
+    }
+    // Before the rename, MUSIQ's columns; after it, MUSIQ-koniq's.
+    let before = same_file_on_all(&targets, "at5.csv");
+    let after = same_file_on_all(&targets, "at7.csv");
+    assert!(before.contains("second_opinion_musiq_score"), "{before}");
+    assert!(
+        after.contains("second_opinion_musiq_koniq_score"),
+        "{after}"
+    );
+    same_on_all(
+        &targets,
+        &["exports", "diff", "seq:3", "seq:10", "--rows"],
+        0,
+    );
+    same_on_all(
+        &targets,
+        &["provenance", "--key", "a.mp4", "--as-of", "seq:5"],
+        0,
+    );
+    same_on_all(
+        &targets,
+        &["export", "--features", "clips.csv", "--out", "now.csv"],
+        0,
+    );
+    same_file_on_all(&targets, "now.csv");
+    same_on_all(&targets, &["exports", "replay", "seq:6"], 1);
 }

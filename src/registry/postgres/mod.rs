@@ -10,6 +10,7 @@
 //! is `migrations/postgres/`, its queries [`sql`]; the rules of what a
 //! row becomes stay the pipeline's, as for SQLite.
 
+mod corrections;
 mod ingest;
 mod reads;
 mod settings;
@@ -24,14 +25,21 @@ pub use settings::{is_postgres_url, shown_url};
 use super::{OpenMode, RegistryError};
 
 /// The schema versions of `migrations/postgres/`, in order.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(
-    1,
-    "0001_registry",
-    include_str!("../../../migrations/postgres/0001_registry.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (
+        1,
+        "0001_registry",
+        include_str!("../../../migrations/postgres/0001_registry.sql"),
+    ),
+    (
+        2,
+        "0002_corrections",
+        include_str!("../../../migrations/postgres/0002_corrections.sql"),
+    ),
+];
 
 /// The newest schema version this binary knows on PostgreSQL.
-pub const PG_SCHEMA_VERSION: i64 = 1;
+pub const PG_SCHEMA_VERSION: i64 = 2;
 
 /// The advisory lock two first-time users of one database take around
 /// migrating it, so one creates the schema and the other finds it made.
@@ -43,10 +51,8 @@ const MIGRATION_LOCK: i64 = 0x2d6f_7069_6e69_6f6e;
 pub fn ported(command: &str, subcommand: Option<&str>) -> bool {
     matches!(
         (command, subcommand),
-        (
-            "ingest" | "inspect" | "export" | "scorers" | "files" | "provenance",
-            None
-        ) | ("exports", _)
+        ("ingest" | "inspect" | "export" | "provenance", None)
+            | ("exports" | "scorers" | "files", _)
     )
 }
 
@@ -100,6 +106,8 @@ pub(crate) struct PgBackend {
     shown: PathBuf,
     /// Inside [`PgBackend::begin_snapshot`]'s transaction.
     in_snapshot: bool,
+    /// A correction's transaction is open: what to stamp with its point.
+    correction: Option<corrections::PendingCorrection>,
 }
 
 impl PgBackend {
@@ -123,6 +131,7 @@ impl PgBackend {
             client,
             shown,
             in_snapshot: false,
+            correction: None,
         };
         backend.migrate(mode)?;
         Ok(backend)

@@ -25,7 +25,7 @@ fn scale(min: Option<f64>, max: Option<f64>) -> Option<Scale> {
 impl PgBackend {
     /// Run a query and hand each row to `visit` as the server sends it,
     /// without collecting them.
-    fn visit(
+    pub(super) fn visit(
         &mut self,
         query: &str,
         params: &[&(dyn ToSql + Sync)],
