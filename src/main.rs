@@ -102,7 +102,7 @@ fn main() -> ExitCode {
                 };
                 tell!(
                     "second-opinion: `{command}` is not yet available on a PostgreSQL registry ({}); \
-                     there, this version runs ingest, inspect, export, exports, provenance, scorers and files",
+                     there, this version runs every command but materialize --registry and batch --registry",
                     second_opinion::registry::postgres::shown_url(&registry.to_string_lossy())
                 );
                 return ExitCode::from(2);

@@ -520,9 +520,16 @@ fn commands_not_ported_are_refused_on_postgres() {
     pg.write("dover.csv", "key,score\na.mp4,0.5\n");
     pg.run(&["ingest", "DOVER=dover.csv"]).ok();
     for args in [
-        vec!["families", "list"],
-        vec!["audit", "--input", "clips.csv", "--out-json", "a.json"],
         vec!["batch", "--manifest", "m.json"],
+        vec![
+            "materialize",
+            "--features",
+            "clips.csv",
+            "--scores",
+            "dover.csv",
+            "--out",
+            "o.csv",
+        ],
     ] {
         let run = pg.run(&args).fails_with(2);
         let command = args[0];
@@ -1297,4 +1304,89 @@ fn corrections_and_their_points_are_the_same() {
     );
     same_file_on_all(&targets, "now.csv");
     same_on_all(&targets, &["exports", "replay", "seq:6"], 1);
+}
+
+#[test]
+fn families_and_audits_are_the_same() {
+    let targets = with_history("audit");
+    same_on_all(&targets, &["families", "list"], 0);
+    same_on_all(&targets, &["families", "list", "--json"], 0);
+    same_on_all(&targets, &["families", "add-pattern", "nosuch", "x"], 1);
+    same_on_all(
+        &targets,
+        &["families", "add-pattern", "noise_grain_blur", "("],
+        2,
+    );
+    same_on_all(
+        &targets,
+        &["families", "add-pattern", "noise_grain_blur", "^size$"],
+        0,
+    );
+    same_on_all(
+        &targets,
+        &["families", "add-pattern", "noise_grain_blur", "^size$"],
+        0,
+    );
+    same_on_all(
+        &targets,
+        &["families", "remove-pattern", "noise_grain_blur", "zzz"],
+        1,
+    );
+    same_on_all(
+        &targets,
+        &["families", "remove-pattern", "noise_grain_blur", "^size$"],
+        0,
+    );
+    same_on_all(
+        &targets,
+        &[
+            "families",
+            "add",
+            "house_style",
+            "--label",
+            "House style",
+            "--pattern",
+            "^size$",
+            "--candidate",
+            "in-house metric",
+        ],
+        0,
+    );
+    same_on_all(
+        &targets,
+        &["families", "add", "house_style", "--label", "Again"],
+        1,
+    );
+    same_on_all(&targets, &["families", "add", "Bad-Key", "--label", "x"], 2);
+    same_on_all(&targets, &["families", "list"], 0);
+    // The audit reads the registry's families and scorers, and records
+    // its runs there: the second run compares with the first.
+    same_on_all(
+        &targets,
+        &[
+            "audit",
+            "--input",
+            "live=e1.csv",
+            "--out-json",
+            "a1.json",
+            "--out-md",
+            "a1.md",
+        ],
+        0,
+    );
+    same_file_on_all(&targets, "a1.md");
+    same_on_all(
+        &targets,
+        &[
+            "audit",
+            "--input",
+            "live=e2.csv",
+            "--out-json",
+            "a2.json",
+            "--compare-last",
+        ],
+        0,
+    );
+    let report = same_file_on_all(&targets, "a2.json");
+    assert!(report.contains("house_style"), "{report}");
 }

@@ -10,6 +10,7 @@
 //! is `migrations/postgres/`, its queries [`sql`]; the rules of what a
 //! row becomes stay the pipeline's, as for SQLite.
 
+mod audit;
 mod corrections;
 mod ingest;
 mod reads;
@@ -33,8 +34,8 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     ),
     (
         2,
-        "0002_corrections",
-        include_str!("../../../migrations/postgres/0002_corrections.sql"),
+        "0002_corrections_and_audit",
+        include_str!("../../../migrations/postgres/0002_corrections_and_audit.sql"),
     ),
 ];
 
@@ -51,8 +52,10 @@ const MIGRATION_LOCK: i64 = 0x2d6f_7069_6e69_6f6e;
 pub fn ported(command: &str, subcommand: Option<&str>) -> bool {
     matches!(
         (command, subcommand),
-        ("ingest" | "inspect" | "export" | "provenance", None)
-            | ("exports" | "scorers" | "files", _)
+        (
+            "ingest" | "inspect" | "export" | "provenance" | "audit",
+            None
+        ) | ("exports" | "scorers" | "files" | "families", _)
     )
 }
 

@@ -180,7 +180,7 @@ pub const LIVE_SCORERS: &str =
     ORDER BY sc.slug";
 
 /// Scorers with a score live at point $1, with the settings in force
-/// then: their newest revision at or before it (`0002_corrections.sql`),
+/// then: their newest revision at or before it (`0002_corrections_and_audit.sql`),
 /// else, for a scorer registered outside any point, its settings now.
 pub const SCORERS_AT_POINT: &str = "SELECT sc.id, v.name::text, v.slug::text, v.scale_min, \
     v.scale_max, v.typical_min, v.typical_max, v.higher_is_better FROM scorers sc \
@@ -403,7 +403,7 @@ pub const SCORE_HISTORY: &str = "SELECT s.key::text, COALESCE(s.raw_key, s.key):
 // to commit: a deadlock. What it wrote meanwhile is stamped then.
 
 /// A correction's point (this stamps the scorer revisions it wrote:
-/// `0002_corrections.sql`).
+/// `0002_corrections_and_audit.sql`).
 pub const INSERT_CORRECTION: &str =
     "INSERT INTO changes (seq, at, kind, detail) VALUES ($1, $2, $3, $4)";
 
@@ -476,3 +476,52 @@ pub const KEYS_LIVE_FOR_BOTH: &str = "SELECT a.key::text FROM scores a JOIN scor
 /// Scorer $1's live row ids, by key, locked.
 pub const LIVE_ROW_IDS: &str = "SELECT id FROM scores WHERE scorer_id = $1 \
     AND superseded_at IS NULL ORDER BY key FOR UPDATE";
+
+// ---- the audit: signal families and recorded runs (as audit/sql.rs)
+
+pub const LIST_FAMILIES: &str = "SELECT id, key::text, label, question, recommendation, position \
+    FROM signal_families ORDER BY position";
+
+pub const LIST_PATTERNS: &str =
+    "SELECT family_id, pattern FROM family_patterns ORDER BY family_id, position";
+
+pub const LIST_CANDIDATES: &str =
+    "SELECT family_id, metric FROM family_candidates ORDER BY family_id, position";
+
+pub const FAMILY_BY_KEY: &str = "SELECT id FROM signal_families WHERE key = $1";
+
+pub const INSERT_FAMILY: &str = "INSERT INTO signal_families \
+    (key, label, question, recommendation, position) \
+    VALUES ($1, $2, $3, $4, (SELECT COALESCE(MAX(position), 0) + 1 FROM signal_families)) \
+    RETURNING id";
+
+pub const INSERT_PATTERN: &str = "INSERT INTO family_patterns (family_id, position, pattern) \
+    VALUES ($1, (SELECT COALESCE(MAX(position), 0) + 1 FROM family_patterns WHERE family_id = $1), $2) \
+    ON CONFLICT DO NOTHING";
+
+pub const DELETE_PATTERN: &str =
+    "DELETE FROM family_patterns WHERE family_id = $1 AND pattern = $2";
+
+pub const INSERT_CANDIDATE: &str = "INSERT INTO family_candidates (family_id, position, metric) \
+    VALUES ($1, (SELECT COALESCE(MAX(position), 0) + 1 FROM family_candidates WHERE family_id = $1), $2) \
+    ON CONFLICT DO NOTHING";
+
+pub const AUDIT_SCORERS: &str = "SELECT sc.name::text, sc.slug::text, \
+    COALESCE(sc.scale_min, sc.typical_min), COALESCE(sc.scale_max, sc.typical_max), \
+    sc.higher_is_better, \
+    EXISTS (SELECT 1 FROM source_file_scorers x JOIN source_files f ON f.id = x.source_file_id \
+            WHERE x.scorer_id = sc.id AND f.format LIKE 'libvmaf-%') \
+    FROM scorers sc ORDER BY sc.slug";
+
+pub const INSERT_AUDIT_RUN: &str =
+    "INSERT INTO audit_runs (created_at, options, outputs, tool_version) \
+    VALUES ($1, $2, $3, $4) RETURNING id";
+
+pub const INSERT_AUDIT_INPUT: &str = "INSERT INTO audit_inputs \
+    (run_id, label, path, absolute_path, sha256, size_bytes, rows, summary) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+pub const LAST_AUDIT_OF_LABEL: &str =
+    "SELECT r.id, r.created_at, i.path, i.sha256, i.rows, i.summary \
+    FROM audit_inputs i JOIN audit_runs r ON r.id = i.run_id \
+    WHERE i.label = $1 ORDER BY r.id DESC, i.id DESC LIMIT 1";
