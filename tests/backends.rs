@@ -1390,3 +1390,93 @@ fn families_and_audits_are_the_same() {
     let report = same_file_on_all(&targets, "a2.json");
     assert!(report.contains("house_style"), "{report}");
 }
+
+/// A correction waiting for rows another machine's ingest holds does not
+/// hold the point clock meanwhile: that ingest can take its point and
+/// commit (no deadlock), and then the correction completes.
+#[test]
+fn a_correction_waiting_for_an_ingest_lets_it_commit() {
+    let targets = targets("correction_wait");
+    let Some(pg) = postgres_of(&targets) else {
+        return;
+    };
+    let db = pg.db.as_ref().unwrap();
+    pg.write("dover.csv", "key,score\na.mp4,0.5\nb.mp4,0.9\n");
+    pg.run(&["ingest", "DOVER=dover.csv"]).ok();
+    // An ingest mid-transaction: it holds DOVER's live rows.
+    let mut ingest = db.client();
+    let mut watcher = db.client();
+    let mut tx = ingest.transaction().unwrap();
+    tx.batch_execute(
+        "SET LOCAL lock_timeout = '20s'; \
+         SELECT id FROM scores WHERE superseded_at IS NULL FOR UPDATE",
+    )
+    .unwrap();
+    let correction = pg.spawn(&["scorers", "set", "DOVER", "--scale", "0:0.6"]);
+    wait_for_lock_wait(&mut watcher, &db.name);
+    // The ingest now takes its point, as it does just before committing.
+    let started = Instant::now();
+    tx.batch_execute("UPDATE registry_clock SET seq = seq + 1")
+        .expect("the clock is free while the correction waits");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    tx.rollback().unwrap();
+    let correction = correction.wait_with_output().unwrap();
+    assert!(
+        correction.status.success(),
+        "{}",
+        String::from_utf8_lossy(&correction.stderr)
+    );
+    let out = pg
+        .run(&["provenance", "--scorer", "DOVER", "--key", "b.mp4"])
+        .ok();
+    assert!(out.stdout.contains("bad"), "{}", out.stdout);
+}
+
+/// A registry made by the previous schema (0001 alone) is brought up to
+/// date by the next command; its scorers' settings until then are in
+/// force from point 0, so an as-of read before a later `scorers set` uses
+/// them.
+#[test]
+fn a_registry_of_the_first_schema_is_upgraded_with_its_settings() {
+    let targets = targets("upgrade");
+    let Some(pg) = postgres_of(&targets) else {
+        return;
+    };
+    let mut client = pg.db.as_ref().unwrap().client();
+    client
+        .batch_execute(concat!(
+            "CREATE TABLE second_opinion_migrations (version int8 PRIMARY KEY, name text NOT NULL, \
+             applied_at text NOT NULL, tool_version text NOT NULL);",
+            include_str!("../migrations/postgres/0001_registry.sql"),
+            "INSERT INTO second_opinion_migrations VALUES (1, '0001_registry', 'x', 'x');
+             INSERT INTO scorers (name, slug, created_at, scale_min, scale_max, higher_is_better)
+                 VALUES ('inhouse', 'inhouse', 'x', 0, 1, true);"
+        ))
+        .unwrap();
+    pg.write("scores.csv", "key,score\na.mp4,0.5\n");
+    pg.write("clips.csv", "key\na.mp4\n");
+    pg.run(&["ingest", "inhouse=scores.csv"]).ok();
+    pg.run(&["scorers", "set", "inhouse", "--scale", "0:0.6"])
+        .ok();
+    let export = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "export",
+            "--features",
+            "clips.csv",
+            "--out",
+            out,
+            "--normalize",
+        ];
+        args.extend(extra);
+        pg.run(&args).ok();
+        pg.read(out)
+    };
+    let before = export("before.csv", &["--as-of", "seq:1"]);
+    let now = export("now.csv", &[]);
+    let normalised = |table: &str| -> f64 {
+        let row = table.lines().nth(1).unwrap();
+        row.rsplit(',').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(normalised(&before), 50.0, "{before}");
+    assert!((normalised(&now) - 83.3333).abs() < 0.001, "{now}");
+}
