@@ -1479,4 +1479,27 @@ fn a_registry_of_the_first_schema_is_upgraded_with_its_settings() {
     };
     assert_eq!(normalised(&before), 50.0, "{before}");
     assert!((normalised(&now) - 83.3333).abs() < 0.001, "{now}");
+    // Every revision was stamped with its point: 0 (the upgrade), then
+    // the `scorers set`.
+    let revisions: Vec<Option<i64>> = client
+        .query("SELECT seq FROM scorer_revisions ORDER BY seq", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(revisions, vec![Some(0), Some(2)]);
+    // A writer bringing its own revisions (a registry copy) gets none made.
+    client
+        .batch_execute(
+            "BEGIN; SET LOCAL second_opinion.revisions_given = 'on';              INSERT INTO scorers (name, slug, created_at) VALUES ('copied', 'copied', 'x'); COMMIT",
+        )
+        .unwrap();
+    let made: i64 = client
+        .query_one(
+            "SELECT COUNT(*) FROM scorer_revisions WHERE slug = 'copied'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(made, 0);
 }

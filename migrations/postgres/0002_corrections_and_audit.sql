@@ -9,12 +9,14 @@
 -- seq), marked with its transaction, and stamped by the `changes` row the
 -- same transaction writes just before it commits. A revision whose
 -- transaction never writes a point (a dry run, a refused file) rolls back
--- with it.
+-- with it. A writer that brings the revisions themselves (a copy of a
+-- whole registry) sets `second_opinion.revisions_given` to 'on' for its
+-- transaction: then no revision is made from its writes to `scorers`.
 
 CREATE TABLE scorer_revisions (
     scorer_id        BIGINT NOT NULL REFERENCES scorers (id),
     seq              BIGINT,                     -- NULL until its change commits
-    xact             xid8 NOT NULL,              -- the transaction that wrote it
+    xact             xid8 DEFAULT pg_current_xact_id(), -- the transaction that wrote it
     name             TEXT COLLATE "C" NOT NULL,
     slug             TEXT COLLATE "C" NOT NULL,
     scale_min        DOUBLE PRECISION,
@@ -38,6 +40,9 @@ INSERT INTO scorer_revisions
 -- wrote (an earlier pending one of the same transaction was never in force).
 CREATE FUNCTION scorer_revision_pending() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+    IF current_setting('second_opinion.revisions_given', true) = 'on' THEN
+        RETURN NULL;
+    END IF;
     DELETE FROM scorer_revisions
         WHERE scorer_id = NEW.id AND seq IS NULL AND xact = pg_current_xact_id();
     INSERT INTO scorer_revisions VALUES (
