@@ -104,7 +104,7 @@ fn main() -> ExitCode {
                 };
                 tell!(
                     "second-opinion: `{command}` is not yet available on a PostgreSQL registry ({}); \
-                     there, this version runs ingest, export, scorers (the list) and files (the list)",
+                     there, this version runs every command but materialize --registry and batch --registry",
                     second_opinion::registry::postgres::shown_url(&registry.to_string_lossy())
                 );
                 return ExitCode::from(2);

@@ -582,12 +582,16 @@ fn commands_not_ported_are_refused_on_postgres() {
     pg.write("dover.csv", "key,score\na.mp4,0.5\n");
     pg.run(&["ingest", "DOVER=dover.csv"]).ok();
     for args in [
-        vec!["inspect", "dover.csv"],
-        vec!["exports"],
-        vec!["provenance", "--key", "a.mp4"],
-        vec!["scorers", "set", "DOVER", "--scale", "0:1"],
-        vec!["files", "retire", "1"],
-        vec!["families", "list"],
+        vec!["batch", "--manifest", "m.json"],
+        vec![
+            "materialize",
+            "--features",
+            "clips.csv",
+            "--scores",
+            "dover.csv",
+            "--out",
+            "o.csv",
+        ],
     ] {
         let run = pg.run(&args).fails_with(2);
         let command = args[0];
@@ -652,7 +656,8 @@ fn a_password_is_never_shown_or_recorded() {
         ])
         .ok(),
         env_run(&["scorers", "--json"]).ok(),
-        env_run(&["exports"]).fails_with(2),
+        env_run(&["exports"]).ok(),
+        env_run(&["exports", "show", "99"]).fails_with(1),
         run(&["export", "--features", "nosuch.csv", "--out", "o.csv"]).fails_with(1),
     ];
     for run in &runs {
@@ -664,7 +669,12 @@ fn a_password_is_never_shown_or_recorded() {
         );
     }
     // The registry is named in messages without it.
-    assert!(runs[5].stderr.contains("nosuch.csv"), "{}", runs[5].stderr);
+    assert!(runs[6].stderr.contains("nosuch.csv"), "{}", runs[6].stderr);
+    assert!(
+        runs[5].stderr.contains("no export 99"),
+        "{}",
+        runs[5].stderr
+    );
     for file in ["out.csv", "r.json"] {
         assert!(!pg.read(file).contains(secret), "{file}");
     }
@@ -727,9 +737,8 @@ fn the_schema_is_tracked_and_a_newer_one_refused() {
     // Every migration of migrations/postgres/, once, the newest last.
     assert_eq!(versions.first(), Some(&1), "{versions:?}");
     assert_eq!(
-        versions.last(),
-        Some(&second_opinion::registry::postgres::PG_SCHEMA_VERSION),
-        "{versions:?}"
+        versions,
+        (1..=second_opinion::registry::postgres::PG_SCHEMA_VERSION).collect::<Vec<_>>()
     );
     client
         .batch_execute("INSERT INTO second_opinion_migrations VALUES (99, 'future', 'x', 'x')")
@@ -1200,6 +1209,490 @@ fn key_checks_and_normalised_registry_keys_are_the_same() {
         let table = same_file_on_all(&targets, &name);
         assert!(!table.contains("\"missing\""), "{normalize}: {table}");
     }
+}
+
+/// The registry `history` scenarios start from: three ingests (one
+/// replacing), two recorded exports (the first tagged `first`).
+fn with_history(test: &str) -> Vec<Target> {
+    let targets = targets(test);
+    write_all(&targets, "dover1.csv", "key,score\na.mp4,0.5\nb.mp4,0.7\n");
+    write_all(&targets, "dover2.csv", "key,score\na.mp4,0.6\nc.mp4,0.1\n");
+    write_all(&targets, "musiq.csv", "key,score\nb.mp4,41.5\nc.mp4,nan\n");
+    write_all(
+        &targets,
+        "clips.csv",
+        "key,size\na.mp4,1\nb.mp4,2\nc.mp4,3\nd.mp4,4\n",
+    );
+    same_on_all(&targets, &["ingest", "DOVER=dover1.csv"], 0);
+    same_on_all(&targets, &["ingest", "MUSIQ=musiq.csv"], 0);
+    same_on_all(&targets, &["ingest", "--replace", "DOVER=dover2.csv"], 0);
+    same_on_all(
+        &targets,
+        &[
+            "export",
+            "--features",
+            "clips.csv",
+            "--out",
+            "e1.csv",
+            "--tag",
+            "first",
+        ],
+        0,
+    );
+    same_on_all(
+        &targets,
+        &[
+            "export",
+            "--features",
+            "clips.csv",
+            "--out",
+            "e2.csv",
+            "--as-of",
+            "seq:1",
+        ],
+        0,
+    );
+    targets
+}
+
+#[test]
+fn exports_show_diff_tag_and_replay_are_the_same() {
+    let targets = with_history("exports_history");
+    same_on_all(&targets, &["exports"], 0);
+    same_on_all(&targets, &["exports", "--json"], 0);
+    same_on_all(&targets, &["exports", "show", "1"], 0);
+    same_on_all(&targets, &["exports", "show", "first", "--json"], 0);
+    same_on_all(&targets, &["exports", "show", "99"], 1);
+    same_on_all(&targets, &["exports", "show", "seq:2"], 1);
+    same_on_all(&targets, &["exports", "diff", "2", "1"], 0);
+    same_on_all(
+        &targets,
+        &["exports", "diff", "seq:1", "first", "--rows"],
+        0,
+    );
+    same_on_all(&targets, &["exports", "diff", "2", "--json", "seq:3"], 0);
+    same_on_all(&targets, &["exports", "diff", "1", "7"], 1);
+    same_on_all(&targets, &["exports", "tag", "second", "2"], 0);
+    same_on_all(&targets, &["exports", "tag", "at-two", "seq:2"], 0);
+    same_on_all(&targets, &["exports", "tag", "second", "1"], 1);
+    same_on_all(&targets, &["exports", "tag", "third", "nosuch"], 1);
+    same_on_all(&targets, &["exports", "show", "at-two"], 1);
+    same_on_all(&targets, &["exports"], 0);
+    // Replays reproduce the recorded digests, on either backend.
+    let runs = same_on_all(&targets, &["exports", "replay", "first"], 0);
+    assert!(
+        runs[0].stdout.contains("content: matches"),
+        "{}",
+        runs[0].stdout
+    );
+    same_on_all(
+        &targets,
+        &["exports", "replay", "2", "--out", "r2.csv", "--json"],
+        0,
+    );
+    assert_eq!(
+        same_file_on_all(&targets, "r2.csv"),
+        same_file_on_all(&targets, "e2.csv")
+    );
+    same_on_all(&targets, &["exports", "replay", "99"], 1);
+    // The features changed: refused, nothing written.
+    write_all(&targets, "clips.csv", "key,size\na.mp4,9\n");
+    same_on_all(&targets, &["exports", "replay", "1", "--out", "r1.csv"], 1);
+    for target in &targets {
+        assert!(!target.ws.path("r1.csv").exists(), "{}", target.backend);
+    }
+}
+
+#[test]
+fn provenance_and_inspect_are_the_same() {
+    let targets = with_history("provenance");
+    same_on_all(&targets, &["provenance", "--key", "a.mp4"], 0);
+    same_on_all(
+        &targets,
+        &["provenance", "--key", "/clips/a.mp4", "--json"],
+        0,
+    );
+    same_on_all(
+        &targets,
+        &["provenance", "--scorer", "dover", "--key", "a"],
+        0,
+    );
+    same_on_all(
+        &targets,
+        &[
+            "provenance",
+            "--scorer",
+            "DOVER",
+            "--key",
+            "a.mp4",
+            "--as-of",
+            "seq:1",
+        ],
+        0,
+    );
+    same_on_all(
+        &targets,
+        &["provenance", "--key", "a.mp4", "--as-of", "first", "--json"],
+        0,
+    );
+    same_on_all(
+        &targets,
+        &["provenance", "--scorer", "nosuch", "--key", "a.mp4"],
+        1,
+    );
+    same_on_all(
+        &targets,
+        &["provenance", "--scorer", "MUSIQ", "--key", "a.mp4"],
+        1,
+    );
+    same_on_all(&targets, &["provenance", "--key", "zzz.mp4"], 1);
+    same_on_all(
+        &targets,
+        &["provenance", "--key", "a.mp4", "--as-of", "seq:77"],
+        1,
+    );
+
+    // inspect judges a file against the registry and writes nothing.
+    write_all(&targets, "dover3.csv", "key,score\nd.mp4,0.2\ne.mp4,0.3\n");
+    write_all(&targets, "clash.csv", "key,score\na.mp4,0.9\n");
+    same_on_all(&targets, &["inspect", "DOVER=dover3.csv"], 0);
+    same_on_all(&targets, &["inspect", "DOVER=dover3.csv", "--json"], 0);
+    same_on_all(&targets, &["inspect", "DOVER=clash.csv"], 1);
+    same_on_all(&targets, &["inspect", "DOVER=clash.csv", "--replace"], 0);
+    same_on_all(&targets, &["inspect", "DOVER=missing.csv"], 1);
+    same_on_all(&targets, &["files"], 0);
+    same_on_all(&targets, &["scorers"], 0);
+}
+
+#[test]
+fn corrections_and_their_points_are_the_same() {
+    let targets = with_history("corrections");
+    // files retire: by number, path and sha256; errors.
+    same_on_all(&targets, &["files", "retire", "99"], 1);
+    same_on_all(&targets, &["files", "retire", "nosuch.csv"], 1);
+    same_on_all(&targets, &["files", "retire", "3", "--restore-previous"], 0);
+    same_on_all(&targets, &["files", "retire", "dover2.csv"], 1);
+    same_on_all(&targets, &["files", "retire", "3", "--json"], 1);
+    same_on_all(&targets, &["files"], 0);
+    same_on_all(&targets, &["scorers"], 0);
+    same_on_all(&targets, &["provenance", "--key", "a.mp4"], 0);
+    // scorers set: a scale that makes values bad, then the same again.
+    same_on_all(&targets, &["scorers", "set", "DOVER"], 2);
+    same_on_all(&targets, &["scorers", "set", "nosuch", "--scale", "0:1"], 1);
+    same_on_all(
+        &targets,
+        &["scorers", "set", "DOVER", "--scale", "0:0.6"],
+        0,
+    );
+    same_on_all(
+        &targets,
+        &["scorers", "set", "DOVER", "--scale", "0:0.6"],
+        1,
+    );
+    same_on_all(
+        &targets,
+        &[
+            "scorers",
+            "--json",
+            "set",
+            "MUSIQ",
+            "--lower-is-better",
+            "--version",
+            "v2",
+        ],
+        0,
+    );
+    // rename and merge, with their refusals.
+    same_on_all(&targets, &["scorers", "rename", "MUSIQ", "dover"], 1);
+    same_on_all(&targets, &["scorers", "rename", "MUSIQ", "MUSIQ"], 1);
+    same_on_all(&targets, &["scorers", "rename", "MUSIQ", "MUSIQ-koniq"], 0);
+    same_on_all(&targets, &["scorers", "merge", "MUSIQ-koniq", "DOVER"], 1);
+    write_all(&targets, "qalign.csv", "key,score\nd.mp4,3.5\n");
+    write_all(&targets, "qalign2.csv", "key,score\ne.mp4,2.5\n");
+    same_on_all(
+        &targets,
+        &[
+            "ingest",
+            "--scale",
+            "0:5",
+            "--higher-is-better",
+            "inhouse=qalign.csv",
+        ],
+        0,
+    );
+    same_on_all(
+        &targets,
+        &[
+            "ingest",
+            "--scale",
+            "0:5",
+            "--higher-is-better",
+            "inhouse-b=qalign2.csv",
+        ],
+        0,
+    );
+    same_on_all(&targets, &["scorers", "merge", "inhouse-b", "inhouse"], 0);
+    same_on_all(&targets, &["scorers", "merge", "inhouse-b", "inhouse"], 1);
+    same_on_all(&targets, &["scorers", "merge", "DOVER", "DOVER"], 1);
+    same_on_all(&targets, &["scorers", "--json"], 0);
+    same_on_all(&targets, &["files", "--json"], 0);
+    // Every point reads the settings and rows in force then.
+    for point in 1..=10 {
+        let out = format!("at{point}.csv");
+        let reference = format!("seq:{point}");
+        same_on_all(
+            &targets,
+            &[
+                "export",
+                "--features",
+                "clips.csv",
+                "--out",
+                &out,
+                "--as-of",
+                &reference,
+                "--normalize",
+            ],
+            0,
+        );
+        same_file_on_all(&targets, &out);
+        let scores = format!("scores{point}.csv");
+        same_on_all(
+            &targets,
+            &[
+                "export",
+                "--scores-only",
+                "--out",
+                &scores,
+                "--as-of",
+                &reference,
+            ],
+            0,
+        );
+        same_file_on_all(&targets, &scores);
+    }
+    // Before the rename, MUSIQ's columns; after it, MUSIQ-koniq's.
+    let before = same_file_on_all(&targets, "at5.csv");
+    let after = same_file_on_all(&targets, "at7.csv");
+    assert!(before.contains("second_opinion_musiq_score"), "{before}");
+    assert!(
+        after.contains("second_opinion_musiq_koniq_score"),
+        "{after}"
+    );
+    same_on_all(
+        &targets,
+        &["exports", "diff", "seq:3", "seq:10", "--rows"],
+        0,
+    );
+    same_on_all(
+        &targets,
+        &["provenance", "--key", "a.mp4", "--as-of", "seq:5"],
+        0,
+    );
+    same_on_all(
+        &targets,
+        &["export", "--features", "clips.csv", "--out", "now.csv"],
+        0,
+    );
+    same_file_on_all(&targets, "now.csv");
+    same_on_all(&targets, &["exports", "replay", "seq:6"], 1);
+}
+
+#[test]
+fn families_and_audits_are_the_same() {
+    let targets = with_history("audit");
+    same_on_all(&targets, &["families", "list"], 0);
+    same_on_all(&targets, &["families", "list", "--json"], 0);
+    same_on_all(&targets, &["families", "add-pattern", "nosuch", "x"], 1);
+    same_on_all(
+        &targets,
+        &["families", "add-pattern", "noise_grain_blur", "("],
+        2,
+    );
+    same_on_all(
+        &targets,
+        &["families", "add-pattern", "noise_grain_blur", "^size$"],
+        0,
+    );
+    same_on_all(
+        &targets,
+        &["families", "add-pattern", "noise_grain_blur", "^size$"],
+        0,
+    );
+    same_on_all(
+        &targets,
+        &["families", "remove-pattern", "noise_grain_blur", "zzz"],
+        1,
+    );
+    same_on_all(
+        &targets,
+        &["families", "remove-pattern", "noise_grain_blur", "^size$"],
+        0,
+    );
+    same_on_all(
+        &targets,
+        &[
+            "families",
+            "add",
+            "house_style",
+            "--label",
+            "House style",
+            "--pattern",
+            "^size$",
+            "--candidate",
+            "in-house metric",
+        ],
+        0,
+    );
+    same_on_all(
+        &targets,
+        &["families", "add", "house_style", "--label", "Again"],
+        1,
+    );
+    same_on_all(&targets, &["families", "add", "Bad-Key", "--label", "x"], 2);
+    same_on_all(&targets, &["families", "list"], 0);
+    // The audit reads the registry's families and scorers, and records
+    // its runs there: the second run compares with the first.
+    same_on_all(
+        &targets,
+        &[
+            "audit",
+            "--input",
+            "live=e1.csv",
+            "--out-json",
+            "a1.json",
+            "--out-md",
+            "a1.md",
+        ],
+        0,
+    );
+    same_file_on_all(&targets, "a1.md");
+    same_on_all(
+        &targets,
+        &[
+            "audit",
+            "--input",
+            "live=e2.csv",
+            "--out-json",
+            "a2.json",
+            "--compare-last",
+        ],
+        0,
+    );
+    let report = same_file_on_all(&targets, "a2.json");
+    assert!(report.contains("house_style"), "{report}");
+}
+
+/// A correction waiting for rows another machine's ingest holds does not
+/// hold the point clock meanwhile: that ingest can take its point and
+/// commit (no deadlock), and then the correction completes.
+#[test]
+fn a_correction_waiting_for_an_ingest_lets_it_commit() {
+    let targets = targets("correction_wait");
+    let Some(pg) = postgres_of(&targets) else {
+        return;
+    };
+    let db = pg.db.as_ref().unwrap();
+    pg.write("dover.csv", "key,score\na.mp4,0.5\nb.mp4,0.9\n");
+    pg.run(&["ingest", "DOVER=dover.csv"]).ok();
+    // An ingest mid-transaction: it holds DOVER's live rows.
+    let mut ingest = db.client();
+    let mut watcher = db.client();
+    let mut tx = ingest.transaction().unwrap();
+    tx.batch_execute(
+        "SET LOCAL lock_timeout = '20s'; \
+         SELECT id FROM scores WHERE superseded_at IS NULL FOR UPDATE",
+    )
+    .unwrap();
+    let correction = pg.spawn(&["scorers", "set", "DOVER", "--scale", "0:0.6"]);
+    wait_for_lock_wait(&mut watcher, &db.name);
+    // The ingest now takes its point, as it does just before committing.
+    let started = Instant::now();
+    tx.batch_execute("UPDATE registry_clock SET seq = seq + 1")
+        .expect("the clock is free while the correction waits");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    tx.rollback().unwrap();
+    let correction = correction.wait_with_output().unwrap();
+    assert!(
+        correction.status.success(),
+        "{}",
+        String::from_utf8_lossy(&correction.stderr)
+    );
+    let out = pg
+        .run(&["provenance", "--scorer", "DOVER", "--key", "b.mp4"])
+        .ok();
+    assert!(out.stdout.contains("bad"), "{}", out.stdout);
+}
+
+/// A registry made by the previous schema (0001 alone) is brought up to
+/// date by the next command; its scorers' settings until then are in
+/// force from point 0, so an as-of read before a later `scorers set` uses
+/// them.
+#[test]
+fn a_registry_of_the_first_schema_is_upgraded_with_its_settings() {
+    let targets = targets("upgrade");
+    let Some(pg) = postgres_of(&targets) else {
+        return;
+    };
+    let mut client = pg.db.as_ref().unwrap().client();
+    client
+        .batch_execute(concat!(
+            "CREATE TABLE second_opinion_migrations (version int8 PRIMARY KEY, name text NOT NULL, \
+             applied_at text NOT NULL, tool_version text NOT NULL);",
+            include_str!("../migrations/postgres/0001_registry.sql"),
+            "INSERT INTO second_opinion_migrations VALUES (1, '0001_registry', 'x', 'x');
+             INSERT INTO scorers (name, slug, created_at, scale_min, scale_max, higher_is_better)
+                 VALUES ('inhouse', 'inhouse', 'x', 0, 1, true);"
+        ))
+        .unwrap();
+    pg.write("scores.csv", "key,score\na.mp4,0.5\n");
+    pg.write("clips.csv", "key\na.mp4\n");
+    pg.run(&["ingest", "inhouse=scores.csv"]).ok();
+    pg.run(&["scorers", "set", "inhouse", "--scale", "0:0.6"])
+        .ok();
+    let export = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "export",
+            "--features",
+            "clips.csv",
+            "--out",
+            out,
+            "--normalize",
+        ];
+        args.extend(extra);
+        pg.run(&args).ok();
+        pg.read(out)
+    };
+    let before = export("before.csv", &["--as-of", "seq:1"]);
+    let now = export("now.csv", &[]);
+    let normalised = |table: &str| -> f64 {
+        let row = table.lines().nth(1).unwrap();
+        row.rsplit(',').next().unwrap().parse().unwrap()
+    };
+    assert_eq!(normalised(&before), 50.0, "{before}");
+    assert!((normalised(&now) - 83.3333).abs() < 0.001, "{now}");
+    // Every revision was stamped with its point: 0 (the upgrade), then
+    // the `scorers set`.
+    let revisions: Vec<Option<i64>> = client
+        .query("SELECT seq FROM scorer_revisions ORDER BY seq", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(revisions, vec![Some(0), Some(2)]);
+    // A writer bringing its own revisions (a registry copy) gets none made.
+    client
+        .batch_execute(
+            "BEGIN; SET LOCAL second_opinion.revisions_given = 'on';              INSERT INTO scorers (name, slug, created_at) VALUES ('copied', 'copied', 'x'); COMMIT",
+        )
+        .unwrap();
+    let made: i64 = client
+        .query_one(
+            "SELECT COUNT(*) FROM scorer_revisions WHERE slug = 'copied'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(made, 0);
 }
 
 /// `registry copy`: a registry with corrections, superseded rows, frames,

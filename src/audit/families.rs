@@ -97,6 +97,35 @@ pub fn checked_pattern(pattern: &str) -> Result<Regex, AuditError> {
 
 /// Every family, by position, with its patterns and candidate metrics.
 pub fn load_families(registry: &Registry) -> Result<Vec<Family>, AuditError> {
+    if let Some(mut pg) = registry.pg() {
+        let (rows, patterns, candidates) = pg.families()?;
+        let mut families: Vec<(i64, Family)> = rows
+            .into_iter()
+            .map(|(id, key, label, question, recommendation, position)| {
+                let family = Family {
+                    key,
+                    label,
+                    question,
+                    recommendation,
+                    position,
+                    patterns: Vec::new(),
+                    candidate_metrics: Vec::new(),
+                };
+                (id, family)
+            })
+            .collect();
+        for (id, pattern) in patterns {
+            if let Some((_, family)) = families.iter_mut().find(|(known, _)| *known == id) {
+                family.patterns.push(pattern);
+            }
+        }
+        for (id, metric) in candidates {
+            if let Some((_, family)) = families.iter_mut().find(|(known, _)| *known == id) {
+                family.candidate_metrics.push(metric);
+            }
+        }
+        return Ok(families.into_iter().map(|(_, family)| family).collect());
+    }
     let conn = registry.connection();
     let sqlite = |e| registry.sqlite_error(e);
     let mut ids = Vec::new();
@@ -148,11 +177,7 @@ pub fn load_families(registry: &Registry) -> Result<Vec<Family>, AuditError> {
 }
 
 fn family_id(registry: &Registry, key: &str) -> Result<i64, AuditError> {
-    let found = registry
-        .connection()
-        .query_row(sql::FAMILY_BY_KEY, [key], |row| row.get(0))
-        .optional()
-        .map_err(|e| registry.sqlite_error(e))?;
+    let found = find_family(registry, key)?;
     match found {
         Some(id) => Ok(id),
         None => {
@@ -168,10 +193,26 @@ fn family_id(registry: &Registry, key: &str) -> Result<i64, AuditError> {
     }
 }
 
+/// Family `key`'s id, if it exists.
+fn find_family(registry: &Registry, key: &str) -> Result<Option<i64>, AuditError> {
+    if let Some(mut pg) = registry.pg() {
+        return Ok(pg.family_id(key)?);
+    }
+    let found = registry
+        .connection()
+        .query_row(sql::FAMILY_BY_KEY, [key], |row| row.get(0))
+        .optional()
+        .map_err(|e| registry.sqlite_error(e))?;
+    Ok(found)
+}
+
 /// Add `pattern` to family `key`; `false` when the family already had it.
 pub fn add_pattern(registry: &Registry, key: &str, pattern: &str) -> Result<bool, AuditError> {
     checked_pattern(pattern)?;
     let id = family_id(registry, key)?;
+    if let Some(mut pg) = registry.pg() {
+        return Ok(pg.add_pattern(id, pattern)?);
+    }
     let added = registry
         .connection()
         .execute(sql::INSERT_PATTERN, params![id, pattern])
@@ -182,11 +223,17 @@ pub fn add_pattern(registry: &Registry, key: &str, pattern: &str) -> Result<bool
 /// Remove `pattern` from family `key`.
 pub fn remove_pattern(registry: &Registry, key: &str, pattern: &str) -> Result<(), AuditError> {
     let id = family_id(registry, key)?;
-    let removed = registry
-        .connection()
-        .execute(sql::DELETE_PATTERN, params![id, pattern])
-        .map_err(|e| registry.sqlite_error(e))?;
-    if removed == 0 {
+    let removed = match registry.pg() {
+        Some(mut pg) => pg.remove_pattern(id, pattern)?,
+        None => {
+            registry
+                .connection()
+                .execute(sql::DELETE_PATTERN, params![id, pattern])
+                .map_err(|e| registry.sqlite_error(e))?
+                > 0
+        }
+    };
+    if !removed {
         let patterns = load_families(registry)?
             .into_iter()
             .find(|f| f.key == key)
@@ -225,21 +272,27 @@ pub fn add_family(registry: &Registry, family: &NewFamily) -> Result<(), AuditEr
     for pattern in &family.patterns {
         checked_pattern(pattern)?;
     }
-    let sqlite = |e| registry.sqlite_error(e);
-    let conn = registry.connection();
-    let exists = conn
-        .query_row(sql::FAMILY_BY_KEY, [&family.key], |row| {
-            row.get::<_, i64>(0)
-        })
-        .optional()
-        .map_err(sqlite)?;
-    if exists.is_some() {
+    if find_family(registry, &family.key)?.is_some() {
         return Err(AuditError::Data(format!(
             "signal family '{}' already exists (add patterns with `families add-pattern {} REGEX`)",
             family.key, family.key
         )));
     }
-    let tx = conn.unchecked_transaction().map_err(sqlite)?;
+    if let Some(mut pg) = registry.pg() {
+        let texts = [
+            family.key.as_str(),
+            family.label.as_str(),
+            family.question.as_str(),
+            family.recommendation.as_str(),
+        ];
+        pg.add_family(texts, &family.patterns, &family.candidate_metrics)?;
+        return Ok(());
+    }
+    let sqlite = |e| registry.sqlite_error(e);
+    let tx = registry
+        .connection()
+        .unchecked_transaction()
+        .map_err(sqlite)?;
     tx.execute(
         sql::INSERT_FAMILY,
         params![
@@ -308,6 +361,22 @@ pub struct ScorerInfo {
 
 /// Every scorer the registry knows.
 pub fn registry_scorers(registry: &Registry) -> Result<Vec<ScorerInfo>, AuditError> {
+    if let Some(mut pg) = registry.pg() {
+        let rows = pg.audit_scorers()?;
+        return Ok(rows
+            .into_iter()
+            .map(
+                |(name, scorer_slug, min, max, higher_is_better, from_libvmaf)| ScorerInfo {
+                    name,
+                    evidence: Evidence::of_scorer(&scorer_slug, from_libvmaf),
+                    slug: scorer_slug,
+                    higher_is_better,
+                    range: min.zip(max).map(|(min, max)| Scale { min, max }),
+                    in_registry: true,
+                },
+            )
+            .collect());
+    }
     let mut stmt = registry
         .connection()
         .prepare(sql::AUDIT_SCORERS)

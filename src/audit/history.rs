@@ -95,6 +95,19 @@ pub struct PreviousAudit {
 
 /// The most recent recorded audit of `label`.
 pub fn previous(registry: &Registry, label: &str) -> Result<Option<PreviousAudit>, AuditError> {
+    if let Some(mut pg) = registry.pg() {
+        let found = pg.last_audit_of(label)?;
+        return Ok(found.map(
+            |(run, created_at, path, sha256, rows, summary)| PreviousAudit {
+                run,
+                created_at,
+                path,
+                sha256,
+                rows,
+                summary: serde_json::from_str(&summary).unwrap_or(Value::Null),
+            },
+        ));
+    }
     let found = registry
         .connection()
         .query_row(sql::LAST_AUDIT_OF_LABEL, [label], |row| {
@@ -118,6 +131,25 @@ pub fn record(
     report: &AuditReport,
     outputs: &Value,
 ) -> Result<i64, AuditError> {
+    if let Some(mut pg) = registry.pg() {
+        let inputs: Vec<_> = report
+            .tables
+            .iter()
+            .map(|table| {
+                (
+                    table.label.as_str(),
+                    table.path.as_str(),
+                    table.absolute_path.as_str(),
+                    table.sha256.as_str(),
+                    table.size_bytes as i64,
+                    table.rows as i64,
+                    summary(table).to_string(),
+                )
+            })
+            .collect();
+        let options = report.options_json().to_string();
+        return Ok(pg.record_audit(&options, &outputs.to_string(), &inputs)?);
+    }
     let sqlite = |e| registry.sqlite_error(e);
     let tx = registry
         .connection()

@@ -50,22 +50,25 @@ pub struct ScorerCorrection {
 }
 
 /// A row as a correction copies it: scorer, score, status, reason, raw value.
-type RowForCopy = (i64, Option<f64>, String, Option<String>, Option<f64>);
+pub(crate) type RowForCopy = (i64, Option<f64>, String, Option<String>, Option<f64>);
 
 /// A file a `files retire` selector matched: id, path, sha256, ingested
 /// at, retired at, live rows.
-type FileMatch = (i64, String, String, String, Option<i64>, u64);
+pub(crate) type FileMatch = (i64, String, String, String, Option<i64>, u64);
 
 /// A scorer as a correction reads it.
-struct ScorerRow {
-    id: i64,
-    name: String,
-    slug: String,
-    scale: Option<Scale>,
-    higher_is_better: Option<bool>,
-    version: Option<String>,
-    merged_into: Option<i64>,
+pub(crate) struct ScorerRow {
+    pub id: i64,
+    pub name: String,
+    pub slug: String,
+    pub scale: Option<Scale>,
+    pub higher_is_better: Option<bool>,
+    pub version: Option<String>,
+    pub merged_into: Option<i64>,
 }
+
+/// A live row a new scale judges again: id, score, status, reason, raw value.
+pub(crate) type RowToJudge = (i64, Option<f64>, String, Option<String>, Option<f64>);
 
 impl Registry {
     fn refused(&self, message: String) -> RegistryError {
@@ -83,6 +86,26 @@ impl Registry {
         detail: serde_json::Value,
         work: impl FnOnce(i64) -> Result<T, RegistryError>,
     ) -> Result<(T, Point), RegistryError> {
+        // On PostgreSQL a change's point is taken as it commits (see
+        // `postgres/corrections.rs`): `work` gets point 0, and the backend
+        // stamps the real one on what it wrote.
+        let began = self.pg().map(|mut pg| pg.begin_correction());
+        if let Some(began) = began {
+            began?;
+            let done = work(0).and_then(|value| {
+                let seq = self.pg().map(|mut pg| pg.commit_correction(kind, &detail));
+                Ok((value, seq.expect("on PostgreSQL")?))
+            });
+            return match done {
+                Ok((value, seq)) => Ok((value, self.resolve_point(&super::PointRef::Seq(seq))?)),
+                Err(e) => {
+                    // The error matters more than a failed rollback, which
+                    // the server completes when the connection closes.
+                    let _ = self.pg().map(|mut pg| pg.rollback_correction());
+                    Err(e)
+                }
+            };
+        }
         let sqlite = |e| self.sqlite_error(e);
         self.conn.execute_batch(sql::BEGIN_WRITE).map_err(sqlite)?;
         let result = begin_change(&self.conn, kind, Some(&detail))
@@ -113,22 +136,28 @@ impl Registry {
         seq: i64,
         scorer_id: i64,
         judged: (Option<f64>, &str, Option<&str>, Option<f64>),
-    ) -> rusqlite::Result<i64> {
+    ) -> Result<i64, RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.copy_row(id, scorer_id, judged);
+        }
         let (score, status, reason, raw_value) = judged;
-        self.conn.prepare_cached(sql::COPY_ROW)?.execute(params![
-            id, seq, scorer_id, score, status, reason, raw_value
-        ])?;
-        let copy = self.conn.last_insert_rowid();
-        self.conn
-            .prepare_cached(sql::COUNT_COPIED_ROW)?
-            .execute([copy])?;
-        self.conn
-            .prepare_cached(sql::COPY_COMPONENTS)?
-            .execute([id, copy])?;
-        self.conn
-            .prepare_cached(sql::COPY_FRAMES)?
-            .execute([id, copy])?;
-        Ok(copy)
+        let copy = || -> rusqlite::Result<i64> {
+            self.conn.prepare_cached(sql::COPY_ROW)?.execute(params![
+                id, seq, scorer_id, score, status, reason, raw_value
+            ])?;
+            let copy = self.conn.last_insert_rowid();
+            self.conn
+                .prepare_cached(sql::COUNT_COPIED_ROW)?
+                .execute([copy])?;
+            self.conn
+                .prepare_cached(sql::COPY_COMPONENTS)?
+                .execute([id, copy])?;
+            self.conn
+                .prepare_cached(sql::COPY_FRAMES)?
+                .execute([id, copy])?;
+            Ok(copy)
+        };
+        copy().map_err(|e| self.sqlite_error(e))
     }
 
     /// The first column of every row `query` returns for `params`.
@@ -136,32 +165,191 @@ impl Registry {
         &self,
         query: &str,
         params: &[i64],
-    ) -> rusqlite::Result<Vec<T>> {
-        let mut stmt = self.conn.prepare(query)?;
-        let values = stmt.query_map(rusqlite::params_from_iter(params), |row| row.get(0))?;
-        values.collect()
+    ) -> Result<Vec<T>, RegistryError> {
+        let values = || -> rusqlite::Result<Vec<T>> {
+            let mut stmt = self.conn.prepare(query)?;
+            let values = stmt.query_map(rusqlite::params_from_iter(params), |row| row.get(0))?;
+            values.collect()
+        };
+        values().map_err(|e| self.sqlite_error(e))
     }
 
-    /// Row `id`'s scorer and what it holds.
-    fn row_for_copy(&self, id: i64) -> rusqlite::Result<RowForCopy> {
-        self.conn
-            .prepare_cached(sql::ROW_FOR_COPY)?
-            .query_row([id], |row| {
+    /// The rows file `file_id`'s ingest superseded whose keys it still
+    /// holds live.
+    fn rows_superseded_by_file(&self, file_id: i64) -> Result<Vec<i64>, RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.rows_superseded_by_file(file_id);
+        }
+        self.column(sql::ROWS_SUPERSEDED_BY_FILE, &[file_id])
+    }
+
+    /// Keys live for both scorers.
+    fn keys_live_for_both(&self, a: i64, b: i64) -> Result<Vec<String>, RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.keys_live_for_both(a, b);
+        }
+        self.column(sql::KEYS_LIVE_FOR_BOTH, &[a, b])
+    }
+
+    /// A scorer's live row ids.
+    fn live_row_ids(&self, scorer_id: i64) -> Result<Vec<i64>, RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.live_row_ids(scorer_id);
+        }
+        self.column(sql::LIVE_ROW_IDS, &[scorer_id])
+    }
+
+    /// Supersede file `file_id`'s live rows at point `seq`, and mark the
+    /// file retired there; returns how many rows.
+    fn retire_rows_of_file(&self, file_id: i64, seq: i64) -> Result<u64, RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.retire_rows_of_file(file_id);
+        }
+        let retire = || -> rusqlite::Result<usize> {
+            let retired = self
+                .conn
+                .execute(sql::RETIRE_FILE_ROWS, params![file_id, seq, now_rfc3339()])?;
+            self.conn
+                .execute(sql::SET_FILE_RETIRED, params![file_id, seq])?;
+            Ok(retired)
+        };
+        retire().map(|n| n as u64).map_err(|e| self.sqlite_error(e))
+    }
+
+    /// Files `files retire SELECTOR` may mean: by id (`id`), by sha256 or
+    /// path (`selector`), by absolute path (`absolute`).
+    fn files_matching(
+        &self,
+        id: i64,
+        selector: &str,
+        absolute: &str,
+    ) -> Result<Vec<FileMatch>, RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.files_matching(id, selector, absolute);
+        }
+        let matches = || -> rusqlite::Result<Vec<FileMatch>> {
+            let mut stmt = self.conn.prepare(sql::FILES_MATCHING)?;
+            let rows = stmt.query_map(params![id, selector, absolute], |row| {
                 Ok((
                     row.get(0)?,
                     row.get(1)?,
                     row.get(2)?,
                     row.get(3)?,
                     row.get(4)?,
+                    row.get(5)?,
                 ))
-            })
+            })?;
+            rows.collect()
+        };
+        matches().map_err(|e| self.sqlite_error(e))
     }
 
-    fn supersede_row(&self, id: i64, seq: i64) -> rusqlite::Result<()> {
+    /// Scorer `scorer_id`'s live rows, with what a new scale judges.
+    fn live_rows_to_judge(&self, scorer_id: i64) -> Result<Vec<RowToJudge>, RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.live_rows_to_judge(scorer_id);
+        }
+        let rows = || -> rusqlite::Result<Vec<RowToJudge>> {
+            self.conn
+                .prepare(sql::LIVE_ROWS_TO_JUDGE)?
+                .query_map([scorer_id], |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                    ))
+                })?
+                .collect()
+        };
+        rows().map_err(|e| self.sqlite_error(e))
+    }
+
+    /// A scorer's new settings (scale, direction, version).
+    fn write_scorer_settings(
+        &self,
+        scorer_id: i64,
+        scale: Option<Scale>,
+        higher_is_better: Option<bool>,
+        version: Option<&str>,
+    ) -> Result<(), RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.write_scorer_settings(scorer_id, scale, higher_is_better, version);
+        }
         self.conn
-            .prepare_cached(sql::SUPERSEDE_ROW_AT)?
-            .execute(params![id, seq, now_rfc3339()])?;
-        Ok(())
+            .execute(
+                sql::SET_SCORER_SETTINGS,
+                params![
+                    scorer_id,
+                    scale.map(|s| s.min),
+                    scale.map(|s| s.max),
+                    higher_is_better,
+                    version
+                ],
+            )
+            .map(drop)
+            .map_err(|e| self.sqlite_error(e))
+    }
+
+    /// A scorer's new name and slug.
+    fn write_scorer_name(
+        &self,
+        scorer_id: i64,
+        name: &str,
+        slug: &str,
+    ) -> Result<(), RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.write_scorer_name(scorer_id, name, slug);
+        }
+        self.conn
+            .execute(sql::RENAME_SCORER, params![scorer_id, name, slug])
+            .map(drop)
+            .map_err(|e| self.sqlite_error(e))
+    }
+
+    /// Scorer `from` resolves to `into` from now on.
+    fn write_scorer_merged(&self, from: i64, into: i64) -> Result<(), RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.write_scorer_merged(from, into);
+        }
+        self.conn
+            .execute(sql::MERGE_SCORER, params![from, into])
+            .map(drop)
+            .map_err(|e| self.sqlite_error(e))
+    }
+
+    /// Row `id`'s scorer and what it holds.
+    fn row_for_copy(&self, id: i64) -> Result<RowForCopy, RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.row_for_copy(id);
+        }
+        let read = || -> rusqlite::Result<RowForCopy> {
+            self.conn
+                .prepare_cached(sql::ROW_FOR_COPY)?
+                .query_row([id], |row| {
+                    Ok((
+                        row.get(0)?,
+                        row.get(1)?,
+                        row.get(2)?,
+                        row.get(3)?,
+                        row.get(4)?,
+                    ))
+                })
+        };
+        read().map_err(|e| self.sqlite_error(e))
+    }
+
+    /// Supersede one row at point `seq` (a correction; no file supersedes it).
+    fn supersede_row(&self, id: i64, seq: i64) -> Result<(), RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.supersede_row(id);
+        }
+        self.conn
+            .prepare_cached(sql::SUPERSEDE_ROW_AT)
+            .and_then(|mut stmt| stmt.execute(params![id, seq, now_rfc3339()]))
+            .map(drop)
+            .map_err(|e| self.sqlite_error(e))
     }
 
     /// `files retire`: supersede every live row `selector` (a file id, its
@@ -172,26 +360,11 @@ impl Registry {
         selector: &str,
         restore_previous: bool,
     ) -> Result<Retirement, RegistryError> {
-        let sqlite = |e| self.sqlite_error(e);
         let absolute = std::fs::canonicalize(selector)
             .map(|p| p.display().to_string())
             .unwrap_or_default();
         let id: i64 = selector.parse().unwrap_or(-1);
-        let mut stmt = self.conn.prepare(sql::FILES_MATCHING).map_err(sqlite)?;
-        let matches: Vec<FileMatch> = stmt
-            .query_map(params![id, selector, absolute], |row| {
-                Ok((
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get(3)?,
-                    row.get(4)?,
-                    row.get(5)?,
-                ))
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(sqlite)?;
-        drop(stmt);
+        let matches = self.files_matching(id, selector, &absolute)?;
         let live: Vec<&FileMatch> = matches.iter().filter(|m| m.5 > 0).collect();
         let file = match (matches.as_slice(), live.as_slice()) {
             ([], _) => {
@@ -227,32 +400,22 @@ impl Registry {
         let (file_id, path, sha256) = (file.0, file.1.clone(), file.2.clone());
         let detail = serde_json::json!({"file": file_id, "restore_previous": restore_previous});
         let ((retired, previous, restored), point) = self.correction("retire", detail, |seq| {
-            let previous: Vec<i64> = self
-                .column(sql::ROWS_SUPERSEDED_BY_FILE, &[file_id])
-                .map_err(sqlite)?;
-            let retired = self
-                .conn
-                .execute(sql::RETIRE_FILE_ROWS, params![file_id, seq, now_rfc3339()])
-                .map_err(sqlite)?;
-            self.conn
-                .execute(sql::SET_FILE_RETIRED, params![file_id, seq])
-                .map_err(sqlite)?;
+            let previous = self.rows_superseded_by_file(file_id)?;
+            let retired = self.retire_rows_of_file(file_id, seq)?;
             let mut restored = 0;
             if restore_previous {
                 for id in &previous {
-                    let (scorer_id, score, status, reason, raw_value) =
-                        self.row_for_copy(*id).map_err(sqlite)?;
+                    let (scorer_id, score, status, reason, raw_value) = self.row_for_copy(*id)?;
                     self.copy_row(
                         *id,
                         seq,
                         scorer_id,
                         (score, &status, reason.as_deref(), raw_value),
-                    )
-                    .map_err(sqlite)?;
+                    )?;
                     restored += 1;
                 }
             }
-            Ok((retired as u64, previous.len() as u64, restored))
+            Ok((retired, previous.len() as u64, restored))
         })?;
         Ok(Retirement {
             point,
@@ -266,8 +429,20 @@ impl Registry {
     }
 
     fn scorer_row(&self, name: &str) -> Result<ScorerRow, RegistryError> {
+        self.scorer_settings(&slug(name))?
+            .ok_or_else(|| RegistryError::NotFound {
+                path: self.path.clone(),
+                message: format!("no scorer '{name}' (see `scorers`)"),
+            })
+    }
+
+    /// Scorer `slug`'s settings (not following merges).
+    fn scorer_settings(&self, slug: &str) -> Result<Option<ScorerRow>, RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.scorer_settings(slug);
+        }
         self.conn
-            .query_row(sql::SCORER_SETTINGS, [slug(name)], |row| {
+            .query_row(sql::SCORER_SETTINGS, [slug], |row| {
                 Ok(ScorerRow {
                     id: row.get(0)?,
                     name: row.get(1)?,
@@ -282,11 +457,7 @@ impl Registry {
                 })
             })
             .optional()
-            .map_err(|e| self.sqlite_error(e))?
-            .ok_or_else(|| RegistryError::NotFound {
-                path: self.path.clone(),
-                message: format!("no scorer '{name}' (see `scorers`)"),
-            })
+            .map_err(|e| self.sqlite_error(e))
     }
 
     /// `scorers set`: new settings for a scorer, as a new point. A new
@@ -333,24 +504,17 @@ impl Registry {
         }
         let scale = settings.scale.or(scorer.scale);
         let detail = serde_json::json!({"scorer": scorer.name, "set": changes});
-        let sqlite = |e| self.sqlite_error(e);
         let ((now_bad, now_ok), point) = self.correction("scorer", detail, |seq| {
-            self.conn
-                .execute(
-                    sql::SET_SCORER_SETTINGS,
-                    params![
-                        scorer.id,
-                        scale.map(|s| s.min),
-                        scale.map(|s| s.max),
-                        settings.higher_is_better.or(scorer.higher_is_better),
-                        settings.version.clone().or(scorer.version.clone())
-                    ],
-                )
-                .map_err(sqlite)?;
+            self.write_scorer_settings(
+                scorer.id,
+                scale,
+                settings.higher_is_better.or(scorer.higher_is_better),
+                settings.version.as_deref().or(scorer.version.as_deref()),
+            )?;
             let Some(scale) = settings.scale.filter(|s| Some(*s) != scorer.scale) else {
                 return Ok((0, 0));
             };
-            self.judge_again(scorer.id, scale, seq).map_err(sqlite)
+            self.judge_again(scorer.id, scale, seq)
         })?;
         Ok(ScorerCorrection {
             point,
@@ -364,21 +528,13 @@ impl Registry {
 
     /// Judge scorer `scorer_id`'s live rows against `scale` at point `seq`:
     /// returns how many became bad and how many ok.
-    fn judge_again(&self, scorer_id: i64, scale: Scale, seq: i64) -> rusqlite::Result<(u64, u64)> {
-        type Live = (i64, Option<f64>, String, Option<String>, Option<f64>);
-        let rows: Vec<Live> = self
-            .conn
-            .prepare(sql::LIVE_ROWS_TO_JUDGE)?
-            .query_map([scorer_id], |row| {
-                Ok((
-                    row.get(0)?,
-                    row.get(1)?,
-                    row.get(2)?,
-                    row.get(3)?,
-                    row.get(4)?,
-                ))
-            })?
-            .collect::<Result<_, _>>()?;
+    fn judge_again(
+        &self,
+        scorer_id: i64,
+        scale: Scale,
+        seq: i64,
+    ) -> Result<(u64, u64), RegistryError> {
+        let rows = self.live_rows_to_judge(scorer_id)?;
         let (mut now_bad, mut now_ok) = (0, 0);
         for (id, score, status, _reason, raw_value) in rows {
             match (status.as_str(), score, raw_value) {
@@ -426,10 +582,7 @@ impl Registry {
         }
         let detail = serde_json::json!({"scorer": scorer.name, "renamed_to": new});
         let ((), point) = self.correction("scorer", detail, |_| {
-            self.conn
-                .execute(sql::RENAME_SCORER, params![scorer.id, new, new_slug])
-                .map_err(|e| self.sqlite_error(e))?;
-            Ok(())
+            self.write_scorer_name(scorer.id, new, &new_slug)
         })?;
         Ok(ScorerCorrection {
             point,
@@ -464,10 +617,7 @@ impl Registry {
                 )));
             }
         }
-        let sqlite = |e| self.sqlite_error(e);
-        let both: Vec<String> = self
-            .column(sql::KEYS_LIVE_FOR_BOTH, &[from.id, to.id])
-            .map_err(sqlite)?;
+        let both = self.keys_live_for_both(from.id, to.id)?;
         if !both.is_empty() {
             return Err(self.refused(format!(
                 "{} keys are live for both '{}' and '{}' (first: {}); a scorer has one live score per key: \
@@ -480,22 +630,18 @@ impl Registry {
         }
         let detail = serde_json::json!({"scorer": from.name, "merged_into": to.name});
         let (moved, point) = self.correction("scorer", detail, |seq| {
-            let ids: Vec<i64> = self.column(sql::LIVE_ROW_IDS, &[from.id]).map_err(sqlite)?;
+            let ids = self.live_row_ids(from.id)?;
             for id in &ids {
-                let (_, score, status, reason, raw_value) =
-                    self.row_for_copy(*id).map_err(sqlite)?;
-                self.supersede_row(*id, seq).map_err(sqlite)?;
+                let (_, score, status, reason, raw_value) = self.row_for_copy(*id)?;
+                self.supersede_row(*id, seq)?;
                 self.copy_row(
                     *id,
                     seq,
                     to.id,
                     (score, &status, reason.as_deref(), raw_value),
-                )
-                .map_err(sqlite)?;
+                )?;
             }
-            self.conn
-                .execute(sql::MERGE_SCORER, params![from.id, to.id])
-                .map_err(sqlite)?;
+            self.write_scorer_merged(from.id, to.id)?;
             Ok(ids.len() as u64)
         })?;
         Ok(ScorerCorrection {

@@ -32,6 +32,11 @@ pub struct FileAt {
 impl Registry {
     /// Every row of scorer `scorer_id` live at point `seq`, by key.
     pub fn rows_at(&self, scorer_id: i64, seq: i64) -> Result<Vec<RowAt>, RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            let mut rows = pg.rows_at(scorer_id, seq)?;
+            rows.sort_by(|a, b| a.key.cmp(&b.key));
+            return Ok(rows);
+        }
         let mut stmt = self
             .conn
             .prepare_cached(sql::ROWS_AT_POINT_WITH_SOURCE)
@@ -54,6 +59,9 @@ impl Registry {
 
     /// The files scorer `scorer_id`'s rows live at point `seq` came from.
     pub fn files_at(&self, scorer_id: i64, seq: i64) -> Result<Vec<FileAt>, RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.files_at(scorer_id, seq);
+        }
         let mut stmt = self
             .conn
             .prepare_cached(sql::FILES_AT_POINT)

@@ -302,6 +302,9 @@ impl Registry {
 
     /// Why export `id` cannot be found, with the ids that exist.
     pub(crate) fn no_export_message(&self, id: i64) -> Result<String, RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.no_export_message(id);
+        }
         let range: (Option<i64>, Option<i64>) = self
             .conn
             .query_row(sql::EXPORT_ID_RANGE, [], |row| {
@@ -323,13 +326,7 @@ impl Registry {
             path: self.path.clone(),
             message,
         })?;
-        let existing: Option<(i64, Option<i64>, String)> = self
-            .conn
-            .query_row(sql::TAG_DETAILS, [name], |row| {
-                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-            })
-            .optional()
-            .map_err(|e| self.sqlite_error(e))?;
+        let existing = self.tag_details(name)?;
         if let Some((seq, export, created_at)) = existing {
             return Err(RegistryError::Refused {
                 path: self.path.clone(),
@@ -343,18 +340,53 @@ impl Registry {
             });
         }
         let created_at = now_rfc3339();
-        self.conn
-            .execute(
-                sql::INSERT_TAG,
-                params![name, point.seq, point.export, created_at],
-            )
-            .map_err(|e| self.sqlite_error(e))?;
+        if !self.insert_tag(name, point, &created_at)? {
+            // Another user took the name since it was looked up.
+            return Err(RegistryError::Refused {
+                path: self.path.clone(),
+                message: format!(
+                    "tag '{name}' already exists; tags are immutable: choose another name"
+                ),
+            });
+        }
         Ok(Tag {
             name: name.to_string(),
             seq: point.seq,
             export_id: point.export,
             created_at,
         })
+    }
+
+    /// Tag `name`'s point, export and creation time, if it exists.
+    fn tag_details(&self, name: &str) -> Result<Option<(i64, Option<i64>, String)>, RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.tag_details(name);
+        }
+        self.conn
+            .query_row(sql::TAG_DETAILS, [name], |row| {
+                Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+            })
+            .optional()
+            .map_err(|e| self.sqlite_error(e))
+    }
+
+    /// Write tag `name` for `point`; false when the name is taken.
+    fn insert_tag(
+        &self,
+        name: &str,
+        point: &Point,
+        created_at: &str,
+    ) -> Result<bool, RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.insert_tag(name, point.seq, point.export, created_at);
+        }
+        self.conn
+            .execute(
+                sql::INSERT_TAG,
+                params![name, point.seq, point.export, created_at],
+            )
+            .map(|written| written > 0)
+            .map_err(|e| self.sqlite_error(e))
     }
 
     /// Every tag, by name.

@@ -199,24 +199,22 @@ impl Registry {
             }
             return Ok(entries);
         };
-        let (scorer_id, scorer_name): (i64, String) = self
-            .conn
-            .query_row(sql::SCORER_NAME_BY_SLUG, [slug(scorer)], |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })
-            .optional()
-            .map_err(|e| self.sqlite_error(e))?
-            .ok_or_else(|| {
-                let known = self.scorer_names().unwrap_or_default();
-                not_found(format!(
-                    "no scorer '{scorer}' (known: {})",
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                ))
-            })?;
+        let (scorer_id, scorer_name) = self.scorer_by_slug(&slug(scorer))?.ok_or_else(|| {
+            let known: Vec<String> = self
+                .all_scorers()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(_, name)| name)
+                .collect();
+            not_found(format!(
+                "no scorer '{scorer}' (known: {})",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ))
+        })?;
         let entries = self.scorer_provenance(scorer_id, &scorer_name, key, key_normalize, point)?;
         if entries.is_empty() {
             return Err(not_found(format!(
@@ -244,55 +242,20 @@ impl Registry {
             ],
             other => vec![(other.apply("key", key).into_owned(), false)],
         };
-        let mut stmt = self
-            .conn
-            .prepare(sql::SCORE_HISTORY)
-            .map_err(|e| self.sqlite_error(e))?;
-        let history = |stmt: &mut rusqlite::Statement, candidate: &str, match_raw: bool| {
-            stmt.query_map(params![scorer_id, candidate, match_raw], |row| {
-                let superseded_at: Option<String> = row.get(10)?;
-                Ok(ProvenanceEntry {
-                    scorer: scorer_name.to_string(),
-                    key: row.get(0)?,
-                    raw_key: row.get(1)?,
-                    key_field: row.get(2)?,
-                    score: row.get(3)?,
-                    status: row.get(4)?,
-                    reason: row.get(5)?,
-                    note: row.get(18)?,
-                    runtime_ms: row.get(6)?,
-                    frame_count: row.get(7)?,
-                    line: row.get(8)?,
-                    ingested_at: row.get(9)?,
-                    live: superseded_at.is_none(),
-                    superseded_at,
-                    path: row.get(11)?,
-                    absolute_path: row.get(12)?,
-                    sha256: row.get(13)?,
-                    format: row.get(14)?,
-                    label: row.get(15)?,
-                    superseded_by: row.get(16)?,
-                    scorer_version: row.get(17)?,
-                    raw_value: row.get(21)?,
-                    live_from_seq: row.get(19)?,
-                    live_until_seq: row.get(20)?,
-                    live_at_point: point.map(|p| {
-                        row.get::<_, i64>(19).is_ok_and(|from| from <= p.seq)
-                            && row
-                                .get::<_, Option<i64>>(20)
-                                .is_ok_and(|until| until.is_none_or(|u| u > p.seq))
-                    }),
-                })
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
-            .map_err(|e| self.sqlite_error(e))
+        let history = |candidate: &str, match_raw: bool| {
+            let mut entries = self.score_history(scorer_id, scorer_name, candidate, match_raw)?;
+            for entry in &mut entries {
+                entry.live_at_point = point.map(|p| {
+                    entry.live_from_seq <= p.seq && entry.live_until_seq.is_none_or(|u| u > p.seq)
+                });
+            }
+            Ok::<_, RegistryError>(entries)
         };
         for (candidate, match_raw) in attempts {
-            let entries = history(&mut stmt, &candidate, match_raw)?;
+            let mut entries = history(&candidate, match_raw)?;
             // A raw-key match can reach rows stored under different keys
             // (one scorer ingested with two normalisations): keep the rows
             // of the first key found, so this stays one key's history.
-            let mut entries = entries;
             if let Some(first_key) = entries.first().map(|e| e.key.clone()) {
                 entries.retain(|e| e.key == first_key);
             }
@@ -305,26 +268,102 @@ impl Registry {
             return Ok(Vec::new());
         }
         let wanted = stem(basename(key));
-        let keys: Vec<String> = self
-            .conn
-            .prepare(sql::KEYS_FROM_STEM)
-            .and_then(|mut keys| {
-                keys.query_map(
-                    params![scorer_id, format!("{wanted}."), format!("{wanted}/")],
-                    |row| row.get(0),
-                )?
-                .collect()
-            })
-            .map_err(|e| self.sqlite_error(e))?;
+        let keys = self.keys_from_stem(scorer_id, &format!("{wanted}."), &format!("{wanted}/"))?;
         let mut entries = Vec::new();
         for stored in keys.iter().filter(|k| stem(k) == wanted) {
-            entries.extend(history(&mut stmt, stored, false)?);
+            entries.extend(history(stored, false)?);
         }
         Ok(entries)
     }
 
+    /// Scorer `slug`'s id and name.
+    fn scorer_by_slug(&self, slug: &str) -> Result<Option<(i64, String)>, RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.scorer_by_slug(slug);
+        }
+        self.conn
+            .query_row(sql::SCORER_NAME_BY_SLUG, [slug], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .optional()
+            .map_err(|e| self.sqlite_error(e))
+    }
+
+    /// Every row (live first, then newest first) of scorer `scorer_id`
+    /// whose key (or, with `match_raw`, raw key) is `key`.
+    fn score_history(
+        &self,
+        scorer_id: i64,
+        scorer_name: &str,
+        key: &str,
+        match_raw: bool,
+    ) -> Result<Vec<ProvenanceEntry>, RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.score_history(scorer_id, scorer_name, key, match_raw);
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached(sql::SCORE_HISTORY)
+            .map_err(|e| self.sqlite_error(e))?;
+        stmt.query_map(params![scorer_id, key, match_raw], |row| {
+            let superseded_at: Option<String> = row.get(10)?;
+            Ok(ProvenanceEntry {
+                scorer: scorer_name.to_string(),
+                key: row.get(0)?,
+                raw_key: row.get(1)?,
+                key_field: row.get(2)?,
+                score: row.get(3)?,
+                status: row.get(4)?,
+                reason: row.get(5)?,
+                note: row.get(18)?,
+                runtime_ms: row.get(6)?,
+                frame_count: row.get(7)?,
+                line: row.get(8)?,
+                ingested_at: row.get(9)?,
+                live: superseded_at.is_none(),
+                superseded_at,
+                path: row.get(11)?,
+                absolute_path: row.get(12)?,
+                sha256: row.get(13)?,
+                format: row.get(14)?,
+                label: row.get(15)?,
+                superseded_by: row.get(16)?,
+                scorer_version: row.get(17)?,
+                raw_value: row.get(21)?,
+                live_from_seq: row.get(19)?,
+                live_until_seq: row.get(20)?,
+                live_at_point: None,
+            })
+        })
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| self.sqlite_error(e))
+    }
+
+    /// Scorer `scorer_id`'s keys (live or superseded) from `from` up to
+    /// `to`, at most 1000.
+    fn keys_from_stem(
+        &self,
+        scorer_id: i64,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<String>, RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.keys_from_stem(scorer_id, from, to);
+        }
+        self.conn
+            .prepare(sql::KEYS_FROM_STEM)
+            .and_then(|mut keys| {
+                keys.query_map(params![scorer_id, from, to], |row| row.get(0))?
+                    .collect()
+            })
+            .map_err(|e| self.sqlite_error(e))
+    }
+
     /// Every scorer's id and name, by slug.
     fn all_scorers(&self) -> Result<Vec<(i64, String)>, RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.all_scorers();
+        }
         self.conn
             .prepare(sql::ALL_SCORERS)
             .and_then(|mut stmt| {
@@ -332,12 +371,6 @@ impl Registry {
                     .collect()
             })
             .map_err(|e| self.sqlite_error(e))
-    }
-
-    fn scorer_names(&self) -> rusqlite::Result<Vec<String>> {
-        let mut stmt = self.conn.prepare(sql::ALL_SCORER_NAMES)?;
-        let names = stmt.query_map([], |row| row.get(0))?;
-        names.collect()
     }
 }
 

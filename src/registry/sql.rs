@@ -228,8 +228,6 @@ pub const COUNT_COPIED_ROW: &str =
 
 pub const SCORER_NAME_BY_SLUG: &str = "SELECT id, name FROM scorers WHERE slug = ?1";
 
-pub const ALL_SCORER_NAMES: &str = "SELECT name FROM scorers ORDER BY slug";
-
 pub const ALL_SCORERS: &str = "SELECT id, name FROM scorers ORDER BY slug";
 
 /// Scorer ?1's keys (live or superseded) in [?2, ?3): with ?2 = `stem.` and

@@ -13,9 +13,11 @@ use crate::cli::render;
 use crate::Failure;
 
 /// The registry the audit reads families from: the file when it exists,
-/// else the default families in memory (and nothing is recorded).
+/// or the PostgreSQL registry it names, else the default families in
+/// memory (and nothing is recorded).
 fn audit_registry(registry_path: &Path) -> Result<(Registry, bool), Failure> {
-    if registry_path.exists() {
+    if second_opinion::registry::postgres::is_postgres_url(registry_path) || registry_path.exists()
+    {
         Ok((Registry::open(registry_path, OpenMode::MustExist)?, true))
     } else {
         tell!(

@@ -117,7 +117,10 @@ pub fn inspect(registry_path: &Path, args: InspectArgs) -> Result<(), Failure> {
     }
     // Judged against the registry when there is one (duplicates, scales),
     // else against an empty one in memory: inspect never creates a file.
-    let mut registry = if registry_path.exists() {
+    // A PostgreSQL registry is judged against as it stands (its dry run
+    // rolls back).
+    let on_server = second_opinion::registry::postgres::is_postgres_url(registry_path);
+    let mut registry = if on_server || registry_path.exists() {
         Registry::open(registry_path, OpenMode::MustExist)?
     } else {
         Registry::open_in_memory()?

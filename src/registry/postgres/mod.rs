@@ -3,13 +3,18 @@
 //! system cannot serve.
 //!
 //! [`PgBackend`] is what a [`Registry`](super::Registry) holds when its
-//! location is a `postgresql://` URL; the registry's public methods that
-//! are ported hand their work to it (ingest, export's reads and records,
-//! `scorers`, `files`, points and tags). The others are refused by the
-//! command line before a registry is opened (see [`ported`]). Its schema
-//! is `migrations/postgres/`, its queries [`sql`]; the rules of what a
-//! row becomes stay the pipeline's, as for SQLite.
+//! location is a `postgresql://` URL; the registry's public methods hand
+//! their reads and writes to it (ingest, export's reads and records, the
+//! history questions of `exports`, `provenance`, the corrections, the
+//! audit's families and runs), while their rules and messages stay shared.
+//! What is not ported yet (one transaction over many files: `materialize
+//! --registry`, `batch --registry`) is refused by the command line before
+//! a registry is opened (see [`ported`]). Its schema is
+//! `migrations/postgres/`, its queries [`sql`]; the rules of what a row
+//! becomes stay the pipeline's, as for SQLite.
 
+mod audit;
+mod corrections;
 mod ingest;
 mod reads;
 mod settings;
@@ -31,6 +36,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("../../../migrations/postgres/0001_registry.sql"),
     ),
     (
+        2,
+        "0002_corrections_and_audit",
+        include_str!("../../../migrations/postgres/0002_corrections_and_audit.sql"),
+    ),
+    (
         3,
         "0003_copy_whole_registry",
         include_str!("../../../migrations/postgres/0003_copy_whole_registry.sql"),
@@ -47,11 +57,11 @@ const MIGRATION_LOCK: i64 = 0x2d6f_7069_6e69_6f6e;
 
 /// Whether `second-opinion COMMAND [SUBCOMMAND]` works on a PostgreSQL
 /// registry in this version; the others are refused before connecting.
-pub fn ported(command: &str, subcommand: Option<&str>) -> bool {
-    matches!(
-        (command, subcommand),
-        ("ingest" | "export" | "scorers" | "files", None)
-    )
+/// Every command does but the two that ingest many files in one
+/// transaction with a registry (`materialize --registry`, `batch
+/// --registry`): the PostgreSQL ingest commits each file itself.
+pub fn ported(command: &str, _subcommand: Option<&str>) -> bool {
+    !matches!(command, "materialize" | "batch")
 }
 
 /// What the server said: the client's own Display of a server error is
@@ -104,6 +114,8 @@ pub(crate) struct PgBackend {
     shown: PathBuf,
     /// Inside [`PgBackend::begin_snapshot`]'s transaction.
     in_snapshot: bool,
+    /// A correction's transaction is open: what to stamp with its point.
+    correction: Option<corrections::PendingCorrection>,
 }
 
 impl PgBackend {
@@ -127,6 +139,7 @@ impl PgBackend {
             client,
             shown,
             in_snapshot: false,
+            correction: None,
         };
         backend.migrate(mode)?;
         Ok(backend)

@@ -13,7 +13,8 @@ use crate::ingest::suspicious::Warning;
 use crate::registry::exports::{
     At, ExportRecord, LiveScore, LiveScorer, PublishState, ScoresTableRow, Settled, SourceFile,
 };
-use crate::registry::queries::{FileSummary, ScorerSummary};
+use crate::registry::history::{FileAt, RowAt};
+use crate::registry::queries::{FileSummary, ProvenanceEntry, ScorerSummary};
 use crate::registry::{now_rfc3339, Point, PointRef, RegistryError, Tag};
 use crate::scorer::Scale;
 
@@ -24,7 +25,7 @@ fn scale(min: Option<f64>, max: Option<f64>) -> Option<Scale> {
 impl PgBackend {
     /// Run a query and hand each row to `visit` as the server sends it,
     /// without collecting them.
-    fn visit(
+    pub(super) fn visit(
         &mut self,
         query: &str,
         params: &[&(dyn ToSql + Sync)],
@@ -357,7 +358,7 @@ impl PgBackend {
         Ok(Point { seq, at, export })
     }
 
-    fn no_export_message(&mut self, id: i64) -> Result<String, RegistryError> {
+    pub(crate) fn no_export_message(&mut self, id: i64) -> Result<String, RegistryError> {
         let row = self
             .client
             .query_one(sql::EXPORT_ID_RANGE, &[])
@@ -548,5 +549,144 @@ impl PgBackend {
             });
         }
         Ok(settled)
+    }
+
+    /// Tag `name`'s point, export and creation time, if it exists.
+    pub(crate) fn tag_details(
+        &mut self,
+        name: &str,
+    ) -> Result<Option<(i64, Option<i64>, String)>, RegistryError> {
+        let row = self
+            .client
+            .query_opt(sql::TAG_DETAILS, &[&name])
+            .map_err(|e| self.error(e))?;
+        Ok(row.map(|row| (row.get(0), row.get(1), row.get(2))))
+    }
+
+    /// Write a tag; false when another user took the name meanwhile.
+    pub(crate) fn insert_tag(
+        &mut self,
+        name: &str,
+        seq: i64,
+        export: Option<i64>,
+        created_at: &str,
+    ) -> Result<bool, RegistryError> {
+        let written = self
+            .client
+            .execute(sql::INSERT_TAG, &[&name, &seq, &export, &created_at])
+            .map_err(|e| self.error(e))?;
+        Ok(written > 0)
+    }
+
+    pub(crate) fn rows_at(
+        &mut self,
+        scorer_id: i64,
+        seq: i64,
+    ) -> Result<Vec<RowAt>, RegistryError> {
+        let mut rows = Vec::new();
+        self.visit(sql::ROWS_AT_POINT_WITH_SOURCE, &[&scorer_id, &seq], |row| {
+            rows.push(RowAt {
+                key: row.get(0),
+                score: row.get(1),
+                status: row.get(2),
+                path: row.get(3),
+                line: row.get::<_, i64>(4) as u64,
+            })
+        })?;
+        Ok(rows)
+    }
+
+    pub(crate) fn files_at(
+        &mut self,
+        scorer_id: i64,
+        seq: i64,
+    ) -> Result<Vec<FileAt>, RegistryError> {
+        let mut files = Vec::new();
+        self.visit(sql::FILES_AT_POINT, &[&scorer_id, &seq], |row| {
+            files.push(FileAt {
+                id: row.get(0),
+                path: row.get(1),
+                sha256: row.get(2),
+                ingested_at: row.get(3),
+                scorer_version: row.get(4),
+                ok: row.get::<_, i64>(5) as u64,
+                bad: row.get::<_, i64>(6) as u64,
+            })
+        })?;
+        Ok(files)
+    }
+
+    pub(crate) fn scorer_by_slug(
+        &mut self,
+        slug: &str,
+    ) -> Result<Option<(i64, String)>, RegistryError> {
+        let row = self
+            .client
+            .query_opt(sql::SCORER_NAME_BY_SLUG, &[&slug])
+            .map_err(|e| self.error(e))?;
+        Ok(row.map(|row| (row.get(0), row.get(1))))
+    }
+
+    pub(crate) fn all_scorers(&mut self) -> Result<Vec<(i64, String)>, RegistryError> {
+        let mut scorers = Vec::new();
+        self.visit(sql::ALL_SCORERS, &[], |row| {
+            scorers.push((row.get(0), row.get(1)))
+        })?;
+        Ok(scorers)
+    }
+
+    pub(crate) fn keys_from_stem(
+        &mut self,
+        scorer_id: i64,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<String>, RegistryError> {
+        let mut keys = Vec::new();
+        self.visit(sql::KEYS_FROM_STEM, &[&scorer_id, &from, &to], |row| {
+            keys.push(row.get(0))
+        })?;
+        Ok(keys)
+    }
+
+    /// As [`crate::registry::Registry::provenance`]'s rows of one key.
+    pub(crate) fn score_history(
+        &mut self,
+        scorer_id: i64,
+        scorer_name: &str,
+        key: &str,
+        match_raw: bool,
+    ) -> Result<Vec<ProvenanceEntry>, RegistryError> {
+        let mut entries = Vec::new();
+        self.visit(sql::SCORE_HISTORY, &[&scorer_id, &key, &match_raw], |row| {
+            let superseded_at: Option<String> = row.get(10);
+            entries.push(ProvenanceEntry {
+                scorer: scorer_name.to_string(),
+                key: row.get(0),
+                raw_key: row.get(1),
+                key_field: row.get(2),
+                score: row.get(3),
+                status: row.get(4),
+                reason: row.get(5),
+                note: row.get(18),
+                runtime_ms: row.get(6),
+                frame_count: row.get::<_, i64>(7) as u64,
+                line: row.get::<_, i64>(8) as u64,
+                ingested_at: row.get(9),
+                live: superseded_at.is_none(),
+                superseded_at,
+                path: row.get(11),
+                absolute_path: row.get(12),
+                sha256: row.get(13),
+                format: row.get(14),
+                label: row.get(15),
+                superseded_by: row.get(16),
+                scorer_version: row.get(17),
+                raw_value: row.get(21),
+                live_from_seq: row.get(19),
+                live_until_seq: row.get(20),
+                live_at_point: None,
+            })
+        })?;
+        Ok(entries)
     }
 }

@@ -188,16 +188,21 @@ pub const LIVE_SCORERS: &str =
     WHERE EXISTS (SELECT 1 FROM scores s WHERE s.scorer_id = sc.id AND s.superseded_at IS NULL) \
     ORDER BY sc.slug";
 
-/// Scorers with a score live at point $1. Their settings are today's:
-/// the settings' history (`scorers set`) is not kept here yet, and on
-/// this backend settings only change where an ingest declares one unset.
-pub const SCORERS_AT_POINT: &str =
-    "SELECT sc.id, sc.name::text, sc.slug::text, sc.scale_min, sc.scale_max, \
-    sc.typical_min, sc.typical_max, sc.higher_is_better FROM scorers sc \
+/// Scorers with a score live at point $1, with the settings in force
+/// then: their newest revision at or before it (`0002_corrections_and_audit.sql`),
+/// else, for a scorer registered outside any point, its settings now.
+pub const SCORERS_AT_POINT: &str = "SELECT sc.id, v.name::text, v.slug::text, v.scale_min, \
+    v.scale_max, v.typical_min, v.typical_max, v.higher_is_better FROM scorers sc \
+    CROSS JOIN LATERAL (SELECT * FROM ( \
+        SELECT r.seq AS rank, r.name, r.slug, r.scale_min, r.scale_max, r.typical_min, \
+            r.typical_max, r.higher_is_better FROM scorer_revisions r \
+        WHERE r.scorer_id = sc.id AND r.seq <= $1 \
+        UNION ALL SELECT -1, sc.name, sc.slug, sc.scale_min, sc.scale_max, sc.typical_min, \
+            sc.typical_max, sc.higher_is_better) q ORDER BY q.rank DESC LIMIT 1) v \
     WHERE EXISTS (SELECT 1 FROM scores s JOIN source_files b ON b.id = s.source_file_id \
         WHERE s.scorer_id = sc.id AND COALESCE(s.born_seq, b.seq) <= $1 \
         AND (s.superseded_seq IS NULL OR s.superseded_seq > $1)) \
-    ORDER BY sc.slug";
+    ORDER BY v.slug COLLATE \"C\"";
 
 pub const SOURCE_FILE_PATHS: &str = "SELECT id, path, sha256 FROM source_files";
 
@@ -357,3 +362,175 @@ pub const SETTLE_EXPORT: &str =
 pub const LIST_EXPORTS: &str = "SELECT id, created_at, command, features_path, features_sha256, output_path, \
     output_sha256, output_format, input_rows, output_rows, scorers, options, registry_state, registry_digest, \
     tool_version, seq, seq_inferred, as_of, content_digest, note, state FROM exports ORDER BY id";
+
+pub const TAG_DETAILS: &str = "SELECT seq, export_id, created_at FROM tags WHERE name = $1";
+
+// ---- history: what was live at a point (exports show, diff)
+
+/// Scorer $1's rows live at point $2 with where they came from.
+pub const ROWS_AT_POINT_WITH_SOURCE: &str = at_point!(
+    "SELECT s.key::text, s.score, s.status, f.path, s.line FROM scores s \
+     JOIN source_files f ON f.id = s.source_file_id WHERE"
+);
+
+/// Scorer $1's rows live at point $2, counted by file and status; a
+/// file's number is its point, as `files` shows it.
+pub const FILES_AT_POINT: &str = concat!(
+    "SELECT f.seq, f.path, f.sha256, f.ingested_at, f.scorer_version, \
+        COUNT(*) FILTER (WHERE r.status = 'ok'), COUNT(*) FILTER (WHERE r.status = 'bad') FROM (",
+    at_point!("SELECT s.source_file_id AS file, s.status FROM scores s WHERE"),
+    ") r JOIN source_files f ON f.id = r.file GROUP BY f.id ORDER BY f.seq"
+);
+
+// ---- provenance
+
+pub const SCORER_NAME_BY_SLUG: &str = "SELECT id, name::text FROM scorers WHERE slug = $1";
+
+pub const ALL_SCORERS: &str = "SELECT id, name::text FROM scorers ORDER BY slug";
+
+/// Scorer $1's keys (live or superseded) in [$2, $3).
+pub const KEYS_FROM_STEM: &str = "SELECT DISTINCT key::text FROM scores \
+    WHERE scorer_id = $1 AND key >= $2 AND key < $3 ORDER BY 1 LIMIT 1000";
+
+/// As SQLite's: every row of scorer $1 whose key (or, with $3, raw key)
+/// is $2, live first, then newest first; a row's points are its file's
+/// (or a copy's own) and its superseder's.
+pub const SCORE_HISTORY: &str = "SELECT s.key::text, COALESCE(s.raw_key, s.key)::text, \
+    s.key_field, s.score, s.status, s.reason, s.runtime_ms, s.frame_count::int8, s.line, \
+    f.ingested_at, s.superseded_at, f.path, f.absolute_path, f.sha256, f.format, f.label, r.path, \
+    f.scorer_version, s.note, COALESCE(s.born_seq, f.seq), s.superseded_seq, s.raw_value \
+    FROM scores s JOIN source_files f ON f.id = s.source_file_id \
+    LEFT JOIN source_files r ON r.id = s.superseded_by_file \
+    WHERE s.scorer_id = $1 AND (s.key = $2 OR ($3 AND COALESCE(s.raw_key, s.key) = $2)) \
+    ORDER BY s.superseded_at IS NOT NULL, s.id DESC";
+
+// ---- corrections (files retire, scorers set/rename/merge)
+
+// A correction takes its point as it commits (`TAKE_POINT`), as an ingest
+// does: taken first, the clock's lock would be held while the correction
+// waits for rows an ingest holds, and that ingest would wait for the clock
+// to commit: a deadlock. What it wrote meanwhile is stamped then.
+
+/// A correction's point (this stamps the scorer revisions it wrote:
+/// `0002_corrections_and_audit.sql`).
+pub const INSERT_CORRECTION: &str =
+    "INSERT INTO changes (seq, at, kind, detail) VALUES ($1, $2, $3, $4)";
+
+/// Files by their number ($1, a point), sha256, path as given or absolute
+/// path, with their live rows.
+pub const FILES_MATCHING: &str = "SELECT f.seq, f.path, f.sha256, f.ingested_at, f.retired_seq, \
+    (SELECT COUNT(*) FROM scores s WHERE s.source_file_id = f.id AND s.superseded_at IS NULL) \
+    FROM source_files f WHERE f.seq IS NOT NULL AND (f.seq = $1 OR f.sha256 = $2 OR f.path = $2 \
+        OR f.absolute_path = $2 OR f.absolute_path = $3) ORDER BY f.seq";
+
+/// As SQLite's, for the file numbered $1.
+pub const ROWS_SUPERSEDED_BY_FILE: &str = "SELECT p.id FROM source_files f \
+    JOIN scores p ON p.superseded_by_file = f.id AND p.source_file_id <> f.id \
+    WHERE f.seq = $1 AND EXISTS (SELECT 1 FROM scores r WHERE r.scorer_id = p.scorer_id \
+        AND r.key = p.key AND r.superseded_at IS NULL AND r.source_file_id = f.id) \
+    ORDER BY p.id";
+
+/// Supersede every live row of the file numbered $1 (their point is
+/// stamped as the correction commits).
+pub const RETIRE_FILE_ROWS: &str = "UPDATE scores SET superseded_at = $2 \
+    WHERE source_file_id = (SELECT id FROM source_files WHERE seq = $1) AND superseded_at IS NULL \
+    RETURNING id";
+
+pub const SUPERSEDE_ROW: &str = "UPDATE scores SET superseded_at = $2 WHERE id = $1";
+
+/// The correction's point $1 on the rows it superseded ($2), the copies
+/// it made live ($3) and the file it retired ($4, a file number).
+pub const STAMP_CORRECTION: &str = "WITH superseded AS ( \
+        UPDATE scores SET superseded_seq = $1 WHERE id = ANY($2)), \
+    born AS (UPDATE scores SET born_seq = $1 WHERE id = ANY($3)) \
+    UPDATE source_files SET retired_seq = $1 WHERE seq = $4";
+
+/// As SQLite's: a copy of row $1 for scorer $2 with score, status,
+/// reason and raw value $3…$6 (its point, `born_seq`, stamped as the
+/// correction commits).
+pub const COPY_ROW: &str =
+    "INSERT INTO scores (scorer_id, key, raw_key, key_field, score, status, \
+    reason, note, runtime_ms, frame_count, source_file_id, line, raw_value) \
+    SELECT $2, key, raw_key, key_field, $3, $4, $5, note, runtime_ms, frame_count, source_file_id, \
+        line, $6 FROM scores WHERE id = $1 RETURNING id";
+
+pub const COPY_COMPONENTS: &str = "INSERT INTO score_components (score_id, name, value) \
+    SELECT $2, name, value FROM score_components WHERE score_id = $1";
+
+pub const COPY_FRAMES: &str =
+    "INSERT INTO frame_scores (score_id, frame_index, value, runtime_ms) \
+    SELECT $2, frame_index, value, runtime_ms FROM frame_scores WHERE score_id = $1";
+
+pub const ROW_FOR_COPY: &str =
+    "SELECT scorer_id, score, status, reason, raw_value FROM scores WHERE id = $1";
+
+/// Scorer $1's live rows, locked: no ingest supersedes one meanwhile.
+pub const LIVE_ROWS_TO_JUDGE: &str = "SELECT id, score, status, reason, raw_value FROM scores \
+    WHERE scorer_id = $1 AND superseded_at IS NULL ORDER BY id FOR UPDATE";
+
+pub const SCORER_SETTINGS: &str = "SELECT id, name::text, slug::text, scale_min, scale_max, \
+    higher_is_better, version, merged_into FROM scorers WHERE slug = $1";
+
+pub const SET_SCORER_SETTINGS: &str = "UPDATE scorers SET scale_min = $2, scale_max = $3, \
+    higher_is_better = $4, version = $5 WHERE id = $1";
+
+pub const RENAME_SCORER: &str = "UPDATE scorers SET name = $2, slug = $3 WHERE id = $1";
+
+pub const MERGE_SCORER: &str = "UPDATE scorers SET merged_into = $2 WHERE id = $1";
+
+pub const KEYS_LIVE_FOR_BOTH: &str = "SELECT a.key::text FROM scores a JOIN scores b \
+    ON b.scorer_id = $2 AND b.key = a.key AND b.superseded_at IS NULL \
+    WHERE a.scorer_id = $1 AND a.superseded_at IS NULL ORDER BY a.key";
+
+/// Scorer $1's live row ids, by key, locked.
+pub const LIVE_ROW_IDS: &str = "SELECT id FROM scores WHERE scorer_id = $1 \
+    AND superseded_at IS NULL ORDER BY key FOR UPDATE";
+
+// ---- the audit: signal families and recorded runs (as audit/sql.rs)
+
+pub const LIST_FAMILIES: &str = "SELECT id, key::text, label, question, recommendation, position \
+    FROM signal_families ORDER BY position";
+
+pub const LIST_PATTERNS: &str =
+    "SELECT family_id, pattern FROM family_patterns ORDER BY family_id, position";
+
+pub const LIST_CANDIDATES: &str =
+    "SELECT family_id, metric FROM family_candidates ORDER BY family_id, position";
+
+pub const FAMILY_BY_KEY: &str = "SELECT id FROM signal_families WHERE key = $1";
+
+pub const INSERT_FAMILY: &str = "INSERT INTO signal_families \
+    (key, label, question, recommendation, position) \
+    VALUES ($1, $2, $3, $4, (SELECT COALESCE(MAX(position), 0) + 1 FROM signal_families)) \
+    RETURNING id";
+
+pub const INSERT_PATTERN: &str = "INSERT INTO family_patterns (family_id, position, pattern) \
+    VALUES ($1, (SELECT COALESCE(MAX(position), 0) + 1 FROM family_patterns WHERE family_id = $1), $2) \
+    ON CONFLICT DO NOTHING";
+
+pub const DELETE_PATTERN: &str =
+    "DELETE FROM family_patterns WHERE family_id = $1 AND pattern = $2";
+
+pub const INSERT_CANDIDATE: &str = "INSERT INTO family_candidates (family_id, position, metric) \
+    VALUES ($1, (SELECT COALESCE(MAX(position), 0) + 1 FROM family_candidates WHERE family_id = $1), $2) \
+    ON CONFLICT DO NOTHING";
+
+pub const AUDIT_SCORERS: &str = "SELECT sc.name::text, sc.slug::text, \
+    COALESCE(sc.scale_min, sc.typical_min), COALESCE(sc.scale_max, sc.typical_max), \
+    sc.higher_is_better, \
+    EXISTS (SELECT 1 FROM source_file_scorers x JOIN source_files f ON f.id = x.source_file_id \
+            WHERE x.scorer_id = sc.id AND f.format LIKE 'libvmaf-%') \
+    FROM scorers sc ORDER BY sc.slug";
+
+pub const INSERT_AUDIT_RUN: &str =
+    "INSERT INTO audit_runs (created_at, options, outputs, tool_version) \
+    VALUES ($1, $2, $3, $4) RETURNING id";
+
+pub const INSERT_AUDIT_INPUT: &str = "INSERT INTO audit_inputs \
+    (run_id, label, path, absolute_path, sha256, size_bytes, rows, summary) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+
+pub const LAST_AUDIT_OF_LABEL: &str =
+    "SELECT r.id, r.created_at, i.path, i.sha256, i.rows, i.summary \
+    FROM audit_inputs i JOIN audit_runs r ON r.id = i.run_id \
+    WHERE i.label = $1 ORDER BY r.id DESC, i.id DESC LIMIT 1";
