@@ -29,3 +29,20 @@ BEGIN
             superseded_rows = superseded_rows + 1,
             digest_sum = NULL;
 END;
+
+-- A live row edited or deleted by hand (SQL behind the tool's back) no
+-- longer matches its sum: the sum becomes unknown, so the next export
+-- reads the rows and its digest shows the edit (`exports replay` says the
+-- scores differ). The tool itself never does either.
+CREATE TRIGGER live_digests_on_edit AFTER UPDATE OF scorer_id, key, score, status, source_file_id
+    ON scores WHEN OLD.superseded_at IS NULL
+BEGIN
+    UPDATE live_row_counts SET digest_sum = NULL
+        WHERE (source_file_id = OLD.source_file_id AND scorer_id = OLD.scorer_id)
+           OR (source_file_id = NEW.source_file_id AND scorer_id = NEW.scorer_id);
+END;
+CREATE TRIGGER live_digests_on_delete AFTER DELETE ON scores WHEN OLD.superseded_at IS NULL
+BEGIN
+    UPDATE live_row_counts SET digest_sum = NULL
+        WHERE source_file_id = OLD.source_file_id AND scorer_id = OLD.scorer_id;
+END;

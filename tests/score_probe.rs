@@ -338,4 +338,19 @@ fn digest_sums_are_kept_through_changes_and_summed_again_when_unknown() {
         &["--scorers", "m,fr,dover-mobile"],
     );
     assert_eq!(full.record, probe.record);
+    // A score edited by hand, behind the tool's back: the probing export's
+    // digest shows it as a full read's does.
+    ws.sqlite()
+        .execute(
+            "UPDATE scores SET score = 99.0 WHERE key = 'clip020.mp4' AND superseded_at IS NULL",
+            [],
+        )
+        .unwrap();
+    let scorers = ["--scorers", "m,fr,dover-mobile"];
+    let (edited, _) = export(&ws, "probe", "clips.jsonl", &scorers);
+    assert_ne!(
+        edited.record[0], probe.record[0],
+        "the digest sees the edit"
+    );
+    same_both_ways(&ws, "clips.jsonl", &scorers);
 }
