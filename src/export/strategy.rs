@@ -22,11 +22,13 @@ use super::ExportOptions;
 /// probe (see [`ScoreLoad::choose`]) reads in full all the same.
 pub const SCORE_LOAD_VARIABLE: &str = "SECOND_OPINION_SCORE_LOAD";
 
-/// A probe costs about this many times what reading one score in a full
-/// read costs (measured with `bench/run --only growth-export`, see
-/// bench/RESULTS.md): a scorer is probed when it holds more live scores
-/// than this many times the rows the table is estimated to have.
-pub const PROBE_COST_RATIO: u64 = 2;
+/// A probed table row costs about four times what reading one score in
+/// a full read costs (bench/RESULTS.md, growth-export: ~10 µs of CPU per
+/// row for its lookup and the key check's, against ~2.2 µs per score
+/// read in full), so a scorer is probed when it holds at least this many
+/// times the rows the table is estimated to have. Memory favours the
+/// probe further: a full read holds every score.
+pub const PROBE_COST_RATIO: u64 = 4;
 
 /// Below this many live scores a full read takes well under a second
 /// whatever the table: it is kept, as the simplest read.
