@@ -48,25 +48,18 @@ pub struct ScoreSetDigest {
 impl ScoreSetDigest {
     /// Take in one score read from source `source`.
     pub fn add(&mut self, source: usize, key: &str, score: Option<f64>, bad: bool) {
-        let hash = Sha256::new()
-            .chain_update(key.as_bytes())
-            .chain_update([0x1f])
-            .chain_update(score.map_or(u64::MAX, f64::to_bits).to_le_bytes())
-            .chain_update([u8::from(bad)])
-            .finalize();
+        self.add_sum(source, 1, &ScoreSum(score_hash(key, score, bad)));
+    }
+
+    /// Take in `count` scores of source `source` whose hashes sum to
+    /// `sum` ([`ScoreSum`]): the same digest as adding each of them.
+    pub fn add_sum(&mut self, source: usize, count: u64, sum: &ScoreSum) {
         if self.sums.len() <= source {
             self.sums.resize(source + 1, (0, [0; 4]));
         }
-        let (count, sum) = &mut self.sums[source];
-        *count += 1;
-        let mut carry = false;
-        for (word, bytes) in sum.iter_mut().zip(hash.chunks_exact(8)) {
-            let value = u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
-            let (partial, overflow_a) = word.overflowing_add(value);
-            let (total, overflow_b) = partial.overflowing_add(u64::from(carry));
-            *word = total;
-            carry = overflow_a || overflow_b;
-        }
+        let (total, words) = &mut self.sums[source];
+        *total += count;
+        add_words(words, &sum.0);
     }
 
     /// The digest (lower-case hex), given each source's file sha256.
@@ -84,13 +77,7 @@ impl ScoreSetDigest {
             match merged.last_mut() {
                 Some(last) if last.0 == sha256 => {
                     last.1 += count;
-                    let mut carry = false;
-                    for (word, value) in last.2.iter_mut().zip(sum) {
-                        let (partial, overflow_a) = word.overflowing_add(value);
-                        let (total, overflow_b) = partial.overflowing_add(u64::from(carry));
-                        *word = total;
-                        carry = overflow_a || overflow_b;
-                    }
+                    add_words(&mut last.2, &sum);
                 }
                 _ => merged.push((sha256, count, sum)),
             }
@@ -106,6 +93,68 @@ impl ScoreSetDigest {
             digest.update(b"\n");
         }
         hex(&digest.finalize())
+    }
+}
+
+/// The sum modulo 2^256 of some scores' hashes: what [`ScoreSetDigest`]
+/// keeps per source file, kept by the registry per (file, scorer) so a
+/// digest of millions of scores is summed without reading them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ScoreSum([u64; 4]);
+
+impl ScoreSum {
+    /// Take in one score.
+    pub fn add(&mut self, key: &str, score: Option<f64>, bad: bool) {
+        add_words(&mut self.0, &score_hash(key, score, bad));
+    }
+
+    /// The 32 bytes the registry stores: the words, little-endian.
+    pub fn to_bytes(self) -> [u8; 32] {
+        let mut bytes = [0u8; 32];
+        for (chunk, word) in bytes.chunks_exact_mut(8).zip(self.0) {
+            chunk.copy_from_slice(&word.to_le_bytes());
+        }
+        bytes
+    }
+
+    /// The sum stored as [`ScoreSum::to_bytes`]; `None` for any other length.
+    pub fn from_bytes(bytes: &[u8]) -> Option<ScoreSum> {
+        if bytes.len() != 32 {
+            return None;
+        }
+        let mut words = [0u64; 4];
+        for (word, chunk) in words.iter_mut().zip(bytes.chunks_exact(8)) {
+            *word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        }
+        Some(ScoreSum(words))
+    }
+}
+
+/// One score's hash as 256-bit little-endian words: sha256 of its key, a
+/// 0x1f separator, the value's bits (`u64::MAX` for none, little-endian)
+/// and 1 for a bad score (0 otherwise).
+fn score_hash(key: &str, score: Option<f64>, bad: bool) -> [u64; 4] {
+    let hash = Sha256::new()
+        .chain_update(key.as_bytes())
+        .chain_update([0x1f])
+        .chain_update(score.map_or(u64::MAX, f64::to_bits).to_le_bytes())
+        .chain_update([u8::from(bad)])
+        .finalize();
+    let mut words = [0u64; 4];
+    for (word, bytes) in words.iter_mut().zip(hash.chunks_exact(8)) {
+        *word = u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
+    }
+    words
+}
+
+/// `sum += value` modulo 2^256, little-endian words.
+fn add_words(sum: &mut [u64; 4], value: &[u64; 4]) {
+    let mut carry = false;
+    for (word, value) in sum.iter_mut().zip(value) {
+        let (partial, overflow_a) = word.overflowing_add(*value);
+        let (total, overflow_b) = partial.overflowing_add(u64::from(carry));
+        *word = total;
+        carry = overflow_a || overflow_b;
     }
 }
 
@@ -195,6 +244,28 @@ mod tests {
             ScoreSetDigest::default().finish(|_| ""),
             hex(&Sha256::digest(b""))
         );
+    }
+
+    #[test]
+    fn kept_sums_give_the_digest_of_the_scores() {
+        let mut each = ScoreSetDigest::default();
+        let mut kept = [ScoreSum::default(), ScoreSum::default()];
+        for (source, key, score, bad) in [
+            (0, "a.mp4", Some(1.5), false),
+            (1, "b.mp4", None, true),
+            (0, "c.mp4", Some(-2.0), false),
+        ] {
+            each.add(source, key, score, bad);
+            kept[source].add(key, score, bad);
+        }
+        let stored = ScoreSum::from_bytes(&kept[0].to_bytes()).unwrap();
+        assert_eq!(stored, kept[0]);
+        assert_eq!(ScoreSum::from_bytes(&[0u8; 31]), None);
+        let mut summed = ScoreSetDigest::default();
+        summed.add_sum(1, 1, &kept[1]);
+        summed.add_sum(0, 2, &stored);
+        let names = |source: usize| ["aa", "bb"][source];
+        assert_eq!(each.finish(names), summed.finish(names));
     }
 
     #[test]

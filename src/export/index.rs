@@ -8,11 +8,12 @@ use std::collections::HashMap;
 use crate::digest::ScoreSetDigest;
 use crate::frames::StoredFrame;
 use crate::key::KeyNormalize;
-use crate::registry::exports::{At, LiveScorer};
+use crate::registry::exports::{At, LiveScorer, SourceFile};
 use crate::registry::memory::{IndexedScore, KeyIndex, MemoryScores};
 use crate::registry::{Point, PointRef, Registry};
 use crate::scorer::{slug, Scale};
 
+use super::strategy::ScoreLoad;
 use super::{ExportError, ExportOptions, ScorerExportCounts};
 
 /// One scorer's live scores, keyed for the join.
@@ -37,6 +38,26 @@ pub(super) struct ScorerIndex {
     /// Table rows whose key this scorer knows, whether or not a frame
     /// matched: what its own key check counts.
     pub(super) key_rows: u64,
+    /// How the scores are read; with `Some`, only the table's keys are
+    /// looked up, batch by batch ([`ScorerIndex::probe_keys`]).
+    pub(super) probe: Option<Probe>,
+}
+
+/// What a probed index needs to read a score when a batch names its key.
+pub(super) struct Probe {
+    scorer_id: i64,
+    /// Per-frame tables and `--pool` read each score's frames; only
+    /// per-frame tables keep them.
+    read_frames: bool,
+    keep_frames: bool,
+    /// Component name → its column in `components`.
+    component_columns: Vec<(String, usize)>,
+    /// Source file id → its interned source.
+    source_of_file: HashMap<i64, u32>,
+    /// This batch's keys found to have no live score, and keys the key
+    /// check's alternatives found to have one (cleared each batch).
+    absent: rustc_hash::FxHashSet<String>,
+    present: rustc_hash::FxHashSet<String>,
 }
 
 /// Whether a normalisation chosen for an export applies to the keys the
@@ -164,6 +185,7 @@ pub(super) fn memory_indexes(
                 frames: Vec::new(),
                 pooled: Vec::new(),
                 components: Vec::new(),
+                probe: None,
             }
         })
         .collect();
@@ -171,161 +193,459 @@ pub(super) fn memory_indexes(
     Ok((indexes, sources, None))
 }
 
+/// What the loading of an export's scores knows of its table.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct TableHint {
+    /// The table joins per frame.
+    pub per_frame: bool,
+    /// About how many rows it has ([`super::strategy::estimate_rows`]).
+    pub rows: u64,
+}
+
+/// Interned source files: their paths (what the source column shows) and
+/// sha256 (what the digests name), by registry file id.
+#[derive(Default)]
+struct Sources {
+    paths: Vec<String>,
+    sha256: Vec<String>,
+    by_file: HashMap<i64, u32>,
+}
+
+impl Sources {
+    fn intern(&mut self, file: i64, files: &HashMap<i64, SourceFile>) -> u32 {
+        *self.by_file.entry(file).or_insert_with(|| {
+            let known = files.get(&file);
+            self.paths
+                .push(known.map(|f| f.path.clone()).unwrap_or_default());
+            self.sha256
+                .push(known.map(|f| f.sha256.clone()).unwrap_or_default());
+            (self.paths.len() - 1) as u32
+        })
+    }
+}
+
 /// The selected scorers' scores live at the export's point (`--as-of`,
 /// else the newest), the interned source paths, and the point. Run
-/// inside one read snapshot: the point is the snapshot's.
+/// inside one read snapshot: the point is the snapshot's. Each scorer is
+/// read in full or probed by the table's keys ([`ScoreLoad::choose`]); a
+/// probed index must be joined inside the same snapshot.
 pub(super) fn load_indexes(
     registry: &Registry,
     options: &ExportOptions,
-    per_frame: bool,
+    table: TableHint,
 ) -> Result<Loaded, ExportError> {
     let (point, at) = read_point(registry, options.as_of.as_ref())?;
     let selected = selected_scorers(registry, options.scorers.as_deref(), at, &point)?;
     refuse_unselected_keyings(options, &selected)?;
     let source_files = registry.source_files()?;
-    let mut sources: Vec<String> = Vec::new();
-    // The sha256 of each interned source, for the digests.
-    let mut source_sha256: Vec<String> = Vec::new();
-    let mut source_ids: HashMap<i64, u32> = HashMap::new();
-    let mut indexes = Vec::with_capacity(selected.len());
-    for scorer in selected {
-        let mut by_key = KeyIndex::default();
-        let mut indexed = Vec::new();
-        // The same order-independent digest as scores held in memory get
-        // (the registry's own, over its key order, is not used), so equal
-        // scores give equal digests either way.
-        let mut digest = ScoreSetDigest::default();
-        registry.visit_live_scores(&scorer, at, |score| {
-            let source = *source_ids.entry(score.source_file_id).or_insert_with(|| {
-                let file = source_files.get(&score.source_file_id);
-                sources.push(file.map(|f| f.path.clone()).unwrap_or_default());
-                source_sha256.push(file.map(|f| f.sha256.clone()).unwrap_or_default());
-                (sources.len() - 1) as u32
-            });
-            digest.add(source as usize, &score.key, score.score, score.bad);
-            by_key.insert(score.key, indexed.len());
-            indexed.push(IndexedScore {
-                score: score.score,
-                bad: score.bad,
-                runtime_ms: score.runtime_ms,
-                frame_count: score.frame_count,
-                source,
-            });
-        })?;
-        let mut components: Vec<(String, Vec<Option<f64>>)> = Vec::new();
-        if options.writes(super::ExportColumn::Components) {
-            registry.visit_live_components(&scorer, at, |key, name, value| {
-                let suffix = component_suffix(name);
-                if components.last().is_none_or(|(last, _)| *last != suffix) {
-                    components.push((suffix, vec![None; indexed.len()]));
-                }
-                if let (Some(position), Some((_, values))) =
-                    (by_key.get(key), components.last_mut())
-                {
-                    values[*position] = value;
-                }
-            })?;
-        }
-        let normalization = if options.writes(super::ExportColumn::ScoreNorm) {
-            match (scorer.range, scorer.higher_is_better) {
-                (Some(range), Some(higher_is_better)) => Some(Normalization {
-                    range,
-                    higher_is_better,
-                }),
-                _ => {
-                    return Err(ExportError::Data(format!(
-                        "cannot normalise scorer '{}': it has no {} \
-                         (declare them at ingest with --scale MIN:MAX and --higher-is-better/--lower-is-better)",
-                        scorer.name,
-                        if scorer.range.is_none() { "bounded scale" } else { "known direction" }
-                    )))
-                }
-            }
+    let mut sources = Sources::default();
+    let mut loads = Vec::with_capacity(selected.len());
+    for scorer in &selected {
+        let (keying, _) = options.key_normalize.for_scorer(&scorer.slug);
+        let live = if registry.can_probe() && at == At::Live {
+            registry.live_score_count(scorer.id)?
         } else {
-            None
+            0
         };
-        // Frames are held only when a row can take one, or pooling needs them.
-        let mut frames: Vec<Vec<StoredFrame>> = Vec::new();
-        if per_frame || !options.pool.is_empty() {
-            frames = vec![Vec::new(); indexed.len()];
-            registry.visit_live_frames(&scorer, at, |key, frame| {
-                if let Some(position) = by_key.get(key) {
-                    frames[*position].push(frame);
-                }
-            })?;
-            // Each score's frames arrive in frame order; keep that a
-            // guarantee of this code, not of a query plan.
-            for clip in &mut frames {
-                if !clip.is_sorted_by_key(|(index, _, _)| *index) {
-                    clip.sort_by_key(|(index, _, _)| *index);
-                }
-            }
+        loads.push(ScoreLoad::choose(
+            registry, at, options, keying, live, table.rows,
+        ));
+    }
+    if loads.contains(&ScoreLoad::Probe) {
+        // A probed score may come from any file: every file is interned
+        // up front, in id order (the order only names them: the source
+        // column writes each row's path).
+        let mut files: Vec<i64> = source_files.keys().copied().collect();
+        files.sort_unstable();
+        for file in files {
+            sources.intern(file, &source_files);
         }
-        let pooled: Vec<Vec<Option<f64>>> = options
-            .pool
-            .iter()
-            .map(|stat| {
-                frames
-                    .iter()
-                    .map(|clip| {
-                        let mut finite: Vec<f64> = clip.iter().filter_map(|(_, v, _)| *v).collect();
-                        finite.sort_by(f64::total_cmp);
-                        stat.of(&finite)
-                    })
-                    .collect()
-            })
-            .collect();
-        if !per_frame {
-            frames = Vec::new();
-        }
+    }
+    let mut indexes = Vec::with_capacity(selected.len());
+    for (scorer, load) in selected.into_iter().zip(loads) {
+        let normalization = normalization_of(&scorer, options)?;
         let (keying, keying_chosen) = options.key_normalize.for_scorer(&scorer.slug);
-        if options.normalize_registry_keys && normalizes_registry_keys(keying) {
-            by_key = normalized_key_index(registry, &scorer, at, keying, by_key)?;
+        let mut index = match load {
+            ScoreLoad::Full => full_index(
+                registry,
+                &scorer,
+                at,
+                options,
+                table.per_frame,
+                (&source_files, &mut sources),
+            )?,
+            ScoreLoad::Probe => probed_index(
+                registry,
+                &scorer,
+                options,
+                table.per_frame,
+                (&source_files, &mut sources),
+            )?,
+        };
+        if load == ScoreLoad::Full
+            && options.normalize_registry_keys
+            && normalizes_registry_keys(keying)
+        {
+            index.by_key = normalized_key_index(registry, &scorer, at, keying, index.by_key)?;
         }
         let versions = registry.live_versions(&scorer, at)?;
         let own_keying = options
             .key_normalize
             .own(&scorer.slug)
             .map(|n| n.to_string());
-        indexes.push(ScorerIndex {
-            counts: ScorerExportCounts {
-                column_prefix: format!("{}_{}", options.prefix, scorer.slug),
-                name: scorer.name,
-                slug: scorer.slug,
-                loaded: indexed.len() as u64,
-                digest: digest.finish(|source| &source_sha256[source]),
-                components: components
-                    .iter()
-                    .map(|(suffix, _)| suffix.clone())
-                    .collect(),
-                versions,
-                key_normalize: own_keying,
-                normalized_with: normalization.map(|n| {
-                    format!(
-                        "{} {}",
-                        n.range,
-                        if n.higher_is_better {
-                            "higher-is-better"
-                        } else {
-                            "lower-is-better"
-                        }
-                    )
-                }),
-                ..Default::default()
-            },
-            matched: vec![false; indexed.len()],
-            by_key,
-            scores: indexed,
-            normalization,
-            frames,
-            pooled,
-            components,
-            keying,
-            keying_chosen,
-            key_rows: 0,
-        });
+        index.counts = ScorerExportCounts {
+            column_prefix: format!("{}_{}", options.prefix, scorer.slug),
+            name: scorer.name,
+            slug: scorer.slug,
+            components: index
+                .components
+                .iter()
+                .map(|(suffix, _)| suffix.clone())
+                .collect(),
+            versions,
+            key_normalize: own_keying,
+            normalized_with: normalization.map(|n| {
+                format!(
+                    "{} {}",
+                    n.range,
+                    if n.higher_is_better {
+                        "higher-is-better"
+                    } else {
+                        "lower-is-better"
+                    }
+                )
+            }),
+            score_load: load.name(),
+            ..std::mem::take(&mut index.counts)
+        };
+        index.normalization = normalization;
+        index.keying = keying;
+        index.keying_chosen = keying_chosen;
+        indexes.push(index);
     }
-    Ok((indexes, sources, Some(point)))
+    Ok((indexes, sources.paths, Some(point)))
+}
+
+/// The scorer's normalisation to 0–100 when the export writes it; an
+/// error when the scorer lacks a bounded scale or a direction.
+fn normalization_of(
+    scorer: &LiveScorer,
+    options: &ExportOptions,
+) -> Result<Option<Normalization>, ExportError> {
+    if !options.writes(super::ExportColumn::ScoreNorm) {
+        return Ok(None);
+    }
+    match (scorer.range, scorer.higher_is_better) {
+        (Some(range), Some(higher_is_better)) => Ok(Some(Normalization {
+            range,
+            higher_is_better,
+        })),
+        _ => Err(ExportError::Data(format!(
+            "cannot normalise scorer '{}': it has no {} \
+             (declare them at ingest with --scale MIN:MAX and --higher-is-better/--lower-is-better)",
+            scorer.name,
+            if scorer.range.is_none() { "bounded scale" } else { "known direction" }
+        ))),
+    }
+}
+
+/// The pooled statistics of one score's frames, one per `--pool` stat.
+fn pool_frames(pool: &[crate::frames::PoolStat], clip: &[StoredFrame]) -> Vec<Option<f64>> {
+    let mut finite: Vec<f64> = clip.iter().filter_map(|(_, v, _)| *v).collect();
+    finite.sort_by(f64::total_cmp);
+    pool.iter().map(|stat| stat.of(&finite)).collect()
+}
+
+/// A scorer's index with every live score read up front: the scores, the
+/// digest over them, components and frames.
+fn full_index(
+    registry: &Registry,
+    scorer: &LiveScorer,
+    at: At,
+    options: &ExportOptions,
+    per_frame: bool,
+    (source_files, sources): (&HashMap<i64, SourceFile>, &mut Sources),
+) -> Result<ScorerIndex, ExportError> {
+    let mut by_key = KeyIndex::default();
+    let mut indexed = Vec::new();
+    // The same order-independent digest as scores held in memory get
+    // (the registry's own, over its key order, is not used), so equal
+    // scores give equal digests either way.
+    let mut digest = ScoreSetDigest::default();
+    registry.visit_live_scores(scorer, at, |score| {
+        let source = sources.intern(score.source_file_id, source_files);
+        digest.add(source as usize, &score.key, score.score, score.bad);
+        by_key.insert(score.key, indexed.len());
+        indexed.push(IndexedScore {
+            score: score.score,
+            bad: score.bad,
+            runtime_ms: score.runtime_ms,
+            frame_count: score.frame_count,
+            source,
+        });
+    })?;
+    let mut components: Vec<(String, Vec<Option<f64>>)> = Vec::new();
+    if options.writes(super::ExportColumn::Components) {
+        registry.visit_live_components(scorer, at, |key, name, value| {
+            let suffix = component_suffix(name);
+            if components.last().is_none_or(|(last, _)| *last != suffix) {
+                components.push((suffix, vec![None; indexed.len()]));
+            }
+            if let (Some(position), Some((_, values))) = (by_key.get(key), components.last_mut()) {
+                values[*position] = value;
+            }
+        })?;
+    }
+    // Frames are held only when a row can take one, or pooling needs them.
+    let mut frames: Vec<Vec<StoredFrame>> = Vec::new();
+    if per_frame || !options.pool.is_empty() {
+        frames = vec![Vec::new(); indexed.len()];
+        registry.visit_live_frames(scorer, at, |key, frame| {
+            if let Some(position) = by_key.get(key) {
+                frames[*position].push(frame);
+            }
+        })?;
+        // Each score's frames arrive in frame order; keep that a
+        // guarantee of this code, not of a query plan.
+        for clip in &mut frames {
+            if !clip.is_sorted_by_key(|(index, _, _)| *index) {
+                clip.sort_by_key(|(index, _, _)| *index);
+            }
+        }
+    }
+    let mut pooled: Vec<Vec<Option<f64>>> =
+        vec![Vec::with_capacity(frames.len()); options.pool.len()];
+    for clip in &frames {
+        for (stat, value) in pooled.iter_mut().zip(pool_frames(&options.pool, clip)) {
+            stat.push(value);
+        }
+    }
+    if !per_frame {
+        frames = Vec::new();
+    }
+    Ok(ScorerIndex {
+        counts: ScorerExportCounts {
+            loaded: indexed.len() as u64,
+            digest: digest.finish(|source| &sources.sha256[source]),
+            ..Default::default()
+        },
+        matched: vec![false; indexed.len()],
+        by_key,
+        scores: indexed,
+        normalization: None,
+        frames,
+        pooled,
+        components,
+        keying: KeyNormalize::Auto,
+        keying_chosen: false,
+        key_rows: 0,
+        probe: None,
+    })
+}
+
+/// A scorer's index that starts empty and reads each score when a batch
+/// names its key; its count and digest are the kept ones of every live
+/// score, as a full read would count and digest them.
+fn probed_index(
+    registry: &Registry,
+    scorer: &LiveScorer,
+    options: &ExportOptions,
+    per_frame: bool,
+    (source_files, sources): (&HashMap<i64, SourceFile>, &mut Sources),
+) -> Result<ScorerIndex, ExportError> {
+    let mut digest = ScoreSetDigest::default();
+    let mut loaded = 0u64;
+    for (file, count, sum) in registry.live_digest_sums(scorer.id)? {
+        let source = sources.intern(file, source_files);
+        digest.add_sum(source as usize, count, &sum);
+        loaded += count;
+    }
+    let mut components: Vec<(String, Vec<Option<f64>>)> = Vec::new();
+    let mut component_columns = Vec::new();
+    if options.writes(super::ExportColumn::Components) {
+        for name in registry.live_component_names(scorer.id)? {
+            let suffix = component_suffix(&name);
+            if components.last().is_none_or(|(last, _)| *last != suffix) {
+                components.push((suffix, Vec::new()));
+            }
+            component_columns.push((name, components.len() - 1));
+        }
+    }
+    Ok(ScorerIndex {
+        counts: ScorerExportCounts {
+            loaded,
+            digest: digest.finish(|source| &sources.sha256[source]),
+            ..Default::default()
+        },
+        matched: Vec::new(),
+        by_key: KeyIndex::default(),
+        scores: Vec::new(),
+        normalization: None,
+        frames: Vec::new(),
+        pooled: vec![Vec::new(); options.pool.len()],
+        components,
+        keying: KeyNormalize::Auto,
+        keying_chosen: false,
+        key_rows: 0,
+        probe: Some(Probe {
+            scorer_id: scorer.id,
+            read_frames: per_frame || !options.pool.is_empty(),
+            keep_frames: per_frame,
+            component_columns,
+            source_of_file: sources.by_file.clone(),
+            absent: Default::default(),
+            present: Default::default(),
+        }),
+    })
+}
+
+impl ScorerIndex {
+    /// Read the live scores of `keys` this probed index does not hold yet
+    /// (a full index holds them all: nothing to do), with their frames,
+    /// pooled statistics and components, as a full read would hold them.
+    pub(super) fn probe_keys<'k>(
+        &mut self,
+        registry: &Registry,
+        pool: &[crate::frames::PoolStat],
+        keys: impl Iterator<Item = &'k str>,
+    ) -> Result<(), ExportError> {
+        let Some(probe) = &mut self.probe else {
+            return Ok(());
+        };
+        for key in keys {
+            if self.by_key.contains_key(key) || probe.absent.contains(key) {
+                continue;
+            }
+            let Some(found) = registry.live_score_by_key(probe.scorer_id, key)? else {
+                probe.absent.insert(key.to_string());
+                continue;
+            };
+            let position = self.scores.len();
+            let source = probe.source_of_file[&found.score.source_file_id];
+            self.scores.push(IndexedScore {
+                score: found.score.score,
+                bad: found.score.bad,
+                runtime_ms: found.score.runtime_ms,
+                frame_count: found.score.frame_count,
+                source,
+            });
+            self.matched.push(false);
+            self.by_key.insert(found.score.key, position);
+            if probe.read_frames {
+                let frames = registry.frames_of_score(found.id)?;
+                for (stat, value) in self.pooled.iter_mut().zip(pool_frames(pool, &frames)) {
+                    stat.push(value);
+                }
+                if probe.keep_frames {
+                    self.frames.push(frames);
+                }
+            }
+            if !self.components.is_empty() {
+                for (_, values) in &mut self.components {
+                    values.push(None);
+                }
+                for (name, value) in registry.components_of_score(found.id)? {
+                    if let Some((_, column)) =
+                        probe.component_columns.iter().find(|(n, _)| *n == name)
+                    {
+                        self.components[*column].1[position] = value;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the scorer has a live score of `key`: the index's own
+    /// answer, and for a probed index the registry's.
+    pub(super) fn knows(
+        &mut self,
+        registry: Option<&Registry>,
+        key: &str,
+    ) -> Result<bool, ExportError> {
+        if self.by_key.contains_key(key) {
+            return Ok(true);
+        }
+        let (Some(probe), Some(registry)) = (&mut self.probe, registry) else {
+            return Ok(false);
+        };
+        if probe.present.contains(key) {
+            return Ok(true);
+        }
+        if probe.absent.contains(key) {
+            return Ok(false);
+        }
+        let known = registry.has_live_key(probe.scorer_id, key)?;
+        if known {
+            probe.present.insert(key.to_string());
+        } else {
+            probe.absent.insert(key.to_string());
+        }
+        Ok(known)
+    }
+
+    /// Forget what the last batch's probes found absent: memory follows
+    /// a batch, not the table.
+    pub(super) fn end_batch(&mut self) {
+        if let Some(probe) = &mut self.probe {
+            probe.absent.clear();
+            probe.present.clear();
+        }
+    }
+
+    /// A probed index's live keys, read from the registry (only when the
+    /// key check needs them); `None` for an index holding every key.
+    pub(super) fn probed_keys(
+        &self,
+        registry: Option<&Registry>,
+    ) -> Result<Option<Vec<String>>, ExportError> {
+        let (Some(probe), Some(registry)) = (&self.probe, registry) else {
+            return Ok(None);
+        };
+        let mut keys = Vec::new();
+        registry.visit_live_keys_in_order(probe.scorer_id, |key| {
+            keys.push(key.to_string());
+            true
+        })?;
+        Ok(Some(keys))
+    }
+
+    /// The scores no row matched, and the first ten of their keys in
+    /// order, into the counts: from the index, or for a probed index by
+    /// reading the registry's keys in order only as far as the tenth.
+    pub(super) fn count_unmatched(
+        &mut self,
+        registry: Option<&Registry>,
+    ) -> Result<(), ExportError> {
+        match (&self.probe, registry) {
+            (Some(probe), Some(registry)) => {
+                let matched = self.matched.iter().filter(|m| **m).count() as u64;
+                let mut first = Vec::new();
+                registry.visit_live_keys_in_order(probe.scorer_id, |key| {
+                    let hit = self.by_key.get(key).is_some_and(|p| self.matched[*p]);
+                    if !hit {
+                        first.push(key.to_string());
+                    }
+                    first.len() < 10
+                })?;
+                self.counts.unmatched = self.counts.loaded.saturating_sub(matched);
+                self.counts.unmatched_keys = first;
+            }
+            _ => {
+                let mut unmatched: Vec<&str> = self
+                    .by_key
+                    .iter()
+                    .filter(|(_, position)| !self.matched[**position])
+                    .map(|(key, _)| key.as_str())
+                    .collect();
+                unmatched.sort_unstable();
+                self.counts.unmatched = unmatched.len() as u64;
+                self.counts.unmatched_keys =
+                    unmatched.iter().take(10).map(|k| k.to_string()).collect();
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Refuse a per-scorer `--key-normalize` entry naming a scorer the export

@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 
 use crate::frames::match_frame;
 use crate::key::KeyNormalize;
+use crate::registry::Registry;
 use crate::table::{
     AddedColumns, AddedField, Batch, ColumnValues, KeyColumn, TableError, TableFormat, TableReader,
     TextColumn,
@@ -54,14 +55,19 @@ pub(super) struct Join<'p> {
     pub counts: JoinCounts,
     /// The first rows' candidate keys, for a scorer's own key check.
     pub sample: KeySample,
+    /// Where a probed index reads the scores a batch names (in the
+    /// export's read snapshot); `None` for scores held in memory.
+    registry: Option<&'p Registry>,
 }
 
 impl<'p> Join<'p> {
-    /// The join of `plan`, naming scores by `sources` (the files they came from).
+    /// The join of `plan`, naming scores by `sources` (the files they
+    /// came from), probed indexes reading from `registry`.
     pub(super) fn new(
         plan: &'p ExportPlan,
         options: &'p ExportOptions,
         sources: Vec<String>,
+        registry: Option<&'p Registry>,
     ) -> Self {
         let statuses: Vec<Arc<str>> = vec!["ok".into(), "bad".into(), "missing".into()];
         let source_strings = std::iter::once(Arc::from(""))
@@ -77,6 +83,7 @@ impl<'p> Join<'p> {
                 ..JoinCounts::default()
             },
             sample: KeySample::new(plan, options),
+            registry,
         }
     }
 
@@ -144,6 +151,17 @@ impl<'p> Join<'p> {
                 .find(|(n, _)| *n == keying.resolved)
                 .map(|(_, keys)| keys)
                 .expect("every keying's runs are normalised");
+            if let Some(registry) = self.registry {
+                // A probed index reads the scores of this batch's keys
+                // (each run's key, and as written for `auto`'s fallback).
+                let wanted = run_keys.iter().zip(normalized).flat_map(|(raw, key)| {
+                    let key = key.as_deref().filter(|_| raw.is_some());
+                    let raw =
+                        raw.filter(|raw| keying.raw_fallback && key.is_some_and(|key| key != *raw));
+                    key.into_iter().chain(raw)
+                });
+                index.probe_keys(registry, &options.pool, wanted)?;
+            }
             // Per run, the score's position and whether the raw key found it.
             let run_positions: Vec<Option<(usize, bool)>> = run_keys
                 .iter()
@@ -285,9 +303,10 @@ impl<'p> Join<'p> {
             current,
             (&plan.key_column, &keys),
             &plan.alternatives,
-            indexes,
+            (indexes, self.registry),
             &mut self.counts.alternative_matches,
-        );
+        )?;
+        indexes.iter_mut().for_each(ScorerIndex::end_batch);
         self.counts.input_rows += rows as u64;
         self.counts.output_rows += keep.iter().filter(|k| **k).count() as u64;
         let added_columns = AddedColumns {
@@ -354,15 +373,16 @@ fn refuse_existing_in_rows(
 }
 
 /// Count, for each alternative (column, normalisation), the rows of `batch`
-/// whose key would match some scorer. `key` is the batch's key column,
-/// already read. Runs of equal raw keys are judged once.
+/// whose key would match some scorer (a probed scorer asks the registry).
+/// `key` is the batch's key column, already read. Runs of equal raw keys
+/// are judged once.
 fn count_alternatives(
     batch: &Batch,
     key: (&str, &KeyColumn),
     alternatives: &[(String, KeyNormalize)],
-    indexes: &[ScorerIndex],
+    (indexes, registry): (&mut [ScorerIndex], Option<&Registry>),
     matches: &mut [u64],
-) {
+) -> Result<(), ExportError> {
     let mut columns: BTreeMap<&str, KeyColumn> = BTreeMap::new();
     for (position, (column, normalize)) in alternatives.iter().enumerate() {
         let values = if column == key.0 {
@@ -383,9 +403,13 @@ fn count_alternatives(
                 Some((last, matched)) if last == raw => matched,
                 _ => {
                     let key = normalize.apply_resolved(raw);
-                    let matched = indexes
-                        .iter()
-                        .any(|index| index.by_key.contains_key(key.as_ref()));
+                    let mut matched = false;
+                    for index in indexes.iter_mut() {
+                        if index.knows(registry, key.as_ref())? {
+                            matched = true;
+                            break;
+                        }
+                    }
                     previous = Some((raw, matched));
                     matched
                 }
@@ -394,6 +418,7 @@ fn count_alternatives(
         }
         matches[position] += count;
     }
+    Ok(())
 }
 
 /// The table's next batches, decoded on another thread while the export

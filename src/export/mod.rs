@@ -20,6 +20,7 @@ mod plan;
 mod publish;
 pub mod recorded;
 pub mod scores_only;
+pub mod strategy;
 mod verdict;
 
 use std::path::{Path, PathBuf};
@@ -36,7 +37,7 @@ use crate::registry::{Point, PointRef, Registry, RegistryError};
 use crate::table::{Batch, ColumnKind, ColumnUnion, TableError, TableFormat, TableReader};
 use crate::threads::Background;
 
-use index::{load_indexes, memory_indexes, Loaded};
+use index::{load_indexes, memory_indexes, Loaded, TableHint};
 use join::{Join, Prefetch};
 use plan::{ExportPlan, TableKeys};
 use publish::{summarize, Inputs, Output, Written};
@@ -397,6 +398,11 @@ pub struct ScorerExportCounts {
     pub normalized_with: Option<String>,
     /// The scorer's own `--key-normalize` (`musiq=stem`), when it has one.
     pub key_normalize: Option<String>,
+    /// How its scores were read (`full` or `probe`, see
+    /// [`strategy::ScoreLoad`]); empty for scores held in memory. In the
+    /// report only: the record is the same either way.
+    #[serde(skip)]
+    pub score_load: &'static str,
 }
 
 /// What an export did; becomes the report JSON and the `exports` record.
@@ -464,6 +470,9 @@ impl ExportSummary {
                 // Only a scorer with its own normalisation says so.
                 if let Some(own) = &s.key_normalize {
                     counts["key_normalize"] = json!(own);
+                }
+                if !s.score_load.is_empty() {
+                    counts["score_load"] = json!(s.score_load);
                 }
                 (s.name.clone(), counts)
             }).collect::<serde_json::Map<_, _>>(),
@@ -555,12 +564,17 @@ pub fn prepare_export(
 ) -> Result<PreparedExport, ExportError> {
     refuse_registry_as_output(registry, out)?;
     let opened = OpenedTable::open(features, out, options)?;
-    export_opened(
-        |per_frame| registry.read_snapshot(|r| load_indexes(r, options, per_frame)),
-        opened,
-        out,
-        options,
-    )
+    // One snapshot for the whole join: a scorer probed by the table's
+    // keys reads its scores batch by batch.
+    registry.read_snapshot(|registry| {
+        export_opened(
+            |table| load_indexes(registry, options, table),
+            opened,
+            out,
+            options,
+            Some(registry),
+        )
+    })
 }
 
 /// Refuse an output that is one of the registry's own files.
@@ -609,7 +623,13 @@ pub fn export_scores_opened(
     out: &Path,
     options: &ExportOptions,
 ) -> Result<PreparedExport, ExportError> {
-    export_opened(|_| memory_indexes(scores, options), opened, out, options)
+    export_opened(
+        |_| memory_indexes(scores, options),
+        opened,
+        out,
+        options,
+        None,
+    )
 }
 
 /// A feature table opened for an export: everything an export does before
@@ -678,13 +698,15 @@ impl OpenedTable {
 }
 
 /// The export onto an opened table, given how to load the score index
-/// (told whether the table is per-frame): plan → join each batch →
+/// (told whether the table is per-frame, and about how many rows it has)
+/// and the registry a probed index reads from: plan → join each batch →
 /// verdict → publish.
 fn export_opened(
-    load: impl FnOnce(bool) -> Result<Loaded, ExportError>,
+    load: impl FnOnce(TableHint) -> Result<Loaded, ExportError>,
     opened: OpenedTable,
     out: &Path,
     options: &ExportOptions,
+    registry: Option<&Registry>,
 ) -> Result<PreparedExport, ExportError> {
     let OpenedTable {
         features,
@@ -697,7 +719,10 @@ fn export_opened(
         columns,
     } = opened;
     let keys = TableKeys::choose(&columns, options, &features_shown)?;
-    let (mut indexes, sources, point) = load(keys.frame_column.is_some())?;
+    let (mut indexes, sources, point) = load(TableHint {
+        per_frame: keys.frame_column.is_some(),
+        rows: strategy::estimate_rows(&features, in_format),
+    })?;
     if options.reference_order {
         // Python's `sorted()` of the names: by code point, as UTF-8 bytes sort.
         indexes.sort_by(|a, b| a.counts.name.cmp(&b.counts.name));
@@ -705,7 +730,7 @@ fn export_opened(
     let plan = ExportPlan::new(&columns, keys, &indexes, options)?;
 
     let mut output = Output::create(out, out_format, &reader, &plan)?;
-    let mut join = Join::new(&plan, options, sources);
+    let mut join = Join::new(&plan, options, sources, registry);
     let mut batch = first;
     let mut batches = Prefetch::start(reader, in_format);
     while let Some(current) = batch {
@@ -713,7 +738,17 @@ fn export_opened(
         output.write(current, &added, &keep)?;
         batch = batches.next_batch()?;
     }
-    let warnings = verdict(&plan, &join.counts, &indexes, options, &join.sample)?;
+    let warnings = verdict(
+        &plan,
+        &join.counts,
+        &indexes,
+        options,
+        &join.sample,
+        registry,
+    )?;
+    for index in &mut indexes {
+        index.count_unmatched(registry)?;
+    }
 
     let written = output.finish()?;
     let features_sha256 = features_hash

@@ -132,8 +132,9 @@ pub(super) struct Inputs {
     pub out_format: TableFormat,
 }
 
-/// The summary of a published export: per scorer the scores no row
-/// matched (the first ten keys), and the digest of what was read.
+/// The summary of a published export: per scorer its counts (the scores
+/// no row matched counted beforehand: [`ScorerIndex::count_unmatched`]),
+/// and the digest of what was read.
 pub(super) fn summarize(
     mut indexes: Vec<ScorerIndex>,
     plan: ExportPlan,
@@ -145,16 +146,7 @@ pub(super) fn summarize(
 ) -> ExportSummary {
     let (out, output_sha256, output_size) = written;
     let mut digest = Sha256::new();
-    for index in &mut indexes {
-        let mut unmatched: Vec<&str> = index
-            .by_key
-            .iter()
-            .filter(|(_, position)| !index.matched[**position])
-            .map(|(key, _)| key.as_str())
-            .collect();
-        unmatched.sort_unstable();
-        index.counts.unmatched = unmatched.len() as u64;
-        index.counts.unmatched_keys = unmatched.iter().take(10).map(|k| k.to_string()).collect();
+    for index in &indexes {
         digest.update(index.counts.slug.as_bytes());
         digest.update(b"=");
         digest.update(index.counts.digest.as_bytes());

@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use crate::command_line::CommandLine;
 use crate::key::KeyNormalize;
+use crate::registry::Registry;
 use crate::scorer::slug;
 
 use super::index::ScorerIndex;
@@ -22,11 +23,14 @@ pub(super) fn verdict(
     indexes: &[ScorerIndex],
     options: &ExportOptions,
     sample: &KeySample,
+    registry: Option<&Registry>,
 ) -> Result<Vec<String>, ExportError> {
     let mut warnings: Vec<String> = check_key_match(plan, counts, options)?
         .into_iter()
         .collect();
-    warnings.extend(check_each_scorer(plan, counts, indexes, options, sample)?);
+    warnings.extend(check_each_scorer(
+        plan, counts, indexes, options, sample, registry,
+    )?);
     if counts.raw_key_matches > 0 {
         warnings.push(format!(
             "{}: {} of {} rows matched their scores by the {} value as written, not its {}",
@@ -143,6 +147,7 @@ fn check_each_scorer(
     indexes: &[ScorerIndex],
     options: &ExportOptions,
     sample: &KeySample,
+    registry: Option<&Registry>,
 ) -> Result<Vec<String>, ExportError> {
     let rows = counts.input_rows;
     if options.command_line != CommandLine::Registry || rows == 0 || sample.rows == 0 {
@@ -159,7 +164,16 @@ fn check_each_scorer(
             "{}: scorer '{name}' matched {} of {rows} rows with {}/{resolved}",
             plan.features_shown, index.key_rows, plan.key_column
         );
-        let better = better_keying(plan, sample, index).filter(|better| {
+        // The scorer's keys: a probed index reads them now, on this
+        // path only (a scorer that matched too few rows).
+        let probed_keys = index.probed_keys(registry)?;
+        let keys = || -> Box<dyn Iterator<Item = &str>> {
+            match &probed_keys {
+                Some(keys) => Box::new(keys.iter().map(String::as_str)),
+                None => Box::new(index.by_key.keys().map(String::as_str)),
+            }
+        };
+        let better = better_keying(plan, sample, index, keys()).filter(|better| {
             // At least half of the sample, and at least twice (and more
             // than) the share the keying in use matched.
             let (count, sampled) = (better.count as u64, sample.rows as u64);
@@ -206,7 +220,7 @@ fn check_each_scorer(
                 }
             }
             None if index.key_rows == 0 && named(options, &index.counts.slug) => {
-                let theirs = index.by_key.keys().min().map(String::as_str).unwrap_or("");
+                let theirs = keys().min().unwrap_or("");
                 let ours = sample
                     .columns
                     .first()
@@ -249,7 +263,12 @@ struct Better {
 /// the scorer's keys, each side normalised alike; one under which two of
 /// the scorer's keys would be one is not a keying at all. The keys are
 /// the index's own, so the sample, not the registry, bounds the memory.
-fn better_keying(plan: &ExportPlan, sample: &KeySample, index: &ScorerIndex) -> Option<Better> {
+fn better_keying<'k>(
+    plan: &ExportPlan,
+    sample: &KeySample,
+    index: &ScorerIndex,
+    keys: impl Iterator<Item = &'k str>,
+) -> Option<Better> {
     let in_use = index.keying.resolve(&plan.key_column);
     /// One trial: the sampled keys so normalised → (rows, the first of
     /// the scorer's keys that matched them).
@@ -280,13 +299,13 @@ fn better_keying(plan: &ExportPlan, sample: &KeySample, index: &ScorerIndex) -> 
             });
         }
     }
-    for stored in index.by_key.keys() {
+    for stored in keys {
         for trial in &mut trials {
             let key = trial.normalize.apply_resolved(stored);
             if let Some((_, first)) = trial.keys.get_mut(key.as_ref()) {
                 match first {
                     None => *first = Some(stored),
-                    Some(other) if *other != stored.as_str() => trial.ambiguous = true,
+                    Some(other) if *other != stored => trial.ambiguous = true,
                     Some(_) => {}
                 }
             }

@@ -112,6 +112,7 @@ impl Registry {
             .map_err(sqlite)
             .and_then(|seq| Ok((work(seq)?, seq)))
             .and_then(|(value, seq)| {
+                super::probe::refresh_unknown_digest_sums(&self.conn).map_err(sqlite)?;
                 stamp_change(&self.conn, seq).map_err(sqlite)?;
                 self.conn.execute_batch(sql::COMMIT).map_err(sqlite)?;
                 Ok((value, seq))

@@ -337,7 +337,7 @@ impl Registry {
             return pg.live_versions(scorer, at);
         }
         let mut versions = Vec::new();
-        let queries = (sql::LIVE_VERSIONS_OF_SCORER, sql::VERSIONS_AT_POINT);
+        let queries = (sql::LIVE_VERSIONS_FROM_COUNTS, sql::VERSIONS_AT_POINT);
         self.visit_scorer_rows(scorer, at, queries, |row| {
             versions.push(row.get(0)?);
             Ok(())

@@ -15,7 +15,7 @@ use rusqlite::{params, Connection, OptionalExtension, Statement, ToSql};
 use super::points::{begin_change, stamp_change};
 use super::same_bytes::other_ingests;
 use super::{now_rfc3339, sql, Registry};
-use crate::digest::{sha256_file, HashingRead};
+use crate::digest::{sha256_file, HashingRead, ScoreSum};
 use crate::ingest::pipeline::{
     Fate, FileIngest, PipelineError, RowDetail, ScoreRow, ScoreStore, StoreError, StoreScorer,
 };
@@ -144,6 +144,8 @@ impl Registry {
             batch_insert: None,
             row_insert: sql::insert_scores(1),
             raw_key_prefixes: HashMap::new(),
+            live_sums: Vec::new(),
+            superseded_own_row: std::cell::Cell::new(false),
         };
         let mut pipeline = FileIngest::new(store, &path, source, options, format);
         let read_options = options.read_options(source);
@@ -226,6 +228,7 @@ impl Registry {
             if options.dry_run {
                 tx.rollback().map_err(sqlite)?;
             } else {
+                super::probe::refresh_unknown_digest_sums(&tx).map_err(sqlite)?;
                 stamp_change(&tx, file_id).map_err(sqlite)?;
                 tx.commit().map_err(sqlite)?;
             }
@@ -373,6 +376,12 @@ struct SqliteStore<'a> {
     /// The directories of raw keys seen in this file, by their id in
     /// `raw_key_prefixes`.
     raw_key_prefixes: HashMap<String, i64>,
+    /// Per scorer id, the digest sum of the rows this file made live
+    /// (`live_row_counts.digest_sum`), kept as rows are written.
+    live_sums: Vec<(i64, ScoreSum)>,
+    /// A row of this file superseded another of its own (`--replace`):
+    /// the sums above no longer hold, and the file's are left unknown.
+    superseded_own_row: std::cell::Cell<bool>,
 }
 
 /// The most directories one file adds to `raw_key_prefixes`: a file whose
@@ -480,6 +489,7 @@ impl ScoreStore for SqliteStore<'_> {
             settle(&row, Fate::Ignored);
             return Ok(());
         };
+        self.count_live(&row, fate);
         if !detail.components.is_empty() {
             let mut stmt = self.tx.prepare_cached(sql::INSERT_SCORE_COMPONENT)?;
             for (name, value) in &detail.components {
@@ -527,6 +537,7 @@ impl ScoreStore for SqliteStore<'_> {
                 self.insert_score(row, *prefix, &[])?
                     .map_or(Fate::Ignored, |(_, fate)| fate)
             };
+            self.count_live(row, fate);
             settle(row, fate);
         }
         rows.clear();
@@ -553,11 +564,19 @@ impl ScoreStore for SqliteStore<'_> {
         }
         let mut stmt = self.tx.prepare_cached(sql::COUNT_FILE_ROWS)?;
         for (scorer_id, rows, bad) in totals {
+            let sum = (!self.superseded_own_row.get()).then(|| {
+                self.live_sums
+                    .iter()
+                    .find(|(id, _)| *id == scorer_id)
+                    .map_or_else(ScoreSum::default, |(_, sum)| *sum)
+                    .to_bytes()
+            });
             stmt.execute(params![
                 self.file_id,
                 scorer_id,
                 (rows - bad) as i64,
-                bad as i64
+                bad as i64,
+                sum.as_ref().map(|bytes| &bytes[..])
             ])?;
         }
         Ok(())
@@ -565,6 +584,25 @@ impl ScoreStore for SqliteStore<'_> {
 }
 
 impl SqliteStore<'_> {
+    /// Take a row that is now live into its scorer's digest sum.
+    fn count_live(&mut self, row: &ScoreRow, fate: Fate) {
+        if fate == Fate::Ignored {
+            return;
+        }
+        let sum = match self
+            .live_sums
+            .iter_mut()
+            .find(|(id, _)| *id == row.scorer_id)
+        {
+            Some((_, sum)) => sum,
+            None => {
+                self.live_sums.push((row.scorer_id, ScoreSum::default()));
+                &mut self.live_sums.last_mut().expect("pushed").1
+            }
+        };
+        sum.add(&row.key, row.stored.score, row.stored.is_bad());
+    }
+
     /// Insert one row on its own; on a (scorer, key) that is already live,
     /// do what the conflict policy says. Returns the new row's id and how
     /// it was written; `None` when `--ignore` kept the live row.
@@ -631,6 +669,9 @@ impl SqliteStore<'_> {
             DuplicateAction::Refuse => {}
             DuplicateAction::Ignore => return Ok(None),
             DuplicateAction::Supersede => {
+                if same_file {
+                    self.superseded_own_row.set(true);
+                }
                 let identical = self.holds_the_same(live_id, row, components)?;
                 self.tx
                     .prepare_cached(sql::SUPERSEDE_SCORE)?

@@ -69,6 +69,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0011_raw_key_prefixes",
         sql: include_str!("../../migrations/0011_raw_key_prefixes.sql"),
     },
+    Migration {
+        version: 12,
+        name: "0012_live_digests",
+        sql: include_str!("../../migrations/0012_live_digests.sql"),
+    },
 ];
 
 /// The schema version a registry has once this binary has opened it.

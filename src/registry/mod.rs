@@ -14,6 +14,7 @@ pub(crate) mod memory;
 pub(crate) mod migrate;
 pub mod points;
 pub mod postgres;
+pub mod probe;
 pub mod queries;
 mod same_bytes;
 mod sql;

@@ -211,20 +211,24 @@ pub const LIST_FILES: &str =
     ORDER BY f.id";
 
 /// Add a file's new live rows of one scorer to the kept counts (?1 file,
-/// ?2 scorer, ?3 ok rows, ?4 bad rows). Added, not set: rows of the file
-/// superseded while it was read (by a later row of the same file) were
-/// already taken off by the trigger of `0010_live_row_counts.sql`.
-pub const COUNT_FILE_ROWS: &str =
-    "INSERT INTO live_row_counts (source_file_id, scorer_id, ok_rows, bad_rows, superseded_rows) \
-    VALUES (?1, ?2, ?3, ?4, 0) ON CONFLICT (source_file_id, scorer_id) DO UPDATE SET \
-    ok_rows = ok_rows + excluded.ok_rows, bad_rows = bad_rows + excluded.bad_rows";
+/// ?2 scorer, ?3 ok rows, ?4 bad rows, ?5 their digest sum or NULL).
+/// Added, not set: rows of the file superseded while it was read (by a
+/// later row of the same file) were already taken off by the trigger of
+/// `0010_live_row_counts.sql`, which left the digest sum unknown.
+pub const COUNT_FILE_ROWS: &str = "INSERT INTO live_row_counts \
+    (source_file_id, scorer_id, ok_rows, bad_rows, superseded_rows, digest_sum) \
+    VALUES (?1, ?2, ?3, ?4, 0, ?5) ON CONFLICT (source_file_id, scorer_id) DO UPDATE SET \
+    ok_rows = ok_rows + excluded.ok_rows, bad_rows = bad_rows + excluded.bad_rows, \
+    digest_sum = NULL";
 
-/// Add row ?1, a correction's new live copy, to the kept counts.
+/// Add row ?1, a correction's new live copy, to the kept counts; the
+/// (file, scorer)'s digest sum becomes unknown.
 pub const COUNT_COPIED_ROW: &str =
     "INSERT INTO live_row_counts (source_file_id, scorer_id, ok_rows, bad_rows, superseded_rows) \
     SELECT source_file_id, scorer_id, status = 'ok', status = 'bad', 0 FROM scores WHERE id = ?1 \
     ON CONFLICT (source_file_id, scorer_id) DO UPDATE SET \
-    ok_rows = ok_rows + excluded.ok_rows, bad_rows = bad_rows + excluded.bad_rows";
+    ok_rows = ok_rows + excluded.ok_rows, bad_rows = bad_rows + excluded.bad_rows, \
+    digest_sum = NULL";
 
 pub const SCORER_NAME_BY_SLUG: &str = "SELECT id, name FROM scorers WHERE slug = ?1";
 
@@ -389,12 +393,6 @@ pub const LIVE_FRAMES_OF_SCORER: &str = "SELECT s.key, f.frame_index, f.value, f
     FROM frame_scores f JOIN scores s ON s.id = f.score_id \
     WHERE s.scorer_id = ?1 AND s.superseded_at IS NULL ORDER BY s.key, f.frame_index";
 
-/// The versions of the files one scorer's live scores came from.
-pub const LIVE_VERSIONS_OF_SCORER: &str = "SELECT DISTINCT f.scorer_version \
-    FROM scores s JOIN source_files f ON f.id = s.source_file_id \
-    WHERE s.scorer_id = ?1 AND s.superseded_at IS NULL AND f.scorer_version IS NOT NULL \
-    ORDER BY 1";
-
 /// The live scores of one scorer, in key order.
 pub const LIVE_SCORES_OF_SCORER: &str =
     "SELECT key, score, status, runtime_ms, frame_count, source_file_id \
@@ -540,3 +538,75 @@ pub const LIVE_ROW_IDS: &str =
 /// The tables of a database, but SQLite's own.
 pub const USER_TABLES: &str =
     "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name";
+
+// ---- Exports that follow their table (issue 18): probes of the live
+// index by key, and the kept per-(file, scorer) digest sums.
+
+/// Scorer ?1's live score of key ?2, with the row's id (through the
+/// live unique index `scores_live_scorer_key`).
+pub const LIVE_SCORE_BY_KEY: &str =
+    "SELECT id, score, status, runtime_ms, frame_count, source_file_id \
+    FROM scores WHERE scorer_id = ?1 AND key = ?2 AND superseded_at IS NULL";
+
+/// How many live scores scorer ?1 has (the kept counts).
+pub const LIVE_SCORE_COUNT: &str =
+    "SELECT COALESCE(SUM(ok_rows + bad_rows), 0) FROM live_row_counts WHERE scorer_id = ?1";
+
+/// Whether scorer ?1 has a live score of key ?2 (the index alone).
+pub const HAS_LIVE_KEY: &str =
+    "SELECT 1 FROM scores WHERE scorer_id = ?1 AND key = ?2 AND superseded_at IS NULL";
+
+/// The stored frames of score ?1, in frame order.
+pub const FRAMES_OF_SCORE: &str =
+    "SELECT frame_index, value, runtime_ms FROM frame_scores WHERE score_id = ?1 ORDER BY frame_index";
+
+/// The components of score ?1, by name.
+pub const COMPONENTS_OF_SCORE: &str =
+    "SELECT name, value FROM score_components WHERE score_id = ?1 ORDER BY name";
+
+/// The names of scorer ?1's live scores' components, in order: read from
+/// the component rows (a registry without components reads nothing).
+pub const LIVE_COMPONENT_NAMES_OF_SCORER: &str = "SELECT DISTINCT c.name \
+    FROM score_components c CROSS JOIN scores s \
+    WHERE s.id = c.score_id AND s.scorer_id = ?1 AND s.superseded_at IS NULL ORDER BY c.name";
+
+/// Scorer ?1's live keys, in key order (the live index alone).
+pub const LIVE_KEYS_IN_ORDER: &str =
+    "SELECT key FROM scores WHERE scorer_id = ?1 AND superseded_at IS NULL ORDER BY key";
+
+/// Per file with live rows of scorer ?1: how many, and their digest sum
+/// (NULL while unknown).
+pub const LIVE_DIGEST_SUMS_OF_SCORER: &str =
+    "SELECT source_file_id, ok_rows + bad_rows, digest_sum FROM live_row_counts \
+    WHERE scorer_id = ?1 AND ok_rows + bad_rows > 0 ORDER BY source_file_id";
+
+/// Every (file, scorer) with live rows whose digest sum is unknown.
+pub const UNKNOWN_DIGEST_SUMS: &str = "SELECT source_file_id, scorer_id FROM live_row_counts \
+    WHERE digest_sum IS NULL AND ok_rows + bad_rows > 0 ORDER BY source_file_id, scorer_id";
+
+/// The score ids file ?1's ingest gave its rows: after every id of an
+/// earlier point, up to its own point's last (NULL while the point is
+/// not stamped yet: the ingest is still writing).
+pub const FILE_SCORE_IDS: &str =
+    "SELECT COALESCE((SELECT MAX(last_score_id) FROM changes WHERE seq < ?1), 0), \
+    (SELECT last_score_id FROM changes WHERE seq = ?1 AND last_score_id > 0)";
+
+/// The live rows of file ?1 for scorer ?2: its own (ids in (?3, ?4]) and
+/// the copies corrections made of them (`scores_copies_by_file`).
+pub const LIVE_ROWS_OF_FILE_AND_SCORER: &str = "SELECT key, score, status FROM scores \
+    WHERE id > ?3 AND id <= ?4 AND source_file_id = ?1 AND scorer_id = ?2 \
+      AND born_seq IS NULL AND superseded_at IS NULL \
+    UNION ALL \
+    SELECT key, score, status FROM scores \
+    WHERE source_file_id = ?1 AND born_seq IS NOT NULL AND scorer_id = ?2 AND superseded_at IS NULL";
+
+/// Set the digest sum of file ?1's live rows of scorer ?2 to ?3.
+pub const SET_DIGEST_SUM: &str =
+    "UPDATE live_row_counts SET digest_sum = ?3 WHERE source_file_id = ?1 AND scorer_id = ?2";
+
+/// The versions of the files one scorer's live scores came from, from
+/// the kept counts.
+pub const LIVE_VERSIONS_FROM_COUNTS: &str = "SELECT DISTINCT f.scorer_version \
+    FROM live_row_counts n JOIN source_files f ON f.id = n.source_file_id \
+    WHERE n.scorer_id = ?1 AND n.ok_rows + n.bad_rows > 0 AND f.scorer_version IS NOT NULL \
+    ORDER BY 1";
