@@ -204,26 +204,29 @@ def test_ctrl_c_stops_a_long_ingest_leaving_the_file_out(cli, workspace):
     assert answer["scorers"] == sorted("s%d" % i for i in range(answer["done"]))
 
 
-MEMORY_ROWS = int(os.environ.get("SECOND_OPINION_TEST_MEMORY_ROWS", "5200000"))
+MEMORY_ROWS = int(os.environ.get("SECOND_OPINION_TEST_MEMORY_ROWS", "2600000"))
 
 
 def test_exporting_a_large_table_keeps_peak_memory_under_one_and_a_half_times_it(cli, workspace):
-    """The export of a ~2 GB table (5.2 M rows: a key and 48 float64
-    columns) held in memory, in a fresh process: its peak resident size
-    (ru_maxrss, the interpreter and its libraries included) stays under
-    1.5x the table's size, so neither the input nor the output is copied
-    whole. The real 2 GB: on two loaded cores it takes well under 30 s
-    (SECOND_OPINION_TEST_MEMORY_ROWS makes it smaller where memory is
-    short)."""
-    ingested(cli, "py.db")
+    """The export of a ~2 GB table (2.6 M rows: a key and 96 float64
+    columns, a feature table's shape) held in memory, in a fresh process:
+    its peak resident size (ru_maxrss, the interpreter and its libraries
+    included) stays under 1.5x the table's size, so neither the input nor
+    the output is copied whole — the output is the input's buffers plus
+    one scorer's five added columns (~40 bytes a row). The real 2 GB: a
+    release build exports it in seconds (SECOND_OPINION_TEST_MEMORY_ROWS
+    makes it smaller where memory is short)."""
+    cli.run("ingest", "dover=dover.jsonl", registry="py.db")
     answer = run_child(BIG_TABLE + """
     import json, os, resource, second_opinion as so
-    table = big_table(%d, 48, 65_536)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    table = big_table(%d, 96, 65_536)
     registry = so.Registry("py.db")
     out = registry.export(table)
     assert out.num_rows == table.num_rows
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"size": table.nbytes, "peak": peak}))
+    print(json.dumps({"size": table.nbytes, "peak": peak, "before": before,
+                      "added": out.nbytes - table.nbytes}))
     """ % MEMORY_ROWS)
-    assert answer["size"] > 1.9e9 or MEMORY_ROWS != 5200000
+    assert answer["size"] > 1.9e9 or MEMORY_ROWS != 2600000
     assert answer["peak"] < 1.5 * answer["size"], answer
