@@ -109,20 +109,27 @@ def test_a_stream_the_policies_refuse_fails_at_its_end_and_records_nothing(cli, 
     assert len(registry.exports()) == before
 
 
-def run_child(script: str, *, interrupt_after: float | None = None, timeout: float = 300):
-    """Run `script` in a fresh Python; with `interrupt_after`, send it
-    SIGINT that many seconds after it prints `ready`. Answers its JSON."""
+def run_child(script: str, *, interrupt_at: float | None = None, timeout: float = 300):
+    """Run `script` in a fresh Python. With `interrupt_at`, the script
+    prints `ready SECONDS` (how long its work takes uninterrupted) when it
+    begins that work again, and is sent SIGINT `interrupt_at` of the way
+    through. Answers its JSON, with `waited`: the seconds before SIGINT."""
     child = subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(script)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
-    if interrupt_after is not None:
-        assert child.stdout.readline().strip() == "ready"
-        time.sleep(interrupt_after)
+    waited = None
+    if interrupt_at is not None:
+        word, full = child.stdout.readline().split()
+        assert word == "ready"
+        waited = interrupt_at * float(full)
+        time.sleep(waited)
         child.send_signal(signal.SIGINT)
     out, err = child.communicate(timeout=timeout)
     assert child.returncode == 0, err
-    return json.loads(out.strip().splitlines()[-1])
+    answer = json.loads(out.strip().splitlines()[-1])
+    answer["waited"] = waited
+    return answer
 
 
 BIG_TABLE = """
@@ -139,69 +146,66 @@ BIG_TABLE = """
 """
 
 
-def test_ctrl_c_stops_a_long_export_with_nothing_written(cli, workspace):
-    """Exports run one after another until SIGINT lands in one: every
-    export that finished is recorded and in place, the interrupted one
-    left no output, no temporary file and no record."""
+def test_ctrl_c_stops_a_long_export_promptly_with_nothing_written(cli, workspace):
+    """An export of a table file is timed, then run again and sent SIGINT
+    a third of the way through: KeyboardInterrupt comes from the export
+    well before it could have finished (it stops between batches, not at
+    its end), and it left no output, no temporary file and no record."""
     ingested(cli, "py.db")
     answer = run_child(BIG_TABLE + """
-    import json, os, second_opinion as so
-    table = big_table(2_000_000, 8, 65_536)
+    import json, os, time, pyarrow.feather as feather, second_opinion as so
+    feather.write_feather(big_table(3_000_000, 8, 65_536), "big.arrow",
+                          compression="uncompressed")
     registry = so.Registry("py.db")
-    registry.scorers()
+    start = time.monotonic()
+    registry.export("big.arrow", out="first.arrow")
+    full = time.monotonic() - start
     before = set(os.listdir("."))
-    done, inside = 0, False
-    print("ready", flush=True)
+    print("ready", full, flush=True)
+    start, inside = time.monotonic(), False
     try:
-        while True:
-            try:
-                registry.export(table, out="out%d.arrow" % done)
-            except KeyboardInterrupt:
-                inside = True
-                raise
-            done += 1
+        registry.export("big.arrow", out="second.arrow")
     except KeyboardInterrupt:
-        pass
-    print(json.dumps({"done": done, "inside": inside,
-                      "new": sorted(set(os.listdir(".")) - before),
+        inside = True
+    print(json.dumps({"full": full, "stopped_after": time.monotonic() - start,
+                      "inside": inside, "new": sorted(set(os.listdir(".")) - before),
                       "records": len(registry.exports())}))
-    """, interrupt_after=1.5)
-    assert answer["inside"], "the interrupt landed between exports"
-    assert answer["new"] == sorted("out%d.arrow" % i for i in range(answer["done"]))
-    # The command line's own export in cli.db is not counted: py.db is fresh.
-    assert answer["records"] == answer["done"]
+    """, interrupt_at=0.3)
+    assert answer["inside"], answer
+    assert answer["stopped_after"] < answer["waited"] + 0.4 * answer["full"], answer
+    assert answer["new"] == [], answer
+    assert answer["records"] == 1, answer
 
 
-def test_ctrl_c_stops_a_long_ingest_leaving_the_file_out(cli, workspace):
-    """SIGINT during the ingest of a large file: the file is rolled back
-    whole, the registry holds exactly the files ingested before."""
+def test_ctrl_c_stops_a_long_ingest_promptly_rolling_the_file_back(cli, workspace):
+    """The ingest of a large file is timed, then the file is ingested
+    again under another name and sent SIGINT a third of the way through:
+    KeyboardInterrupt comes from the ingest while it reads, and the file
+    is rolled back whole (the registry holds the first ingest only)."""
+    rows = 1_500_000
     with open(workspace / "big.jsonl", "w") as out:
-        for i in range(600_000):
+        for i in range(rows):
             out.write('{"video_id": "c%d.mp4", "score": %d}\n' % (i, i % 100))
     answer = run_child("""
-    import json, second_opinion as so
+    import json, time, second_opinion as so
     registry = so.Registry("py.db")
-    registry.ingest("s0=dover.jsonl")
-    done, inside = 1, False
-    print("ready", flush=True)
+    start = time.monotonic()
+    registry.ingest("first=big.jsonl", format="jsonl")
+    full = time.monotonic() - start
+    print("ready", full, flush=True)
+    start, inside = time.monotonic(), False
     try:
-        while True:
-            try:
-                registry.ingest("s%d=big.jsonl" % done, format="jsonl")
-            except KeyboardInterrupt:
-                inside = True
-                raise
-            done += 1
+        registry.ingest("second=big.jsonl", format="jsonl")
     except KeyboardInterrupt:
-        pass
-    files = registry.files()
-    scorers = sorted(s["name"] for s in registry.scorers())
-    print(json.dumps({"done": done, "inside": inside, "files": len(files),
-                      "scorers": scorers}))
-    """, interrupt_after=1.0)
-    assert answer["inside"], "the interrupt landed between ingests"
-    assert answer["files"] == answer["done"]
-    assert answer["scorers"] == sorted("s%d" % i for i in range(answer["done"]))
+        inside = True
+    print(json.dumps({"full": full, "stopped_after": time.monotonic() - start,
+                      "inside": inside, "files": len(registry.files()),
+                      "live": {s["name"]: s["live_rows"] for s in registry.scorers()}}))
+    """, interrupt_at=0.3)
+    assert answer["inside"], answer
+    assert answer["stopped_after"] < answer["waited"] + 0.4 * answer["full"], answer
+    assert answer["files"] == 1, answer
+    assert answer["live"] == {"first": rows}, answer
 
 
 MEMORY_ROWS = int(os.environ.get("SECOND_OPINION_TEST_MEMORY_ROWS", "2600000"))
