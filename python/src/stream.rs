@@ -117,6 +117,9 @@ impl ExportStream {
                         self.cancel.set();
                         // The KeyboardInterrupt is raised again once the
                         // consumer has the error in hand.
+                        // SAFETY: PyErr_SetInterrupt only sets the flag a
+                        // signal sets; it may be called from any thread,
+                        // with or without the GIL.
                         unsafe { pyo3::ffi::PyErr_SetInterrupt() };
                         return Err(failed("interrupted"));
                     }
