@@ -10,9 +10,11 @@ BIN is a release build of `second-opinion`; the package must be installed
 (`pip install ./python`, a release build). Generates only W1 (bench/generate.py's
 generator, same seed, so the same files as bench/run) under DIR (default
 target/bench/python-w1, git-ignored), ingests its five score files into a fresh registry,
-then times each tool REPS times and prints the medians as a Markdown table.
-No export is recorded (`record=False`; the CLI's export records one, a few
-milliseconds). Every tool's output is checked to agree on the added columns.
+then times each tool REPS times, the tools taking turns (so a change in the
+machine's load falls on all of them), and prints the medians as a Markdown
+table with the load average before and after. `Registry.export` is timed
+without a record (`record=False`) and with one (as the CLI always records).
+Every tool's output is checked to agree on the added columns.
 """
 
 from __future__ import annotations
@@ -34,14 +36,17 @@ import generate  # noqa: E402
 import second_opinion as so  # noqa: E402
 
 
-def timed(reps, call):
-    times = []
-    result = None
+def timed_in_turns(reps, calls):
+    """Each of `calls` once per round, REPS rounds: the median seconds and
+    the last result of each."""
+    times = [[] for _ in calls]
+    results = [None] * len(calls)
     for _ in range(reps):
-        start = time.perf_counter()
-        result = call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+        for i, call in enumerate(calls):
+            start = time.perf_counter()
+            results[i] = call()
+            times[i].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times], results
 
 
 def polars_join(features: pl.DataFrame, scores: pl.DataFrame, slugs: dict) -> pl.DataFrame:
@@ -101,14 +106,19 @@ def main() -> int:
         scores = pl.from_arrow(registry.scores())
         features = pl.from_arrow(table)
 
-        py_time, py_out = timed(args.reps, lambda: registry.export(table, record=False, **options))
         out = os.path.join(root, "cli-out.parquet")
         command = [args.binary, "--registry", registry_path, "export", "--features",
                    os.path.join(w1, "features.parquet"), "--out", out, "--overwrite",
                    "--key-column", "src", "--key-normalize", "basename"]
-        cli_time, _ = timed(args.reps, lambda: subprocess.run(command, check=True,
-                                                               capture_output=True))
-        polars_time, polars_out = timed(args.reps, lambda: polars_join(features, scores, slugs))
+        load_before = os.getloadavg()
+        (py_time, recorded_time, cli_time, polars_time), (py_out, _, _, polars_out) = \
+            timed_in_turns(args.reps, [
+                lambda: registry.export(table, record=False, **options),
+                lambda: registry.export(table, record=True, **options),
+                lambda: subprocess.run(command, check=True, capture_output=True),
+                lambda: polars_join(features, scores, slugs),
+            ])
+        load_after = os.getloadavg()
 
     cli_out = pq.read_table(out)
     added = [n for n in py_out.column_names if n.startswith("second_opinion_")]
@@ -118,12 +128,15 @@ def main() -> int:
         assert mine == polars_out.get_column(name).to_list(), name
 
     rows, cols = table.num_rows, table.num_columns
-    print("W1 from Python: %s rows x %d columns, %d scorers, median of %d" %
+    print("W1 from Python: %s rows x %d columns, %d scorers, median of %d, tools in turns" %
           (format(rows, ","), cols, len(slugs), args.reps))
+    print("load average (1, 5, 15 min) before: %.2f %.2f %.2f, after: %.2f %.2f %.2f on %d cores" %
+          (*load_before, *load_after, os.cpu_count()))
     print()
     print("| tool | seconds | ÷ Registry.export |")
     print("|---|---:|---:|")
     for name, seconds in (("Registry.export (pyarrow Table in memory)", py_time),
+                          ("Registry.export, recorded (record=True)", recorded_time),
                           ("CLI export (parquet → parquet)", cli_time),
                           ("polars idiomatic join (in memory)", polars_time)):
         print("| %s | %.3f | %.2f× |" % (name, seconds, seconds / py_time))

@@ -9,6 +9,11 @@ pub trait Progress: Sync {
     fn begin(&self, total: u64);
     /// `done` more units are done.
     fn advance(&self, done: u64);
+    /// Whether the caller wants the work stopped (Ctrl-C in Python): a
+    /// file's read then fails, and its ingest is rolled back whole.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// Nobody watches.
@@ -27,6 +32,10 @@ pub(crate) struct ProgressRead<'p, R> {
 
 impl<R: std::io::Read> std::io::Read for ProgressRead<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.progress.cancelled() {
+            // Not `ErrorKind::Interrupted`: readers retry that.
+            return Err(std::io::Error::other("interrupted"));
+        }
         let read = self.inner.read(buf)?;
         self.progress.advance(read as u64);
         Ok(read)

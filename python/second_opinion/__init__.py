@@ -271,7 +271,8 @@ class Registry:
         record: bool = True,
         note: str | None = None,
         tag: str | None = None,
-    ) -> pa.Table | None:
+        stream: bool = False,
+    ) -> pa.Table | pa.RecordBatchReader | None:
         """Join the registry's scores onto ``table`` as namespaced
         ``<prefix>_<slug>_*`` columns, as ``second-opinion export`` does.
 
@@ -286,7 +287,16 @@ class Registry:
         in memory is recorded under ``features_name`` (default
         ``<arrow table>``) and a returned one as ``<returned table>``; their
         hashes are those of the Arrow IPC files the export read and wrote
-        (see docs/python.md)."""
+        (see docs/python.md).
+
+        A table in memory is read batch by batch and not copied: the
+        returned table's input columns share its buffers. ``stream=True``
+        returns a ``pyarrow.RecordBatchReader`` instead, which the export
+        fills as it is read (pyarrow, polars and DuckDB consume it without
+        copying); the export is recorded when the reader has read the last
+        batch, and a reader dropped before that records nothing.
+        ``last_export`` is then ``None``, and the export's warnings are
+        issued when it ends."""
         native_table, answer = self._native.export(
             _table_argument(table),
             out=_optional_path(out),
@@ -312,7 +322,11 @@ class Registry:
             record=record,
             note=note,
             tag=tag,
+            stream=stream,
         )
+        if answer is None:
+            self.last_export = None
+            return native_table
         answer = json.loads(answer)
         self.last_export = ExportResult(
             id=answer["id"], report=answer["report"], warnings=answer["warnings"]

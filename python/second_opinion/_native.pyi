@@ -71,7 +71,8 @@ class NativeRegistry:
         record: bool = True,
         note: str | None = None,
         tag: str | None = None,
-    ) -> tuple[Any | None, str]: ...
+        stream: bool = False,
+    ) -> tuple[Any | None, str | None]: ...
     def scores(
         self,
         *,

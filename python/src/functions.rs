@@ -6,8 +6,10 @@ use std::path::{Path, PathBuf};
 use pyo3::prelude::*;
 use serde_json::json;
 
-use second_opinion::atomic_file::{check_writable, publish_all, refuse_clashes, registry_files};
-use second_opinion::audit::{self as core_audit, AuditInput, AuditOptions, ReportPaths};
+use second_opinion::atomic_file::publish_all;
+use second_opinion::audit::{
+    self as core_audit, AuditInput, AuditOptions, ReportPaths, ReportRoles,
+};
 use second_opinion::command_line::CommandLine;
 use second_opinion::export::RowPolicy;
 use second_opinion::ingest::FieldNames;
@@ -218,26 +220,16 @@ fn run_audit(
     streamed: &[usize],
     argv: Vec<String>,
 ) -> Result<String, Failure> {
-    let outputs: Vec<(&str, &Path)> = [
-        ("out_json", &paths.json),
-        ("out_md", &paths.markdown),
-        ("out_html", &paths.html),
-    ]
-    .into_iter()
-    .filter_map(|(role, path)| path.as_deref().map(|p| (role, p)))
-    .collect();
-    let protected = registry_files(registry_path);
-    let mut inputs: Vec<(&str, &Path)> = options
-        .inputs
-        .iter()
-        .map(|input| ("an input table", input.path.as_path()))
-        .collect();
-    inputs.extend(protected.iter().map(|(role, p)| (*role, p.as_path())));
-    refuse_clashes(&outputs, &inputs, &[]).map_err(Failure::usage)?;
-    for (_, path) in &outputs {
-        check_writable(path)
-            .map_err(|e| Failure::data(format!("{}: cannot write report: {e}", path.display())))?;
-    }
+    paths.check_writable(
+        &ReportRoles {
+            json: "out_json",
+            markdown: "out_md",
+            html: "out_html",
+            input: "an input table",
+        },
+        &options.inputs,
+        registry_path,
+    )?;
     // The registry when it exists, else the default families in memory
     // (and nothing is recorded), as the command does.
     let recorded = registry_path.exists();

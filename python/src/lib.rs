@@ -7,7 +7,9 @@
 
 mod errors;
 mod functions;
+mod interrupt;
 mod registry;
+mod stream;
 mod tables;
 
 use pyo3::prelude::*;

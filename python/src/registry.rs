@@ -2,7 +2,7 @@
 //! that does the same opens it (`ingest` creates it, every other call
 //! needs it to exist), and kept open until `close()`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 
 use pyo3::prelude::*;
@@ -11,7 +11,10 @@ use serde_json::json;
 
 use second_opinion::export::recorded::{publish_recorded, settled_warning};
 use second_opinion::export::scores_only::prepare_scores_only;
-use second_opinion::export::{prepare_export, ExportColumn, ExportOptions, RowPolicy};
+use second_opinion::export::{
+    plan_registry_export, Destination, ExportColumn, ExportOptions, PlannedExport, PreparedExport,
+    RowPolicy,
+};
 use second_opinion::frames::{FrameMatch, PoolStat};
 use second_opinion::ingest::{FieldNames, Format};
 use second_opinion::key::{KeyNormalize, KeyNormalizeSetting};
@@ -21,15 +24,12 @@ use second_opinion::registry::{
 use second_opinion::scorer::Scale;
 
 use crate::errors::{parse_option, parse_optional, Failure};
-use crate::tables::{read_ipc_file, work_folder, TableArgument};
-
-/// What an export records as the path of a table that was never a file:
-/// one passed in from Python, one handed back to it.
-const ARROW_FEATURES: &str = "<arrow table>";
-const RETURNED_TABLE: &str = "<returned table>";
+use crate::interrupt::{interruptible, Cancel};
+use crate::stream::start_stream;
+use crate::tables::{read_ipc_file, work_folder, ExportInput, Returned, RETURNED_TABLE};
 
 /// The registry behind `second_opinion.Registry`.
-#[pyclass(module = "second_opinion._native")]
+#[pyclass(module = "second_opinion._native", frozen)]
 pub struct NativeRegistry {
     path: PathBuf,
     /// `None` until the first call, and again after `close()`. A mutex
@@ -40,6 +40,24 @@ pub struct NativeRegistry {
 
 impl NativeRegistry {
     /// Run `call` on the registry, opened with `mode` if it is not open
+    /// yet (the caller does not hold the GIL).
+    pub(crate) fn locked<T>(
+        &self,
+        mode: OpenMode,
+        call: impl FnOnce(&mut Registry) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
+        let mut opened = self
+            .opened
+            .lock()
+            .map_err(|_| Failure::data("the registry was left unusable by a failed call"))?;
+        if opened.is_none() {
+            *opened = Some(Registry::open(&self.path, mode)?);
+        }
+        let registry = opened.as_mut().expect("opened just above");
+        call(registry)
+    }
+
+    /// Run `call` on the registry, opened with `mode` if it is not open
     /// yet, without the GIL.
     fn with<T: Send>(
         &self,
@@ -47,17 +65,20 @@ impl NativeRegistry {
         mode: OpenMode,
         call: impl FnOnce(&mut Registry) -> Result<T, Failure> + Send,
     ) -> PyResult<T> {
-        py.detach(|| {
-            let mut opened = self
-                .opened
-                .lock()
-                .map_err(|_| Failure::data("the registry was left unusable by a failed call"))?;
-            if opened.is_none() {
-                *opened = Some(Registry::open(&self.path, mode)?);
-            }
-            let registry = opened.as_mut().expect("opened just above");
-            call(registry)
-        })
+        py.detach(|| self.locked(mode, call)).map_err(PyErr::from)
+    }
+
+    /// [`NativeRegistry::with`], interruptible by Ctrl-C: `call` is told
+    /// when to stop ([`Cancel`]), and the KeyboardInterrupt is raised.
+    pub(crate) fn with_cancel<T: Send>(
+        &self,
+        py: Python<'_>,
+        mode: OpenMode,
+        call: impl FnOnce(&mut Registry, &Cancel) -> Result<T, Failure> + Send,
+    ) -> PyResult<T> {
+        interruptible(py, |cancel| {
+            self.locked(mode, |registry| call(registry, cancel))
+        })?
         .map_err(PyErr::from)
     }
 
@@ -187,19 +208,17 @@ impl NativeRegistry {
         let sources: Vec<SourceSpec> = paths.iter().map(|p| SourceSpec::parse(p)).collect();
         // Refused before the registry is created, as the command does.
         py.detach(|| options.prepare_for(&sources).map_err(Failure::from))?;
-        let (answer, interrupted) = self.with(py, OpenMode::CreateIfMissing, |registry| {
+        let answer = self.with_cancel(py, OpenMode::CreateIfMissing, |registry, cancel| {
             let mut entries = Vec::new();
             let mut refused = Vec::new();
-            let mut interrupted = None;
             for source in &sources {
-                // Ctrl-C between files: each file is its own transaction,
-                // so the files before stay ingested and none is half-done.
-                if let Err(signal) = Python::attach(|py| py.check_signals()) {
-                    interrupted = Some(signal);
+                // Ctrl-C: the file being read fails its read and is rolled
+                // back whole (each file is its own transaction); the files
+                // before stay ingested, none after is begun.
+                if cancel.is_set() {
                     break;
                 }
-                match registry.ingest_file(source, &options, &second_opinion::progress::NoProgress)
-                {
+                match registry.ingest_file(source, &options, cancel) {
                     Ok(outcome) => entries.push(outcome.to_json()),
                     Err(error) => {
                         entries.push(error.report_entry(source));
@@ -209,18 +228,14 @@ impl NativeRegistry {
             }
             let closing =
                 (!refused.is_empty()).then(|| IngestFileError::summarize(&refused, sources.len()));
-            let answer = json_text(&json!({
+            json_text(&json!({
                 "files": entries,
                 "failed_files": refused.len(),
                 "message": closing.as_ref().map(|(message, _)| message),
                 "usage": closing.map(|(_, usage)| usage).unwrap_or(false),
-            }))?;
-            Ok((answer, interrupted))
+            }))
         })?;
-        match interrupted {
-            Some(signal) => Err(signal),
-            None => Ok(answer),
-        }
+        Ok(answer)
     }
 
     /// `export`: the registry joined onto `features` (a path or an Arrow
@@ -234,10 +249,10 @@ impl NativeRegistry {
                         out_format=None, components=true, normalize=false, columns=None,
                         frame_column=None, frame_base=None, frame_match="exact",
                         max_frame_gap=None, pool=Vec::new(), as_of=None, csv_safe=false,
-                        record=true, note=None, tag=None))]
+                        record=true, note=None, tag=None, stream=false))]
     #[allow(clippy::too_many_arguments)]
     fn export(
-        &self,
+        slf: &Bound<'_, Self>,
         py: Python<'_>,
         features: &Bound<'_, PyAny>,
         out: Option<PathBuf>,
@@ -263,7 +278,14 @@ impl NativeRegistry {
         record: bool,
         note: Option<String>,
         tag: Option<String>,
-    ) -> PyResult<(Option<Py<PyAny>>, String)> {
+        stream: bool,
+    ) -> PyResult<(Option<Py<PyAny>>, Option<String>)> {
+        if stream && out.is_some() {
+            return Err(Failure::usage(
+                "export: stream=True hands the table back as a reader: leave out unset",
+            )
+            .into());
+        }
         if !record && (note.is_some() || tag.is_some()) {
             return Err(Failure::usage(
                 "export: note and tag name the export a registry records: leave record=True",
@@ -316,28 +338,35 @@ impl NativeRegistry {
             csv_safe,
             ..ExportOptions::default()
         };
-        let work = work_folder()?;
-        let given = TableArgument::extract(features, "features")?;
-        let from_stream = matches!(given, TableArgument::Stream(_));
-        let features = given.into_file(py, work.path(), "features")?;
-        let returned = out.is_none();
-        let out = out.unwrap_or_else(|| work.path().join("table.arrow"));
-        let features_shown = from_stream.then(|| features_name.unwrap_or(ARROW_FEATURES.into()));
-        let answer = self.with(py, OpenMode::MustExist, |registry| {
-            export_onto(
-                registry,
-                &features,
-                &out,
-                &options,
-                Shown {
-                    features: features_shown,
-                    output: returned.then(|| RETURNED_TABLE.to_string()),
-                },
-                Recording { record, note, tag },
-            )
-        })?;
-        let table = returned.then(|| read_ipc_file(py, &out)).transpose()?;
-        Ok((table, answer))
+        let input = ExportInput::extract(features, features_name)?;
+        let recording = Recording { record, note, tag };
+        let Some(out) = out else {
+            if stream {
+                let reader = start_stream(slf.clone().unbind(), py, input, options, recording)?;
+                return Ok((Some(reader.into_pyarrow(py)?.unbind()), None));
+            }
+            let returned = Returned::default();
+            let destination = returned.destination();
+            let (answer, schema) =
+                slf.get()
+                    .with_cancel(py, OpenMode::MustExist, |registry, cancel| {
+                        let planned =
+                            plan_onto(registry, input, destination, &options, &recording)?;
+                        let schema = planned.planned.output_schema();
+                        let answer = planned.run(registry, cancel, recording)?;
+                        Ok((answer, schema))
+                    })?;
+            let table = returned.into_table(py, schema)?;
+            return Ok((Some(table), Some(answer)));
+        };
+        let destination = Destination::File(out);
+        let answer = slf
+            .get()
+            .with_cancel(py, OpenMode::MustExist, |registry, cancel| {
+                plan_onto(registry, input, destination, &options, &recording)?
+                    .run(registry, cancel, recording)
+            })?;
+        Ok((None, Some(answer)))
     }
 
     /// `export --scores-only`: the scores alone as a pyarrow Table (or
@@ -460,54 +489,83 @@ impl NativeRegistry {
     }
 }
 
-/// The paths an export records for tables that were never files.
-struct Shown {
-    features: Option<String>,
-    output: Option<String>,
-}
-
 /// Whether and how an export is recorded.
-struct Recording {
-    record: bool,
-    note: Option<String>,
-    tag: Option<String>,
+pub(crate) struct Recording {
+    pub record: bool,
+    pub note: Option<String>,
+    pub tag: Option<String>,
 }
 
-/// The steps of the `export` command, in its order: a tag checked first,
-/// pending records settled, the table written to a temporary, the record
-/// committed, then the table put in place and the record confirmed.
-fn export_onto(
+/// An export planned by the steps of the `export` command that come first,
+/// in its order: a tag checked, pending records settled, the table opened,
+/// the scores loaded.
+pub(crate) struct Planned {
+    pub planned: PlannedExport,
+    settled: Vec<String>,
+}
+
+/// Plan the export of `registry` onto `input`, to `destination`.
+pub(crate) fn plan_onto(
     registry: &mut Registry,
-    features: &Path,
-    out: &Path,
+    input: ExportInput,
+    destination: Destination,
     options: &ExportOptions,
-    shown: Shown,
-    recording: Recording,
-) -> Result<String, Failure> {
+    recording: &Recording,
+) -> Result<Planned, Failure> {
     if let Some(tag) = &recording.tag {
         registry.check_tag_free(tag)?;
     }
     let settled = registry.settle_pending_exports()?;
-    let mut prepared = prepare_export(registry, features, out, options)?;
-    prepared
-        .summary
-        .warnings
-        .extend(settled.iter().map(settled_warning));
-    if let Some(features) = shown.features {
-        prepared.summary.features_path = features;
+    let opened = input.open(&destination, options)?;
+    let planned = plan_registry_export(registry, opened, destination, options)?;
+    Ok(Planned {
+        planned,
+        settled: settled.iter().map(settled_warning).collect(),
+    })
+}
+
+impl Planned {
+    /// The export, and the warnings of the records settled before it.
+    pub fn into_parts(self) -> (PlannedExport, Vec<String>) {
+        (self.planned, self.settled)
     }
-    if let Some(output) = shown.output {
-        prepared.summary.output_path = output;
+
+    /// Read and join the table, stopping when `cancel` is raised, then
+    /// [`finish_export`].
+    fn run(
+        self,
+        registry: &mut Registry,
+        cancel: &Cancel,
+        recording: Recording,
+    ) -> Result<String, Failure> {
+        let prepared = self.planned.run(None, &|| cancel.is_set())?;
+        finish_export(registry, prepared, self.settled, recording)
     }
+}
+
+/// The last steps of the `export` command: the record committed, then the
+/// table put in place (a table handed back has no place to be put) and
+/// the record confirmed. Answers the JSON `{"id", "report", "warnings"}`.
+pub(crate) fn finish_export(
+    registry: &mut Registry,
+    mut prepared: PreparedExport,
+    settled: Vec<String>,
+    recording: Recording,
+) -> Result<String, Failure> {
+    prepared.summary.warnings.extend(settled);
     let report = prepared.summary.to_json();
     let warnings = prepared.summary.warnings.clone();
     let id = if recording.record {
         let mut record = prepared.summary.record("export");
         record.note = recording.note;
         let id = registry.record_export(&record, recording.tag.as_deref())?;
-        let (_, table) = prepared.into_parts();
-        publish_recorded(registry, id, table, Vec::new())
-            .map_err(|e| Failure::data(format!("{e} (the export is recorded as {id})")))?;
+        if prepared.is_file() {
+            let (_, table) = prepared.into_parts();
+            publish_recorded(registry, id, table, Vec::new())
+                .map_err(|e| Failure::data(format!("{e} (the export is recorded as {id})")))?;
+        } else {
+            registry.confirm_export(id)?;
+        }
         Some(id)
     } else {
         prepared.publish()?;

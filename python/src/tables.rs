@@ -1,20 +1,25 @@
-//! Arrow tables between Python and the library. The library's export and
-//! audit read and write table *files* (that is where their atomicity,
-//! hashing and lossless pass-through live); a table handed over from
-//! Python through the Arrow PyCapsule interface is written once as an
-//! Arrow IPC file in a private temporary folder and read by the very same
-//! code as `export --features table.arrow`, and a table handed back is the
-//! Arrow IPC file the export wrote, read into memory.
+//! Arrow tables between Python and the library. The export reads a table
+//! handed over through the Arrow PyCapsule interface batch by batch, as it
+//! comes, and hands its output batches back in memory (sharing the input's
+//! buffers): no file either way. The audit reads its tables more than once,
+//! by path: a table handed to it is written once as an Arrow IPC file in a
+//! private temporary folder, and `scores()` reads back the Arrow IPC file
+//! `export --scores-only` wrote.
 
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
+use arrow::datatypes::SchemaRef;
 use arrow::ipc::reader::FileReader;
 use arrow::ipc::writer::FileWriter;
-use arrow::record_batch::RecordBatchReader;
+use arrow::record_batch::{RecordBatch, RecordBatchReader};
 use pyo3::prelude::*;
 use pyo3_arrow::{PyRecordBatchReader, PyTable};
+
+use second_opinion::export::{Destination, ExportError, ExportOptions, OpenedTable};
+use second_opinion::table::BatchIterator;
 
 use crate::errors::Failure;
 
@@ -53,7 +58,7 @@ impl TableArgument {
         }
     }
 
-    /// The table as a file the library can read: the path itself, or the
+    /// The table as a file the audit can read: the path itself, or the
     /// stream written to `folder/<stem>.arrow`. The GIL is released while
     /// the stream is copied, and taken between batches only to see whether
     /// Ctrl-C was pressed.
@@ -106,4 +111,92 @@ pub fn read_ipc_file(py: Python<'_>, path: &Path) -> PyResult<Py<PyAny>> {
     Ok(PyTable::try_new(batches, schema)?
         .into_pyarrow(py)?
         .unbind())
+}
+
+/// What an export records as the path of a table passed in from Python
+/// (unless `features_name=` names it).
+pub const ARROW_FEATURES: &str = "<arrow table>";
+/// What an export records as the path of a table handed back to Python.
+pub const RETURNED_TABLE: &str = "<returned table>";
+
+/// An export's feature table: a file, or an Arrow stream read batch by
+/// batch as it comes (its buffers shared, never copied).
+pub enum ExportInput {
+    Path(PathBuf),
+    Batches {
+        schema: SchemaRef,
+        batches: BatchIterator,
+        shown: String,
+    },
+}
+
+impl ExportInput {
+    /// The table passed as `features` (see [`TableArgument::extract`]); a
+    /// stream is recorded as `name`, else `<arrow table>`.
+    pub fn extract(object: &Bound<'_, PyAny>, name: Option<String>) -> PyResult<ExportInput> {
+        match TableArgument::extract(object, "features")? {
+            TableArgument::Path(path) => Ok(ExportInput::Path(path)),
+            TableArgument::Stream(stream) => {
+                let reader = stream.into_reader()?;
+                Ok(ExportInput::Batches {
+                    schema: reader.schema(),
+                    batches: Box::new(reader),
+                    shown: name.unwrap_or_else(|| ARROW_FEATURES.to_string()),
+                })
+            }
+        }
+    }
+
+    /// Open the table for an export to `destination`.
+    pub fn open(
+        self,
+        destination: &Destination,
+        options: &ExportOptions,
+    ) -> Result<OpenedTable, ExportError> {
+        match self {
+            ExportInput::Path(path) => OpenedTable::open_for(&path, destination, options),
+            ExportInput::Batches {
+                schema,
+                batches,
+                shown,
+            } => OpenedTable::from_arrow(schema, batches, &shown, destination, options),
+        }
+    }
+}
+
+/// The batches of a table handed back whole, collected as the export
+/// makes them.
+#[derive(Default)]
+pub struct Returned(Arc<Mutex<Vec<RecordBatch>>>);
+
+impl Returned {
+    /// The export's destination: into this collection.
+    pub fn destination(&self) -> Destination {
+        let batches = self.0.clone();
+        Destination::Batches {
+            shown: RETURNED_TABLE.to_string(),
+            sink: Box::new(move |batch| {
+                batches
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .push(batch);
+                Ok(())
+            }),
+        }
+    }
+
+    /// The batches collected, as a pyarrow Table of `schema` (no copy:
+    /// it holds the very buffers).
+    pub fn into_table(self, py: Python<'_>, schema: Option<SchemaRef>) -> PyResult<Py<PyAny>> {
+        let schema = schema.ok_or_else(|| Failure::data("the export wrote no Arrow table"))?;
+        let batches = std::mem::take(
+            &mut *self
+                .0
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        Ok(PyTable::try_new(batches, schema)?
+            .into_pyarrow(py)?
+            .unbind())
+    }
 }

@@ -100,3 +100,74 @@ def cli(workspace: Path) -> Cli:
 @pytest.fixture
 def features(workspace: Path) -> pa.Table:
     return pq.read_table(workspace / "features.parquet")
+
+
+class Backend:
+    """Where the registries of a test live: SQLite files in the workspace,
+    or databases of their own on the PostgreSQL server of
+    $SECOND_OPINION_TEST_POSTGRES (dropped when the test ends)."""
+
+    #: The calls each backend's registry supports. PostgreSQL gains the
+    #: rest as they are ported: add them here, and the tests that
+    #: `require()` them run on it too.
+    SUPPORTS = {
+        "sqlite": {"ingest", "export", "scores", "scorers", "files", "provenance",
+                   "exports", "diff"},
+        "postgres": {"ingest", "export", "scores", "scorers", "files"},
+    }
+
+    def __init__(self, name: str, server: str | None = None) -> None:
+        self.name = name
+        self.server = server
+        self.databases: list[str] = []
+
+    def require(self, *calls: str) -> None:
+        """Skip the test unless this backend supports every one of `calls`."""
+        missing = [c for c in calls if c not in self.SUPPORTS[self.name]]
+        if missing:
+            pytest.skip(f"{self.name} registries do not support {', '.join(missing)} yet")
+
+    def location(self, stem: str) -> str:
+        """A fresh registry: `stem.db`, or a new database's URL."""
+        if self.server is None:
+            return f"{stem}.db"
+        database = f"so_py_{stem}_{os.getpid()}_{len(self.databases)}"
+        self._admin(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        self._admin(f"CREATE DATABASE {database}")
+        self.databases.append(database)
+        return _with_database(self.server, database)
+
+    def drop(self) -> None:
+        for database in self.databases:
+            self._admin(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+
+    def _admin(self, sql: str) -> None:
+        subprocess.run(["psql", self.server, "-q", "-c", sql], check=True,
+                       capture_output=True, text=True)
+
+
+def _with_database(url: str, database: str) -> str:
+    """`url` with its database replaced by `database` (as tests/backends.rs)."""
+    head, _, query = url.partition("?")
+    scheme_end = head.index("://") + 3
+    slash = head.find("/", scheme_end)
+    base = head if slash < 0 else head[:slash]
+    return f"{base}/{database}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture(params=sorted(Backend.SUPPORTS))
+def backend(request: pytest.FixtureRequest, workspace: Path):
+    """Each registry backend in turn; PostgreSQL only where
+    $SECOND_OPINION_TEST_POSTGRES names a server (python/ci.sh under
+    .ci/run sets it), skipped elsewhere."""
+    if request.param == "sqlite":
+        yield Backend("sqlite")
+        return
+    server = os.environ.get("SECOND_OPINION_TEST_POSTGRES")
+    if not server and os.environ.get("SECOND_OPINION_REQUIRE_POSTGRES") == "1":
+        pytest.fail("SECOND_OPINION_REQUIRE_POSTGRES=1 but SECOND_OPINION_TEST_POSTGRES is not set")
+    if not server:
+        pytest.skip("SECOND_OPINION_TEST_POSTGRES is not set: PostgreSQL registries skipped")
+    chosen = Backend("postgres", server)
+    yield chosen
+    chosen.drop()

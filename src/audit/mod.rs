@@ -23,7 +23,7 @@ pub(crate) mod signals;
 mod sql;
 pub(crate) mod stats;
 
-pub use publish::{run_provenance, stage_reports, write_reports, ReportPaths};
+pub use publish::{run_provenance, stage_reports, write_reports, ReportPaths, ReportRoles};
 
 use std::path::{Path, PathBuf};
 

@@ -3,7 +3,9 @@
 
 use serde_json::{json, Value};
 
-use crate::atomic_file::{publish_all, stage, stage_json, Staged};
+use crate::atomic_file::{
+    check_writable, publish_all, refuse_clashes, registry_files, stage, stage_json, Staged,
+};
 
 use super::html::to_html;
 use super::report::{to_json, to_markdown};
@@ -25,6 +27,50 @@ impl ReportPaths {
             "markdown_report": self.markdown.as_ref().map(|p| p.display().to_string()),
             "html_report": self.html.as_ref().map(|p| p.display().to_string()),
         })
+    }
+}
+
+/// How a caller names the reports and the input tables in its messages
+/// (`--out-json` on the command line, `out_json` in Python).
+pub struct ReportRoles {
+    pub json: &'static str,
+    pub markdown: &'static str,
+    pub html: &'static str,
+    pub input: &'static str,
+}
+
+impl ReportPaths {
+    /// Refuse reports that would overwrite each other, an input table or
+    /// the registry (a usage error), and reports that cannot be written (a
+    /// data error): found before any table is read, not after the reports
+    /// are made.
+    pub fn check_writable(
+        &self,
+        roles: &ReportRoles,
+        inputs: &[super::AuditInput],
+        registry: &std::path::Path,
+    ) -> Result<(), AuditError> {
+        let outputs: Vec<(&str, &std::path::Path)> = [
+            (roles.json, &self.json),
+            (roles.markdown, &self.markdown),
+            (roles.html, &self.html),
+        ]
+        .into_iter()
+        .filter_map(|(role, path)| path.as_deref().map(|p| (role, p)))
+        .collect();
+        let protected = registry_files(registry);
+        let mut read: Vec<(&str, &std::path::Path)> = inputs
+            .iter()
+            .map(|input| (roles.input, input.path.as_path()))
+            .collect();
+        read.extend(protected.iter().map(|(role, p)| (*role, p.as_path())));
+        refuse_clashes(&outputs, &read, &[]).map_err(AuditError::Usage)?;
+        for (_, path) in &outputs {
+            check_writable(path).map_err(|e| {
+                AuditError::Data(format!("{}: cannot write report: {e}", path.display()))
+            })?;
+        }
+        Ok(())
     }
 }
 

@@ -200,6 +200,10 @@ pub(super) struct TableHint {
     pub per_frame: bool,
     /// About how many rows it has ([`super::strategy::estimate_rows`]).
     pub rows: u64,
+    /// The join will have the registry to probe (see
+    /// [`super::PlannedExport::run`]); without it every scorer is read
+    /// in full.
+    pub can_probe: bool,
 }
 
 /// Interned source files: their paths (what the source column shows) and
@@ -247,9 +251,11 @@ pub(super) fn load_indexes(
         } else {
             0
         };
-        loads.push(ScoreLoad::choose(
-            registry, at, options, keying, live, table.rows,
-        ));
+        loads.push(if table.can_probe {
+            ScoreLoad::choose(registry, at, options, keying, live, table.rows)
+        } else {
+            ScoreLoad::Full
+        });
     }
     if loads.contains(&ScoreLoad::Probe) {
         // A probed score may come from any file: every file is interned

@@ -37,10 +37,13 @@ use crate::registry::{Point, PointRef, Registry, RegistryError};
 use crate::table::{Batch, ColumnKind, ColumnUnion, TableError, TableFormat, TableReader};
 use crate::threads::Background;
 
-use index::{load_indexes, memory_indexes, Loaded, TableHint};
+use crate::table::ipc_digest::IpcDigest;
+use crate::table::BatchIterator;
+use index::{load_indexes, memory_indexes, Loaded, ScorerIndex, TableHint};
 use join::{Join, Prefetch};
 use plan::{ExportPlan, TableKeys};
 use publish::{summarize, Inputs, Output, Written};
+pub use publish::{BatchSink, Destination};
 use verdict::verdict;
 
 /// Key columns of feature tables the reference misses: the fork's corpora
@@ -362,6 +365,9 @@ pub enum ExportError {
     Table(#[from] TableError),
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// The caller asked the export to stop (Ctrl-C in Python).
+    #[error("interrupted")]
+    Interrupted,
 }
 
 impl ExportError {
@@ -529,28 +535,38 @@ pub fn export(
     prepare_export(registry, features, out, options)?.publish()
 }
 
-/// An export whose table is written to a temporary file beside its output
-/// and summarised, but not in place yet: the caller does what may still
-/// fail (recording it, staging its reports), then publishes.
+/// An export whose table is written (to a temporary file beside its
+/// output, or handed back batch by batch) and summarised, but not in place
+/// yet: the caller does what may still fail (recording it, staging its
+/// reports), then publishes.
 pub struct PreparedExport {
     pub summary: ExportSummary,
     written: Written,
-    out: PathBuf,
+    out: String,
 }
 
 impl PreparedExport {
-    /// Rename the table into place.
+    /// Rename the table into place (nothing to do for batches handed back).
     pub fn publish(self) -> Result<ExportSummary, ExportError> {
-        let out = self.out;
-        self.written.into_staged().publish().map_err(|e| {
-            ExportError::Data(format!("{}: cannot write the output: {e}", out.display()))
-        })?;
+        if self.written.is_file() {
+            let out = self.out;
+            self.written
+                .into_staged()
+                .publish()
+                .map_err(|e| ExportError::Data(format!("{out}: cannot write the output: {e}")))?;
+        }
         Ok(self.summary)
     }
 
-    /// The summary, and the table to publish with the command's other outputs.
+    /// The summary, and the table to publish with the command's other
+    /// outputs (an export to a file: see [`Destination::File`]).
     pub fn into_parts(self) -> (ExportSummary, crate::atomic_file::Staged) {
         (self.summary, self.written.into_staged())
+    }
+
+    /// Whether the table is a file still to be put in place.
+    pub fn is_file(&self) -> bool {
+        self.written.is_file()
     }
 }
 
@@ -564,17 +580,42 @@ pub fn prepare_export(
 ) -> Result<PreparedExport, ExportError> {
     refuse_registry_as_output(registry, out)?;
     let opened = OpenedTable::open(features, out, options)?;
-    // One snapshot for the whole join: a scorer probed by the table's
-    // keys reads its scores batch by batch.
+    // One snapshot for the plan and the whole join: a scorer probed by the
+    // table's keys reads its scores batch by batch.
     registry.read_snapshot(|registry| {
-        export_opened(
+        plan_opened(
             |table| load_indexes(registry, options, table),
             opened,
-            out,
+            Destination::File(out.to_path_buf()),
             options,
-            Some(registry),
-        )
+            true,
+        )?
+        .run(Some(registry), &|| false)
     })
+}
+
+/// Plan an export of the registry's scores onto an opened table, to
+/// `destination`: the key and columns chosen and the scores loaded in one
+/// snapshot; the table is read by [`PlannedExport::run`], which needs no
+/// registry (it may run on another thread, or as a caller pulls batches),
+/// so every selected scorer's scores are read in full here: a probe by the
+/// table's keys ([`strategy`]) reads the registry while the table is read.
+pub fn plan_registry_export(
+    registry: &Registry,
+    opened: OpenedTable,
+    destination: Destination,
+    options: &ExportOptions,
+) -> Result<PlannedExport, ExportError> {
+    if let Destination::File(out) = &destination {
+        refuse_registry_as_output(registry, out)?;
+    }
+    plan_opened(
+        |table| registry.read_snapshot(|r| load_indexes(r, options, table)),
+        opened,
+        destination,
+        options,
+        false,
+    )
 }
 
 /// Refuse an output that is one of the registry's own files.
@@ -613,6 +654,18 @@ fn output_format(
     }
 }
 
+/// The format written to `destination`: a file's (see [`output_format`]);
+/// batches handed back are hashed as an Arrow IPC file.
+fn destination_format(
+    destination: &Destination,
+    options: &ExportOptions,
+) -> Result<TableFormat, ExportError> {
+    match destination {
+        Destination::File(out) => output_format(out, options.out_format, options.command_line),
+        Destination::Batches { .. } => Ok(TableFormat::ArrowIpc),
+    }
+}
+
 /// Export scores held in memory (`materialize` without a registry) onto a
 /// table opened beforehand (see [`OpenedTable::open`]), for a caller that
 /// opened the table while it read the scores: the same join, without a
@@ -623,25 +676,53 @@ pub fn export_scores_opened(
     out: &Path,
     options: &ExportOptions,
 ) -> Result<PreparedExport, ExportError> {
-    export_opened(
+    plan_opened(
         |_| memory_indexes(scores, options),
         opened,
-        out,
+        Destination::File(out.to_path_buf()),
         options,
-        None,
-    )
+        false,
+    )?
+    .run(None, &|| false)
+}
+
+/// How the table read is hashed for the export record.
+enum FeaturesHash {
+    /// A file's sha256, worked out on another thread while the export
+    /// runs, not by reading the table again at the end.
+    File {
+        path: PathBuf,
+        hash: Background<std::io::Result<String>>,
+    },
+    /// Batches handed over in memory: hashed as the Arrow IPC file that
+    /// holds them, as they are read ([`IpcDigest`]).
+    Batches(IpcDigest),
+}
+
+impl FeaturesHash {
+    /// The sha256 and size in bytes.
+    fn finish(self, shown: &str) -> Result<(String, u64), ExportError> {
+        let failed = |e: &dyn std::fmt::Display| ExportError::Data(format!("{shown}: {e}"));
+        match self {
+            FeaturesHash::File { path, hash } => {
+                let sha256 = hash.join().map_err(|e| failed(&e))?;
+                Ok((
+                    sha256,
+                    std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+                ))
+            }
+            FeaturesHash::Batches(digest) => digest.finish().map_err(|e| failed(&e)),
+        }
+    }
 }
 
 /// A feature table opened for an export: everything an export does before
 /// it needs the scores, so a caller may do it while the scores are read.
 pub struct OpenedTable {
-    features: PathBuf,
     features_shown: String,
     in_format: TableFormat,
     out_format: TableFormat,
-    /// The table's sha256, worked out on another thread while the export
-    /// runs, not by reading the table again at the end.
-    features_hash: Background<std::io::Result<String>>,
+    features_hash: FeaturesHash,
     reader: TableReader,
     first: Option<Batch>,
     columns: Vec<String>,
@@ -655,6 +736,21 @@ impl OpenedTable {
         out: &Path,
         options: &ExportOptions,
     ) -> Result<OpenedTable, ExportError> {
+        let out_format = output_format(out, options.out_format, options.command_line)?;
+        OpenedTable::open_as(features, out_format)
+    }
+
+    /// [`OpenedTable::open`] for an export to `destination`.
+    pub fn open_for(
+        features: &Path,
+        destination: &Destination,
+        options: &ExportOptions,
+    ) -> Result<OpenedTable, ExportError> {
+        let out_format = destination_format(destination, options)?;
+        OpenedTable::open_as(features, out_format)
+    }
+
+    fn open_as(features: &Path, out_format: TableFormat) -> Result<OpenedTable, ExportError> {
         let features_shown = features.display().to_string();
         let in_format = TableFormat::from_path(features).ok_or_else(|| {
             ExportError::Usage(format!(
@@ -662,7 +758,6 @@ impl OpenedTable {
                 TableFormat::names()
             ))
         })?;
-        let out_format = output_format(out, options.out_format, options.command_line)?;
         if !features.is_file() {
             return Err(ExportError::Data(format!(
                 "{features_shown}: no such feature table"
@@ -670,9 +765,46 @@ impl OpenedTable {
         }
         let features_hash = {
             let path = features.to_path_buf();
-            Background::start(move || crate::digest::sha256_file(&path))
+            FeaturesHash::File {
+                path: path.clone(),
+                hash: Background::start(move || crate::digest::sha256_file(&path)),
+            }
         };
-        let mut reader = TableReader::open(features, in_format, out_format)?;
+        let reader = TableReader::open(features, in_format, out_format)?;
+        OpenedTable::first_batch(features_shown, in_format, out_format, features_hash, reader)
+    }
+
+    /// A table handed over as Arrow batches of `schema` (a caller's table
+    /// in memory), named `shown` in messages and the record, for an export
+    /// to `destination`. Its batches pass through as they are (the output
+    /// shares their buffers); the record's hash of it is that of the Arrow
+    /// IPC file holding them.
+    pub fn from_arrow(
+        schema: arrow::datatypes::SchemaRef,
+        batches: BatchIterator,
+        shown: &str,
+        destination: &Destination,
+        options: &ExportOptions,
+    ) -> Result<OpenedTable, ExportError> {
+        let out_format = destination_format(destination, options)?;
+        let features_hash = FeaturesHash::Batches(IpcDigest::start(schema.clone()));
+        let reader = TableReader::from_arrow(schema, batches, shown);
+        OpenedTable::first_batch(
+            shown.to_string(),
+            TableFormat::ArrowIpc,
+            out_format,
+            features_hash,
+            reader,
+        )
+    }
+
+    fn first_batch(
+        features_shown: String,
+        in_format: TableFormat,
+        out_format: TableFormat,
+        features_hash: FeaturesHash,
+        mut reader: TableReader,
+    ) -> Result<OpenedTable, ExportError> {
         let first = reader.next_batch()?;
         // Column names: known up front, or (JSON Lines) from the first batch.
         let columns: Vec<String> = if reader.columns_known() {
@@ -685,7 +817,6 @@ impl OpenedTable {
             names.into_names()
         };
         Ok(OpenedTable {
-            features: features.to_path_buf(),
             features_shown,
             in_format,
             out_format,
@@ -697,87 +828,148 @@ impl OpenedTable {
     }
 }
 
-/// The export onto an opened table, given how to load the score index
-/// (told whether the table is per-frame, and about how many rows it has)
-/// and the registry a probed index reads from: plan → join each batch →
-/// verdict → publish.
-fn export_opened(
+/// An export with its key, columns and score index chosen, and its
+/// output begun: [`PlannedExport::run`] reads the table.
+pub struct PlannedExport {
+    opened: OpenedTable,
+    plan: ExportPlan,
+    indexes: Vec<ScorerIndex>,
+    sources: Vec<String>,
+    point: Option<Point>,
+    output: Output,
+    options: ExportOptions,
+}
+
+/// Plan the export onto an opened table, given how to load the score
+/// index (told whether the table is per-frame).
+fn plan_opened(
     load: impl FnOnce(TableHint) -> Result<Loaded, ExportError>,
     opened: OpenedTable,
-    out: &Path,
+    destination: Destination,
     options: &ExportOptions,
-    registry: Option<&Registry>,
-) -> Result<PreparedExport, ExportError> {
-    let OpenedTable {
-        features,
-        features_shown,
-        in_format,
-        out_format,
-        features_hash,
-        reader,
-        first,
-        columns,
-    } = opened;
-    let keys = TableKeys::choose(&columns, options, &features_shown)?;
+    can_probe: bool,
+) -> Result<PlannedExport, ExportError> {
+    let keys = TableKeys::choose(&opened.columns, options, &opened.features_shown)?;
+    let rows = match &opened.features_hash {
+        FeaturesHash::File { path, .. } => strategy::estimate_rows(path, opened.in_format),
+        FeaturesHash::Batches(_) => u64::MAX,
+    };
     let (mut indexes, sources, point) = load(TableHint {
         per_frame: keys.frame_column.is_some(),
-        rows: strategy::estimate_rows(&features, in_format),
+        rows,
+        can_probe,
     })?;
     if options.reference_order {
         // Python's `sorted()` of the names: by code point, as UTF-8 bytes sort.
         indexes.sort_by(|a, b| a.counts.name.cmp(&b.counts.name));
     }
-    let plan = ExportPlan::new(&columns, keys, &indexes, options)?;
-
-    let mut output = Output::create(out, out_format, &reader, &plan)?;
-    let mut join = Join::new(&plan, options, sources, registry);
-    let mut batch = first;
-    let mut batches = Prefetch::start(reader, in_format);
-    while let Some(current) = batch {
-        let (added, keep) = join.batch(&mut indexes, &current)?;
-        output.write(current, &added, &keep)?;
-        batch = batches.next_batch()?;
-    }
-    let warnings = verdict(
-        &plan,
-        &join.counts,
-        &indexes,
-        options,
-        &join.sample,
-        registry,
-    )?;
-    for index in &mut indexes {
-        index.count_unmatched(registry)?;
-    }
-
-    let written = output.finish()?;
-    let features_sha256 = features_hash
-        .join()
-        .map_err(|e| ExportError::Data(format!("{features_shown}: {e}")))?;
-    let features_size = std::fs::metadata(&features).map(|m| m.len()).unwrap_or(0);
-    let (output_sha256, output_size) = (written.sha256.clone(), written.size);
-    let content_digest = written.content_digest.clone();
-    let counts = join.counts;
-    let mut summary = summarize(
-        indexes,
+    let plan = ExportPlan::new(&opened.columns, keys, &indexes, options)?;
+    let output = Output::create(destination, opened.out_format, &opened.reader, &plan)?;
+    Ok(PlannedExport {
+        opened,
         plan,
-        &counts,
-        Inputs {
-            features_shown,
-            features_sha256,
-            features_size,
-            out_format,
-        },
-        (out, output_sha256, output_size),
-        options,
-        warnings,
-    );
-    summary.content_digest = content_digest;
-    summary.point = point;
-    summary.as_of = options.as_of.as_ref().map(|r| r.to_string());
-    Ok(PreparedExport {
-        summary,
-        written,
-        out: out.to_path_buf(),
+        indexes,
+        sources,
+        point,
+        output,
+        options: options.clone(),
     })
+}
+
+impl PlannedExport {
+    /// The schema of the batches written (the Arrow engine's; `None` when
+    /// a text table is written as text).
+    pub fn output_schema(&self) -> Option<arrow::datatypes::SchemaRef> {
+        self.output.schema()
+    }
+
+    /// Join each batch and write it, then the verdict; `interrupted` is
+    /// asked between batches, and a `true` stops the export
+    /// ([`ExportError::Interrupted`]) with nothing in place.
+    ///
+    /// `registry` is the one the plan read, inside the same snapshot: a
+    /// scorer planned to be probed reads its scores from it as batches
+    /// come (a plan made by [`plan_registry_export`] probes none, and
+    /// takes `None`).
+    pub fn run(
+        self,
+        registry: Option<&Registry>,
+        interrupted: &dyn Fn() -> bool,
+    ) -> Result<PreparedExport, ExportError> {
+        let PlannedExport {
+            opened,
+            plan,
+            mut indexes,
+            sources,
+            point,
+            mut output,
+            options,
+        } = self;
+        let OpenedTable {
+            features_shown,
+            in_format,
+            out_format,
+            features_hash,
+            reader,
+            first,
+            columns: _,
+        } = opened;
+        let options = &options;
+        let mut join = Join::new(&plan, options, sources, registry);
+        let mut batch = first;
+        let mut batches = Prefetch::start(reader, in_format);
+        while let Some(current) = batch {
+            if interrupted() {
+                return Err(ExportError::Interrupted);
+            }
+            if let (FeaturesHash::Batches(digest), Batch::Arrow(read)) = (&features_hash, &current)
+            {
+                digest.add(read);
+            }
+            let (added, keep) = join.batch(&mut indexes, &current)?;
+            output.write(current, &added, &keep)?;
+            batch = batches.next_batch()?;
+        }
+        drop(batches);
+        let warnings = verdict(
+            &plan,
+            &join.counts,
+            &indexes,
+            options,
+            &join.sample,
+            registry,
+        )?;
+        for index in &mut indexes {
+            index.count_unmatched(registry)?;
+        }
+
+        let out = output.shown().to_string();
+        let written = output.finish()?;
+        let (features_sha256, features_size) = features_hash.finish(&features_shown)?;
+        let (output_sha256, output_size) = (written.sha256.clone(), written.size);
+        let content_digest = written.content_digest.clone();
+        let counts = join.counts;
+        let mut summary = summarize(
+            indexes,
+            plan,
+            &counts,
+            Inputs {
+                features_shown,
+                features_sha256,
+                features_size,
+                out_format,
+            },
+            (out.clone(), output_sha256, output_size),
+            options,
+            warnings,
+        );
+        summary.content_digest = content_digest;
+        summary.point = point;
+        summary.as_of = options.as_of.as_ref().map(|r| r.to_string());
+        Ok(PreparedExport {
+            summary,
+            written,
+            out,
+        })
+    }
 }

@@ -3,9 +3,10 @@
 //! after the verdict; the summary (counts, unmatched keys, digests) is
 //! what the export record and the report are made of.
 
-use std::fs::File;
 use std::io::{BufWriter, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+use arrow::record_batch::RecordBatch;
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -20,16 +21,48 @@ use super::join::JoinCounts;
 use super::plan::ExportPlan;
 use super::{ExportError, ExportOptions, ExportSummary};
 
-/// The output being written: a temporary file beside `out`.
+/// Where an export's table goes.
+pub enum Destination {
+    /// A file: written to a temporary beside it, renamed into place when
+    /// the export is published.
+    File(PathBuf),
+    /// Arrow batches handed to `sink` as they are made (a table handed
+    /// back to a caller in memory), recorded under the name `shown`. They
+    /// are hashed as the Arrow IPC file `--out table.arrow` would hold,
+    /// without writing one.
+    Batches { shown: String, sink: BatchSink },
+}
+
+/// Takes each batch of a table handed back in memory; an error stops the
+/// export (the taker went away, or was interrupted).
+pub type BatchSink = Box<dyn FnMut(RecordBatch) -> Result<(), ExportError> + Send>;
+
+impl Destination {
+    /// The output as named in messages and the report.
+    pub fn shown(&self) -> String {
+        match self {
+            Destination::File(path) => path.display().to_string(),
+            Destination::Batches { shown, .. } => shown.clone(),
+        }
+    }
+}
+
+/// What the written bytes go through: a file, or nothing (only hashed).
+type Sink = HashingWriter<Box<dyn Write + Send>>;
+
+/// The output being written: a temporary file beside `out`, or batches
+/// handed back.
 pub(super) struct Output {
-    temporary: Staged,
-    writer: TableWriter<HashingWriter<BufWriter<File>>>,
+    temporary: Option<Staged>,
+    writer: TableWriter<Sink>,
     shown: String,
+    batches: Option<BatchSink>,
 }
 
 /// The output, written and hashed, waiting to be renamed into place.
 pub struct Written {
-    temporary: Staged,
+    /// `None` for batches handed back: nothing to put in place.
+    temporary: Option<Staged>,
     pub sha256: String,
     pub size: u64,
     /// The digest of the table's schema and cells.
@@ -37,15 +70,15 @@ pub struct Written {
 }
 
 impl Output {
-    /// A temporary file in `out`'s directory, and a writer of `format`
-    /// holding the table's columns and then `plan`'s.
+    /// The output at `destination` in `format`, holding the table's
+    /// columns and then `plan`'s.
     pub(super) fn create(
-        out: &Path,
+        destination: Destination,
         format: TableFormat,
         reader: &TableReader,
         plan: &ExportPlan,
     ) -> Result<Output, ExportError> {
-        Output::with_writer(out, |sink, shown| {
+        Output::with_writer(destination, |sink, shown| {
             TableWriter::new(sink, format, reader, &plan.added, shown, plan.csv_safe)
         })
     }
@@ -58,55 +91,70 @@ impl Output {
         schema: &arrow::datatypes::SchemaRef,
         csv_safe: bool,
     ) -> Result<Output, ExportError> {
-        Output::with_writer(out, |sink, shown| {
+        Output::with_writer(Destination::File(out.to_path_buf()), |sink, shown| {
             TableWriter::for_schema(sink, format, schema, shown, csv_safe)
         })
     }
 
     fn with_writer(
-        out: &Path,
-        writer: impl FnOnce(
-            HashingWriter<BufWriter<File>>,
-            &str,
-        ) -> Result<
-            TableWriter<HashingWriter<BufWriter<File>>>,
-            crate::table::TableError,
-        >,
+        destination: Destination,
+        writer: impl FnOnce(Sink, &str) -> Result<TableWriter<Sink>, crate::table::TableError>,
     ) -> Result<Output, ExportError> {
-        let temporary = Staged::begin(out).map_err(|e| {
-            ExportError::Data(format!("{}: cannot create the output: {e}", out.display()))
-        })?;
-        let file = temporary
-            .reopen()
-            .map_err(|e| ExportError::Data(format!("{}: {e}", out.display())))?;
-        let sink = HashingWriter::new(BufWriter::with_capacity(1 << 20, file));
-        let shown = out.display().to_string();
-        let writer = writer(sink, &shown)?;
+        let shown = destination.shown();
+        let (temporary, bytes, batches): (_, Box<dyn Write + Send>, _) = match destination {
+            Destination::File(out) => {
+                let temporary = Staged::begin(&out).map_err(|e| {
+                    ExportError::Data(format!("{}: cannot create the output: {e}", out.display()))
+                })?;
+                let file = temporary
+                    .reopen()
+                    .map_err(|e| ExportError::Data(format!("{}: {e}", out.display())))?;
+                let buffered = BufWriter::with_capacity(1 << 20, file);
+                (Some(temporary), Box::new(buffered), None)
+            }
+            Destination::Batches { sink, .. } => (None, Box::new(std::io::sink()), Some(sink)),
+        };
+        let writer = writer(HashingWriter::new(bytes), &shown)?;
         Ok(Output {
             temporary,
             writer,
             shown,
+            batches,
         })
     }
 
-    /// Write one joined batch.
+    /// The schema of the Arrow batches written, if the Arrow engine writes.
+    pub(super) fn schema(&self) -> Option<arrow::datatypes::SchemaRef> {
+        self.writer.arrow_schema()
+    }
+
+    /// The output as named in messages and the report.
+    pub(super) fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    /// Write one joined batch (and hand it on, for batches handed back).
     pub(super) fn write(
         &mut self,
         batch: Batch,
         added: &AddedColumns,
         keep: &[bool],
     ) -> Result<(), ExportError> {
-        Ok(self.writer.write(batch, added, keep)?)
+        let written = self.writer.write(batch, added, keep)?;
+        if let (Some(sink), Some(written)) = (&mut self.batches, written) {
+            sink(written)?;
+        }
+        Ok(())
     }
 
     /// Finish the table and flush it; nothing is in place yet.
     pub(super) fn finish(self) -> Result<Written, ExportError> {
         let (sink, content_digest) = self.writer.finish()?;
-        let (buffered, sha256, size) = sink.finish();
-        let file = buffered
-            .into_inner()
-            .map_err(|e| ExportError::Data(format!("{}: {}", self.shown, e.error())))?;
-        drop(file);
+        let (mut bytes, sha256, size) = sink.finish();
+        bytes
+            .flush()
+            .map_err(|e| ExportError::Data(format!("{}: {e}", self.shown)))?;
+        drop(bytes);
         Ok(Written {
             temporary: self.temporary,
             sha256,
@@ -118,9 +166,16 @@ impl Output {
 
 impl Written {
     /// The output, to publish with other outputs of the same command
-    /// ([`crate::atomic_file::publish_all`]).
+    /// ([`crate::atomic_file::publish_all`]): a file destination's only
+    /// (batches handed back have nothing to put in place).
     pub fn into_staged(self) -> Staged {
         self.temporary
+            .expect("only an export to a file has a file to put in place")
+    }
+
+    /// Whether there is a file to put in place.
+    pub fn is_file(&self) -> bool {
+        self.temporary.is_some()
     }
 }
 
@@ -140,7 +195,7 @@ pub(super) fn summarize(
     plan: ExportPlan,
     counts: &JoinCounts,
     inputs: Inputs,
-    written: (&Path, String, u64),
+    written: (String, String, u64),
     options: &ExportOptions,
     warnings: Vec<String>,
 ) -> ExportSummary {
@@ -202,7 +257,7 @@ pub(super) fn summarize(
         features_path: inputs.features_shown,
         features_sha256: inputs.features_sha256,
         features_size: inputs.features_size,
-        output_path: out.display().to_string(),
+        output_path: out,
         output_sha256,
         output_size,
         output_format: out_format,

@@ -35,8 +35,7 @@ use super::{
 /// A table read as Arrow record batches.
 pub struct ArrowSource {
     schema: SchemaRef,
-    /// `Send`, so a table can be opened on one thread and read on another.
-    batches: Box<dyn Iterator<Item = Result<RecordBatch, arrow::error::ArrowError>> + Send>,
+    batches: BatchIterator,
     path: String,
 }
 
@@ -50,6 +49,16 @@ impl ArrowSource {
             batches,
             path: shown,
         })
+    }
+
+    /// Batches already in memory (an Arrow stream handed over by a
+    /// caller), named `shown` in messages.
+    pub fn from_batches(schema: SchemaRef, batches: BatchIterator, shown: &str) -> ArrowSource {
+        ArrowSource {
+            schema,
+            batches,
+            path: shown.to_string(),
+        }
     }
 
     pub fn schema(&self) -> SchemaRef {
@@ -576,10 +585,12 @@ fn row_bytes(schema: &Schema) -> usize {
     bytes.max(1)
 }
 
-type Batches = (
-    SchemaRef,
-    Box<dyn Iterator<Item = Result<RecordBatch, arrow::error::ArrowError>> + Send>,
-);
+/// Record batches as a reader yields them; `Send`, so a table can be
+/// opened on one thread and read on another.
+pub type BatchIterator =
+    Box<dyn Iterator<Item = Result<RecordBatch, arrow::error::ArrowError>> + Send>;
+
+type Batches = (SchemaRef, BatchIterator);
 
 fn json_batches<R: std::io::BufRead + Send + 'static>(
     input: R,
@@ -746,12 +757,19 @@ impl<W: Write + Send + 'static> ArrowSink<W> {
         })
     }
 
+    /// The schema of the batches written.
+    pub fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// Write the rows of `batch` whose `keep` flag is set, with `added`;
+    /// answers the batch written (it shares `batch`'s column buffers).
     pub fn write(
         &mut self,
         batch: &RecordBatch,
         added: &AddedColumns,
         keep: &[bool],
-    ) -> Result<(), TableError> {
+    ) -> Result<RecordBatch, TableError> {
         let fail = |e: &dyn std::fmt::Display| TableError::file(&self.path, e);
         let columns: Vec<ArrayRef> = self
             .layout
@@ -776,7 +794,8 @@ impl<W: Write + Send + 'static> ArrowSink<W> {
             Writer::Jsonl(w) => w.write(&out).map_err(|e| fail(&e)),
             Writer::Json(w) => w.write(&out).map_err(|e| fail(&e)),
             Writer::Csv(w) => w.write(&out).map_err(|e| fail(&e)),
-        }
+        }?;
+        Ok(out)
     }
 
     /// Finish the table; returns the underlying writer and the content

@@ -11,6 +11,7 @@ mod arrow_io;
 pub mod content_digest;
 mod csv_rows;
 pub mod csv_safe;
+pub mod ipc_digest;
 mod ipc_layout;
 mod json_rows;
 mod parquet_out;
@@ -21,6 +22,7 @@ use std::path::Path;
 
 use arrow::record_batch::RecordBatch;
 
+pub use arrow_io::BatchIterator;
 pub use json_rows::{key_text, JsonRow};
 
 /// Rows per batch read from a table, at most.
@@ -348,6 +350,20 @@ impl TableReader {
         }
     }
 
+    /// A table handed over as Arrow batches of `schema` (a caller's table
+    /// in memory), named `shown` in messages: read through the Arrow
+    /// engine, every batch as it comes, its buffers shared, not copied.
+    pub fn from_arrow(
+        schema: arrow::datatypes::SchemaRef,
+        batches: BatchIterator,
+        shown: &str,
+    ) -> TableReader {
+        TableReader {
+            columns: schema.fields().iter().map(|f| f.name().clone()).collect(),
+            source: Source::Arrow(arrow_io::ArrowSource::from_batches(schema, batches, shown)),
+        }
+    }
+
     /// Column names known before reading (every column for parquet, Arrow
     /// IPC, CSV and `.json`; for JSON Lines only when a CSV is written, since
     /// rows may differ and are only known as they stream).
@@ -495,15 +511,26 @@ impl<W: Write + Send + 'static> TableWriter<W> {
         )?))
     }
 
-    /// Write the rows of `batch` whose `keep` flag is set, with `added`.
+    /// The schema of the batches written, for the Arrow engine.
+    pub fn arrow_schema(&self) -> Option<arrow::datatypes::SchemaRef> {
+        match self {
+            TableWriter::Arrow(sink) => Some(sink.schema()),
+            TableWriter::Rows(_) => None,
+        }
+    }
+
+    /// Write the rows of `batch` whose `keep` flag is set, with `added`;
+    /// answers the Arrow batch written, if the Arrow engine wrote one.
     pub fn write(
         &mut self,
         batch: Batch,
         added: &AddedColumns,
         keep: &[bool],
-    ) -> Result<(), TableError> {
+    ) -> Result<Option<RecordBatch>, TableError> {
         match (self, batch) {
-            (TableWriter::Arrow(sink), Batch::Arrow(batch)) => sink.write(&batch, added, keep),
+            (TableWriter::Arrow(sink), Batch::Arrow(batch)) => {
+                sink.write(&batch, added, keep).map(Some)
+            }
             (TableWriter::Rows(sink), Batch::Rows(rows)) => {
                 for (index, mut row) in rows.into_iter().enumerate() {
                     if !keep[index] {
@@ -521,7 +548,7 @@ impl<W: Write + Send + 'static> TableWriter<W> {
                     }
                     .map_err(|e| TableError::io(&sink.path, e))?;
                 }
-                Ok(())
+                Ok(None)
             }
             _ => unreachable!("reader and writer engines are chosen together"),
         }

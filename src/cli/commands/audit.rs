@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use second_opinion::atomic_file::{check_writable, publish_all, refuse_clashes, registry_files};
+use second_opinion::atomic_file::publish_all;
 use second_opinion::audit::families::{self, NewFamily};
 use second_opinion::audit::{self, AuditInput, AuditOptions};
 use second_opinion::registry::{OpenMode, Registry};
@@ -56,34 +56,23 @@ pub fn audit(registry_path: &Path, args: AuditArgs) -> Result<(), Failure> {
             .chain(args.skip_family.iter().cloned())
             .collect(),
     };
-    let outputs: Vec<(&str, &Path)> = [
-        ("--out-json", &args.out_json),
-        ("--out-md", &args.out_md),
-        ("--out-html", &args.out_html),
-    ]
-    .into_iter()
-    .filter_map(|(role, path)| path.as_deref().map(|p| (role, p)))
-    .collect();
-    let registry_files = registry_files(registry_path);
-    let mut inputs: Vec<(&str, &Path)> = options
-        .inputs
-        .iter()
-        .map(|input| ("an --input table", input.path.as_path()))
-        .collect();
-    inputs.extend(registry_files.iter().map(|(role, p)| (*role, p.as_path())));
-    refuse_clashes(&outputs, &inputs, &[]).map_err(Failure::usage)?;
-    // Found before the tables are read, not after the reports are made.
-    for (_, path) in &outputs {
-        check_writable(path)
-            .map_err(|e| Failure::data(format!("{}: cannot write report: {e}", path.display())))?;
-    }
-    let (registry, recorded) = audit_registry(registry_path)?;
-    let audited = audit::audit(&registry, &options)?;
     let paths = audit::ReportPaths {
         json: args.out_json,
         markdown: args.out_md,
         html: args.out_html,
     };
+    paths.check_writable(
+        &audit::ReportRoles {
+            json: "--out-json",
+            markdown: "--out-md",
+            html: "--out-html",
+            input: "an --input table",
+        },
+        &options.inputs,
+        registry_path,
+    )?;
+    let (registry, recorded) = audit_registry(registry_path)?;
+    let audited = audit::audit(&registry, &options)?;
     // Every report is written to a temporary, and the run recorded, before
     // any report is put in place: a failure changes none of them.
     let staged = audit::stage_reports(
