@@ -8,6 +8,11 @@ use serde::Serialize;
 use super::{now_rfc3339, sql, Registry, RegistryError};
 use crate::scorer::Scale;
 
+/// See [`Registry::live_rows_are_dense`]: a scorer whose live scores are
+/// at least one in this many of the registry's score rows is read by a
+/// scan of the table.
+const DENSE_SHARE: i64 = 8;
+
 /// Which scores a read sees: the live ones, or those live at an earlier
 /// point (`export --as-of`). A read at the newest point is a live read.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -222,8 +227,12 @@ impl Registry {
         if let Some(mut pg) = self.pg() {
             return pg.visit_live_scores(scorer, at, visit);
         }
-        let queries = (sql::LIVE_SCORES_OF_SCORER, sql::SCORES_AT_POINT);
-        self.visit_scorer_rows(scorer, at, queries, |row| {
+        let live = if at == At::Live && self.live_rows_are_dense(scorer.id)? {
+            sql::LIVE_SCORES_OF_SCORER_SCANNED
+        } else {
+            sql::LIVE_SCORES_OF_SCORER
+        };
+        self.visit_scorer_rows(scorer, at, (live, sql::SCORES_AT_POINT), |row| {
             visit(LiveScore {
                 key: row.get(0)?,
                 score: row.get(1)?,
@@ -234,6 +243,26 @@ impl Registry {
             });
             Ok(())
         })
+    }
+
+    /// Whether `scorer_id`'s live scores are at least a
+    /// [`DENSE_SHARE`]th of every score row the registry holds (the kept
+    /// counts say, without reading rows). Read through the live index,
+    /// each score is a lookup of its row by id, in key order, so at
+    /// random across the table's 64 KiB pages: once a scorer's rows are a
+    /// good share of the table, scanning the table in id order reads them
+    /// several times faster (W1's 150,000 scores of one scorer among
+    /// 750,000: 0.3 s against 2.1 s), and the export needs them in no
+    /// order.
+    fn live_rows_are_dense(&self, scorer_id: i64) -> Result<bool, RegistryError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(sql::LIVE_AND_ALL_SCORE_ROWS)
+            .map_err(|e| self.sqlite_error(e))?;
+        let (live, all): (i64, i64) = stmt
+            .query_row([scorer_id], |row| Ok((row.get(0)?, row.get(1)?)))
+            .map_err(|e| self.sqlite_error(e))?;
+        Ok(live > 0 && live.saturating_mul(DENSE_SHARE) >= all)
     }
 
     /// Run the live or the at-point form of a per-scorer query (`queries`)
@@ -273,8 +302,12 @@ impl Registry {
         if let Some(mut pg) = self.pg() {
             return pg.visit_live_key_forms(scorer, at, visit);
         }
-        let queries = (sql::LIVE_KEY_FORMS_OF_SCORER, sql::KEY_FORMS_AT_POINT);
-        self.visit_scorer_rows(scorer, at, queries, |row| {
+        let live = if at == At::Live && self.live_rows_are_dense(scorer.id)? {
+            sql::LIVE_KEY_FORMS_OF_SCORER_SCANNED
+        } else {
+            sql::LIVE_KEY_FORMS_OF_SCORER
+        };
+        self.visit_scorer_rows(scorer, at, (live, sql::KEY_FORMS_AT_POINT), |row| {
             let stored = row.get_ref(0)?.as_str()?;
             let written = match row.get_ref(1)? {
                 rusqlite::types::ValueRef::Null => stored,

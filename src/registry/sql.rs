@@ -398,12 +398,32 @@ pub const LIVE_SCORES_OF_SCORER: &str =
     "SELECT key, score, status, runtime_ms, frame_count, source_file_id \
     FROM scores WHERE scorer_id = ?1 AND superseded_at IS NULL ORDER BY key";
 
+/// [`LIVE_SCORES_OF_SCORER`] by a scan of the table in id order, in no
+/// key order (see `Registry::live_rows_are_dense`).
+pub const LIVE_SCORES_OF_SCORER_SCANNED: &str =
+    "SELECT key, score, status, runtime_ms, frame_count, source_file_id \
+    FROM scores NOT INDEXED WHERE scorer_id = ?1 AND superseded_at IS NULL";
+
+/// Scorer ?1's live score rows, and every score row of the registry
+/// (live or superseded), from the kept counts.
+pub const LIVE_AND_ALL_SCORE_ROWS: &str = "SELECT \
+    COALESCE(SUM(CASE WHEN scorer_id = ?1 THEN ok_rows + bad_rows ELSE 0 END), 0), \
+    COALESCE(SUM(ok_rows + bad_rows + superseded_rows), 0) FROM live_row_counts";
+
 /// The keys of one scorer's live scores: as stored, as the file wrote
 /// them and the field they came from.
 pub const LIVE_KEY_FORMS_OF_SCORER: &str = concat!(
     "SELECT s.key, ",
     raw_key_of_s!(),
     ", s.key_field FROM scores s WHERE s.scorer_id = ?1 AND s.superseded_at IS NULL"
+);
+
+/// [`LIVE_KEY_FORMS_OF_SCORER`] by a scan of the table in id order (see
+/// `Registry::live_rows_are_dense`).
+pub const LIVE_KEY_FORMS_OF_SCORER_SCANNED: &str = concat!(
+    "SELECT s.key, ",
+    raw_key_of_s!(),
+    ", s.key_field FROM scores s NOT INDEXED WHERE s.scorer_id = ?1 AND s.superseded_at IS NULL"
 );
 
 pub const SOURCE_FILE_PATHS: &str = "SELECT id, path, sha256 FROM source_files";
