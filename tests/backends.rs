@@ -2280,3 +2280,81 @@ fn sixteen_machines_and_exports_at_once_equal_a_serial_run() {
          {deadlocks} deadlocks retried by the tool"
     );
 }
+
+/// A scorer's settings changed on a PostgreSQL registry (`scorers set`)
+/// are carried by `registry copy` into SQLite and into PostgreSQL again:
+/// an export as of before the change and one as of after it are the same
+/// on every copy as on the source.
+#[test]
+fn registry_copy_carries_settings_history_from_postgres() {
+    let Some(server) = server_url() else {
+        return;
+    };
+    let targets = targets("copy_revisions");
+    let pg = &targets[1];
+    pg.write(
+        "dover.jsonl",
+        "{\"key\":\"a.mp4\",\"score\":0.5}\n{\"key\":\"b.mp4\",\"score\":0.7}\n",
+    );
+    pg.write("musiq.csv", "key,score\na.mp4,0.2\nb.mp4,0.9\n");
+    pg.write("feat.csv", "key,width\na.mp4,1\nb.mp4,2\n");
+    pg.run(&["ingest", "DOVER=dover.jsonl"]).ok();
+    pg.run(&["ingest", "MUSIQ=musiq.csv"]).ok();
+    pg.run(&["scorers", "set", "DOVER", "--scale", "0:0.6"])
+        .ok();
+    let exports = |location: &str, name: &str| -> Vec<String> {
+        ["seq:2", "seq:3"]
+            .iter()
+            .map(|point| {
+                let out = format!("{name}-{}.csv", &point[4..]);
+                pg.ws
+                    .run_bare(&[
+                        "--registry",
+                        location,
+                        "export",
+                        "--features",
+                        "feat.csv",
+                        "--out",
+                        &out,
+                        "--as-of",
+                        point,
+                    ])
+                    .ok();
+                pg.read(&out)
+            })
+            .collect()
+    };
+    let original = exports(&pg.location, "source");
+    assert_ne!(
+        original[0], original[1],
+        "the change of scale shows in the export"
+    );
+    let back = pg.ws.path("back.db").display().to_string();
+    pg.ws
+        .run_bare(&["registry", "copy", &pg.location, &back])
+        .ok();
+    assert_eq!(exports(&back, "sqlite"), original, "the SQLite copy");
+    let twin = Database::create(&server, "copy_revisions_twin");
+    pg.ws
+        .run_bare(&["registry", "copy", &pg.location, &twin.url])
+        .ok();
+    assert_eq!(
+        exports(&twin.url, "postgres"),
+        original,
+        "the PostgreSQL copy"
+    );
+    // The copied scorers made no revisions of their own: every one is
+    // stamped, and there are as many as on the source.
+    let count = |db: &mut postgres::Client| -> (i64, i64) {
+        let row = db
+            .query_one(
+                "SELECT COUNT(*), COUNT(*) FILTER (WHERE seq IS NULL) FROM scorer_revisions",
+                &[],
+            )
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    let source_revisions = count(&mut pg.db.as_ref().unwrap().client());
+    assert_eq!(count(&mut twin.client()), source_revisions);
+    assert_eq!(source_revisions.1, 0);
+}
