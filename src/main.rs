@@ -86,31 +86,6 @@ fn main() -> ExitCode {
         .registry
         .clone()
         .unwrap_or_else(|| PathBuf::from(DEFAULT_REGISTRY));
-    // A PostgreSQL registry runs the commands ported to it so far; the
-    // others are refused before anything connects (issue #17).
-    let uses_registry = match &cli.command {
-        Command::Materialize(_) | Command::Batch(_) => registry_on_command_line,
-        // It names its registries itself.
-        Command::Registry(_) => false,
-        _ => true,
-    };
-    if uses_registry && second_opinion::registry::postgres::is_postgres_url(&registry) {
-        if let Some((name, sub)) = matches.subcommand() {
-            let nested = sub.subcommand_name();
-            if !second_opinion::registry::postgres::ported(name, nested) {
-                let command = match nested {
-                    Some(nested) => format!("{name} {nested}"),
-                    None => name.to_string(),
-                };
-                tell!(
-                    "second-opinion: `{command}` is not yet available on a PostgreSQL registry ({}); \
-                     there, this version runs every command but materialize --registry and batch --registry",
-                    second_opinion::registry::postgres::shown_url(&registry.to_string_lossy())
-                );
-                return ExitCode::from(2);
-            }
-        }
-    }
     let result = match cli.command {
         Command::Ingest(args) => commands::ingest(&registry, args),
         Command::Scorers(args) => commands::scorers(&registry, args),

@@ -573,37 +573,69 @@ fn exports_live_as_of_and_scores_only_are_the_same() {
     );
 }
 
+/// `materialize --registry` and `batch --registry` ingest their score
+/// files and record their export in one transaction: the same on both
+/// backends, and a file that fails leaves the registry as it was.
 #[test]
-fn commands_not_ported_are_refused_on_postgres() {
-    let targets = targets("refused");
-    let Some(pg) = postgres_of(&targets) else {
-        return;
+fn materialize_and_batch_keep_their_scores_alike() {
+    let targets = targets("one_transaction");
+    write_all(&targets, "features.csv", "key,width\na.mp4,1\nb.mp4,2\n");
+    write_all(&targets, "dover.csv", "key,score\na.mp4,0.5\nb.mp4,0.7\n");
+    write_all(&targets, "musiq.csv", "key,score\na.mp4,31\nb.mp4,42\n");
+    write_all(&targets, "dup.csv", "key,score\na.mp4,1\na.mp4,2\n");
+    let materialize = |scores: &[&str], out: &str| -> Vec<String> {
+        let mut args = vec!["materialize", "--features", "features.csv", "--out", out];
+        for s in scores {
+            args.extend(["--scores", s]);
+        }
+        args.into_iter().map(str::to_string).collect()
     };
-    pg.write("dover.csv", "key,score\na.mp4,0.5\n");
-    pg.run(&["ingest", "DOVER=dover.csv"]).ok();
-    for args in [
-        vec!["batch", "--manifest", "m.json"],
-        vec![
-            "materialize",
-            "--features",
-            "clips.csv",
-            "--scores",
-            "dover.csv",
-            "--out",
-            "o.csv",
-        ],
-    ] {
-        let run = pg.run(&args).fails_with(2);
-        let command = args[0];
-        assert!(
-            run.stderr.contains(&format!("`{command}"))
-                && run
-                    .stderr
-                    .contains("not yet available on a PostgreSQL registry"),
-            "{args:?}: {}",
-            run.stderr
+    let args = materialize(&["DOVER=dover.csv", "MUSIQ=musiq.csv"], "out.csv");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    same_on_all(&targets, &args, 0);
+    same_file_on_all(&targets, "out.csv");
+    same_on_all(&targets, &["files"], 0);
+    same_on_all(&targets, &["exports"], 0);
+    let before: Vec<String> = targets
+        .iter()
+        .map(|t| t.run(&["files"]).ok().stdout)
+        .collect();
+
+    // The second file fails after the first was ingested: neither is kept.
+    write_all(&targets, "dover2.csv", "key,score\na.mp4,0.6\nc.mp4,0.1\n");
+    let args = materialize(&["DOVER=dover2.csv", "QA=dup.csv"], "out2.csv");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    same_on_all(&targets, &args, 1);
+    for (target, before) in targets.iter().zip(&before) {
+        assert_eq!(
+            &target.run(&["files"]).ok().stdout,
+            before,
+            "{}: the registry after a failed materialize",
+            target.backend
         );
+        assert!(!target.ws.path("out2.csv").exists(), "{}", target.backend);
     }
+    same_on_all(&targets, &["exports"], 0);
+
+    // batch: each table as materialize, into the same registry; a table
+    // whose file meets a live score fails alone and keeps nothing.
+    let manifest = serde_json::json!({
+        "tables": [
+            {"id": "t1", "features": "features.csv", "scores": ["DOVER=dover2.csv"],
+             "out": "b1.csv"},
+            {"id": "t2", "features": "features.csv", "scores": ["QA=dover2.csv"],
+             "out": "b2.csv"}
+        ]
+    });
+    write_all(&targets, "m.json", &manifest.to_string());
+    same_on_all(&targets, &["batch", "--manifest", "m.json"], 1);
+    same_file_on_all(&targets, "b2.csv");
+    for target in &targets {
+        assert!(!target.ws.path("b1.csv").exists(), "{}", target.backend);
+    }
+    same_on_all(&targets, &["files"], 0);
+    same_on_all(&targets, &["exports"], 0);
+    same_on_all(&targets, &["provenance", "--key", "a.mp4"], 0);
 }
 
 #[test]
@@ -2279,4 +2311,82 @@ fn sixteen_machines_and_exports_at_once_equal_a_serial_run() {
         "load: {MACHINES} machines, {FILES} files, {made} exports in {took:.1?}; \
          {deadlocks} deadlocks retried by the tool"
     );
+}
+
+/// A scorer's settings changed on a PostgreSQL registry (`scorers set`)
+/// are carried by `registry copy` into SQLite and into PostgreSQL again:
+/// an export as of before the change and one as of after it are the same
+/// on every copy as on the source.
+#[test]
+fn registry_copy_carries_settings_history_from_postgres() {
+    let Some(server) = server_url() else {
+        return;
+    };
+    let targets = targets("copy_revisions");
+    let pg = &targets[1];
+    pg.write(
+        "dover.jsonl",
+        "{\"key\":\"a.mp4\",\"score\":0.5}\n{\"key\":\"b.mp4\",\"score\":0.7}\n",
+    );
+    pg.write("musiq.csv", "key,score\na.mp4,0.2\nb.mp4,0.9\n");
+    pg.write("feat.csv", "key,width\na.mp4,1\nb.mp4,2\n");
+    pg.run(&["ingest", "DOVER=dover.jsonl"]).ok();
+    pg.run(&["ingest", "MUSIQ=musiq.csv"]).ok();
+    pg.run(&["scorers", "set", "DOVER", "--scale", "0:0.6"])
+        .ok();
+    let exports = |location: &str, name: &str| -> Vec<String> {
+        ["seq:2", "seq:3"]
+            .iter()
+            .map(|point| {
+                let out = format!("{name}-{}.csv", &point[4..]);
+                pg.ws
+                    .run_bare(&[
+                        "--registry",
+                        location,
+                        "export",
+                        "--features",
+                        "feat.csv",
+                        "--out",
+                        &out,
+                        "--as-of",
+                        point,
+                    ])
+                    .ok();
+                pg.read(&out)
+            })
+            .collect()
+    };
+    let original = exports(&pg.location, "source");
+    assert_ne!(
+        original[0], original[1],
+        "the change of scale shows in the export"
+    );
+    let back = pg.ws.path("back.db").display().to_string();
+    pg.ws
+        .run_bare(&["registry", "copy", &pg.location, &back])
+        .ok();
+    assert_eq!(exports(&back, "sqlite"), original, "the SQLite copy");
+    let twin = Database::create(&server, "copy_revisions_twin");
+    pg.ws
+        .run_bare(&["registry", "copy", &pg.location, &twin.url])
+        .ok();
+    assert_eq!(
+        exports(&twin.url, "postgres"),
+        original,
+        "the PostgreSQL copy"
+    );
+    // The copied scorers made no revisions of their own: every one is
+    // stamped, and there are as many as on the source.
+    let count = |db: &mut postgres::Client| -> (i64, i64) {
+        let row = db
+            .query_one(
+                "SELECT COUNT(*), COUNT(*) FILTER (WHERE seq IS NULL) FROM scorer_revisions",
+                &[],
+            )
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    let source_revisions = count(&mut pg.db.as_ref().unwrap().client());
+    assert_eq!(count(&mut twin.client()), source_revisions);
+    assert_eq!(source_revisions.1, 0);
 }

@@ -282,13 +282,26 @@ impl Registry {
         &mut self,
         work: impl FnOnce(&mut Registry) -> Result<T, E>,
     ) -> Result<T, E> {
-        if self.pg.is_some() {
-            return Err(E::from(RegistryError::Refused {
-                path: self.path.clone(),
-                message:
-                    "one transaction over many files is not yet available on a PostgreSQL registry"
-                        .to_string(),
-            }));
+        if let Some(pg) = &self.pg {
+            // Each file's ingest takes a savepoint of this transaction and
+            // its point as it ends; the clock stays locked to the commit.
+            pg.borrow_mut().begin_outer().map_err(E::from)?;
+            let result = work(self);
+            let pg = self.pg.as_ref().expect("a PostgreSQL registry");
+            return match result {
+                Ok(value) => pg
+                    .borrow_mut()
+                    .end_outer(true)
+                    .map(|()| value)
+                    .map_err(E::from),
+                Err(error) => {
+                    // The error being reported matters more than a failed
+                    // rollback, which the server completes as the
+                    // connection closes anyway.
+                    let _ = pg.borrow_mut().end_outer(false);
+                    Err(error)
+                }
+            };
         }
         // The files ingested inside run without per-row reference checks
         // (see `sql::FOREIGN_KEYS_OFF`); that can only change outside a

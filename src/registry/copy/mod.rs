@@ -396,6 +396,8 @@ fn copy_into_postgres(
     let mut tx = client.transaction().map_err(server)?;
     tx.batch_execute(sql::POSTGRES_LOCK_TARGET)
         .map_err(server)?;
+    tx.batch_execute(sql::POSTGRES_REVISIONS_GIVEN)
+        .map_err(server)?;
     let holds = non_empty_tables(|table| {
         Ok(tx
             .query_one(sql::any_row(table).as_str(), &[])

@@ -70,23 +70,16 @@ pub(super) const POSTGRES_END_SOURCE: &str = "COMMIT";
 /// The rows of `table` from a PostgreSQL source, where its schema differs
 /// from the common form: a file's id there is its point (`seq`), scores
 /// are renumbered (see [`POSTGRES_NUMBER_SCORES`]), and what PostgreSQL
-/// does not keep is derived (the kept counts, a point's last score id, a
-/// scorer's settings since its first file when it has no revision).
+/// does not keep is derived (the kept counts, a point's last score id).
 pub(super) fn select_postgres(table: &Table) -> String {
     match table.name {
+        // Every scorer has its revisions there (migrations/postgres/0002);
+        // one still pending belongs to a transaction this snapshot cannot
+        // see, so none is read.
         "scorer_revisions" => "\
             SELECT scorer_id, seq, name, slug, scale_min, scale_max, higher_is_better, \
                    typical_min, typical_max, version, merged_into \
-            FROM scorer_revisions \
-            UNION ALL \
-            SELECT s.id, COALESCE((SELECT MIN(f.seq) FROM source_file_scorers x \
-                                   JOIN source_files f ON f.id = x.source_file_id \
-                                   WHERE x.scorer_id = s.id), 0), \
-                   s.name, s.slug, s.scale_min, s.scale_max, s.higher_is_better, \
-                   s.typical_min, s.typical_max, s.version, s.merged_into \
-            FROM scorers s \
-            WHERE NOT EXISTS (SELECT 1 FROM scorer_revisions r WHERE r.scorer_id = s.id) \
-            ORDER BY 1, 2"
+            FROM scorer_revisions WHERE seq IS NOT NULL ORDER BY scorer_id, seq"
             .to_string(),
         "source_files" => "\
             SELECT seq, path, absolute_path, sha256, size_bytes, format, label, ingested_at, \
@@ -141,6 +134,11 @@ pub(super) fn select_postgres(table: &Table) -> String {
 /// commits into it while the copy checks it is empty and fills it.
 pub(super) const POSTGRES_LOCK_TARGET: &str = "LOCK TABLE scorers, source_files, changes, \
     scores, exports, tags, registry_clock IN SHARE ROW EXCLUSIVE MODE";
+
+/// A PostgreSQL target's scorers come with their own revisions: its
+/// triggers make none from the copied `scorers` rows
+/// (`migrations/postgres/0002`); the copied revisions are stamped already.
+pub(super) const POSTGRES_REVISIONS_GIVEN: &str = "SET LOCAL second_opinion.revisions_given = 'on'";
 
 /// A new registry's seeded signal families make way for the source's.
 pub(super) const CLEAR_SEEDED_FAMILIES: &str = "DELETE FROM family_patterns; \

@@ -175,191 +175,203 @@ impl PgBackend {
         let replace = options.on_conflict == ConflictPolicy::Replace;
         let ingested_at = now_rfc3339();
 
-        let mut tx = self.client.transaction().map_err(store_error)?;
-        tx.execute(sql::LOCK_SAME_BYTES, &[&sha_lock_key(&sha256)])
-            .map_err(store_error)?;
-        let earlier_ingests: HashMap<String, String> = tx
-            .query(
-                sql::SCORERS_INGESTED_FROM_SHA256,
-                &[&sha256, &identity, &!replace],
-            )
-            .map_err(store_error)?
-            .iter()
-            .map(|row| (row.get(0), row.get(1)))
-            .collect();
-        let file_id: i64 = tx
-            .query_one(
-                sql::INSERT_SOURCE_FILE,
-                &[
-                    &path,
-                    &absolute_path,
-                    &sha256,
-                    &(size_bytes as i64),
-                    &format.name(),
-                    &source.label,
-                    &ingested_at,
-                    &crate::TOOL_VERSION,
-                    &options.scorer_version,
-                    &identity,
-                ],
-            )
-            .map_err(store_error)?
-            .get(0);
-        // Earlier ingests of these bytes with other options: as SQLite's
-        // (`registry/same_bytes.rs`), refused, or superseded by --replace;
-        // those whose scorers are known only once this file is read, after.
-        let mut notes = Vec::new();
-        let mut check_after_read = Vec::new();
-        if earlier_ingests.is_empty() {
-            for row in tx
-                .query(sql::OTHER_INGESTS_OF_SHA256, &[&sha256, &identity])
+        let begin_error = {
+            let path = path.clone();
+            move |source| IngestFileError::Store {
+                path: path.clone(),
+                source: Box::new(ServerError(source)),
+            }
+        };
+        // Its own transaction, or a savepoint of `materialize`'s or
+        // `batch`'s one over many files (`PgBackend::write_transaction`).
+        self.write_transaction(begin_error, |mut tx| {
+            tx.execute(sql::LOCK_SAME_BYTES, &[&sha_lock_key(&sha256)])
+                .map_err(store_error)?;
+            let earlier_ingests: HashMap<String, String> = tx
+                .query(
+                    sql::SCORERS_INGESTED_FROM_SHA256,
+                    &[&sha256, &identity, &!replace],
+                )
                 .map_err(store_error)?
-            {
-                let other_id: i64 = row.get(0);
-                let other = OtherIngest::new(row.get(1), row.get(2), row.get(3), row.get(4));
-                if !other.names_scorers_like(&identity_value) {
-                    check_after_read.push((other, other_id));
-                } else if replace {
+                .iter()
+                .map(|row| (row.get(0), row.get(1)))
+                .collect();
+            let file_id: i64 = tx
+                .query_one(
+                    sql::INSERT_SOURCE_FILE,
+                    &[
+                        &path,
+                        &absolute_path,
+                        &sha256,
+                        &(size_bytes as i64),
+                        &format.name(),
+                        &source.label,
+                        &ingested_at,
+                        &crate::TOOL_VERSION,
+                        &options.scorer_version,
+                        &identity,
+                    ],
+                )
+                .map_err(store_error)?
+                .get(0);
+            // Earlier ingests of these bytes with other options: as SQLite's
+            // (`registry/same_bytes.rs`), refused, or superseded by --replace;
+            // those whose scorers are known only once this file is read, after.
+            let mut notes = Vec::new();
+            let mut check_after_read = Vec::new();
+            if earlier_ingests.is_empty() {
+                for row in tx
+                    .query(sql::OTHER_INGESTS_OF_SHA256, &[&sha256, &identity])
+                    .map_err(store_error)?
+                {
+                    let other_id: i64 = row.get(0);
+                    let other = OtherIngest::new(row.get(1), row.get(2), row.get(3), row.get(4));
+                    if !other.names_scorers_like(&identity_value) {
+                        check_after_read.push((other, other_id));
+                    } else if replace {
+                        let superseded = supersede_file(&mut tx, other_id, file_id, None)
+                            .map_err(store_error)?;
+                        notes.push(format!(
+                        "superseded {superseded} live rows of the earlier ingest of these bytes"
+                    ));
+                    } else {
+                        return Err(IngestFileError::Conflict {
+                            path: path.clone(),
+                            message: other.refusal(&identity_value, None),
+                        });
+                    }
+                }
+            }
+            tx.batch_execute(sql::CREATE_STAGING).map_err(store_error)?;
+
+            progress.begin(size_bytes);
+            let file = File::open(&source.path).map_err(io)?;
+            let input = BufReader::with_capacity(
+                1 << 20,
+                ProgressRead {
+                    inner: file,
+                    progress,
+                },
+            );
+            let store = PgStore {
+                tx,
+                path: &path,
+                file_id,
+                ingested_at: &ingested_at,
+                earlier_ingests: &earlier_ingests,
+                on_conflict: options.on_conflict,
+                pending: Vec::with_capacity(STAGED_ROWS),
+                copy_direct: direct,
+                savepoints_left: DIRECT_SAVEPOINTS,
+            };
+            let mut pipeline = FileIngest::new(store, &path, source, options, format);
+            let read_options = options.read_options(source);
+            let (store, result) = read_on_thread(
+                format,
+                input,
+                &read_options,
+                &mut pipeline,
+                |mut input, read| {
+                    // Read what the reader left unread too (a trailer), as the
+                    // SQLite ingest does while hashing.
+                    let read = read.and_then(|()| {
+                        Ok(std::io::copy(&mut input, &mut std::io::sink()).map(drop)?)
+                    });
+                    (read, ())
+                },
+            )
+            .and_then(|()| pipeline.finish())
+            .map_err(|e| e.into_file_error(&path))?;
+            let mut tx = store.tx;
+            for (other, other_id) in &check_after_read {
+                let earlier_scorers: Vec<i64> = tx
+                    .query(sql::FILE_SCORER_IDS, &[other_id])
+                    .map_err(store_error)?
+                    .iter()
+                    .map(|row| row.get(0))
+                    .collect();
+                let shared: Vec<&crate::ingest::pipeline::FileScorer> = result
+                    .scorers
+                    .iter()
+                    .filter(|s| earlier_scorers.contains(&s.entry.id))
+                    .collect();
+                if shared.is_empty() {
+                    continue;
+                }
+                if !replace {
+                    let names: Vec<String> = shared
+                        .iter()
+                        .map(|s| s.entry.registered_name.clone())
+                        .collect();
+                    return Err(IngestFileError::Conflict {
+                        path: path.clone(),
+                        message: other.refusal(&identity_value, Some(&names)),
+                    });
+                }
+                for scorer in shared {
                     let superseded =
-                        supersede_file(&mut tx, other_id, file_id, None).map_err(store_error)?;
+                        supersede_file(&mut tx, *other_id, file_id, Some(scorer.entry.id))
+                            .map_err(store_error)?;
                     notes.push(format!(
                         "superseded {superseded} live rows of the earlier ingest of these bytes"
                     ));
-                } else {
-                    return Err(IngestFileError::Conflict {
-                        path: path.clone(),
-                        message: other.refusal(&identity_value, None),
-                    });
                 }
             }
-        }
-        tx.batch_execute(sql::CREATE_STAGING).map_err(store_error)?;
 
-        progress.begin(size_bytes);
-        let file = File::open(&source.path).map_err(io)?;
-        let input = BufReader::with_capacity(
-            1 << 20,
-            ProgressRead {
-                inner: file,
-                progress,
-            },
-        );
-        let store = PgStore {
-            tx,
-            path: &path,
-            file_id,
-            ingested_at: &ingested_at,
-            earlier_ingests: &earlier_ingests,
-            on_conflict: options.on_conflict,
-            pending: Vec::with_capacity(STAGED_ROWS),
-            copy_direct: direct,
-            savepoints_left: DIRECT_SAVEPOINTS,
-        };
-        let mut pipeline = FileIngest::new(store, &path, source, options, format);
-        let read_options = options.read_options(source);
-        let (store, result) = read_on_thread(
-            format,
-            input,
-            &read_options,
-            &mut pipeline,
-            |mut input, read| {
-                // Read what the reader left unread too (a trailer), as the
-                // SQLite ingest does while hashing.
-                let read = read
-                    .and_then(|()| Ok(std::io::copy(&mut input, &mut std::io::sink()).map(drop)?));
-                (read, ())
-            },
-        )
-        .and_then(|()| pipeline.finish())
-        .map_err(|e| e.into_file_error(&path))?;
-        let mut tx = store.tx;
-        for (other, other_id) in &check_after_read {
-            let earlier_scorers: Vec<i64> = tx
-                .query(sql::FILE_SCORER_IDS, &[other_id])
-                .map_err(store_error)?
-                .iter()
-                .map(|row| row.get(0))
-                .collect();
-            let shared: Vec<&crate::ingest::pipeline::FileScorer> = result
-                .scorers
-                .iter()
-                .filter(|s| earlier_scorers.contains(&s.entry.id))
-                .collect();
-            if shared.is_empty() {
-                continue;
-            }
-            if !replace {
-                let names: Vec<String> = shared
-                    .iter()
-                    .map(|s| s.entry.registered_name.clone())
-                    .collect();
-                return Err(IngestFileError::Conflict {
-                    path: path.clone(),
-                    message: other.refusal(&identity_value, Some(&names)),
-                });
-            }
-            for scorer in shared {
-                let superseded = supersede_file(&mut tx, *other_id, file_id, Some(scorer.entry.id))
+            if !result.warnings.is_empty() {
+                if options.strict {
+                    let found: Vec<String> = result
+                        .warnings
+                        .iter()
+                        .map(|w| format!("{}: {}", w.scorer, w.message))
+                        .collect();
+                    return Err(IngestFileError::Suspicious {
+                        path: path.clone(),
+                        message: found.join("; "),
+                    });
+                }
+                let text = serde_json::to_string(&result.warnings).expect("warnings serialise");
+                tx.execute(sql::SET_FILE_WARNINGS, &[&file_id, &text])
                     .map_err(store_error)?;
-                notes.push(format!(
-                    "superseded {superseded} live rows of the earlier ingest of these bytes"
-                ));
             }
-        }
-
-        if !result.warnings.is_empty() {
-            if options.strict {
-                let found: Vec<String> = result
-                    .warnings
-                    .iter()
-                    .map(|w| format!("{}: {}", w.scorer, w.message))
-                    .collect();
-                return Err(IngestFileError::Suspicious {
-                    path: path.clone(),
-                    message: found.join("; "),
-                });
-            }
-            let text = serde_json::to_string(&result.warnings).expect("warnings serialise");
-            tx.execute(sql::SET_FILE_WARNINGS, &[&file_id, &text])
-                .map_err(store_error)?;
-        }
-        let status = if result.rows_written() > 0 {
-            if options.dry_run {
-                tx.rollback().map_err(store_error)?;
+            let status = if result.rows_written() > 0 {
+                if options.dry_run {
+                    tx.rollback().map_err(store_error)?;
+                } else {
+                    stamp_point(&mut tx, file_id).map_err(store_error)?;
+                    tx.commit().map_err(store_error)?;
+                }
+                FileStatus::Ingested
             } else {
-                stamp_point(&mut tx, file_id).map_err(store_error)?;
-                tx.commit().map_err(store_error)?;
-            }
-            FileStatus::Ingested
-        } else {
-            // Nothing new: leave no trace of this attempt.
-            tx.rollback().map_err(store_error)?;
-            let all_skipped = result.scorers.iter().all(|s| s.counts.ignored == 0);
-            match earlier_ingests.values().min() {
-                Some(at) if all_skipped => FileStatus::AlreadyIngested { at: at.clone() },
-                _ => FileStatus::NothingNew,
-            }
-        };
-        let scorer_details = result.scorer_details();
-        Ok(FileOutcome {
-            path,
-            absolute_path,
-            sha256,
-            size_bytes,
-            format: format.name().to_string(),
-            format_reason,
-            label: source.label.clone(),
-            scorer_version: options.scorer_version.clone(),
-            status,
-            notes: notes.into_iter().chain(result.notes).collect(),
-            warnings: result.warnings,
-            preview: result.preview,
-            scorer_details,
-            scorers: result
-                .scorers
-                .into_iter()
-                .map(|s| (s.entry.registered_name, s.counts))
-                .collect(),
+                // Nothing new: leave no trace of this attempt.
+                tx.rollback().map_err(store_error)?;
+                let all_skipped = result.scorers.iter().all(|s| s.counts.ignored == 0);
+                match earlier_ingests.values().min() {
+                    Some(at) if all_skipped => FileStatus::AlreadyIngested { at: at.clone() },
+                    _ => FileStatus::NothingNew,
+                }
+            };
+            let scorer_details = result.scorer_details();
+            Ok(FileOutcome {
+                path: path.clone(),
+                absolute_path,
+                sha256,
+                size_bytes,
+                format: format.name().to_string(),
+                format_reason,
+                label: source.label.clone(),
+                scorer_version: options.scorer_version.clone(),
+                status,
+                notes: notes.into_iter().chain(result.notes).collect(),
+                warnings: result.warnings,
+                preview: result.preview,
+                scorer_details,
+                scorers: result
+                    .scorers
+                    .into_iter()
+                    .map(|s| (s.entry.registered_name, s.counts))
+                    .collect(),
+            })
         })
     }
 }

@@ -1,4 +1,4 @@
-//! The registry on a PostgreSQL server (issue #17, in progress): a team's
+//! The registry on a PostgreSQL server (issue #17): a team's
 //! machines each ingest into one registry, which SQLite over a network file
 //! system cannot serve.
 //!
@@ -6,10 +6,9 @@
 //! location is a `postgresql://` URL; the registry's public methods hand
 //! their reads and writes to it (ingest, export's reads and records, the
 //! history questions of `exports`, `provenance`, the corrections, the
-//! audit's families and runs), while their rules and messages stay shared.
-//! What is not ported yet (one transaction over many files: `materialize
-//! --registry`, `batch --registry`) is refused by the command line before
-//! a registry is opened (see [`ported`]). Its schema is
+//! audit's families and runs, one transaction over many files for
+//! `materialize --registry` and `batch --registry`), while their rules and
+//! messages stay shared. Its schema is
 //! `migrations/postgres/`, its queries [`sql`]; the rules of what a row
 //! becomes stay the pipeline's, as for SQLite.
 
@@ -54,15 +53,6 @@ pub const PG_SCHEMA_VERSION: i64 = 3;
 /// migrating it, so one creates the schema and the other finds it made.
 /// (Any constant; it only has to be this tool's own.)
 const MIGRATION_LOCK: i64 = 0x2d6f_7069_6e69_6f6e;
-
-/// Whether `second-opinion COMMAND [SUBCOMMAND]` works on a PostgreSQL
-/// registry in this version; the others are refused before connecting.
-/// Every command does but the two that ingest many files in one
-/// transaction with a registry (`materialize --registry`, `batch
-/// --registry`): the PostgreSQL ingest commits each file itself.
-pub fn ported(command: &str, _subcommand: Option<&str>) -> bool {
-    !matches!(command, "materialize" | "batch")
-}
 
 /// What the server said: the client's own Display of a server error is
 /// only "db error", so its message (and detail, hint) are spelled out.
@@ -116,6 +106,9 @@ pub(crate) struct PgBackend {
     in_snapshot: bool,
     /// A correction's transaction is open: what to stamp with its point.
     correction: Option<corrections::PendingCorrection>,
+    /// Inside [`PgBackend::begin_outer`]'s transaction: each write takes a
+    /// savepoint of it instead of a transaction of its own.
+    in_outer: bool,
 }
 
 impl PgBackend {
@@ -140,6 +133,7 @@ impl PgBackend {
             shown,
             in_snapshot: false,
             correction: None,
+            in_outer: false,
         };
         backend.migrate(mode)?;
         Ok(backend)
@@ -276,7 +270,9 @@ impl PgBackend {
     /// committing meanwhile are not seen, so an export is a state between
     /// whole files. Returns false when one is running already.
     pub(crate) fn begin_snapshot(&mut self) -> Result<bool, RegistryError> {
-        if self.in_snapshot {
+        // Inside one transaction over many files, reads see its own
+        // writes (what `materialize` exports is what it just ingested).
+        if self.in_snapshot || self.in_outer {
             return Ok(false);
         }
         self.client
@@ -292,5 +288,49 @@ impl PgBackend {
         self.client
             .batch_execute("COMMIT")
             .map_err(|e| self.error(e))
+    }
+
+    /// Start the one transaction of [`Registry::in_one_transaction`]
+    /// (`materialize --registry`, `batch --registry`): until
+    /// [`PgBackend::end_outer`], each file's ingest and the export's record
+    /// take a savepoint of it, and nothing is committed before it is.
+    ///
+    /// [`Registry::in_one_transaction`]: super::Registry::in_one_transaction
+    pub(crate) fn begin_outer(&mut self) -> Result<(), RegistryError> {
+        self.client
+            .batch_execute("BEGIN")
+            .map_err(|e| self.error(e))?;
+        self.in_outer = true;
+        Ok(())
+    }
+
+    /// End [`PgBackend::begin_outer`]'s transaction: commit it, or roll
+    /// everything in it back.
+    pub(crate) fn end_outer(&mut self, commit: bool) -> Result<(), RegistryError> {
+        self.in_outer = false;
+        self.client
+            .batch_execute(if commit { "COMMIT" } else { "ROLLBACK" })
+            .map_err(|e| self.error(e))
+    }
+
+    /// Run `work` in a transaction of its own, or, inside
+    /// [`PgBackend::begin_outer`]'s, in a savepoint of it: its commit then
+    /// releases the savepoint, its rollback (or an error) undoes only its
+    /// own writes, and the outer transaction goes on.
+    pub(crate) fn write_transaction<T, E>(
+        &mut self,
+        fail: impl Fn(postgres::Error) -> E,
+        work: impl FnOnce(postgres::Transaction<'_>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        if !self.in_outer {
+            return work(self.client.transaction().map_err(fail)?);
+        }
+        // The client makes savepoints only of a transaction it began. Its
+        // BEGIN inside the open one is a no-op the server only warns about;
+        // that handle is never dropped, so it never sends the COMMIT or
+        // ROLLBACK that would end the outer transaction: `end_outer` does.
+        let mut outer = std::mem::ManuallyDrop::new(self.client.transaction().map_err(&fail)?);
+        let savepoint = outer.savepoint("one_write").map_err(&fail)?;
+        work(savepoint)
     }
 }

@@ -443,57 +443,58 @@ impl PgBackend {
             path: shown.clone(),
             source,
         };
-        let mut tx = self.client.transaction().map_err(error)?;
-        let (scorers, options, state) = (
-            export.scorers.to_string(),
-            export.options.to_string(),
-            export.registry_state.to_string(),
-        );
-        let (input_rows, output_rows) = (export.input_rows as i64, export.output_rows as i64);
-        let recorded_by = crate::writer_process::this_process();
-        let id: i64 = tx
-            .query_one(
-                sql::INSERT_EXPORT,
-                &[
-                    &now_rfc3339(),
-                    &export.command,
-                    &export.features_path,
-                    &export.features_sha256,
-                    &export.output_path,
-                    &export.output_sha256,
-                    &export.output_format,
-                    &input_rows,
-                    &output_rows,
-                    &scorers,
-                    &options,
-                    &state,
-                    &export.registry_digest,
-                    &export.tool_version,
-                    &export.seq,
-                    &export.as_of,
-                    &export.content_digest,
-                    &export.note,
-                    &recorded_by,
-                ],
-            )
-            .map_err(error)?
-            .get(0);
-        if let Some(name) = tag {
-            let seq = export.seq.unwrap_or(0);
-            let written = tx
-                .execute(sql::INSERT_TAG, &[&name, &seq, &id, &now_rfc3339()])
-                .map_err(error)?;
-            if written == 0 {
-                return Err(RegistryError::Refused {
-                    path: shown.clone(),
-                    message: format!(
-                        "tag '{name}' already exists; tags are immutable: choose another name"
-                    ),
-                });
+        self.write_transaction(error, |mut tx| {
+            let (scorers, options, state) = (
+                export.scorers.to_string(),
+                export.options.to_string(),
+                export.registry_state.to_string(),
+            );
+            let (input_rows, output_rows) = (export.input_rows as i64, export.output_rows as i64);
+            let recorded_by = crate::writer_process::this_process();
+            let id: i64 = tx
+                .query_one(
+                    sql::INSERT_EXPORT,
+                    &[
+                        &now_rfc3339(),
+                        &export.command,
+                        &export.features_path,
+                        &export.features_sha256,
+                        &export.output_path,
+                        &export.output_sha256,
+                        &export.output_format,
+                        &input_rows,
+                        &output_rows,
+                        &scorers,
+                        &options,
+                        &state,
+                        &export.registry_digest,
+                        &export.tool_version,
+                        &export.seq,
+                        &export.as_of,
+                        &export.content_digest,
+                        &export.note,
+                        &recorded_by,
+                    ],
+                )
+                .map_err(error)?
+                .get(0);
+            if let Some(name) = tag {
+                let seq = export.seq.unwrap_or(0);
+                let written = tx
+                    .execute(sql::INSERT_TAG, &[&name, &seq, &id, &now_rfc3339()])
+                    .map_err(error)?;
+                if written == 0 {
+                    return Err(RegistryError::Refused {
+                        path: shown.clone(),
+                        message: format!(
+                            "tag '{name}' already exists; tags are immutable: choose another name"
+                        ),
+                    });
+                }
             }
-        }
-        tx.commit().map_err(error)?;
-        Ok(id)
+            tx.commit().map_err(error)?;
+            Ok(id)
+        })
     }
 
     pub(crate) fn confirm_export(&mut self, id: i64) -> Result<(), RegistryError> {
