@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use crate::digest::ScoreSetDigest;
 use crate::frames::StoredFrame;
 use crate::key::KeyNormalize;
-use crate::registry::exports::{At, LiveScorer, SourceFile};
+use crate::registry::exports::{At, LiveScore, LiveScorer, SourceFile};
 use crate::registry::memory::{IndexedScore, KeyIndex, MemoryScores};
 use crate::registry::{Point, PointRef, Registry};
 use crate::scorer::{slug, Scale};
@@ -277,7 +277,7 @@ pub(super) fn load_indexes(
                 &scorer,
                 at,
                 options,
-                table.per_frame,
+                (table.per_frame, registry_keying(options, keying)),
                 (&source_files, &mut sources),
             )?,
             ScoreLoad::Probe => probed_index(
@@ -288,12 +288,6 @@ pub(super) fn load_indexes(
                 (&source_files, &mut sources),
             )?,
         };
-        if load == ScoreLoad::Full
-            && options.normalize_registry_keys
-            && normalizes_registry_keys(keying)
-        {
-            index.by_key = normalized_key_index(registry, &scorer, at, keying, index.by_key)?;
-        }
         let versions = registry.live_versions(&scorer, at)?;
         let own_keying = options
             .key_normalize
@@ -362,26 +356,46 @@ fn pool_frames(pool: &[crate::frames::PoolStat], clip: &[StoredFrame]) -> Vec<Op
     pool.iter().map(|stat| stat.of(&finite)).collect()
 }
 
+/// The normalisation applied to the keys the scorers wrote for a join
+/// with `keying`, when there is one (see [`normalizes_registry_keys`]).
+fn registry_keying(options: &ExportOptions, keying: KeyNormalize) -> Option<KeyNormalize> {
+    (options.normalize_registry_keys && normalizes_registry_keys(keying)).then_some(keying)
+}
+
 /// A scorer's index with every live score read up front: the scores, the
-/// digest over them, components and frames.
+/// digest over them, components and frames. With a `registry_keying`,
+/// the index is keyed by that normalisation of each key as its file
+/// wrote it, read in the same pass as the scores.
 fn full_index(
     registry: &Registry,
     scorer: &LiveScorer,
     at: At,
     options: &ExportOptions,
-    per_frame: bool,
+    (per_frame, registry_keying): (bool, Option<KeyNormalize>),
     (source_files, sources): (&HashMap<i64, SourceFile>, &mut Sources),
 ) -> Result<ScorerIndex, ExportError> {
+    let read_frames = per_frame || !options.pool.is_empty();
+    let read_components = options.writes(super::ExportColumn::Components);
+    // Components and frames are read by stored key: a normalised index
+    // needs the stored keys as well only to place them.
+    let keep_stored = registry_keying.is_none() || read_frames || read_components;
+    let mut normalized = registry_keying.map(NormalizedKeys::new);
     let mut by_key = KeyIndex::default();
     let mut indexed = Vec::new();
     // The same order-independent digest as scores held in memory get
     // (the registry's own, over its key order, is not used), so equal
     // scores give equal digests either way.
     let mut digest = ScoreSetDigest::default();
-    registry.visit_live_scores(scorer, at, |score| {
+    let mut add = |score: LiveScore, written: Option<&str>, field: &str| {
+        let position = indexed.len();
         let source = sources.intern(score.source_file_id, source_files);
         digest.add(source as usize, &score.key, score.score, score.bad);
-        by_key.insert(score.key, indexed.len());
+        if let Some(normalized) = &mut normalized {
+            normalized.add(written.unwrap_or(&score.key), field, position);
+        }
+        if keep_stored {
+            by_key.insert(score.key, position);
+        }
         indexed.push(IndexedScore {
             score: score.score,
             bad: score.bad,
@@ -389,9 +403,15 @@ fn full_index(
             frame_count: score.frame_count,
             source,
         });
-    })?;
+    };
+    if registry_keying.is_some() {
+        registry.visit_live_scores_with_key_forms(scorer, at, &mut add)?;
+    } else {
+        // No key form is read: `add` looks at it only to normalise.
+        registry.visit_live_scores(scorer, at, |score| add(score, None, ""))?;
+    }
     let mut components: Vec<(String, Vec<Option<f64>>)> = Vec::new();
-    if options.writes(super::ExportColumn::Components) {
+    if read_components {
         registry.visit_live_components(scorer, at, |key, name, value| {
             let suffix = component_suffix(name);
             if components.last().is_none_or(|(last, _)| *last != suffix) {
@@ -404,7 +424,7 @@ fn full_index(
     }
     // Frames are held only when a row can take one, or pooling needs them.
     let mut frames: Vec<Vec<StoredFrame>> = Vec::new();
-    if per_frame || !options.pool.is_empty() {
+    if read_frames {
         frames = vec![Vec::new(); indexed.len()];
         registry.visit_live_frames(scorer, at, |key, frame| {
             if let Some(position) = by_key.get(key) {
@@ -428,6 +448,9 @@ fn full_index(
     }
     if !per_frame {
         frames = Vec::new();
+    }
+    if let Some(normalized) = normalized {
+        by_key = normalized.finish(registry, scorer, at)?;
     }
     Ok(ScorerIndex {
         counts: ScorerExportCounts {
@@ -676,52 +699,66 @@ fn refuse_unselected_keyings(
     Ok(())
 }
 
-/// `by_key` (stored key → position) keyed instead by `normalize` applied
-/// to each key as its file wrote it, so the registry's side of the join is
-/// normalised as the table's is. Two scores whose keys become one are
-/// refused: which of them a row meant cannot be told.
-fn normalized_key_index(
-    registry: &Registry,
-    scorer: &LiveScorer,
-    at: At,
+/// A scorer's index keyed by `normalize` applied to each key as its file
+/// wrote it, so the registry's side of the join is normalised as the
+/// table's is; built as the scores are read. Two scores whose keys become
+/// one are refused: which of them a row meant cannot be told.
+struct NormalizedKeys {
     normalize: KeyNormalize,
     by_key: KeyIndex,
-) -> Result<KeyIndex, ExportError> {
-    let mut normalized = KeyIndex::default();
-    normalized.reserve(by_key.len());
-    let mut collision: Option<String> = None;
-    registry.visit_live_key_forms(scorer, at, |stored, written, field| {
-        let Some(position) = by_key.get(stored) else {
-            return;
-        };
-        let key = normalize.resolve(field).apply_resolved(written);
-        match normalized.get(key.as_ref()) {
-            Some(other) if other != position => {
-                collision.get_or_insert_with(|| key.into_owned());
+    /// The first normalised key two scores share.
+    collision: Option<String>,
+}
+
+impl NormalizedKeys {
+    fn new(normalize: KeyNormalize) -> NormalizedKeys {
+        NormalizedKeys {
+            normalize,
+            by_key: KeyIndex::default(),
+            collision: None,
+        }
+    }
+
+    /// The score at `position`, whose file wrote its key as `written` in
+    /// `field`.
+    fn add(&mut self, written: &str, field: &str, position: usize) {
+        let key = self.normalize.resolve(field).apply_resolved(written);
+        match self.by_key.get(key.as_ref()) {
+            Some(other) if *other != position => {
+                self.collision.get_or_insert_with(|| key.into_owned());
             }
             Some(_) => {}
             None => {
-                normalized.insert(key.into_owned(), *position);
+                self.by_key.insert(key.into_owned(), position);
             }
         }
-    })?;
-    match collision {
-        None => Ok(normalized),
-        Some(key) => {
-            let mut written_as: Vec<String> = Vec::new();
-            registry.visit_live_key_forms(scorer, at, |_, written, field| {
-                if normalize.resolve(field).apply_resolved(written) == key.as_str() {
-                    written_as.push(written.to_string());
-                }
-            })?;
-            written_as.sort();
-            Err(ExportError::Data(collision_message(
-                &scorer.name,
-                &written_as,
-                &key,
-                normalize,
-            )))
-        }
+    }
+
+    /// The index, or the refusal naming the keys that collided (read
+    /// again from the registry: only a failing export pays for that).
+    fn finish(
+        self,
+        registry: &Registry,
+        scorer: &LiveScorer,
+        at: At,
+    ) -> Result<KeyIndex, ExportError> {
+        let Some(key) = self.collision else {
+            return Ok(self.by_key);
+        };
+        let normalize = self.normalize;
+        let mut written_as: Vec<String> = Vec::new();
+        registry.visit_live_key_forms(scorer, at, |_, written, field| {
+            if normalize.resolve(field).apply_resolved(written) == key.as_str() {
+                written_as.push(written.to_string());
+            }
+        })?;
+        written_as.sort();
+        Err(ExportError::Data(collision_message(
+            &scorer.name,
+            &written_as,
+            &key,
+            normalize,
+        )))
     }
 }
 

@@ -245,6 +245,45 @@ impl Registry {
         })
     }
 
+    /// [`Registry::visit_live_scores`] with each score's key as its file
+    /// wrote it (`None`: as stored) and the field it came from:
+    /// `visit(score, written, field)`, in no particular order. One read
+    /// where an export that normalises the registry's keys would otherwise
+    /// read the scores and then the keys' forms
+    /// ([`Registry::visit_live_key_forms`]).
+    pub fn visit_live_scores_with_key_forms(
+        &self,
+        scorer: &LiveScorer,
+        at: At,
+        mut visit: impl FnMut(LiveScore, Option<&str>, &str),
+    ) -> Result<(), RegistryError> {
+        if let Some(mut pg) = self.pg() {
+            return pg.visit_live_scores_with_key_forms(scorer, at, visit);
+        }
+        let live = if at == At::Live && self.live_rows_are_dense(scorer.id)? {
+            sql::LIVE_SCORES_WITH_KEY_FORMS_OF_SCORER_SCANNED
+        } else {
+            sql::LIVE_SCORES_WITH_KEY_FORMS_OF_SCORER
+        };
+        let queries = (live, sql::SCORES_WITH_KEY_FORMS_AT_POINT);
+        self.visit_scorer_rows(scorer, at, queries, |row| {
+            let written = match row.get_ref(6)? {
+                rusqlite::types::ValueRef::Null => None,
+                value => Some(value.as_str()?),
+            };
+            let score = LiveScore {
+                key: row.get(0)?,
+                score: row.get(1)?,
+                bad: row.get_ref(2)?.as_str()? == "bad",
+                runtime_ms: row.get(3)?,
+                frame_count: row.get(4)?,
+                source_file_id: row.get(5)?,
+            };
+            visit(score, written, row.get_ref(7)?.as_str()?);
+            Ok(())
+        })
+    }
+
     /// Whether `scorer_id`'s live scores are at least a
     /// [`DENSE_SHARE`]th of every score row the registry holds (the kept
     /// counts say, without reading rows). Read through the live index,

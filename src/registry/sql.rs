@@ -100,6 +100,16 @@ macro_rules! raw_key_of_s {
     };
 }
 
+/// [`raw_key_of_s`] without its last fallback: NULL where the file wrote
+/// the key as it is stored (the reader takes the stored key, without a
+/// second copy of it).
+macro_rules! written_key_of_s {
+    () => {
+        "COALESCE(s.raw_key, \
+            (SELECT p.prefix FROM raw_key_prefixes p WHERE p.id = s.raw_key_prefix) || s.key)"
+    };
+}
+
 /// A directory (the part of a raw key before the key) by its text.
 pub const RAW_KEY_PREFIX_ID: &str = "SELECT id FROM raw_key_prefixes WHERE prefix = ?1";
 
@@ -312,6 +322,14 @@ pub const KEY_FORMS_AT_POINT: &str = at_point!(concat!(
     ", s.key_field FROM scores s WHERE"
 ));
 
+/// The scores of scorer ?1 live at point ?2 with their keys' written
+/// forms and fields (see [`LIVE_SCORES_WITH_KEY_FORMS_OF_SCORER`]).
+pub const SCORES_WITH_KEY_FORMS_AT_POINT: &str = at_point!(concat!(
+    "SELECT s.key, s.score, s.status, s.runtime_ms, s.frame_count, s.source_file_id, ",
+    written_key_of_s!(),
+    ", s.key_field FROM scores s WHERE"
+));
+
 /// The components of scorer ?1's scores live at point ?2, by name then key.
 pub const COMPONENTS_AT_POINT: &str = concat!(
     "SELECT * FROM (",
@@ -423,6 +441,24 @@ pub const LIVE_KEY_FORMS_OF_SCORER: &str = concat!(
 pub const LIVE_KEY_FORMS_OF_SCORER_SCANNED: &str = concat!(
     "SELECT s.key, ",
     raw_key_of_s!(),
+    ", s.key_field FROM scores s NOT INDEXED WHERE s.scorer_id = ?1 AND s.superseded_at IS NULL"
+);
+
+/// The live scores of one scorer with their keys as the file wrote them
+/// and the field they came from: [`LIVE_SCORES_OF_SCORER`] and
+/// [`LIVE_KEY_FORMS_OF_SCORER`] in one read, for an export that
+/// normalises the registry's keys (in no particular order).
+pub const LIVE_SCORES_WITH_KEY_FORMS_OF_SCORER: &str = concat!(
+    "SELECT s.key, s.score, s.status, s.runtime_ms, s.frame_count, s.source_file_id, ",
+    written_key_of_s!(),
+    ", s.key_field FROM scores s WHERE s.scorer_id = ?1 AND s.superseded_at IS NULL"
+);
+
+/// [`LIVE_SCORES_WITH_KEY_FORMS_OF_SCORER`] by a scan of the table in id
+/// order (see `Registry::live_rows_are_dense`).
+pub const LIVE_SCORES_WITH_KEY_FORMS_OF_SCORER_SCANNED: &str = concat!(
+    "SELECT s.key, s.score, s.status, s.runtime_ms, s.frame_count, s.source_file_id, ",
+    written_key_of_s!(),
     ", s.key_field FROM scores s NOT INDEXED WHERE s.scorer_id = ?1 AND s.superseded_at IS NULL"
 );
 

@@ -114,6 +114,29 @@ impl PgBackend {
         })
     }
 
+    pub(crate) fn visit_live_scores_with_key_forms(
+        &mut self,
+        scorer: &LiveScorer,
+        at: At,
+        mut visit: impl FnMut(LiveScore, Option<&str>, &str),
+    ) -> Result<(), RegistryError> {
+        let queries = (
+            sql::LIVE_SCORES_WITH_KEY_FORMS_OF_SCORER,
+            sql::SCORES_WITH_KEY_FORMS_AT_POINT,
+        );
+        self.visit_scorer(scorer, at, queries, |row| {
+            let score = LiveScore {
+                key: row.get(0),
+                score: row.get(1),
+                bad: row.get::<_, &str>(2) == "bad",
+                runtime_ms: row.get(3),
+                frame_count: row.get(4),
+                source_file_id: row.get(5),
+            };
+            visit(score, row.get(6), row.get(7))
+        })
+    }
+
     pub(crate) fn visit_live_key_forms(
         &mut self,
         scorer: &LiveScorer,

@@ -225,6 +225,18 @@ pub const KEY_FORMS_AT_POINT: &str = at_point!(
     "SELECT s.key::text, COALESCE(s.raw_key, s.key)::text, s.key_field::text FROM scores s WHERE"
 );
 
+/// The live scores of scorer $1 with their keys as the file wrote them
+/// (NULL: as stored) and the field they came from, in one read (in no particular order).
+pub const LIVE_SCORES_WITH_KEY_FORMS_OF_SCORER: &str = "SELECT key::text, score, status, \
+    runtime_ms, frame_count::int8, source_file_id, raw_key::text, key_field::text \
+    FROM scores WHERE scorer_id = $1 AND superseded_at IS NULL";
+
+/// The same for scorer $1's scores live at point $2.
+pub const SCORES_WITH_KEY_FORMS_AT_POINT: &str = at_point!(
+    "SELECT s.key::text, s.score, s.status, s.runtime_ms, s.frame_count::int8, s.source_file_id, \
+     s.raw_key::text, s.key_field::text FROM scores s WHERE"
+);
+
 pub const LIVE_COMPONENTS_OF_SCORER: &str = "SELECT s.key::text, c.name::text, c.value \
     FROM score_components c JOIN scores s ON s.id = c.score_id \
     WHERE s.scorer_id = $1 AND s.superseded_at IS NULL ORDER BY c.name, s.key";
