@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 use serde::Serialize;
 use serde_json::json;
 
+use second_opinion::export::cache::IndexCache;
 use second_opinion::export::recorded::{publish_recorded, settled_warning};
 use second_opinion::export::scores_only::prepare_scores_only;
 use second_opinion::export::{
@@ -36,6 +37,10 @@ pub struct NativeRegistry {
     /// because calls run with the GIL released: two Python threads using
     /// one `Registry` take turns, as two commands would.
     opened: Mutex<Option<Registry>>,
+    /// The score indexes of the last export, for the next one reading the
+    /// same registry point with the same options (`IndexCache`); locked
+    /// after `opened`, never before.
+    indexes: Mutex<IndexCache>,
 }
 
 impl NativeRegistry {
@@ -112,6 +117,7 @@ impl NativeRegistry {
         NativeRegistry {
             path,
             opened: Mutex::new(None),
+            indexes: Mutex::new(IndexCache::new()),
         }
     }
 
@@ -121,13 +127,23 @@ impl NativeRegistry {
         self.path.clone()
     }
 
-    /// Close the connection (a later call opens it again).
+    /// Close the connection (a later call opens it again) and free the
+    /// score indexes kept from the last export.
     fn close(&self, py: Python<'_>) {
         py.detach(|| {
             if let Ok(mut opened) = self.opened.lock() {
                 opened.take();
+                if let Ok(mut indexes) = self.indexes.lock() {
+                    indexes.clear();
+                }
             }
         })
+    }
+
+    /// Whether score indexes from an earlier export are held (for tests
+    /// of `close()`).
+    fn _holds_indexes(&self) -> bool {
+        self.indexes.lock().map(|i| !i.is_empty()).unwrap_or(false)
     }
 
     /// `ingest`: each file in its own transaction. Answers the JSON of
@@ -340,6 +356,7 @@ impl NativeRegistry {
         };
         let input = ExportInput::extract(features, features_name)?;
         let recording = Recording { record, note, tag };
+        let native = slf.get();
         let Some(out) = out else {
             if stream {
                 let reader = start_stream(slf.clone().unbind(), py, input, options, recording)?;
@@ -348,24 +365,21 @@ impl NativeRegistry {
             let returned = Returned::default();
             let destination = returned.destination();
             let (answer, schema) =
-                slf.get()
-                    .with_cancel(py, OpenMode::MustExist, |registry, cancel| {
-                        let planned =
-                            plan_onto(registry, input, destination, &options, &recording)?;
-                        let schema = planned.planned.output_schema();
-                        let answer = planned.run(registry, cancel, recording)?;
-                        Ok((answer, schema))
-                    })?;
+                native.with_cancel(py, OpenMode::MustExist, |registry, cancel| {
+                    let planned =
+                        plan_onto(native, registry, input, destination, &options, &recording)?;
+                    let schema = planned.planned.output_schema();
+                    let answer = planned.run(registry, cancel, recording)?;
+                    Ok((answer, schema))
+                })?;
             let table = returned.into_table(py, schema)?;
             return Ok((Some(table), Some(answer)));
         };
         let destination = Destination::File(out);
-        let answer = slf
-            .get()
-            .with_cancel(py, OpenMode::MustExist, |registry, cancel| {
-                plan_onto(registry, input, destination, &options, &recording)?
-                    .run(registry, cancel, recording)
-            })?;
+        let answer = native.with_cancel(py, OpenMode::MustExist, |registry, cancel| {
+            plan_onto(native, registry, input, destination, &options, &recording)?
+                .run(registry, cancel, recording)
+        })?;
         Ok((None, Some(answer)))
     }
 
@@ -504,8 +518,10 @@ pub(crate) struct Planned {
     settled: Vec<String>,
 }
 
-/// Plan the export of `registry` onto `input`, to `destination`.
+/// Plan the export of `registry` (opened by `native`, whose kept score
+/// indexes it may reuse) onto `input`, to `destination`.
 pub(crate) fn plan_onto(
+    native: &NativeRegistry,
     registry: &mut Registry,
     input: ExportInput,
     destination: Destination,
@@ -517,7 +533,11 @@ pub(crate) fn plan_onto(
     }
     let settled = registry.settle_pending_exports()?;
     let opened = input.open(&destination, options)?;
-    let planned = plan_registry_export(registry, opened, destination, options)?;
+    let mut indexes = native
+        .indexes
+        .lock()
+        .map_err(|_| Failure::data("the registry was left unusable by a failed call"))?;
+    let planned = plan_registry_export(registry, opened, destination, options, &mut indexes)?;
     Ok(Planned {
         planned,
         settled: settled.iter().map(settled_warning).collect(),

@@ -56,11 +56,10 @@ pub fn start_stream(
                 .map_err(|_| ExportError::Data("the export's reader was dropped".to_string()))
         }),
     };
-    let planned = registry
-        .get()
-        .with_cancel(py, OpenMode::MustExist, |opened, _| {
-            plan_onto(opened, input, destination, &options, &recording)
-        })?;
+    let native = registry.get();
+    let planned = native.with_cancel(py, OpenMode::MustExist, |opened, _| {
+        plan_onto(native, opened, input, destination, &options, &recording)
+    })?;
     let schema = planned
         .planned
         .output_schema()

@@ -4,6 +4,7 @@
 //! scores held in memory.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use crate::digest::ScoreSetDigest;
 use crate::frames::StoredFrame;
@@ -16,13 +17,14 @@ use crate::scorer::{slug, Scale};
 use super::strategy::ScoreLoad;
 use super::{ExportError, ExportOptions, ScorerExportCounts};
 
-/// One scorer's live scores, keyed for the join.
-pub(super) struct ScorerIndex {
-    pub(super) counts: ScorerExportCounts,
+/// One scorer's live scores keyed for the join, as loaded: what no
+/// export changes, so loaded once it may serve several exports of the
+/// same registry point ([`super::cache::IndexCache`]). A probed index
+/// grows its own as batches name keys, and is never shared.
+#[derive(Default)]
+pub(super) struct ScoreData {
     pub(super) by_key: KeyIndex,
     pub(super) scores: Vec<IndexedScore>,
-    pub(super) matched: Vec<bool>,
-    pub(super) normalization: Option<Normalization>,
     /// Each score's stored frames (index, value, runtime), sorted by index;
     /// loaded only for per-frame tables and `--pool`.
     pub(super) frames: Vec<Vec<StoredFrame>>,
@@ -30,6 +32,16 @@ pub(super) struct ScorerIndex {
     pub(super) pooled: Vec<Vec<Option<f64>>>,
     /// Component column suffix → value per score position.
     pub(super) components: Vec<(String, Vec<Option<f64>>)>,
+}
+
+/// One scorer's live scores, keyed for the join, and what one export
+/// counts of them.
+pub(super) struct ScorerIndex {
+    pub(super) counts: ScorerExportCounts,
+    pub(super) data: Arc<ScoreData>,
+    /// Which score positions a row matched (this export's).
+    pub(super) matched: Vec<bool>,
+    pub(super) normalization: Option<Normalization>,
     /// How the table's keys are normalised for this scorer (unresolved:
     /// `auto` is resolved against the key column), and whether the user
     /// chose it.
@@ -179,12 +191,12 @@ pub(super) fn memory_indexes(
                     ..Default::default()
                 },
                 matched: vec![false; scorer.scores.len()],
-                by_key: scorer.by_key,
-                scores: scorer.scores,
+                data: Arc::new(ScoreData {
+                    by_key: scorer.by_key,
+                    scores: scorer.scores,
+                    ..ScoreData::default()
+                }),
                 normalization: None,
-                frames: Vec::new(),
-                pooled: Vec::new(),
-                components: Vec::new(),
                 probe: None,
             }
         })
@@ -298,6 +310,7 @@ pub(super) fn load_indexes(
             name: scorer.name,
             slug: scorer.slug,
             components: index
+                .data
                 .components
                 .iter()
                 .map(|(suffix, _)| suffix.clone())
@@ -459,12 +472,14 @@ fn full_index(
             ..Default::default()
         },
         matched: vec![false; indexed.len()],
-        by_key,
-        scores: indexed,
+        data: Arc::new(ScoreData {
+            by_key,
+            scores: indexed,
+            frames,
+            pooled,
+            components,
+        }),
         normalization: None,
-        frames,
-        pooled,
-        components,
         keying: KeyNormalize::Auto,
         keying_chosen: false,
         key_rows: 0,
@@ -507,12 +522,12 @@ fn probed_index(
             ..Default::default()
         },
         matched: Vec::new(),
-        by_key: KeyIndex::default(),
-        scores: Vec::new(),
+        data: Arc::new(ScoreData {
+            pooled: vec![Vec::new(); options.pool.len()],
+            components,
+            ..ScoreData::default()
+        }),
         normalization: None,
-        frames: Vec::new(),
-        pooled: vec![Vec::new(); options.pool.len()],
-        components,
         keying: KeyNormalize::Auto,
         keying_chosen: false,
         key_rows: 0,
@@ -529,6 +544,23 @@ fn probed_index(
 }
 
 impl ScorerIndex {
+    /// This index as loaded, for another export of the same scores: the
+    /// scores shared, nothing matched or counted yet. Only for an index
+    /// read in full (a probed one grows as its export runs).
+    pub(super) fn fresh_copy(&self) -> ScorerIndex {
+        debug_assert!(self.probe.is_none(), "a probed index is not copied");
+        ScorerIndex {
+            counts: self.counts.clone(),
+            data: Arc::clone(&self.data),
+            matched: vec![false; self.data.scores.len()],
+            normalization: self.normalization,
+            keying: self.keying,
+            keying_chosen: self.keying_chosen,
+            key_rows: 0,
+            probe: None,
+        }
+    }
+
     /// Read the live scores of `keys` this probed index does not hold yet
     /// (a full index holds them all: nothing to do), with their frames,
     /// pooled statistics and components, as a full read would hold them.
@@ -541,17 +573,18 @@ impl ScorerIndex {
         let Some(probe) = &mut self.probe else {
             return Ok(());
         };
+        let data = Arc::get_mut(&mut self.data).expect("a probed index is never shared");
         for key in keys {
-            if self.by_key.contains_key(key) || probe.absent.contains(key) {
+            if data.by_key.contains_key(key) || probe.absent.contains(key) {
                 continue;
             }
             let Some(found) = registry.live_score_by_key(probe.scorer_id, key)? else {
                 probe.absent.insert(key.to_string());
                 continue;
             };
-            let position = self.scores.len();
+            let position = data.scores.len();
             let source = probe.source_of_file[&found.score.source_file_id];
-            self.scores.push(IndexedScore {
+            data.scores.push(IndexedScore {
                 score: found.score.score,
                 bad: found.score.bad,
                 runtime_ms: found.score.runtime_ms,
@@ -559,25 +592,25 @@ impl ScorerIndex {
                 source,
             });
             self.matched.push(false);
-            self.by_key.insert(found.score.key, position);
+            data.by_key.insert(found.score.key, position);
             if probe.read_frames {
                 let frames = registry.frames_of_score(found.id)?;
-                for (stat, value) in self.pooled.iter_mut().zip(pool_frames(pool, &frames)) {
+                for (stat, value) in data.pooled.iter_mut().zip(pool_frames(pool, &frames)) {
                     stat.push(value);
                 }
                 if probe.keep_frames {
-                    self.frames.push(frames);
+                    data.frames.push(frames);
                 }
             }
-            if !self.components.is_empty() {
-                for (_, values) in &mut self.components {
+            if !data.components.is_empty() {
+                for (_, values) in &mut data.components {
                     values.push(None);
                 }
                 for (name, value) in registry.components_of_score(found.id)? {
                     if let Some((_, column)) =
                         probe.component_columns.iter().find(|(n, _)| *n == name)
                     {
-                        self.components[*column].1[position] = value;
+                        data.components[*column].1[position] = value;
                     }
                 }
             }
@@ -592,7 +625,7 @@ impl ScorerIndex {
         registry: Option<&Registry>,
         key: &str,
     ) -> Result<bool, ExportError> {
-        if self.by_key.contains_key(key) {
+        if self.data.by_key.contains_key(key) {
             return Ok(true);
         }
         let (Some(probe), Some(registry)) = (&mut self.probe, registry) else {
@@ -651,7 +684,7 @@ impl ScorerIndex {
                 let matched = self.matched.iter().filter(|m| **m).count() as u64;
                 let mut first = Vec::new();
                 registry.visit_live_keys_in_order(probe.scorer_id, |key| {
-                    let hit = self.by_key.get(key).is_some_and(|p| self.matched[*p]);
+                    let hit = self.data.by_key.get(key).is_some_and(|p| self.matched[*p]);
                     if !hit {
                         first.push(key.to_string());
                     }
@@ -662,6 +695,7 @@ impl ScorerIndex {
             }
             _ => {
                 let mut unmatched: Vec<&str> = self
+                    .data
                     .by_key
                     .iter()
                     .filter(|(_, position)| !self.matched[**position])

@@ -168,10 +168,10 @@ impl<'p> Join<'p> {
                 .zip(normalized)
                 .map(|(raw, key)| {
                     let (raw, key) = ((*raw)?, key.as_deref()?);
-                    match index.by_key.get(key) {
+                    match index.data.by_key.get(key) {
                         Some(position) => Some((*position, false)),
                         None if keying.raw_fallback && raw != key => {
-                            index.by_key.get(raw).map(|position| (*position, true))
+                            index.data.by_key.get(raw).map(|position| (*position, true))
                         }
                         None => None,
                     }
@@ -194,7 +194,7 @@ impl<'p> Join<'p> {
                 .enumerate()
                 .map(|(row, run)| {
                     let position = run_positions[*run as usize]?;
-                    match (&table_frames, index.frames.get(position)) {
+                    match (&table_frames, index.data.frames.get(position)) {
                         (Some(table_frames), Some(clip_frames)) if !clip_frames.is_empty() => {
                             let target = table_frames[row]?;
                             let matched = match_frame(
@@ -223,13 +223,13 @@ impl<'p> Join<'p> {
                     continue;
                 };
                 let position = hit.position();
-                let clip = &index.scores[position];
+                let clip = &index.data.scores[position];
                 index.matched[position] = true;
                 index.counts.matched += 1;
                 let (value, row_runtime, bad) = match *hit {
                     Hit::Clip(_) => (clip.score, clip.runtime_ms, clip.bad),
                     Hit::Frame(_, frame) => {
-                        let (_, value, frame_runtime) = index.frames[position][frame];
+                        let (_, value, frame_runtime) = index.data.frames[position][frame];
                         // A clip the scorer failed (or that left its scale)
                         // is bad in every frame, whatever the frame says.
                         (value, frame_runtime, clip.bad || value.is_none())
@@ -280,7 +280,7 @@ impl<'p> Join<'p> {
             if let Some(normalized) = normalized {
                 values.push(ColumnValues::Float(normalized));
             }
-            for pooled in &index.pooled {
+            for pooled in &index.data.pooled {
                 values.push(ColumnValues::Float(
                     clip_of_row
                         .iter()
@@ -288,7 +288,7 @@ impl<'p> Join<'p> {
                         .collect(),
                 ));
             }
-            for (_, component) in &index.components {
+            for (_, component) in &index.data.components {
                 values.push(ColumnValues::Float(
                     clip_of_row
                         .iter()

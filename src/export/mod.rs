@@ -13,6 +13,7 @@
 //! last batch and before the output is renamed into place, so a failed
 //! export leaves no file.
 
+pub mod cache;
 mod index;
 mod join;
 mod key_sample;
@@ -600,17 +601,22 @@ pub fn prepare_export(
 /// registry (it may run on another thread, or as a caller pulls batches),
 /// so every selected scorer's scores are read in full here: a probe by the
 /// table's keys ([`strategy`]) reads the registry while the table is read.
+///
+/// The scores come from `cache` when it holds those of the same registry
+/// point loaded with the same options, and are left there for the next
+/// export ([`cache::IndexCache`]).
 pub fn plan_registry_export(
     registry: &Registry,
     opened: OpenedTable,
     destination: Destination,
     options: &ExportOptions,
+    cache: &mut cache::IndexCache,
 ) -> Result<PlannedExport, ExportError> {
     if let Destination::File(out) = &destination {
         refuse_registry_as_output(registry, out)?;
     }
     plan_opened(
-        |table| registry.read_snapshot(|r| load_indexes(r, options, table)),
+        |table| registry.read_snapshot(|r| cache.load(r, options, table)),
         opened,
         destination,
         options,

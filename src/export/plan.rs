@@ -174,6 +174,7 @@ fn added_fields(indexes: &[ScorerIndex], options: &ExportOptions) -> Vec<AddedFi
                 .iter()
                 .map(|stat| (format!("score_{stat}"), ColumnKind::Float));
             let components = index
+                .data
                 .components
                 .iter()
                 .map(|(suffix, _)| (suffix.clone(), ColumnKind::Float));

@@ -170,7 +170,7 @@ fn check_each_scorer(
         let keys = || -> Box<dyn Iterator<Item = &str>> {
             match &probed_keys {
                 Some(keys) => Box::new(keys.iter().map(String::as_str)),
-                None => Box::new(index.by_key.keys().map(String::as_str)),
+                None => Box::new(index.data.by_key.keys().map(String::as_str)),
             }
         };
         let better = better_keying(plan, sample, index, keys()).filter(|better| {
