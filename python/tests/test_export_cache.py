@@ -104,3 +104,24 @@ def test_close_frees_the_kept_indexes(cli, features):
     # A later call opens the registry again, and loads them again.
     assert added(registry.export(features)).equals(added(cli_export(cli)))
     registry.close()
+
+
+def test_changes_by_another_process_are_seen_on_every_backend(cli, backend, features, workspace):
+    backend.require("ingest", "export")
+    location = backend.location("shared")
+    cli.run("ingest", "dover=dover.jsonl", "musiq=musiq.jsonl", registry=location)
+    with so.Registry(location) as registry:
+        before = registry.export(features)
+        (workspace / "musiq2.jsonl").write_text('{"video_id": "e.mp4", "score": 12.5}\n')
+        cli.run("ingest", "musiq=musiq2.jsonl", registry=location)
+        ingested = registry.export(features)
+        assert ingested.column("second_opinion_musiq_score").to_pylist() == [
+            62.0, None, 33.5, None, 12.5]
+        cli.run("scorers", "set", "dover", "--scale", "0:50", registry=location)
+        rescaled = registry.export(features)
+        assert rescaled.column("second_opinion_dover_status").to_pylist() == [
+            "bad", "ok", "missing", "bad", "missing"]
+        cli.run("export", "--features", "features.parquet", "--out", "cli.arrow",
+                registry=location)
+        assert added(rescaled).equals(added(feather.read_table(workspace / "cli.arrow")))
+        assert not added(before).equals(added(rescaled))
