@@ -23,6 +23,9 @@ class NativeRegistry:
     @property
     def path(self) -> str: ...
     def close(self) -> None: ...
+    def _holds_indexes(self) -> bool:
+        """Whether score indexes kept from an earlier export are held."""
+        ...
     def ingest(
         self,
         paths: list[str],
