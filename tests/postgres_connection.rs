@@ -359,8 +359,21 @@ fn a_wrong_ca_or_host_fails_clearly_without_the_password() {
 fn listener_without_tls() -> (u16, std::thread::JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
+    // Bounded: a run that never connects must not hang the test.
+    listener.set_nonblocking(true).unwrap();
     let handle = std::thread::spawn(move || {
-        if let Ok((mut stream, _)) = listener.accept() {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let accepted = loop {
+            match listener.accept() {
+                Ok((stream, _)) => break Some(stream),
+                Err(_) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                Err(_) => break None,
+            }
+        };
+        if let Some(mut stream) = accepted {
+            stream.set_nonblocking(false).unwrap();
             let mut request = [0u8; 8];
             if stream.read_exact(&mut request).is_ok() {
                 // SSLRequest: length 8, code 80877103.
