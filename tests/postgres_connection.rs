@@ -478,11 +478,7 @@ fn a_service_selects_the_database() {
         .ok();
     // .pgpass's password is never shown either.
     let pgpass = scene.ws.write(".pgpass", format!("*:*:*:*:{secret}\n"));
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
-    }
+    set_mode(&pgpass, 0o600);
     let run = scene
         .run(
             "postgresql:///so_conn_nosuch?service=scores-b",
@@ -528,4 +524,104 @@ fn an_unknown_service_or_a_malformed_line_is_a_usage_error() {
         "{}",
         run.stderr
     );
+}
+
+/// A client certificate: sent from `~/.postgresql/postgresql.crt` (or
+/// `sslcert`/`sslkey`), which the test cluster demands of `so_cert_user`
+/// over TCP; its key refused when others may read it, decrypted with
+/// `sslpassword` when encrypted (never shown).
+#[test]
+fn a_client_certificate_is_sent_with_its_key() {
+    let Some(cluster) = cluster() else { return };
+    let db = Database::create(&cluster, "client_cert");
+    let mut admin = postgres::Client::connect(&cluster.socket_url, postgres::NoTls).unwrap();
+    // The role may exist from an earlier run of the suite on this cluster.
+    let _ = admin.batch_execute("CREATE ROLE so_cert_user LOGIN SUPERUSER");
+    let scene = Scene::new();
+    let tls_dir = cluster.ca.parent().unwrap();
+    let copy_private = |from: &str, to: &str| {
+        let path = scene
+            .ws
+            .write(to, std::fs::read(tls_dir.join(from)).unwrap());
+        set_mode(&path, 0o600);
+        path
+    };
+    let url = format!(
+        "postgresql://so_cert_user@localhost:{}/{}?sslmode=verify-full&sslrootcert={}",
+        cluster.port,
+        db.name,
+        path(&cluster.ca)
+    );
+    // Without a certificate the server refuses the role.
+    let refused = scene.run(&url, &[], &["scorers"]).fails_with(1);
+    assert!(refused.stderr.contains("certificate"), "{}", refused.stderr);
+    // The default files.
+    scene.ws.write(
+        ".postgresql/postgresql.crt",
+        std::fs::read(tls_dir.join("client.crt")).unwrap(),
+    );
+    let key = copy_private("client.key", ".postgresql/postgresql.key");
+    scene.ingest_and_export(&url, &[]);
+    assert_eq!(db.score_rows(), 2);
+    // A key others may read is refused before connecting, as by libpq.
+    set_mode(&key, 0o644);
+    let run = scene.run(&url, &[], &["scorers"]).fails_with(2);
+    assert!(
+        run.stderr.contains("group or world access"),
+        "{}",
+        run.stderr
+    );
+    set_mode(&key, 0o600);
+
+    // Named files, the key encrypted: sslpassword decrypts it.
+    let secret = "key-S3cret-pw";
+    let encrypted = scene.ws.path("encrypted.key");
+    let status = Command::new("openssl")
+        .args(["pkey", "-aes256", "-passout"])
+        .arg(format!("pass:{secret}"))
+        .arg("-in")
+        .arg(tls_dir.join("client.key"))
+        .arg("-out")
+        .arg(&encrypted)
+        .status()
+        .expect("run openssl");
+    assert!(status.success());
+    set_mode(&encrypted, 0o600);
+    std::fs::remove_file(scene.ws.path(".postgresql/postgresql.key")).unwrap();
+    let named = format!(
+        "{url}&sslcert={}&sslkey={}",
+        path(&tls_dir.join("client.crt")),
+        path(&encrypted)
+    );
+    let run = scene.run(&named, &[], &["scorers"]).fails_with(2);
+    assert!(
+        run.stderr.contains("sslpassword is missing or wrong"),
+        "{}",
+        run.stderr
+    );
+    let run = scene
+        .run(&format!("{named}&sslpassword={secret}"), &[], &["scorers"])
+        .ok();
+    assert_hidden(&run, secret);
+    // Its certificate without a key file: refused, naming both.
+    let run = scene
+        .run(
+            &url,
+            &[("PGSSLKEY", "/nonexistent/client.key")],
+            &["scorers"],
+        )
+        .fails_with(2);
+    assert!(
+        run.stderr.contains("/nonexistent/client.key"),
+        "{}",
+        run.stderr
+    );
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
 }

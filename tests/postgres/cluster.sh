@@ -9,7 +9,9 @@
 # free when the cluster was made (DIR/port), with TLS on: at the first
 # start a throw-away CA signs a server certificate for `localhost` and
 # 127.0.0.1 (DIR/tls/ca.crt is the root to trust; DIR/tls/other-ca.crt is
-# a CA that signed nothing, for tests of a wrong root). Nothing outside the
+# a CA that signed nothing, for tests of a wrong root) and a client
+# certificate (DIR/tls/client.crt, .key) that the role so_cert_user must
+# show over TCP. Nothing outside the
 # machine can reach it. initdb refuses to run as root: as root, the cluster
 # belongs to an unprivileged user (SECOND_OPINION_PG_USER, default
 # `postgres`, else `nobody`). Authentication is `trust` (on the socket,
@@ -44,7 +46,8 @@ if [ "$(id -u)" = 0 ]; then
 fi
 
 # The test CA, the server's certificate it signs (SAN localhost and
-# 127.0.0.1, as verify-full checks them) and another CA, in DIR/tls.
+# 127.0.0.1, as verify-full checks them), a client certificate it signs
+# and another CA, in DIR/tls.
 make_certificates() {
     local tls="$dir/tls"
     mkdir -p "$tls"
@@ -57,7 +60,13 @@ make_certificates() {
     printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$tls/server.ext"
     openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" \
         -CAcreateserial -days 3650 -extfile "$tls/server.ext" -out "$tls/server.crt" 2>/dev/null
-    rm -f "$tls/server.csr" "$tls/server.ext" "$tls/ca.srl"
+    # A client certificate for the role so_cert_user, whom pg_hba.conf
+    # lets in over TLS only with it (the tests make the role).
+    openssl req -new -newkey rsa:2048 -nodes -subj "/CN=so_cert_user" \
+        -keyout "$tls/client.key" -out "$tls/client.csr" 2>/dev/null
+    openssl x509 -req -in "$tls/client.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" \
+        -CAcreateserial -days 3650 -out "$tls/client.crt" 2>/dev/null
+    rm -f "$tls/server.csr" "$tls/client.csr" "$tls/server.ext" "$tls/ca.srl"
     # The server refuses a key others may read; the tests read the rest.
     chmod 755 "$tls"
     chmod 644 "$tls"/*.crt
@@ -74,6 +83,8 @@ start)
         as_owner "$bin/initdb" --pgdata="$dir/data" --username=postgres --auth=trust \
             --encoding=UTF8 --locale=C >"$dir/initdb.log" 2>&1 \
             || { cat "$dir/initdb.log" >&2; exit 1; }
+        # Before initdb's `trust` lines, which would let it in without one.
+        as_owner sed -i '1i hostssl all so_cert_user 127.0.0.1/32 cert' "$dir/data/pg_hba.conf"
     fi
     # A port of the cluster's own, kept across restarts. The socket's name
     # holds it too, so the URL below names it.
@@ -91,6 +102,7 @@ start)
         || as_owner "$bin/pg_ctl" --pgdata="$dir/data" --log="$dir/server.log" --wait \
         -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories='$dir' \
             -c ssl=on -c ssl_cert_file='$dir/tls/server.crt' -c ssl_key_file='$dir/tls/server.key' \
+            -c ssl_ca_file='$dir/tls/ca.crt' \
             -c fsync=off -c max_connections=200" start >/dev/null \
         || { cat "$dir/server.log" >&2; exit 1; }
     # The tests connect as the superuser `postgres` through the socket and
