@@ -143,7 +143,13 @@ pub fn settings_from_url(url: &str) -> Result<Settings, SettingsError> {
     let mut own = BTreeMap::new();
     for pair in query.split('&').filter(|pair| !pair.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let (key, value) = (percent_decoded(key)?, percent_decoded(value)?);
+        let key = percent_decoded(key).map_err(|what| {
+            SettingsError::Invalid(format!("a parameter name of the URL {what}"))
+        })?;
+        let value = percent_decoded(value).map_err(|what| {
+            // The value may be a password: only its name is shown.
+            SettingsError::Invalid(format!("the URL's parameter `{key}` {what}"))
+        })?;
         if OWN_PARAMETERS.contains(&key.as_str()) {
             own.insert(key, value);
         } else {
@@ -280,8 +286,8 @@ fn percent_encoded(text: &str) -> String {
 }
 
 /// A URL query's key or value with its `%XX` escapes decoded (libpq reads
-/// `+` as itself).
-fn percent_decoded(text: &str) -> Result<String, SettingsError> {
+/// `+` as itself); the error says what is wrong, never the text.
+fn percent_decoded(text: &str) -> Result<String, &'static str> {
     let bytes = text.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut index = 0;
@@ -291,12 +297,7 @@ fn percent_decoded(text: &str) -> Result<String, SettingsError> {
                 .get(index + 1..index + 3)
                 .and_then(|hex| std::str::from_utf8(hex).ok())
                 .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-                .ok_or_else(|| {
-                    SettingsError::Invalid(format!(
-                        "the URL's parameters hold an invalid percent-encoded token (near `{}`)",
-                        shown_parameter(text)
-                    ))
-                })?;
+                .ok_or("holds an invalid percent-encoded token")?;
             decoded.push(hex);
             index += 3;
         } else {
@@ -304,22 +305,7 @@ fn percent_decoded(text: &str) -> Result<String, SettingsError> {
             index += 1;
         }
     }
-    String::from_utf8(decoded).map_err(|_| {
-        SettingsError::Invalid(format!(
-            "the URL's parameter `{}` is not UTF-8 once decoded",
-            shown_parameter(text)
-        ))
-    })
-}
-
-/// A piece of the query as an error may show it: not at all when it could
-/// be a password.
-fn shown_parameter(text: &str) -> &str {
-    if text.len() > 40 {
-        "…"
-    } else {
-        text
-    }
+    String::from_utf8(decoded).map_err(|_| "is not UTF-8 once decoded")
 }
 
 fn add_host(config: &mut Config, host: &str) {
@@ -424,6 +410,18 @@ mod tests {
         assert_eq!(
             shown_url("postgresql://%2Ftmp%2Fpg/scores"),
             "postgresql://%2Ftmp%2Fpg/scores"
+        );
+    }
+
+    #[test]
+    fn a_badly_encoded_password_parameter_is_not_repeated() {
+        let error = settings_from_url("postgresql://db/scores?password=hunter2%zz")
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            error.contains("`password`") && !error.contains("hunter2"),
+            "{error}"
         );
     }
 
