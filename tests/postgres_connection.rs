@@ -331,6 +331,16 @@ fn a_wrong_ca_or_host_fails_clearly_without_the_password() {
     // verify-ca does not check the name.
     let url = url.replace("verify-full", "verify-ca");
     scene.run(&url, &[], &["ingest", "DOVER=dover.csv"]).ok();
+    // The address from PGHOSTADDR, as libpq reads it.
+    let by_name = format!(
+        "postgresql://postgres@wrong.example:{}/{}?sslmode=verify-ca&sslrootcert={}",
+        cluster.port,
+        db.name,
+        path(&cluster.ca)
+    );
+    scene
+        .run(&by_name, &[("PGHOSTADDR", "127.0.0.1")], &["scorers"])
+        .ok();
 
     // No root certificate file for a verifying mode: the user's to fix.
     let url = format!(

@@ -130,6 +130,20 @@ const OWN_PARAMETERS: &[&str] = &[
     "sslpassword",
 ];
 
+/// The client parameters libpq also reads from the environment, besides
+/// those completed with defaults of their own (`PGHOST`, `PGPORT`,
+/// `PGUSER`, `PGDATABASE`, `PGPASSWORD`) and this tool's own.
+const ENVIRONMENT_PARAMETERS: &[(&str, &str)] = &[
+    ("hostaddr", "PGHOSTADDR"),
+    ("options", "PGOPTIONS"),
+    ("application_name", "PGAPPNAME"),
+    ("connect_timeout", "PGCONNECT_TIMEOUT"),
+    ("target_session_attrs", "PGTARGETSESSIONATTRS"),
+    ("channel_binding", "PGCHANNELBINDING"),
+    ("load_balance_hosts", "PGLOADBALANCEHOSTS"),
+    ("sslnegotiation", "PGSSLNEGOTIATION"),
+];
+
 /// The connection settings of `url`, completed as libpq completes them:
 /// what the URL gives wins, then the service's parameters (`service=` or
 /// `PGSERVICE`), then the environment (`PGHOST` …), then the defaults.
@@ -181,6 +195,23 @@ pub fn settings_from_url(url: &str) -> Result<Settings, SettingsError> {
             }
         }
         config = parse(&client_parameters, &format!("service \"{service}\""))?;
+    }
+    // The environment's client parameters, where neither the URL nor the
+    // service gave one (PGHOST … below need defaults of their own).
+    let mut from_environment = false;
+    for (key, variable) in ENVIRONMENT_PARAMETERS {
+        if let Some(value) = env(variable) {
+            if !given(&config, &client_parameters, &own, key) {
+                client_parameters.push((key.to_string(), value));
+                from_environment = true;
+            }
+        }
+    }
+    if from_environment {
+        config = parse(
+            &client_parameters,
+            "the environment (PGHOSTADDR, PGOPTIONS …)",
+        )?;
     }
 
     if config.get_hosts().is_empty() && config.get_hostaddrs().is_empty() {
@@ -256,6 +287,7 @@ fn given(
         "user" => config.get_user().is_some(),
         "password" => config.get_password().is_some(),
         "dbname" => config.get_dbname().is_some(),
+        "hostaddr" => !config.get_hostaddrs().is_empty(),
         _ => false,
     }
 }
