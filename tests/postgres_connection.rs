@@ -565,6 +565,11 @@ fn a_client_certificate_is_sent_with_its_key() {
     // Without a certificate the server refuses the role.
     let refused = scene.run(&url, &[], &["scorers"]).fails_with(1);
     assert!(refused.stderr.contains("certificate"), "{}", refused.stderr);
+    // Nor without TLS.
+    let refused = scene
+        .run(&url.replace("verify-full", "disable"), &[], &["scorers"])
+        .fails_with(1);
+    assert!(refused.stderr.contains("pg_hba.conf"), "{}", refused.stderr);
     // The default files.
     scene.ws.write(
         ".postgresql/postgresql.crt",
@@ -573,6 +578,11 @@ fn a_client_certificate_is_sent_with_its_key() {
     let key = copy_private("client.key", ".postgresql/postgresql.key");
     scene.ingest_and_export(&url, &[]);
     assert_eq!(db.score_rows(), 2);
+    // `allow` tries without TLS first; the server refuses the role that
+    // way (hostssl only), and the second try, with TLS, gets in.
+    scene
+        .run(&url.replace("verify-full", "allow"), &[], &["scorers"])
+        .ok();
     // A key others may read is refused before connecting, as by libpq.
     set_mode(&key, 0o644);
     let run = scene.run(&url, &[], &["scorers"]).fails_with(2);

@@ -11,7 +11,7 @@
 # 127.0.0.1 (DIR/tls/ca.crt is the root to trust; DIR/tls/other-ca.crt is
 # a CA that signed nothing, for tests of a wrong root) and a client
 # certificate (DIR/tls/client.crt, .key) that the role so_cert_user must
-# show over TCP. Nothing outside the
+# show over TCP (where it may connect with TLS only). Nothing outside the
 # machine can reach it. initdb refuses to run as root: as root, the cluster
 # belongs to an unprivileged user (SECOND_OPINION_PG_USER, default
 # `postgres`, else `nobody`). Authentication is `trust` (on the socket,
@@ -83,8 +83,10 @@ start)
         as_owner "$bin/initdb" --pgdata="$dir/data" --username=postgres --auth=trust \
             --encoding=UTF8 --locale=C >"$dir/initdb.log" 2>&1 \
             || { cat "$dir/initdb.log" >&2; exit 1; }
-        # Before initdb's `trust` lines, which would let it in without one.
-        as_owner sed -i '1i hostssl all so_cert_user 127.0.0.1/32 cert' "$dir/data/pg_hba.conf"
+        # so_cert_user: over TCP with TLS and its certificate only. Before
+        # initdb's `trust` lines, which would let it in without either.
+        as_owner sed -i -e '1i hostssl all so_cert_user 127.0.0.1/32 cert' \
+            -e '1i hostnossl all so_cert_user 127.0.0.1/32 reject' "$dir/data/pg_hba.conf"
     fi
     # A port of the cluster's own, kept across restarts. The socket's name
     # holds it too, so the URL below names it.
