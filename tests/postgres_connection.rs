@@ -645,3 +645,21 @@ fn set_mode(path: &std::path::Path, mode: u32) {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
     }
 }
+
+/// Over a Unix socket `sslmode` is ignored, as libpq ignores it
+/// (PostgreSQL serves TLS over TCP only): a team's `PGSSLMODE=verify-full`
+/// does not stop a job on the server's own machine, even without a root
+/// certificate file.
+#[test]
+fn sslmode_is_ignored_over_a_unix_socket() {
+    let Some(cluster) = cluster() else { return };
+    let db = Database::create(&cluster, "socket");
+    let scene = Scene::new();
+    let (base, _) = cluster.socket_url.rsplit_once('/').unwrap();
+    let url = format!("{base}/{}", db.name);
+    scene.ingest_and_export(&url, &[("PGSSLMODE", "verify-full")]);
+    scene
+        .run(&format!("{url}?sslmode=require"), &[], &["scorers"])
+        .ok();
+    assert_eq!(db.score_rows(), 2);
+}

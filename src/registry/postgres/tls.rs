@@ -82,13 +82,15 @@ enum Roots {
     System,
 }
 
-/// The TLS settings of a connection, checked before connecting: a file
-/// named but unusable is an error here, not a failed handshake.
+/// The TLS settings of a connection. A file named but unusable is an error
+/// of the settings (exit 2) before the handshake, not a failed handshake.
 pub struct TlsSettings {
     mode: SslMode,
-    roots: Roots,
-    /// The client certificate and its key, when the certificate exists.
-    client: Option<(PathBuf, PathBuf)>,
+    /// `sslrootcert`, `sslcert`, `sslkey` as given: their files are looked
+    /// at only when TLS is tried (never over a socket, as libpq).
+    rootcert: Option<String>,
+    cert: Option<String>,
+    key: Option<String>,
     /// The passphrase of an encrypted client key (`sslpassword`).
     key_password: Option<String>,
 }
@@ -98,7 +100,9 @@ impl std::fmt::Debug for TlsSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TlsSettings")
             .field("mode", &self.mode)
-            .field("client", &self.client)
+            .field("rootcert", &self.rootcert)
+            .field("cert", &self.cert)
+            .field("key", &self.key)
             .finish_non_exhaustive()
     }
 }
@@ -126,12 +130,29 @@ impl TlsSettings {
                 mode_name(mode)
             )));
         }
+        Ok(TlsSettings {
+            mode,
+            rootcert,
+            cert,
+            key,
+            key_password,
+        })
+    }
+
+    /// The roots to trust and the client certificate to send, from the
+    /// files the settings name (or libpq's defaults in ~/.postgresql).
+    #[allow(clippy::type_complexity)]
+    fn files(&self) -> Result<(Roots, Option<(PathBuf, PathBuf)>), SettingsError> {
+        let mode = self.mode;
+        let system = self.rootcert.as_deref() == Some("system");
         let postgresql_dir =
             || std::env::var_os("HOME").map(|home| Path::new(&home).join(".postgresql"));
         let roots = if system {
             Roots::System
         } else {
-            let file = rootcert
+            let file = self
+                .rootcert
+                .as_ref()
                 .map(PathBuf::from)
                 .or_else(|| postgresql_dir().map(|dir| dir.join("root.crt")));
             match file {
@@ -150,13 +171,17 @@ impl TlsSettings {
                 _ => Roots::Unchecked,
             }
         };
-        let cert = cert
+        let cert = self
+            .cert
+            .as_ref()
             .map(PathBuf::from)
             .or_else(|| postgresql_dir().map(|dir| dir.join("postgresql.crt")));
         let client = match cert {
             // As libpq: no certificate file, no client certificate.
             Some(cert) if cert.exists() && mode != SslMode::Disable => {
-                let key = key
+                let key = self
+                    .key
+                    .as_ref()
                     .map(PathBuf::from)
                     .or_else(|| postgresql_dir().map(|dir| dir.join("postgresql.key")))
                     .unwrap_or_default();
@@ -173,12 +198,7 @@ impl TlsSettings {
             }
             _ => None,
         };
-        Ok(TlsSettings {
-            mode,
-            roots,
-            client,
-            key_password,
-        })
+        Ok((roots, client))
     }
 
     /// The OpenSSL connector these settings make.
@@ -186,9 +206,10 @@ impl TlsSettings {
         let tls_error = |what: String| {
             move |e: openssl::error::ErrorStack| SettingsError::Tls(format!("{what}: {e}"))
         };
+        let (roots, client) = self.files()?;
         let mut builder = SslConnector::builder(SslMethod::tls_client())
             .map_err(tls_error("cannot set up TLS".to_string()))?;
-        match &self.roots {
+        match &roots {
             Roots::Unchecked => builder.set_verify(SslVerifyMode::NONE),
             Roots::System => {
                 builder.set_default_verify_paths().map_err(tls_error(
@@ -217,7 +238,7 @@ impl TlsSettings {
                 builder.set_verify(SslVerifyMode::PEER);
             }
         }
-        if let Some((cert, key)) = &self.client {
+        if let Some((cert, key)) = &client {
             let cert_shown = cert.display().to_string();
             builder
                 .set_certificate_chain_file(cert)
