@@ -534,6 +534,20 @@ fn an_unknown_service_or_a_malformed_line_is_a_usage_error() {
         "{}",
         run.stderr
     );
+    // A parameter libpq knows but this tool does not honour is refused,
+    // named, rather than connecting with less than asked.
+    let run = scene
+        .run(
+            "postgresql://localhost/x?sslcrl=/etc/crl.pem",
+            &[],
+            &["scorers"],
+        )
+        .fails_with(2);
+    assert!(
+        run.stderr.contains("unknown option `sslcrl`"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// A client certificate: sent from `~/.postgresql/postgresql.crt` (or

@@ -172,8 +172,13 @@ pub fn settings_from_url(url: &str) -> Result<Settings, SettingsError> {
     }
     let parse = |parameters: &[(String, String)], origin: &str| {
         Config::from_str(&with_query(base, parameters)).map_err(|e| {
+            // The client's message is only "invalid connection string";
+            // its cause names the parameter (never its value).
+            let cause = std::error::Error::source(&e)
+                .map(|cause| format!(": {cause}"))
+                .unwrap_or_default();
             SettingsError::Invalid(format!(
-                "{origin}: not a PostgreSQL connection that second-opinion can read: {e}"
+                "{origin}: not a PostgreSQL connection that second-opinion can read: {e}{cause}"
             ))
         })
     };
