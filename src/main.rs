@@ -210,8 +210,6 @@ impl From<AuditError> for Failure {
     }
 }
 
-/// The registry's errors are all data: one that is missing, too new for
-/// this tool, or unreadable.
 impl From<second_opinion::registry::copy::CopyError> for Failure {
     fn from(e: second_opinion::registry::copy::CopyError) -> Failure {
         Failure {
@@ -221,8 +219,14 @@ impl From<second_opinion::registry::copy::CopyError> for Failure {
     }
 }
 
+/// The registry's errors are data (one that is missing, too new for this
+/// tool, unreadable, a server that fails), but for connection settings
+/// that cannot be used.
 impl From<RegistryError> for Failure {
     fn from(e: RegistryError) -> Failure {
-        Failure::data(e)
+        Failure {
+            usage: e.is_usage(),
+            message: e.to_string(),
+        }
     }
 }

@@ -141,6 +141,7 @@ impl MaterializeError {
         match self {
             MaterializeError::Ingest(e) => e.is_usage(),
             MaterializeError::Export(e) => e.is_usage(),
+            MaterializeError::Registry(e) => e.is_usage(),
             MaterializeError::Clash(_) => true,
             _ => false,
         }

@@ -85,11 +85,16 @@ macro_rules! failure_from {
 
 failure_from!(IngestFileError, ExportError, MaterializeError, AuditError);
 
-/// The registry's errors are all data: one that is missing, too new for
-/// this tool, or unreadable (as on the command line).
+/// The registry's errors are data (one that is missing, too new for this
+/// tool, unreadable), but for connection settings that cannot be used (as
+/// on the command line).
 impl From<RegistryError> for Failure {
     fn from(e: RegistryError) -> Failure {
-        Failure::data(e)
+        if e.is_usage() {
+            Failure::usage(e)
+        } else {
+            Failure::data(e)
+        }
     }
 }
 

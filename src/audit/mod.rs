@@ -56,7 +56,11 @@ pub enum AuditError {
 
 impl AuditError {
     pub fn is_usage(&self) -> bool {
-        matches!(self, AuditError::Usage(_))
+        match self {
+            AuditError::Usage(_) => true,
+            AuditError::Registry(e) => e.is_usage(),
+            _ => false,
+        }
     }
 }
 

@@ -373,7 +373,11 @@ pub enum ExportError {
 
 impl ExportError {
     pub fn is_usage(&self) -> bool {
-        matches!(self, ExportError::Usage(_))
+        match self {
+            ExportError::Usage(_) => true,
+            ExportError::Registry(e) => e.is_usage(),
+            _ => false,
+        }
     }
 }
 

@@ -108,6 +108,22 @@ pub enum RegistryError {
     /// The file is not a registry this tool may use; it was not modified.
     #[error("registry {path}: {message}; the file was not modified")]
     NotARegistry { path: PathBuf, message: String },
+    /// The connection settings of a PostgreSQL registry (its URL, service,
+    /// environment, certificates) cannot be used: the user's to fix.
+    #[error("registry {path}: {source}")]
+    Settings {
+        path: PathBuf,
+        #[source]
+        source: postgres::SettingsError,
+    },
+}
+
+impl RegistryError {
+    /// Usage mistakes (exit 2): connection settings that cannot be used,
+    /// as opposed to a registry or server that fails (exit 1).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, RegistryError::Settings { .. })
+    }
 }
 
 /// What a write error of SQLite most likely means for the user: a full

@@ -54,7 +54,11 @@ pub enum CopyError {
 impl CopyError {
     /// Usage mistakes (exit 2) as opposed to failures of the data (exit 1).
     pub fn is_usage(&self) -> bool {
-        matches!(self, CopyError::NotEmpty { .. })
+        match self {
+            CopyError::NotEmpty { .. } => true,
+            CopyError::Registry(e) => e.is_usage(),
+            _ => false,
+        }
     }
 }
 

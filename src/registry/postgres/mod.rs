@@ -16,14 +16,16 @@ mod audit;
 mod corrections;
 mod ingest;
 mod reads;
+mod service;
 mod settings;
 mod sql;
+mod tls;
 
 use std::path::{Path, PathBuf};
 
-use postgres::{Client, NoTls};
+use postgres::Client;
 
-pub use settings::{is_postgres_url, shown_url};
+pub use settings::{is_postgres_url, shown_url, SettingsError};
 
 use super::{OpenMode, RegistryError};
 
@@ -73,10 +75,16 @@ pub fn describe(error: &postgres::Error) -> String {
         None if error.is_closed() => "the connection to the PostgreSQL server was lost \
             (connection closed); nothing of the unfinished transaction was kept"
             .to_string(),
-        None => match std::error::Error::source(error) {
-            Some(cause) => format!("{error} ({cause})"),
-            None => error.to_string(),
-        },
+        None => {
+            let text = match std::error::Error::source(error) {
+                Some(cause) => format!("{error} ({cause})"),
+                None => error.to_string(),
+            };
+            match tls::hint(&text) {
+                Some(hint) => format!("{text} — {hint}"),
+                None => text,
+            }
+        }
     }
 }
 
@@ -118,15 +126,21 @@ impl PgBackend {
     /// create the registry.
     pub(crate) fn open(url: &str, mode: OpenMode) -> Result<PgBackend, RegistryError> {
         let shown = PathBuf::from(shown_url(url));
-        let config = settings::config_from_url(url).map_err(|message| RegistryError::Refused {
-            path: shown.clone(),
-            message,
-        })?;
-        let client = config
-            .connect(NoTls)
-            .map_err(|source| RegistryError::Postgres {
+        let settings =
+            settings::settings_from_url(url).map_err(|source| RegistryError::Settings {
                 path: shown.clone(),
                 source,
+            })?;
+        let client =
+            tls::connect(&settings.config, &settings.tls).map_err(|failure| match failure {
+                tls::ConnectFailure::Settings(source) => RegistryError::Settings {
+                    path: shown.clone(),
+                    source,
+                },
+                tls::ConnectFailure::Server(source) => RegistryError::Postgres {
+                    path: shown.clone(),
+                    source,
+                },
             })?;
         let mut backend = PgBackend {
             client,

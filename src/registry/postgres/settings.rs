@@ -2,18 +2,26 @@
 //!
 //! A registry is named by a URL (`postgresql://user@host:port/db?…`,
 //! `postgres://…`). What the URL leaves out is taken from libpq's usual
-//! sources, as `psql` would: `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`,
-//! `PGDATABASE`, `PGSSLMODE`, and `~/.pgpass` (or `PGPASSFILE`). The
-//! `postgres` crate reads none of them itself.
+//! sources, in libpq's order, as `psql` would: a connection service
+//! (`service=`, `PGSERVICE`; see [`service`](super::service)), then
+//! `PGHOST`, `PGPORT`, `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE`,
+//! `PGSSLROOTCERT`, `PGSSLCERT`, `PGSSLKEY`, then `~/.pgpass` (or
+//! `passfile=`, `PGPASSFILE`). The `postgres` crate reads none of them
+//! itself.
 //!
 //! A password never leaves this file: the URL is shown everywhere (messages,
-//! export records) through [`shown_url`], which drops it.
+//! export records) through [`shown_url`], which drops it, and no error here
+//! repeats a value a service file or `.pgpass` gave.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use postgres::config::{Host, SslMode};
+use postgres::config::Host;
 use postgres::Config;
+
+use super::service;
+use super::tls::TlsSettings;
 
 /// Whether `location` (a `--registry` value) names a PostgreSQL registry.
 pub fn is_postgres_url(location: &Path) -> bool {
@@ -22,8 +30,12 @@ pub fn is_postgres_url(location: &Path) -> bool {
         .is_some_and(|text| text.starts_with("postgresql://") || text.starts_with("postgres://"))
 }
 
+/// The parameters that hold a secret: never shown.
+const SECRET_PARAMETERS: &[&str] = &["password", "sslpassword"];
+
 /// The URL without its password: the user-info's `:password` and any
-/// `password=` parameter are dropped, so it can be shown and recorded.
+/// `password=` (or `sslpassword=`, a client key's) parameter are dropped,
+/// so it can be shown and recorded.
 pub fn shown_url(url: &str) -> String {
     let (scheme, rest) = match url.split_once("://") {
         Some(parts) => parts,
@@ -52,7 +64,11 @@ pub fn shown_url(url: &str) -> String {
     if let Some(query) = query {
         let kept: Vec<&str> = query
             .split('&')
-            .filter(|pair| !pair.to_ascii_lowercase().starts_with("password="))
+            .filter(|pair| {
+                let key = pair.split_once('=').map_or(*pair, |(key, _)| key);
+                let key = percent_decoded(key).unwrap_or_else(|_| key.to_string());
+                !SECRET_PARAMETERS.contains(&key.to_ascii_lowercase().as_str())
+            })
             .collect();
         if !kept.is_empty() {
             shown.push('?');
@@ -62,23 +78,148 @@ pub fn shown_url(url: &str) -> String {
     shown
 }
 
-/// The connection settings of `url`, completed from the environment as
-/// libpq completes them. Errors never hold the password.
-pub fn config_from_url(url: &str) -> Result<Config, String> {
-    let mut config = Config::from_str(url)
-        .map_err(|e| format!("not a PostgreSQL URL that second-opinion can read: {e}"))?;
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    if env("PGSERVICE").is_some() {
-        // pg_service.conf is not read yet: refusing is better than
-        // connecting somewhere other than the service the user named.
-        return Err(
-            "PGSERVICE is set, but service files are not read yet: give the host, \
-                    port, user and database in the URL or in PGHOST, PGPORT, PGUSER and \
-                    PGDATABASE"
-                .to_string(),
-        );
+/// Why the connection settings could not be made; every one is the
+/// user's to fix (a usage error), and none holds a password.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    /// The URL, an environment variable or a parameter cannot be read.
+    #[error("{0}")]
+    Invalid(String),
+    /// `service=` or `PGSERVICE` names a service no service file defines.
+    #[error(
+        "service \"{service}\" is not defined in any connection service file (searched {}): \
+         define it in one of them, name another file with PGSERVICEFILE, or give the connection \
+         in the URL",
+        searched.iter().map(|path| path.display().to_string()).collect::<Vec<_>>().join(", ")
+    )]
+    UnknownService {
+        service: String,
+        searched: Vec<PathBuf>,
+    },
+    /// A service file cannot be read or holds a line libpq would refuse.
+    #[error("{}{}: {message}", path.display(), line.map(|line| format!(":{line}")).unwrap_or_default())]
+    ServiceFile {
+        path: PathBuf,
+        line: Option<usize>,
+        message: String,
+    },
+    /// A certificate or key named for TLS cannot be used.
+    #[error("{0}")]
+    Tls(String),
+}
+
+/// How to reach a registry's server: the client's settings, and the TLS
+/// ones it leaves to its connector.
+pub struct Settings {
+    pub config: Config,
+    pub tls: TlsSettings,
+}
+
+/// The parameters this tool reads itself rather than the client: the
+/// service, the password file, and TLS, whose modes beyond the client's
+/// three (`allow`, `verify-ca`, `verify-full`) and files are the
+/// connector's.
+const OWN_PARAMETERS: &[&str] = &[
+    "service",
+    "servicefile",
+    "passfile",
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "sslpassword",
+];
+
+/// The client parameters libpq also reads from the environment, besides
+/// those completed with defaults of their own (`PGHOST`, `PGPORT`,
+/// `PGUSER`, `PGDATABASE`, `PGPASSWORD`) and this tool's own.
+const ENVIRONMENT_PARAMETERS: &[(&str, &str)] = &[
+    ("hostaddr", "PGHOSTADDR"),
+    ("options", "PGOPTIONS"),
+    ("application_name", "PGAPPNAME"),
+    ("connect_timeout", "PGCONNECT_TIMEOUT"),
+    ("target_session_attrs", "PGTARGETSESSIONATTRS"),
+    ("channel_binding", "PGCHANNELBINDING"),
+    ("load_balance_hosts", "PGLOADBALANCEHOSTS"),
+    ("sslnegotiation", "PGSSLNEGOTIATION"),
+];
+
+/// The connection settings of `url`, completed as libpq completes them:
+/// what the URL gives wins, then the service's parameters (`service=` or
+/// `PGSERVICE`), then the environment (`PGHOST` …), then the defaults.
+/// Errors never hold the password.
+pub fn settings_from_url(url: &str) -> Result<Settings, SettingsError> {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, query),
+        None => (url, ""),
+    };
+    let mut client_parameters = Vec::new();
+    let mut own = BTreeMap::new();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let key = percent_decoded(key).map_err(|what| {
+            SettingsError::Invalid(format!("a parameter name of the URL {what}"))
+        })?;
+        let value = percent_decoded(value).map_err(|what| {
+            // The value may be a password: only its name is shown.
+            SettingsError::Invalid(format!("the URL's parameter `{key}` {what}"))
+        })?;
+        if OWN_PARAMETERS.contains(&key.as_str()) {
+            own.insert(key, value);
+        } else {
+            client_parameters.push((key, value));
+        }
     }
-    if config.get_hosts().is_empty() {
+    let parse = |parameters: &[(String, String)], origin: &str| {
+        Config::from_str(&with_query(base, parameters)).map_err(|e| {
+            // The client's message is only "invalid connection string";
+            // its cause names the parameter (never its value).
+            let cause = std::error::Error::source(&e)
+                .map(|cause| format!(": {cause}"))
+                .unwrap_or_default();
+            SettingsError::Invalid(format!(
+                "{origin}: not a PostgreSQL connection that second-opinion can read: {e}{cause}"
+            ))
+        })
+    };
+    let mut config = parse(&client_parameters, "the URL")?;
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+
+    let service = own.get("service").cloned().or_else(|| env("PGSERVICE"));
+    if let Some(service) = service {
+        let parameters =
+            service::service_parameters(&service, own.get("servicefile").map(String::as_str))?;
+        for (key, value) in parameters {
+            if given(&config, &client_parameters, &own, &key) {
+                continue;
+            }
+            if OWN_PARAMETERS.contains(&key.as_str()) {
+                own.insert(key, value);
+            } else {
+                client_parameters.push((key, value));
+            }
+        }
+        config = parse(&client_parameters, &format!("service \"{service}\""))?;
+    }
+    // The environment's client parameters, where neither the URL nor the
+    // service gave one (PGHOST … below need defaults of their own).
+    let mut from_environment = false;
+    for (key, variable) in ENVIRONMENT_PARAMETERS {
+        if let Some(value) = env(variable) {
+            if !given(&config, &client_parameters, &own, key) {
+                client_parameters.push((key.to_string(), value));
+                from_environment = true;
+            }
+        }
+    }
+    if from_environment {
+        config = parse(
+            &client_parameters,
+            "the environment (PGHOSTADDR, PGOPTIONS …)",
+        )?;
+    }
+
+    if config.get_hosts().is_empty() && config.get_hostaddrs().is_empty() {
         match env("PGHOST") {
             Some(host) => {
                 for host in host.split(',') {
@@ -97,9 +238,9 @@ pub fn config_from_url(url: &str) -> Result<Config, String> {
     }
     if config.get_ports().is_empty() {
         if let Some(port) = env("PGPORT") {
-            let port = port
-                .parse::<u16>()
-                .map_err(|_| format!("PGPORT '{port}' is not a port number"))?;
+            let port = port.parse::<u16>().map_err(|_| {
+                SettingsError::Invalid(format!("PGPORT '{port}' is not a port number"))
+            })?;
             config.port(port);
         }
     }
@@ -114,32 +255,94 @@ pub fn config_from_url(url: &str) -> Result<Config, String> {
         let dbname = env("PGDATABASE").unwrap_or_else(|| config.get_user().unwrap_or("").into());
         config.dbname(&dbname);
     }
-    if !url.contains("sslmode=") {
-        if let Some(mode) = env("PGSSLMODE") {
-            config.ssl_mode(match mode.as_str() {
-                "disable" => SslMode::Disable,
-                "allow" | "prefer" => SslMode::Prefer,
-                other => {
-                    return Err(format!(
-                        "PGSSLMODE={other}: TLS connections are not supported yet \
-                         (use sslmode=disable or prefer, e.g. over a Unix socket or an SSH tunnel)"
-                    ))
-                }
-            });
-        }
-    }
-    if config.get_ssl_mode() == SslMode::Require {
-        return Err("sslmode=require: TLS connections are not supported yet \
-                    (use sslmode=disable or prefer, e.g. over a Unix socket or an SSH tunnel)"
-            .to_string());
-    }
+    let own_or_env = |key: &str, variable: &str| own.get(key).cloned().or_else(|| env(variable));
+    let tls = TlsSettings::new(
+        own_or_env("sslmode", "PGSSLMODE").as_deref(),
+        own_or_env("sslrootcert", "PGSSLROOTCERT"),
+        own_or_env("sslcert", "PGSSLCERT"),
+        own_or_env("sslkey", "PGSSLKEY"),
+        own.get("sslpassword").cloned(),
+    )?;
     if config.get_password().is_none() {
-        if let Some(password) = env("PGPASSWORD").or_else(|| pgpass_password(&config)) {
+        let passfile = own_or_env("passfile", "PGPASSFILE");
+        if let Some(password) = env("PGPASSWORD").or_else(|| pgpass_password(&config, passfile)) {
             config.password(password);
         }
     }
-    config.application_name("second-opinion");
-    Ok(config)
+    if config.get_application_name().is_none() {
+        config.application_name("second-opinion");
+    }
+    Ok(Settings { config, tls })
+}
+
+/// Whether the URL gave `key` already (a service's value then does not
+/// count, as in libpq).
+fn given(
+    config: &Config,
+    client_parameters: &[(String, String)],
+    own: &BTreeMap<String, String>,
+    key: &str,
+) -> bool {
+    if own.contains_key(key) || client_parameters.iter().any(|(given, _)| given == key) {
+        return true;
+    }
+    match key {
+        "host" => !config.get_hosts().is_empty(),
+        "port" => !config.get_ports().is_empty(),
+        "user" => config.get_user().is_some(),
+        "password" => config.get_password().is_some(),
+        "dbname" => config.get_dbname().is_some(),
+        "hostaddr" => !config.get_hostaddrs().is_empty(),
+        _ => false,
+    }
+}
+
+/// `base` (a URL without its query) with `parameters` as its query,
+/// each percent-encoded.
+fn with_query(base: &str, parameters: &[(String, String)]) -> String {
+    let mut url = base.to_string();
+    for (index, (key, value)) in parameters.iter().enumerate() {
+        url.push(if index == 0 { '?' } else { '&' });
+        url.push_str(&percent_encoded(key));
+        url.push('=');
+        url.push_str(&percent_encoded(value));
+    }
+    url
+}
+
+fn percent_encoded(text: &str) -> String {
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            encoded.push(byte as char);
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
+/// A URL query's key or value with its `%XX` escapes decoded (libpq reads
+/// `+` as itself); the error says what is wrong, never the text.
+fn percent_decoded(text: &str) -> Result<String, &'static str> {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%' {
+            let hex = bytes
+                .get(index + 1..index + 3)
+                .and_then(|hex| std::str::from_utf8(hex).ok())
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                .ok_or("holds an invalid percent-encoded token")?;
+            decoded.push(hex);
+            index += 3;
+        } else {
+            decoded.push(bytes[index]);
+            index += 1;
+        }
+    }
+    String::from_utf8(decoded).map_err(|_| "is not UTF-8 once decoded")
 }
 
 fn add_host(config: &mut Config, host: &str) {
@@ -150,14 +353,14 @@ fn add_host(config: &mut Config, host: &str) {
     }
 }
 
-/// The password `~/.pgpass` (or `PGPASSFILE`) gives for the first host,
+/// The password `~/.pgpass` (or `passfile=`, `PGPASSFILE`) gives for the first host,
 /// port, database and user, as libpq matches them: `*` matches anything,
 /// `\` escapes `:` and `\`. As libpq does, a file readable by others is
 /// ignored.
-fn pgpass_password(config: &Config) -> Option<String> {
-    let file = match std::env::var_os("PGPASSFILE") {
-        Some(file) => std::path::PathBuf::from(file),
-        None => std::path::PathBuf::from(std::env::var_os("HOME")?).join(".pgpass"),
+fn pgpass_password(config: &Config, passfile: Option<String>) -> Option<String> {
+    let file = match passfile {
+        Some(file) => PathBuf::from(file),
+        None => PathBuf::from(std::env::var_os("HOME")?).join(".pgpass"),
     };
     #[cfg(unix)]
     {
@@ -238,8 +441,24 @@ mod tests {
             "postgresql://db/scores?application_name=x"
         );
         assert_eq!(
+            shown_url("postgresql://db/scores?sslmode=verify-full&sslpassword=k3y&pass%77ord=x"),
+            "postgresql://db/scores?sslmode=verify-full"
+        );
+        assert_eq!(
             shown_url("postgresql://%2Ftmp%2Fpg/scores"),
             "postgresql://%2Ftmp%2Fpg/scores"
+        );
+    }
+
+    #[test]
+    fn a_badly_encoded_password_parameter_is_not_repeated() {
+        let error = settings_from_url("postgresql://db/scores?password=hunter2%zz")
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(
+            error.contains("`password`") && !error.contains("hunter2"),
+            "{error}"
         );
     }
 
