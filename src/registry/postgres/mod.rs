@@ -44,10 +44,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0003_copy_whole_registry",
         include_str!("../../../migrations/postgres/0003_copy_whole_registry.sql"),
     ),
+    (
+        4,
+        "0004_source_file_brin",
+        include_str!("../../../migrations/postgres/0004_source_file_brin.sql"),
+    ),
 ];
 
 /// The newest schema version this binary knows on PostgreSQL.
-pub const PG_SCHEMA_VERSION: i64 = 3;
+pub const PG_SCHEMA_VERSION: i64 = 4;
 
 /// The advisory lock two first-time users of one database take around
 /// migrating it, so one creates the schema and the other finds it made.
