@@ -34,8 +34,9 @@ use std::io::BufReader;
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::error::SqlState;
 use postgres::types::Type;
-use postgres::Transaction;
+use postgres::Client;
 
+use super::write::Write;
 use super::{sql, PgBackend, ServerError};
 use crate::digest::sha256_file;
 use crate::ingest::pipeline::{
@@ -46,8 +47,7 @@ use crate::ingest::rules::{
     ConflictPolicy, Declared, DuplicateAction, LiveOrigin,
 };
 use crate::ingest::{
-    read_on_thread, FileOutcome, FileStatus, IngestFileError, IngestOptions, PreparedFile,
-    SourceSpec,
+    read_on_thread, FileOutcome, FileStatus, IngestFileError, IngestOptions, SourceSpec,
 };
 use crate::progress::{Progress, ProgressRead};
 use crate::registry::now_rfc3339;
@@ -152,13 +152,9 @@ impl PgBackend {
         progress: &dyn Progress,
         direct: bool,
     ) -> Result<FileOutcome, IngestFileError> {
-        let PreparedFile {
-            path,
-            absolute_path,
-            size_bytes,
-            format,
-            format_reason,
-        } = options.prepare_file(source)?;
+        let prepared = options.prepare_file(source)?;
+        let (path, size_bytes, format) =
+            (prepared.path.clone(), prepared.size_bytes, prepared.format);
         let io = |source| IngestFileError::Io {
             path: path.clone(),
             source,
@@ -201,7 +197,7 @@ impl PgBackend {
                     sql::INSERT_SOURCE_FILE,
                     &[
                         &path,
-                        &absolute_path,
+                        &prepared.absolute_path,
                         &sha256,
                         &(size_bytes as i64),
                         &format.name(),
@@ -351,27 +347,7 @@ impl PgBackend {
                     _ => FileStatus::NothingNew,
                 }
             };
-            let scorer_details = result.scorer_details();
-            Ok(FileOutcome {
-                path: path.clone(),
-                absolute_path,
-                sha256,
-                size_bytes,
-                format: format.name().to_string(),
-                format_reason,
-                label: source.label.clone(),
-                scorer_version: options.scorer_version.clone(),
-                status,
-                notes: notes.into_iter().chain(result.notes).collect(),
-                warnings: result.warnings,
-                preview: result.preview,
-                scorer_details,
-                scorers: result
-                    .scorers
-                    .into_iter()
-                    .map(|s| (s.entry.registered_name, s.counts))
-                    .collect(),
-            })
+            Ok(prepared.outcome(source, options, sha256, status, notes, result))
         })
     }
 }
@@ -382,7 +358,7 @@ impl PgBackend {
 /// every point before it, and `--as-of seq:N` never shows a later point
 /// without an earlier one. (Numbers handed out as ingests start would not
 /// be in commit order: a long file started first commits last.)
-fn stamp_point(tx: &mut Transaction<'_>, file_id: i64) -> Result<(), postgres::Error> {
+fn stamp_point(tx: &mut Client, file_id: i64) -> Result<(), postgres::Error> {
     let seq: i64 = tx.query_one(sql::TAKE_POINT, &[])?.get(0);
     tx.execute(sql::STAMP_FILE, &[&file_id, &seq])?;
     tx.execute(sql::STAMP_SUPERSEDED, &[&file_id, &seq])?;
@@ -394,7 +370,7 @@ fn stamp_point(tx: &mut Transaction<'_>, file_id: i64) -> Result<(), postgres::E
 /// `other_id` of the same bytes (those of `scorer_id`, if given); returns
 /// how many. Their point is stamped as this ingest commits.
 fn supersede_file(
-    tx: &mut Transaction<'_>,
+    tx: &mut Client,
     other_id: i64,
     file_id: i64,
     scorer_id: Option<i64>,
@@ -443,28 +419,43 @@ fn is_live_row_conflict(error: &postgres::Error) -> bool {
 /// Rows straight into `scores` by binary COPY, in `tx` (a savepoint or the
 /// file's transaction), as ingest `file_id`'s.
 fn copy_rows_into_scores(
-    tx: &mut Transaction<'_>,
+    tx: &mut Client,
     rows: &[ScoreRow],
     file_id: i64,
 ) -> Result<(), postgres::Error> {
     let sink = tx.copy_in(sql::COPY_SCORES)?;
-    let types = [
-        Type::INT8,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT,
-        Type::FLOAT8,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT,
-        Type::FLOAT8,
-        Type::INT4,
-        Type::INT8,
-        Type::INT8,
-    ];
-    let mut writer = BinaryCopyInWriter::new(sink, &types);
-    for row in rows {
-        let (line, frame_count) = (row.line as i64, row.frame_count as i32);
+    write_rows(sink, rows, |_| file_id)
+}
+
+/// The column types of both binary COPYs of scalar rows, [`sql::COPY_SCORES`]
+/// and [`sql::COPY_STAGING`], in their order: a row's columns, then a
+/// number (the file's id, or the row's place in a staged batch), then its
+/// line.
+const COPY_ROW_TYPES: [Type; 12] = [
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::FLOAT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::FLOAT8,
+    Type::INT4,
+    Type::INT8,
+    Type::INT8,
+];
+
+/// Write `rows` into a binary COPY of [`COPY_ROW_TYPES`], the eleventh
+/// column of row `n` being `tag(n)`, and finish it.
+fn write_rows(
+    sink: postgres::CopyInWriter<'_>,
+    rows: &[ScoreRow],
+    tag: impl Fn(usize) -> i64,
+) -> Result<(), postgres::Error> {
+    let mut writer = BinaryCopyInWriter::new(sink, &COPY_ROW_TYPES);
+    for (n, row) in rows.iter().enumerate() {
+        let (line, frame_count, tag) = (row.line as i64, row.frame_count as i32, tag(n));
         writer.write(&[
             &row.scorer_id,
             &row.key,
@@ -476,7 +467,7 @@ fn copy_rows_into_scores(
             &row.stored.note,
             &row.runtime_ms,
             &frame_count,
-            &file_id,
+            &tag,
             &line,
         ])?;
     }
@@ -487,7 +478,7 @@ fn copy_rows_into_scores(
 /// The PostgreSQL registry as the pipeline's store, inside one file's
 /// transaction.
 struct PgStore<'a, 'c> {
-    tx: Transaction<'c>,
+    tx: Write<'c>,
     path: &'a str,
     file_id: i64,
     ingested_at: &'a str,
@@ -691,43 +682,10 @@ impl PgStore<'_, '_> {
         settle: &mut dyn FnMut(&ScoreRow, Fate),
     ) -> Result<(), StoreError> {
         self.tx.batch_execute(sql::CLEAR_STAGING)?;
-        {
-            let sink = self.tx.copy_in(sql::COPY_STAGING)?;
-            let types = [
-                Type::INT4,
-                Type::INT8,
-                Type::INT8,
-                Type::TEXT,
-                Type::TEXT,
-                Type::TEXT,
-                Type::FLOAT8,
-                Type::TEXT,
-                Type::TEXT,
-                Type::TEXT,
-                Type::FLOAT8,
-                Type::INT4,
-            ];
-            let mut writer = BinaryCopyInWriter::new(sink, &types);
-            for (n, row) in rows.iter().enumerate() {
-                let (n, line) = (n as i32, row.line as i64);
-                let frame_count = row.frame_count as i32;
-                writer.write(&[
-                    &n,
-                    &line,
-                    &row.scorer_id,
-                    &row.key,
-                    &row.raw_key,
-                    &row.key_field,
-                    &row.stored.score,
-                    &row.stored.status,
-                    &row.stored.reason,
-                    &row.stored.note,
-                    &row.runtime_ms,
-                    &frame_count,
-                ])?;
-            }
-            writer.finish()?;
-        }
+        let sink = self.tx.copy_in(sql::COPY_STAGING)?;
+        // `n`, each row's place in the batch, where the file's id goes in
+        // `scores`: the move inserts in that order.
+        write_rows(sink, &rows, |n| n as i64)?;
         let before: i64 = self.tx.query_one(sql::LAST_SCORE_ID, &[])?.get(0);
         let moved = self.tx.execute(sql::MOVE_STAGED, &[&self.file_id])?;
         let all_written = moved as usize == rows.len();

@@ -18,12 +18,14 @@ mod ingest;
 mod reads;
 mod settings;
 mod sql;
+mod write;
 
 use std::path::{Path, PathBuf};
 
 use postgres::{Client, NoTls};
 
 pub use settings::{is_postgres_url, shown_url};
+use write::Write;
 
 use super::{OpenMode, RegistryError};
 
@@ -325,17 +327,13 @@ impl PgBackend {
     pub(crate) fn write_transaction<T, E>(
         &mut self,
         fail: impl Fn(postgres::Error) -> E,
-        work: impl FnOnce(postgres::Transaction<'_>) -> Result<T, E>,
+        work: impl FnOnce(Write<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        if !self.in_outer {
-            return work(self.client.transaction().map_err(fail)?);
-        }
-        // The client makes savepoints only of a transaction it began. Its
-        // BEGIN inside the open one is a no-op the server only warns about;
-        // that handle is never dropped, so it never sends the COMMIT or
-        // ROLLBACK that would end the outer transaction: `end_outer` does.
-        let mut outer = std::mem::ManuallyDrop::new(self.client.transaction().map_err(&fail)?);
-        let savepoint = outer.savepoint("one_write").map_err(&fail)?;
-        work(savepoint)
+        let write = if self.in_outer {
+            Write::savepoint_of(&mut self.client, "one_write")
+        } else {
+            Write::begin(&mut self.client)
+        };
+        work(write.map_err(fail)?)
     }
 }
