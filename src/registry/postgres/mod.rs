@@ -13,6 +13,7 @@
 //! becomes stay the pipeline's, as for SQLite.
 
 mod audit;
+mod copier;
 mod corrections;
 mod ingest;
 mod reads;
