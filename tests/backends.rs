@@ -1727,6 +1727,56 @@ fn a_registry_of_the_first_schema_is_upgraded_with_its_settings() {
     assert_eq!(made, 0);
 }
 
+/// A registry at schema 3 (a B-tree on `scores.source_file_id`) is
+/// upgraded to the BRIN index of migration 4 by the next command, and
+/// answers every question by file as before: files, provenance, a retired
+/// file and its restored rows, an export.
+#[test]
+fn a_registry_at_schema_3_gets_the_brin_index_and_answers_the_same() {
+    let targets = with_history("brin_upgrade");
+    let Some(pg) = postgres_of(&targets) else {
+        return;
+    };
+    let mut client = pg.db.as_ref().unwrap().client();
+    // Back to what migration 3 left.
+    client
+        .batch_execute(
+            "DROP INDEX scores_source_file; \
+             CREATE INDEX scores_source_file ON scores (source_file_id); \
+             DELETE FROM second_opinion_migrations WHERE version = 4",
+        )
+        .unwrap();
+    let method = |client: &mut postgres::Client| -> String {
+        client
+            .query_one(
+                "SELECT am.amname::text FROM pg_class c JOIN pg_am am ON am.oid = c.relam \
+                 WHERE c.relname = 'scores_source_file'",
+                &[],
+            )
+            .unwrap()
+            .get(0)
+    };
+    assert_eq!(method(&mut client), "btree");
+    same_on_all(&targets, &["files"], 0);
+    assert_eq!(method(&mut client), "brin");
+    let version: i64 = client
+        .query_one("SELECT MAX(version) FROM second_opinion_migrations", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version, 4);
+    same_on_all(&targets, &["provenance", "--key", "a.mp4"], 0);
+    same_on_all(&targets, &["provenance", "--key", "c.mp4"], 0);
+    same_on_all(&targets, &["files", "retire", "3", "--restore-previous"], 0);
+    same_on_all(&targets, &["files"], 0);
+    same_on_all(&targets, &["scorers"], 0);
+    same_on_all(
+        &targets,
+        &["export", "--features", "clips.csv", "--out", "after.csv"],
+        0,
+    );
+    same_file_on_all(&targets, "after.csv");
+}
+
 /// `registry copy`: a registry with corrections, superseded rows, frames,
 /// components, exports (one as of an earlier point) and a tag, copied
 /// SQLite → PostgreSQL → SQLite (and SQLite → SQLite), answers every

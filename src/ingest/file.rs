@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::formats::settle;
 use super::frame_pattern::FramePattern;
+use super::pipeline::FileIngestResult;
 use super::rules::{ConflictPolicy, MAX_SCORER_VERSION_CHARS};
 use super::suspicious::Warning;
 use super::{detect_format, DetectError, Detection, FieldNames, Format, ReadError};
@@ -418,6 +419,44 @@ pub(crate) struct PreparedFile {
     pub format: Format,
     /// Why the format was chosen (`--format`, or what detection saw).
     pub format_reason: String,
+}
+
+impl PreparedFile {
+    /// What a caller sees of this file's ingest, once its store has decided
+    /// the `status`: the file as prepared, its bytes' `sha256`, the store's
+    /// own `notes` (before the pipeline's), and what its rows gave.
+    /// (Both stores, SQLite's and PostgreSQL's, report through this.)
+    pub(crate) fn outcome(
+        self,
+        source: &SourceSpec,
+        options: &IngestOptions,
+        sha256: String,
+        status: FileStatus,
+        notes: Vec<String>,
+        result: FileIngestResult,
+    ) -> FileOutcome {
+        let scorer_details = result.scorer_details();
+        FileOutcome {
+            path: self.path,
+            absolute_path: self.absolute_path,
+            sha256,
+            size_bytes: self.size_bytes,
+            format: self.format.name().to_string(),
+            format_reason: self.format_reason,
+            label: source.label.clone(),
+            scorer_version: options.scorer_version.clone(),
+            status,
+            notes: notes.into_iter().chain(result.notes).collect(),
+            warnings: result.warnings,
+            preview: result.preview,
+            scorer_details,
+            scorers: result
+                .scorers
+                .into_iter()
+                .map(|s| (s.entry.registered_name, s.counts))
+                .collect(),
+        }
+    }
 }
 
 /// Why a file was not ingested. Every variant names the file, and the line

@@ -30,7 +30,6 @@ pub(crate) mod rules;
 pub(crate) mod suspicious;
 pub(crate) mod text_rows;
 
-pub(crate) use file::PreparedFile;
 pub use file::{
     FileOutcome, FileStatus, IngestFileError, IngestOptions, KeyCollision, PreviewRow,
     ScorerCounts, ScorerDetail, SourceSpec,

@@ -24,8 +24,7 @@ use crate::ingest::rules::{
     ConflictPolicy, Declared, DuplicateAction, LiveOrigin,
 };
 use crate::ingest::{
-    read_on_thread, FileOutcome, FileStatus, IngestFileError, IngestOptions, PreparedFile,
-    SourceSpec,
+    read_on_thread, FileOutcome, FileStatus, IngestFileError, IngestOptions, SourceSpec,
 };
 use crate::progress::{Progress, ProgressRead};
 use crate::scorer::Scale;
@@ -42,13 +41,9 @@ impl Registry {
         if let Some(mut pg) = self.pg() {
             return pg.ingest_file(source, options, progress);
         }
-        let PreparedFile {
-            path,
-            absolute_path,
-            size_bytes,
-            format,
-            format_reason,
-        } = options.prepare_file(source)?;
+        let mut prepared = options.prepare_file(source)?;
+        let (path, size_bytes, format) =
+            (prepared.path.clone(), prepared.size_bytes, prepared.format);
         let io = |source| IngestFileError::Io {
             path: path.clone(),
             source,
@@ -110,7 +105,7 @@ impl Registry {
             params![
                 file_id,
                 path,
-                absolute_path,
+                prepared.absolute_path,
                 hashed_first.as_deref().unwrap_or_default(),
                 size_bytes as i64,
                 format.name(),
@@ -242,27 +237,8 @@ impl Registry {
                 _ => FileStatus::NothingNew,
             }
         };
-        let scorer_details = result.scorer_details();
-        Ok(FileOutcome {
-            path,
-            absolute_path,
-            sha256,
-            size_bytes,
-            format: format.name().to_string(),
-            format_reason,
-            label: source.label.clone(),
-            scorer_version: options.scorer_version.clone(),
-            status,
-            notes: notes.into_iter().chain(result.notes).collect(),
-            warnings: result.warnings,
-            preview: result.preview,
-            scorer_details,
-            scorers: result
-                .scorers
-                .into_iter()
-                .map(|s| (s.entry.registered_name, s.counts))
-                .collect(),
-        })
+        prepared.size_bytes = size_bytes;
+        Ok(prepared.outcome(source, options, sha256, status, notes, result))
     }
 }
 

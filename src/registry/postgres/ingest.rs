@@ -34,8 +34,9 @@ use std::io::BufReader;
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::error::SqlState;
 use postgres::types::Type;
-use postgres::Transaction;
+use postgres::Client;
 
+use super::copier::Conn;
 use super::{sql, PgBackend, ServerError};
 use crate::digest::sha256_file;
 use crate::ingest::pipeline::{
@@ -46,8 +47,7 @@ use crate::ingest::rules::{
     ConflictPolicy, Declared, DuplicateAction, LiveOrigin,
 };
 use crate::ingest::{
-    read_on_thread, FileOutcome, FileStatus, IngestFileError, IngestOptions, PreparedFile,
-    SourceSpec,
+    read_on_thread, FileOutcome, FileStatus, IngestFileError, IngestOptions, SourceSpec,
 };
 use crate::progress::{Progress, ProgressRead};
 use crate::registry::now_rfc3339;
@@ -152,13 +152,9 @@ impl PgBackend {
         progress: &dyn Progress,
         direct: bool,
     ) -> Result<FileOutcome, IngestFileError> {
-        let PreparedFile {
-            path,
-            absolute_path,
-            size_bytes,
-            format,
-            format_reason,
-        } = options.prepare_file(source)?;
+        let prepared = options.prepare_file(source)?;
+        let (path, size_bytes, format) =
+            (prepared.path.clone(), prepared.size_bytes, prepared.format);
         let io = |source| IngestFileError::Io {
             path: path.clone(),
             source,
@@ -201,7 +197,7 @@ impl PgBackend {
                     sql::INSERT_SOURCE_FILE,
                     &[
                         &path,
-                        &absolute_path,
+                        &prepared.absolute_path,
                         &sha256,
                         &(size_bytes as i64),
                         &format.name(),
@@ -253,36 +249,42 @@ impl PgBackend {
                     progress,
                 },
             );
-            let store = PgStore {
-                tx,
-                path: &path,
-                file_id,
-                ingested_at: &ingested_at,
-                earlier_ingests: &earlier_ingests,
-                on_conflict: options.on_conflict,
-                pending: Vec::with_capacity(STAGED_ROWS),
-                copy_direct: direct,
-                savepoints_left: DIRECT_SAVEPOINTS,
-            };
-            let mut pipeline = FileIngest::new(store, &path, source, options, format);
-            let read_options = options.read_options(source);
-            let (store, result) = read_on_thread(
-                format,
-                input,
-                &read_options,
-                &mut pipeline,
-                |mut input, read| {
-                    // Read what the reader left unread too (a trailer), as the
-                    // SQLite ingest does while hashing.
-                    let read = read.and_then(|()| {
-                        Ok(std::io::copy(&mut input, &mut std::io::sink()).map(drop)?)
-                    });
-                    (read, ())
-                },
-            )
-            .and_then(|()| pipeline.finish())
-            .map_err(|e| e.into_file_error(&path))?;
-            let mut tx = store.tx;
+            // The store may lend the transaction to a copier thread of
+            // this scope (`postgres/copier.rs`); it is back when the read
+            // ends.
+            let (mut tx, result) = std::thread::scope(|scope| {
+                let store = PgStore {
+                    conn: Conn::new(tx, scope),
+                    path: &path,
+                    file_id,
+                    ingested_at: &ingested_at,
+                    earlier_ingests: &earlier_ingests,
+                    on_conflict: options.on_conflict,
+                    pending: Vec::with_capacity(STAGED_ROWS),
+                    copy_direct: direct,
+                    savepoints_left: DIRECT_SAVEPOINTS,
+                };
+                let mut pipeline = FileIngest::new(store, &path, source, options, format);
+                let read_options = options.read_options(source);
+                let (store, result) = read_on_thread(
+                    format,
+                    input,
+                    &read_options,
+                    &mut pipeline,
+                    |mut input, read| {
+                        // Read what the reader left unread too (a trailer), as the
+                        // SQLite ingest does while hashing.
+                        let read = read.and_then(|()| {
+                            Ok(std::io::copy(&mut input, &mut std::io::sink()).map(drop)?)
+                        });
+                        (read, ())
+                    },
+                )
+                .and_then(|()| pipeline.finish())
+                .map_err(|e| e.into_file_error(&path))?;
+                let tx = store.conn.into_tx().map_err(store_error)?;
+                Ok((tx, result))
+            })?;
             for (other, other_id) in &check_after_read {
                 let earlier_scorers: Vec<i64> = tx
                     .query(sql::FILE_SCORER_IDS, &[other_id])
@@ -351,27 +353,7 @@ impl PgBackend {
                     _ => FileStatus::NothingNew,
                 }
             };
-            let scorer_details = result.scorer_details();
-            Ok(FileOutcome {
-                path: path.clone(),
-                absolute_path,
-                sha256,
-                size_bytes,
-                format: format.name().to_string(),
-                format_reason,
-                label: source.label.clone(),
-                scorer_version: options.scorer_version.clone(),
-                status,
-                notes: notes.into_iter().chain(result.notes).collect(),
-                warnings: result.warnings,
-                preview: result.preview,
-                scorer_details,
-                scorers: result
-                    .scorers
-                    .into_iter()
-                    .map(|s| (s.entry.registered_name, s.counts))
-                    .collect(),
-            })
+            Ok(prepared.outcome(source, options, sha256, status, notes, result))
         })
     }
 }
@@ -382,7 +364,7 @@ impl PgBackend {
 /// every point before it, and `--as-of seq:N` never shows a later point
 /// without an earlier one. (Numbers handed out as ingests start would not
 /// be in commit order: a long file started first commits last.)
-fn stamp_point(tx: &mut Transaction<'_>, file_id: i64) -> Result<(), postgres::Error> {
+fn stamp_point(tx: &mut Client, file_id: i64) -> Result<(), postgres::Error> {
     let seq: i64 = tx.query_one(sql::TAKE_POINT, &[])?.get(0);
     tx.execute(sql::STAMP_FILE, &[&file_id, &seq])?;
     tx.execute(sql::STAMP_SUPERSEDED, &[&file_id, &seq])?;
@@ -394,7 +376,7 @@ fn stamp_point(tx: &mut Transaction<'_>, file_id: i64) -> Result<(), postgres::E
 /// `other_id` of the same bytes (those of `scorer_id`, if given); returns
 /// how many. Their point is stamped as this ingest commits.
 fn supersede_file(
-    tx: &mut Transaction<'_>,
+    tx: &mut Client,
     other_id: i64,
     file_id: i64,
     scorer_id: Option<i64>,
@@ -443,51 +425,76 @@ fn is_live_row_conflict(error: &postgres::Error) -> bool {
 /// Rows straight into `scores` by binary COPY, in `tx` (a savepoint or the
 /// file's transaction), as ingest `file_id`'s.
 fn copy_rows_into_scores(
-    tx: &mut Transaction<'_>,
+    tx: &mut Client,
     rows: &[ScoreRow],
     file_id: i64,
 ) -> Result<(), postgres::Error> {
     let sink = tx.copy_in(sql::COPY_SCORES)?;
-    let types = [
-        Type::INT8,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT,
-        Type::FLOAT8,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT,
-        Type::FLOAT8,
-        Type::INT4,
-        Type::INT8,
-        Type::INT8,
-    ];
-    let mut writer = BinaryCopyInWriter::new(sink, &types);
-    for row in rows {
-        let (line, frame_count) = (row.line as i64, row.frame_count as i32);
-        writer.write(&[
-            &row.scorer_id,
-            &row.key,
-            &row.raw_key,
-            &row.key_field,
-            &row.stored.score,
-            &row.stored.status,
-            &row.stored.reason,
-            &row.stored.note,
-            &row.runtime_ms,
-            &frame_count,
-            &file_id,
-            &line,
-        ])?;
+    write_rows(sink, rows, |_| file_id)
+}
+
+/// The column types of both binary COPYs of scalar rows, [`sql::COPY_SCORES`]
+/// and [`sql::COPY_STAGING`], in their order: a row's columns, then a
+/// number (the file's id, or the row's place in a staged batch), then its
+/// line.
+pub(super) const COPY_ROW_TYPES: [Type; 12] = [
+    Type::INT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::FLOAT8,
+    Type::TEXT,
+    Type::TEXT,
+    Type::TEXT,
+    Type::FLOAT8,
+    Type::INT4,
+    Type::INT8,
+    Type::INT8,
+];
+
+/// Write `rows` into a binary COPY of [`COPY_ROW_TYPES`], the eleventh
+/// column of row `n` being `tag(n)`, and finish it.
+fn write_rows(
+    sink: postgres::CopyInWriter<'_>,
+    rows: &[ScoreRow],
+    tag: impl Fn(usize) -> i64,
+) -> Result<(), postgres::Error> {
+    let mut writer = BinaryCopyInWriter::new(sink, &COPY_ROW_TYPES);
+    for (n, row) in rows.iter().enumerate() {
+        write_row(&mut writer, row, tag(n))?;
     }
     writer.finish()?;
     Ok(())
 }
 
+/// Write one row into a binary COPY of [`COPY_ROW_TYPES`], `tag` its
+/// eleventh column.
+pub(super) fn write_row(
+    writer: &mut BinaryCopyInWriter<'_>,
+    row: &ScoreRow,
+    tag: i64,
+) -> Result<(), postgres::Error> {
+    let (line, frame_count) = (row.line as i64, row.frame_count as i32);
+    writer.write(&[
+        &row.scorer_id,
+        &row.key,
+        &row.raw_key,
+        &row.key_field,
+        &row.stored.score,
+        &row.stored.status,
+        &row.stored.reason,
+        &row.stored.note,
+        &row.runtime_ms,
+        &frame_count,
+        &tag,
+        &line,
+    ])
+}
+
 /// The PostgreSQL registry as the pipeline's store, inside one file's
 /// transaction.
-struct PgStore<'a, 'c> {
-    tx: Transaction<'c>,
+struct PgStore<'a, 's, 'e, 'c: 's> {
+    conn: Conn<'s, 'e, 'c>,
     path: &'a str,
     file_id: i64,
     ingested_at: &'a str,
@@ -509,19 +516,19 @@ impl From<postgres::Error> for StoreError {
     }
 }
 
-impl ScoreStore for PgStore<'_, '_> {
+impl ScoreStore for PgStore<'_, '_, '_, '_> {
     fn scorer(
         &mut self,
         name: &str,
         slug: &str,
         declared: &Declared,
     ) -> Result<StoreScorer, StoreError> {
-        let mut existing = self.tx.query_opt(sql::SCORER_BY_SLUG, &[&slug])?;
+        let mut existing = self.conn.tx()?.query_opt(sql::SCORER_BY_SLUG, &[&slug])?;
         if existing.is_none() {
             let defaults = new_scorer_defaults(name, declared).map_err(StoreError::Conflict)?;
             // Another machine may register it meanwhile: then this inserts
             // nothing, and the read below finds theirs.
-            self.tx.execute(
+            self.conn.tx()?.execute(
                 sql::INSERT_SCORER,
                 &[
                     &name,
@@ -534,7 +541,7 @@ impl ScoreStore for PgStore<'_, '_> {
                     &defaults.higher_is_better,
                 ],
             )?;
-            existing = self.tx.query_opt(sql::SCORER_BY_SLUG, &[&slug])?;
+            existing = self.conn.tx()?.query_opt(sql::SCORER_BY_SLUG, &[&slug])?;
         }
         let row = existing.expect("registered above");
         let id: i64 = row.get(0);
@@ -551,7 +558,8 @@ impl ScoreStore for PgStore<'_, '_> {
         check_declared_scale(&registered_name, scale, declared).map_err(StoreError::Conflict)?;
         let scale = match (scale, declared.scale) {
             (None, Some(declared)) => {
-                self.tx
+                self.conn
+                    .tx()?
                     .execute(sql::SET_SCORER_SCALE, &[&id, &declared.min, &declared.max])?;
                 Some(declared)
             }
@@ -560,7 +568,8 @@ impl ScoreStore for PgStore<'_, '_> {
         check_declared_direction(&registered_name, direction, declared)
             .map_err(StoreError::Conflict)?;
         if let (None, Some(higher)) = (direction, declared.higher_is_better) {
-            self.tx
+            self.conn
+                .tx()?
                 .execute(sql::SET_SCORER_DIRECTION, &[&id, &higher])?;
         }
         Ok(StoreScorer {
@@ -594,13 +603,14 @@ impl ScoreStore for PgStore<'_, '_> {
             return Ok(());
         };
         for (name, value) in &detail.components {
-            self.tx
+            self.conn
+                .tx()?
                 .execute(sql::INSERT_SCORE_COMPONENT, &[&score_id, name, value])?;
         }
         if !detail.frames.is_empty() {
-            let statement = self.tx.prepare(sql::INSERT_FRAME_SCORE)?;
+            let statement = self.conn.tx()?.prepare(sql::INSERT_FRAME_SCORE)?;
             for frame in &detail.frames {
-                self.tx.execute(
+                self.conn.tx()?.execute(
                     &statement,
                     &[
                         &score_id,
@@ -624,8 +634,17 @@ impl ScoreStore for PgStore<'_, '_> {
             return Ok(());
         }
         let rows = std::mem::take(&mut self.pending);
+        if self.copy_direct && self.savepoints_left == 0 {
+            // Without a savepoint, a refusal aborts the attempt, and these
+            // fates with it: they may be settled before the server has the
+            // rows, which a copier thread sends while the next are read.
+            for row in &rows {
+                settle(row, Fate::Written);
+            }
+            self.conn.copy_later(rows, self.file_id)?;
+            return Ok(());
+        }
         if self.copy_direct {
-            let under_savepoint = self.savepoints_left > 0;
             match self.copy_into_scores(&rows) {
                 Ok(()) => {
                     for row in &rows {
@@ -638,7 +657,7 @@ impl ScoreStore for PgStore<'_, '_> {
                 // copy was undone; these rows, and the rest of the file,
                 // take the way that settles each conflict. (Without a
                 // savepoint, the error ends the attempt: `ingest_file`.)
-                Err(e) if under_savepoint && is_live_row_conflict(&e) => self.copy_direct = false,
+                Err(e) if is_live_row_conflict(&e) => self.copy_direct = false,
                 Err(e) => return Err(e.into()),
             }
         }
@@ -657,7 +676,7 @@ impl ScoreStore for PgStore<'_, '_> {
             }
         }
         for (scorer_id, rows) in totals {
-            self.tx.execute(
+            self.conn.tx()?.execute(
                 sql::INSERT_SOURCE_FILE_SCORER,
                 &[&self.file_id, &scorer_id, &(rows as i64)],
             )?;
@@ -666,7 +685,7 @@ impl ScoreStore for PgStore<'_, '_> {
     }
 }
 
-impl PgStore<'_, '_> {
+impl<'c> PgStore<'_, '_, '_, 'c> {
     /// Copy rows straight into `scores`, all or none: under a savepoint, so
     /// a row the live-row index refuses undoes only this copy. The index
     /// decides, as it does for every other write: the copy fails on the
@@ -674,11 +693,8 @@ impl PgStore<'_, '_> {
     /// for. Past [`DIRECT_SAVEPOINTS`] copies, without a savepoint: a
     /// refusal then aborts the attempt.
     fn copy_into_scores(&mut self, rows: &[ScoreRow]) -> Result<(), postgres::Error> {
-        if self.savepoints_left == 0 {
-            return copy_rows_into_scores(&mut self.tx, rows, self.file_id);
-        }
         self.savepoints_left -= 1;
-        let mut copy = self.tx.savepoint("direct_copy")?;
+        let mut copy = self.conn.tx()?.savepoint("direct_copy")?;
         copy_rows_into_scores(&mut copy, rows, self.file_id)?;
         copy.commit()
     }
@@ -690,46 +706,16 @@ impl PgStore<'_, '_> {
         rows: Vec<ScoreRow>,
         settle: &mut dyn FnMut(&ScoreRow, Fate),
     ) -> Result<(), StoreError> {
-        self.tx.batch_execute(sql::CLEAR_STAGING)?;
-        {
-            let sink = self.tx.copy_in(sql::COPY_STAGING)?;
-            let types = [
-                Type::INT4,
-                Type::INT8,
-                Type::INT8,
-                Type::TEXT,
-                Type::TEXT,
-                Type::TEXT,
-                Type::FLOAT8,
-                Type::TEXT,
-                Type::TEXT,
-                Type::TEXT,
-                Type::FLOAT8,
-                Type::INT4,
-            ];
-            let mut writer = BinaryCopyInWriter::new(sink, &types);
-            for (n, row) in rows.iter().enumerate() {
-                let (n, line) = (n as i32, row.line as i64);
-                let frame_count = row.frame_count as i32;
-                writer.write(&[
-                    &n,
-                    &line,
-                    &row.scorer_id,
-                    &row.key,
-                    &row.raw_key,
-                    &row.key_field,
-                    &row.stored.score,
-                    &row.stored.status,
-                    &row.stored.reason,
-                    &row.stored.note,
-                    &row.runtime_ms,
-                    &frame_count,
-                ])?;
-            }
-            writer.finish()?;
-        }
-        let before: i64 = self.tx.query_one(sql::LAST_SCORE_ID, &[])?.get(0);
-        let moved = self.tx.execute(sql::MOVE_STAGED, &[&self.file_id])?;
+        self.conn.tx()?.batch_execute(sql::CLEAR_STAGING)?;
+        let sink = self.conn.tx()?.copy_in(sql::COPY_STAGING)?;
+        // `n`, each row's place in the batch, where the file's id goes in
+        // `scores`: the move inserts in that order.
+        write_rows(sink, &rows, |n| n as i64)?;
+        let before: i64 = self.conn.tx()?.query_one(sql::LAST_SCORE_ID, &[])?.get(0);
+        let moved = self
+            .conn
+            .tx()?
+            .execute(sql::MOVE_STAGED, &[&self.file_id])?;
         let all_written = moved as usize == rows.len();
         // When some were left out: which rows were written, by (scorer,
         // line, key), counted. Rows of one line (a JSON array on one line)
@@ -738,7 +724,11 @@ impl PgStore<'_, '_> {
         // usual case, where all are written.)
         let mut written: HashMap<(i64, i64, String), usize> = HashMap::new();
         if !all_written {
-            for row in self.tx.query(sql::MOVED_ROWS, &[&self.file_id, &before])? {
+            for row in self
+                .conn
+                .tx()?
+                .query(sql::MOVED_ROWS, &[&self.file_id, &before])?
+            {
                 *written
                     .entry((row.get(0), row.get(1), row.get(2)))
                     .or_default() += 1;
@@ -766,7 +756,7 @@ impl PgStore<'_, '_> {
     }
 }
 
-impl PgStore<'_, '_> {
+impl<'c> PgStore<'_, '_, '_, 'c> {
     /// Insert one row on its own; on a (scorer, key) that is live already,
     /// do what the conflict policy says. Returns the new row's id and how
     /// it was written; `None` when `--ignore` kept the live row.
@@ -782,7 +772,8 @@ impl PgStore<'_, '_> {
                 return Ok(Some((id, Fate::Written)));
             }
             let Some(live) = self
-                .tx
+                .conn
+                .tx()?
                 .query_opt(sql::LIVE_SCORE_WITH_SOURCE, &[&row.scorer_id, &row.key])?
             else {
                 continue;
@@ -795,7 +786,7 @@ impl PgStore<'_, '_> {
                 DuplicateAction::Ignore => return Ok(None),
                 DuplicateAction::Supersede => {
                     let identical = self.holds_the_same(live_id, row, components)?;
-                    self.tx.execute(
+                    self.conn.tx()?.execute(
                         sql::SUPERSEDE_SCORE,
                         &[&live_id, &self.ingested_at, &self.file_id],
                     )?;
@@ -833,7 +824,8 @@ impl PgStore<'_, '_> {
     fn try_insert(&mut self, row: &ScoreRow) -> Result<Option<i64>, StoreError> {
         let (line, frame_count) = (row.line as i64, row.frame_count as i32);
         Ok(self
-            .tx
+            .conn
+            .tx()?
             .query_opt(
                 sql::INSERT_SCORE,
                 &[
@@ -863,7 +855,7 @@ impl PgStore<'_, '_> {
         row: &ScoreRow,
         components: &[(String, Option<f64>)],
     ) -> Result<bool, StoreError> {
-        let live = self.tx.query_one(sql::SCORE_CONTENT, &[&live_id])?;
+        let live = self.conn.tx()?.query_one(sql::SCORE_CONTENT, &[&live_id])?;
         let (score, status, reason): (Option<f64>, String, Option<String>) =
             (live.get(0), live.get(1), live.get(2));
         let same_value = score.map(f64::to_bits) == row.stored.score.map(f64::to_bits);
@@ -871,7 +863,8 @@ impl PgStore<'_, '_> {
             return Ok(false);
         }
         let live: Vec<(String, Option<f64>)> = self
-            .tx
+            .conn
+            .tx()?
             .query(sql::SCORE_COMPONENTS, &[&live_id])?
             .iter()
             .map(|r| (r.get(0), r.get(1)))

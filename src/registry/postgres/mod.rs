@@ -13,6 +13,7 @@
 //! becomes stay the pipeline's, as for SQLite.
 
 mod audit;
+mod copier;
 mod corrections;
 mod ingest;
 mod reads;
@@ -20,12 +21,14 @@ mod service;
 mod settings;
 mod sql;
 mod tls;
+mod write;
 
 use std::path::{Path, PathBuf};
 
 use postgres::Client;
 
 pub use settings::{is_postgres_url, shown_url, SettingsError};
+use write::Write;
 
 use super::{OpenMode, RegistryError};
 
@@ -46,10 +49,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0003_copy_whole_registry",
         include_str!("../../../migrations/postgres/0003_copy_whole_registry.sql"),
     ),
+    (
+        4,
+        "0004_source_file_brin",
+        include_str!("../../../migrations/postgres/0004_source_file_brin.sql"),
+    ),
 ];
 
 /// The newest schema version this binary knows on PostgreSQL.
-pub const PG_SCHEMA_VERSION: i64 = 3;
+pub const PG_SCHEMA_VERSION: i64 = 4;
 
 /// The advisory lock two first-time users of one database take around
 /// migrating it, so one creates the schema and the other finds it made.
@@ -334,17 +342,13 @@ impl PgBackend {
     pub(crate) fn write_transaction<T, E>(
         &mut self,
         fail: impl Fn(postgres::Error) -> E,
-        work: impl FnOnce(postgres::Transaction<'_>) -> Result<T, E>,
+        work: impl FnOnce(Write<'_>) -> Result<T, E>,
     ) -> Result<T, E> {
-        if !self.in_outer {
-            return work(self.client.transaction().map_err(fail)?);
-        }
-        // The client makes savepoints only of a transaction it began. Its
-        // BEGIN inside the open one is a no-op the server only warns about;
-        // that handle is never dropped, so it never sends the COMMIT or
-        // ROLLBACK that would end the outer transaction: `end_outer` does.
-        let mut outer = std::mem::ManuallyDrop::new(self.client.transaction().map_err(&fail)?);
-        let savepoint = outer.savepoint("one_write").map_err(&fail)?;
-        work(savepoint)
+        let write = if self.in_outer {
+            Write::savepoint_of(&mut self.client, "one_write")
+        } else {
+            Write::begin(&mut self.client)
+        };
+        work(write.map_err(fail)?)
     }
 }

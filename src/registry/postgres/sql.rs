@@ -88,14 +88,16 @@ pub const SET_SCORER_DIRECTION: &str =
 /// COPY; `n` is the row's place in the batch (file order; lines can repeat
 /// when one line holds many records).
 pub const CREATE_STAGING: &str = "CREATE TEMP TABLE IF NOT EXISTS score_staging (\
-    n int4 NOT NULL, line int8 NOT NULL, scorer_id int8 NOT NULL, key text NOT NULL, raw_key text, \
-    key_field text NOT NULL, score float8, status text NOT NULL, reason text, note text, \
-    runtime_ms float8, frame_count int4 NOT NULL) ON COMMIT DROP";
+    scorer_id int8 NOT NULL, key text NOT NULL, raw_key text, key_field text NOT NULL, \
+    score float8, status text NOT NULL, reason text, note text, runtime_ms float8, \
+    frame_count int4 NOT NULL, n int8 NOT NULL, line int8 NOT NULL) ON COMMIT DROP";
 
 pub const CLEAR_STAGING: &str = "TRUNCATE score_staging";
 
-pub const COPY_STAGING: &str = "COPY score_staging (n, line, scorer_id, key, raw_key, key_field, \
-    score, status, reason, note, runtime_ms, frame_count) FROM STDIN (FORMAT binary)";
+/// Its columns in the order of [`COPY_SCORES`]'s, `n` in place of the
+/// file: one writer of rows serves both (`postgres/ingest.rs`).
+pub const COPY_STAGING: &str = "COPY score_staging (scorer_id, key, raw_key, key_field, score, \
+    status, reason, note, runtime_ms, frame_count, n, line) FROM STDIN (FORMAT binary)";
 
 /// Scalar rows straight into `scores`, in file order, while none has met
 /// a live row (`postgres/ingest.rs`): the live-row index refuses the copy
