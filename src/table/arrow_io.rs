@@ -24,6 +24,7 @@ use parquet::schema::types::ColumnPath;
 
 use super::content_digest::ContentDigest;
 use super::ipc_layout;
+use super::json_decode::ParallelJsonBatches;
 use super::parquet_out::ParallelParquetWriter;
 use crate::contained::contain;
 
@@ -97,9 +98,9 @@ fn open_batches(path: &Path, format: TableFormat, shown: &str) -> Result<Batches
             (reader.schema(), Box::new(reader))
         }
         TableFormat::Jsonl => {
-            let mut input = BufReader::new(file);
-            let schema = infer_json(&mut input, shown)?;
-            json_batches(input, schema, shown)?
+            let mut input = BufReader::with_capacity(1 << 20, file);
+            let (schema, lines) = infer_json(&mut input, shown)?;
+            json_batches(input, schema, lines, shown)?
         }
         TableFormat::Json => {
             let bytes = std::fs::read(path).map_err(|e| TableError::io(shown, e))?;
@@ -111,8 +112,8 @@ fn open_batches(path: &Path, format: TableFormat, shown: &str) -> Result<Batches
                 lines.push(b'\n');
             }
             let mut input = Cursor::new(lines);
-            let schema = infer_json(&mut input, shown)?;
-            json_batches(input, schema, shown)?
+            let (schema, lines) = infer_json(&mut input, shown)?;
+            json_batches(input, schema, lines, shown)?
         }
         TableFormat::Csv => {
             let mut file = file;
@@ -193,13 +194,28 @@ fn damaged(path: &str, panic: String) -> TableError {
 /// object, non-finite words, invalid UTF-8, anything Arrow refuses) is
 /// inferred the original way, in two passes, so such tables fail, or are
 /// read, exactly as before.
-fn infer_json<R: std::io::BufRead + Seek>(input: &mut R, path: &str) -> Result<Schema, TableError> {
+///
+/// Answers the schema and whether the one pass took the table: then every
+/// line that is not blank is one JSON object, one row.
+fn infer_json<R: std::io::BufRead + Seek>(
+    input: &mut R,
+    path: &str,
+) -> Result<(Schema, RowLines), TableError> {
     let one_pass = infer_json_one_pass(&mut *input);
     input.rewind().map_err(|e| TableError::io(path, e))?;
     if let Some((schema, order)) = one_pass {
-        return Ok(ordered_schema(&schema, &order));
+        return Ok((ordered_schema(&schema, &order), RowLines::OneObjectEach));
     }
-    infer_json_two_passes(input, path)
+    Ok((infer_json_two_passes(input, path)?, RowLines::Unchecked))
+}
+
+/// What the schema's inference found of a JSON Lines table's lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RowLines {
+    /// Each line is blank or one JSON object (a row).
+    OneObjectEach,
+    /// Not known: the table is read by Arrow's reader alone, as it was.
+    Unchecked,
 }
 
 /// The columns of `schema`, in `order`.
@@ -592,13 +608,23 @@ pub type BatchIterator =
 
 type Batches = (SchemaRef, BatchIterator);
 
+/// The batches of JSON Lines `input` read as `schema`: decoded on two
+/// threads when there are two cores and each line is known to be a row
+/// ([`super::json_decode`]), else by Arrow's reader.
 fn json_batches<R: std::io::BufRead + Send + 'static>(
     input: R,
     schema: Schema,
+    lines: RowLines,
     path: &str,
 ) -> Result<Batches, TableError> {
     let rows = batch_rows(&schema);
     let schema = Arc::new(schema);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if lines == RowLines::OneObjectEach && cores >= 2 {
+        let batches = ParallelJsonBatches::new(input, schema.clone(), rows)
+            .map_err(|e| TableError::file(path, e))?;
+        return Ok((schema, Box::new(batches)));
+    }
     let reader = arrow::json::ReaderBuilder::new(schema.clone())
         .with_batch_size(rows)
         .build(input)

@@ -13,6 +13,7 @@ mod csv_rows;
 pub mod csv_safe;
 pub mod ipc_digest;
 mod ipc_layout;
+mod json_decode;
 mod json_rows;
 mod parquet_out;
 
