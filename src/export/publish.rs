@@ -376,4 +376,21 @@ mod tests {
         assert!(sizes.len() <= 2, "{} writes reached the hash", sizes.len());
         assert_eq!(sha256, crate::digest::hex(&expected.finalize()));
     }
+
+    /// The digest and size are those of the bytes written, in order,
+    /// however they are split into writes.
+    #[test]
+    fn hashing_writer_digests_the_bytes_in_order() {
+        let data: Vec<u8> = (0..(3 << 20) + 12_345)
+            .map(|i| (i * 7 % 251) as u8)
+            .collect();
+        let mut writer = HashingWriter::new(Vec::new());
+        for piece in data.chunks(4093) {
+            writer.write_all(piece).unwrap();
+        }
+        let (inner, digest, size) = writer.finish();
+        assert_eq!(inner, data);
+        assert_eq!(size, data.len() as u64);
+        assert_eq!(digest, crate::digest::hex(&Sha256::digest(&data)));
+    }
 }

@@ -6,11 +6,13 @@
 use std::fs::File;
 use std::io::{BufReader, Cursor, Seek, Write};
 use std::path::Path;
+use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
 use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::error::ArrowError;
 use arrow::ipc::reader::FileReader;
 use arrow::ipc::writer::FileWriter;
 use arrow::json::writer::{JsonArray, LineDelimited};
@@ -27,6 +29,7 @@ use super::ipc_layout;
 use super::json_decode::ParallelJsonBatches;
 use super::parquet_out::ParallelParquetWriter;
 use crate::contained::contain;
+use crate::threads::Background;
 
 use super::{
     json_rows, AddedColumns, AddedField, ColumnKind, ColumnUnion, ColumnValues, TableError,
@@ -680,6 +683,7 @@ enum Slot {
 enum Writer<W: Write + Send + 'static> {
     Parquet(Box<ParallelParquetWriter<W>>),
     Ipc(FileWriter<W>),
+    IpcThread(IpcThread<W>),
     Jsonl(arrow::json::Writer<W, LineDelimited>),
     Json(arrow::json::Writer<W, JsonArray>),
     Csv(arrow::csv::Writer<W>),
@@ -751,7 +755,12 @@ impl<W: Write + Send + 'static> ArrowSink<W> {
                 ))
             }
             TableFormat::ArrowIpc => {
-                Writer::Ipc(FileWriter::try_new(out, &schema).map_err(|e| fail(&e))?)
+                let writer = FileWriter::try_new(out, &schema).map_err(|e| fail(&e))?;
+                if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
+                    Writer::Ipc(writer)
+                } else {
+                    Writer::IpcThread(IpcThread::start(writer))
+                }
             }
             TableFormat::Jsonl => Writer::Jsonl(
                 arrow::json::WriterBuilder::new()
@@ -817,6 +826,7 @@ impl<W: Write + Send + 'static> ArrowSink<W> {
         match &mut self.writer {
             Writer::Parquet(w) => w.write(&out).map_err(|e| fail(&e)),
             Writer::Ipc(w) => w.write(&out).map_err(|e| fail(&e)),
+            Writer::IpcThread(w) => w.write(out.clone()).map_err(|e| fail(&e)),
             Writer::Jsonl(w) => w.write(&out).map_err(|e| fail(&e)),
             Writer::Json(w) => w.write(&out).map_err(|e| fail(&e)),
             Writer::Csv(w) => w.write(&out).map_err(|e| fail(&e)),
@@ -835,6 +845,7 @@ impl<W: Write + Send + 'static> ArrowSink<W> {
                 w.finish().map_err(|e| fail(&e))?;
                 w.into_inner().map_err(|e| fail(&e))
             }
+            Writer::IpcThread(w) => w.finish().map_err(|e| fail(&e)),
             Writer::Jsonl(mut w) => {
                 w.finish().map_err(|e| fail(&e))?;
                 Ok(w.into_inner())
@@ -848,6 +859,64 @@ impl<W: Write + Send + 'static> ArrowSink<W> {
             Writer::Csv(w) => Ok(w.into_inner()),
         }?;
         Ok((out, content))
+    }
+}
+
+/// An Arrow IPC file encoded (and, through its writer, hashed and
+/// written) on a thread of its own, fed the batches as they are made:
+/// encoding and hashing a large output cost about a third of the export
+/// thread's time otherwise. A batch shares its buffers with the one the
+/// export hands on, so nothing is copied; the bytes are those the writer
+/// would write here, in the same order.
+struct IpcThread<W: Write + Send + 'static> {
+    batches: Option<SyncSender<RecordBatch>>,
+    /// `None` once a failed write has taken its error.
+    worker: Option<Background<Result<W, ArrowError>>>,
+}
+
+impl<W: Write + Send + 'static> IpcThread<W> {
+    fn start(mut writer: FileWriter<W>) -> Self {
+        // Two batches ahead at most: memory follows a batch, not the table.
+        let (batches, received) = sync_channel::<RecordBatch>(2);
+        let worker = Background::start(move || {
+            // Ends when the sink finishes (or is dropped on an error).
+            for batch in received {
+                writer.write(&batch)?;
+            }
+            writer.finish()?;
+            writer.into_inner()
+        });
+        IpcThread {
+            batches: Some(batches),
+            worker: Some(worker),
+        }
+    }
+
+    fn write(&mut self, batch: RecordBatch) -> Result<(), ArrowError> {
+        if let Some(batches) = &self.batches {
+            if batches.send(batch).is_ok() {
+                return Ok(());
+            }
+        }
+        // The thread stopped only at a write that failed: that error is
+        // this write's.
+        self.batches = None;
+        match self.worker.take().map(Background::join) {
+            Some(Err(e)) => Err(e),
+            _ => Err(ArrowError::IpcError(
+                "the Arrow IPC writer has stopped".to_string(),
+            )),
+        }
+    }
+
+    fn finish(mut self) -> Result<W, ArrowError> {
+        self.batches = None;
+        match self.worker.take() {
+            Some(worker) => worker.join(),
+            None => Err(ArrowError::IpcError(
+                "the Arrow IPC writer has stopped".to_string(),
+            )),
+        }
     }
 }
 
