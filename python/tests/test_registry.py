@@ -266,14 +266,22 @@ def test_ctrl_c_between_files_leaves_whole_files(workspace):
     registry = so.Registry("py.db")
     # The registry is created first, so the interrupt falls among the files.
     registry.ingest(paths[0], format="jsonl")
+    # Python's own Ctrl-C handler, whatever this process inherited: a
+    # process started in the background by a shell inherits SIGINT ignored,
+    # and Python then installs no handler (the signal would be dropped).
+    inherited = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
-    timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        # format= given: no detection pass before the first file.
-        registry.ingest(*paths[1:], format="jsonl")
-        # Ingest finished before the timer: wait for the interrupt here.
-        threading.Event().wait(5)
-    timer.join()
+    try:
+        timer.start()
+        with pytest.raises(KeyboardInterrupt):
+            # format= given: no detection pass before the first file.
+            registry.ingest(*paths[1:], format="jsonl")
+            # Ingest finished before the timer: wait for the interrupt here.
+            threading.Event().wait(5)
+        timer.join()
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, inherited)
     files = registry.files()
     assert 1 <= len(files) <= 300
     live = {row["key"] for row in registry.scores().to_pylist()}
