@@ -233,14 +233,7 @@ impl Registry {
             sql::LIVE_SCORES_OF_SCORER
         };
         self.visit_scorer_rows(scorer, at, (live, sql::SCORES_AT_POINT), |row| {
-            visit(LiveScore {
-                key: row.get(0)?,
-                score: row.get(1)?,
-                bad: row.get_ref(2)?.as_str()? == "bad",
-                runtime_ms: row.get(3)?,
-                frame_count: row.get(4)?,
-                source_file_id: row.get(5)?,
-            });
+            visit(live_score(row)?);
             Ok(())
         })
     }
@@ -271,15 +264,7 @@ impl Registry {
                 rusqlite::types::ValueRef::Null => None,
                 value => Some(value.as_str()?),
             };
-            let score = LiveScore {
-                key: row.get(0)?,
-                score: row.get(1)?,
-                bad: row.get_ref(2)?.as_str()? == "bad",
-                runtime_ms: row.get(3)?,
-                frame_count: row.get(4)?,
-                source_file_id: row.get(5)?,
-            };
-            visit(score, written, row.get_ref(7)?.as_str()?);
+            visit(live_score(row)?, written, row.get_ref(7)?.as_str()?);
             Ok(())
         })
     }
@@ -672,4 +657,17 @@ impl Registry {
         }
         Ok(exports)
     }
+}
+
+/// A live score from the first six columns every live-score query of this
+/// module selects: key, score, status, runtime, frame count, source file.
+fn live_score(row: &rusqlite::Row<'_>) -> rusqlite::Result<LiveScore> {
+    Ok(LiveScore {
+        key: row.get(0)?,
+        score: row.get(1)?,
+        bad: row.get_ref(2)?.as_str()? == "bad",
+        runtime_ms: row.get(3)?,
+        frame_count: row.get(4)?,
+        source_file_id: row.get(5)?,
+    })
 }

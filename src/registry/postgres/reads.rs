@@ -102,16 +102,7 @@ impl PgBackend {
         mut visit: impl FnMut(LiveScore),
     ) -> Result<(), RegistryError> {
         let queries = (sql::LIVE_SCORES_OF_SCORER, sql::SCORES_AT_POINT);
-        self.visit_scorer(scorer, at, queries, |row| {
-            visit(LiveScore {
-                key: row.get(0),
-                score: row.get(1),
-                bad: row.get::<_, &str>(2) == "bad",
-                runtime_ms: row.get(3),
-                frame_count: row.get(4),
-                source_file_id: row.get(5),
-            })
-        })
+        self.visit_scorer(scorer, at, queries, |row| visit(live_score(row)))
     }
 
     pub(crate) fn visit_live_scores_with_key_forms(
@@ -125,15 +116,7 @@ impl PgBackend {
             sql::SCORES_WITH_KEY_FORMS_AT_POINT,
         );
         self.visit_scorer(scorer, at, queries, |row| {
-            let score = LiveScore {
-                key: row.get(0),
-                score: row.get(1),
-                bad: row.get::<_, &str>(2) == "bad",
-                runtime_ms: row.get(3),
-                frame_count: row.get(4),
-                source_file_id: row.get(5),
-            };
-            visit(score, row.get(6), row.get(7))
+            visit(live_score(row), row.get(6), row.get(7))
         })
     }
 
@@ -712,5 +695,18 @@ impl PgBackend {
             })
         })?;
         Ok(entries)
+    }
+}
+
+/// A live score from the first six columns every live-score query selects:
+/// key, score, status, runtime, frame count, source file.
+fn live_score(row: &postgres::Row) -> LiveScore {
+    LiveScore {
+        key: row.get(0),
+        score: row.get(1),
+        bad: row.get::<_, &str>(2) == "bad",
+        runtime_ms: row.get(3),
+        frame_count: row.get(4),
+        source_file_id: row.get(5),
     }
 }
