@@ -14,9 +14,19 @@ mod tables;
 
 use pyo3::prelude::*;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+extern "C" {
+    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
+}
+
 /// The extension module.
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
+    if std::env::var_os("MIMALLOC_PURGE_DECOMMITS").is_none() {
+        unsafe { mi_option_set(5, 0) };
+    }
     let py = module.py();
     module.add(
         "SecondOpinionError",

@@ -352,6 +352,7 @@ impl NativeRegistry {
                 .collect::<Result<Vec<_>, _>>()?,
             as_of: point_ref("as_of", as_of.as_deref())?,
             csv_safe,
+            unrecorded: !record,
             ..ExportOptions::default()
         };
         let input = ExportInput::extract(features, features_name)?;

@@ -167,6 +167,28 @@ def test_export_options_reach_the_join(cli, features):
     assert registry.exports() == cli.json("exports", "--json")
 
 
+def test_an_unrecorded_export_hashes_nothing(cli, features, workspace):
+    """record=False: the same table, but no file is hashed, so the report's
+    hashes and sizes are None; a recorded export still has them."""
+    registry = ingested(cli)
+    expected = cli_export(cli)
+    for out in (None, "unrecorded.arrow"):
+        returned = registry.export(features, record=False, out=out)
+        table = returned if out is None else feather.read_table(workspace / out)
+        assert table.equals(expected, check_metadata=True)
+        report = registry.last_export.report
+        for part in ("feature_table", "output"):
+            assert report[part]["sha256"] is None, part
+            assert report[part]["size_bytes"] is None, part
+        assert report["content_digest"]
+    streamed = registry.export(features, stream=True, record=False).read_all()
+    assert streamed.equals(expected, check_metadata=True)
+    registry.export(features)
+    report = registry.last_export.report
+    assert report["output"]["sha256"] == registry.exports()[-1]["output_sha256"]
+    assert report["feature_table"]["size_bytes"] > 0
+
+
 def test_export_to_a_file(cli, features, workspace):
     registry = ingested(cli)
     expected = cli_export(cli)

@@ -204,6 +204,12 @@ pub struct ExportOptions {
     /// Scorers' columns in the order of their names as written, as the
     /// reference sorts its competitors (`materialize`); otherwise by slug.
     pub reference_order: bool,
+    /// The export is not recorded (the Python package's `record=False`):
+    /// nothing will name its table or output by hash, so neither is hashed
+    /// (a third of a returned table's cost) and the report's `sha256` and
+    /// `size_bytes` fields are null. A table handed back in memory is then
+    /// not encoded as Arrow IPC at all.
+    pub unrecorded: bool,
 }
 
 impl Default for ExportOptions {
@@ -231,6 +237,7 @@ impl Default for ExportOptions {
             command_line: CommandLine::Registry,
             csv_safe: false,
             reference_order: false,
+            unrecorded: false,
         }
     }
 }
@@ -349,6 +356,8 @@ impl ExportOptions {
                 CommandLine::Registry
             },
             reference_order: command == "materialize",
+            // A replayed export hashes what it writes, to compare.
+            unrecorded: false,
         })
     }
 }
@@ -420,11 +429,13 @@ pub struct ScorerExportCounts {
 #[derive(Clone, Debug)]
 pub struct ExportSummary {
     pub features_path: String,
-    pub features_sha256: String,
-    pub features_size: u64,
+    /// The table's and the output's sha256 and size: `None` for an export
+    /// not recorded ([`ExportOptions::unrecorded`]).
+    pub features_sha256: Option<String>,
+    pub features_size: Option<u64>,
     pub output_path: String,
-    pub output_sha256: String,
-    pub output_size: u64,
+    pub output_sha256: Option<String>,
+    pub output_size: Option<u64>,
     pub output_format: TableFormat,
     pub key_column: String,
     pub key_normalize: KeyNormalize,
@@ -491,16 +502,21 @@ impl ExportSummary {
         })
     }
 
-    /// The registry record of this export.
+    /// The registry record of this export (one not made unrecorded: a
+    /// record names its files by their hashes).
     pub fn record(&self, command: &str) -> ExportRecord {
+        let hashed = |hash: &Option<String>| {
+            hash.clone()
+                .expect("a recorded export hashes its files (ExportOptions::unrecorded)")
+        };
         ExportRecord {
             id: 0,
             created_at: String::new(),
             command: command.to_string(),
             features_path: self.features_path.clone(),
-            features_sha256: self.features_sha256.clone(),
+            features_sha256: hashed(&self.features_sha256),
             output_path: self.output_path.clone(),
-            output_sha256: self.output_sha256.clone(),
+            output_sha256: hashed(&self.output_sha256),
             output_format: self.output_format.name().to_string(),
             input_rows: self.input_rows,
             output_rows: self.output_rows,
@@ -700,28 +716,49 @@ pub fn export_scores_opened(
 enum FeaturesHash {
     /// A file's sha256, worked out on another thread while the export
     /// runs, not by reading the table again at the end.
+    /// `None` for an unrecorded export: not hashed.
     File {
         path: PathBuf,
-        hash: Background<std::io::Result<String>>,
+        hash: Option<Background<std::io::Result<String>>>,
     },
     /// Batches handed over in memory: hashed as the Arrow IPC file that
-    /// holds them, as they are read ([`IpcDigest`]).
-    Batches(IpcDigest),
+    /// holds them, as they are read ([`IpcDigest`]); `None` when unrecorded.
+    Batches(Option<IpcDigest>),
 }
 
 impl FeaturesHash {
-    /// The sha256 and size in bytes.
-    fn finish(self, shown: &str) -> Result<(String, u64), ExportError> {
+    /// Hash `path` on another thread, unless the export is `unrecorded`.
+    fn file(path: &Path, unrecorded: bool) -> FeaturesHash {
+        let hash = (!unrecorded).then(|| {
+            let path = path.to_path_buf();
+            Background::start(move || crate::digest::sha256_file(&path))
+        });
+        FeaturesHash::File {
+            path: path.to_path_buf(),
+            hash,
+        }
+    }
+
+    /// The sha256 and size in bytes (none for a table not hashed).
+    #[allow(clippy::type_complexity)]
+    fn finish(self, shown: &str) -> Result<(Option<String>, Option<u64>), ExportError> {
         let failed = |e: &dyn std::fmt::Display| ExportError::Data(format!("{shown}: {e}"));
         match self {
-            FeaturesHash::File { path, hash } => {
+            FeaturesHash::File {
+                path,
+                hash: Some(hash),
+            } => {
                 let sha256 = hash.join().map_err(|e| failed(&e))?;
                 Ok((
-                    sha256,
-                    std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+                    Some(sha256),
+                    Some(std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0)),
                 ))
             }
-            FeaturesHash::Batches(digest) => digest.finish().map_err(|e| failed(&e)),
+            FeaturesHash::Batches(Some(digest)) => {
+                let (sha256, size) = digest.finish().map_err(|e| failed(&e))?;
+                Ok((Some(sha256), Some(size)))
+            }
+            FeaturesHash::File { hash: None, .. } | FeaturesHash::Batches(None) => Ok((None, None)),
         }
     }
 }
@@ -747,7 +784,7 @@ impl OpenedTable {
         options: &ExportOptions,
     ) -> Result<OpenedTable, ExportError> {
         let out_format = output_format(out, options.out_format, options.command_line)?;
-        OpenedTable::open_as(features, out_format)
+        OpenedTable::open_as(features, out_format, options.unrecorded)
     }
 
     /// [`OpenedTable::open`] for an export to `destination`.
@@ -757,10 +794,14 @@ impl OpenedTable {
         options: &ExportOptions,
     ) -> Result<OpenedTable, ExportError> {
         let out_format = destination_format(destination, options)?;
-        OpenedTable::open_as(features, out_format)
+        OpenedTable::open_as(features, out_format, options.unrecorded)
     }
 
-    fn open_as(features: &Path, out_format: TableFormat) -> Result<OpenedTable, ExportError> {
+    fn open_as(
+        features: &Path,
+        out_format: TableFormat,
+        unrecorded: bool,
+    ) -> Result<OpenedTable, ExportError> {
         let features_shown = features.display().to_string();
         let in_format = TableFormat::from_path(features).ok_or_else(|| {
             ExportError::Usage(format!(
@@ -773,13 +814,7 @@ impl OpenedTable {
                 "{features_shown}: no such feature table"
             )));
         }
-        let features_hash = {
-            let path = features.to_path_buf();
-            FeaturesHash::File {
-                path: path.clone(),
-                hash: Background::start(move || crate::digest::sha256_file(&path)),
-            }
-        };
+        let features_hash = FeaturesHash::file(features, unrecorded);
         let reader = TableReader::open(features, in_format, out_format)?;
         OpenedTable::first_batch(features_shown, in_format, out_format, features_hash, reader)
     }
@@ -797,7 +832,8 @@ impl OpenedTable {
         options: &ExportOptions,
     ) -> Result<OpenedTable, ExportError> {
         let out_format = destination_format(destination, options)?;
-        let features_hash = FeaturesHash::Batches(IpcDigest::start(schema.clone()));
+        let features_hash =
+            FeaturesHash::Batches((!options.unrecorded).then(|| IpcDigest::start(schema.clone())));
         let reader = TableReader::from_arrow(schema, batches, shown);
         OpenedTable::first_batch(
             shown.to_string(),
@@ -874,7 +910,13 @@ fn plan_opened(
         indexes.sort_by(|a, b| a.counts.name.cmp(&b.counts.name));
     }
     let plan = ExportPlan::new(&opened.columns, keys, &indexes, options)?;
-    let output = Output::create(destination, opened.out_format, &opened.reader, &plan)?;
+    let output = Output::create(
+        destination,
+        opened.out_format,
+        &opened.reader,
+        &plan,
+        !options.unrecorded,
+    )?;
     Ok(PlannedExport {
         opened,
         plan,
@@ -932,7 +974,8 @@ impl PlannedExport {
             if interrupted() {
                 return Err(ExportError::Interrupted);
             }
-            if let (FeaturesHash::Batches(digest), Batch::Arrow(read)) = (&features_hash, &current)
+            if let (FeaturesHash::Batches(Some(digest)), Batch::Arrow(read)) =
+                (&features_hash, &current)
             {
                 digest.add(read);
             }

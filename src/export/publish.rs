@@ -53,9 +53,10 @@ impl Destination {
 /// (about a tenth of a JSON Lines output's time when it hashed those).
 type Sink = BufWriter<HashingWriter<Box<dyn Write + Send>>>;
 
-/// The sink of `bytes`: buffered, then hashed as it reaches `bytes`.
-fn hashed_sink(bytes: Box<dyn Write + Send>) -> Sink {
-    BufWriter::with_capacity(1 << 20, HashingWriter::new(bytes))
+/// The sink of `bytes`: buffered, then (when `hashed`) hashed as it
+/// reaches `bytes`.
+fn hashed_sink(bytes: Box<dyn Write + Send>, hashed: bool) -> Sink {
+    BufWriter::with_capacity(1 << 20, HashingWriter::new(bytes, hashed))
 }
 
 /// The output being written: a temporary file beside `out`, or batches
@@ -71,23 +72,32 @@ pub(super) struct Output {
 pub struct Written {
     /// `None` for batches handed back: nothing to put in place.
     temporary: Option<Staged>,
-    pub sha256: String,
-    pub size: u64,
+    /// The output's sha256 and size; `None` when not hashed.
+    pub sha256: Option<String>,
+    pub size: Option<u64>,
     /// The digest of the table's schema and cells.
     pub content_digest: String,
 }
 
 impl Output {
     /// The output at `destination` in `format`, holding the table's
-    /// columns and then `plan`'s.
+    /// columns and then `plan`'s; `hashed` unless the export is not
+    /// recorded. Batches handed back unhashed are not encoded at all.
     pub(super) fn create(
         destination: Destination,
         format: TableFormat,
         reader: &TableReader,
         plan: &ExportPlan,
+        hashed: bool,
     ) -> Result<Output, ExportError> {
-        Output::with_writer(destination, |sink, shown| {
-            TableWriter::new(sink, format, reader, &plan.added, shown, plan.csv_safe)
+        let handed_back = matches!(destination, Destination::Batches { .. });
+        Output::with_writer(destination, hashed, |sink, shown| {
+            match reader.arrow_schema() {
+                Some(schema) if handed_back && !hashed => {
+                    TableWriter::unencoded(sink, &schema, &plan.added, shown)
+                }
+                _ => TableWriter::new(sink, format, reader, &plan.added, shown, plan.csv_safe),
+            }
         })
     }
 
@@ -99,13 +109,14 @@ impl Output {
         schema: &arrow::datatypes::SchemaRef,
         csv_safe: bool,
     ) -> Result<Output, ExportError> {
-        Output::with_writer(Destination::File(out.to_path_buf()), |sink, shown| {
+        Output::with_writer(Destination::File(out.to_path_buf()), true, |sink, shown| {
             TableWriter::for_schema(sink, format, schema, shown, csv_safe)
         })
     }
 
     fn with_writer(
         destination: Destination,
+        hashed: bool,
         writer: impl FnOnce(Sink, &str) -> Result<TableWriter<Sink>, crate::table::TableError>,
     ) -> Result<Output, ExportError> {
         let shown = destination.shown();
@@ -121,7 +132,7 @@ impl Output {
             }
             Destination::Batches { sink, .. } => (None, Box::new(std::io::sink()), Some(sink)),
         };
-        let writer = writer(hashed_sink(bytes), &shown)?;
+        let writer = writer(hashed_sink(bytes, hashed), &shown)?;
         Ok(Output {
             temporary,
             writer,
@@ -160,7 +171,8 @@ impl Output {
         let hashing = sink
             .into_inner()
             .map_err(|e| ExportError::Data(format!("{}: {}", self.shown, e.error())))?;
-        let (mut bytes, sha256, size) = hashing.finish();
+        let (mut bytes, hashed) = hashing.finish();
+        let (sha256, size) = hashed.unzip();
         bytes
             .flush()
             .map_err(|e| ExportError::Data(format!("{}: {e}", self.shown)))?;
@@ -192,8 +204,8 @@ impl Written {
 /// What was read and written, for the report and the export record.
 pub(super) struct Inputs {
     pub features_shown: String,
-    pub features_sha256: String,
-    pub features_size: u64,
+    pub features_sha256: Option<String>,
+    pub features_size: Option<u64>,
     pub out_format: TableFormat,
 }
 
@@ -205,7 +217,7 @@ pub(super) fn summarize(
     plan: ExportPlan,
     counts: &JoinCounts,
     inputs: Inputs,
-    written: (String, String, u64),
+    written: (String, Option<String>, Option<u64>),
     options: &ExportOptions,
     warnings: Vec<String>,
 ) -> ExportSummary {
@@ -305,29 +317,35 @@ fn drop_elsewhere<T: Send + 'static>(value: T) {
 /// A writer that hashes and counts what passes through it.
 pub(super) struct HashingWriter<W: Write> {
     inner: W,
-    hasher: Sha256,
+    /// `None`: the bytes pass through unhashed.
+    hasher: Option<Sha256>,
     bytes: u64,
 }
 
 impl<W: Write> HashingWriter<W> {
-    fn new(inner: W) -> Self {
+    fn new(inner: W, hashed: bool) -> Self {
         HashingWriter {
             inner,
-            hasher: Sha256::new(),
+            hasher: hashed.then(Sha256::new),
             bytes: 0,
         }
     }
 
-    fn finish(self) -> (W, String, u64) {
-        let digest = crate::digest::hex(&self.hasher.finalize());
-        (self.inner, digest, self.bytes)
+    /// The writer, and the sha256 and size of what passed (when hashed).
+    fn finish(self) -> (W, Option<(String, u64)>) {
+        let hashed = self
+            .hasher
+            .map(|hasher| (crate::digest::hex(&hasher.finalize()), self.bytes));
+        (self.inner, hashed)
     }
 }
 
 impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let written = self.inner.write(buf)?;
-        self.hasher.update(&buf[..written]);
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&buf[..written]);
+        }
         self.bytes += written as u64;
         Ok(written)
     }
@@ -362,7 +380,7 @@ mod tests {
     #[test]
     fn the_hash_sees_buffered_blocks() {
         let writes = Writes::default();
-        let mut sink = hashed_sink(Box::new(writes.clone()));
+        let mut sink = hashed_sink(Box::new(writes.clone()), true);
         let mut expected = Sha256::new();
         for n in 0..200_000u32 {
             let cell = format!("{n},");
@@ -370,7 +388,8 @@ mod tests {
             expected.update(cell.as_bytes());
         }
         let hashing = sink.into_inner().map_err(|e| e.into_error()).unwrap();
-        let (_, sha256, size) = hashing.finish();
+        let (_, hashed) = hashing.finish();
+        let (sha256, size) = hashed.unwrap();
         let sizes = writes.0.lock().unwrap().clone();
         assert_eq!(sizes.iter().sum::<usize>() as u64, size);
         assert!(sizes.len() <= 2, "{} writes reached the hash", sizes.len());
@@ -384,11 +403,12 @@ mod tests {
         let data: Vec<u8> = (0..(3 << 20) + 12_345)
             .map(|i| (i * 7 % 251) as u8)
             .collect();
-        let mut writer = HashingWriter::new(Vec::new());
+        let mut writer = HashingWriter::new(Vec::new(), true);
         for piece in data.chunks(4093) {
             writer.write_all(piece).unwrap();
         }
-        let (inner, digest, size) = writer.finish();
+        let (inner, hashed) = writer.finish();
+        let (digest, size) = hashed.unwrap();
         assert_eq!(inner, data);
         assert_eq!(size, data.len() as u64);
         assert_eq!(digest, crate::digest::hex(&Sha256::digest(&data)));

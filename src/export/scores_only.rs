@@ -286,8 +286,13 @@ pub fn prepare_scores_only(
             output.write(Batch::Arrow(batch), &none, &vec![true; rows])?;
         }
         let written = output.finish()?;
-        let (output_sha256, content_digest) =
-            (written.sha256.clone(), written.content_digest.clone());
+        let (output_sha256, content_digest) = (
+            written
+                .sha256
+                .clone()
+                .expect("a scores-only output is always hashed"),
+            written.content_digest.clone(),
+        );
         let summary = ScoresOnlySummary {
             output_path: out.display().to_string(),
             output_format: format,

@@ -144,7 +144,13 @@ pub fn replay(registry: &Registry, request: &ReplayRequest) -> Result<Replay, Ex
     let replay = Replay::of(
         (id, point, shown),
         &record,
-        (&summary.content_digest, &summary.output_sha256),
+        (
+            &summary.content_digest,
+            summary
+                .output_sha256
+                .as_deref()
+                .expect("a replay hashes what it writes"),
+        ),
         summary
             .scorers
             .iter()

@@ -687,12 +687,37 @@ enum Writer<W: Write + Send + 'static> {
     Jsonl(arrow::json::Writer<W, LineDelimited>),
     Json(arrow::json::Writer<W, JsonArray>),
     Csv(arrow::csv::Writer<W>),
+    /// Batches handed back in memory and not hashed: no bytes to make.
+    Unencoded(W),
 }
 
 impl<W: Write + Send + 'static> ArrowSink<W> {
+    /// A sink writing `format` to `out`.
     pub fn new(
-        mut out: W,
+        out: W,
         format: TableFormat,
+        input: &SchemaRef,
+        added: &[AddedField],
+        path: &str,
+        csv_safe: bool,
+    ) -> Result<Self, TableError> {
+        ArrowSink::encoding(out, Some(format), input, added, path, csv_safe)
+    }
+
+    /// A sink that makes the batches (and their content digest) but
+    /// encodes no file: for batches handed back that nothing hashes.
+    pub fn unencoded(
+        out: W,
+        input: &SchemaRef,
+        added: &[AddedField],
+        path: &str,
+    ) -> Result<Self, TableError> {
+        ArrowSink::encoding(out, None, input, added, path, false)
+    }
+
+    fn encoding(
+        mut out: W,
+        format: Option<TableFormat>,
         input: &SchemaRef,
         added: &[AddedField],
         path: &str,
@@ -729,7 +754,8 @@ impl<W: Write + Send + 'static> ArrowSink<W> {
         }
         let schema = Arc::new(Schema::new_with_metadata(fields, input.metadata().clone()));
         let writer = match format {
-            TableFormat::Parquet => {
+            None => Writer::Unencoded(out),
+            Some(TableFormat::Parquet) => {
                 // Dictionary encoding pays off for repeated values (keys,
                 // statuses, sources) but hashes every value of a float
                 // feature column for nothing: measured features rarely
@@ -754,7 +780,7 @@ impl<W: Write + Send + 'static> ArrowSink<W> {
                         .map_err(|e| fail(&e))?,
                 ))
             }
-            TableFormat::ArrowIpc => {
+            Some(TableFormat::ArrowIpc) => {
                 let writer = FileWriter::try_new(out, &schema).map_err(|e| fail(&e))?;
                 if std::thread::available_parallelism().map_or(1, |n| n.get()) < 2 {
                     Writer::Ipc(writer)
@@ -762,12 +788,12 @@ impl<W: Write + Send + 'static> ArrowSink<W> {
                     Writer::IpcThread(IpcThread::start(writer))
                 }
             }
-            TableFormat::Jsonl => Writer::Jsonl(
+            Some(TableFormat::Jsonl) => Writer::Jsonl(
                 arrow::json::WriterBuilder::new()
                     .with_explicit_nulls(true)
                     .build::<W, LineDelimited>(out),
             ),
-            TableFormat::Json => {
+            Some(TableFormat::Json) => {
                 out.write_all(b"{\"rows\": ").map_err(|e| fail(&e))?;
                 Writer::Json(
                     arrow::json::WriterBuilder::new()
@@ -775,13 +801,14 @@ impl<W: Write + Send + 'static> ArrowSink<W> {
                         .build::<W, JsonArray>(out),
                 )
             }
-            TableFormat::Csv => Writer::Csv(
+            Some(TableFormat::Csv) => Writer::Csv(
                 arrow::csv::WriterBuilder::new()
                     .with_header(true)
                     .build(out),
             ),
         };
-        let csv_safe = (csv_safe && format == TableFormat::Csv).then(|| csv_safe_schema(&schema));
+        let csv_safe =
+            (csv_safe && format == Some(TableFormat::Csv)).then(|| csv_safe_schema(&schema));
         Ok(ArrowSink {
             path: path.to_string(),
             content: ContentDigest::arrow(csv_safe.as_ref().unwrap_or(&schema)),
@@ -827,6 +854,7 @@ impl<W: Write + Send + 'static> ArrowSink<W> {
             Writer::Parquet(w) => w.write(&out).map_err(|e| fail(&e)),
             Writer::Ipc(w) => w.write(&out).map_err(|e| fail(&e)),
             Writer::IpcThread(w) => w.write(out.clone()).map_err(|e| fail(&e)),
+            Writer::Unencoded(_) => Ok(()),
             Writer::Jsonl(w) => w.write(&out).map_err(|e| fail(&e)),
             Writer::Json(w) => w.write(&out).map_err(|e| fail(&e)),
             Writer::Csv(w) => w.write(&out).map_err(|e| fail(&e)),
@@ -846,6 +874,7 @@ impl<W: Write + Send + 'static> ArrowSink<W> {
                 w.into_inner().map_err(|e| fail(&e))
             }
             Writer::IpcThread(w) => w.finish().map_err(|e| fail(&e)),
+            Writer::Unencoded(w) => Ok(w),
             Writer::Jsonl(mut w) => {
                 w.finish().map_err(|e| fail(&e))?;
                 Ok(w.into_inner())

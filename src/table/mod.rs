@@ -493,6 +493,18 @@ impl<W: Write + Send + 'static> TableWriter<W> {
         }))
     }
 
+    /// A writer that makes the batches of a table of `schema` read
+    /// through Arrow, adding `added`, and encodes no file: for batches
+    /// handed back in memory that nothing hashes.
+    pub fn unencoded(
+        out: W,
+        schema: &arrow::datatypes::SchemaRef,
+        added: &[AddedField],
+        path: &str,
+    ) -> Result<Self, TableError> {
+        arrow_io::ArrowSink::unencoded(out, schema, added, path).map(TableWriter::Arrow)
+    }
+
     /// A writer of `format` for Arrow batches of `schema` (a table made
     /// here, not read: `export --scores-only`).
     pub fn for_schema(

@@ -51,6 +51,8 @@ pub fn export(registry_path: &Path, args: ExportArgs) -> Result<(), Failure> {
         command_line: CommandLine::Registry,
         csv_safe: args.csv_safe,
         reference_order: false,
+        // The command always records what it exports.
+        unrecorded: false,
     };
     let report_error =
         |path: &Path, e| Failure::data(format!("{}: cannot write report: {e}", path.display()));
