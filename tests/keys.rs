@@ -204,6 +204,55 @@ fn key_column_src_with_full_path_scores_joins_raw() {
     assert_eq!(statuses(&rows, "nr"), ["ok", "ok", "ok"]);
 }
 
+/// Scorers exported together look keys up in one table they share: each
+/// finds what it finds exported alone — `auto`'s fallback to the key as
+/// written for the scorer keyed by full paths, the basename for the one
+/// keyed by file names, a missing row where only the other has the clip —
+/// and the key check counts the same.
+#[test]
+fn scorers_exported_together_match_as_each_does_alone() {
+    let ws = full_path_workspace();
+    ws.write(
+        "named.jsonl",
+        ["clip_1.mp4", "clip_3.mp4", "other.mp4"]
+            .iter()
+            .enumerate()
+            .map(|(n, name)| {
+                format!("{{\"video_id\":\"{name}\",\"competitor\":\"named\",\"score\":{n}.25}}\n")
+            })
+            .collect::<String>(),
+    );
+    ws.run(&["ingest", "scores.jsonl", "named.jsonl"]).ok();
+    let export = |out: &str, scorers: &[&str]| {
+        let mut args = vec![
+            "export",
+            "--features",
+            "features.jsonl",
+            "--out",
+            out,
+            "--key-column",
+            "src",
+        ];
+        for scorer in scorers {
+            args.extend(["--scorers", scorer]);
+        }
+        let run = ws.run(&args).ok();
+        (read_rows(&ws, out), run.stderr)
+    };
+    let (together, _) = export("together.jsonl", &[]);
+    assert_eq!(statuses(&together, "nr"), ["ok", "ok", "ok"]);
+    assert_eq!(statuses(&together, "named"), ["ok", "missing", "ok"]);
+    for scorer in ["nr", "named"] {
+        let (alone, _) = export(&format!("{scorer}.jsonl"), &[scorer]);
+        for (both, one) in together.iter().zip(&alone) {
+            for suffix in ["score", "status", "source"] {
+                let column = format!("second_opinion_{scorer}_{suffix}");
+                assert_eq!(both[&column], one[&column], "{column}");
+            }
+        }
+    }
+}
+
 /// An explicit `--key-normalize` is never overruled by `materialize`: the
 /// run goes on as asked, rows `missing`, with the fix as a warning. `export`
 /// stays stricter: exit 1 with the fix, unless `--key-column` is given too.

@@ -14,6 +14,7 @@ use crate::registry::memory::{IndexedScore, KeyIndex, MemoryScores};
 use crate::registry::{Point, PointRef, Registry};
 use crate::scorer::{slug, Scale};
 
+use super::joint_keys::JointKeys;
 use super::strategy::ScoreLoad;
 use super::{ExportError, ExportOptions, ScorerExportCounts};
 
@@ -53,6 +54,9 @@ pub(super) struct ScorerIndex {
     /// How the scores are read; with `Some`, only the table's keys are
     /// looked up, batch by batch ([`ScorerIndex::probe_keys`]).
     pub(super) probe: Option<Probe>,
+    /// The key table this index shares with the export's other scorers,
+    /// and its column there ([`super::joint_keys`]).
+    pub(super) joint: Option<(Arc<JointKeys>, usize)>,
 }
 
 /// What a probed index needs to read a score when a batch names its key.
@@ -171,7 +175,7 @@ pub(super) fn memory_indexes(
     let MemoryScores {
         scorers, sources, ..
     } = scores;
-    let indexes = scorers
+    let mut indexes: Vec<ScorerIndex> = scorers
         .into_iter()
         .map(|(slug, scorer)| {
             let digest = scorer.digest.finish(|source| &sources[source].1);
@@ -198,9 +202,11 @@ pub(super) fn memory_indexes(
                 }),
                 normalization: None,
                 probe: None,
+                joint: None,
             }
         })
         .collect();
+    super::joint_keys::link(&mut indexes);
     let sources = sources.into_iter().map(|(path, _)| path).collect();
     Ok((indexes, sources, None))
 }
@@ -336,6 +342,7 @@ pub(super) fn load_indexes(
         index.keying_chosen = keying_chosen;
         indexes.push(index);
     }
+    super::joint_keys::link(&mut indexes);
     Ok((indexes, sources.paths, Some(point)))
 }
 
@@ -484,6 +491,7 @@ fn full_index(
         keying_chosen: false,
         key_rows: 0,
         probe: None,
+        joint: None,
     })
 }
 
@@ -540,6 +548,7 @@ fn probed_index(
             absent: Default::default(),
             present: Default::default(),
         }),
+        joint: None,
     })
 }
 
@@ -558,6 +567,7 @@ impl ScorerIndex {
             keying_chosen: self.keying_chosen,
             key_rows: 0,
             probe: None,
+            joint: self.joint.clone(),
         }
     }
 

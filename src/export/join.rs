@@ -17,6 +17,7 @@ use crate::table::{
 use crate::threads::Feed;
 
 use super::index::ScorerIndex;
+use super::joint_keys;
 use super::key_sample::KeySample;
 use super::plan::ExportPlan;
 use super::{ExportColumn, ExportError, ExportOptions, RowPolicy};
@@ -128,6 +129,22 @@ impl<'p> Join<'p> {
                 normalized_runs.push((keying.resolved, keys));
             }
         }
+        // Scorers sharing one key table look each run's key up there once
+        // (per normalisation), and each finds its position by the key's
+        // number; `auto`'s raw fallback numbers a run's raw key when first
+        // asked.
+        let joint = joint_keys::shared(indexes).cloned();
+        let normalized_ids: Vec<(KeyNormalize, Vec<Option<u32>>)> = match &joint {
+            Some(joint) => normalized_runs
+                .iter()
+                .map(|(normalize, keys)| {
+                    let ids = keys.iter().map(|key| joint.id(key.as_deref()?)).collect();
+                    (*normalize, ids)
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        let mut raw_ids: Vec<Option<Option<u32>>> = Vec::new();
         let table_frames: Option<Vec<Option<i64>>> = plan.frame_column.as_ref().map(|column| {
             let frames = current.key_column(column);
             (0..rows)
@@ -163,20 +180,46 @@ impl<'p> Join<'p> {
                 index.probe_keys(registry, &options.pool, wanted)?;
             }
             // Per run, the score's position and whether the raw key found it.
-            let run_positions: Vec<Option<(usize, bool)>> = run_keys
-                .iter()
-                .zip(normalized)
-                .map(|(raw, key)| {
-                    let (raw, key) = ((*raw)?, key.as_deref()?);
-                    match index.data.by_key.get(key) {
-                        Some(position) => Some((*position, false)),
-                        None if keying.raw_fallback && raw != key => {
-                            index.data.by_key.get(raw).map(|position| (*position, true))
-                        }
-                        None => None,
+            let run_positions: Vec<Option<(usize, bool)>> = match (&joint, &index.joint) {
+                (Some(joint), Some((_, column))) => {
+                    let ids = normalized_ids
+                        .iter()
+                        .find(|(n, _)| *n == keying.resolved)
+                        .map(|(_, ids)| ids)
+                        .expect("every keying's runs are numbered");
+                    if keying.raw_fallback && raw_ids.is_empty() {
+                        raw_ids = vec![None; run_keys.len()];
                     }
-                })
-                .collect();
+                    (0..run_keys.len())
+                        .map(|run| {
+                            let (raw, key) = (run_keys[run]?, normalized[run].as_deref()?);
+                            match ids[run].and_then(|id| joint.position(*column, id)) {
+                                Some(position) => Some((position, false)),
+                                None if keying.raw_fallback && raw != key => {
+                                    let id = *raw_ids[run].get_or_insert_with(|| joint.id(raw));
+                                    id.and_then(|id| joint.position(*column, id))
+                                        .map(|position| (position, true))
+                                }
+                                None => None,
+                            }
+                        })
+                        .collect()
+                }
+                _ => run_keys
+                    .iter()
+                    .zip(normalized)
+                    .map(|(raw, key)| {
+                        let (raw, key) = ((*raw)?, key.as_deref()?);
+                        match index.data.by_key.get(key) {
+                            Some(position) => Some((*position, false)),
+                            None if keying.raw_fallback && raw != key => {
+                                index.data.by_key.get(raw).map(|position| (*position, true))
+                            }
+                            None => None,
+                        }
+                    })
+                    .collect(),
+            };
             for (row, run) in run_of_row.iter().enumerate() {
                 if let Some((_, via_raw)) = run_positions[*run as usize] {
                     key_found[row] = true;
@@ -383,6 +426,8 @@ fn count_alternatives(
     (indexes, registry): (&mut [ScorerIndex], Option<&Registry>),
     matches: &mut [u64],
 ) -> Result<(), ExportError> {
+    // Scorers sharing one key table: one question, not one per scorer.
+    let joint = joint_keys::shared(indexes).cloned();
     let mut columns: BTreeMap<&str, KeyColumn> = BTreeMap::new();
     for (position, (column, normalize)) in alternatives.iter().enumerate() {
         let values = if column == key.0 {
@@ -404,10 +449,14 @@ fn count_alternatives(
                 _ => {
                     let key = normalize.apply_resolved(raw);
                     let mut matched = false;
-                    for index in indexes.iter_mut() {
-                        if index.knows(registry, key.as_ref())? {
-                            matched = true;
-                            break;
+                    if let Some(joint) = &joint {
+                        matched = joint.contains(key.as_ref());
+                    } else {
+                        for index in indexes.iter_mut() {
+                            if index.knows(registry, key.as_ref())? {
+                                matched = true;
+                                break;
+                            }
                         }
                     }
                     previous = Some((raw, matched));

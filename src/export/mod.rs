@@ -16,6 +16,7 @@
 pub mod cache;
 mod index;
 mod join;
+mod joint_keys;
 mod key_sample;
 mod plan;
 mod publish;

@@ -9,7 +9,9 @@ use std::path::Path;
 use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray};
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray, StringBuilder,
+};
 use arrow::compute::{cast, filter_record_batch};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::error::ArrowError;
@@ -1012,9 +1014,21 @@ fn added_array(values: &ColumnValues) -> ArrayRef {
     match values {
         ColumnValues::Float(v) => Arc::new(v.iter().copied().collect::<Float64Array>()),
         ColumnValues::Int(v) => Arc::new(Int64Array::from_iter_values(v.iter().copied())),
-        ColumnValues::Text(v) => Arc::new(StringArray::from_iter_values(
-            v.codes.iter().map(|code| &*v.strings[*code as usize]),
-        )),
+        ColumnValues::Text(v) => {
+            // Sized up front: a source column repeats a long path on every
+            // row, and growing its buffer by doubling copied it over and
+            // over into freshly faulted pages.
+            let bytes = v
+                .codes
+                .iter()
+                .map(|code| v.strings[*code as usize].len())
+                .sum();
+            let mut column = StringBuilder::with_capacity(v.codes.len(), bytes);
+            for code in &v.codes {
+                column.append_value(&*v.strings[*code as usize]);
+            }
+            Arc::new(column.finish())
+        }
     }
 }
 
