@@ -4,7 +4,7 @@ in memory as a pyarrow Table, against the command line's `export` of the
 same table from parquet, and against the same join written idiomatically in
 polars on in-memory frames — all timed from one Python process.
 
-    python3 bench/python_w1.py BIN [--scale small|full|FACTOR] [--reps N] [--dir DIR]
+    python3 bench/python_w1.py BIN [--scale small|full|FACTOR] [--reps N] [--dir DIR] [--json PATH]
 
 BIN is a release build of `second-opinion`; the package must be installed
 (`pip install ./python`, a release build). Generates only W1 (bench/generate.py's
@@ -16,12 +16,14 @@ table with the load average before and after. `Registry.export` is timed
 without a record (`record=False`) and with one (as the CLI always records);
 its first call, which loads the score indexes a `Registry` then keeps for
 later exports at the same registry point, is timed once on its own.
-Every tool's output is checked to agree on the added columns.
+Every tool's output is checked to agree on the added columns. With
+--json, the figures are also written there (bench/run's W1-PY reads them).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import subprocess
@@ -87,6 +89,7 @@ def main() -> int:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--dir", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                       os.pardir, "target", "bench", "python-w1"))
+    parser.add_argument("--json", help="also write the figures here, as JSON")
     args = parser.parse_args()
 
     sizes = generate.sizes_for(args.scale)
@@ -137,6 +140,19 @@ def main() -> int:
         assert mine == polars_out.get_column(name).to_list(), name
 
     rows, cols = table.num_rows, table.num_columns
+    timed = (("Registry.export, first call (loads the score indexes)", cold_time),
+             ("Registry.export (record=False)", py_time),
+             ("Registry.export (record=True, the default)", recorded_time),
+             ("CLI export (parquet → parquet)", cli_time),
+             ("polars idiomatic join (in memory)", polars_time))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"rows": rows, "columns": cols, "scorers": len(slugs), "reps": args.reps,
+                       "load_before": load_before, "load_after": load_after,
+                       "seconds": {"first": cold_time, "unrecorded": py_time,
+                                   "recorded": recorded_time, "cli": cli_time,
+                                   "polars": polars_time},
+                       "names": [name for name, _ in timed]}, f, indent=1)
     print("W1 from Python: %s rows x %d columns, %d scorers, median of %d, tools in turns" %
           (format(rows, ","), cols, len(slugs), args.reps))
     print("load average (1, 5, 15 min) before: %.2f %.2f %.2f, after: %.2f %.2f %.2f on %d cores" %
@@ -144,11 +160,7 @@ def main() -> int:
     print()
     print("| tool | seconds | ÷ Registry.export |")
     print("|---|---:|---:|")
-    for name, seconds in (("Registry.export, first call (loads the score indexes)", cold_time),
-                          ("Registry.export (pyarrow Table in memory)", py_time),
-                          ("Registry.export, recorded (record=True)", recorded_time),
-                          ("CLI export (parquet → parquet)", cli_time),
-                          ("polars idiomatic join (in memory)", polars_time)):
+    for name, seconds in timed:
         print("| %s | %.3f | %.2f× |" % (name, seconds, seconds / py_time))
     return 0
 
