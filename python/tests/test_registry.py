@@ -11,6 +11,7 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pyarrow.feather as feather
+import pyarrow.parquet as pq
 import pytest
 
 import second_opinion as so
@@ -165,6 +166,30 @@ def test_export_options_reach_the_join(cli, features):
     assert table.equals(expected, check_metadata=True)
     assert registry.last_export.id is None
     assert registry.exports() == cli.json("exports", "--json")
+
+
+def test_a_large_table_in_one_batch_is_recorded_as_the_command_records_it(cli, workspace):
+    """A table of more rows than a batch the command reads, handed over as one
+    batch: the export joins it in the command's batches (so the output's
+    encoding and hashing overlap the join), and the recorded output hash is
+    the command's for the same table read from a file."""
+    rows = 70_000
+    keys = ["a.mp4", "b.mp4", "c.mp4", "d.mp4"] + ["clip_%06d.mp4" % n for n in range(rows - 4)]
+    big = pa.table({"video_id": keys, "adm2": pa.array(range(rows), pa.float64())})
+    assert big.column(0).num_chunks == 1
+    pq.write_table(big, workspace / "big.parquet", row_group_size=rows)
+    registry = ingested(cli)
+    cli.run("export", "--features", "big.parquet", "--out", "big.arrow")
+    table = registry.export(big)
+    assert table.num_rows == rows
+    assert table.equals(feather.read_table(workspace / "big.arrow"))
+    cli_record, py_record = registry.exports()[-2:]
+    assert cli_record["content_digest"] == py_record["content_digest"]
+    assert py_record["output_sha256"] == hashlib.sha256(
+        (workspace / "big.arrow").read_bytes()).hexdigest()
+    # The returned table still shares the given buffers.
+    given = big.column("adm2").chunk(0).buffers()[1].address
+    assert table.column("adm2").chunk(0).buffers()[1].address == given
 
 
 def test_an_unrecorded_export_hashes_nothing(cli, features, workspace):

@@ -713,6 +713,29 @@ pub fn export_scores_opened(
     .run(None, &|| false)
 }
 
+/// A batch handed over in memory cut into pieces of the rows the table's
+/// reader would read from a file ([`crate::table::batch_rows`]): a caller's
+/// table is often one batch of every row, and the output's encoding and
+/// hashing, on threads of their own, can then start on a piece while the
+/// next is joined instead of waiting for the whole table (W1 from Python).
+/// The pieces share the batch's buffers, and the output holds the batches
+/// `export` writes for the same table read from a file. The table's own
+/// hash is of its batches as handed over. Batches read from files are cut
+/// by their readers already.
+fn pieces(batch: Batch, features_hash: &FeaturesHash) -> Vec<Batch> {
+    let Batch::Arrow(whole) = &batch else {
+        return vec![batch];
+    };
+    let rows = crate::table::batch_rows(&whole.schema());
+    if !matches!(features_hash, FeaturesHash::Batches(_)) || whole.num_rows() <= rows {
+        return vec![batch];
+    }
+    (0..whole.num_rows())
+        .step_by(rows)
+        .map(|start| Batch::Arrow(whole.slice(start, rows.min(whole.num_rows() - start))))
+        .collect()
+}
+
 /// How the table read is hashed for the export record.
 enum FeaturesHash {
     /// A file's sha256, worked out on another thread while the export
@@ -980,8 +1003,10 @@ impl PlannedExport {
             {
                 digest.add(read);
             }
-            let (added, keep) = join.batch(&mut indexes, &current)?;
-            output.write(current, &added, &keep)?;
+            for piece in pieces(current, &features_hash) {
+                let (added, keep) = join.batch(&mut indexes, &piece)?;
+                output.write(piece, &added, &keep)?;
+            }
             batch = batches.next_batch()?;
         }
         drop(batches);

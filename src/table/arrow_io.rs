@@ -573,7 +573,7 @@ fn has_leading_zero(cell: &str) -> bool {
 /// that many rows of its columns would pass [`BATCH_BYTES`] (a table a
 /// hundred text columns wide), so memory follows a batch, not the
 /// table's width times 65,536 rows.
-fn batch_rows(schema: &Schema) -> usize {
+pub(crate) fn batch_rows(schema: &Schema) -> usize {
     (BATCH_BYTES / row_bytes(schema)).clamp(1024, BATCH_ROWS)
 }
 

@@ -23,6 +23,7 @@ use std::path::Path;
 
 use arrow::record_batch::RecordBatch;
 
+pub(crate) use arrow_io::batch_rows;
 pub use arrow_io::BatchIterator;
 pub use json_rows::{key_text, JsonRow};
 
