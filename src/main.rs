@@ -47,11 +47,29 @@ const MI_OPTION_PURGE_DECOMMITS: std::ffi::c_int = 5;
 /// freed pages are reused without a fault (4 000–6 000 a run) and the
 /// kernel still takes them back under memory pressure. `MIMALLOC_PURGE_DECOMMITS`
 /// in the environment still decides, for measuring.
+///
+/// And no transparent huge pages for this process. mimalloc asks for them
+/// (`MADV_HUGEPAGE`), and where the machine's memory is fragmented — as
+/// after any other large process, the runs of the baselines between ours
+/// in bench/run — the kernel compacts memory and zeroes 2 MiB at every
+/// first touch: W1's `materialize` took 1.30 s (system time up to 1 s)
+/// beside polars and DuckDB runs, and 0.94 s with huge pages off, with
+/// 60 MB less peak memory (bench/RESULTS.md, issue 18). Back to back on
+/// an idle machine the two are even. `MIMALLOC_ALLOW_THP` in the
+/// environment still decides, for measuring.
 fn allocator_options() {
     if std::env::var_os("MIMALLOC_PURGE_DECOMMITS").is_none() {
         // SAFETY: sets one of mimalloc's integer options, by its documented
         // index, before any other thread exists.
         unsafe { mi_option_set(MI_OPTION_PURGE_DECOMMITS, 0) };
+    }
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
+        // What mimalloc itself does for `MIMALLOC_ALLOW_THP=0`: the
+        // process's memory, allocated from here on, stays in 4 KiB pages.
+        // A kernel without the call leaves things as they were.
+        // SAFETY: a process-wide flag with integer arguments only.
+        unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
     }
 }
 
