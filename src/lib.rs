@@ -5,6 +5,7 @@
 //! registry with its provenance ([`registry`]), and answers where each score
 //! came from. The binary `second-opinion` is a thin command line over it.
 
+pub mod allocator;
 pub mod atomic_file;
 pub mod audit;
 pub mod batch;

@@ -22,59 +22,12 @@ use cli::args::{Cli, Command};
 use cli::commands;
 use cli::render;
 
-/// Ingest parses on one thread and frees on another, millions of small
-/// strings a second: glibc's allocator spent 40% of W4 there, mimalloc's
-/// thread-free lists make that cost vanish (bench/RESULTS.md).
+/// mimalloc: see `second_opinion::allocator` for why, and its settings.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-extern "C" {
-    /// mimalloc's `mi_option_set`, from the library the `mimalloc` crate links.
-    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
-}
-
-/// `mi_option_purge_decommits` in mimalloc's `mi_option_e` (the same in
-/// mimalloc 2 and 3).
-const MI_OPTION_PURGE_DECOMMITS: std::ffi::c_int = 5;
-
-/// Let mimalloc give freed memory back lazily (`MADV_FREE`) instead of
-/// decommitting it (`MADV_DONTNEED`) 10 ms after it is freed. A
-/// `materialize` frees and allocates its parquet writer's column buffers
-/// over and over: decommitted, each reuse faulted ~120 MB of zeroed pages
-/// back in (29 000 minor faults a W1 run), and how many depended on
-/// how the threads were scheduled against the purge timer, so the system
-/// time of identical runs swung from 0.15 s to 1.26 s (issue 18). Lazily
-/// freed pages are reused without a fault (4 000–6 000 a run) and the
-/// kernel still takes them back under memory pressure. `MIMALLOC_PURGE_DECOMMITS`
-/// in the environment still decides, for measuring.
-///
-/// And no transparent huge pages for this process. mimalloc asks for them
-/// (`MADV_HUGEPAGE`), and where the machine's memory is fragmented — as
-/// after any other large process, the runs of the baselines between ours
-/// in bench/run — the kernel compacts memory and zeroes 2 MiB at every
-/// first touch: W1's `materialize` took 1.30 s (system time up to 1 s)
-/// beside polars and DuckDB runs, and 0.94 s with huge pages off, with
-/// 60 MB less peak memory (bench/RESULTS.md, issue 18). Back to back on
-/// an idle machine the two are even. `MIMALLOC_ALLOW_THP` in the
-/// environment still decides, for measuring.
-fn allocator_options() {
-    if std::env::var_os("MIMALLOC_PURGE_DECOMMITS").is_none() {
-        // SAFETY: sets one of mimalloc's integer options, by its documented
-        // index, before any other thread exists.
-        unsafe { mi_option_set(MI_OPTION_PURGE_DECOMMITS, 0) };
-    }
-    #[cfg(target_os = "linux")]
-    if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {
-        // What mimalloc itself does for `MIMALLOC_ALLOW_THP=0`: the
-        // process's memory, allocated from here on, stays in 4 KiB pages.
-        // A kernel without the call leaves things as they were.
-        // SAFETY: a process-wide flag with integer arguments only.
-        unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
-    }
-}
-
 fn main() -> ExitCode {
-    allocator_options();
+    second_opinion::allocator::set_options(second_opinion::allocator::Owner::Process);
     // Rust ignores SIGPIPE, so printing into a closed pipe (`… | head`)
     // would panic; like other command-line tools, end quietly instead.
     #[cfg(unix)]

@@ -14,19 +14,19 @@ mod tables;
 
 use pyo3::prelude::*;
 
+/// The extension's own allocations (the returned tables' columns, the
+/// kept score indexes) go to mimalloc, as the binary's do: every export
+/// allocates a returned table's new columns, and glibc's allocator mapped
+/// each large buffer afresh, so the kernel zeroed new pages on every call
+/// and repeated W1 exports swung between 0.25 and 0.36 s (issue 16). See
+/// `second_opinion::allocator`.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-extern "C" {
-    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
-}
 
 /// The extension module.
 #[pymodule]
 fn _native(module: &Bound<'_, PyModule>) -> PyResult<()> {
-    if std::env::var_os("MIMALLOC_PURGE_DECOMMITS").is_none() {
-        unsafe { mi_option_set(5, 0) };
-    }
+    second_opinion::allocator::set_options(second_opinion::allocator::Owner::Extension);
     let py = module.py();
     module.add(
         "SecondOpinionError",

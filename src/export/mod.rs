@@ -740,9 +740,9 @@ fn pieces(batch: Batch, features_hash: &FeaturesHash) -> Vec<Batch> {
 enum FeaturesHash {
     /// A file's sha256, worked out on another thread while the export
     /// runs, not by reading the table again at the end.
-    /// `None` for an unrecorded export: not hashed.
     File {
         path: PathBuf,
+        /// `None` for an unrecorded export: not hashed.
         hash: Option<Background<std::io::Result<String>>>,
     },
     /// Batches handed over in memory: hashed as the Arrow IPC file that
