@@ -3,8 +3,11 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::Path;
+use std::sync::mpsc::{sync_channel, SyncSender};
 
 use sha2::{Digest, Sha256};
+
+use crate::threads::Background;
 
 /// Lower-case hex of a digest.
 pub fn hex(bytes: &[u8]) -> String {
@@ -163,16 +166,54 @@ fn add_words(sum: &mut [u64; 4], value: &[u64; 4]) {
 /// passes the bytes on (the hash was taken before).
 pub(crate) struct HashingRead<R> {
     inner: R,
-    hasher: Option<Sha256>,
+    hasher: Option<Hasher>,
     bytes: u64,
 }
+
+/// Where the bytes read are hashed.
+enum Hasher {
+    /// On the reading thread, as they are read.
+    Here(Sha256),
+    /// On a thread of its own, fed a copy of each read: for a reader with
+    /// a core to spare, whose parse then no longer waits for sha256 (a
+    /// quarter of W2's one score file's read, issue 18). Closing `chunks`
+    /// ends the hash.
+    Beside {
+        chunks: Option<SyncSender<Vec<u8>>>,
+        hashed: Background<String>,
+    },
+}
+
+/// Chunks (of up to a read, 1 MiB through the readers' buffers) the
+/// hashing thread may fall behind by.
+const CHUNKS_IN_FLIGHT: usize = 8;
 
 impl<R: Read> HashingRead<R> {
     /// Hash what is read from `inner` when `hash` is true.
     pub(crate) fn new(inner: R, hash: bool) -> Self {
         HashingRead {
             inner,
-            hasher: hash.then(Sha256::new),
+            hasher: hash.then(|| Hasher::Here(Sha256::new())),
+            bytes: 0,
+        }
+    }
+
+    /// Hash what is read from `inner` on a thread of its own.
+    pub(crate) fn beside(inner: R) -> Self {
+        let (chunks, received) = sync_channel::<Vec<u8>>(CHUNKS_IN_FLIGHT);
+        let hashed = Background::start(move || {
+            let mut hasher = Sha256::new();
+            for chunk in received {
+                hasher.update(&chunk);
+            }
+            hex(&hasher.finalize())
+        });
+        HashingRead {
+            inner,
+            hasher: Some(Hasher::Beside {
+                chunks: Some(chunks),
+                hashed,
+            }),
             bytes: 0,
         }
     }
@@ -184,17 +225,33 @@ impl<R: Read> HashingRead<R> {
             std::io::copy(&mut self, &mut std::io::sink())?;
         }
         let bytes = self.bytes;
-        Ok(self.hasher.map(|hasher| (hex(&hasher.finalize()), bytes)))
+        Ok(self.hasher.map(|hasher| {
+            let digest = match hasher {
+                Hasher::Here(hasher) => hex(&hasher.finalize()),
+                Hasher::Beside { chunks, hashed } => {
+                    drop(chunks);
+                    hashed.join()
+                }
+            };
+            (digest, bytes)
+        }))
     }
 }
 
 impl<R: Read> Read for HashingRead<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let read = self.inner.read(buf)?;
-        if let Some(hasher) = &mut self.hasher {
-            hasher.update(&buf[..read]);
-            self.bytes += read as u64;
+        match &mut self.hasher {
+            None => {}
+            Some(Hasher::Here(hasher)) => hasher.update(&buf[..read]),
+            Some(Hasher::Beside { chunks, .. }) => {
+                if let (Some(sender), true) = (chunks, read > 0) {
+                    // The hashing thread only stops when the channel closes.
+                    let _ = sender.send(buf[..read].to_vec());
+                }
+            }
         }
+        self.bytes += read as u64;
         Ok(read)
     }
 }
@@ -279,6 +336,30 @@ mod tests {
             Some((hex(&Sha256::digest(bytes)), bytes.len() as u64))
         );
         assert_eq!(HashingRead::new(&bytes[..], false).finish().unwrap(), None);
+    }
+
+    /// Hashed on a thread of its own, the digest and size are those of
+    /// every byte in order, however the reads split them, the bytes the
+    /// parser left unread included; and the reader hands on what it read.
+    #[test]
+    fn hashing_beside_the_reader_hashes_what_hashing_here_does() {
+        let bytes: Vec<u8> = (0..(3 << 20) + 4321)
+            .map(|i| (i * 31 % 251) as u8)
+            .collect();
+        let mut reader = HashingRead::beside(&bytes[..]);
+        let mut read = vec![0u8; 2 << 20];
+        let mut taken = 0;
+        while taken < read.len() {
+            let end = (taken + 70_001).min(read.len());
+            taken += reader.read(&mut read[taken..end]).unwrap();
+        }
+        assert_eq!(read, bytes[..2 << 20]);
+        assert_eq!(
+            reader.finish().unwrap(),
+            Some((hex(&Sha256::digest(&bytes)), bytes.len() as u64))
+        );
+        let empty = HashingRead::beside(&b""[..]).finish().unwrap();
+        assert_eq!(empty, Some((hex(&Sha256::digest(b"")), 0)));
     }
 
     #[test]

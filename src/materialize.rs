@@ -375,6 +375,9 @@ fn materialize_in_memory(
         let hash_first = files_hashed_first(&request.scores);
         let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
         let readers = request.scores.len().clamp(1, parallel.clamp(1, 2));
+        // With a core to spare (one score file on two cores: W2), a file is
+        // hashed on a thread of its own, beside its parse.
+        let hash_beside = readers < parallel;
         let mut feeds: Vec<_> = (0..readers)
             .map(|reader| {
                 let files: Vec<(&SourceSpec, bool)> = request
@@ -386,7 +389,7 @@ fn materialize_in_memory(
                     .collect();
                 let options = &ingest_options;
                 Feed::scoped(scope, PARSED_QUEUE, move |out| {
-                    parse_score_files(&files, options, &out)
+                    parse_score_files(&files, options, hash_beside, &out)
                 })
             })
             .collect();
@@ -482,9 +485,12 @@ enum Parsed {
 
 /// A reading thread: detect, hash, open and parse each of its score files
 /// in order, stopping at the first failure or when the receiver is gone.
+/// A file hashed as it is read is hashed on a thread of its own when
+/// `hash_beside`.
 fn parse_score_files(
     sources: &[(&SourceSpec, bool)],
     options: &IngestOptions,
+    hash_beside: bool,
     out: &Handoff<Parsed>,
 ) {
     for &(source, hash_first) in sources {
@@ -510,8 +516,12 @@ fn parse_score_files(
             out,
             records: Vec::with_capacity(PARSED_BATCH),
         };
-        let mut input =
-            BufReader::with_capacity(1 << 20, HashingRead::new(file, hash_while_reading));
+        let hashing = if hash_while_reading && hash_beside {
+            HashingRead::beside(file)
+        } else {
+            HashingRead::new(file, hash_while_reading)
+        };
+        let mut input = BufReader::with_capacity(1 << 20, hashing);
         let read = format.read(&mut input, &read_options, &mut sink);
         let ended = match read {
             // Hash what the reader left unread too (a trailer).
