@@ -22,7 +22,9 @@ const MI_OPTION_PURGE_DECOMMITS: std::ffi::c_int = 5;
 /// its own allocations, never the Python process it is loaded into.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Owner {
+    /// The `second-opinion` binary: the whole process is ours.
     Process,
+    /// The Python extension, loaded into someone else's process.
     Extension,
 }
 
