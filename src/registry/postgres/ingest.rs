@@ -33,7 +33,7 @@ use std::io::BufReader;
 
 use postgres::binary_copy::BinaryCopyInWriter;
 use postgres::error::SqlState;
-use postgres::types::Type;
+use postgres::types::{ToSql, Type};
 use postgres::Client;
 
 use super::copier::Conn;
@@ -474,21 +474,42 @@ pub(super) fn write_row(
     row: &ScoreRow,
     tag: i64,
 ) -> Result<(), postgres::Error> {
-    let (line, frame_count) = (row.line as i64, row.frame_count as i32);
-    writer.write(&[
-        &row.scorer_id,
-        &row.key,
-        &row.raw_key,
-        &row.key_field,
-        &row.stored.score,
-        &row.stored.status,
-        &row.stored.reason,
-        &row.stored.note,
-        &row.runtime_ms,
-        &frame_count,
-        &tag,
-        &line,
-    ])
+    let numbers = RowNumbers::of(row);
+    writer.write(&numbers.params(row, &tag))
+}
+
+/// A row's line and frame count as the server's column types take them.
+struct RowNumbers {
+    line: i64,
+    frame_count: i32,
+}
+
+impl RowNumbers {
+    fn of(row: &ScoreRow) -> RowNumbers {
+        RowNumbers {
+            line: row.line as i64,
+            frame_count: row.frame_count as i32,
+        }
+    }
+
+    /// The row's [`COPY_ROW_TYPES`] columns, `file` the eleventh: what a
+    /// COPY writes and the first twelve parameters of `INSERT_SCORE`.
+    fn params<'a>(&'a self, row: &'a ScoreRow, file: &'a i64) -> [&'a (dyn ToSql + Sync); 12] {
+        [
+            &row.scorer_id,
+            &row.key,
+            &row.raw_key,
+            &row.key_field,
+            &row.stored.score,
+            &row.stored.status,
+            &row.stored.reason,
+            &row.stored.note,
+            &row.runtime_ms,
+            &self.frame_count,
+            file,
+            &self.line,
+        ]
+    }
 }
 
 /// The PostgreSQL registry as the pipeline's store, inside one file's
@@ -822,28 +843,13 @@ impl<'c> PgStore<'_, '_, '_, 'c> {
 
     /// The row's id, or `None` when a row of its (scorer, key) is live.
     fn try_insert(&mut self, row: &ScoreRow) -> Result<Option<i64>, StoreError> {
-        let (line, frame_count) = (row.line as i64, row.frame_count as i32);
+        let numbers = RowNumbers::of(row);
+        let mut params = numbers.params(row, &self.file_id).to_vec();
+        params.push(&row.stored.raw_value);
         Ok(self
             .conn
             .tx()?
-            .query_opt(
-                sql::INSERT_SCORE,
-                &[
-                    &row.scorer_id,
-                    &row.key,
-                    &row.raw_key,
-                    &row.key_field,
-                    &row.stored.score,
-                    &row.stored.status,
-                    &row.stored.reason,
-                    &row.stored.note,
-                    &row.runtime_ms,
-                    &frame_count,
-                    &self.file_id,
-                    &line,
-                    &row.stored.raw_value,
-                ],
-            )?
+            .query_opt(sql::INSERT_SCORE, &params)?
             .map(|r| r.get(0)))
     }
 
