@@ -16,7 +16,25 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// The sha256 and size of a file, read in large chunks.
 pub fn sha256_file_with_size(path: &Path) -> std::io::Result<(String, u64)> {
-    let mut file = File::open(path)?;
+    sha256_of_reader(File::open(path)?)
+}
+
+/// The sha256 and size of an open file's bytes, read from its start by
+/// position: other threads may read the same file meanwhile.
+pub(crate) fn sha256_of_open_file(file: &File) -> std::io::Result<(String, u64)> {
+    struct FromStart<'f>(&'f File, u64);
+    impl Read for FromStart<'_> {
+        fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
+            use std::os::unix::fs::FileExt;
+            let read = self.0.read_at(buffer, self.1)?;
+            self.1 += read as u64;
+            Ok(read)
+        }
+    }
+    sha256_of_reader(FromStart(file, 0))
+}
+
+fn sha256_of_reader(mut file: impl Read) -> std::io::Result<(String, u64)> {
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 1 << 20];
     let mut size = 0u64;

@@ -11,14 +11,16 @@ use std::sync::OnceLock;
 use serde_json::{json, Value};
 
 use crate::command_line::CommandLine;
-use crate::digest::{sha256_file_with_size, HashingRead};
+use crate::digest::{sha256_file_with_size, sha256_of_open_file, HashingRead};
 use crate::export::{
     export_scores_opened, prepare_export, ExportError, ExportOptions, ExportSummary, OpenedTable,
     PreparedExport, RowPolicy,
 };
 use crate::ingest::pipeline::{FileIngest, PipelineError};
 use crate::ingest::suspicious::Warning;
-use crate::ingest::{Detection, FieldNames, Format, ReadError, RecordSink, ScoreRecord};
+use crate::ingest::{
+    halves, Detection, FieldNames, Format, ReadError, ReadOptions, RecordSink, ScoreRecord,
+};
 use crate::key::KeyNormalize;
 use crate::progress::NoProgress;
 use crate::registry::memory::{MemoryScores, MemoryStore};
@@ -26,7 +28,7 @@ use crate::registry::{
     IngestFileError, IngestOptions, OpenMode, Registry, RegistryError, SourceSpec,
 };
 use crate::scorer::Scale;
-use crate::threads::{Background, Feed, Handoff, Worker};
+use crate::threads::{join_scoped, Background, Feed, Handoff, Worker};
 
 /// Everything `materialize` was asked to do.
 #[derive(Clone, Debug)]
@@ -376,8 +378,14 @@ fn materialize_in_memory(
         let parallel = std::thread::available_parallelism().map_or(1, |n| n.get());
         let readers = request.scores.len().clamp(1, parallel.clamp(1, 2));
         // With a core to spare (one score file on two cores: W2), a file is
-        // hashed on a thread of its own, beside its parse.
+        // hashed on a thread of its own, beside its parse, and a large JSON
+        // Lines file is parsed in halves.
         let hash_beside = readers < parallel;
+        let halves_from = if hash_beside {
+            halves::MIN_BYTES
+        } else {
+            u64::MAX
+        };
         let mut feeds: Vec<_> = (0..readers)
             .map(|reader| {
                 let files: Vec<(&SourceSpec, bool)> = request
@@ -389,7 +397,7 @@ fn materialize_in_memory(
                     .collect();
                 let options = &ingest_options;
                 Feed::scoped(scope, PARSED_QUEUE, move |out| {
-                    parse_score_files(&files, options, hash_beside, &out)
+                    parse_score_files(&files, options, hash_beside, halves_from, &out)
                 })
             })
             .collect();
@@ -486,11 +494,13 @@ enum Parsed {
 /// A reading thread: detect, hash, open and parse each of its score files
 /// in order, stopping at the first failure or when the receiver is gone.
 /// A file hashed as it is read is hashed on a thread of its own when
-/// `hash_beside`.
+/// `hash_beside`; a JSON Lines file of at least `halves_from` bytes is
+/// parsed in two halves on two threads.
 fn parse_score_files(
     sources: &[(&SourceSpec, bool)],
     options: &IngestOptions,
     hash_beside: bool,
+    halves_from: u64,
     out: &Handoff<Parsed>,
 ) {
     for &(source, hash_first) in sources {
@@ -516,16 +526,26 @@ fn parse_score_files(
             out,
             records: Vec::with_capacity(PARSED_BATCH),
         };
-        let hashing = if hash_while_reading && hash_beside {
-            HashingRead::beside(file)
-        } else {
-            HashingRead::new(file, hash_while_reading)
+        let halves = match format {
+            Format::Jsonl => halves::split_point(&file, halves_from),
+            _ => Ok(None),
         };
-        let mut input = BufReader::with_capacity(1 << 20, hashing);
-        let read = format.read(&mut input, &read_options, &mut sink);
+        let read = match halves {
+            Ok(Some(split)) => {
+                read_in_halves(&file, split, hash_while_reading, &read_options, &mut sink)
+            }
+            Ok(None) => read_in_one_pass(
+                file,
+                format,
+                hash_while_reading,
+                hash_beside,
+                &read_options,
+                &mut sink,
+            ),
+            Err(e) => Err(Forwarding::Read(e.into())),
+        };
         let ended = match read {
-            // Hash what the reader left unread too (a trailer).
-            Ok(()) => input.into_inner().finish().map_err(ReadError::from),
+            Ok(hashed) => Ok(hashed),
             Err(Forwarding::Read(e)) => Err(e),
             Err(Forwarding::Closed) => return,
         };
@@ -540,8 +560,52 @@ fn parse_score_files(
     }
 }
 
+/// Read `file` in `format` into `sink` in one pass, hashing it as it is
+/// read when `hash` (on a thread of its own when `hash_beside`).
+fn read_in_one_pass(
+    file: File,
+    format: Format,
+    hash: bool,
+    hash_beside: bool,
+    options: &ReadOptions,
+    sink: &mut ForwardingSink,
+) -> Result<Option<Hashed>, Forwarding> {
+    let hashing = if hash && hash_beside {
+        HashingRead::beside(file)
+    } else {
+        HashingRead::new(file, hash)
+    };
+    let mut input = BufReader::with_capacity(1 << 20, hashing);
+    format.read(&mut input, options, sink)?;
+    // Hash what the reader left unread too (a trailer).
+    Ok(input.into_inner().finish().map_err(ReadError::from)?)
+}
+
+/// Read the JSON Lines `file` into `sink` in two halves cut at `split`
+/// (`ingest::halves`), hashing it, when `hash`, on a third thread: a
+/// per-frame payload file parses at about half the speed it hashes.
+fn read_in_halves(
+    file: &File,
+    split: u64,
+    hash: bool,
+    options: &ReadOptions,
+    sink: &mut ForwardingSink,
+) -> Result<Option<Hashed>, Forwarding> {
+    std::thread::scope(|scope| {
+        let hashing = hash.then(|| scope.spawn(|| sha256_of_open_file(file)));
+        halves::read_jsonl_in_halves(file, split, options, KEEP_FRAMES, sink)?;
+        let hashed = hashing.map(join_scoped).transpose();
+        Ok(hashed.map_err(ReadError::from)?)
+    })
+}
+
 /// A file's sha256 (lower-case hex) and size.
 type Hashed = (String, u64);
+
+/// Whether records keep their frames on their way to the holding thread:
+/// the in-memory store keeps none (registry/memory.rs), so they are freed
+/// on the thread that made them rather than carried across.
+const KEEP_FRAMES: bool = false;
 
 /// Detect the format of a score file, hash it when `hash_first` and open
 /// it, failing as an ingest does.
@@ -607,7 +671,10 @@ impl ForwardingSink<'_> {
 impl RecordSink for ForwardingSink<'_> {
     type Error = Forwarding;
 
-    fn push(&mut self, record: ScoreRecord) -> Result<(), Forwarding> {
+    fn push(&mut self, mut record: ScoreRecord) -> Result<(), Forwarding> {
+        if !KEEP_FRAMES {
+            record.frames = Vec::new();
+        }
         self.records.push(record);
         if self.records.len() >= PARSED_BATCH {
             self.flush()?;

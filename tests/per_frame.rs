@@ -499,3 +499,97 @@ fn a_clip_the_scorer_failed_is_bad_in_every_frame() {
     );
     assert!(!ws.path("f.jsonl").exists());
 }
+
+/// W2's shape at a size `materialize` reads in two halves on two threads
+/// (`ingest::halves`, from 16 MiB with a core to spare): the halves must
+/// give what one pass gives (`materialize --registry` ingests in one), and
+/// an error in either half must name the file's own line.
+#[test]
+fn a_large_payload_file_materializes_as_one_pass_reads_it() {
+    let ws = Workspace::new();
+    let clips = 1_200;
+    let mut rng = Rng(0x5EED);
+    let mut scores = String::new();
+    let mut table = String::new();
+    for clip in 0..clips {
+        let frames: Vec<String> = (0..300)
+            .map(|f| {
+                let value = rng.below(100_000) as f64 / 1000.0;
+                format!("{{\"frame_idx\": {f}, \"predicted_vmaf_or_mos\": {value}, \"runtime_ms\": 1.25}}")
+            })
+            .collect();
+        scores.push_str(&format!(
+            "{{\"name\": \"clip_{clip:05}.mp4\", \"frames\": [{}], \"summary\": {{\"competitor\": \"fork-nr\"}}}}\n",
+            frames.join(", ")
+        ));
+        if clip % 97 == 0 {
+            scores.push('\n');
+        }
+        table.push_str(&format!(
+            "{{\"src\": \"/corpus/clip_{clip:05}.mp4\", \"f\": {clip}}}\n"
+        ));
+    }
+    assert!(scores.len() > 17 << 20, "{} bytes", scores.len());
+    ws.write("scores.jsonl", &scores);
+    ws.write("features.jsonl", &table);
+    let materialize = |out: &str, extra: &[&str]| {
+        let mut args = vec![
+            "materialize",
+            "--features",
+            "features.jsonl",
+            "--scores",
+            "scores.jsonl",
+            "--key-column",
+            "src",
+            "--key-normalize",
+            "basename",
+            "--out",
+            out,
+        ];
+        args.extend_from_slice(extra);
+        ws.run_bare(&args)
+    };
+    materialize("halves.jsonl", &["--audit-json", "halves.json"]).ok();
+    let registry = ws.path("one-pass.db");
+    materialize("one-pass.jsonl", &["--registry", common::arg(&registry)]).ok();
+    let halves = rows(&ws, "halves.jsonl");
+    assert_eq!(halves.len(), clips);
+    assert_eq!(halves, rows(&ws, "one-pass.jsonl"));
+    assert_eq!(halves[7]["second_opinion_fork_nr_status"], json!("ok"));
+    let audit: Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.path("halves.json")).unwrap()).unwrap();
+    assert!(
+        audit
+            .to_string()
+            .contains(&common::sha256_hex(&ws.path("scores.jsonl"))),
+        "the audit records the file's sha256: {audit}"
+    );
+
+    // Break one row in the second half, then one in each half.
+    let lines: Vec<&str> = scores.split_inclusive('\n').collect();
+    let broken = |at: &[usize]| -> String {
+        lines
+            .iter()
+            .enumerate()
+            .map(|(n, line)| {
+                if at.contains(&n) {
+                    "{\"name\": \"clip_x.mp4\", \"frames\": [}\n"
+                } else {
+                    line
+                }
+            })
+            .collect()
+    };
+    let late = lines.len() - 5;
+    for at in [vec![late], vec![40, late]] {
+        ws.write("scores.jsonl", broken(&at));
+        let failed = materialize("broken.jsonl", &[]).fails_with(1);
+        let expected = format!("scores.jsonl:{}: invalid JSON", at[0] + 1);
+        assert!(
+            failed.stderr.contains(&expected),
+            "{expected}: {}",
+            failed.stderr
+        );
+        assert!(!ws.path("broken.jsonl").exists());
+    }
+}

@@ -20,6 +20,7 @@ mod feed;
 mod file;
 pub(crate) mod formats;
 pub mod frame_pattern;
+pub(crate) mod halves;
 mod input;
 pub(crate) mod json;
 mod libvmaf;

@@ -32,10 +32,17 @@ pub(crate) struct Lines<'a> {
 
 impl<'a> Lines<'a> {
     pub(crate) fn new(input: &'a mut dyn BufRead) -> Self {
+        Self::after(input, 0)
+    }
+
+    /// The lines of `input` numbered from `lines_before + 1` (a part of a
+    /// file read on its own: see `ingest::halves`). Only a line numbered 1
+    /// may start with a byte-order mark.
+    pub(crate) fn after(input: &'a mut dyn BufRead, lines_before: u64) -> Self {
         Lines {
             input,
             buffer: Vec::with_capacity(256),
-            number: 0,
+            number: lines_before,
         }
     }
 
@@ -71,6 +78,11 @@ impl<'a> Lines<'a> {
             )
         })?;
         Ok(Some((self.number, text)))
+    }
+
+    /// The number of the last line read (blank or not).
+    pub(crate) fn count(&self) -> u64 {
+        self.number
     }
 
     /// The error for a file that held no score row: empty, only blank

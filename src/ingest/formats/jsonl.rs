@@ -35,6 +35,21 @@ impl ScoreReader for JsonlReader {
         sink: &mut S,
     ) -> Result<(), S::Error> {
         let mut lines = Lines::new(input);
+        if Self::read_rows(&mut lines, options, sink)? == 0 {
+            return Err(Self::no_rows(&lines).into());
+        }
+        Ok(())
+    }
+}
+
+impl JsonlReader {
+    /// Read the rows of `lines` into `sink`, which may be a part of a file
+    /// ([`Lines::after`]); returns how many there were.
+    pub(crate) fn read_rows<S: RecordSink>(
+        lines: &mut Lines,
+        options: &ReadOptions,
+        sink: &mut S,
+    ) -> Result<u64, S::Error> {
         let mut reader = RowReader::new(&options.fields);
         let mut rows = 0u64;
         while let Some((line, text)) = lines.next_row()? {
@@ -44,10 +59,12 @@ impl ScoreReader for JsonlReader {
             rows += 1;
             sink.push(record)?;
         }
-        if rows == 0 {
-            return Err(lines.no_rows("blank lines").into());
-        }
-        Ok(())
+        Ok(rows)
+    }
+
+    /// The error of a file without a row, `lines` being its first lines.
+    pub(crate) fn no_rows(lines: &Lines) -> ReadError {
+        lines.no_rows("blank lines")
     }
 }
 
