@@ -162,8 +162,28 @@ impl MaterializeError {
 pub fn materialize(
     request: &MaterializeRequest,
 ) -> Result<(ExportSummary, Value), MaterializeError> {
+    let (summary, audit) = run(request, true)?;
+    Ok((summary, audit.expect("the audit is built when asked for")))
+}
+
+/// [`materialize`] for a caller that needs the audit JSON only where
+/// `audit_json` names it (the command): without it, the audit is not
+/// built, so neither the program nor the table is hashed for it.
+pub fn materialize_written(
+    request: &MaterializeRequest,
+) -> Result<ExportSummary, MaterializeError> {
+    run(request, request.audit_json.is_some()).map(|(summary, _)| summary)
+}
+
+/// The run of [`materialize`]; the audit is built when `audit` or written
+/// anyway.
+fn run(
+    request: &MaterializeRequest,
+    audit: bool,
+) -> Result<(ExportSummary, Option<Value>), MaterializeError> {
     let request = &request.as_reference_reads_it();
-    if request.audit_json.is_some() {
+    let build_audit = audit || request.audit_json.is_some();
+    if build_audit {
         // The program's hash, for the audit, while the run reads.
         std::thread::spawn(|| drop(entrypoint()));
     }
@@ -186,8 +206,8 @@ pub fn materialize(
     };
     let Some(registry_path) = &request.registry else {
         let (prepared, read) = materialize_in_memory(request)?;
-        let audit = audit_json(request, &prepared.summary, &read);
-        let staged_audit = stage_audit(&audit)?;
+        let audit = build_audit.then(|| audit_json(request, &prepared.summary, &read));
+        let staged_audit = audit.as_ref().map(stage_audit).transpose()?.flatten();
         let (mut summary, table) = prepared.into_parts();
         crate::atomic_file::publish_all(std::iter::once(table).chain(staged_audit).collect())
             .map_err(|e| MaterializeError::Publish {
@@ -217,8 +237,8 @@ pub fn materialize(
             .summary
             .warnings
             .extend(settled.iter().map(crate::export::recorded::settled_warning));
-        let audit = audit_json(request, &prepared.summary, &read);
-        let staged_audit = stage_audit(&audit)?;
+        let audit = build_audit.then(|| audit_json(request, &prepared.summary, &read));
+        let staged_audit = audit.as_ref().map(stage_audit).transpose()?.flatten();
         let mut record = prepared.summary.record("materialize");
         record.note = request.note.clone();
         let id = registry.record_export(&record, request.tag.as_deref())?;
@@ -846,7 +866,7 @@ fn audit_json(request: &MaterializeRequest, summary: &ExportSummary, read: &Scor
             "argv": request.argv,
             "args": request.args,
             "inputs": {
-                "features": described(&request.features),
+                "features": described_table(&request.features, summary),
                 "scores": request.args.get("scores").cloned().unwrap_or_else(|| json!([])),
             },
             "outputs": {
@@ -894,6 +914,20 @@ fn described(path: &Path) -> Value {
         }
     }
     entry
+}
+
+/// The feature table described as [`described`] does, with the sha256 the
+/// export took of it as it read it (not a second read of the table).
+fn described_table(path: &Path, summary: &ExportSummary) -> Value {
+    match &summary.features_sha256 {
+        Some(sha256) => json!({
+            "exists": true,
+            "kind": "file",
+            "path": python_path(path),
+            "sha256": sha256,
+        }),
+        None => described(path),
+    }
 }
 
 /// The running program described as the reference describes its script

@@ -188,7 +188,7 @@ pub fn materialize(registry: Option<PathBuf>, args: MaterializeArgs) -> Result<(
         command_line: CommandLine::Materialize,
         csv_safe: args.csv_safe,
     };
-    let (summary, _audit) = second_opinion::materialize::materialize(&request)?;
+    let summary = second_opinion::materialize::materialize_written(&request)?;
     render::print_export_warnings(&summary);
     render::print_export_summary(&summary);
     Ok(())
