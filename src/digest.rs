@@ -129,6 +129,11 @@ impl ScoreSum {
         add_words(&mut self.0, &score_hash(key, score, bad));
     }
 
+    /// Take in the scores another sum holds.
+    pub fn add_sum(&mut self, other: &ScoreSum) {
+        add_words(&mut self.0, &other.0);
+    }
+
     /// The 32 bytes the registry stores: the words, little-endian.
     pub fn to_bytes(self) -> [u8; 32] {
         let mut bytes = [0u8; 32];

@@ -140,6 +140,7 @@ impl Registry {
             row_insert: sql::insert_scores(1),
             raw_key_prefixes: HashMap::new(),
             live_sums: Vec::new(),
+            batches_summed: SummedBeside::start(),
             superseded_own_row: std::cell::Cell::new(false),
         };
         let mut pipeline = FileIngest::new(store, &path, source, options, format);
@@ -353,11 +354,102 @@ struct SqliteStore<'a> {
     /// `raw_key_prefixes`.
     raw_key_prefixes: HashMap<String, i64>,
     /// Per scorer id, the digest sum of the rows this file made live
-    /// (`live_row_counts.digest_sum`), kept as rows are written.
+    /// (`live_row_counts.digest_sum`), kept as rows are written alone;
+    /// the rows written in batches are summed beside.
     live_sums: Vec<(i64, ScoreSum)>,
+    batches_summed: SummedBeside,
     /// A row of this file superseded another of its own (`--replace`):
     /// the sums above no longer hold, and the file's are left unknown.
     superseded_own_row: std::cell::Cell<bool>,
+}
+
+/// The sum of `scorer_id` in `sums`, added at zero if missing.
+fn live_sum_of(sums: &mut Vec<(i64, ScoreSum)>, scorer_id: i64) -> &mut ScoreSum {
+    match sums.iter().position(|(id, _)| *id == scorer_id) {
+        Some(at) => &mut sums[at].1,
+        None => {
+            sums.push((scorer_id, ScoreSum::default()));
+            &mut sums.last_mut().expect("pushed").1
+        }
+    }
+}
+
+/// Batches of rows the SQLite store has written, summed into their
+/// scorers' digests and freed on a thread of their own. The SQLite
+/// thread is an ingest's critical path (the reader runs ahead of it), and
+/// a row's sha256 and its strings' frees were a tenth of its own work.
+#[derive(Default)]
+struct SummedBeside {
+    rows: Option<std::sync::mpsc::SyncSender<Vec<WrittenRows>>>,
+    /// Batches not yet handed over: a hand-over wakes the summing thread,
+    /// and one per batch of 64 rows cost more than the sums.
+    held: Vec<WrittenRows>,
+    sums: Option<std::thread::JoinHandle<Vec<(i64, ScoreSum)>>>,
+}
+
+/// Rows written by one statement, and whether each is now live.
+type WrittenRows = (Vec<ScoreRow>, Vec<bool>);
+
+impl SummedBeside {
+    /// Batches handed over at once.
+    const HAND_OVER: usize = 64;
+    /// Hand-overs the summing thread may be behind by.
+    const QUEUE: usize = 4;
+
+    fn start() -> SummedBeside {
+        let (rows, handed) = std::sync::mpsc::sync_channel::<Vec<WrittenRows>>(Self::QUEUE);
+        let sums = std::thread::spawn(move || {
+            let mut sums = Vec::new();
+            for (rows, live) in handed.into_iter().flatten() {
+                for (row, live) in rows.iter().zip(live) {
+                    if live {
+                        live_sum_of(&mut sums, row.scorer_id).add(
+                            &row.key,
+                            row.stored.score,
+                            row.stored.is_bad(),
+                        );
+                    }
+                }
+            }
+            sums
+        });
+        SummedBeside {
+            rows: Some(rows),
+            held: Vec::with_capacity(Self::HAND_OVER),
+            sums: Some(sums),
+        }
+    }
+
+    /// Take written `rows`; `live[i]` says whether row i is now live.
+    fn send(&mut self, rows: Vec<ScoreRow>, live: Vec<bool>) {
+        self.held.push((rows, live));
+        if self.held.len() == Self::HAND_OVER {
+            self.hand_over();
+        }
+    }
+
+    fn hand_over(&mut self) {
+        let held = std::mem::replace(&mut self.held, Vec::with_capacity(Self::HAND_OVER));
+        let rows_channel = self.rows.as_ref().expect("handing over until finished");
+        // The thread ends only when the channel closes, or by a panic,
+        // which `finish` raises.
+        let _ = rows_channel.send(held);
+    }
+
+    /// The sums per scorer id of every live row handed over.
+    fn finish(mut self) -> Vec<(i64, ScoreSum)> {
+        if !self.held.is_empty() {
+            self.hand_over();
+        }
+        drop(self.rows.take());
+        self.sums
+            .take()
+            .map(|sums| {
+                sums.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .unwrap_or_default()
+    }
 }
 
 /// The most directories one file adds to `raw_key_prefixes`: a file whose
@@ -495,7 +587,7 @@ impl ScoreStore for SqliteStore<'_> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let mut rows = std::mem::take(&mut self.pending);
+        let rows = std::mem::take(&mut self.pending);
         let prefixes = rows
             .iter()
             .map(|row| self.raw_key_prefix(row))
@@ -506,6 +598,7 @@ impl ScoreStore for SqliteStore<'_> {
             0
         };
         let all_written = written == rows.len();
+        let mut live = Vec::with_capacity(rows.len());
         for (row, prefix) in rows.iter().zip(&prefixes) {
             let fate = if all_written || (written > 0 && self.is_live_here(row)?) {
                 Fate::Written
@@ -513,11 +606,11 @@ impl ScoreStore for SqliteStore<'_> {
                 self.insert_score(row, *prefix, &[])?
                     .map_or(Fate::Ignored, |(_, fate)| fate)
             };
-            self.count_live(row, fate);
+            live.push(fate != Fate::Ignored);
             settle(row, fate);
         }
-        rows.clear();
-        self.pending = rows;
+        self.pending = Vec::with_capacity(sql::SCORE_BATCH);
+        self.batches_summed.send(rows, live);
         Ok(())
     }
 
@@ -537,6 +630,9 @@ impl ScoreStore for SqliteStore<'_> {
         let mut stmt = self.tx.prepare_cached(sql::INSERT_SOURCE_FILE_SCORER)?;
         for &(scorer_id, rows, _) in &totals {
             stmt.execute(params![self.file_id, scorer_id, rows as i64])?;
+        }
+        for (scorer_id, sum) in std::mem::take(&mut self.batches_summed).finish() {
+            self.live_sum(scorer_id).add_sum(&sum);
         }
         let mut stmt = self.tx.prepare_cached(sql::COUNT_FILE_ROWS)?;
         for (scorer_id, rows, bad) in totals {
@@ -560,23 +656,18 @@ impl ScoreStore for SqliteStore<'_> {
 }
 
 impl SqliteStore<'_> {
-    /// Take a row that is now live into its scorer's digest sum.
+    /// Take a row written alone that is now live into its scorer's digest sum.
     fn count_live(&mut self, row: &ScoreRow, fate: Fate) {
         if fate == Fate::Ignored {
             return;
         }
-        let sum = match self
-            .live_sums
-            .iter_mut()
-            .find(|(id, _)| *id == row.scorer_id)
-        {
-            Some((_, sum)) => sum,
-            None => {
-                self.live_sums.push((row.scorer_id, ScoreSum::default()));
-                &mut self.live_sums.last_mut().expect("pushed").1
-            }
-        };
-        sum.add(&row.key, row.stored.score, row.stored.is_bad());
+        self.live_sum(row.scorer_id)
+            .add(&row.key, row.stored.score, row.stored.is_bad());
+    }
+
+    /// The digest sum of the rows this file made live for `scorer_id`.
+    fn live_sum(&mut self, scorer_id: i64) -> &mut ScoreSum {
+        live_sum_of(&mut self.live_sums, scorer_id)
     }
 
     /// Insert one row on its own; on a (scorer, key) that is already live,
