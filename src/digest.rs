@@ -19,19 +19,32 @@ pub fn sha256_file_with_size(path: &Path) -> std::io::Result<(String, u64)> {
     sha256_of_reader(File::open(path)?)
 }
 
-/// The sha256 and size of an open file's bytes, read from its start by
-/// position: other threads may read the same file meanwhile.
-pub(crate) fn sha256_of_open_file(file: &File) -> std::io::Result<(String, u64)> {
-    struct FromStart<'f>(&'f File, u64);
-    impl Read for FromStart<'_> {
-        fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
-            use std::os::unix::fs::FileExt;
-            let read = self.0.read_at(buffer, self.1)?;
-            self.1 += read as u64;
-            Ok(read)
+/// The sha256 of an open file's first `end` bytes (fewer if it is
+/// shorter), read from its start by position, so other threads may read
+/// the same file meanwhile; with their count. `None` once `stop` is set:
+/// the caller no longer wants it.
+pub(crate) fn sha256_of_open_file(
+    file: &File,
+    end: u64,
+    stop: &std::sync::atomic::AtomicBool,
+) -> std::io::Result<Option<(String, u64)>> {
+    use std::os::unix::fs::FileExt;
+    let mut hasher = Sha256::new();
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut at = 0u64;
+    while at < end {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(None);
         }
+        let wanted = (buffer.len() as u64).min(end - at) as usize;
+        let read = file.read_at(&mut buffer[..wanted], at)?;
+        if read == 0 {
+            break;
+        }
+        hasher.update(&buffer[..read]);
+        at += read as u64;
     }
-    sha256_of_reader(FromStart(file, 0))
+    Ok(Some((hex(&hasher.finalize()), at)))
 }
 
 fn sha256_of_reader(mut file: impl Read) -> std::io::Result<(String, u64)> {
@@ -287,6 +300,26 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_open_file_is_hashed_up_to_its_end_unless_stopped() {
+        use std::io::Write;
+        use std::sync::atomic::AtomicBool;
+        let mut file = tempfile::tempfile().unwrap();
+        file.write_all(b"hello world").unwrap();
+        let going = AtomicBool::new(false);
+        let whole = sha256_of_open_file(&file, u64::MAX, &going)
+            .unwrap()
+            .unwrap();
+        assert_eq!(whole, (hex(&Sha256::digest(b"hello world")), 11));
+        let part = sha256_of_open_file(&file, 5, &going).unwrap().unwrap();
+        assert_eq!(part, (hex(&Sha256::digest(b"hello")), 5));
+        let stopped = AtomicBool::new(true);
+        assert_eq!(
+            sha256_of_open_file(&file, u64::MAX, &stopped).unwrap(),
+            None
+        );
+    }
 
     #[test]
     fn score_set_digest_ignores_order_and_sees_every_field() {

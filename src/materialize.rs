@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 use serde_json::{json, Value};
 
 use crate::command_line::CommandLine;
-use crate::digest::{sha256_file_with_size, sha256_of_open_file, HashingRead};
+use crate::digest::{sha256_file_with_size, HashingRead};
 use crate::export::{
     export_scores_opened, prepare_export, ExportError, ExportOptions, ExportSummary, OpenedTable,
     PreparedExport, RowPolicy,
@@ -28,7 +28,7 @@ use crate::registry::{
     IngestFileError, IngestOptions, OpenMode, Registry, RegistryError, SourceSpec,
 };
 use crate::scorer::Scale;
-use crate::threads::{join_scoped, Background, Feed, Handoff, Worker};
+use crate::threads::{Background, Feed, Handoff, Worker};
 
 /// Everything `materialize` was asked to do.
 #[derive(Clone, Debug)]
@@ -551,9 +551,16 @@ fn parse_score_files(
             _ => Ok(None),
         };
         let read = match halves {
-            Ok(Some(split)) => {
-                read_in_halves(&file, split, hash_while_reading, &read_options, &mut sink)
-            }
+            // Hashed, when it is hashed as it is read, on a third thread:
+            // a per-frame payload file parses at about half the speed it hashes.
+            Ok(Some(cut)) => halves::read_jsonl_in_halves(
+                &file,
+                cut,
+                &read_options,
+                KEEP_FRAMES,
+                hash_while_reading,
+                &mut sink,
+            ),
             Ok(None) => read_in_one_pass(
                 file,
                 format,
@@ -599,24 +606,6 @@ fn read_in_one_pass(
     format.read(&mut input, options, sink)?;
     // Hash what the reader left unread too (a trailer).
     Ok(input.into_inner().finish().map_err(ReadError::from)?)
-}
-
-/// Read the JSON Lines `file` into `sink` in two halves cut at `split`
-/// (`ingest::halves`), hashing it, when `hash`, on a third thread: a
-/// per-frame payload file parses at about half the speed it hashes.
-fn read_in_halves(
-    file: &File,
-    split: u64,
-    hash: bool,
-    options: &ReadOptions,
-    sink: &mut ForwardingSink,
-) -> Result<Option<Hashed>, Forwarding> {
-    std::thread::scope(|scope| {
-        let hashing = hash.then(|| scope.spawn(|| sha256_of_open_file(file)));
-        halves::read_jsonl_in_halves(file, split, options, KEEP_FRAMES, sink)?;
-        let hashed = hashing.map(join_scoped).transpose();
-        Ok(hashed.map_err(ReadError::from)?)
-    })
 }
 
 /// A file's sha256 (lower-case hex) and size.

@@ -10,16 +10,22 @@
 //! first half's thread, which has then counted the lines before it, adds
 //! them as it hands its records on, so records and errors read as those of
 //! one pass. Of two errors, the first half's is the one reported: one pass
-//! would have stopped there.
+//! would have stopped there; and an error stops the other threads at once,
+//! so it is reported as soon as one pass would report it.
+//!
+//! The file is read, and hashed, up to the size it had when it was cut, so
+//! the sha256 recorded is of the bytes parsed even if the file grows.
 
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::formats::JsonlReader;
 use super::text_rows::Lines;
 use super::{ReadError, ReadOptions, RecordSink, ScoreRecord};
-use crate::threads::{Feed, Handoff, Stopped};
+use crate::digest::sha256_of_open_file;
+use crate::threads::{join_scoped, Feed, Handoff, Stopped};
 
 /// Files at least this large are read in halves when a core is free for it:
 /// below it, the second thread saves less than it costs to start.
@@ -37,10 +43,19 @@ const BATCH: usize = 4096;
 /// few hundred bytes, so at most a few tens of megabytes wait.
 const QUEUE: usize = 16;
 
+/// Where a file is cut into halves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Cut {
+    /// The first byte of the second half: just after a line end.
+    split: u64,
+    /// The file's size when it was cut: where both halves, and the hash, end.
+    end: u64,
+}
+
 /// Where to cut `file` into halves: just after the first line end past
 /// its middle. `None` when the file is smaller than `min_bytes`, or no
 /// line end is near the middle or before the end.
-pub(crate) fn split_point(file: &File, min_bytes: u64) -> std::io::Result<Option<u64>> {
+pub(crate) fn split_point(file: &File, min_bytes: u64) -> std::io::Result<Option<Cut>> {
     let size = file.metadata()?.len();
     if size < min_bytes.max(2) {
         return Ok(None);
@@ -55,60 +70,88 @@ pub(crate) fn split_point(file: &File, min_bytes: u64) -> std::io::Result<Option
         }
         filled += read;
     }
-    let cut = window[..filled]
+    let split = window[..filled]
         .iter()
         .position(|b| *b == b'\n')
         .map(|at| middle + at as u64 + 1);
-    Ok(cut.filter(|cut| *cut < size))
+    Ok(split
+        .filter(|split| *split < size)
+        .map(|split| Cut { split, end: size }))
 }
 
-/// Read the JSON Lines `file`, cut at `split` ([`split_point`]), into
-/// `sink` in file order: the first half on this thread, the second on one
-/// of its own. Fails as one pass over the file would. Unless `keep_frames`,
-/// the second half's records lose their frames before they wait for the
-/// first half (a few megabytes a batch of per-frame payloads).
+/// Read the JSON Lines `file`, cut at `cut` ([`split_point`]), into `sink`
+/// in file order: the first half on this thread, the second on one of its
+/// own; when `hash`, the sha256 and size of what was read, worked out on a
+/// third. Fails as one pass over the file would. Unless `keep_frames`, the
+/// second half's records lose their frames before they wait for the first
+/// half (a few megabytes a batch of per-frame payloads).
 pub(crate) fn read_jsonl_in_halves<S>(
     file: &File,
-    split: u64,
+    cut: Cut,
     options: &ReadOptions,
     keep_frames: bool,
+    hash: bool,
     sink: &mut S,
-) -> Result<(), S::Error>
+) -> Result<Option<(String, u64)>, S::Error>
 where
     S: RecordSink,
 {
+    // Set when the read fails here: the other threads stop at once.
+    let stop = AtomicBool::new(false);
     std::thread::scope(|scope| {
+        let hashing = hash.then(|| scope.spawn(|| sha256_of_open_file(file, cut.end, &stop)));
         let mut second = Feed::scoped(scope, QUEUE, |out| {
-            read_second_half(file, split, options, keep_frames, &out)
+            read_second_half(file, cut, options, keep_frames, &stop, &out)
         });
-        let mut input = BufReader::with_capacity(1 << 20, Part::new(file, 0, split));
-        let mut lines = Lines::new(&mut input);
-        // An error here drops `second`, which stops at its next hand-off.
-        let first_rows = JsonlReader::read_rows(&mut lines, options, sink)?;
-        // The cut follows a line end: the first half is whole lines, and
-        // the second half's first line is the file's line after them.
-        let shift = lines.count() + 1 - SECOND_HALF_FROM_LINE;
-        let mut second_rows = 0;
-        while let Some(half) = second.next() {
-            match half {
-                Half::Records(records) => {
-                    for mut record in records {
-                        record.line += shift;
-                        sink.push(record)?;
-                    }
-                }
-                Half::Done(Ok(rows)) => second_rows = rows,
-                Half::Done(Err(ReadError::Malformed { line, message })) => {
-                    return Err(ReadError::at(line + shift, message).into())
-                }
-                Half::Done(Err(e)) => return Err(e.into()),
-            }
+        let read = read_both_halves(file, cut, options, &mut second, sink);
+        if read.is_err() {
+            stop.store(true, Ordering::Relaxed);
         }
-        if first_rows + second_rows == 0 {
-            return Err(JsonlReader::no_rows(&lines).into());
-        }
-        Ok(())
+        read?;
+        let hashed = hashing
+            .map(join_scoped)
+            .transpose()
+            .map_err(ReadError::from)?;
+        Ok(hashed.flatten())
     })
+}
+
+/// The first half read into `sink`, then the second half's records handed
+/// on with their file lines.
+fn read_both_halves<S: RecordSink, W: crate::threads::Worker>(
+    file: &File,
+    cut: Cut,
+    options: &ReadOptions,
+    second: &mut Feed<Half, W>,
+    sink: &mut S,
+) -> Result<(), S::Error> {
+    let mut input = BufReader::with_capacity(1 << 20, Part::new(file, 0, cut.split));
+    let mut lines = Lines::new(&mut input);
+    let first_rows = JsonlReader::read_rows(&mut lines, options, sink)?;
+    // The cut follows a line end: the first half is whole lines, and the
+    // second half's first line is the file's line after them. (Saturating:
+    // a file cut short since it was measured reads fewer.)
+    let shift = (lines.count() + 1).saturating_sub(SECOND_HALF_FROM_LINE);
+    let mut second_rows = 0;
+    while let Some(half) = second.next() {
+        match half {
+            Half::Records(records) => {
+                for mut record in records {
+                    record.line += shift;
+                    sink.push(record)?;
+                }
+            }
+            Half::Done(Ok(rows)) => second_rows = rows,
+            Half::Done(Err(ReadError::Malformed { line, message })) => {
+                return Err(ReadError::at(line + shift, message).into())
+            }
+            Half::Done(Err(e)) => return Err(e.into()),
+        }
+    }
+    if first_rows + second_rows == 0 {
+        return Err(JsonlReader::no_rows(&lines).into());
+    }
+    Ok(())
 }
 
 /// What the second half's thread hands over.
@@ -127,19 +170,19 @@ const SECOND_HALF_FROM_LINE: u64 = 2;
 /// numbered from [`SECOND_HALF_FROM_LINE`], then how it ended.
 fn read_second_half(
     file: &File,
-    split: u64,
+    cut: Cut,
     options: &ReadOptions,
     keep_frames: bool,
+    stop: &AtomicBool,
     out: &Handoff<Half>,
 ) {
     let mut batches = Batches {
         out,
         keep_frames,
+        stop,
         records: Vec::with_capacity(BATCH),
     };
-    // To the end, as one pass reads: a file still being written may have
-    // grown since it was measured.
-    let mut input = BufReader::with_capacity(1 << 20, Part::new(file, split, u64::MAX));
+    let mut input = BufReader::with_capacity(1 << 20, Part::new(file, cut.split, cut.end));
     let mut lines = Lines::after(&mut input, SECOND_HALF_FROM_LINE - 1);
     let read = JsonlReader::read_rows(&mut lines, options, &mut batches);
     let done = match read {
@@ -170,6 +213,8 @@ impl From<ReadError> for Batched {
 struct Batches<'a> {
     out: &'a Handoff<Half>,
     keep_frames: bool,
+    /// Set when the first half failed.
+    stop: &'a AtomicBool,
     records: Vec<ScoreRecord>,
 }
 
@@ -187,6 +232,9 @@ impl RecordSink for Batches<'_> {
     type Error = Batched;
 
     fn push(&mut self, mut record: ScoreRecord) -> Result<(), Batched> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Err(Batched::Stopped);
+        }
         if !self.keep_frames {
             record.frames = Vec::new();
         }
@@ -250,19 +298,28 @@ mod tests {
             .map_err(|e| e.to_string())
     }
 
+    /// The records of `bytes` read in halves; checks the hash of a read
+    /// that succeeds.
     fn in_halves(bytes: &[u8], keep_frames: bool) -> Result<Vec<ScoreRecord>, String> {
+        use sha2::{Digest, Sha256};
         let file = file_of(bytes);
-        let split = split_point(&file, 0).unwrap().expect("a cut");
+        let cut = split_point(&file, 0).unwrap().expect("a cut");
         let mut sink = Collect::default();
-        read_jsonl_in_halves(
+        let hashed = read_jsonl_in_halves(
             &file,
-            split,
+            cut,
             &ReadOptions::default(),
             keep_frames,
+            true,
             &mut sink,
         )
-        .map(|()| sink.0)
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+        let whole = (
+            crate::digest::hex(&Sha256::digest(bytes)),
+            bytes.len() as u64,
+        );
+        assert_eq!(hashed, Some(whole));
+        Ok(sink.0)
     }
 
     /// Rows of per-frame payloads, with what real files have between them.
@@ -295,7 +352,10 @@ mod tests {
     #[test]
     fn the_cut_follows_the_first_line_end_past_the_middle() {
         let file = file_of(b"aaaa\nbbbb\ncccc\n");
-        assert_eq!(split_point(&file, 0).unwrap(), Some(10));
+        assert_eq!(
+            split_point(&file, 0).unwrap(),
+            Some(Cut { split: 10, end: 15 })
+        );
         assert_eq!(
             split_point(&file, 16).unwrap(),
             None,
@@ -364,15 +424,14 @@ mod tests {
     #[test]
     fn a_byte_order_mark_is_taken_off_the_first_line_only() {
         let bytes = payloads(10);
-        let split = split_point(&file_of(&bytes), 0).unwrap().unwrap() as usize;
+        let cut = split_point(&file_of(&bytes), 0).unwrap().unwrap();
+        let split = cut.split as usize;
         let mut marked = bytes[..split].to_vec();
         marked.extend_from_slice(b"\xEF\xBB\xBF");
         marked.extend_from_slice(&bytes[split..]);
         // The mark now starts the second half's first line.
-        assert_eq!(
-            split_point(&file_of(&marked), 0).unwrap(),
-            Some(split as u64)
-        );
+        let marked_cut = split_point(&file_of(&marked), 0).unwrap().unwrap();
+        assert_eq!(marked_cut.split, cut.split);
         let expected = one_pass(&marked).unwrap_err();
         assert_eq!(in_halves(&marked, false).unwrap_err(), expected);
     }

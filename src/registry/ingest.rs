@@ -422,6 +422,10 @@ impl SummedBeside {
 
     /// Take written `rows`; `live[i]` says whether row i is now live.
     fn send(&mut self, rows: Vec<ScoreRow>, live: Vec<bool>) {
+        assert!(
+            self.rows.is_some(),
+            "rows written after their file's sums were taken"
+        );
         self.held.push((rows, live));
         if self.held.len() == Self::HAND_OVER {
             self.hand_over();
