@@ -39,6 +39,13 @@ pub(crate) struct Handoff<T>(SyncSender<T>);
 #[derive(Debug)]
 pub(crate) struct Stopped;
 
+// Not derived: a derived Clone would ask `T: Clone` of the items.
+impl<T> Clone for Handoff<T> {
+    fn clone(&self) -> Self {
+        Handoff(self.0.clone())
+    }
+}
+
 impl<T> Handoff<T> {
     /// Hand `item` over, waiting while the channel is full.
     pub(crate) fn send(&self, item: T) -> Result<(), Stopped> {

@@ -63,6 +63,27 @@ pub(crate) struct ScoreRow {
     pub line: u64,
 }
 
+impl ScoreRow {
+    /// What the file's counts need of this row once its fate is known.
+    pub(crate) fn settled(&self) -> Settled {
+        Settled {
+            slot: self.slot,
+            score: self.stored.score,
+            bad: self.stored.is_bad(),
+        }
+    }
+}
+
+/// What a row's fate counts towards: its scorer among the file's, its
+/// value and whether it is bad. Small, so a store on another thread can
+/// send it back for each row it wrote.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Settled {
+    pub slot: u32,
+    pub score: Option<f64>,
+    pub bad: bool,
+}
+
 /// What a row holds besides its clip score.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct RowDetail {
@@ -126,11 +147,11 @@ pub(crate) trait ScoreStore {
         &mut self,
         row: ScoreRow,
         detail: RowDetail,
-        settle: &mut dyn FnMut(&ScoreRow, Fate),
+        settle: &mut dyn FnMut(Settled, Fate),
     ) -> Result<(), StoreError>;
 
     /// Keep every row held back.
-    fn flush(&mut self, settle: &mut dyn FnMut(&ScoreRow, Fate)) -> Result<(), StoreError>;
+    fn flush(&mut self, settle: &mut dyn FnMut(Settled, Fate)) -> Result<(), StoreError>;
 
     /// The file is read: record how many rows it gave each scorer
     /// (`(scorer id, rows, of which bad)`, scorers that gained rows only).
@@ -688,20 +709,20 @@ fn unknown_scale_warning(entry: &StoreScorer, offer_scale_flag: bool) -> Option<
 }
 
 /// Count how a row ended.
-fn settle(scorers: &mut [FileScorer], row: &ScoreRow, fate: Fate) {
+fn settle(scorers: &mut [FileScorer], row: Settled, fate: Fate) {
     let scorer = &mut scorers[row.slot as usize];
     if fate == Fate::Ignored {
         scorer.counts.ignored += 1;
         return;
     }
-    if let (Some(value), false) = (row.stored.score, row.stored.is_bad()) {
+    if let (Some(value), false) = (row.score, row.bad) {
         scorer
             .summary
             .get_or_insert_with(ValueSummary::default)
             .add(value);
     }
     scorer.counts.ingested += 1;
-    scorer.counts.bad += u64::from(row.stored.is_bad());
+    scorer.counts.bad += u64::from(row.bad);
     if let Fate::Replaced { identical } = fate {
         scorer.counts.replaced += 1;
         scorer.counts.replaced_identical += u64::from(identical);

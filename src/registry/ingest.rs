@@ -17,7 +17,8 @@ use super::same_bytes::other_ingests;
 use super::{now_rfc3339, sql, Registry};
 use crate::digest::{sha256_file, HashingRead, ScoreSum};
 use crate::ingest::pipeline::{
-    Fate, FileIngest, PipelineError, RowDetail, ScoreRow, ScoreStore, StoreError, StoreScorer,
+    Fate, FileIngest, PipelineError, RowDetail, ScoreRow, ScoreStore, Settled, StoreError,
+    StoreScorer,
 };
 use crate::ingest::rules::{
     check_declared_direction, check_declared_scale, duplicate_action, new_scorer_defaults,
@@ -128,7 +129,7 @@ impl Registry {
             hashed_first.is_none(),
         );
         let input = BufReader::with_capacity(1 << 20, hashing);
-        let store = SqliteStore {
+        let mut store = SqliteStore {
             tx: &tx,
             path: &path,
             file_id,
@@ -143,13 +144,13 @@ impl Registry {
             batches_summed: SummedBeside::start(),
             superseded_own_row: std::cell::Cell::new(false),
         };
-        let mut pipeline = FileIngest::new(store, &path, source, options, format);
         let read_options = options.read_options(source);
         let read = read_on_thread(
             format,
             input,
             &read_options,
-            &mut pipeline,
+            &mut store,
+            |store| FileIngest::new(store, &path, source, options, format),
             |input, read| {
                 // Hash what the reader left unread too (a trailer).
                 match read.and_then(|()| Ok(input.into_inner().finish()?)) {
@@ -158,15 +159,15 @@ impl Registry {
                 }
             },
         )
-        .and_then(|hashed_while_read| {
+        .and_then(|(result, hashed_while_read)| {
             if let Some((sha256, bytes)) = hashed_while_read {
                 tx.execute(sql::SET_FILE_SHA256, params![file_id, sha256, bytes as i64])
                     .map_err(|e| PipelineError::File(sqlite(e)))?;
             }
-            Ok(())
-        })
-        .and_then(|()| pipeline.finish());
-        let (_, result) = read.map_err(|e| e.into_file_error(&path))?;
+            Ok(result)
+        });
+        drop(store);
+        let result = read.map_err(|e| e.into_file_error(&path))?;
         let written: Vec<(i64, String)> = result
             .scorers
             .iter()
@@ -544,7 +545,7 @@ impl ScoreStore for SqliteStore<'_> {
         &mut self,
         row: ScoreRow,
         detail: RowDetail,
-        settle: &mut dyn FnMut(&ScoreRow, Fate),
+        settle: &mut dyn FnMut(Settled, Fate),
     ) -> Result<(), StoreError> {
         // A row keeping the number its file wrote outside the scale is
         // written alone (the batches leave that column out).
@@ -558,7 +559,7 @@ impl ScoreStore for SqliteStore<'_> {
         self.flush(settle)?;
         let prefix = self.raw_key_prefix(&row)?;
         let Some((score_id, fate)) = self.insert_score(&row, prefix, &detail.components)? else {
-            settle(&row, Fate::Ignored);
+            settle(row.settled(), Fate::Ignored);
             return Ok(());
         };
         self.count_live(&row, fate);
@@ -579,7 +580,7 @@ impl ScoreStore for SqliteStore<'_> {
                 ])?;
             }
         }
-        settle(&row, fate);
+        settle(row.settled(), fate);
         Ok(())
     }
 
@@ -587,7 +588,7 @@ impl ScoreStore for SqliteStore<'_> {
     /// for a batch the live-row index refused (the refused statement
     /// changed nothing; row by row finds the conflicting row and applies
     /// the policy, in file order).
-    fn flush(&mut self, settle: &mut dyn FnMut(&ScoreRow, Fate)) -> Result<(), StoreError> {
+    fn flush(&mut self, settle: &mut dyn FnMut(Settled, Fate)) -> Result<(), StoreError> {
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -611,7 +612,7 @@ impl ScoreStore for SqliteStore<'_> {
                     .map_or(Fate::Ignored, |(_, fate)| fate)
             };
             live.push(fate != Fate::Ignored);
-            settle(row, fate);
+            settle(row.settled(), fate);
         }
         self.pending = Vec::with_capacity(sql::SCORE_BATCH);
         self.batches_summed.send(rows, live);

@@ -6,7 +6,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::digest::ScoreSetDigest;
-use crate::ingest::pipeline::{Fate, RowDetail, ScoreRow, ScoreStore, StoreError, StoreScorer};
+use crate::ingest::pipeline::{
+    Fate, RowDetail, ScoreRow, ScoreStore, Settled, StoreError, StoreScorer,
+};
 use crate::ingest::rules::{
     check_declared_direction, check_declared_scale, new_scorer_defaults, Declared, LiveOrigin,
     ScorerDefaults,
@@ -232,7 +234,7 @@ impl ScoreStore for MemoryStore<'_> {
         &mut self,
         mut row: ScoreRow,
         _detail: RowDetail,
-        settle: &mut dyn FnMut(&ScoreRow, Fate),
+        settle: &mut dyn FnMut(Settled, Fate),
     ) -> Result<(), StoreError> {
         let (slug, name) = &self.scorers[row.scorer_id as usize];
         if let Some(written) = &row.raw_key {
@@ -252,7 +254,7 @@ impl ScoreStore for MemoryStore<'_> {
         );
         let (held, key) = match inserted {
             Ok(()) => {
-                settle(&row, Fate::Written);
+                settle(row.settled(), Fate::Written);
                 return Ok(());
             }
             Err(refused) => refused,
@@ -282,7 +284,7 @@ impl ScoreStore for MemoryStore<'_> {
         })
     }
 
-    fn flush(&mut self, _settle: &mut dyn FnMut(&ScoreRow, Fate)) -> Result<(), StoreError> {
+    fn flush(&mut self, _settle: &mut dyn FnMut(Settled, Fate)) -> Result<(), StoreError> {
         Ok(())
     }
 

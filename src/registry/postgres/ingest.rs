@@ -40,7 +40,7 @@ use super::copier::Conn;
 use super::{sql, PgBackend, ServerError};
 use crate::digest::sha256_file;
 use crate::ingest::pipeline::{
-    Fate, FileIngest, RowDetail, ScoreRow, ScoreStore, StoreError, StoreScorer,
+    Fate, FileIngest, RowDetail, ScoreRow, ScoreStore, Settled, StoreError, StoreScorer,
 };
 use crate::ingest::rules::{
     check_declared_direction, check_declared_scale, duplicate_action, new_scorer_defaults,
@@ -253,7 +253,7 @@ impl PgBackend {
             // this scope (`postgres/copier.rs`); it is back when the read
             // ends.
             let (mut tx, result) = std::thread::scope(|scope| {
-                let store = PgStore {
+                let mut store = PgStore {
                     conn: Conn::new(tx, scope),
                     path: &path,
                     file_id,
@@ -264,13 +264,13 @@ impl PgBackend {
                     copy_direct: direct,
                     savepoints_left: DIRECT_SAVEPOINTS,
                 };
-                let mut pipeline = FileIngest::new(store, &path, source, options, format);
                 let read_options = options.read_options(source);
-                let (store, result) = read_on_thread(
+                let (result, ()) = read_on_thread(
                     format,
                     input,
                     &read_options,
-                    &mut pipeline,
+                    &mut store,
+                    |store| FileIngest::new(store, &path, source, options, format),
                     |mut input, read| {
                         // Read what the reader left unread too (a trailer), as the
                         // SQLite ingest does while hashing.
@@ -280,7 +280,6 @@ impl PgBackend {
                         (read, ())
                     },
                 )
-                .and_then(|()| pipeline.finish())
                 .map_err(|e| e.into_file_error(&path))?;
                 let tx = store.conn.into_tx().map_err(store_error)?;
                 Ok((tx, result))
@@ -608,7 +607,7 @@ impl ScoreStore for PgStore<'_, '_, '_, '_> {
         &mut self,
         row: ScoreRow,
         detail: RowDetail,
-        settle: &mut dyn FnMut(&ScoreRow, Fate),
+        settle: &mut dyn FnMut(Settled, Fate),
     ) -> Result<(), StoreError> {
         if detail.is_empty() && row.stored.raw_value.is_none() {
             self.pending.push(row);
@@ -620,7 +619,7 @@ impl ScoreStore for PgStore<'_, '_, '_, '_> {
         // Rows before this one first: fates are settled in file order.
         self.flush(settle)?;
         let Some((score_id, fate)) = self.insert_score(&row, &detail.components)? else {
-            settle(&row, Fate::Ignored);
+            settle(row.settled(), Fate::Ignored);
             return Ok(());
         };
         for (name, value) in &detail.components {
@@ -642,7 +641,7 @@ impl ScoreStore for PgStore<'_, '_, '_, '_> {
                 )?;
             }
         }
-        settle(&row, fate);
+        settle(row.settled(), fate);
         Ok(())
     }
 
@@ -650,7 +649,7 @@ impl ScoreStore for PgStore<'_, '_, '_, '_> {
     /// while no row of this file has met a live one; else staged by COPY,
     /// moved in one INSERT, and each row the live-row index refused redone
     /// alone, in file order.
-    fn flush(&mut self, settle: &mut dyn FnMut(&ScoreRow, Fate)) -> Result<(), StoreError> {
+    fn flush(&mut self, settle: &mut dyn FnMut(Settled, Fate)) -> Result<(), StoreError> {
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -660,7 +659,7 @@ impl ScoreStore for PgStore<'_, '_, '_, '_> {
             // fates with it: they may be settled before the server has the
             // rows, which a copier thread sends while the next are read.
             for row in &rows {
-                settle(row, Fate::Written);
+                settle(row.settled(), Fate::Written);
             }
             self.conn.copy_later(rows, self.file_id)?;
             return Ok(());
@@ -669,7 +668,7 @@ impl ScoreStore for PgStore<'_, '_, '_, '_> {
             match self.copy_into_scores(&rows) {
                 Ok(()) => {
                     for row in &rows {
-                        settle(row, Fate::Written);
+                        settle(row.settled(), Fate::Written);
                     }
                     return Ok(());
                 }
@@ -725,7 +724,7 @@ impl<'c> PgStore<'_, '_, '_, 'c> {
     fn stage_and_move(
         &mut self,
         rows: Vec<ScoreRow>,
-        settle: &mut dyn FnMut(&ScoreRow, Fate),
+        settle: &mut dyn FnMut(Settled, Fate),
     ) -> Result<(), StoreError> {
         self.conn.tx()?.batch_execute(sql::CLEAR_STAGING)?;
         let sink = self.conn.tx()?.copy_in(sql::COPY_STAGING)?;
@@ -757,7 +756,7 @@ impl<'c> PgStore<'_, '_, '_, 'c> {
         }
         if all_written {
             for row in &rows {
-                settle(row, Fate::Written);
+                settle(row.settled(), Fate::Written);
             }
             return Ok(());
         }
@@ -771,7 +770,7 @@ impl<'c> PgStore<'_, '_, '_, 'c> {
                     .insert_score(row, &[])?
                     .map_or(Fate::Ignored, |(_, fate)| fate),
             };
-            settle(row, fate);
+            settle(row.settled(), fate);
         }
         Ok(())
     }
