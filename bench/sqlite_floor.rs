@@ -2,11 +2,15 @@
 //! file's rows into the registry's `scores` table, with its indexes and
 //! the connection settings `second-opinion` uses, and nothing else.
 //!
-//!     cargo run --release --example sqlite_floor -- SCORES.jsonl REGISTRY.db
+//!     cargo run --release --example sqlite_floor -- SCORES.jsonl REGISTRY.db [--grown]
 //!
 //! REGISTRY.db must not exist: it is made by `second-opinion`'s library (so
 //! its schema, page size and journal mode are the registry's), with one
-//! scorer and one source file for the rows to name. The file is then
+//! scorer and one source file for the rows to name. With `--grown` it must
+//! exist instead, a registry `second-opinion` made and filled (a copy: the
+//! floor adds to it): the rows go to its first scorer, under a new source
+//! file, among the scores it holds — SQLite's rate into a grown registry,
+//! whose unique index the new keys land inside. The file is then
 //! parsed into memory, untimed, into the columns `ingest` stores for such
 //! a file (the key as the basename of `filename`/`clip_id`, the directory
 //! once in `raw_key_prefixes`, status `ok`), and only the insert is timed:
@@ -46,7 +50,17 @@ struct Row {
 }
 
 fn parse(path: &str, conn: &Connection) -> Result<Vec<Row>, Box<dyn std::error::Error>> {
-    let mut prefixes: std::collections::HashMap<String, i64> = Default::default();
+    // The directories a grown registry holds already keep their ids.
+    let mut prefixes: std::collections::HashMap<String, i64> = conn
+        .prepare("SELECT prefix, id FROM raw_key_prefixes")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let known = prefixes.len();
+    let first_prefix: i64 = conn.query_row(
+        "SELECT coalesce(max(id), 0) FROM raw_key_prefixes",
+        [],
+        |r| r.get(0),
+    )?;
     let mut rows = Vec::new();
     let file = std::io::BufReader::new(std::fs::File::open(path)?);
     for (number, line) in file.lines().enumerate() {
@@ -62,7 +76,7 @@ fn parse(path: &str, conn: &Connection) -> Result<Vec<Row>, Box<dyn std::error::
         let (prefix, key) = match written.rfind('/') {
             Some(at) => {
                 let directory = &written[..=at];
-                let next = prefixes.len() as i64 + 1;
+                let next = first_prefix + (prefixes.len() - known) as i64 + 1;
                 let id = *prefixes.entry(directory.to_string()).or_insert(next);
                 (Some(id), written[at + 1..].to_string())
             }
@@ -79,7 +93,10 @@ fn parse(path: &str, conn: &Connection) -> Result<Vec<Row>, Box<dyn std::error::
             line: number as i64 + 1,
         });
     }
-    let mut ids: Vec<(String, i64)> = prefixes.into_iter().collect();
+    let mut ids: Vec<(String, i64)> = prefixes
+        .into_iter()
+        .filter(|(_, id)| *id > first_prefix)
+        .collect();
     ids.sort_by_key(|(_, id)| *id);
     for (prefix, id) in ids {
         conn.execute(
@@ -90,10 +107,15 @@ fn parse(path: &str, conn: &Connection) -> Result<Vec<Row>, Box<dyn std::error::
     Ok(rows)
 }
 
-fn run(scores: &str, registry: &str) -> Result<(), Box<dyn std::error::Error>> {
-    if Path::new(registry).exists() {
-        return Err(format!("{registry} exists: the floor needs a registry of its own").into());
+fn run(scores: &str, registry: &str, grown: bool) -> Result<(), Box<dyn std::error::Error>> {
+    if Path::new(registry).exists() != grown {
+        return Err(match grown {
+            false => format!("{registry} exists: the floor needs a registry of its own"),
+            true => format!("{registry} does not exist: --grown adds to a registry"),
+        }
+        .into());
     }
+    // Made, or migrated and checked, by the library.
     drop(Registry::open(
         Path::new(registry),
         OpenMode::CreateIfMissing,
@@ -103,10 +125,23 @@ fn run(scores: &str, registry: &str) -> Result<(), Box<dyn std::error::Error>> {
     // foreign keys off (its rows name ids it has just read or made).
     conn.pragma_update(None, "cache_size", -65536)?;
     conn.pragma_update(None, "foreign_keys", false)?;
-    conn.execute_batch(
-        "INSERT INTO scorers (id, name, slug, created_at) VALUES (1, 'floor', 'floor', '2026-01-01T00:00:00Z');
-         INSERT INTO source_files (id, path, absolute_path, sha256, size_bytes, format, ingested_at, tool_version)
-             VALUES (1, 'floor', '/floor', '', 0, 'jsonl', '2026-01-01T00:00:00Z', 'floor');",
+    if !grown {
+        conn.execute(
+            "INSERT INTO scorers (id, name, slug, created_at) \
+             VALUES (1, 'floor', 'floor', '2026-01-01T00:00:00Z')",
+            [],
+        )?;
+    }
+    let scorer_id: i64 = conn.query_row("SELECT min(id) FROM scorers", [], |r| r.get(0))?;
+    let file_id: i64 = conn.query_row(
+        "SELECT coalesce(max(id), 0) + 1 FROM source_files",
+        [],
+        |r| r.get(0),
+    )?;
+    conn.execute(
+        "INSERT INTO source_files (id, path, absolute_path, sha256, size_bytes, format, ingested_at, tool_version) \
+         VALUES (?1, 'floor', '/floor', '', 0, 'jsonl', '2026-01-01T00:00:00Z', 'floor')",
+        [file_id],
     )?;
     let rows = parse(scores, &conn)?;
     let values = vec![format!("({})", vec!["?"; PARAMS].join(", ")); ROWS_PER_STATEMENT].join(", ");
@@ -123,7 +158,7 @@ fn run(scores: &str, registry: &str) -> Result<(), Box<dyn std::error::Error>> {
         let bind = |row: &Row| -> [rusqlite::types::Value; PARAMS] {
             use rusqlite::types::Value as V;
             [
-                V::Integer(1),
+                V::Integer(scorer_id),
                 V::Text(row.key.clone()),
                 V::Null,
                 V::Text(row.key_field.to_string()),
@@ -133,7 +168,7 @@ fn run(scores: &str, registry: &str) -> Result<(), Box<dyn std::error::Error>> {
                 V::Null,
                 row.runtime_ms.map_or(V::Null, V::Real),
                 V::Integer(0),
-                V::Integer(1),
+                V::Integer(file_id),
                 V::Integer(row.line),
                 row.prefix.map_or(V::Null, V::Integer),
             ]
@@ -159,11 +194,15 @@ fn run(scores: &str, registry: &str) -> Result<(), Box<dyn std::error::Error>> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [scores, registry] = args.as_slice() else {
-        eprintln!("usage: sqlite_floor SCORES.jsonl REGISTRY.db");
-        return ExitCode::from(2);
+    let (scores, registry, grown) = match args.as_slice() {
+        [scores, registry] => (scores, registry, false),
+        [scores, registry, flag] if flag == "--grown" => (scores, registry, true),
+        _ => {
+            eprintln!("usage: sqlite_floor SCORES.jsonl REGISTRY.db [--grown]");
+            return ExitCode::from(2);
+        }
     };
-    match run(scores, registry) {
+    match run(scores, registry, grown) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("sqlite_floor: {e}");
