@@ -74,6 +74,19 @@ pub(super) struct Probe {
     /// check's alternatives found to have one (cleared each batch).
     absent: rustc_hash::FxHashSet<String>,
     present: rustc_hash::FxHashSet<String>,
+    /// The scorer's first and last live keys: a key outside them is absent
+    /// without asking (the key check's other forms of a key, such as the
+    /// path as written, mostly are). `None`: it has no live key.
+    live_keys: Option<(String, String)>,
+}
+
+impl Probe {
+    /// Whether `key` may have a live score: within the live keys' range.
+    fn may_hold(&self, key: &str) -> bool {
+        self.live_keys
+            .as_ref()
+            .is_some_and(|(first, last)| first.as_str() <= key && key <= last.as_str())
+    }
 }
 
 /// Whether a normalisation chosen for an export applies to the keys the
@@ -547,6 +560,7 @@ fn probed_index(
             source_of_file: sources.by_file.clone(),
             absent: Default::default(),
             present: Default::default(),
+            live_keys: registry.live_key_range(scorer.id)?,
         }),
         joint: None,
     })
@@ -588,7 +602,11 @@ impl ScorerIndex {
             if data.by_key.contains_key(key) || probe.absent.contains(key) {
                 continue;
             }
-            let Some(found) = registry.live_score_by_key(probe.scorer_id, key)? else {
+            let found = match probe.may_hold(key) {
+                true => registry.live_score_by_key(probe.scorer_id, key)?,
+                false => None,
+            };
+            let Some(found) = found else {
                 probe.absent.insert(key.to_string());
                 continue;
             };
@@ -644,7 +662,7 @@ impl ScorerIndex {
         if probe.present.contains(key) {
             return Ok(true);
         }
-        if probe.absent.contains(key) {
+        if probe.absent.contains(key) || !probe.may_hold(key) {
             return Ok(false);
         }
         let known = registry.has_live_key(probe.scorer_id, key)?;
@@ -937,5 +955,36 @@ mod tests {
         assert_eq!(on(0.0, 100.0, true).apply(49.13).to_string(), "49.13");
         assert_eq!(round_significant(1e-300), 1e-300);
         assert_eq!(round_significant(-0.30000000000000004), -0.3);
+    }
+
+    #[test]
+    fn a_probe_asks_only_about_keys_within_the_live_ones() {
+        let probe = |live_keys: Option<(&str, &str)>| Probe {
+            scorer_id: 1,
+            read_frames: false,
+            keep_frames: false,
+            component_columns: Vec::new(),
+            source_of_file: HashMap::new(),
+            absent: Default::default(),
+            present: Default::default(),
+            live_keys: live_keys.map(|(a, b)| (a.to_string(), b.to_string())),
+        };
+        let live = probe(Some(("clip_0001.mp4", "clip_0009.mp4")));
+        // Both ends are live keys themselves.
+        for key in ["clip_0001.mp4", "clip_0005", "clip_0009.mp4"] {
+            assert!(live.may_hold(key), "{key}");
+        }
+        // The path as written, a stem before the first key, after the last.
+        for key in [
+            "/corpus/clip_0005.mp4",
+            "clip_0001",
+            "clip_0009.mp4x",
+            "ugc/clip_0005.mp4",
+        ] {
+            assert!(!live.may_hold(key), "{key}");
+        }
+        // Bytewise, as SQLite orders TEXT: a letter sorts after the digits.
+        assert!(!live.may_hold("clip_Z"));
+        assert!(!probe(None).may_hold("clip_0005.mp4"));
     }
 }

@@ -117,6 +117,24 @@ impl Registry {
         names.map_err(|e| self.sqlite_error(e))
     }
 
+    /// The first and the last of `scorer_id`'s live keys in key order
+    /// (bytewise, as `str` orders them); `None` when it has none. A key
+    /// outside them has no live score: no lookup need ask.
+    pub fn live_key_range(
+        &self,
+        scorer_id: i64,
+    ) -> Result<Option<(String, String)>, RegistryError> {
+        let end = |query| {
+            self.conn
+                .prepare_cached(query)
+                .and_then(|mut stmt| stmt.query_row([scorer_id], |row| row.get(0)).optional())
+                .map_err(|e| self.sqlite_error(e))
+        };
+        let (first, last): (Option<String>, Option<String>) =
+            (end(sql::FIRST_LIVE_KEY)?, end(sql::LAST_LIVE_KEY)?);
+        Ok(first.zip(last))
+    }
+
     /// Hand `scorer_id`'s live keys to `visit` in key order while it
     /// returns true: a caller wanting the first few unmatched keys reads
     /// only as far as it finds them.

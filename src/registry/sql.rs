@@ -630,6 +630,14 @@ pub const LIVE_COMPONENT_NAMES_OF_SCORER: &str = "SELECT DISTINCT c.name \
 pub const LIVE_KEYS_IN_ORDER: &str =
     "SELECT key FROM scores WHERE scorer_id = ?1 AND superseded_at IS NULL ORDER BY key";
 
+/// The first of scorer ?1's live keys in key order (the live unique index).
+pub const FIRST_LIVE_KEY: &str = "SELECT key FROM scores \
+    WHERE scorer_id = ?1 AND superseded_at IS NULL ORDER BY key LIMIT 1";
+
+/// The last of scorer ?1's live keys in key order (the live unique index).
+pub const LAST_LIVE_KEY: &str = "SELECT key FROM scores \
+    WHERE scorer_id = ?1 AND superseded_at IS NULL ORDER BY key DESC LIMIT 1";
+
 /// Per file with live rows of scorer ?1: how many, and their digest sum
 /// (NULL while unknown).
 pub const LIVE_DIGEST_SUMS_OF_SCORER: &str =
