@@ -52,8 +52,11 @@ where
     I: BufRead + Send,
     T: Send,
 {
-    let (answer, answers) = channel();
     std::thread::scope(|scope| {
+        // Made inside the scope: should the store panic, unwinding drops
+        // the answering end before the scope waits for the reader, so a
+        // reader waiting for an answer stops instead of waiting forever.
+        let (answer, answers) = channel();
         let mut requests = Feed::scoped(scope, MESSAGES_IN_FLIGHT, |out: Handoff<Request<T>>| {
             let done = out.clone();
             let mut pipeline = pipeline(StoreAcross::new(out, answers));
@@ -342,6 +345,7 @@ mod tests {
         /// Every line the store was handed, in order.
         seen: Vec<u64>,
         refuse_line: Option<u64>,
+        panic_line: Option<u64>,
         finished: Vec<(i64, u64, u64)>,
     }
 
@@ -372,6 +376,9 @@ mod tests {
             settle: &mut dyn FnMut(Settled, Fate),
         ) -> Result<(), StoreError> {
             self.seen.push(row.line);
+            if Some(row.line) == self.panic_line {
+                panic!("the store broke at line {}", row.line);
+            }
             self.held.push(row);
             if self.held.len() == HELD {
                 self.flush(settle)?;
@@ -537,6 +544,24 @@ mod tests {
             "{message}"
         );
         assert!(!message.contains("refused"), "{message}");
+    }
+
+    #[test]
+    fn a_store_that_panics_raises_its_panic_and_stops_the_reader() {
+        // The reader, having sent every row, waits for the answer to its
+        // flush; the store panics before it answers.
+        let panicked = std::panic::catch_unwind(|| {
+            let mut store = Recording {
+                panic_line: Some(900),
+                ..Recording::default()
+            };
+            ingest(lines(1_000, None), &mut store).is_ok()
+        });
+        let message = panicked.expect_err("the store's panic is raised");
+        assert_eq!(
+            message.downcast_ref::<String>().map(String::as_str),
+            Some("the store broke at line 900")
+        );
     }
 
     #[test]

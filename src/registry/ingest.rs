@@ -166,6 +166,7 @@ impl Registry {
             }
             Ok(result)
         });
+        // The store borrows the transaction, which ends below.
         drop(store);
         let result = read.map_err(|e| e.into_file_error(&path))?;
         let written: Vec<(i64, String)> = result
