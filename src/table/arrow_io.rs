@@ -29,6 +29,7 @@ use parquet::schema::types::ColumnPath;
 use super::content_digest::ContentDigest;
 use super::ipc_layout;
 use super::json_decode::ParallelJsonBatches;
+use super::json_shape::{row_shape, Shape};
 use super::parquet_out::ParallelParquetWriter;
 use crate::contained::contain;
 use crate::threads::Background;
@@ -239,6 +240,8 @@ fn infer_json_one_pass<R: std::io::BufRead>(input: &mut R) -> Option<(Schema, Ve
     let mut order = MemberOrder::default();
     let mut shape = Vec::new();
     let mut seen_shapes: rustc_hash::FxHashSet<Vec<u8>> = Default::default();
+    // No row has this shape (a name's 0xFF is always followed by a kind).
+    let mut last_shape = vec![0xFF];
     let mut plain = true;
     let mut line = Vec::new();
     let mut first = true;
@@ -274,11 +277,17 @@ fn infer_json_one_pass<R: std::io::BufRead>(input: &mut R) -> Option<(Schema, Ve
             }
             // A row whose member names and value kinds were all seen
             // together before changes neither the types nor the order.
+            // Most rows repeat the row before: compared, not hashed.
             match row_shape(trimmed, &mut shape) {
-                Some(Shape::Scalars) if seen_shapes.contains(&shape) => continue,
+                Some(Shape::Scalars) if shape == last_shape => continue,
+                Some(Shape::Scalars) if seen_shapes.contains(&shape) => {
+                    std::mem::swap(&mut shape, &mut last_shape);
+                    continue;
+                }
                 Some(kind) => {
                     if kind == Shape::Scalars {
                         seen_shapes.insert(shape.clone());
+                        last_shape.clone_from(&shape);
                     }
                 }
                 None => {
@@ -300,134 +309,6 @@ fn infer_json_one_pass<R: std::io::BufRead>(input: &mut R) -> Option<(Schema, Ve
         (true, Some(schema)) => Some((schema, order.names)),
         _ => None,
     }
-}
-
-/// What a row's shape says about it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Shape {
-    /// Only scalar members: Arrow's inference takes from the row no more
-    /// than its shape, so a row of a shape seen before adds nothing (the
-    /// inferred types are sets of kinds per member, and a kind once seen
-    /// stays in its member's set).
-    Scalars,
-    /// A nested object or array: the row is always inferred in full.
-    Nested,
-}
-
-/// Write the shape of a one-line JSON object into `shape`: for each member
-/// in order its name, 0xFF (never in UTF-8) and the kind Arrow's inference
-/// tells apart (`n`ull, `b`oolean, `s`tring, `i`nteger fitting i64, `f`
-/// other number; `x` nested). `None` when the line is no JSON object.
-fn row_shape(text: &str, shape: &mut Vec<u8>) -> Option<Shape> {
-    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
-
-    struct Row<'a> {
-        shape: &'a mut Vec<u8>,
-        nested: bool,
-    }
-    struct Name<'a>(&'a mut Vec<u8>);
-    struct Kind;
-
-    impl<'de> Visitor<'de> for Name<'_> {
-        type Value = ();
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a member name")
-        }
-        fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<(), E> {
-            self.0.extend_from_slice(name.as_bytes());
-            self.0.push(0xFF);
-            Ok(())
-        }
-    }
-    impl<'de> DeserializeSeed<'de> for Name<'_> {
-        type Value = ();
-        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-            deserializer.deserialize_str(self)
-        }
-    }
-
-    impl<'de> Visitor<'de> for Kind {
-        type Value = u8;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a JSON value")
-        }
-        fn visit_unit<E>(self) -> Result<u8, E> {
-            Ok(b'n')
-        }
-        fn visit_bool<E>(self, _: bool) -> Result<u8, E> {
-            Ok(b'b')
-        }
-        fn visit_i64<E>(self, _: i64) -> Result<u8, E> {
-            Ok(b'i')
-        }
-        fn visit_u64<E>(self, value: u64) -> Result<u8, E> {
-            // serde_json's Number::is_i64, as Arrow asks it.
-            Ok(if i64::try_from(value).is_ok() {
-                b'i'
-            } else {
-                b'f'
-            })
-        }
-        fn visit_f64<E>(self, _: f64) -> Result<u8, E> {
-            Ok(b'f')
-        }
-        fn visit_str<E>(self, _: &str) -> Result<u8, E> {
-            Ok(b's')
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<u8, A::Error> {
-            while items.next_element::<IgnoredAny>()?.is_some() {}
-            Ok(b'x')
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut members: A) -> Result<u8, A::Error> {
-            while members.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
-            Ok(b'x')
-        }
-    }
-    impl<'de> DeserializeSeed<'de> for Kind {
-        type Value = u8;
-        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<u8, D::Error> {
-            deserializer.deserialize_any(self)
-        }
-    }
-
-    impl<'de> Visitor<'de> for Row<'_> {
-        type Value = bool;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a JSON object")
-        }
-        fn visit_map<A: MapAccess<'de>>(mut self, mut members: A) -> Result<bool, A::Error> {
-            while members.next_key_seed(Name(self.shape))?.is_some() {
-                let kind = members.next_value_seed(Kind)?;
-                self.nested |= kind == b'x';
-                self.shape.push(kind);
-            }
-            Ok(self.nested)
-        }
-    }
-    impl<'de> DeserializeSeed<'de> for Row<'_> {
-        type Value = bool;
-        fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
-            deserializer.deserialize_map(self)
-        }
-    }
-
-    if !text.starts_with('{') {
-        return None;
-    }
-    shape.clear();
-    let mut deserializer = serde_json::Deserializer::from_str(text);
-    let nested = Row {
-        shape,
-        nested: false,
-    }
-    .deserialize(&mut deserializer)
-    .ok()?;
-    deserializer.end().ok()?;
-    Some(if nested {
-        Shape::Nested
-    } else {
-        Shape::Scalars
-    })
 }
 
 /// Member names in order of first appearance, cheap when rows repeat the

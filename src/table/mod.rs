@@ -15,6 +15,7 @@ pub mod ipc_digest;
 mod ipc_layout;
 mod json_decode;
 mod json_rows;
+mod json_shape;
 mod parquet_out;
 
 use std::fs::File;
