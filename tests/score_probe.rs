@@ -354,3 +354,49 @@ fn digest_sums_are_kept_through_changes_and_summed_again_when_unknown() {
     );
     same_both_ways(&ws, "clips.jsonl", &scorers);
 }
+
+/// A probe sweeping the registry in key order shrinks SQLite's page cache
+/// for its read snapshot only: the snapshot's end gives it back, and
+/// outside a snapshot (an ingest's transaction) nothing shrinks it.
+#[test]
+fn a_sweep_shrinks_the_page_cache_for_its_snapshot_only() {
+    use second_opinion::registry::{OpenMode, Registry, RegistryError};
+
+    let ws = Workspace::new();
+    let registry = Registry::open(&ws.path("r.db"), OpenMode::CreateIfMissing).unwrap();
+    let cache = |registry: &Registry| -> i64 {
+        registry
+            .connection()
+            .query_row("PRAGMA cache_size", [], |row| row.get(0))
+            .unwrap()
+    };
+    let usual = cache(&registry);
+    assert!(usual <= -65536, "the usual cache is large: {usual}");
+    assert!(!registry.sweep_page_cache().unwrap());
+    assert_eq!(cache(&registry), usual);
+
+    let during = registry
+        .read_snapshot(|r| {
+            assert!(r.sweep_page_cache()?);
+            let swept = cache(r);
+            r.default_page_cache()?;
+            let back = cache(r);
+            r.sweep_page_cache()?;
+            Ok::<_, RegistryError>((swept, back))
+        })
+        .unwrap();
+    assert!(during.0 < 0 && during.0 > usual, "swept: {}", during.0);
+    assert_eq!(during.1, usual);
+    assert_eq!(cache(&registry), usual, "the snapshot's end restores it");
+
+    // A failed read restores it too.
+    let failed: Result<(), RegistryError> = registry.read_snapshot(|r| {
+        r.sweep_page_cache()?;
+        Err(RegistryError::Refused {
+            path: "r.db".into(),
+            message: "stop".into(),
+        })
+    });
+    assert!(failed.is_err());
+    assert_eq!(cache(&registry), usual);
+}

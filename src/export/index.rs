@@ -78,9 +78,67 @@ pub(super) struct Probe {
     /// without asking (the key check's other forms of a key, such as the
     /// path as written, mostly are). `None`: it has no live key.
     live_keys: Option<(String, String)>,
+    /// Whether the lookups so far came in key order (see [`KeyOrder`]).
+    order: KeyOrder,
+}
+
+/// Whether a probe's lookups sweep the registry in key order: the table's
+/// keys (and the key check's other forms of them) ascend, as in a table
+/// sorted by clip. Such a sweep never comes back to a page, so the
+/// registry's page cache is kept small ([`Registry::sweep_page_cache`])
+/// until a lookup goes back, when it gets its usual size again.
+#[derive(Default)]
+pub(super) struct KeyOrder {
+    /// The last key of each kind of lookup: the scores the table's keys
+    /// name, and the key check's.
+    last_score: String,
+    last_check: String,
+    /// Whether some lookup went back: the usual cache, for good.
+    went_back: bool,
+}
+
+/// Which of a probe's lookups a key is for.
+#[derive(Clone, Copy)]
+enum Lookup {
+    Score,
+    Check,
+}
+
+impl KeyOrder {
+    /// Note a lookup of `key`; answers whether it is the first to go back.
+    fn went_back_at(&mut self, lookup: Lookup, key: &str) -> bool {
+        if self.went_back {
+            return false;
+        }
+        let last = match lookup {
+            Lookup::Score => &mut self.last_score,
+            Lookup::Check => &mut self.last_check,
+        };
+        if key < last.as_str() {
+            self.went_back = true;
+            return true;
+        }
+        last.clear();
+        last.push_str(key);
+        false
+    }
 }
 
 impl Probe {
+    /// Before a lookup of `key`: give the page cache its usual size the
+    /// first time the lookups leave key order.
+    fn before_lookup(
+        &mut self,
+        registry: &Registry,
+        lookup: Lookup,
+        key: &str,
+    ) -> Result<(), ExportError> {
+        if self.order.went_back_at(lookup, key) {
+            registry.default_page_cache()?;
+        }
+        Ok(())
+    }
+
     /// Whether `key` may have a live score: within the live keys' range.
     fn may_hold(&self, key: &str) -> bool {
         self.live_keys
@@ -518,6 +576,8 @@ fn probed_index(
     per_frame: bool,
     (source_files, sources): (&HashMap<i64, SourceFile>, &mut Sources),
 ) -> Result<ScorerIndex, ExportError> {
+    // Until a lookup leaves key order (see `KeyOrder`).
+    registry.sweep_page_cache()?;
     let mut digest = ScoreSetDigest::default();
     let mut loaded = 0u64;
     for (file, count, sum) in registry.live_digest_sums(scorer.id)? {
@@ -561,6 +621,7 @@ fn probed_index(
             absent: Default::default(),
             present: Default::default(),
             live_keys: registry.live_key_range(scorer.id)?,
+            order: KeyOrder::default(),
         }),
         joint: None,
     })
@@ -599,14 +660,14 @@ impl ScorerIndex {
         };
         let data = Arc::get_mut(&mut self.data).expect("a probed index is never shared");
         for key in keys {
-            if data.by_key.contains_key(key) || probe.absent.contains(key) {
+            // A key outside the live keys' range (`auto`'s path as
+            // written, mostly) is answered without a lookup, so it is not
+            // remembered either: that would cost more than the comparison.
+            if data.by_key.contains_key(key) || !probe.may_hold(key) || probe.absent.contains(key) {
                 continue;
             }
-            let found = match probe.may_hold(key) {
-                true => registry.live_score_by_key(probe.scorer_id, key)?,
-                false => None,
-            };
-            let Some(found) = found else {
+            probe.before_lookup(registry, Lookup::Score, key)?;
+            let Some(found) = registry.live_score_by_key(probe.scorer_id, key)? else {
                 probe.absent.insert(key.to_string());
                 continue;
             };
@@ -662,9 +723,10 @@ impl ScorerIndex {
         if probe.present.contains(key) {
             return Ok(true);
         }
-        if probe.absent.contains(key) || !probe.may_hold(key) {
+        if !probe.may_hold(key) || probe.absent.contains(key) {
             return Ok(false);
         }
+        probe.before_lookup(registry, Lookup::Check, key)?;
         let known = registry.has_live_key(probe.scorer_id, key)?;
         if known {
             probe.present.insert(key.to_string());
@@ -958,6 +1020,28 @@ mod tests {
     }
 
     #[test]
+    fn key_order_goes_back_once_and_each_kind_of_lookup_on_its_own() {
+        let mut order = KeyOrder::default();
+        // A table sorted by clip: its keys ascend, and so do the key
+        // check's forms of them, which come after the batch's keys.
+        for key in ["a.mp4", "b.mp4", "c.mp4"] {
+            assert!(!order.went_back_at(Lookup::Score, key));
+        }
+        for key in ["a", "b", "c"] {
+            assert!(!order.went_back_at(Lookup::Check, key));
+        }
+        assert!(
+            !order.went_back_at(Lookup::Score, "c.mp4"),
+            "a repeat is in order"
+        );
+        assert!(!order.went_back_at(Lookup::Score, "d.mp4"));
+        // A key before the last: back, once.
+        assert!(order.went_back_at(Lookup::Check, "b"));
+        assert!(!order.went_back_at(Lookup::Score, "a.mp4"));
+        assert!(!order.went_back_at(Lookup::Check, "a"));
+    }
+
+    #[test]
     fn a_probe_asks_only_about_keys_within_the_live_ones() {
         let probe = |live_keys: Option<(&str, &str)>| Probe {
             scorer_id: 1,
@@ -968,6 +1052,7 @@ mod tests {
             absent: Default::default(),
             present: Default::default(),
             live_keys: live_keys.map(|(a, b)| (a.to_string(), b.to_string())),
+            order: KeyOrder::default(),
         };
         let live = probe(Some(("clip_0001.mp4", "clip_0009.mp4")));
         // Both ends are live keys themselves.

@@ -19,7 +19,7 @@ pub mod queries;
 mod same_bytes;
 mod sql;
 
-use std::cell::{RefCell, RefMut};
+use std::cell::{Cell, RefCell, RefMut};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -44,6 +44,20 @@ pub const BUSY_TIMEOUT: Duration = Duration::from_secs(600);
 /// are spilled to the WAL mid-transaction and written again (a tenth of the
 /// W4 ingest). 64 MiB holds the working set of a multi-million-row file.
 const CACHE_KIB: i64 = -65536;
+
+/// The page cache of a read sweeping the registry in key order (see
+/// [`Registry::sweep_page_cache`]): room for the B-trees' upper levels and
+/// the pages in use, as SQLite's negative KiB (32 pages of 64 KiB).
+const SWEEP_CACHE_KIB: i64 = -2048;
+
+/// Where [`Registry::read_snapshot`] stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Reading {
+    No,
+    Snapshot,
+    /// In a snapshot whose reads shrank the page cache.
+    Swept,
+}
 
 /// The page size of new registries. A registry is millions of small rows
 /// appended in bulk and read back in full by exports: 64 KiB pages mean a
@@ -184,6 +198,9 @@ pub struct Registry {
     /// `conn` is then an empty in-memory database, so a method not ported
     /// fails on its missing tables instead of reading an empty registry.
     pg: Option<Box<RefCell<postgres::PgBackend>>>,
+    /// Whether a read snapshot begun by [`Registry::read_snapshot`] is open,
+    /// and whether a read in it shrank the page cache (set back at its end).
+    reading: Cell<Reading>,
 }
 
 impl Registry {
@@ -203,6 +220,7 @@ impl Registry {
                 conn,
                 path,
                 pg: Some(Box::new(RefCell::new(backend))),
+                reading: Cell::new(Reading::No),
             });
         }
         let sqlite = |source| RegistryError::Sqlite {
@@ -270,6 +288,7 @@ impl Registry {
             conn,
             path: path.to_path_buf(),
             pg: None,
+            reading: Cell::new(Reading::No),
         })
     }
 
@@ -289,6 +308,7 @@ impl Registry {
             conn,
             path,
             pg: None,
+            reading: Cell::new(Reading::No),
         })
     }
 
@@ -368,16 +388,52 @@ impl Registry {
         self.conn
             .execute_batch(sql::BEGIN_READ)
             .map_err(|e| E::from(self.sqlite_error(e)))?;
+        self.reading.set(Reading::Snapshot);
         let result = work(self);
+        let swept = self.reading.replace(Reading::No) == Reading::Swept;
         let end = if result.is_ok() {
             sql::COMMIT
         } else {
             sql::ROLLBACK
         };
         let ended = self.conn.execute_batch(end);
+        let restored = match swept {
+            true => self.conn.pragma_update(None, "cache_size", CACHE_KIB),
+            false => Ok(()),
+        };
         let value = result?;
         ended.map_err(|e| E::from(self.sqlite_error(e)))?;
+        restored.map_err(|e| E::from(self.sqlite_error(e)))?;
         Ok(value)
+    }
+
+    /// Shrink SQLite's page cache for the rest of this read snapshot, for
+    /// reads that sweep the registry in key order (an export probing a
+    /// table sorted by key): they never come back to a page they left, so
+    /// a large cache only costs the memory it fills (64 MiB of fresh pages,
+    /// a tenth of growth-export's time). Outside a snapshot begun by
+    /// [`Registry::read_snapshot`] (an ingest's transaction), and on
+    /// PostgreSQL, it does nothing. Answers whether the cache was shrunk.
+    pub fn sweep_page_cache(&self) -> Result<bool, RegistryError> {
+        if self.reading.get() == Reading::No || self.pg.is_some() {
+            return Ok(false);
+        }
+        self.conn
+            .pragma_update(None, "cache_size", SWEEP_CACHE_KIB)
+            .map_err(|e| self.sqlite_error(e))?;
+        self.reading.set(Reading::Swept);
+        Ok(true)
+    }
+
+    /// Give the page cache its usual size again (reads that left key
+    /// order come back to pages, and a cache keeps them).
+    pub fn default_page_cache(&self) -> Result<(), RegistryError> {
+        if self.pg.is_some() {
+            return Ok(());
+        }
+        self.conn
+            .pragma_update(None, "cache_size", CACHE_KIB)
+            .map_err(|e| self.sqlite_error(e))
     }
 
     /// The registry's path as given.
