@@ -12,7 +12,8 @@
 //! the schema's inference come here ([`super::arrow_io`]): a row is then a
 //! line, which is what makes cutting at line ends safe. Errors arrive in
 //! table order, in place of the batch that held them, as Arrow's reader
-//! gives them.
+//! gives them. A piece of plain rows is decoded without Arrow's decoder
+//! ([`super::json_plain`]); any other piece is Arrow's.
 
 use std::io::BufRead;
 use std::sync::Mutex;
@@ -22,6 +23,8 @@ use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
 use arrow::json::reader::Decoder;
 use arrow::record_batch::RecordBatch;
+
+use super::json_plain::PlainDecoder;
 
 /// Rows per piece, at most: small enough that both decoders are busy on
 /// every batch and a piece's text and tape stay a few megabytes.
@@ -33,6 +36,8 @@ pub(super) struct ParallelJsonBatches<R> {
     schema: SchemaRef,
     rows: usize,
     decoders: [Decoder; 2],
+    /// Each decoder's plain-row fast path, when the schema allows one.
+    plain: [Option<PlainDecoder>; 2],
     ended: bool,
 }
 
@@ -53,6 +58,10 @@ impl<R: BufRead + Send> ParallelJsonBatches<R> {
         Ok(ParallelJsonBatches {
             input,
             decoders: [decoder()?, decoder()?],
+            plain: [
+                PlainDecoder::for_schema(&schema),
+                PlainDecoder::for_schema(&schema),
+            ],
             schema,
             rows,
             ended: false,
@@ -67,9 +76,10 @@ impl<R: BufRead + Send> ParallelJsonBatches<R> {
             ended: false,
         });
         let [first, second] = &mut self.decoders;
+        let [first_plain, second_plain] = &mut self.plain;
         let (mut decoded, other) = std::thread::scope(|scope| {
-            let helper = scope.spawn(|| decode_pieces(&shared, second));
-            let mine = decode_pieces(&shared, first);
+            let helper = scope.spawn(|| decode_pieces(&shared, second, second_plain.as_mut()));
+            let mine = decode_pieces(&shared, first, first_plain.as_mut());
             let theirs = match helper.join() {
                 Ok(theirs) => theirs,
                 Err(panic) => std::panic::resume_unwind(panic),
@@ -125,7 +135,11 @@ struct Cutting<'a, R> {
 type Piece = (usize, Result<Option<RecordBatch>, ArrowError>);
 
 /// Take pieces of the batch and decode them, until the batch is cut.
-fn decode_pieces<R: BufRead>(shared: &Mutex<Cutting<'_, R>>, decoder: &mut Decoder) -> Vec<Piece> {
+fn decode_pieces<R: BufRead>(
+    shared: &Mutex<Cutting<'_, R>>,
+    decoder: &mut Decoder,
+    mut plain: Option<&mut PlainDecoder>,
+) -> Vec<Piece> {
     let mut decoded = Vec::new();
     let mut text = Vec::new();
     loop {
@@ -151,7 +165,8 @@ fn decode_pieces<R: BufRead>(shared: &Mutex<Cutting<'_, R>>, decoder: &mut Decod
             }
             index
         };
-        decoded.push((index, decode(decoder, &text)));
+        let fast = plain.as_deref_mut().and_then(|plain| plain.decode(&text));
+        decoded.push((index, fast.map_or_else(|| decode(decoder, &text), Ok)));
     }
     decoded
 }

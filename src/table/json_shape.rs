@@ -10,6 +10,8 @@
 //! goes to serde_json as before, so both agree on every row the scanner
 //! takes (a test compares them).
 
+use super::json_scan::Scan;
+
 /// Write the shape of a one-line JSON object into `shape`: for each member
 /// in order its name, 0xFF (never in UTF-8) and the kind Arrow's inference
 /// tells apart (`n`ull, `b`oolean, `s`tring, `i`nteger fitting i64, `f`
@@ -31,7 +33,7 @@ pub(super) fn row_shape(text: &str, shape: &mut Vec<u8>) -> Option<Shape> {
 /// that is not JSON.
 fn plain_shape(text: &[u8], shape: &mut Vec<u8>) -> Option<()> {
     shape.clear();
-    let mut scan = Scan { text, at: 0 };
+    let mut scan = Scan::new(text);
     scan.expect(b'{')?;
     scan.blank();
     if scan.peek() == Some(b'}') {
@@ -49,7 +51,10 @@ fn plain_shape(text: &[u8], shape: &mut Vec<u8>) -> Option<()> {
                 b't' => scan.word(b"true").map(|_| b'b')?,
                 b'f' => scan.word(b"false").map(|_| b'b')?,
                 b'n' => scan.word(b"null").map(|_| b'n')?,
-                b'-' | b'0'..=b'9' => scan.number()?,
+                b'-' | b'0'..=b'9' => match scan.number()? {
+                    (_, true) => b'i',
+                    (_, false) => b'f',
+                },
                 _ => return None,
             };
             shape.push(kind);
@@ -68,89 +73,7 @@ fn plain_shape(text: &[u8], shape: &mut Vec<u8>) -> Option<()> {
         }
     }
     scan.blank();
-    (scan.at == text.len()).then_some(())
-}
-
-/// A cursor over one row's bytes.
-struct Scan<'a> {
-    text: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Scan<'a> {
-    fn peek(&self) -> Option<u8> {
-        self.text.get(self.at).copied()
-    }
-
-    fn expect(&mut self, byte: u8) -> Option<()> {
-        (self.peek()? == byte).then(|| self.at += 1)
-    }
-
-    /// Skip JSON's whitespace (serde_json takes no other).
-    fn blank(&mut self) {
-        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
-            self.at += 1;
-        }
-    }
-
-    /// A string without escapes or control characters: its bytes.
-    fn string(&mut self) -> Option<&'a [u8]> {
-        self.expect(b'"')?;
-        let start = self.at;
-        let length = self.text[start..]
-            .iter()
-            .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-        let end = start + length;
-        if self.text[end] != b'"' {
-            return None;
-        }
-        self.at = end + 1;
-        Some(&self.text[start..end])
-    }
-
-    fn word(&mut self, word: &[u8]) -> Option<()> {
-        self.text[self.at..]
-            .starts_with(word)
-            .then(|| self.at += word.len())
-    }
-
-    /// A number's kind as serde_json tells it: `i` for an integer (it
-    /// fits i64 with at most 18 digits), `f` for a decimal fraction and for
-    /// `-0`, which serde_json reads as a float.
-    fn number(&mut self) -> Option<u8> {
-        let negative = self.peek() == Some(b'-');
-        if negative {
-            self.at += 1;
-        }
-        let digits = self.digits();
-        if digits == 0 || digits > 18 || (digits > 1 && self.text[self.at - digits] == b'0') {
-            return None;
-        }
-        let zero = digits == 1 && self.text[self.at - 1] == b'0';
-        let kind = if self.peek() == Some(b'.') {
-            self.at += 1;
-            if self.digits() == 0 {
-                return None;
-            }
-            b'f'
-        } else if negative && zero {
-            b'f'
-        } else {
-            b'i'
-        };
-        // An exponent, like any other byte not ending a value, fails the
-        // caller's look for `,` or `}`.
-        Some(kind)
-    }
-
-    /// Skip ASCII digits: how many.
-    fn digits(&mut self) -> usize {
-        let start = self.at;
-        while self.peek().is_some_and(|b| b.is_ascii_digit()) {
-            self.at += 1;
-        }
-        self.at - start
-    }
+    scan.at_end().then_some(())
 }
 
 /// What a row's shape says about it.

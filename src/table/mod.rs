@@ -14,7 +14,9 @@ pub mod csv_safe;
 pub mod ipc_digest;
 mod ipc_layout;
 mod json_decode;
+mod json_plain;
 mod json_rows;
+mod json_scan;
 mod json_shape;
 mod parquet_out;
 
