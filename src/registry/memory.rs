@@ -237,8 +237,10 @@ impl ScoreStore for MemoryStore<'_> {
         settle: &mut dyn FnMut(Settled, Fate),
     ) -> Result<(), StoreError> {
         let (slug, name) = &self.scorers[row.scorer_id as usize];
-        if let Some(written) = &row.raw_key {
-            self.written_keys.push((row.line, written.clone()));
+        // Moved, not copied: a refused row takes it back below.
+        let written = row.raw_key.is_some();
+        if let Some(raw_key) = row.raw_key.take() {
+            self.written_keys.push((row.line, raw_key));
         }
         // The key moves into the index; a refusal hands it back.
         let inserted = self.scores.insert(
@@ -259,6 +261,10 @@ impl ScoreStore for MemoryStore<'_> {
             }
             Err(refused) => refused,
         };
+        // The refused row is not held: no later row can collide with it.
+        if written {
+            row.raw_key = self.written_keys.pop().map(|(_, raw_key)| raw_key);
+        }
         // A one-shot run refuses every duplicate, as the reference does
         // (materialize takes no --replace or --ignore): it has no history
         // to keep a superseded score in.
