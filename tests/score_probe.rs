@@ -379,14 +379,17 @@ fn a_sweep_shrinks_the_page_cache_for_its_snapshot_only() {
         .read_snapshot(|r| {
             assert!(r.sweep_page_cache()?);
             let swept = cache(r);
-            r.default_page_cache()?;
+            r.keep_page_cache()?;
             let back = cache(r);
-            r.sweep_page_cache()?;
-            Ok::<_, RegistryError>((swept, back))
+            // A read that kept the cache keeps it for the snapshot.
+            let again = r.sweep_page_cache()?;
+            Ok::<_, RegistryError>((swept, back, again, cache(r)))
         })
         .unwrap();
     assert!(during.0 < 0 && during.0 > usual, "swept: {}", during.0);
     assert_eq!(during.1, usual);
+    assert!(!during.2);
+    assert_eq!(during.3, usual);
     assert_eq!(cache(&registry), usual, "the snapshot's end restores it");
 
     // A failed read restores it too.

@@ -134,7 +134,7 @@ impl Probe {
         key: &str,
     ) -> Result<(), ExportError> {
         if self.order.went_back_at(lookup, key) {
-            registry.default_page_cache()?;
+            registry.keep_page_cache()?;
         }
         Ok(())
     }
@@ -576,8 +576,6 @@ fn probed_index(
     per_frame: bool,
     (source_files, sources): (&HashMap<i64, SourceFile>, &mut Sources),
 ) -> Result<ScorerIndex, ExportError> {
-    // Until a lookup leaves key order (see `KeyOrder`).
-    registry.sweep_page_cache()?;
     let mut digest = ScoreSetDigest::default();
     let mut loaded = 0u64;
     for (file, count, sum) in registry.live_digest_sums(scorer.id)? {
@@ -595,6 +593,16 @@ fn probed_index(
             }
             component_columns.push((name, components.len() - 1));
         }
+    }
+    // A score's frames and components are found by its row id, in no
+    // order the table's keys give: such reads keep the usual page cache.
+    // A sweep of keys alone shrinks it until a lookup leaves key order
+    // (see `KeyOrder`).
+    let read_frames = per_frame || !options.pool.is_empty();
+    if read_frames || !components.is_empty() {
+        registry.keep_page_cache()?;
+    } else {
+        registry.sweep_page_cache()?;
     }
     Ok(ScorerIndex {
         counts: ScorerExportCounts {
@@ -614,7 +622,7 @@ fn probed_index(
         key_rows: 0,
         probe: Some(Probe {
             scorer_id: scorer.id,
-            read_frames: per_frame || !options.pool.is_empty(),
+            read_frames,
             keep_frames: per_frame,
             component_columns,
             source_of_file: sources.by_file.clone(),

@@ -57,6 +57,8 @@ enum Reading {
     Snapshot,
     /// In a snapshot whose reads shrank the page cache.
     Swept,
+    /// In a snapshot where some read wants the usual page cache: it stays.
+    Kept,
 }
 
 /// The page size of new registries. A registry is millions of small rows
@@ -390,7 +392,10 @@ impl Registry {
             .map_err(|e| E::from(self.sqlite_error(e)))?;
         self.reading.set(Reading::Snapshot);
         let result = work(self);
-        let swept = self.reading.replace(Reading::No) == Reading::Swept;
+        let swept = matches!(
+            self.reading.replace(Reading::No),
+            Reading::Swept | Reading::Kept
+        );
         let end = if result.is_ok() {
             sql::COMMIT
         } else {
@@ -412,10 +417,11 @@ impl Registry {
     /// table sorted by key): they never come back to a page they left, so
     /// a large cache only costs the memory it fills (64 MiB of fresh pages,
     /// a tenth of growth-export's time). Outside a snapshot begun by
-    /// [`Registry::read_snapshot`] (an ingest's transaction), and on
+    /// [`Registry::read_snapshot`] (an ingest's transaction), after a read
+    /// of the snapshot kept the cache ([`Registry::keep_page_cache`]), and on
     /// PostgreSQL, it does nothing. Answers whether the cache was shrunk.
     pub fn sweep_page_cache(&self) -> Result<bool, RegistryError> {
-        if self.reading.get() == Reading::No || self.pg.is_some() {
+        if matches!(self.reading.get(), Reading::No | Reading::Kept) || self.pg.is_some() {
             return Ok(false);
         }
         self.conn
@@ -425,11 +431,17 @@ impl Registry {
         Ok(true)
     }
 
-    /// Give the page cache its usual size again (reads that left key
-    /// order come back to pages, and a cache keeps them).
-    pub fn default_page_cache(&self) -> Result<(), RegistryError> {
+    /// Keep the page cache at its usual size for the rest of this read
+    /// snapshot, giving it back if a sweep shrank it: for reads that come
+    /// back to pages, which a cache keeps (lookups that left key order, a
+    /// score's frames or components, found by its row id). A later sweep in
+    /// the same snapshot is refused.
+    pub fn keep_page_cache(&self) -> Result<(), RegistryError> {
         if self.pg.is_some() {
             return Ok(());
+        }
+        if self.reading.get() != Reading::No {
+            self.reading.set(Reading::Kept);
         }
         self.conn
             .pragma_update(None, "cache_size", CACHE_KIB)
