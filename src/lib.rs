@@ -20,6 +20,7 @@ pub mod ingest;
 pub mod key;
 pub mod materialize;
 pub(crate) mod nonfinite;
+pub(crate) mod plain_json;
 pub mod progress;
 pub mod registry;
 pub mod scorer;

@@ -5,9 +5,10 @@
 //! of what reading W1's JSON Lines features costs. A feature table's rows
 //! are nearly always plain: one object per line, members named without
 //! escapes, numbers without exponents, no nesting. Such a piece is decoded
-//! here in one pass into the columns' builders, numbers parsed by the
-//! parser Arrow's decoder uses (`lexical-core`), so every value is the one
-//! Arrow would make. A piece holding any row this decoder does not vouch
+//! here in one pass into the columns' builders by the plain-JSON scanner
+//! the score rows are read with ([`crate::plain_json`]); its numbers are
+//! the nearest `f64` to their text, as Arrow's parser makes them, so every
+//! value is the one Arrow would make. A piece holding any row this decoder does not vouch
 //! for (or a value of a kind its column does not plainly take) is left
 //! whole to Arrow's decoder: what Arrow makes of odd rows, errors included,
 //! stays Arrow's. A test compares both on generated pieces.
@@ -20,7 +21,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
-use super::json_scan::Scan;
+use crate::plain_json::Scanner;
 
 /// A decoder of plain pieces of a table of `schema`.
 pub(super) struct PlainDecoder {
@@ -115,15 +116,16 @@ impl PlainDecoder {
     /// Append each line's row to the builders; the rows, or `None` at the
     /// first line that is neither blank nor a plain row.
     fn decode_rows(&mut self, text: &[u8]) -> Option<usize> {
+        let text = std::str::from_utf8(text).ok()?;
         let mut rows = 0;
-        for line in text.split(|&b| b == b'\n') {
-            let mut scan = Scan::new(line);
-            scan.blank();
+        for line in text.split('\n') {
+            let mut scan = Scanner::new(line);
+            scan.whitespace();
             if scan.at_end() {
                 continue;
             }
             self.row(&mut scan, rows)?;
-            scan.blank();
+            scan.whitespace();
             if !scan.at_end() {
                 return None;
             }
@@ -133,94 +135,83 @@ impl PlainDecoder {
     }
 
     /// One row: `{`, its members, `}`.
-    fn row(&mut self, scan: &mut Scan<'_>, row: usize) -> Option<()> {
-        scan.expect(b'{')?;
-        scan.blank();
-        if scan.peek() == Some(b'}') {
-            scan.at += 1;
-        } else {
-            let mut next_column = 0;
-            loop {
-                let name = scan.string()?;
-                let column = self.column_named(name, next_column)?;
-                if self.set_in_row[column] == row {
-                    return None;
-                }
-                self.set_in_row[column] = row;
-                next_column = column + 1;
-                scan.blank();
-                scan.expect(b':')?;
-                scan.blank();
-                value(scan, &mut self.columns[column])?;
-                scan.blank();
-                match scan.peek()? {
-                    b',' => {
-                        scan.at += 1;
-                        scan.blank();
-                    }
-                    b'}' => {
-                        scan.at += 1;
-                        break;
-                    }
-                    _ => return None,
-                }
-            }
+    fn row(&mut self, scan: &mut Scanner<'_>, row: usize) -> Option<()> {
+        if scan.peek()? != b'{' {
+            return None;
         }
-        for (column, set) in self.columns.iter_mut().zip(&self.set_in_row) {
+        let PlainDecoder {
+            names,
+            columns,
+            set_in_row,
+            ..
+        } = self;
+        let mut next_column = 0;
+        scan.object(|scan, name| {
+            let column = column_named(names, name.as_bytes(), next_column)?;
+            if set_in_row[column] == row {
+                return None;
+            }
+            set_in_row[column] = row;
+            next_column = column + 1;
+            value(scan, &mut columns[column])
+        })?;
+        for (column, set) in columns.iter_mut().zip(set_in_row.iter()) {
             if *set != row {
                 column.append_null();
             }
         }
         Some(())
     }
+}
 
-    /// The column named `name`: rows nearly always list the columns in
-    /// order, so the one after the last member's is tried first.
-    fn column_named(&self, name: &[u8], expected: usize) -> Option<usize> {
-        if self.names.get(expected).is_some_and(|n| n == name) {
-            return Some(expected);
-        }
-        self.names.iter().position(|n| n == name)
+/// The column named `name`: rows nearly always list the columns in order,
+/// so the one after the last member's is tried first.
+fn column_named(names: &[Vec<u8>], name: &[u8], expected: usize) -> Option<usize> {
+    if names.get(expected).is_some_and(|n| n == name) {
+        return Some(expected);
     }
+    names.iter().position(|n| n == name)
 }
 
 /// Read one value into `column`, when it is of a kind the column plainly
-/// takes: a number (no exponent, at most 18 integer digits) for a float
-/// column, an integer for an integer column, `true`/`false` for a boolean
-/// one, a string without escapes for a string one, `null` for any.
-fn value(scan: &mut Scan<'_>, column: &mut Column) -> Option<()> {
+/// takes: a number the scanner reads for a float column, one that fits an
+/// `i64` for an integer column, `true`/`false` for a boolean one, a string
+/// without escapes for a string one, `null` for any.
+fn value(scan: &mut Scanner<'_>, column: &mut Column) -> Option<()> {
     if scan.peek()? == b'n' {
-        scan.word(b"null")?;
+        scan.literal("null")?;
         column.append_null();
         return Some(());
     }
     match column {
-        Column::Float(builder) => {
-            let (number, _) = scan.number()?;
-            builder.append_value(lexical_core::parse::<f64>(number).ok()?);
-        }
-        Column::Int(builder) => {
-            let (number, integer) = scan.number()?;
-            if !integer {
-                return None;
-            }
-            builder.append_value(lexical_core::parse::<i64>(number).ok()?);
-        }
+        Column::Float(builder) => builder.append_value(number(scan)?.as_f64()?),
+        Column::Int(builder) => builder.append_value(number(scan)?.as_i64()?),
         Column::Bool(builder) => {
             let truth = match scan.peek()? {
-                b't' => scan.word(b"true").map(|()| true)?,
-                b'f' => scan.word(b"false").map(|()| false)?,
+                b't' => scan.literal("true").map(|()| true)?,
+                b'f' => scan.literal("false").map(|()| false)?,
                 _ => return None,
             };
             builder.append_value(truth);
         }
         Column::Text(builder) => {
-            let text = std::str::from_utf8(scan.string()?).ok()?;
-            builder.append_value(text);
+            if scan.peek()? != b'"' {
+                return None;
+            }
+            builder.append_value(scan.string()?);
         }
         Column::Null(_) => return None,
     }
     Some(())
+}
+
+/// The number at the scanner: the value serde_json reads, which for a
+/// float is the nearest `f64` to the text, as Arrow's parser takes it too.
+fn number(scan: &mut Scanner<'_>) -> Option<serde_json::Number> {
+    match scan.peek()? {
+        b'-' | b'0'..=b'9' => scan.number(),
+        _ => None,
+    }
 }
 
 #[cfg(test)]

@@ -5,12 +5,13 @@
 //! schema of a JSON Lines table is mostly telling that a row has a shape
 //! seen before. serde_json does that by parsing every value, numbers to
 //! `f64` included: an eighth of W1's CPU with JSON Lines features. Rows
-//! written plainly (no escapes, no exponents, no long integers, no nesting)
-//! are read by a byte scanner instead, which only classifies; any other row
+//! written plainly (no escapes, no exponents, no long numbers, no nesting)
+//! are read by the plain-JSON scanner instead ([`crate::plain_json`], the
+//! score rows' own), which reads each value only to its kind; any other row
 //! goes to serde_json as before, so both agree on every row the scanner
 //! takes (a test compares them).
 
-use super::json_scan::Scan;
+use crate::plain_json::Scanner;
 
 /// Write the shape of a one-line JSON object into `shape`: for each member
 /// in order its name, 0xFF (never in UTF-8) and the kind Arrow's inference
@@ -20,59 +21,40 @@ pub(super) fn row_shape(text: &str, shape: &mut Vec<u8>) -> Option<Shape> {
     if !text.starts_with('{') {
         return None;
     }
-    if plain_shape(text.as_bytes(), shape).is_some() {
+    if plain_shape(text, shape).is_some() {
         return Some(Shape::Scalars);
     }
     serde_shape(text, shape)
 }
 
 /// The shape of a row of scalars written plainly, as serde_json would
-/// give it; `None` for anything else, left to serde_json: a string or name
-/// with an escape or a control character, a number with an exponent, more
-/// than 18 integer digits or a leading zero, a nested value, or any text
-/// that is not JSON.
-fn plain_shape(text: &[u8], shape: &mut Vec<u8>) -> Option<()> {
+/// give it; `None` for anything the plain-JSON scanner leaves to a full
+/// reader (an escape, an exponent, more than 19 digits, a leading zero),
+/// a nested value, or any text that is not JSON.
+fn plain_shape(text: &str, shape: &mut Vec<u8>) -> Option<()> {
     shape.clear();
-    let mut scan = Scan::new(text);
-    scan.expect(b'{')?;
-    scan.blank();
-    if scan.peek() == Some(b'}') {
-        scan.at += 1;
-    } else {
-        loop {
-            let name = scan.string()?;
-            shape.extend_from_slice(name);
-            shape.push(0xFF);
-            scan.blank();
-            scan.expect(b':')?;
-            scan.blank();
-            let kind = match scan.peek()? {
-                b'"' => scan.string().map(|_| b's')?,
-                b't' => scan.word(b"true").map(|_| b'b')?,
-                b'f' => scan.word(b"false").map(|_| b'b')?,
-                b'n' => scan.word(b"null").map(|_| b'n')?,
-                b'-' | b'0'..=b'9' => match scan.number()? {
-                    (_, true) => b'i',
-                    (_, false) => b'f',
-                },
-                _ => return None,
-            };
-            shape.push(kind);
-            scan.blank();
-            match scan.peek()? {
-                b',' => {
-                    scan.at += 1;
-                    scan.blank();
-                }
-                b'}' => {
-                    scan.at += 1;
-                    break;
-                }
-                _ => return None,
-            }
-        }
+    let mut scan = Scanner::new(text);
+    if scan.peek()? != b'{' {
+        return None;
     }
-    scan.blank();
+    scan.object(|scan, name| {
+        shape.extend_from_slice(name.as_bytes());
+        shape.push(0xFF);
+        shape.push(match scan.peek()? {
+            b'"' => scan.string().map(|_| b's')?,
+            b't' => scan.literal("true").map(|()| b'b')?,
+            b'f' => scan.literal("false").map(|()| b'b')?,
+            b'n' => scan.literal("null").map(|()| b'n')?,
+            // serde_json's Number::is_i64, as Arrow's inference asks it.
+            b'-' | b'0'..=b'9' => match scan.number()?.is_i64() {
+                true => b'i',
+                false => b'f',
+            },
+            _ => return None,
+        });
+        Some(())
+    })?;
+    scan.whitespace();
     scan.at_end().then_some(())
 }
 
@@ -205,7 +187,7 @@ mod tests {
 
     fn plain(text: &str) -> Option<Vec<u8>> {
         let mut shape = Vec::new();
-        plain_shape(text.as_bytes(), &mut shape).map(|()| shape)
+        plain_shape(text, &mut shape).map(|()| shape)
     }
 
     fn by_serde(text: &str) -> Option<(Shape, Vec<u8>)> {
@@ -341,7 +323,7 @@ mod tests {
     fn rows_the_scanner_cannot_vouch_for_go_to_serde_json() {
         for row in [
             r#"{"a": 1e3}"#,
-            r#"{"a": 1234567890123456789}"#,
+            r#"{"a": 12345678901234567890}"#,
             r#"{"a\"b": 1}"#,
             r#"{"a": "x\\y"}"#,
             r#"{"a": [1, 2]}"#,

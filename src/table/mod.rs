@@ -16,7 +16,6 @@ mod ipc_layout;
 mod json_decode;
 mod json_plain;
 mod json_rows;
-mod json_scan;
 mod json_shape;
 mod parquet_out;
 
