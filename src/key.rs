@@ -29,6 +29,20 @@ pub const REFERENCE_KEY_FIELDS: &[&str] = &[
 pub const EXTRA_SCORE_KEY_FIELDS: &[&str] =
     &["src", "video_name", "img_path", "image", "video", "key"];
 
+/// The name of the field a key was read from, as a record carries it:
+/// one of the known key fields borrowed, any other name owned. A reader
+/// names the same field on every row, and a row is dropped on another
+/// thread than the one that read it, so a name of its own per row (or a
+/// shared count both threads touch) cost W1's main thread a twentieth of
+/// its run (issue 18).
+pub fn field_name(name: impl AsRef<str> + Into<String>) -> Cow<'static, str> {
+    REFERENCE_KEY_FIELDS
+        .iter()
+        .chain(EXTRA_SCORE_KEY_FIELDS)
+        .find(|known| **known == name.as_ref())
+        .map_or_else(|| Cow::Owned(name.into()), |known| Cow::Borrowed(*known))
+}
+
 /// How a key is normalised before two keys are compared.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum KeyNormalize {
@@ -344,6 +358,17 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn known_key_fields_are_borrowed_and_others_owned() {
+        for known in REFERENCE_KEY_FIELDS.iter().chain(EXTRA_SCORE_KEY_FIELDS) {
+            assert!(matches!(field_name(*known), Cow::Borrowed(name) if name == *known));
+            assert!(matches!(field_name(known.to_string()), Cow::Borrowed(name) if name == *known));
+        }
+        for other in ["clip", "Filename", "the file name", ""] {
+            assert!(matches!(field_name(other), Cow::Owned(name) if name == other));
+        }
+    }
 
     #[test]
     fn basename_and_stem_follow_python_path_rules() {

@@ -56,7 +56,7 @@ pub(crate) struct ScoreRow {
     pub key: String,
     /// The key as written, when normalisation changed it.
     pub raw_key: Option<String>,
-    pub key_field: String,
+    pub key_field: std::borrow::Cow<'static, str>,
     pub stored: StoredScore,
     pub runtime_ms: Option<f64>,
     pub frame_count: u32,
@@ -476,7 +476,7 @@ impl<'a, S: ScoreStore> FileIngest<'a, S> {
             self.preview.push(PreviewRow {
                 line: record.line,
                 scorer: self.scorers[slot as usize].entry.registered_name.clone(),
-                key_field: record.key_field.clone(),
+                key_field: record.key_field.to_string(),
                 raw_key: record.raw_key.clone(),
                 key: normalised.clone().unwrap_or_else(|| record.raw_key.clone()),
                 score: stored.score,

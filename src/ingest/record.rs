@@ -3,6 +3,7 @@
 //! nothing of the registry; the sink resolves names and keys and decides
 //! what a record becomes.
 
+use std::borrow::Cow;
 use std::io::BufRead;
 
 use super::json::FieldNames;
@@ -13,7 +14,8 @@ pub struct ScoreRecord {
     /// 1-based line of the file where the row starts.
     pub line: u64,
     /// The field the key was read from (drives `--key-normalize auto`).
-    pub key_field: String,
+    /// Borrowed for the known key fields ([`crate::key::field_name`]).
+    pub key_field: Cow<'static, str>,
     /// The key as written (numbers in their JSON text form).
     pub raw_key: String,
     /// The scorer named by the row itself (`competitor`), if any. It wins

@@ -262,7 +262,7 @@ pub(crate) struct KeyRule {
     /// Keys that did not start with `strip_prefix` (kept as written).
     pub(crate) without_prefix: u64,
     /// The last key field and the normalisation it resolves to.
-    last_field: Option<(String, KeyNormalize)>,
+    last_field: Option<(std::borrow::Cow<'static, str>, KeyNormalize)>,
 }
 
 impl KeyRule {
@@ -493,7 +493,7 @@ mod tests {
     fn record(value: RawScore, status: Option<&str>) -> ScoreRecord {
         ScoreRecord {
             line: 1,
-            key_field: "path".to_string(),
+            key_field: "path".into(),
             raw_key: "/corpus/a.mp4".to_string(),
             scorer: None,
             scorer_hint: None,

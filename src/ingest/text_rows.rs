@@ -274,7 +274,7 @@ pub(crate) fn score_record(
 ) -> ScoreRecord {
     ScoreRecord {
         line,
-        key_field: key_field.to_string(),
+        key_field: crate::key::field_name(key_field),
         raw_key: raw_key.to_string(),
         scorer: None,
         scorer_hint: scorer_hint.map(str::to_string),

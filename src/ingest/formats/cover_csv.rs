@@ -208,7 +208,7 @@ Gaming_1080P-0ce6_crf_10_ss_00_t_20.0,-0.08621597290039062,0.4513581991195679,0.
         assert_eq!(records.len(), 2);
         let first = &records[0];
         assert_eq!(
-            (first.line, first.key_field.as_str(), first.raw_key.as_str()),
+            (first.line, first.key_field.as_ref(), first.raw_key.as_str()),
             (2, "basename", "fun_video_3.mp4")
         );
         assert_eq!(first.value, RawScore::Number(-1.897992));
@@ -223,7 +223,7 @@ Gaming_1080P-0ce6_crf_10_ss_00_t_20.0,-0.08621597290039062,0.4513581991195679,0.
     fn reads_the_dataset_csv_keyed_by_stems() {
         let records = read_all::<CoverCsvReader>(DATASET_CSV).unwrap();
         assert_eq!(
-            (records[0].key_field.as_str(), records[0].raw_key.as_str()),
+            (records[0].key_field.as_ref(), records[0].raw_key.as_str()),
             ("stem", "Gaming_1080P-0ce6_crf_10_ss_00_t_20.0")
         );
         assert_eq!(records[0].value, RawScore::Number(0.585754781961441));

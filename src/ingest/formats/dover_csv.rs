@@ -193,7 +193,7 @@ mod tests {
         assert_eq!(records.len(), 2);
         let first = &records[0];
         assert_eq!(
-            (first.line, first.key_field.as_str(), first.raw_key.as_str()),
+            (first.line, first.key_field.as_ref(), first.raw_key.as_str()),
             (2, "path", "./demo/17734.mp4")
         );
         assert_eq!(first.value, RawScore::Number(51.23));
@@ -214,7 +214,7 @@ mod tests {
         assert_eq!(
             (
                 side[0].line,
-                side[0].key_field.as_str(),
+                side[0].key_field.as_ref(),
                 side[0].raw_key.as_str()
             ),
             (1, "basename", "17734.mp4")

@@ -275,7 +275,7 @@ impl Run {
                 .collect();
             sink.push(ScoreRecord {
                 line,
-                key_field: KEY_FIELD.to_string(),
+                key_field: KEY_FIELD.into(),
                 raw_key: key.clone(),
                 scorer: None,
                 scorer_hint: None,
@@ -417,7 +417,7 @@ mod tests {
             panic!("{:?}", sink.0)
         };
         assert_eq!(psnr.metric.as_deref(), Some("psnr"));
-        assert_eq!((psnr.line, psnr.key_field.as_str()), (3, "input_file_dist"));
+        assert_eq!((psnr.line, psnr.key_field.as_ref()), (3, "input_file_dist"));
         assert_eq!(psnr.value, RawScore::Number(21.0));
         assert_eq!(
             psnr.frames

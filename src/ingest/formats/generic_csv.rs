@@ -382,7 +382,7 @@ impl Columns {
         };
         Ok(ScoreRecord {
             line,
-            key_field: key_field.to_string(),
+            key_field: crate::key::field_name(key_field),
             raw_key: raw_key.to_string(),
             scorer: cell(self.competitor).map(str::to_string),
             scorer_hint: None,
@@ -464,7 +464,7 @@ mod tests {
         assert_eq!(
             (
                 records[0].line,
-                records[0].key_field.as_str(),
+                records[0].key_field.as_ref(),
                 records[0].raw_key.as_str()
             ),
             (2, "clip_id", "001")

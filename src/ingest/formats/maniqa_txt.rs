@@ -68,7 +68,7 @@ mod tests {
         assert_eq!(
             (
                 records[0].line,
-                records[0].key_field.as_str(),
+                records[0].key_field.as_ref(),
                 records[0].raw_key.as_str()
             ),
             (1, "name", "A0001.bmp")

@@ -197,7 +197,7 @@ Average musiq score of ./images with 2 images is: 44.127872467041016\n";
         assert_eq!(
             (
                 records[0].line,
-                records[0].key_field.as_str(),
+                records[0].key_field.as_ref(),
                 records[0].raw_key.as_str()
             ),
             (1, "basename", "I03.bmp")

@@ -226,7 +226,7 @@ fn record_from_object(
     };
     let record = ScoreRecord {
         line,
-        key_field,
+        key_field: crate::key::field_name(key_field),
         raw_key,
         scorer: None,
         scorer_hint: Some(SCORER_HINT.to_string()),
@@ -313,7 +313,7 @@ mod tests {
         assert_eq!(records.len(), 2);
         let first = &records[0];
         assert_eq!(
-            (first.key_field.as_str(), first.raw_key.as_str(), first.line),
+            (first.key_field.as_ref(), first.raw_key.as_str(), first.line),
             ("img_path", "3339962845.mp4", 1)
         );
         assert_eq!(first.value, RawScore::Number(0.7120361328125));
@@ -332,7 +332,7 @@ mod tests {
         assert_eq!(
             records
                 .iter()
-                .map(|r| (r.key_field.as_str(), r.raw_key.as_str(), r.line))
+                .map(|r| (r.key_field.as_ref(), r.raw_key.as_str(), r.line))
                 .collect::<Vec<_>>(),
             vec![
                 ("image", "lsvq/yfcc-batch1/747.mp4", 1),

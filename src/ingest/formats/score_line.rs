@@ -255,7 +255,7 @@ impl ScoreReader for ScoreLineReader {
         sink.note(format!("key '{key}' from {source_text}"));
         sink.push(ScoreRecord {
             line: found.line,
-            key_field: source.to_string(),
+            key_field: crate::key::field_name(source),
             raw_key: key,
             scorer: None,
             scorer_hint,
@@ -455,7 +455,7 @@ mod tests {
         };
         ScoreLineReader::read(&mut &FAST_VQA[..], &options, &mut sink).unwrap();
         assert_eq!(
-            (sink.0[0].key_field.as_str(), sink.0[0].raw_key.as_str()),
+            (sink.0[0].key_field.as_ref(), sink.0[0].raw_key.as_str()),
             ("file name", "clip_a.fastvqa")
         );
         let options = ReadOptions {
@@ -465,7 +465,7 @@ mod tests {
         let mut sink = crate::ingest::test_support::Collect::default();
         ScoreLineReader::read(&mut &FAST_VQA[..], &options, &mut sink).unwrap();
         assert_eq!(
-            (sink.0[0].key_field.as_str(), sink.0[0].raw_key.as_str()),
+            (sink.0[0].key_field.as_ref(), sink.0[0].raw_key.as_str()),
             ("--key", "clip_b")
         );
     }

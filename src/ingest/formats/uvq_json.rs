@@ -155,7 +155,7 @@ impl Doc<'_> {
         let (key_field, raw_key) = self.key(fields, single, options, sink)?;
         let mut record = ScoreRecord {
             line: self.line,
-            key_field,
+            key_field: crate::key::field_name(key_field),
             raw_key,
             scorer: None,
             scorer_hint: Some(SCORER_HINT.to_string()),
@@ -493,7 +493,7 @@ mod tests {
         let record = &records[0];
         assert_eq!(
             (
-                record.key_field.as_str(),
+                record.key_field.as_ref(),
                 record.raw_key.as_str(),
                 record.line
             ),
@@ -586,7 +586,7 @@ mod tests {
         };
         let (records, notes) = read_with(bytes, &options).unwrap();
         assert_eq!(
-            (records[0].key_field.as_str(), records[0].raw_key.as_str()),
+            (records[0].key_field.as_ref(), records[0].raw_key.as_str()),
             ("file name", "clip_a")
         );
         assert_eq!(

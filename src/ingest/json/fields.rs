@@ -138,7 +138,7 @@ impl FieldNames {
         let note = join_notes(pool_note, self.value_notes(score, runtime));
         Ok(ScoreRecord {
             line,
-            key_field,
+            key_field: crate::key::field_name(key_field),
             raw_key,
             scorer,
             scorer_hint: None,
@@ -413,7 +413,7 @@ mod tests {
         .unwrap();
         assert_eq!(record.line, 3);
         assert_eq!(
-            (record.key_field.as_str(), record.raw_key.as_str()),
+            (record.key_field.as_ref(), record.raw_key.as_str()),
             ("video_id", "a")
         );
         assert_eq!(record.scorer.as_deref(), Some("DOVER-Mobile"));

@@ -254,7 +254,7 @@ impl ClipFrames {
 
         let record = ScoreRecord {
             line: 1,
-            key_field: key_source.to_string(),
+            key_field: crate::key::field_name(key_source),
             raw_key: key,
             scorer: None,
             scorer_hint: Some(model),
@@ -432,7 +432,7 @@ mod tests {
         assert_eq!(record.value, RawScore::Number(75.0));
         assert_eq!(record.pooled_frames, 2);
         assert_eq!(
-            (record.raw_key.as_str(), record.key_field.as_str()),
+            (record.raw_key.as_str(), record.key_field.as_ref()),
             ("clip_a", "file name")
         );
         assert_eq!(record.scorer_hint.as_deref(), Some("vmaf"));

@@ -477,17 +477,20 @@ pub(super) fn write_row(
     writer.write(&numbers.params(row, &tag))
 }
 
-/// A row's line and frame count as the server's column types take them.
-struct RowNumbers {
+/// A row's line and frame count as the server's column types take them,
+/// and its key field as text.
+struct RowNumbers<'r> {
     line: i64,
     frame_count: i32,
+    key_field: &'r str,
 }
 
-impl RowNumbers {
-    fn of(row: &ScoreRow) -> RowNumbers {
+impl<'r> RowNumbers<'r> {
+    fn of(row: &'r ScoreRow) -> RowNumbers<'r> {
         RowNumbers {
             line: row.line as i64,
             frame_count: row.frame_count as i32,
+            key_field: &row.key_field,
         }
     }
 
@@ -498,7 +501,7 @@ impl RowNumbers {
             &row.scorer_id,
             &row.key,
             &row.raw_key,
-            &row.key_field,
+            &self.key_field,
             &row.stored.score,
             &row.stored.status,
             &row.stored.reason,

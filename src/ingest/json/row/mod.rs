@@ -275,7 +275,7 @@ impl<'f> RowReader<'f> {
             let named = |found: Option<&(u8, u8, Scalar<'_>)>| {
                 found.map(|(_, entry, value)| {
                     (
-                        self.row.entries[usize::from(*entry)].name.as_str(),
+                        self.row.entries[usize::from(*entry)].name.as_ref(),
                         value.to_value(),
                     )
                 })
@@ -374,7 +374,7 @@ impl Roles {
 /// One field name the reader looks for.
 #[derive(Debug)]
 struct Entry {
-    name: String,
+    name: Cow<'static, str>,
     /// Whether the lookup of this name also accepts other letter cases
     /// (`find_candidate`), so that a differently-cased field matters.
     case_insensitive: bool,
@@ -425,11 +425,11 @@ enum Class {
 
 impl NameTable {
     fn add(&mut self, name: &str, case_insensitive: bool, set: impl FnOnce(&mut Roles)) {
-        let at = match self.entries.iter().position(|e| e.name == name) {
+        let at = match self.entries.iter().position(|e| &*e.name == name) {
             Some(at) => at,
             None => {
                 self.entries.push(Entry {
-                    name: name.to_string(),
+                    name: crate::key::field_name(name),
                     case_insensitive: false,
                     roles: Roles::default(),
                     one_based: name == "n",
@@ -1496,10 +1496,33 @@ mod tests {
         }
         let record = by_serde(&fields, r#"{"clip\u005fid": "a\"b", "score": 1e2}"#).unwrap();
         assert_eq!(
-            (record.key_field.as_str(), record.raw_key.as_str()),
+            (record.key_field.as_ref(), record.raw_key.as_str()),
             ("clip_id", "a\"b")
         );
         assert_eq!(record.value, RawScore::Number(100.0));
+    }
+
+    #[test]
+    fn every_tier_names_a_known_key_field_without_a_string_of_its_own() {
+        let fields = FieldNames::default();
+        let plain = r#"{"filename": "/c/a.mp4", "score": 1}"#;
+        let escaped = r#"{"filename": "/c/a\u002emp4", "score": 1e0}"#;
+        for record in [
+            by_scanner(&fields, plain).unwrap(),
+            by_serde(&fields, escaped).unwrap(),
+            by_tree(&fields, plain).unwrap(),
+        ] {
+            assert!(
+                matches!(record.key_field, Cow::Borrowed("filename")),
+                "{record:?}"
+            );
+        }
+        let custom = FieldNames {
+            key: Some("clip_ref".to_string()),
+            ..FieldNames::default()
+        };
+        let record = by_tree(&custom, r#"{"clip_ref": "a", "score": 1}"#).unwrap();
+        assert_eq!(record.key_field, "clip_ref");
     }
 
     #[test]
