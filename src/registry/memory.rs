@@ -23,6 +23,8 @@ pub struct MemoryScores {
     pub(crate) sources: Vec<(String, String)>,
     /// Slug → what the scorer was registered with, first in this run.
     registered: HashMap<String, (String, ScorerDefaults)>,
+    /// Room to make for a scorer not held yet, at its first score.
+    reserve_first: Option<(String, usize)>,
 }
 
 pub(crate) struct MemoryScorer {
@@ -33,6 +35,14 @@ pub(crate) struct MemoryScorer {
     origins: Vec<(u32, u64)>,
     /// The digest of the scores held, kept up as they arrive.
     pub(crate) digest: ScoreSetDigest,
+}
+
+impl MemoryScorer {
+    fn reserve(&mut self, additional: usize) {
+        self.by_key.reserve(additional);
+        self.scores.reserve(additional);
+        self.origins.reserve(additional);
+    }
 }
 
 /// Where a score already held came from, when a second one arrives.
@@ -65,6 +75,35 @@ impl MemoryScores {
         })
     }
 
+    /// Make room for `additional` more scores of `slug`: now if it holds
+    /// scores, else when its first score arrives (a scorer holding none
+    /// is not held at all).
+    fn reserve(&mut self, slug: &str, additional: usize) {
+        match self.scorers.get_mut(slug) {
+            Some(scorer) => scorer.reserve(additional),
+            None => self.reserve_first = Some((slug.to_string(), additional)),
+        }
+    }
+
+    /// The scorer held as `slug`, added as `name` if it is new.
+    fn scorer_mut(&mut self, slug: &str, name: &str) -> &mut MemoryScorer {
+        // Looked up by &str first: the slug is copied once per scorer, not per score.
+        if !self.scorers.contains_key(slug) {
+            let mut scorer = MemoryScorer {
+                name: name.to_string(),
+                by_key: KeyIndex::default(),
+                scores: Vec::new(),
+                origins: Vec::new(),
+                digest: ScoreSetDigest::default(),
+            };
+            if let Some((_, rows)) = self.reserve_first.take_if(|(held, _)| held == slug) {
+                scorer.reserve(rows);
+            }
+            self.scorers.insert(slug.to_string(), scorer);
+        }
+        self.scorers.get_mut(slug).expect("inserted above")
+    }
+
     /// Hold one score; a second score for the same scorer and key is
     /// refused with where the first came from, and the key handed back.
     #[allow(clippy::too_many_arguments)]
@@ -80,20 +119,7 @@ impl MemoryScores {
         source: u32,
         line: u64,
     ) -> Result<(), (HeldScore, String)> {
-        // Looked up by &str first: the slug is copied once per scorer, not per score.
-        if !self.scorers.contains_key(slug) {
-            self.scorers.insert(
-                slug.to_string(),
-                MemoryScorer {
-                    name: name.to_string(),
-                    by_key: KeyIndex::default(),
-                    scores: Vec::new(),
-                    origins: Vec::new(),
-                    digest: ScoreSetDigest::default(),
-                },
-            );
-        }
-        let scorer = self.scorers.get_mut(slug).expect("inserted above");
+        let scorer = self.scorer_mut(slug, name);
         let position = scorer.scores.len();
         match scorer.by_key.entry(key) {
             std::collections::hash_map::Entry::Occupied(held) => {
@@ -157,6 +183,8 @@ pub(crate) struct MemoryStore<'a> {
     /// changed, in line order: a collision names both rows' keys as
     /// written, as the registry's store does.
     written_keys: Vec<(u64, String)>,
+    /// About how many rows the file holds, reserved for its first scorer.
+    rows_hint: Option<usize>,
 }
 
 impl<'a> MemoryStore<'a> {
@@ -169,6 +197,8 @@ impl<'a> MemoryStore<'a> {
         sha256: Option<&'a str>,
     ) -> Self {
         let source = scores.add_source(path, sha256.unwrap_or_default());
+        // Room for an earlier file's scorer that held nothing is not made.
+        scores.reserve_first = None;
         MemoryStore {
             scores,
             path,
@@ -176,7 +206,16 @@ impl<'a> MemoryStore<'a> {
             source,
             scorers: Vec::new(),
             written_keys: Vec::new(),
+            rows_hint: None,
         }
+    }
+
+    /// Expect about `rows` rows: room for them is made for the file's
+    /// first scorer, which holds them all in a file of one scorer. A file
+    /// of several scorers over-reserves for its first one only.
+    pub(crate) fn expecting_rows(mut self, rows: Option<usize>) -> Self {
+        self.rows_hint = rows;
+        self
     }
 }
 
@@ -217,6 +256,9 @@ impl ScoreStore for MemoryStore<'_> {
         self.scores
             .registered
             .insert(slug.to_string(), (registered_name.clone(), defaults));
+        if let (true, Some(rows)) = (self.scorers.is_empty(), self.rows_hint) {
+            self.scores.reserve(slug, rows);
+        }
         self.scorers
             .push((slug.to_string(), registered_name.clone()));
         Ok(StoreScorer {
@@ -296,5 +338,61 @@ impl ScoreStore for MemoryStore<'_> {
 
     fn finish_file(&mut self, _rows_per_scorer: &[(i64, u64, u64)]) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hold(scores: &mut MemoryScores, slug: &str, key: &str) {
+        scores
+            .insert(slug, slug, key.to_string(), Some(1.0), false, None, 0, 0, 1)
+            .unwrap();
+    }
+
+    #[test]
+    fn room_is_made_at_a_scorers_first_score_and_only_for_it() {
+        let mut scores = MemoryScores::default();
+        scores.add_source("a.jsonl", "");
+        scores.reserve("dover", 10_000);
+        assert!(
+            scores.scorer_names().is_empty(),
+            "a reserved scorer holds nothing yet"
+        );
+        hold(&mut scores, "musiq", "a");
+        assert!(scores.scorers["musiq"].by_key.capacity() < 10_000);
+        hold(&mut scores, "dover", "a");
+        let dover = &scores.scorers["dover"];
+        assert!(dover.by_key.capacity() >= 10_000 && dover.scores.capacity() >= 10_000);
+        // A scorer already held gets its room at once.
+        scores.reserve("musiq", 5_000);
+        assert!(scores.scorers["musiq"].by_key.capacity() >= 5_001);
+    }
+
+    #[test]
+    fn a_files_hint_is_for_its_first_scorer() {
+        let mut scores = MemoryScores::default();
+        let mut store = MemoryStore::new(&mut scores, "a.jsonl", None).expecting_rows(Some(10_000));
+        store
+            .scorer("DOVER", "dover", &Declared::default())
+            .unwrap();
+        store
+            .scorer("MUSIQ", "musiq", &Declared::default())
+            .unwrap();
+        drop(store);
+        hold(&mut scores, "musiq", "a");
+        hold(&mut scores, "dover", "a");
+        assert!(scores.scorers["dover"].by_key.capacity() >= 10_000);
+        assert!(scores.scorers["musiq"].by_key.capacity() < 10_000);
+    }
+
+    #[test]
+    fn a_files_hint_does_not_outlive_it() {
+        let mut scores = MemoryScores::default();
+        scores.reserve("dover", 10_000);
+        drop(MemoryStore::new(&mut scores, "b.jsonl", None));
+        hold(&mut scores, "dover", "a");
+        assert!(scores.scorers["dover"].by_key.capacity() < 10_000);
     }
 }
