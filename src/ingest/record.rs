@@ -32,7 +32,8 @@ pub struct ScoreRecord {
     /// The clip score, or why there is none.
     pub value: RawScore,
     /// What the row's own `status` field said, if it had one.
-    pub reported_status: Option<String>,
+    /// Borrowed for the usual spellings ([`status_text`]).
+    pub reported_status: Option<Cow<'static, str>>,
     pub runtime_ms: Option<f64>,
     /// Per-frame values, in file order.
     pub frames: Vec<FrameRecord>,
@@ -166,6 +167,18 @@ impl ReadError {
 
 /// Whether a scorer-reported status means success: empty, `ok`, `pass` or
 /// `success`, in any case (the reference's rule).
+/// A row's own status as a record carries it: the usual spellings
+/// borrowed, any other text owned, as written. Most score rows say
+/// `"status": "ok"`, and a string of its own per row is freed on another
+/// thread than the reader's (see [`crate::key::field_name`]).
+pub(crate) fn status_text(text: impl AsRef<str> + Into<String>) -> Cow<'static, str> {
+    const USUAL: &[&str] = &["ok", "OK", "pass", "success", "error", "failed", "FAILED"];
+    USUAL
+        .iter()
+        .find(|usual| **usual == text.as_ref())
+        .map_or_else(|| Cow::Owned(text.into()), |usual| Cow::Borrowed(*usual))
+}
+
 pub(crate) fn is_ok_status(status: &str) -> bool {
     let status = status.trim();
     status.is_empty()
@@ -177,6 +190,18 @@ pub(crate) fn is_ok_status(status: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn usual_statuses_are_borrowed_and_others_kept_as_written() {
+        assert!(matches!(status_text("ok"), Cow::Borrowed("ok")));
+        assert!(matches!(
+            status_text("FAILED".to_string()),
+            Cow::Borrowed("FAILED")
+        ));
+        for other in ["Ok", " ok", "timeout", ""] {
+            assert!(matches!(status_text(other), Cow::Owned(text) if text == other));
+        }
+    }
 
     #[test]
     fn ok_statuses() {

@@ -499,7 +499,7 @@ mod tests {
             scorer_hint: None,
             metric: None,
             value,
-            reported_status: status.map(str::to_string),
+            reported_status: status.map(|s| s.to_string().into()),
             runtime_ms: None,
             frames: Vec::new(),
             pooled_frames: 0,

@@ -388,7 +388,7 @@ impl Columns {
             scorer_hint: None,
             metric: None,
             value: self.score(header.cell(self.score), row.cell(self.score)),
-            reported_status: cell(self.status).map(str::to_string),
+            reported_status: cell(self.status).map(crate::ingest::record::status_text),
             runtime_ms,
             frames: Vec::new(),
             pooled_frames: 0,

@@ -10,6 +10,7 @@ use std::collections::HashSet;
 
 use serde_json::{Map, Value};
 
+use crate::ingest::record::status_text;
 use crate::ingest::{FrameRecord, RawScore, ScoreRecord};
 use crate::key::{find_candidate, EXTRA_SCORE_KEY_FIELDS, REFERENCE_KEY_FIELDS};
 
@@ -119,8 +120,8 @@ impl FieldNames {
             .map(|name| name.trim().to_string());
         let reported_status = match lookup(row, summary, &["status"]) {
             None | Some((_, Value::Null)) => None,
-            Some((_, Value::String(status))) => Some(status.clone()),
-            Some((_, other)) => Some(other.to_string()),
+            Some((_, Value::String(status))) => Some(status_text(status.as_str())),
+            Some((_, other)) => Some(other.to_string().into()),
         };
 
         let frames = self.frames(row)?;

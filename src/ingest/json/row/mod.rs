@@ -40,6 +40,7 @@ use serde::de::{self, DeserializeSeed, Deserializer as _, MapAccess, SeqAccess, 
 use serde_json::{Number, Value};
 
 use super::fields::{self, FieldNames, FRAME_INDEX_FIELDS, RUNTIME_FIELDS};
+use crate::ingest::record::status_text;
 #[cfg(test)]
 use crate::ingest::RawScore;
 use crate::ingest::{FrameRecord, ScoreRecord};
@@ -221,8 +222,8 @@ impl<'f> RowReader<'f> {
         };
         let reported_status = match status {
             None | Some(Scalar::Null) => None,
-            Some(Scalar::Str(text)) => Some(text.to_string()),
-            Some(other) => Some(other.to_value().to_string()),
+            Some(Scalar::Str(text)) => Some(status_text(text.as_ref())),
+            Some(other) => Some(Cow::Owned(other.to_value().to_string())),
         };
 
         let frames = match &mut row.frames {
@@ -1503,10 +1504,10 @@ mod tests {
     }
 
     #[test]
-    fn every_tier_names_a_known_key_field_without_a_string_of_its_own() {
+    fn every_tier_names_a_known_key_field_and_status_without_a_string_of_its_own() {
         let fields = FieldNames::default();
-        let plain = r#"{"filename": "/c/a.mp4", "score": 1}"#;
-        let escaped = r#"{"filename": "/c/a\u002emp4", "score": 1e0}"#;
+        let plain = r#"{"filename": "/c/a.mp4", "score": 1, "status": "ok"}"#;
+        let escaped = r#"{"filename": "/c/a\u002emp4", "score": 1e0, "status": "ok"}"#;
         for record in [
             by_scanner(&fields, plain).unwrap(),
             by_serde(&fields, escaped).unwrap(),
@@ -1516,7 +1517,13 @@ mod tests {
                 matches!(record.key_field, Cow::Borrowed("filename")),
                 "{record:?}"
             );
+            assert!(
+                matches!(record.reported_status, Some(Cow::Borrowed("ok"))),
+                "{record:?}"
+            );
         }
+        let odd = by_scanner(&fields, r#"{"filename": "a", "score": 1, "status": "Ok "}"#);
+        assert_eq!(odd.unwrap().reported_status.as_deref(), Some("Ok "));
         let custom = FieldNames {
             key: Some("clip_ref".to_string()),
             ..FieldNames::default()
