@@ -256,7 +256,10 @@ impl ScoreStore for MemoryStore<'_> {
         self.scores
             .registered
             .insert(slug.to_string(), (registered_name.clone(), defaults));
-        if let (true, Some(rows)) = (self.scorers.is_empty(), self.rows_hint) {
+        // A file whose bytes are held already is skipped: no room for it.
+        if let (true, false, Some(rows)) =
+            (self.scorers.is_empty(), already_ingested, self.rows_hint)
+        {
             self.scores.reserve(slug, rows);
         }
         self.scorers
@@ -385,6 +388,26 @@ mod tests {
         hold(&mut scores, "dover", "a");
         assert!(scores.scorers["dover"].by_key.capacity() >= 10_000);
         assert!(scores.scorers["musiq"].by_key.capacity() < 10_000);
+    }
+
+    #[test]
+    fn no_room_is_made_for_bytes_held_already() {
+        let mut scores = MemoryScores::default();
+        let mut store = MemoryStore::new(&mut scores, "a.jsonl", Some("abc"));
+        store
+            .scorer("DOVER", "dover", &Declared::default())
+            .unwrap();
+        drop(store);
+        hold(&mut scores, "dover", "a");
+        let capacity = scores.scorers["dover"].by_key.capacity();
+        let mut again =
+            MemoryStore::new(&mut scores, "b.jsonl", Some("abc")).expecting_rows(Some(10_000));
+        let scorer = again
+            .scorer("DOVER", "dover", &Declared::default())
+            .unwrap();
+        assert!(scorer.already_ingested);
+        drop(again);
+        assert_eq!(scores.scorers["dover"].by_key.capacity(), capacity);
     }
 
     #[test]
