@@ -81,7 +81,20 @@ impl<'a> Scanner<'a> {
     #[inline]
     pub(crate) fn object(
         &mut self,
-        mut member: impl FnMut(&mut Self, &'a str) -> Option<()>,
+        member: impl FnMut(&mut Self, &'a str) -> Option<()>,
+    ) -> Option<()> {
+        self.object_by(Self::string, member)
+    }
+
+    /// [`Scanner::object`] with the names read by `name`, from the start
+    /// of each (on its quote): a reader that knows the names to expect can
+    /// take them without scanning them, and hand `member` what it made of
+    /// them instead of the name.
+    #[inline]
+    pub(crate) fn object_by<N>(
+        &mut self,
+        mut name: impl FnMut(&mut Self) -> Option<N>,
+        mut member: impl FnMut(&mut Self, N) -> Option<()>,
     ) -> Option<()> {
         self.pos += 1;
         self.whitespace();
@@ -93,14 +106,14 @@ impl<'a> Scanner<'a> {
             if self.peek()? != b'"' {
                 return None;
             }
-            let name = self.string()?;
+            let named = name(self)?;
             self.whitespace();
             if self.peek()? != b':' {
                 return None;
             }
             self.pos += 1;
             self.whitespace();
-            member(self, name)?;
+            member(self, named)?;
             self.whitespace();
             match self.peek()? {
                 b',' => {

@@ -63,20 +63,11 @@ impl<'a> Scanner<'a> {
         &mut self,
         shape: &mut Vec<(S, Class)>,
         table: &NameTable,
-        mut member: impl FnMut(&mut Self, Class) -> Option<()>,
+        member: impl FnMut(&mut Self, Class) -> Option<()>,
     ) -> Option<()> {
-        self.pos += 1;
-        self.whitespace();
-        if self.peek()? == b'}' {
-            self.pos += 1;
-            return Some(());
-        }
         let mut at = 0;
-        loop {
-            if self.peek()? != b'"' {
-                return None;
-            }
-            let bytes = &self.text.as_bytes()[self.pos + 1..];
+        let name = |scanner: &mut Self| {
+            let bytes = &scanner.text.as_bytes()[scanner.pos + 1..];
             let remembered = shape.get(at).and_then(|(name, class)| {
                 let name = name.as_ref().as_bytes();
                 (bytes.get(name.len()) == Some(&b'"') && &bytes[..name.len()] == name)
@@ -84,11 +75,11 @@ impl<'a> Scanner<'a> {
             });
             let class = match remembered {
                 Some((length, class)) => {
-                    self.pos += length + 2;
+                    scanner.pos += length + 2;
                     class
                 }
                 None => {
-                    let name = self.string()?;
+                    let name = scanner.string()?;
                     let class = table.classify(name);
                     shape.truncate(at);
                     shape.push((name.into(), class));
@@ -96,26 +87,9 @@ impl<'a> Scanner<'a> {
                 }
             };
             at += 1;
-            self.whitespace();
-            if self.peek()? != b':' {
-                return None;
-            }
-            self.pos += 1;
-            self.whitespace();
-            member(self, class)?;
-            self.whitespace();
-            match self.peek()? {
-                b',' => {
-                    self.pos += 1;
-                    self.whitespace();
-                }
-                b'}' => {
-                    self.pos += 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
-        }
+            Some(class)
+        };
+        self.object_by(name, member)
     }
 
     /// A scalar value; lists and objects give up (they are kept as `Value`s,
