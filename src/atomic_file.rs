@@ -18,6 +18,8 @@ use std::time::SystemTime;
 
 use tempfile::NamedTempFile;
 
+use crate::writeback::EarlyWriteback;
+
 /// The start of every temporary file this tool writes.
 const TEMPORARY_PREFIX: &str = ".second-opinion-";
 
@@ -31,6 +33,9 @@ pub struct Staged {
     temporary: Option<NamedTempFile>,
     path: PathBuf,
     created_folders: Vec<PathBuf>,
+    /// The disk starts on the output while it is written, so the sync
+    /// that publishes it waits for little.
+    writeback: Option<EarlyWriteback>,
 }
 
 impl Staged {
@@ -44,6 +49,7 @@ impl Staged {
             temporary: None,
             path: path.to_path_buf(),
             created_folders,
+            writeback: None,
         };
         sweep_once(&directory);
         let temporary = tempfile::Builder::new()
@@ -51,6 +57,7 @@ impl Staged {
             .suffix(TEMPORARY_SUFFIX)
             .tempfile_in(&directory)
             .map_err(without_temporary_name)?;
+        staged.writeback = Some(EarlyWriteback::start(vec![temporary.path().to_path_buf()]));
         staged.temporary = Some(temporary);
         Ok(staged)
     }
@@ -80,6 +87,7 @@ impl Staged {
     /// temporary is created private (0600); the output gets the permissions
     /// of the file it replaces, or the usual 0644 for a new file.
     pub fn publish(mut self) -> io::Result<()> {
+        drop(self.writeback.take());
         let temporary = self
             .temporary
             .take()
@@ -92,6 +100,7 @@ impl Staged {
     /// destination yet; returns whether it was put in place (when not, the
     /// temporary is removed and what is there stays).
     pub fn publish_if_absent(mut self) -> io::Result<bool> {
+        drop(self.writeback.take());
         let temporary = self
             .temporary
             .take()
@@ -117,6 +126,7 @@ impl Staged {
 
 impl Drop for Staged {
     fn drop(&mut self) {
+        drop(self.writeback.take());
         drop(self.temporary.take());
         // Deepest first; a folder someone else wrote into meanwhile stays.
         for folder in self.created_folders.iter().rev() {
@@ -444,6 +454,35 @@ pub fn write_json_atomically(path: &Path, value: &serde_json::Value) -> io::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_staged_output_is_written_back_while_written_and_not_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("table.parquet");
+        let staged = Staged::begin(&path).unwrap();
+        let temporary = staged.temporary_path().to_path_buf();
+        assert!(crate::writeback::STARTED
+            .lock()
+            .unwrap()
+            .contains(&temporary));
+        let mut file = staged.reopen().unwrap();
+        file.write_all(&vec![1u8; 4 << 20]).unwrap();
+        #[cfg(target_os = "linux")]
+        {
+            let writeback = staged.writeback.as_ref().expect("a write-back guard");
+            let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while writeback.requests() == 0 && std::time::Instant::now() < until {
+                std::thread::sleep(crate::writeback::INTERVAL / 4);
+            }
+            assert!(
+                writeback.requests() > 0,
+                "the output was never written back"
+            );
+        }
+        staged.publish().unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), 4 << 20);
+        assert!(!temporary.exists());
+    }
 
     #[test]
     fn failed_write_leaves_existing_file_and_no_temporary() {

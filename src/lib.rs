@@ -26,6 +26,7 @@ pub mod registry;
 pub mod scorer;
 pub mod table;
 pub(crate) mod threads;
+pub mod writeback;
 pub mod writer_process;
 
 /// The version of this tool, recorded with every file it ingests.

@@ -29,6 +29,7 @@ use crate::ingest::{
 };
 use crate::progress::{Progress, ProgressRead};
 use crate::scorer::Scale;
+use crate::writeback::EarlyWriteback;
 
 impl Registry {
     /// Ingest one score file in one transaction; `progress` hears of the
@@ -54,6 +55,9 @@ impl Registry {
             source: Box::new(source),
         };
 
+        // Started before the transaction, dropped after its commit (which
+        // writes the log out and checkpoints it into the database file).
+        let _writeback = self.early_writeback();
         let tx = FileTransaction::begin(&self.conn).map_err(sqlite)?;
         // The file's id is its point in time.
         let file_id = begin_change(&tx, "ingest", None).map_err(sqlite)?;
@@ -242,6 +246,17 @@ impl Registry {
         };
         prepared.size_bytes = size_bytes;
         Ok(prepared.outcome(source, options, sha256, status, notes, result))
+    }
+}
+
+impl Registry {
+    /// Early write-back of this registry's log and database file while an
+    /// ingest writes them ([`EarlyWriteback`]); none for a registry in
+    /// memory.
+    fn early_writeback(&self) -> Option<EarlyWriteback> {
+        let database = self.conn.path().filter(|path| !path.is_empty())?;
+        let log = format!("{database}-wal");
+        Some(EarlyWriteback::start(vec![log.into(), database.into()]))
     }
 }
 
@@ -894,4 +909,40 @@ fn is_unique_violation(error: &rusqlite::Error) -> bool {
     matches!(error, rusqlite::Error::SqliteFailure(e, _)
         if e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
             || e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::progress::NoProgress;
+    use crate::registry::OpenMode;
+
+    #[test]
+    fn an_ingest_into_a_registry_file_writes_its_log_and_database_back_early() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = dir.path().join("registry.db");
+        let scores = dir.path().join("dover.jsonl");
+        std::fs::write(
+            &scores,
+            "{\"clip_id\": \"a\", \"competitor\": \"DOVER\", \"score\": 1.5}\n",
+        )
+        .unwrap();
+        let mut registry = Registry::open(&database, OpenMode::CreateIfMissing).unwrap();
+        let source = SourceSpec::parse(scores.to_str().unwrap());
+        registry
+            .ingest_file(&source, &IngestOptions::default(), &NoProgress)
+            .unwrap();
+        let started = crate::writeback::STARTED.lock().unwrap().clone();
+        let log = PathBuf::from(format!("{}-wal", registry.conn.path().unwrap()));
+        assert!(started.contains(&log), "{started:?}");
+        assert!(started.contains(&PathBuf::from(registry.conn.path().unwrap())));
+    }
+
+    #[test]
+    fn a_registry_in_memory_has_no_files_to_write_back() {
+        let registry = Registry::open_in_memory().unwrap();
+        assert!(registry.early_writeback().is_none());
+    }
 }
