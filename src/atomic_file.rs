@@ -18,7 +18,7 @@ use std::time::SystemTime;
 
 use tempfile::NamedTempFile;
 
-use crate::writeback::EarlyWriteback;
+use crate::writeback::{EarlyWriteback, Target};
 
 /// The start of every temporary file this tool writes.
 const TEMPORARY_PREFIX: &str = ".second-opinion-";
@@ -57,7 +57,11 @@ impl Staged {
             .suffix(TEMPORARY_SUFFIX)
             .tempfile_in(&directory)
             .map_err(without_temporary_name)?;
-        staged.writeback = Some(EarlyWriteback::start(vec![temporary.path().to_path_buf()]));
+        // No one locks a temporary while it is written, so it may be opened
+        // and closed beside its writer.
+        staged.writeback = Some(EarlyWriteback::start(vec![Target::Open(
+            temporary.path().to_path_buf(),
+        )]));
         staged.temporary = Some(temporary);
         Ok(staged)
     }

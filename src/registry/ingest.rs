@@ -29,7 +29,7 @@ use crate::ingest::{
 };
 use crate::progress::{Progress, ProgressRead};
 use crate::scorer::Scale;
-use crate::writeback::EarlyWriteback;
+use crate::writeback::{EarlyWriteback, Target};
 
 impl Registry {
     /// Ingest one score file in one transaction; `progress` hears of the
@@ -55,10 +55,14 @@ impl Registry {
             source: Box::new(source),
         };
 
-        // Started before the transaction, dropped after its commit (which
-        // writes the log out and checkpoints it into the database file).
-        let _writeback = self.early_writeback();
         let tx = FileTransaction::begin(&self.conn).map_err(sqlite)?;
+        // Until after the commit, which syncs the log; a file inside a
+        // larger transaction is covered by that transaction's own.
+        let _writeback = if tx.nested {
+            None
+        } else {
+            self.early_writeback()
+        };
         // The file's id is its point in time.
         let file_id = begin_change(&tx, "ingest", None).map_err(sqlite)?;
         let ingested_at = now_rfc3339();
@@ -250,13 +254,18 @@ impl Registry {
 }
 
 impl Registry {
-    /// Early write-back of this registry's log and database file while an
-    /// ingest writes them ([`EarlyWriteback`]); none for a registry in
-    /// memory.
-    fn early_writeback(&self) -> Option<EarlyWriteback> {
+    /// Early write-back of this registry's files while a write transaction
+    /// fills them ([`EarlyWriteback`]): the write-ahead log, which SQLite
+    /// locks nothing on, opened beside it; the database file, which SQLite
+    /// locks with POSIX locks (lost by the whole process when it closes
+    /// any descriptor of the file), only through SQLite's own descriptor.
+    /// None for a registry in memory.
+    pub(crate) fn early_writeback(&self) -> Option<EarlyWriteback> {
         let database = self.conn.path().filter(|path| !path.is_empty())?;
-        let log = format!("{database}-wal");
-        Some(EarlyWriteback::start(vec![log.into(), database.into()]))
+        Some(EarlyWriteback::start(vec![
+            Target::Open(format!("{database}-wal").into()),
+            Target::Held(database.into()),
+        ]))
     }
 }
 
@@ -938,6 +947,42 @@ mod tests {
         let log = PathBuf::from(format!("{}-wal", registry.conn.path().unwrap()));
         assert!(started.contains(&log), "{started:?}");
         assert!(started.contains(&PathBuf::from(registry.conn.path().unwrap())));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_write_back_leaves_sqlite_its_locks_on_the_database_file() {
+        use crate::writeback::process_holds_posix_lock;
+        let dir = tempfile::tempdir().unwrap();
+        let database = dir.path().join("registry.db");
+        let registry = Registry::open(&database, OpenMode::CreateIfMissing).unwrap();
+        // In WAL mode a connection keeps a shared lock on the database
+        // file while it is open; closing another descriptor of the file
+        // would drop it, and SQLite would not know.
+        assert!(process_holds_posix_lock(&database));
+        let writeback = registry.early_writeback().unwrap();
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while writeback.requests() < 2 && std::time::Instant::now() < until {
+            std::thread::sleep(crate::writeback::INTERVAL / 4);
+        }
+        assert!(writeback.requests() >= 2, "never written back");
+        drop(writeback);
+        assert!(
+            process_holds_posix_lock(&database),
+            "SQLite's lock was lost"
+        );
+    }
+
+    #[test]
+    fn one_transaction_of_many_files_writes_its_log_back_until_its_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let database = dir.path().join("registry.db");
+        let mut registry = Registry::open(&database, OpenMode::CreateIfMissing).unwrap();
+        registry
+            .in_one_transaction(|_| Ok::<_, crate::registry::RegistryError>(()))
+            .unwrap();
+        let log = PathBuf::from(format!("{}-wal", registry.conn.path().unwrap()));
+        assert!(crate::writeback::STARTED.lock().unwrap().contains(&log));
     }
 
     #[test]

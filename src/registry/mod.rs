@@ -348,6 +348,8 @@ impl Registry {
             .execute_batch(sql::FOREIGN_KEYS_OFF)
             .and_then(|()| self.conn.execute_batch(sql::BEGIN_WRITE))
             .map_err(|e| E::from(self.sqlite_error(e)))?;
+        // Through the commit, which syncs the log of every file inside.
+        let _writeback = self.early_writeback();
         let result = match work(self) {
             Ok(value) => self
                 .conn
