@@ -177,8 +177,10 @@ impl Reached {
             Reached::Held(fd, _) => *fd,
         };
         // SAFETY: the call takes a number, not memory; offset 0 and length
-        // 0 name the whole file; it only schedules write-back, and a
-        // number that names no open file is refused (EBADF).
+        // 0 name the whole file; it only schedules write-back. A number
+        // that names no open file is refused (EBADF), and one its holder
+        // closed and the system gave to another file since the check
+        // above only starts that file's write-back.
         unsafe { libc::sync_file_range(fd, 0, 0, libc::SYNC_FILE_RANGE_WRITE) == 0 }
     }
 }
