@@ -1727,54 +1727,185 @@ fn a_registry_of_the_first_schema_is_upgraded_with_its_settings() {
     assert_eq!(made, 0);
 }
 
-/// A registry at schema 3 (a B-tree on `scores.source_file_id`) is
-/// upgraded to the BRIN index of migration 4 by the next command, and
-/// answers every question by file as before: files, provenance, a retired
-/// file and its restored rows, an export.
+/// A registry at schema 4 (a BRIN index on `scores.source_file_id`, an
+/// uncached id sequence) is upgraded by the next command to migration 5:
+/// each file gets the bounds of its rows' ids, the index goes, the
+/// sequence is cached; and every question by file is answered as before:
+/// files, provenance, a retired file and its restored rows (copies made
+/// by a correction, outside their file's bounds), an export.
 #[test]
-fn a_registry_at_schema_3_gets_the_brin_index_and_answers_the_same() {
-    let targets = with_history("brin_upgrade");
+fn a_registry_at_schema_4_gets_id_bounds_and_answers_the_same() {
+    let targets = with_history("bounds_upgrade");
     let Some(pg) = postgres_of(&targets) else {
         return;
     };
     let mut client = pg.db.as_ref().unwrap().client();
-    // Back to what migration 3 left.
+    // Back to what migration 4 left.
     client
         .batch_execute(
-            "DROP INDEX scores_source_file; \
-             CREATE INDEX scores_source_file ON scores (source_file_id); \
-             DELETE FROM second_opinion_migrations WHERE version = 4",
+            "DROP INDEX scores_copies_of_file; \
+             CREATE INDEX scores_source_file ON scores USING brin (source_file_id) \
+                 WITH (autosummarize = on); \
+             ALTER TABLE source_files DROP COLUMN first_score_id, DROP COLUMN last_score_id; \
+             ALTER SEQUENCE scores_id_seq CACHE 1; \
+             DELETE FROM second_opinion_migrations WHERE version = 5",
         )
         .unwrap();
-    let method = |client: &mut postgres::Client| -> String {
+    let cache = |client: &mut postgres::Client| -> i64 {
         client
             .query_one(
-                "SELECT am.amname::text FROM pg_class c JOIN pg_am am ON am.oid = c.relam \
-                 WHERE c.relname = 'scores_source_file'",
+                "SELECT cache_size FROM pg_sequences WHERE sequencename = 'scores_id_seq'",
                 &[],
             )
             .unwrap()
             .get(0)
     };
-    assert_eq!(method(&mut client), "btree");
+    assert_eq!(cache(&mut client), 1);
     same_on_all(&targets, &["files"], 0);
-    assert_eq!(method(&mut client), "brin");
+    assert_eq!(cache(&mut client), 1000);
     let version: i64 = client
         .query_one("SELECT MAX(version) FROM second_opinion_migrations", &[])
         .unwrap()
         .get(0);
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
+    let file_index: i64 = client
+        .query_one(
+            "SELECT COUNT(*) FROM pg_class WHERE relname = 'scores_source_file'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(file_index, 0);
+    // Each file's bounds are those of the rows it wrote.
+    let bounds: Vec<(i64, i64, i64, i64)> = client
+        .query(
+            "SELECT f.first_score_id, f.last_score_id, MIN(s.id), MAX(s.id) \
+             FROM source_files f JOIN scores s ON s.source_file_id = f.id \
+             GROUP BY f.id ORDER BY f.id",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+        .collect();
+    assert_eq!(bounds.len(), 3);
+    for (first, last, min, max) in bounds {
+        assert_eq!((first, last), (min, max));
+    }
     same_on_all(&targets, &["provenance", "--key", "a.mp4"], 0);
     same_on_all(&targets, &["provenance", "--key", "c.mp4"], 0);
     same_on_all(&targets, &["files", "retire", "3", "--restore-previous"], 0);
     same_on_all(&targets, &["files"], 0);
     same_on_all(&targets, &["scorers"], 0);
+    // The restored rows are copies of file 1's, with later ids: retiring
+    // file 1 now retires them too (found by their index, not the bounds).
+    same_on_all(&targets, &["files", "retire", "1"], 0);
+    same_on_all(&targets, &["files"], 0);
+    same_on_all(&targets, &["provenance", "--key", "a.mp4"], 0);
     same_on_all(
         &targets,
         &["export", "--features", "clips.csv", "--out", "after.csv"],
         0,
     );
     same_file_on_all(&targets, "after.csv");
+}
+
+/// Two long-lived sessions (as two `Registry` objects, or a Python
+/// trainer beside the CLI) take ids from the cached sequence a block at a
+/// time, so ids interleave out of time order and one file's id bounds
+/// hold another's rows. A key's history is still newest first, a file
+/// that meets live rows finds the rows its move wrote, and a file is
+/// retired alone: as on SQLite, where the same ingests ran one by one.
+#[test]
+fn sessions_with_cached_ids_keep_history_in_order_and_files_apart() {
+    use second_opinion::ingest::SourceSpec;
+    use second_opinion::progress::NoProgress;
+    use second_opinion::registry::{ConflictPolicy, IngestOptions, OpenMode, Registry};
+
+    let targets = targets("cached_ids");
+    let Some(pg) = postgres_of(&targets) else {
+        return;
+    };
+    let mut big = String::from("key,score\n");
+    for n in 0..1500 {
+        big.push_str(&format!("c{n:04}.mp4,{}\n", n % 7));
+    }
+    write_all(&targets, "k1.csv", "key,score\na.mp4,0.1\n");
+    write_all(&targets, "k2.csv", "key,score\na.mp4,0.2\nb.mp4,0.2\n");
+    write_all(&targets, "k3.csv", "key,score\na.mp4,0.3\n");
+    write_all(&targets, "big.csv", &big);
+    write_all(&targets, "k4.csv", "key,score\na.mp4,0.4\n");
+    // Session one, two, one twice (a.mp4 from its first block of ids,
+    // below two's block; then a file that needs its next block, after
+    // two's), two again; every file but the first replaces.
+    let order = [
+        (0, "k1.csv"),
+        (1, "k2.csv"),
+        (0, "k3.csv"),
+        (0, "big.csv"),
+        (1, "k4.csv"),
+    ];
+    let sqlite = &targets[0];
+    for (n, (_, name)) in order.iter().enumerate() {
+        let source = format!("DOVER={}", sqlite.ws.path(name).display());
+        let args: &[&str] = if n == 0 {
+            &["ingest", &source]
+        } else {
+            &["ingest", "--replace", &source]
+        };
+        assert_eq!(sqlite.run(args).code, 0);
+    }
+    let open = || Registry::open(Path::new(&pg.location), OpenMode::CreateIfMissing).unwrap();
+    let mut sessions = [open(), open()];
+    for (n, (session, name)) in order.iter().enumerate() {
+        let source = SourceSpec {
+            label: Some("DOVER".to_string()),
+            path: pg.ws.path(name),
+        };
+        let mut options = IngestOptions {
+            on_conflict: if n == 0 {
+                ConflictPolicy::Refuse
+            } else {
+                ConflictPolicy::Replace
+            },
+            ..IngestOptions::default()
+        };
+        options.prepare_for(std::slice::from_ref(&source)).unwrap();
+        sessions[*session]
+            .ingest_file(&source, &options, &NoProgress)
+            .unwrap();
+    }
+    drop(sessions);
+    // The premise: the big file's id bounds hold the rows of others.
+    let mut client = pg.db.as_ref().unwrap().client();
+    let inside: i64 = client
+        .query_one(
+            "SELECT COUNT(*) FROM scores s JOIN source_files f ON f.seq = 4 \
+             WHERE s.id BETWEEN f.first_score_id AND f.last_score_id AND s.source_file_id <> f.id",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        inside, 3,
+        "the rows of files 2 and 5 lie within file 4's id bounds"
+    );
+    let history = same_on_all(&targets, &["provenance", "--key", "a.mp4", "--json"], 0);
+    let scores: Vec<f64> = serde_json::from_str::<Value>(&history[1].stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| row["score"].as_f64().unwrap())
+        .collect();
+    assert_eq!(scores, [0.4, 0.3, 0.2, 0.1]);
+    same_on_all(&targets, &["files"], 0);
+    same_on_all(&targets, &["files", "retire", "4"], 0);
+    same_on_all(&targets, &["files"], 0);
+    same_on_all(&targets, &["provenance", "--key", "b.mp4"], 0);
+    same_on_all(&targets, &["files", "retire", "2"], 0);
+    same_on_all(&targets, &["files"], 0);
+    same_on_all(&targets, &["provenance", "--key", "a.mp4"], 0);
 }
 
 /// `registry copy`: a registry with corrections, superseded rows, frames,

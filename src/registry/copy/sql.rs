@@ -149,10 +149,15 @@ pub(super) const CLEAR_SEEDED_FAMILIES: &str = "DELETE FROM family_patterns; \
 pub(super) const CLEAR_TRIGGERED_REVISIONS: &str = "DELETE FROM scorer_revisions";
 
 /// After the rows, on PostgreSQL: a file's point is its id (the common
-/// form's rule), an ingest's change names its file, the clock and the id
-/// sequences go on after the copied rows.
+/// form's rule), a file's rows are found by their ids' bounds
+/// (`migrations/postgres/0005`), an ingest's change names its file, the
+/// clock and the id sequences go on after the copied rows.
 pub(super) const POSTGRES_AFTER_ROWS: &str = "\
     UPDATE source_files SET seq = id; \
+    UPDATE source_files f SET first_score_id = r.first, last_score_id = r.last \
+        FROM (SELECT source_file_id, MIN(id) AS first, MAX(id) AS last FROM scores \
+              WHERE born_seq IS NULL GROUP BY source_file_id) r \
+        WHERE r.source_file_id = f.id; \
     UPDATE changes c SET file_id = c.seq WHERE c.kind = 'ingest' \
         AND EXISTS (SELECT 1 FROM source_files f WHERE f.id = c.seq); \
     UPDATE registry_clock SET seq = (SELECT COALESCE(MAX(seq), 0) FROM changes); \

@@ -77,6 +77,17 @@ impl std::error::Error for OnRegistry {
 /// round trips do not count, small enough to hold in memory.
 const STAGED_ROWS: usize = 50_000;
 
+/// Scalar rows of the first batch copied straight in, under a savepoint:
+/// the server waits while the pipeline makes them, and the pipeline while
+/// the server copies them, so it is kept small; a file that meets live
+/// rows from its start shows it as well in a few thousand rows.
+const FIRST_DIRECT_ROWS: usize = 4_096;
+
+/// Scalar rows per batch sent to the copier thread: small, so the server
+/// starts on the first soon after the savepoint's batch, and little of
+/// the last is left for it once the pipeline ends.
+const LENT_ROWS: usize = 8_192;
+
 /// How often a file is tried again after a deadlock or serialisation
 /// failure with another machine's ingest.
 const RETRIES: usize = 8;
@@ -614,7 +625,7 @@ impl ScoreStore for PgStore<'_, '_, '_, '_> {
     ) -> Result<(), StoreError> {
         if detail.is_empty() && row.stored.raw_value.is_none() {
             self.pending.push(row);
-            if self.pending.len() == STAGED_ROWS {
+            if self.pending.len() >= self.batch_rows() {
                 self.flush(settle)?;
             }
             return Ok(());
@@ -734,7 +745,7 @@ impl<'c> PgStore<'_, '_, '_, 'c> {
         // `n`, each row's place in the batch, where the file's id goes in
         // `scores`: the move inserts in that order.
         write_rows(sink, &rows, |n| n as i64)?;
-        let before: i64 = self.conn.tx()?.query_one(sql::LAST_SCORE_ID, &[])?.get(0);
+        let before: i64 = self.conn.tx()?.query_one(sql::SCORE_ID_FLOOR, &[])?.get(0);
         let moved = self
             .conn
             .tx()?
@@ -780,6 +791,15 @@ impl<'c> PgStore<'_, '_, '_, 'c> {
 }
 
 impl<'c> PgStore<'_, '_, '_, 'c> {
+    /// How many scalar rows the next batch holds, by the way it will go.
+    fn batch_rows(&self) -> usize {
+        match (self.copy_direct, self.savepoints_left) {
+            (true, 0) => LENT_ROWS,
+            (true, _) => FIRST_DIRECT_ROWS,
+            (false, _) => STAGED_ROWS,
+        }
+    }
+
     /// Insert one row on its own; on a (scorer, key) that is live already,
     /// do what the conflict policy says. Returns the new row's id and how
     /// it was written; `None` when `--ignore` kept the live row.

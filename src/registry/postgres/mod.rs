@@ -54,10 +54,15 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "0004_source_file_brin",
         include_str!("../../../migrations/postgres/0004_source_file_brin.sql"),
     ),
+    (
+        5,
+        "0005_file_id_bounds",
+        include_str!("../../../migrations/postgres/0005_file_id_bounds.sql"),
+    ),
 ];
 
 /// The newest schema version this binary knows on PostgreSQL.
-pub const PG_SCHEMA_VERSION: i64 = 4;
+pub const PG_SCHEMA_VERSION: i64 = 5;
 
 /// The advisory lock two first-time users of one database take around
 /// migrating it, so one creates the schema and the other finds it made.

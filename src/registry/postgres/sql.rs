@@ -3,6 +3,18 @@
 //! `ingest.rs` and `reads.rs`; a per-scorer read takes the scorer as `$1`
 //! and, at a point, the point as `$2`.
 
+/// The rows of file `f` (a `source_files` row joined by the statement) in
+/// `scores s`: those its ingest wrote, found by their ids' bounds on the
+/// `id` key, and the copies corrections made of them, by their partial
+/// index (`migrations/postgres/0005`). No index on the file of every row:
+/// that was a seventh of a bulk ingest's work on the server.
+macro_rules! rows_of_file {
+    () => {
+        "s.source_file_id = f.id AND ((s.id BETWEEN f.first_score_id AND f.last_score_id \
+           AND s.born_seq IS NULL) OR s.born_seq IS NOT NULL)"
+    };
+}
+
 // ---- opening
 
 /// Read from the catalog as a table, in the statement's snapshot: a
@@ -54,17 +66,23 @@ pub const OTHER_INGESTS_OF_SHA256: &str =
 
 /// Supersede, for ingest $3, the live rows of file $1 (of scorer $4, if
 /// given): $3 holds the same bytes and takes its place.
-pub const SUPERSEDE_LIVE_ROWS_OF_FILE: &str = "UPDATE scores \
-    SET superseded_at = $2, superseded_by_file = $3 \
-    WHERE source_file_id = $1 AND superseded_at IS NULL AND ($4::int8 IS NULL OR scorer_id = $4)";
+pub const SUPERSEDE_LIVE_ROWS_OF_FILE: &str = concat!(
+    "UPDATE scores s SET superseded_at = $2, superseded_by_file = $3 FROM source_files f \
+    WHERE f.id = $1 AND s.superseded_at IS NULL AND ($4::int8 IS NULL OR s.scorer_id = $4) AND ",
+    rows_of_file!()
+);
 
 /// The scorers a file gave rows to.
 pub const FILE_SCORER_IDS: &str =
     "SELECT scorer_id FROM source_file_scorers WHERE source_file_id = $1 ORDER BY scorer_id";
 
+/// A file's ingest begins; every id this session hands out from here on
+/// is above the one `nextval` takes (a session's ids only grow), so the
+/// file's rows lie from `first_score_id` on (`migrations/postgres/0005`).
 pub const INSERT_SOURCE_FILE: &str = "INSERT INTO source_files \
-    (path, absolute_path, sha256, size_bytes, format, label, ingested_at, tool_version, scorer_version, options) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id";
+    (path, absolute_path, sha256, size_bytes, format, label, ingested_at, tool_version, scorer_version, \
+    options, first_score_id) \
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, nextval('scores_id_seq') + 1) RETURNING id";
 
 pub const SET_FILE_WARNINGS: &str = "UPDATE source_files SET warnings = $2 WHERE id = $1";
 
@@ -116,9 +134,11 @@ pub const MOVE_STAGED: &str = "INSERT INTO scores (scorer_id, key, raw_key, key_
     SELECT scorer_id, key, raw_key, key_field, score, status, reason, note, runtime_ms, frame_count, $1, line \
     FROM score_staging ORDER BY n ON CONFLICT DO NOTHING";
 
-/// The last score id handed out, by any session: the rows a later
-/// statement of this one writes all have larger ids.
-pub const LAST_SCORE_ID: &str = "SELECT last_value FROM scores_id_seq";
+/// An id below every id this session hands out after it: a session's
+/// ids only grow. (Not the sequence's `last_value`: with a cached
+/// sequence another session may have taken a later block than the one
+/// this session is using.)
+pub const SCORE_ID_FLOOR: &str = "SELECT nextval('scores_id_seq')";
 
 /// The rows file $1 wrote after score id $2: those one move wrote, read
 /// only when it left some out.
@@ -160,7 +180,10 @@ pub const INSERT_SOURCE_FILE_SCORER: &str =
 /// transaction ends, so points are handed out in commit order.
 pub const TAKE_POINT: &str = "UPDATE registry_clock SET seq = seq + 1 RETURNING seq";
 
-pub const STAMP_FILE: &str = "UPDATE source_files SET seq = $2 WHERE id = $1";
+/// The file's point, and the last bound of its rows' ids: it wrote its
+/// last row before this, so below the `nextval` taken here.
+pub const STAMP_FILE: &str = "UPDATE source_files \
+    SET seq = $2, last_score_id = nextval('scores_id_seq') - 1 WHERE id = $1";
 
 pub const STAMP_SUPERSEDED: &str =
     "UPDATE scores SET superseded_seq = $2 WHERE superseded_by_file = $1 AND superseded_seq IS NULL";
@@ -408,7 +431,8 @@ pub const KEYS_FROM_STEM: &str = "SELECT DISTINCT key::text FROM scores \
 
 /// As SQLite's: every row of scorer $1 whose key (or, with $3, raw key)
 /// is $2, live first, then newest first; a row's points are its file's
-/// (or a copy's own) and its superseder's.
+/// (or a copy's own) and its superseder's. Newest by point: ids are not
+/// in time order across sessions (`migrations/postgres/0005`).
 pub const SCORE_HISTORY: &str = "SELECT s.key::text, COALESCE(s.raw_key, s.key)::text, \
     s.key_field, s.score, s.status, s.reason, s.runtime_ms, s.frame_count::int8, s.line, \
     f.ingested_at, s.superseded_at, f.path, f.absolute_path, f.sha256, f.format, f.label, r.path, \
@@ -416,7 +440,7 @@ pub const SCORE_HISTORY: &str = "SELECT s.key::text, COALESCE(s.raw_key, s.key):
     FROM scores s JOIN source_files f ON f.id = s.source_file_id \
     LEFT JOIN source_files r ON r.id = s.superseded_by_file \
     WHERE s.scorer_id = $1 AND (s.key = $2 OR ($3 AND COALESCE(s.raw_key, s.key) = $2)) \
-    ORDER BY s.superseded_at IS NOT NULL, s.id DESC";
+    ORDER BY s.superseded_at IS NOT NULL, COALESCE(s.born_seq, f.seq) DESC, s.id DESC";
 
 // ---- corrections (files retire, scorers set/rename/merge)
 
@@ -446,9 +470,12 @@ pub const ROWS_SUPERSEDED_BY_FILE: &str = "SELECT p.id FROM source_files f \
 
 /// Supersede every live row of the file numbered $1 (their point is
 /// stamped as the correction commits).
-pub const RETIRE_FILE_ROWS: &str = "UPDATE scores SET superseded_at = $2 \
-    WHERE source_file_id = (SELECT id FROM source_files WHERE seq = $1) AND superseded_at IS NULL \
-    RETURNING id";
+pub const RETIRE_FILE_ROWS: &str = concat!(
+    "UPDATE scores s SET superseded_at = $2 FROM source_files f \
+    WHERE f.seq = $1 AND s.superseded_at IS NULL AND ",
+    rows_of_file!(),
+    " RETURNING s.id"
+);
 
 pub const SUPERSEDE_ROW: &str = "UPDATE scores SET superseded_at = $2 WHERE id = $1";
 
