@@ -808,6 +808,11 @@ fn the_schema_is_tracked_and_a_newer_one_refused() {
 
 /// Wait until a session of the test database waits on a lock.
 fn wait_for_lock_wait(client: &mut postgres::Client, database: &str) {
+    wait_for_lock_waits(client, database, 1);
+}
+
+/// Wait until `count` sessions of `database` wait for a lock.
+fn wait_for_lock_waits(client: &mut postgres::Client, database: &str, count: i64) {
     let started = Instant::now();
     loop {
         let waiting: i64 = client
@@ -817,7 +822,7 @@ fn wait_for_lock_wait(client: &mut postgres::Client, database: &str) {
             )
             .unwrap()
             .get(0);
-        if waiting > 0 {
+        if waiting >= count {
             return;
         }
         assert!(
@@ -945,6 +950,61 @@ fn two_machines_ingesting_one_file_ingest_it_once() {
     let scorers = pg.run(&["scorers", "--json"]).ok().json();
     assert_eq!(scorers[0]["live_rows"], 6000);
     assert_eq!(scorers[0]["files"], 3);
+}
+
+/// A file no file of its size came before is read before its hash is
+/// known. Two machines with `--replace` ingest one such file at once: the
+/// first is held at its commit while the second reads the same rows (and
+/// waits on the first's). The second, replacing the first's rows, would
+/// end as a second ingest of the same bytes; its look for them before its
+/// commit finds the first's, and it reports the file already ingested.
+#[test]
+fn the_same_new_file_from_two_machines_with_replace_is_ingested_once() {
+    let targets = targets("same_new_file");
+    let Some(pg) = postgres_of(&targets) else {
+        return;
+    };
+    let db = pg.db.as_ref().unwrap();
+    pg.write("setup.csv", "key,score\nz.mp4,0.9\n");
+    pg.run(&["ingest", "DOVER=setup.csv"]).ok();
+    let mut rows = String::from("key,score\n");
+    for i in 0..2000 {
+        rows.push_str(&format!("c{i}.mp4,0.{i}\n"));
+    }
+    pg.write("scores.csv", &rows);
+    // Hold the clock: the first ingest waits there, rows in, uncommitted.
+    let mut blocker = db.client();
+    let mut watcher = db.client();
+    let mut clock = blocker.transaction().unwrap();
+    clock
+        .batch_execute("SELECT seq FROM registry_clock FOR UPDATE")
+        .unwrap();
+    let args = ["ingest", "--replace", "DOVER=scores.csv"];
+    let first = pg.spawn(&args);
+    wait_for_lock_waits(&mut watcher, &db.name, 1);
+    let second = pg.spawn(&args);
+    wait_for_lock_waits(&mut watcher, &db.name, 2);
+    clock.commit().unwrap();
+    let said: Vec<String> = [first, second]
+        .into_iter()
+        .map(|child| {
+            let output = child.wait_with_output().unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+            assert!(output.status.success(), "{stderr}");
+            stderr
+        })
+        .collect();
+    assert!(said[0].contains("2000 rows ingested"), "{said:?}");
+    assert!(said[1].contains("already ingested"), "{said:?}");
+    let scorers = pg.run(&["scorers", "--json"]).ok().json();
+    assert_eq!(scorers[0]["live_rows"], 2001);
+    assert_eq!(scorers[0]["files"], 2);
+    // The first's hash, taken as it read, is the bytes'.
+    let files = pg.run(&["files", "--json"]).ok().json();
+    assert_eq!(
+        files[1]["sha256"],
+        second_opinion::digest::sha256_file(&pg.ws.path("scores.csv")).unwrap()
+    );
 }
 
 #[test]

@@ -57,6 +57,15 @@ pub const SCORERS_INGESTED_FROM_SHA256: &str = "SELECT sc.slug::text, MIN(f.inge
     WHERE f.sha256 = $1 AND f.retired_seq IS NULL AND (f.options = $2 OR (f.options IS NULL AND $3)) \
     GROUP BY sc.slug";
 
+/// Whether a file of $1 bytes was ingested: if not, no file of the same
+/// bytes was.
+pub const FILE_OF_SIZE_EXISTS: &str =
+    "SELECT EXISTS (SELECT 1 FROM source_files WHERE size_bytes = $1)";
+
+/// The hash and size of a file's bytes, taken while they were read.
+pub const SET_FILE_SHA256: &str =
+    "UPDATE source_files SET sha256 = $2, size_bytes = $3 WHERE id = $1";
+
 /// Earlier ingests of the same bytes $1 with options other than $2 (or
 /// none recorded), not retired, in commit order.
 pub const OTHER_INGESTS_OF_SHA256: &str =
