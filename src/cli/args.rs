@@ -24,8 +24,8 @@ use super::enum_value::{EnumValue, KeyNormalizeValue};
 #[command(name = "second-opinion", version, about, max_term_width = 100)]
 pub struct Cli {
     /// The score registry: an SQLite file, created on first ingest
-    /// [default: second-opinion.db]; or a postgresql:// URL of a registry
-    /// on a PostgreSQL server (ingest, export, scorers, files so far).
+    /// [default: second-opinion.db]; or a postgresql:// (postgres://) URL
+    /// of a registry on a PostgreSQL server, for every command.
     #[arg(long, global = true, env = "SECOND_OPINION_REGISTRY")]
     pub registry: Option<PathBuf>,
 
