@@ -224,6 +224,20 @@ pub(crate) fn process_holds_posix_lock(path: &Path) -> bool {
         })
 }
 
+/// Whether `done` holds within five seconds (a busy machine may run the
+/// write-back thread late, never early): for tests that wait for it.
+#[cfg(all(test, target_os = "linux"))]
+pub(crate) fn eventually(done: impl Fn() -> bool) -> bool {
+    let until = std::time::Instant::now() + Duration::from_secs(5);
+    while std::time::Instant::now() < until {
+        if done() {
+            return true;
+        }
+        std::thread::sleep(INTERVAL / 4);
+    }
+    done()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -253,20 +267,6 @@ mod tests {
             after_drop,
             "asked after the drop"
         );
-    }
-
-    #[cfg(target_os = "linux")]
-    /// Whether `done` holds within five seconds (a busy machine may run
-    /// the thread late, never early).
-    fn eventually(done: impl Fn() -> bool) -> bool {
-        let until = std::time::Instant::now() + Duration::from_secs(5);
-        while std::time::Instant::now() < until {
-            if done() {
-                return true;
-            }
-            std::thread::sleep(INTERVAL / 4);
-        }
-        done()
     }
 
     #[test]

@@ -961,11 +961,10 @@ mod tests {
         // would drop it, and SQLite would not know.
         assert!(process_holds_posix_lock(&database));
         let writeback = registry.early_writeback().unwrap();
-        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
-        while writeback.requests() < 2 && std::time::Instant::now() < until {
-            std::thread::sleep(crate::writeback::INTERVAL / 4);
-        }
-        assert!(writeback.requests() >= 2, "never written back");
+        assert!(
+            crate::writeback::eventually(|| writeback.requests() >= 2),
+            "never written back"
+        );
         drop(writeback);
         assert!(
             process_holds_posix_lock(&database),
