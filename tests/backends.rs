@@ -1807,14 +1807,17 @@ fn a_registry_at_schema_4_gets_id_bounds_and_answers_the_same() {
              CREATE INDEX scores_source_file ON scores USING brin (source_file_id) \
                  WITH (autosummarize = on); \
              ALTER TABLE source_files DROP COLUMN first_score_id, DROP COLUMN last_score_id; \
-             ALTER SEQUENCE scores_id_seq CACHE 1; \
+             ALTER SEQUENCE scores_ids CACHE 1; \
+             ALTER SEQUENCE scores_ids RENAME TO scores_id_seq; \
+             DROP INDEX source_files_size; \
              DELETE FROM second_opinion_migrations WHERE version = 5",
         )
         .unwrap();
     let cache = |client: &mut postgres::Client| -> i64 {
         client
             .query_one(
-                "SELECT cache_size FROM pg_sequences WHERE sequencename = 'scores_id_seq'",
+                "SELECT cache_size FROM pg_sequences \
+                 WHERE sequencename = pg_get_serial_sequence('scores', 'id')::regclass::text",
                 &[],
             )
             .unwrap()
@@ -1852,6 +1855,14 @@ fn a_registry_at_schema_4_gets_id_bounds_and_answers_the_same() {
     for (first, last, min, max) in bounds {
         assert_eq!((first, last), (min, max));
     }
+    let renamed: i64 = client
+        .query_one(
+            "SELECT COUNT(*) FROM pg_sequences WHERE sequencename = 'scores_ids'",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(renamed, 1, "the id sequence is renamed");
     same_on_all(&targets, &["provenance", "--key", "a.mp4"], 0);
     same_on_all(&targets, &["provenance", "--key", "c.mp4"], 0);
     same_on_all(&targets, &["files", "retire", "3", "--restore-previous"], 0);
@@ -1868,6 +1879,15 @@ fn a_registry_at_schema_4_gets_id_bounds_and_answers_the_same() {
         0,
     );
     same_file_on_all(&targets, "after.csv");
+    // A file ingested by a binary older than schema 5, still connected as
+    // it migrated, has no bounds: a lookup by file fills them first.
+    client
+        .batch_execute(
+            "UPDATE source_files SET first_score_id = NULL, last_score_id = NULL WHERE seq = 2",
+        )
+        .unwrap();
+    same_on_all(&targets, &["files", "retire", "2"], 0);
+    same_on_all(&targets, &["files"], 0);
 }
 
 /// Two long-lived sessions (as two `Registry` objects, or a Python

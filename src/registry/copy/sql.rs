@@ -158,6 +158,7 @@ pub(super) const POSTGRES_AFTER_ROWS: &str = "\
         FROM (SELECT source_file_id, MIN(id) AS first, MAX(id) AS last FROM scores \
               WHERE born_seq IS NULL GROUP BY source_file_id) r \
         WHERE r.source_file_id = f.id; \
+    UPDATE source_files SET first_score_id = 1, last_score_id = 0 WHERE last_score_id IS NULL; \
     UPDATE changes c SET file_id = c.seq WHERE c.kind = 'ingest' \
         AND EXISTS (SELECT 1 FROM source_files f WHERE f.id = c.seq); \
     UPDATE registry_clock SET seq = (SELECT COALESCE(MAX(seq), 0) FROM changes); \

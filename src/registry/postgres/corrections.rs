@@ -96,6 +96,7 @@ impl PgBackend {
         selector: &str,
         absolute: &str,
     ) -> Result<Vec<FileMatch>, RegistryError> {
+        self.run(sql::FILL_MISSING_FILE_BOUNDS, &[])?;
         let mut files = Vec::new();
         let params: [&(dyn ToSql + Sync); 3] = [&id, &selector, &absolute];
         self.visit(sql::FILES_MATCHING, &params, |row| {

@@ -501,6 +501,7 @@ fn supersede_file(
     file_id: i64,
     scorer_id: Option<i64>,
 ) -> Result<u64, postgres::Error> {
+    tx.execute(sql::FILL_MISSING_FILE_BOUNDS, &[])?;
     tx.execute(
         sql::SUPERSEDE_LIVE_ROWS_OF_FILE,
         &[&other_id, &now_rfc3339(), &file_id, &scorer_id],

@@ -91,7 +91,7 @@ pub const FILE_SCORER_IDS: &str =
 pub const INSERT_SOURCE_FILE: &str = "INSERT INTO source_files \
     (path, absolute_path, sha256, size_bytes, format, label, ingested_at, tool_version, scorer_version, \
     options, first_score_id) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, nextval('scores_id_seq') + 1) RETURNING id";
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, nextval('scores_ids') + 1) RETURNING id";
 
 pub const SET_FILE_WARNINGS: &str = "UPDATE source_files SET warnings = $2 WHERE id = $1";
 
@@ -147,7 +147,7 @@ pub const MOVE_STAGED: &str = "INSERT INTO scores (scorer_id, key, raw_key, key_
 /// ids only grow. (Not the sequence's `last_value`: with a cached
 /// sequence another session may have taken a later block than the one
 /// this session is using.)
-pub const SCORE_ID_FLOOR: &str = "SELECT nextval('scores_id_seq')";
+pub const SCORE_ID_FLOOR: &str = "SELECT nextval('scores_ids')";
 
 /// The rows file $1 wrote after score id $2: those one move wrote, read
 /// only when it left some out.
@@ -192,7 +192,7 @@ pub const TAKE_POINT: &str = "UPDATE registry_clock SET seq = seq + 1 RETURNING 
 /// The file's point, and the last bound of its rows' ids: it wrote its
 /// last row before this, so below the `nextval` taken here.
 pub const STAMP_FILE: &str = "UPDATE source_files \
-    SET seq = $2, last_score_id = nextval('scores_id_seq') - 1 WHERE id = $1";
+    SET seq = $2, last_score_id = nextval('scores_ids') - 1 WHERE id = $1";
 
 pub const STAMP_SUPERSEDED: &str =
     "UPDATE scores SET superseded_seq = $2 WHERE superseded_by_file = $1 AND superseded_seq IS NULL";
@@ -465,10 +465,22 @@ pub const INSERT_CORRECTION: &str =
 
 /// Files by their number ($1, a point), sha256, path as given or absolute
 /// path, with their live rows.
-pub const FILES_MATCHING: &str = "SELECT f.seq, f.path, f.sha256, f.ingested_at, f.retired_seq, \
-    (SELECT COUNT(*) FROM scores s WHERE s.source_file_id = f.id AND s.superseded_at IS NULL) \
-    FROM source_files f WHERE f.seq IS NOT NULL AND (f.seq = $1 OR f.sha256 = $2 OR f.path = $2 \
-        OR f.absolute_path = $2 OR f.absolute_path = $3) ORDER BY f.seq";
+pub const FILES_MATCHING: &str = concat!(
+    "SELECT f.seq, f.path, f.sha256, f.ingested_at, f.retired_seq, \
+    (SELECT COUNT(*) FROM scores s WHERE s.superseded_at IS NULL AND ",
+    rows_of_file!(),
+    ") FROM source_files f WHERE f.seq IS NOT NULL AND (f.seq = $1 OR f.sha256 = $2 OR f.path = $2 \
+        OR f.absolute_path = $2 OR f.absolute_path = $3) ORDER BY f.seq"
+);
+
+/// Bounds for the files that have none: ingested by a binary older than
+/// schema 5 still connected as it migrated (`migrations/postgres/0005`).
+/// Run before a lookup by file; it touches no row when every file has
+/// bounds.
+pub const FILL_MISSING_FILE_BOUNDS: &str = "UPDATE source_files f \
+    SET (first_score_id, last_score_id) = (SELECT COALESCE(MIN(s.id), 1), COALESCE(MAX(s.id), 0) \
+        FROM scores s WHERE s.source_file_id = f.id AND s.born_seq IS NULL) \
+    WHERE f.last_score_id IS NULL AND f.seq IS NOT NULL";
 
 /// As SQLite's, for the file numbered $1.
 pub const ROWS_SUPERSEDED_BY_FILE: &str = "SELECT p.id FROM source_files f \
