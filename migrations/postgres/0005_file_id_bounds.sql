@@ -11,7 +11,8 @@
 --   ingest takes one `nextval` before its first row and one after its
 --   last: a session's ids only grow, whatever other sessions take in
 --   between (their rows in that range belong to other files, and a
---   lookup by file keeps only its own). A file without rows has none.
+--   lookup by file keeps only its own). A file without rows has an empty
+--   range (1 to 0).
 -- * A copy made by a correction (`born_seq` set) keeps its file but gets
 --   a later id: those few are found by the partial index below, whose
 --   predicate an ingested row fails at the cost of one test.
@@ -26,7 +27,7 @@
 --   statement fails, and its file rolls back whole, instead of being
 --   judged against the wrong rows. A file such a binary ingests gets no
 --   bounds; the first lookup by file fills them
---   (`FILL_MISSING_FILE_BOUNDS`). A file without rows has an empty range.
+--   (`FILL_MISSING_FILE_BOUNDS`).
 -- * `source_files (size_bytes)`: an ingest asks whether a file of its
 --   size came before (if not, it hashes while reading).
 
